@@ -1,0 +1,159 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "enlace/proto.h"
+#include "proto_int.h"
+
+static int
+from_errno(int e)
+{
+	switch (e) {
+	case ENOENT:
+	case ENOTDIR:
+		return ENL_E_NOT_FOUND;
+	case EEXIST:
+		return ENL_E_EXISTS;
+	case ENOSPC:
+	case EDQUOT:
+		return ENL_E_NO_SPACE;
+	case EACCES:
+	case EPERM:
+	case EROFS:
+		return ENL_E_PERMISSION;
+	case ENOMEM:
+		return ENL_E_NOMEM;
+	default:
+		return ENL_E_IO;
+	}
+}
+
+int
+enl_file_read(const char *path, size_t max, uint8_t **out, size_t *out_len)
+{
+	struct stat st;
+	uint8_t *buf = NULL;
+	size_t got = 0;
+	int fd, rc = ENL_OK;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return from_errno(errno);
+	if (fstat(fd, &st) != 0) {
+		rc = from_errno(errno);
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = ENL_E_IO;
+		goto out;
+	}
+	if ((uint64_t)st.st_size > max) {
+		rc = ENL_E_TOO_LARGE;
+		goto out;
+	}
+	if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
+		rc = ENL_E_NOMEM;
+		goto out;
+	}
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rc = n < 0 ? from_errno(errno) : ENL_E_IO;
+			goto out;
+		}
+		got += (size_t)n;
+	}
+	buf[got] = '\0';	/* convenience for text files; not counted */
+	*out = buf;
+	*out_len = got;
+	buf = NULL;
+out:
+	free(buf);
+	close(fd);
+	return rc;
+}
+
+static int
+write_all(int fd, const uint8_t *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return from_errno(errno);
+		buf += n;
+		len -= (size_t)n;
+	}
+	return ENL_OK;
+}
+
+static int
+fsync_parent(const char *path)
+{
+	char copy[4096];
+	int fd, rc = ENL_OK;
+
+	if (strlen(path) >= sizeof(copy))
+		return ENL_E_INVAL;
+	memcpy(copy, path, strlen(path) + 1);
+	if ((fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return from_errno(errno);
+	if (fsync(fd) != 0)
+		rc = from_errno(errno);
+	close(fd);
+	return rc;
+}
+
+int
+enl_file_write(const char *path, const uint8_t *buf, size_t len, unsigned mode,
+	       bool replace)
+{
+	char tmp[4096];
+	uint8_t rnd[8];
+	char hex[17];
+	int fd, rc;
+
+	randombytes_buf(rnd, sizeof(rnd));
+	enl_hex(rnd, sizeof(rnd), hex);
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp-%s", path, hex) >= sizeof(tmp))
+		return ENL_E_INVAL;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, (mode_t)mode);
+	if (fd < 0)
+		return from_errno(errno);
+	/* The umask must not widen nor narrow what was asked for. */
+	if (fchmod(fd, (mode_t)mode) != 0 || (rc = write_all(fd, buf, len)) != ENL_OK ||
+	    fsync(fd) != 0) {
+		rc = from_errno(errno);
+		close(fd);
+		goto fail;
+	}
+	if (close(fd) != 0) {
+		rc = from_errno(errno);
+		goto fail;
+	}
+	if (replace) {
+		if (rename(tmp, path) != 0) {
+			rc = from_errno(errno);
+			goto fail;
+		}
+	} else {
+		/* link() refuses to replace: no window where both exist unseen. */
+		if (link(tmp, path) != 0) {
+			rc = from_errno(errno);
+			goto fail;
+		}
+		unlink(tmp);
+	}
+	return fsync_parent(path);
+fail:
+	unlink(tmp);
+	return rc;
+}

@@ -1,0 +1,96 @@
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "enlace/proto.h"
+
+void
+enl_json_init(struct enl_json *j, void *fp)
+{
+	j->fp = fp;
+	j->depth = 0;
+	j->need_comma[0] = false;
+}
+
+static void
+quoted(FILE *fp, const char *s)
+{
+	fputc('"', fp);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(fp, "\\%c", *p);
+		else if (*p == '\n')
+			fputs("\\n", fp);
+		else if (*p == '\t')
+			fputs("\\t", fp);
+		else if (*p < 0x20 || *p == 0x7f)
+			fprintf(fp, "\\u%04x", *p);
+		else
+			fputc(*p, fp);
+	}
+	fputc('"', fp);
+}
+
+static void
+key(struct enl_json *j, const char *k)
+{
+	FILE *fp = j->fp;
+
+	if (j->need_comma[j->depth])
+		fputc(',', fp);
+	j->need_comma[j->depth] = true;
+	if (k != NULL) {
+		quoted(fp, k);
+		fputc(':', fp);
+	}
+}
+
+static void
+open_(struct enl_json *j, const char *k, char c)
+{
+	key(j, k);
+	fputc(c, (FILE *)j->fp);
+	if (j->depth + 1 < (int)(sizeof(j->need_comma) / sizeof(j->need_comma[0])))
+		j->depth++;
+	j->need_comma[j->depth] = false;
+}
+
+static void
+close_(struct enl_json *j, char c)
+{
+	fputc(c, (FILE *)j->fp);
+	if (j->depth > 0)
+		j->depth--;
+}
+
+void enl_json_obj_begin(struct enl_json *j, const char *k) { open_(j, k, '{'); }
+void enl_json_obj_end(struct enl_json *j) { close_(j, '}'); }
+void enl_json_arr_begin(struct enl_json *j, const char *k) { open_(j, k, '['); }
+void enl_json_arr_end(struct enl_json *j) { close_(j, ']'); }
+
+void
+enl_json_str(struct enl_json *j, const char *k, const char *v)
+{
+	key(j, k);
+	quoted(j->fp, v);
+}
+
+void
+enl_json_int(struct enl_json *j, const char *k, int64_t v)
+{
+	key(j, k);
+	fprintf(j->fp, "%" PRId64, v);
+}
+
+void
+enl_json_bool(struct enl_json *j, const char *k, bool v)
+{
+	key(j, k);
+	fputs(v ? "true" : "false", j->fp);
+}
+
+void
+enl_json_end(struct enl_json *j)
+{
+	fputc('\n', (FILE *)j->fp);
+	fflush(j->fp);
+}
