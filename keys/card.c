@@ -139,7 +139,7 @@ card_fill(const Enlace__Card *w, struct enl_card *c)
 
 	memset(c, 0, sizeof(*c));
 	if (w->format != FORMAT)
-		return ENL_E_UNSUPPORTED;
+		return w->format == 0 ? ENL_E_MALFORMED : ENL_E_UNSUPPORTED;
 	if (!enl_id_valid(w->id) || enl_kind_name(w->kind) == NULL ||
 	    !country_valid(w->country) || !name_valid(w->name) || w->n_keys == 0 ||
 	    w->n_keys > ENL_MAX_KEY_VERSIONS)

@@ -152,7 +152,7 @@ enl_directory_parse(const uint8_t *buf, size_t len, const struct enl_dir_check *
 	b = d->body;
 	rc = ENL_E_MALFORMED;
 	if (b->format != FORMAT) {
-		rc = ENL_E_UNSUPPORTED;
+		rc = b->format == 0 ? ENL_E_MALFORMED : ENL_E_UNSUPPORTED;
 		goto out;
 	}
 	if (b->authority_pk.len != 32 || d->wire->signature.len != 64)

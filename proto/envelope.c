@@ -155,7 +155,7 @@ header_unpack(const uint8_t *buf, size_t len, struct enl_header *h)
 	memset(h, 0, sizeof(*h));
 	rc = ENL_E_MALFORMED;
 	if (w->format != FORMAT) {
-		rc = ENL_E_UNSUPPORTED;
+		rc = w->format == 0 ? ENL_E_MALFORMED : ENL_E_UNSUPPORTED;
 		goto out;
 	}
 	if (w->message_id.len != ENL_MSG_ID_LEN || w->handling == NULL ||
@@ -209,7 +209,7 @@ put_bytes(crypto_generichash_state *st, const uint8_t *p, size_t n)
 }
 
 /* BLAKE2b-256 over every field but the signature (docs/FORMATS.md). */
-static void
+void
 envelope_digest(const Enlace__Envelope *e, uint8_t out[32])
 {
 	crypto_generichash_state st;
@@ -230,6 +230,7 @@ envelope_digest(const Enlace__Envelope *e, uint8_t out[32])
 
 /* ---- payload ---- */
 
+/* Packs the payload, or only measures it when out is NULL. */
 static int
 payload_pack(const struct enl_payload *p, const struct enl_limits *lim,
 	     uint8_t **out, size_t *out_len)
@@ -268,6 +269,11 @@ payload_pack(const struct enl_payload *p, const struct enl_limits *lim,
 	w.original.data = (uint8_t *)p->original;
 	w.original.len = p->original ? p->original_len : 0;
 	size = protobuf_c_message_get_packed_size(&w.base);
+	if (out == NULL) {
+		*out_len = size;
+		rc = ENL_OK;
+		goto out;
+	}
 	if (size > lim->max_payload) {
 		rc = ENL_E_TOO_LARGE;
 		goto out;
@@ -277,6 +283,15 @@ out:
 	free(atts);
 	free(ptrs);
 	return rc;
+}
+
+size_t
+enl_payload_size(const struct enl_payload *payload)
+{
+	struct enl_limits lim = {SIZE_MAX};
+	size_t n = 0;
+
+	return payload_pack(payload, &lim, NULL, &n) == ENL_OK ? n : SIZE_MAX;
 }
 
 /* ---- seal ---- */

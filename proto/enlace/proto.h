@@ -251,6 +251,9 @@ struct enl_limits {
 /* The default limits (50 MiB payload). */
 struct enl_limits enl_limits_default(void);
 
+/* The serialized size of a payload: what max_payload limits. */
+size_t enl_payload_size(const struct enl_payload *payload);
+
 /* The largest envelope, in bytes, that open accepts under `lim`. */
 size_t enl_envelope_max_size(const struct enl_limits *lim);
 

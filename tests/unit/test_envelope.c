@@ -1,0 +1,523 @@
+/* Envelope seal and open: round trips, limits, refusals, tampering. */
+#include <string.h>
+
+#include <sodium.h>
+
+#include "enlace/keys.h"
+#include "enlace/wire.h"
+#include "harness.h"
+#include "proto_int.h"
+#include "world.h"
+
+#define NOW (WORLD_TIME + 100)
+
+static struct world w;
+static char ids[WORLD_MAX][ENL_ID_MAX + 1];
+static const char *id_ptrs[WORLD_MAX];
+
+static void
+header_to(struct enl_header *h, const char *const *to, size_t n)
+{
+	memset(h, 0, sizeof(*h));
+	for (size_t i = 0; i < n; i++)
+		snprintf(h->recipients[i], sizeof(h->recipients[i]), "%s", to[i]);
+	h->n_recipients = n;
+	h->type = ENL_MSG_CASE_MESSAGE;
+	h->handling.tlp = ENL_TLP_AMBER;
+	h->handling.onward = ENL_ONWARD_CONSENT;
+	h->handling.evidential = ENL_EVID_INTELLIGENCE_ONLY;
+}
+
+static int
+seal_simple(const char *from, const char *const *to, size_t n, const char *body,
+	    uint8_t **env, size_t *len)
+{
+	struct enl_header h;
+	struct enl_payload p = {.subject = "subject", .body = body};
+	struct enl_limits lim = enl_limits_default();
+
+	header_to(&h, to, n);
+	return enl_envelope_seal(world_find(&w, from), &w.kr, &lim, &h, &p, NOW, env, len);
+}
+
+static void
+roundtrip(size_t n_rcpt)
+{
+	struct enl_limits lim = enl_limits_default();
+	struct enl_header h;
+	struct enl_attachment att[2] = {
+		{"ledger.csv", "text/csv", (const uint8_t *)"a,b\n1,2\n", 8},
+		{"empty.bin", "", NULL, 0},
+	};
+	struct enl_payload p = {"Wire transfers", "Body text\nline 2", 2, att, NULL, 0};
+	uint8_t *env = NULL;
+	size_t len = 0;
+
+	header_to(&h, id_ptrs + 1, n_rcpt);
+	snprintf(h.case_ref, sizeof(h.case_ref), "CASE-2026-0042");
+	h.reliability = ENL_REL_B;
+	h.assessment = 2;
+	h.priority = ENL_PRIO_IMMEDIATE;
+	h.expires_at = NOW + 3600;
+	h.reply_by = NOW + 1800;
+	h.has_in_reply_to = true;
+	memset(h.in_reply_to, 7, sizeof(h.in_reply_to));
+	REQUIRE_OK(enl_envelope_seal(w.agency[0], &w.kr, &lim, &h, &p, NOW, &env, &len));
+	CHECK(strcmp(h.sender, ids[0]) == 0);
+	CHECK(h.sender_key_version == 1);
+	CHECK(h.created_at == NOW);
+	for (size_t i = 1; i <= n_rcpt; i++) {
+		struct enl_message *m = NULL;
+		uint8_t hash[ENL_HASH_LEN];
+		CHECK_RC(enl_envelope_open(env, len, w.agency[i], &w.kr, &lim, NOW, &m), ENL_OK);
+		if (m == NULL)
+			continue;
+		CHECK(memcmp(m->header.message_id, h.message_id, ENL_MSG_ID_LEN) == 0);
+		CHECK(strcmp(m->header.sender, ids[0]) == 0);
+		CHECK(m->header.n_recipients == n_rcpt);
+		CHECK(strcmp(m->header.recipients[i - 1], ids[i]) == 0);
+		CHECK(strcmp(m->header.case_ref, "CASE-2026-0042") == 0);
+		CHECK(m->header.handling.tlp == ENL_TLP_AMBER);
+		CHECK(m->header.handling.onward == ENL_ONWARD_CONSENT);
+		CHECK(m->header.handling.evidential == ENL_EVID_INTELLIGENCE_ONLY);
+		CHECK(m->header.reliability == ENL_REL_B && m->header.assessment == 2);
+		CHECK(m->header.priority == ENL_PRIO_IMMEDIATE);
+		CHECK(m->header.expires_at == NOW + 3600 && m->header.reply_by == NOW + 1800);
+		CHECK(m->header.has_in_reply_to && m->header.in_reply_to[15] == 7);
+		CHECK(!m->header.has_forward_of);
+		CHECK(strcmp(m->payload.subject, "Wire transfers") == 0);
+		CHECK(strcmp(m->payload.body, "Body text\nline 2") == 0);
+		CHECK(m->payload.n_attachments == 2);
+		CHECK(strcmp(m->payload.attachments[0].name, "ledger.csv") == 0);
+		CHECK(strcmp(m->payload.attachments[0].media_type, "text/csv") == 0);
+		CHECK(m->payload.attachments[0].len == 8 &&
+		      memcmp(m->payload.attachments[0].data, "a,b\n1,2\n", 8) == 0);
+		CHECK(m->payload.attachments[1].len == 0);
+		enl_hash(env, len, hash);
+		CHECK(memcmp(hash, m->hash, ENL_HASH_LEN) == 0);
+		enl_message_free(m);
+	}
+	/* The sender is not a recipient of its own message. */
+	{
+		struct enl_message *m = NULL;
+		CHECK_RC(enl_envelope_open(env, len, w.agency[0], &w.kr, &lim, NOW, &m),
+			 ENL_E_NOT_RECIPIENT);
+	}
+	free(env);
+}
+
+static void test_roundtrip_1(void) { roundtrip(1); }
+static void test_roundtrip_2(void) { roundtrip(2); }
+static void test_roundtrip_50(void) { roundtrip(50); }
+
+static void
+test_empty_payload(void)
+{
+	struct enl_limits lim = enl_limits_default();
+	struct enl_header h;
+	struct enl_payload p = {0};
+	struct enl_message *m = NULL;
+	uint8_t *env = NULL;
+	size_t len = 0;
+
+	header_to(&h, id_ptrs + 1, 1);
+	REQUIRE_OK(enl_envelope_seal(w.agency[0], &w.kr, &lim, &h, &p, NOW, &env, &len));
+	CHECK_RC(enl_envelope_open(env, len, w.agency[1], &w.kr, &lim, NOW, &m), ENL_OK);
+	if (m != NULL) {
+		CHECK(m->payload.subject[0] == '\0' && m->payload.body[0] == '\0');
+		CHECK(m->payload.n_attachments == 0 && m->payload.original == NULL);
+	}
+	enl_message_free(m);
+	free(env);
+}
+
+/* A payload of exactly `limit` serialized bytes, one attachment. */
+static void
+limit_case(size_t limit)
+{
+	struct enl_limits lim = {limit};
+	struct enl_header h;
+	struct enl_attachment att = {"big.bin", "application/octet-stream", NULL, 0};
+	struct enl_payload p = {"s", "b", 1, &att, NULL, 0};
+	struct enl_message *m = NULL;
+	uint8_t *data, *env = NULL;
+	size_t len = 0, size;
+
+	REQUIRE((data = malloc(limit)) != NULL);
+	memset(data, 0xA5, limit);
+	att.data = data;
+	/* Grow the attachment until the serialized payload hits the limit:
+	 * the varint length prefix makes the overhead depend on the size. */
+	att.len = limit - 64;
+	while ((size = enl_payload_size(&p)) < limit)
+		att.len += limit - size;
+	while (enl_payload_size(&p) > limit)
+		att.len--;
+	REQUIRE(enl_payload_size(&p) == limit);
+	header_to(&h, id_ptrs + 1, 1);
+	CHECK_RC(enl_envelope_seal(w.agency[0], &w.kr, &lim, &h, &p, NOW, &env, &len), ENL_OK);
+	CHECK(env != NULL && len <= enl_envelope_max_size(&lim));
+	if (env != NULL) {
+		CHECK_RC(enl_envelope_open(env, len, w.agency[1], &w.kr, &lim, NOW, &m), ENL_OK);
+		CHECK(m != NULL && m->payload.attachments[0].len == att.len);
+		enl_message_free(m);
+		m = NULL;
+		/* A receiver with a lower limit refuses it before decrypting. */
+		struct enl_limits small = {limit - 1};
+		CHECK_RC(enl_envelope_open(env, len, w.agency[1], &w.kr, &small, NOW, &m),
+			 ENL_E_TOO_LARGE);
+	}
+	free(env);
+	env = NULL;
+	att.len++;
+	CHECK(enl_payload_size(&p) == limit + 1);
+	CHECK_RC(enl_envelope_seal(w.agency[0], &w.kr, &lim, &h, &p, NOW, &env, &len),
+		 ENL_E_TOO_LARGE);
+	CHECK(env == NULL);
+	free(data);
+}
+
+static void test_limit_small(void) { limit_case(4096); }
+static void test_limit_default(void) { limit_case(ENL_DEFAULT_MAX_PAYLOAD); }
+
+static void
+test_tamper_matrix(void)
+{
+	struct enl_limits lim = enl_limits_default();
+	const char *to[] = {ids[1], ids[2]};
+	static const uint8_t masks[] = {0x01, 0x80, 0xff};
+	struct enl_message *m = NULL;
+	uint8_t *env = NULL;
+	size_t len = 0, opened = 0;
+
+	REQUIRE_OK(seal_simple(ids[0], to, 2, "tamper me", &env, &len));
+	REQUIRE_OK(enl_envelope_open(env, len, w.agency[1], &w.kr, &lim, NOW, &m));
+	enl_message_free(m);
+	for (size_t i = 0; i < len; i++) {
+		for (size_t k = 0; k < sizeof(masks); k++) {
+			m = NULL;
+			env[i] ^= masks[k];
+			if (enl_envelope_open(env, len, w.agency[1], &w.kr, &lim, NOW, &m) == ENL_OK) {
+				opened++;
+				fprintf(stderr, "byte %zu ^ 0x%02x still opens\n", i, masks[k]);
+				enl_message_free(m);
+			}
+			env[i] ^= masks[k];
+		}
+	}
+	CHECK(opened == 0);
+	/* Truncation at every length fails too. */
+	for (size_t n = 0; n < len; n++) {
+		m = NULL;
+		if (enl_envelope_open(env, n, w.agency[1], &w.kr, &lim, NOW, &m) == ENL_OK) {
+			opened++;
+			enl_message_free(m);
+		}
+	}
+	CHECK(opened == 0);
+	free(env);
+}
+
+/* Re-signs an envelope after `edit` changed it, as a malicious sender. */
+static int
+resign(uint8_t **env, size_t *len, const struct enl_identity *signer,
+       void (*edit)(Enlace__Envelope *))
+{
+	Enlace__Envelope *e = (Enlace__Envelope *)protobuf_c_message_unpack(
+		&enlace__envelope__descriptor, NULL, *len, *env);
+	uint8_t digest[32];
+	int rc;
+
+	if (e == NULL)
+		return ENL_E_MALFORMED;
+	edit(e);
+	envelope_digest(e, digest);
+	rc = enl_identity_sign(signer, ENL_LABEL_ENVELOPE, digest, 32, e->signature.data);
+	free(*env);
+	*env = NULL;
+	if (rc == ENL_OK)
+		rc = enl_pb_pack(&e->base, env, len);
+	protobuf_c_message_free_unpacked(&e->base, NULL);
+	return rc;
+}
+
+static void flip_ciphertext(Enlace__Envelope *e) { e->ciphertext.data[0] ^= 1; }
+static void flip_sealed_key(Enlace__Envelope *e) { e->wraps[0]->sealed_key.data[40] ^= 1; }
+
+static void
+test_refusals(void)
+{
+	struct enl_limits lim = enl_limits_default();
+	const char *to1[] = {ids[1]};
+	struct enl_message *m = NULL;
+	struct enl_header h;
+	uint8_t *env = NULL;
+	size_t len = 0;
+
+	/* Malformed bytes. */
+	CHECK_RC(enl_envelope_open((const uint8_t *)"garbage", 7, w.agency[1], &w.kr,
+				   &lim, NOW, &m), ENL_E_MALFORMED);
+	CHECK_RC(enl_envelope_open((const uint8_t *)"", 0, w.agency[1], &w.kr, &lim, NOW,
+				   &m), ENL_E_MALFORMED);
+	/* Oversized before parsing: the bytes need not even be valid. */
+	{
+		struct enl_limits tiny = {16};
+		uint8_t big[ENL_ENVELOPE_OVERHEAD_MAX + 64] = {0};
+		CHECK_RC(enl_envelope_open(big, sizeof(big), w.agency[1], &w.kr, &tiny, NOW, &m),
+			 ENL_E_TOO_LARGE);
+	}
+	/* A sender not in the directory. */
+	{
+		struct enl_identity *stranger = NULL;
+		struct enl_payload p = {0};
+		REQUIRE_OK(world_identity("XX-STRANGER", 1, &stranger));
+		header_to(&h, to1, 1);
+		CHECK_RC(enl_envelope_seal(stranger, &w.kr, &lim, &h, &p, NOW, &env, &len), ENL_OK);
+		CHECK_RC(enl_envelope_open(env, len, w.agency[1], &w.kr, &lim, NOW, &m),
+			 ENL_E_UNKNOWN_SENDER);
+		free(env);
+		env = NULL;
+		enl_identity_free(stranger);
+	}
+	/* Forged: someone else's key claiming to be ids[0]. */
+	{
+		struct enl_identity *forger = NULL;
+		struct enl_key_secret ks = {.version = 1};
+		struct enl_payload p = {0};
+		randombytes_buf(ks.sign_seed, 32);
+		randombytes_buf(ks.enc_sk, 32);
+		REQUIRE_OK(enl_identity_new(ids[0], &forger));
+		REQUIRE_OK(enl_identity_add(forger, &ks));
+		header_to(&h, to1, 1);
+		CHECK_RC(enl_envelope_seal(forger, &w.kr, &lim, &h, &p, NOW, &env, &len), ENL_OK);
+		CHECK_RC(enl_envelope_open(env, len, w.agency[1], &w.kr, &lim, NOW, &m),
+			 ENL_E_BAD_SIGNATURE);
+		CHECK_RC(enl_envelope_verify(env, len, &w.kr, &lim, NOW, &h, NULL),
+			 ENL_E_BAD_SIGNATURE);
+		free(env);
+		env = NULL;
+		enl_identity_free(forger);
+	}
+	/* Not a recipient. */
+	REQUIRE_OK(seal_simple(ids[0], to1, 1, "x", &env, &len));
+	CHECK_RC(enl_envelope_open(env, len, w.agency[2], &w.kr, &lim, NOW, &m),
+		 ENL_E_NOT_RECIPIENT);
+	/* Ciphertext or wrap changed and re-signed by the sender: the signature
+	 * holds, so authenticated decryption is what catches it. */
+	REQUIRE_OK(resign(&env, &len, w.agency[0], flip_ciphertext));
+	CHECK_RC(enl_envelope_open(env, len, w.agency[1], &w.kr, &lim, NOW, &m),
+		 ENL_E_TAMPERED);
+	free(env);
+	REQUIRE_OK(seal_simple(ids[0], to1, 1, "x", &env, &len));
+	REQUIRE_OK(resign(&env, &len, w.agency[0], flip_sealed_key));
+	CHECK_RC(enl_envelope_open(env, len, w.agency[1], &w.kr, &lim, NOW, &m),
+		 ENL_E_TAMPERED);
+	free(env);
+	env = NULL;
+	/* Expired. */
+	{
+		struct enl_payload p = {0};
+		header_to(&h, to1, 1);
+		h.expires_at = NOW + 10;
+		REQUIRE_OK(enl_envelope_seal(w.agency[0], &w.kr, &lim, &h, &p, NOW, &env, &len));
+		CHECK_RC(enl_envelope_open(env, len, w.agency[1], &w.kr, &lim, NOW + 9, &m), ENL_OK);
+		enl_message_free(m);
+		m = NULL;
+		CHECK_RC(enl_envelope_open(env, len, w.agency[1], &w.kr, &lim, NOW + 10, &m),
+			 ENL_E_EXPIRED);
+		free(env);
+		env = NULL;
+	}
+	CHECK(m == NULL);
+}
+
+static void
+test_seal_refusals(void)
+{
+	struct enl_limits lim = enl_limits_default();
+	struct enl_payload p = {0};
+	struct enl_header h;
+	uint8_t *env = NULL;
+	size_t len = 0;
+	const char *dup[] = {ids[1], ids[1]};
+	const char *unknown[] = {"ZZ-NOBODY"};
+	const char *bad[] = {"not an id"};
+
+	header_to(&h, dup, 0);
+	CHECK_RC(enl_envelope_seal(w.agency[0], &w.kr, &lim, &h, &p, NOW, &env, &len),
+		 ENL_E_INVAL);
+	header_to(&h, dup, 2);
+	CHECK_RC(enl_envelope_seal(w.agency[0], &w.kr, &lim, &h, &p, NOW, &env, &len),
+		 ENL_E_INVAL);
+	header_to(&h, unknown, 1);
+	CHECK_RC(enl_envelope_seal(w.agency[0], &w.kr, &lim, &h, &p, NOW, &env, &len),
+		 ENL_E_UNKNOWN_RECIPIENT);
+	header_to(&h, bad, 1);
+	CHECK_RC(enl_envelope_seal(w.agency[0], &w.kr, &lim, &h, &p, NOW, &env, &len),
+		 ENL_E_INVAL);
+	header_to(&h, dup, 1);
+	h.handling.tlp = 0;
+	CHECK_RC(enl_envelope_seal(w.agency[0], &w.kr, &lim, &h, &p, NOW, &env, &len),
+		 ENL_E_INVAL);
+	header_to(&h, dup, 1);
+	h.type = ENL_MSG_FORWARD;	/* a forward must name its original */
+	CHECK_RC(enl_envelope_seal(w.agency[0], &w.kr, &lim, &h, &p, NOW, &env, &len),
+		 ENL_E_INVAL);
+	CHECK(env == NULL);
+}
+
+static void
+test_revoked(void)
+{
+	struct enl_limits lim = enl_limits_default();
+	struct enl_revocation rev = {.version = 1, .reason = "compromised"};
+	const char *to[] = {ids[1]};
+	const char *to_revoked[] = {ids[3]};
+	struct enl_message *m = NULL;
+	struct enl_payload p = {0};
+	struct enl_header h;
+	uint8_t *env = NULL;
+	size_t len = 0;
+
+	snprintf(rev.id, sizeof(rev.id), "%s", ids[3]);
+	/* Sealed while the key was good... */
+	header_to(&h, to, 1);
+	REQUIRE_OK(enl_envelope_seal(w.agency[3], &w.kr, &lim, &h, &p, NOW, &env, &len));
+	REQUIRE_OK(world_rebuild(&w, &rev, 1));
+	/* ...refused once the directory revokes it. */
+	CHECK_RC(enl_envelope_open(env, len, w.agency[1], &w.kr, &lim, NOW, &m),
+		 ENL_E_REVOKED_KEY);
+	free(env);
+	env = NULL;
+	/* And nobody can seal to a revoked key. */
+	header_to(&h, to_revoked, 1);
+	CHECK_RC(enl_envelope_seal(w.agency[0], &w.kr, &lim, &h, &p, NOW, &env, &len),
+		 ENL_E_REVOKED_KEY);
+	REQUIRE_OK(world_rebuild(&w, NULL, 0));
+}
+
+static uint32_t
+wrap_version(const uint8_t *env, size_t len)
+{
+	Enlace__Envelope *e = (Enlace__Envelope *)protobuf_c_message_unpack(
+		&enlace__envelope__descriptor, NULL, len, env);
+	uint32_t v = e ? e->wraps[0]->key_version : 0;
+
+	if (e)
+		protobuf_c_message_free_unpacked(&e->base, NULL);
+	return v;
+}
+
+static void
+test_rotation(void)
+{
+	struct enl_limits lim = enl_limits_default();
+	const char *to[] = {ids[1]};
+	const char *back[] = {ids[0]};
+	struct enl_message *m = NULL;
+	uint8_t *old = NULL, *new_env = NULL, *reply = NULL;
+	size_t old_len = 0, new_len = 0, reply_len = 0;
+	uint32_t v = 0;
+
+	REQUIRE_OK(seal_simple(ids[0], to, 1, "to version 1", &old, &old_len));
+	CHECK(wrap_version(old, old_len) == 1);
+	/* ids[1] rotates; the directory publishes its new card. */
+	REQUIRE_OK(enl_identity_rotate(w.agency[1], &v));
+	CHECK(v == 2);
+	REQUIRE_OK(world_rebuild(&w, NULL, 0));
+	CHECK_RC(enl_envelope_open(old, old_len, w.agency[1], &w.kr, &lim, NOW, &m), ENL_OK);
+	CHECK(m != NULL && strcmp(m->payload.body, "to version 1") == 0);
+	enl_message_free(m);
+	m = NULL;
+	REQUIRE_OK(seal_simple(ids[0], to, 1, "to version 2", &new_env, &new_len));
+	CHECK(wrap_version(new_env, new_len) == 2);
+	CHECK_RC(enl_envelope_open(new_env, new_len, w.agency[1], &w.kr, &lim, NOW, &m), ENL_OK);
+	enl_message_free(m);
+	m = NULL;
+	/* The rotated agency signs with version 2 now. */
+	REQUIRE_OK(seal_simple(ids[1], back, 1, "reply", &reply, &reply_len));
+	CHECK_RC(enl_envelope_open(reply, reply_len, w.agency[0], &w.kr, &lim, NOW, &m), ENL_OK);
+	CHECK(m != NULL && m->header.sender_key_version == 2);
+	enl_message_free(m);
+	m = NULL;
+	/* An identity holding only version 2 cannot open the old message. */
+	{
+		struct enl_identity *only2 = NULL;
+		struct enl_key_secret ks;
+		REQUIRE_OK(enl_identity_new(ids[1], &only2));
+		REQUIRE_OK(enl_identity_secret_at(w.agency[1], 1, &ks));
+		REQUIRE_OK(enl_identity_add(only2, &ks));
+		sodium_memzero(&ks, sizeof(ks));
+		CHECK_RC(enl_envelope_open(old, old_len, only2, &w.kr, &lim, NOW, &m),
+			 ENL_E_UNKNOWN_KEY_VERSION);
+		enl_identity_free(only2);
+	}
+	free(old);
+	free(new_env);
+	free(reply);
+}
+
+static void
+test_forward_carries_original(void)
+{
+	struct enl_limits lim = enl_limits_default();
+	const char *to[] = {ids[1]};
+	const char *third[] = {ids[2]};
+	struct enl_message *m = NULL, *fm = NULL;
+	struct enl_header h, orig_h;
+	uint8_t *orig = NULL, *fwd = NULL;
+	size_t orig_len = 0, fwd_len = 0;
+
+	REQUIRE_OK(seal_simple(ids[0], to, 1, "original", &orig, &orig_len));
+	REQUIRE_OK(enl_envelope_open(orig, orig_len, w.agency[1], &w.kr, &lim, NOW, &m));
+	header_to(&h, third, 1);
+	h.type = ENL_MSG_FORWARD;
+	h.has_forward_of = true;
+	memcpy(h.forward_of, m->header.message_id, ENL_MSG_ID_LEN);
+	{
+		struct enl_payload p = {"fwd", "see attached original", 0, NULL, orig, orig_len};
+		REQUIRE_OK(enl_envelope_seal(w.agency[1], &w.kr, &lim, &h, &p, NOW, &fwd, &fwd_len));
+	}
+	CHECK_RC(enl_envelope_open(fwd, fwd_len, w.agency[2], &w.kr, &lim, NOW, &fm), ENL_OK);
+	if (fm != NULL) {
+		CHECK(fm->header.has_forward_of);
+		CHECK(fm->payload.original_len == orig_len);
+		/* The third party checks the originator's signature itself. */
+		CHECK_RC(enl_envelope_verify(fm->payload.original, fm->payload.original_len,
+					     &w.kr, &lim, NOW, &orig_h, NULL), ENL_OK);
+		CHECK(strcmp(orig_h.sender, ids[0]) == 0);
+	}
+	enl_message_free(m);
+	enl_message_free(fm);
+	free(orig);
+	free(fwd);
+}
+
+int
+main(void)
+{
+	if (enl_init() != ENL_OK)
+		return 1;
+	for (int i = 0; i < 52; i++) {
+		snprintf(ids[i], sizeof(ids[i]), "%s-AG%02d", i % 2 ? "BR" : "AR", i);
+		id_ptrs[i] = ids[i];
+	}
+	if (world_init(&w, id_ptrs, 52) != ENL_OK) {
+		fprintf(stderr, "world_init failed\n");
+		return 1;
+	}
+	RUN(test_roundtrip_1);
+	RUN(test_roundtrip_2);
+	RUN(test_roundtrip_50);
+	RUN(test_empty_payload);
+	RUN(test_limit_small);
+	RUN(test_limit_default);
+	RUN(test_tamper_matrix);
+	RUN(test_refusals);
+	RUN(test_seal_refusals);
+	RUN(test_revoked);
+	RUN(test_rotation);
+	RUN(test_forward_carries_original);
+	world_fini(&w);
+	return harness_done();
+}
