@@ -1,0 +1,31 @@
+/* Envelope verification and opening, as a recipient in the test world. */
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "enlace/keys.h"
+#include "world.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static struct world w;
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static const char *const ids[] = {"AR-UIF", "BR-PF"};
+	static int ready;
+	struct enl_limits lim = {1 << 20};
+	struct enl_message *m = NULL;
+	struct enl_header h;
+
+	if (!ready) {
+		if (enl_init() != ENL_OK || world_init(&w, ids, 2) != ENL_OK)
+			abort();
+		ready = 1;
+	}
+	if (enl_envelope_open(data, size, w.agency[1], &w.kr, &lim, WORLD_TIME + 61, &m) == ENL_OK)
+		enl_message_free(m);
+	if (enl_envelope_verify(data, size, &w.kr, &lim, WORLD_TIME + 61, &h, NULL) != ENL_OK)
+		return 0;
+	return 0;
+}
