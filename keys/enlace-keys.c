@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -100,34 +101,25 @@ load_identity(const char *dir, const char *pass_file, struct enl_identity **out,
 	      char **pass_out, size_t *pass_len_out)
 {
 	char path[4096];
-	bool enc = false;
-	char *pass = NULL;
-	size_t plen = 0;
-	struct pass_opts po = {pass_file, false, false};
+	bool no_tty = false;
 	int rc;
 
 	join(path, sizeof(path), dir, "secret.key");
-	if ((rc = enl_keyfile_probe(path, &enc)) != ENL_OK)
-		return fail(path, rc);
-	if (enc && get_passphrase(&po, false, &pass, &plen) != ENL_OK)
-		return EXIT_FAIL;
-	rc = enl_keyfile_read(path, pass, plen, out);
-	if (rc != ENL_OK) {
-		enl_passphrase_free(pass);
-		if (rc == ENL_E_INSECURE_FILE)
-			fprintf(stderr, "%s: %s: unencrypted key file is readable "
-				"by others; chmod 600 it\n", prog, path);
-		else
-			fail(path, rc);
-		return EXIT_FAIL;
-	}
-	if (pass_out != NULL) {
-		*pass_out = pass;
-		*pass_len_out = plen;
-	} else {
-		enl_passphrase_free(pass);
-	}
-	return 0;
+	rc = enl_keyfile_unlock(path, pass_file, out, pass_out, pass_len_out, &no_tty);
+	if (rc == ENL_OK)
+		return 0;
+	if (no_tty)
+		fprintf(stderr, "%s: %s is encrypted and there is no terminal to ask "
+			"for its passphrase: use --passphrase-file FILE\n", prog, path);
+	else if (rc == ENL_E_INSECURE_FILE)
+		fprintf(stderr, "%s: %s: unencrypted key file is readable by others; "
+			"chmod 600 it\n", prog, path);
+	else if (pass_file != NULL && access(path, R_OK) == 0 &&
+		 (rc == ENL_E_NOT_FOUND || rc == ENL_E_PERMISSION || rc == ENL_E_TOO_LARGE))
+		fail(pass_file, rc);	/* the key file is there: the other one failed */
+	else
+		fail(path, rc);
+	return EXIT_FAIL;
 }
 
 static int

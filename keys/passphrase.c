@@ -114,3 +114,34 @@ out:
 	close(fd);
 	return rc;
 }
+
+int
+enl_keyfile_unlock(const char *path, const char *pass_file,
+		   struct enl_identity **out, char **pass, size_t *pass_len,
+		   bool *no_terminal)
+{
+	char *pw = NULL;
+	size_t n = 0;
+	bool enc = false;
+	int rc;
+
+	*no_terminal = false;
+	if ((rc = enl_keyfile_probe(path, &enc)) != ENL_OK)
+		return rc;
+	if (enc && pass_file != NULL)
+		rc = enl_passphrase_from_file(pass_file, &pw, &n);
+	else if (enc)
+		rc = enl_passphrase_prompt("Passphrase: ", false, &pw, &n);
+	if (rc == ENL_E_NOT_FOUND && pass_file == NULL)
+		*no_terminal = true;
+	if (rc != ENL_OK)
+		return rc;
+	rc = enl_keyfile_read(path, pw, n, out);
+	if (rc == ENL_OK && pass != NULL) {
+		*pass = pw;
+		*pass_len = n;
+		pw = NULL;
+	}
+	enl_passphrase_free(pw);
+	return rc;
+}

@@ -70,6 +70,20 @@ int enl_passphrase_prompt(const char *prompt, bool confirm, char **out,
 			  size_t *len) ENL_WUR;
 void enl_passphrase_free(char *pass);
 
+/*
+ * Opens a key file the way a program run by a person does: if the file
+ * is encrypted, the passphrase comes from `pass_file` when given, else
+ * from the terminal. On success, and if `pass` is not NULL, the
+ * passphrase used (NULL for an unencrypted file) is handed out for
+ * writing the file back; free it with enl_passphrase_free. Errors: those
+ * of enl_keyfile_read and enl_passphrase_from_file, and ENL_E_NOT_FOUND
+ * with *no_terminal set when a passphrase was needed and no terminal
+ * was there to ask.
+ */
+int enl_keyfile_unlock(const char *path, const char *pass_file,
+		       struct enl_identity **out, char **pass, size_t *pass_len,
+		       bool *no_terminal) ENL_WUR;
+
 /* ---- cards --------------------------------------------------------------- */
 
 enum enl_agency_kind {

@@ -1,0 +1,761 @@
+/*
+ * enlace: the analyst's command line.
+ *
+ * `seal` and `open` work offline on envelope files, with the agency's own
+ * key and the signed directory: for air-gapped exchange, and to inspect
+ * an envelope by hand.
+ *
+ * Exit status: 0 success, 1 failure (a verification that fails included),
+ * 2 usage error.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "enlace/keys.h"
+
+#define EXIT_FAIL 1
+#define EXIT_USAGE 2
+#define MAX_ATTACH 64
+
+static const char *prog = "enlace";
+
+static int
+fail(const char *what, int err)
+{
+	fprintf(stderr, "%s: %s: %s\n", prog, what, enl_strerror(err));
+	return EXIT_FAIL;
+}
+
+static int
+usage_err(const char *msg, const char *usage)
+{
+	fprintf(stderr, "%s: %s\nusage: %s\n", prog, msg, usage);
+	return EXIT_USAGE;
+}
+
+/* ---- what seal and open share: key, directory, pinned authority ---- */
+
+struct context {
+	const char *key_dir, *pass_file, *dir_file, *authpub;
+	struct enl_identity *me;
+	struct enl_directory *dir;
+	struct enl_keyring kr;
+};
+
+static int
+context_load(struct context *c)
+{
+	char path[4096], name[ENL_VKEY_NAME_MAX + 1];
+	uint8_t pk[32], *buf = NULL;
+	size_t len = 0;
+	bool no_tty = false;
+	struct enl_dir_check chk = {pk, 0, (int64_t)time(NULL)};
+	int rc;
+
+	if ((rc = enl_file_read(c->authpub, 4096, &buf, &len)) == ENL_OK)
+		rc = enl_vkey_parse((const char *)buf, name, pk);
+	free(buf);
+	if (rc != ENL_OK)
+		return fail(c->authpub, rc);
+	if ((rc = enl_directory_load(c->dir_file, &chk, &c->dir)) != ENL_OK)
+		return fail(c->dir_file, rc);
+	c->kr = enl_directory_keyring(c->dir);
+	if ((size_t)snprintf(path, sizeof(path), "%s/secret.key", c->key_dir) >= sizeof(path))
+		return fail(c->key_dir, ENL_E_INVAL);
+	rc = enl_keyfile_unlock(path, c->pass_file, &c->me, NULL, NULL, &no_tty);
+	if (no_tty) {
+		fprintf(stderr, "%s: %s is encrypted and there is no terminal to ask for "
+			"its passphrase: use --passphrase-file FILE\n", prog, path);
+		return EXIT_FAIL;
+	}
+	if (rc != ENL_OK)
+		return fail(path, rc);
+	if (enl_directory_find(c->dir, enl_identity_id(c->me)) == NULL) {
+		fprintf(stderr, "%s: %s: this agency (%s) is not in the directory\n",
+			prog, c->dir_file, enl_identity_id(c->me));
+		return EXIT_FAIL;
+	}
+	return 0;
+}
+
+static void
+context_fini(struct context *c)
+{
+	enl_identity_free(c->me);
+	enl_directory_free(c->dir);
+}
+
+/* ---- options ---- */
+
+enum {
+	OPT_KEY = 256, OPT_PASSFILE, OPT_DIRECTORY, OPT_AUTHPUB, OPT_TO, OPT_CASE,
+	OPT_TLP, OPT_ONWARD, OPT_EVID, OPT_TYPE, OPT_REL, OPT_ASSESS, OPT_PRIO,
+	OPT_EXPIRES, OPT_REPLYBY, OPT_INREPLY, OPT_SUBJECT, OPT_TEXT, OPT_TEXTFILE,
+	OPT_ATTACH, OPT_OUT, OPT_MAXPAY, OPT_JSON, OPT_SAVE, OPT_HELP,
+};
+
+static const struct option all_opts[] = {
+	{"key", required_argument, NULL, OPT_KEY},
+	{"passphrase-file", required_argument, NULL, OPT_PASSFILE},
+	{"directory", required_argument, NULL, OPT_DIRECTORY},
+	{"authority-pub", required_argument, NULL, OPT_AUTHPUB},
+	{"to", required_argument, NULL, OPT_TO},
+	{"case", required_argument, NULL, OPT_CASE},
+	{"tlp", required_argument, NULL, OPT_TLP},
+	{"onward", required_argument, NULL, OPT_ONWARD},
+	{"evidential", required_argument, NULL, OPT_EVID},
+	{"type", required_argument, NULL, OPT_TYPE},
+	{"reliability", required_argument, NULL, OPT_REL},
+	{"assessment", required_argument, NULL, OPT_ASSESS},
+	{"priority", required_argument, NULL, OPT_PRIO},
+	{"expires", required_argument, NULL, OPT_EXPIRES},
+	{"reply-by", required_argument, NULL, OPT_REPLYBY},
+	{"in-reply-to", required_argument, NULL, OPT_INREPLY},
+	{"subject", required_argument, NULL, OPT_SUBJECT},
+	{"text", required_argument, NULL, OPT_TEXT},
+	{"text-file", required_argument, NULL, OPT_TEXTFILE},
+	{"attach", required_argument, NULL, OPT_ATTACH},
+	{"out", required_argument, NULL, OPT_OUT},
+	{"max-payload", required_argument, NULL, OPT_MAXPAY},
+	{"json", no_argument, NULL, OPT_JSON},
+	{"save", required_argument, NULL, OPT_SAVE},
+	{"help", no_argument, NULL, OPT_HELP},
+	{NULL, 0, NULL, 0},
+};
+
+struct args {
+	struct context ctx;
+	const char *to[ENL_MAX_RECIPIENTS];
+	size_t n_to;
+	const char *attach[MAX_ATTACH];
+	size_t n_attach;
+	const char *case_ref, *tlp, *onward, *evid, *type, *rel, *assess, *prio;
+	const char *expires, *reply_by, *in_reply, *subject, *text, *text_file;
+	const char *out, *max_payload, *save;
+	bool json, help;
+	int argc;
+	char **argv;
+};
+
+static int
+parse_args(int argc, char **argv, const int *allowed, const char *usage, struct args *a)
+{
+	int c;
+
+	memset(a, 0, sizeof(*a));
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", all_opts, NULL)) != -1) {
+		bool ok = c == OPT_HELP;
+		for (const int *p = allowed; *p && !ok; p++)
+			ok = *p == c;
+		if (c == '?' || !ok) {
+			char msg[256];
+			snprintf(msg, sizeof(msg), "unknown or misplaced option '%s'",
+				 argv[optind - 1]);
+			return usage_err(msg, usage);
+		}
+		switch (c) {
+		case OPT_KEY: a->ctx.key_dir = optarg; break;
+		case OPT_PASSFILE: a->ctx.pass_file = optarg; break;
+		case OPT_DIRECTORY: a->ctx.dir_file = optarg; break;
+		case OPT_AUTHPUB: a->ctx.authpub = optarg; break;
+		case OPT_TO:
+			if (a->n_to == ENL_MAX_RECIPIENTS)
+				return usage_err("too many --to", usage);
+			a->to[a->n_to++] = optarg;
+			break;
+		case OPT_ATTACH:
+			if (a->n_attach == MAX_ATTACH)
+				return usage_err("too many --attach", usage);
+			a->attach[a->n_attach++] = optarg;
+			break;
+		case OPT_CASE: a->case_ref = optarg; break;
+		case OPT_TLP: a->tlp = optarg; break;
+		case OPT_ONWARD: a->onward = optarg; break;
+		case OPT_EVID: a->evid = optarg; break;
+		case OPT_TYPE: a->type = optarg; break;
+		case OPT_REL: a->rel = optarg; break;
+		case OPT_ASSESS: a->assess = optarg; break;
+		case OPT_PRIO: a->prio = optarg; break;
+		case OPT_EXPIRES: a->expires = optarg; break;
+		case OPT_REPLYBY: a->reply_by = optarg; break;
+		case OPT_INREPLY: a->in_reply = optarg; break;
+		case OPT_SUBJECT: a->subject = optarg; break;
+		case OPT_TEXT: a->text = optarg; break;
+		case OPT_TEXTFILE: a->text_file = optarg; break;
+		case OPT_OUT: a->out = optarg; break;
+		case OPT_MAXPAY: a->max_payload = optarg; break;
+		case OPT_JSON: a->json = true; break;
+		case OPT_SAVE: a->save = optarg; break;
+		case OPT_HELP: a->help = true; break;
+		}
+	}
+	a->argc = argc - optind;
+	a->argv = argv + optind;
+	return 0;
+}
+
+static int
+need_context(const struct args *a, const char *usage)
+{
+	if (a->ctx.key_dir == NULL || a->ctx.dir_file == NULL || a->ctx.authpub == NULL)
+		return usage_err("--key, --directory and --authority-pub are required", usage);
+	return 0;
+}
+
+/* "30d", "12h", "45m" from now; 0 on a bad value. */
+static int64_t
+parse_after(const char *s, int64_t now)
+{
+	char *end;
+	long long n;
+	int64_t unit;
+
+	errno = 0;
+	n = strtoll(s, &end, 10);
+	if (errno != 0 || end == s || n <= 0 || n > 100000 || end[1] != '\0')
+		return 0;
+	switch (*end) {
+	case 'd': unit = 86400; break;
+	case 'h': unit = 3600; break;
+	case 'm': unit = 60; break;
+	default: return 0;
+	}
+	return now + (int64_t)n * unit;
+}
+
+static const char *
+media_type(const char *name)
+{
+	static const char *const types[][2] = {
+		{".csv", "text/csv"}, {".txt", "text/plain"}, {".xml", "application/xml"},
+		{".json", "application/json"}, {".pdf", "application/pdf"},
+		{".png", "image/png"}, {".jpg", "image/jpeg"}, {".jpeg", "image/jpeg"},
+		{".zip", "application/zip"},
+	};
+	const char *dot = strrchr(name, '.');
+
+	for (size_t i = 0; dot && i < sizeof(types) / sizeof(types[0]); i++)
+		if (strcasecmp(dot, types[i][0]) == 0)
+			return types[i][1];
+	return "application/octet-stream";
+}
+
+/* Parses an enum option with its parser; writes *out. */
+static bool
+enum_opt(const char *val, int (*parse)(const char *), int *out)
+{
+	if (val == NULL)
+		return true;
+	*out = parse(val);
+	return *out != 0;
+}
+
+/* ---- seal ---- */
+
+static const char usage_seal[] =
+	"enlace seal --key DIR --directory FILE --authority-pub FILE --to ID...\n"
+	"       [--type T] [--case REF] [--tlp L] [--onward O] [--evidential E]\n"
+	"       [--reliability R] [--assessment N] [--priority P] [--expires 30d]\n"
+	"       [--reply-by 7d] [--in-reply-to MSGID] [--subject S]\n"
+	"       [--text T | --text-file F] [--attach FILE]... [--max-payload BYTES]\n"
+	"       [--passphrase-file F] [--json] --out FILE";
+
+static int
+seal_header(const struct args *a, struct enl_header *h, int64_t now)
+{
+	int type = ENL_MSG_CASE_MESSAGE, tlp = ENL_TLP_AMBER, onward = ENL_ONWARD_CONSENT;
+	int evid = ENL_EVID_INTELLIGENCE_ONLY, rel = 0, prio = 0;
+
+	memset(h, 0, sizeof(*h));
+	if (!enum_opt(a->type, enl_msg_type_parse, &type) ||
+	    !enum_opt(a->tlp, enl_tlp_parse, &tlp) ||
+	    !enum_opt(a->onward, enl_onward_parse, &onward) ||
+	    !enum_opt(a->evid, enl_evidential_parse, &evid) ||
+	    !enum_opt(a->rel, enl_reliability_parse, &rel) ||
+	    !enum_opt(a->prio, enl_priority_parse, &prio))
+		return usage_err("a value is not one of those listed in --help", usage_seal);
+	h->type = type;
+	h->handling.tlp = tlp;
+	h->handling.onward = onward;
+	h->handling.evidential = evid;
+	h->reliability = rel;
+	h->priority = prio;
+	if (a->assess != NULL) {
+		if (strlen(a->assess) != 1 || a->assess[0] < '1' || a->assess[0] > '4')
+			return usage_err("--assessment is 1, 2, 3 or 4", usage_seal);
+		h->assessment = (uint32_t)(a->assess[0] - '0');
+	}
+	for (size_t i = 0; i < a->n_to; i++) {
+		if (!enl_id_valid(a->to[i]))
+			return usage_err("--to takes an agency id such as BR-PF", usage_seal);
+		memcpy(h->recipients[i], a->to[i], strlen(a->to[i]) + 1);
+	}
+	h->n_recipients = a->n_to;
+	if (a->case_ref != NULL) {
+		if (strlen(a->case_ref) > ENL_CASE_REF_MAX)
+			return usage_err("--case is at most 128 bytes", usage_seal);
+		memcpy(h->case_ref, a->case_ref, strlen(a->case_ref) + 1);
+	}
+	if (a->expires && (h->expires_at = parse_after(a->expires, now)) == 0)
+		return usage_err("--expires takes a duration such as 30d, 12h or 45m", usage_seal);
+	if (a->reply_by && (h->reply_by = parse_after(a->reply_by, now)) == 0)
+		return usage_err("--reply-by takes a duration such as 7d", usage_seal);
+	if (a->in_reply != NULL) {
+		if (!enl_unhex(a->in_reply, h->in_reply_to, ENL_MSG_ID_LEN))
+			return usage_err("--in-reply-to takes a message id (32 hex digits)",
+					 usage_seal);
+		h->has_in_reply_to = true;
+	}
+	return 0;
+}
+
+struct loaded {
+	uint8_t *body;
+	uint8_t *att[MAX_ATTACH];
+	struct enl_attachment atts[MAX_ATTACH];
+};
+
+static void
+loaded_free(struct loaded *l, size_t n)
+{
+	free(l->body);
+	for (size_t i = 0; i < n; i++)
+		free(l->att[i]);
+}
+
+static int
+seal_payload(const struct args *a, size_t max, struct loaded *l, struct enl_payload *p)
+{
+	size_t len = 0;
+	int rc;
+
+	memset(p, 0, sizeof(*p));
+	p->subject = a->subject ? a->subject : "";
+	p->body = a->text ? a->text : "";
+	if (a->text_file != NULL) {
+		if ((rc = enl_file_read(a->text_file, max, &l->body, &len)) != ENL_OK)
+			return fail(a->text_file, rc);
+		if (strlen((const char *)l->body) != len) {
+			fprintf(stderr, "%s: %s: the text contains a NUL byte; send it with "
+				"--attach\n", prog, a->text_file);
+			return EXIT_FAIL;
+		}
+		p->body = (const char *)l->body;
+	}
+	for (size_t i = 0; i < a->n_attach; i++) {
+		const char *base = strrchr(a->attach[i], '/');
+		rc = enl_file_read(a->attach[i], max, &l->att[i], &len);
+		if (rc == ENL_E_TOO_LARGE) {
+			fprintf(stderr, "%s: %s: over the payload limit of %zu bytes\n",
+				prog, a->attach[i], max);
+			return EXIT_FAIL;
+		}
+		if (rc != ENL_OK)
+			return fail(a->attach[i], rc);
+		l->atts[i].name = base ? base + 1 : a->attach[i];
+		l->atts[i].media_type = media_type(l->atts[i].name);
+		l->atts[i].data = l->att[i];
+		l->atts[i].len = len;
+	}
+	p->n_attachments = a->n_attach;
+	p->attachments = l->atts;
+	return 0;
+}
+
+static int
+cmd_seal(int argc, char **argv)
+{
+	static const int allowed[] = {OPT_KEY, OPT_PASSFILE, OPT_DIRECTORY, OPT_AUTHPUB,
+				      OPT_TO, OPT_CASE, OPT_TLP, OPT_ONWARD, OPT_EVID,
+				      OPT_TYPE, OPT_REL, OPT_ASSESS, OPT_PRIO, OPT_EXPIRES,
+				      OPT_REPLYBY, OPT_INREPLY, OPT_SUBJECT, OPT_TEXT,
+				      OPT_TEXTFILE, OPT_ATTACH, OPT_OUT, OPT_MAXPAY,
+				      OPT_JSON, 0};
+	struct args a;
+	struct enl_header *h = NULL;
+	struct enl_payload p;
+	struct enl_limits lim = enl_limits_default();
+	struct loaded l;
+	uint8_t *env = NULL;
+	size_t env_len = 0;
+	int64_t now = (int64_t)time(NULL);
+	char hex[2 * ENL_MSG_ID_LEN + 1];
+	int ret, rc;
+
+	memset(&l, 0, sizeof(l));
+	if ((ret = parse_args(argc, argv, allowed, usage_seal, &a)) != 0)
+		return ret;
+	if (a.help) {
+		printf("usage: %s\n\nSeals a message into an envelope file: signed with "
+		       "your key, encrypted for\neach recipient's current key in the "
+		       "directory.\n\n"
+		       "  --type        case_message (default), fiu_report, request, reply\n"
+		       "  --tlp         clear, green, amber (default), amber+strict, red\n"
+		       "  --onward      free, consent (default), never\n"
+		       "  --evidential  may_use, consent, intelligence_only (default)\n"
+		       "  --reliability A, B, C, X        --assessment 1..4\n"
+		       "  --priority    routine, priority, immediate, flash\n"
+		       "  --max-payload payload limit in bytes (default 52428800)\n",
+		       usage_seal);
+		return 0;
+	}
+	if ((ret = need_context(&a, usage_seal)) != 0)
+		return ret;
+	if (a.n_to == 0 || a.out == NULL)
+		return usage_err("at least one --to and --out are required", usage_seal);
+	if (a.text != NULL && a.text_file != NULL)
+		return usage_err("--text and --text-file exclude each other", usage_seal);
+	if (a.max_payload != NULL) {
+		char *end;
+		errno = 0;
+		unsigned long long v = strtoull(a.max_payload, &end, 10);
+		if (errno || *end || v == 0 || v > ((size_t)1 << 32))
+			return usage_err("--max-payload takes a number of bytes", usage_seal);
+		lim.max_payload = (size_t)v;
+	}
+	if ((h = malloc(sizeof(*h))) == NULL)
+		return fail("seal", ENL_E_NOMEM);
+	ret = seal_header(&a, h, now);
+	if (ret == 0)
+		ret = context_load(&a.ctx);
+	if (ret == 0)
+		ret = seal_payload(&a, lim.max_payload, &l, &p);
+	if (ret != 0)
+		goto out;
+	ret = EXIT_FAIL;
+	rc = enl_envelope_seal(a.ctx.me, &a.ctx.kr, &lim, h, &p, now, &env, &env_len);
+	if (rc == ENL_E_TOO_LARGE) {
+		fprintf(stderr, "%s: the message is %zu bytes, over the payload limit of %zu bytes\n",
+			prog, enl_payload_size(&p), lim.max_payload);
+		goto out;
+	}
+	if (rc != ENL_OK) {
+		fail("sealing", rc);
+		goto out;
+	}
+	if ((rc = enl_file_write(a.out, env, env_len, 0644, false)) != ENL_OK) {
+		if (rc == ENL_E_EXISTS)
+			fprintf(stderr, "%s: %s: already exists\n", prog, a.out);
+		else
+			fail(a.out, rc);
+		goto out;
+	}
+	enl_hex(h->message_id, ENL_MSG_ID_LEN, hex);
+	if (a.json) {
+		struct enl_json j;
+		enl_json_init(&j, stdout);
+		enl_json_obj_begin(&j, NULL);
+		enl_json_str(&j, "message_id", hex);
+		enl_json_str(&j, "file", a.out);
+		enl_json_int(&j, "bytes", (int64_t)env_len);
+		enl_json_obj_end(&j);
+		enl_json_end(&j);
+	} else {
+		printf("sealed message %s (%zu bytes) to %s\n", hex, env_len, a.out);
+	}
+	ret = 0;
+out:
+	free(env);
+	free(h);
+	loaded_free(&l, a.n_attach);
+	context_fini(&a.ctx);
+	return ret;
+}
+
+/* ---- open ---- */
+
+static const char usage_open[] =
+	"enlace open --key DIR --directory FILE --authority-pub FILE\n"
+	"       [--passphrase-file F] [--save DIR] [--json] FILE";
+
+/* An attachment name made safe as a file name in one folder. */
+static void
+safe_name(const char *name, size_t i, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	while (*name == '.')
+		name++;
+	for (; *name && o + 1 < cap; name++)
+		out[o++] = (*name == '/' || *name == '\\') ? '_' : *name;
+	out[o] = '\0';
+	if (o == 0)
+		snprintf(out, cap, "attachment-%zu", i + 1);
+}
+
+static int
+save_attachments(const struct enl_message *m, const char *dir)
+{
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		fprintf(stderr, "%s: %s: %s\n", prog, dir, strerror(errno));
+		return EXIT_FAIL;
+	}
+	for (size_t i = 0; i < m->payload.n_attachments; i++) {
+		const struct enl_attachment *at = &m->payload.attachments[i];
+		char name[256], path[4096];
+		int rc;
+		safe_name(at->name, i, name, sizeof(name));
+		snprintf(path, sizeof(path), "%s/%s", dir, name);
+		rc = enl_file_write(path, at->data, at->len, 0600, false);
+		if (rc == ENL_E_EXISTS) {
+			fprintf(stderr, "%s: %s: already exists; not replaced\n", prog, path);
+			return EXIT_FAIL;
+		}
+		if (rc != ENL_OK)
+			return fail(path, rc);
+	}
+	return 0;
+}
+
+static void
+show_json(const struct enl_message *m, const struct enl_card *from)
+{
+	const struct enl_header *h = &m->header;
+	struct enl_json j;
+	char hex[65], t[32], fp[ENL_FINGERPRINT_LEN];
+
+	enl_json_init(&j, stdout);
+	enl_json_obj_begin(&j, NULL);
+	enl_hex(h->message_id, ENL_MSG_ID_LEN, hex);
+	enl_json_str(&j, "message_id", hex);
+	enl_hex(m->hash, ENL_HASH_LEN, hex);
+	enl_json_str(&j, "envelope_hash", hex);
+	enl_json_str(&j, "sender", h->sender);
+	enl_json_int(&j, "sender_key_version", h->sender_key_version);
+	enl_fingerprint(enl_card_key(from, h->sender_key_version)->sign_pk, fp);
+	enl_json_str(&j, "sender_fingerprint", fp);
+	enl_json_bool(&j, "signature_verified", true);
+	enl_json_arr_begin(&j, "recipients");
+	for (size_t i = 0; i < h->n_recipients; i++)
+		enl_json_str(&j, NULL, h->recipients[i]);
+	enl_json_arr_end(&j);
+	enl_time_format(h->created_at, t);
+	enl_json_str(&j, "created_at", t);
+	enl_json_str(&j, "type", enl_msg_type_name(h->type));
+	enl_json_str(&j, "case", h->case_ref);
+	enl_json_obj_begin(&j, "handling");
+	enl_json_str(&j, "tlp", enl_tlp_name(h->handling.tlp));
+	enl_json_str(&j, "onward", enl_onward_name(h->handling.onward));
+	enl_json_str(&j, "evidential", enl_evidential_name(h->handling.evidential));
+	enl_json_obj_end(&j);
+	if (h->reliability)
+		enl_json_str(&j, "reliability", enl_reliability_name(h->reliability));
+	if (h->assessment)
+		enl_json_int(&j, "assessment", h->assessment);
+	if (h->priority)
+		enl_json_str(&j, "priority", enl_priority_name(h->priority));
+	if (h->expires_at) {
+		enl_time_format(h->expires_at, t);
+		enl_json_str(&j, "expires_at", t);
+	}
+	if (h->reply_by) {
+		enl_time_format(h->reply_by, t);
+		enl_json_str(&j, "reply_by", t);
+	}
+	if (h->has_in_reply_to) {
+		enl_hex(h->in_reply_to, ENL_MSG_ID_LEN, hex);
+		enl_json_str(&j, "in_reply_to", hex);
+	}
+	if (h->has_forward_of) {
+		enl_hex(h->forward_of, ENL_MSG_ID_LEN, hex);
+		enl_json_str(&j, "forward_of", hex);
+	}
+	enl_json_str(&j, "subject", m->payload.subject);
+	enl_json_str(&j, "body", m->payload.body);
+	enl_json_arr_begin(&j, "attachments");
+	for (size_t i = 0; i < m->payload.n_attachments; i++) {
+		const struct enl_attachment *at = &m->payload.attachments[i];
+		uint8_t hash[ENL_HASH_LEN];
+		enl_json_obj_begin(&j, NULL);
+		enl_json_str(&j, "name", at->name);
+		enl_json_str(&j, "media_type", at->media_type);
+		enl_json_int(&j, "bytes", (int64_t)at->len);
+		enl_hash(at->data, at->len, hash);
+		enl_hex(hash, ENL_HASH_LEN, hex);
+		enl_json_str(&j, "blake2b", hex);
+		enl_json_obj_end(&j);
+	}
+	enl_json_arr_end(&j);
+	enl_json_obj_end(&j);
+	enl_json_end(&j);
+}
+
+static const char *
+upper(const char *s, char *buf, size_t cap)
+{
+	size_t i;
+
+	for (i = 0; s[i] && i + 1 < cap; i++)
+		buf[i] = (char)toupper((unsigned char)s[i]);
+	buf[i] = '\0';
+	return buf;
+}
+
+static void
+show_human(const struct enl_message *m, const struct enl_card *from, uint64_t serial)
+{
+	const struct enl_header *h = &m->header;
+	char hex[65], t[32], fp[ENL_FINGERPRINT_LEN], u1[32], u2[32], u3[32];
+
+	enl_hex(h->message_id, ENL_MSG_ID_LEN, hex);
+	printf("message   %s\n", hex);
+	enl_fingerprint(enl_card_key(from, h->sender_key_version)->sign_pk, fp);
+	printf("from      %s  %s (%s, %s)\n", h->sender, from->name,
+	       enl_kind_name(from->kind), from->country);
+	printf("          signature VERIFIED: key v%" PRIu32 " %s, directory serial %" PRIu64
+	       "\n", h->sender_key_version, fp, serial);
+	printf("to       ");
+	for (size_t i = 0; i < h->n_recipients; i++)
+		printf(" %s", h->recipients[i]);
+	enl_time_format(h->created_at, t);
+	printf("\nsent      %s\ntype      %s", t, enl_msg_type_name(h->type));
+	if (h->case_ref[0])
+		printf("   case %s", h->case_ref);
+	printf("\nHANDLING  TLP:%s   onward sharing: %s   evidential use: %s\n",
+	       upper(enl_tlp_name(h->handling.tlp), u1, sizeof(u1)),
+	       upper(enl_onward_name(h->handling.onward), u2, sizeof(u2)),
+	       upper(enl_evidential_name(h->handling.evidential), u3, sizeof(u3)));
+	if (h->reliability || h->assessment)
+		printf("grading   source reliability %s, information assessment %" PRIu32 "\n",
+		       h->reliability ? enl_reliability_name(h->reliability) : "-",
+		       h->assessment);
+	if (h->priority)
+		printf("priority  %s\n", enl_priority_name(h->priority));
+	if (h->reply_by) {
+		enl_time_format(h->reply_by, t);
+		printf("reply by  %s\n", t);
+	}
+	if (h->expires_at) {
+		enl_time_format(h->expires_at, t);
+		printf("expires   %s\n", t);
+	}
+	if (h->has_in_reply_to) {
+		enl_hex(h->in_reply_to, ENL_MSG_ID_LEN, hex);
+		printf("reply to  %s\n", hex);
+	}
+	if (h->has_forward_of) {
+		enl_hex(h->forward_of, ENL_MSG_ID_LEN, hex);
+		printf("forward of %s\n", hex);
+	}
+	printf("subject   %s\n\n%s\n", m->payload.subject, m->payload.body);
+	if (m->payload.n_attachments)
+		printf("\nattachments (%zu):\n", m->payload.n_attachments);
+	for (size_t i = 0; i < m->payload.n_attachments; i++) {
+		const struct enl_attachment *at = &m->payload.attachments[i];
+		uint8_t hash[ENL_HASH_LEN];
+		enl_hash(at->data, at->len, hash);
+		enl_hex(hash, 8, hex);
+		printf("  %-30s %-26s %10zu bytes  blake2b %s…\n", at->name, at->media_type,
+		       at->len, hex);
+	}
+}
+
+static int
+cmd_open(int argc, char **argv)
+{
+	static const int allowed[] = {OPT_KEY, OPT_PASSFILE, OPT_DIRECTORY, OPT_AUTHPUB,
+				      OPT_SAVE, OPT_JSON, OPT_MAXPAY, 0};
+	struct args a;
+	struct enl_limits lim = enl_limits_default();
+	struct enl_message *m = NULL;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int ret, rc;
+
+	if ((ret = parse_args(argc, argv, allowed, usage_open, &a)) != 0)
+		return ret;
+	if (a.help) {
+		printf("usage: %s\n\nVerifies an envelope file against the directory and "
+		       "opens it with your key:\nsender, handling, body and attachments. "
+		       "--save writes the attachments into\nDIR (never replacing a "
+		       "file). Nothing is shown unless the signature verifies.\n",
+		       usage_open);
+		return 0;
+	}
+	if ((ret = need_context(&a, usage_open)) != 0)
+		return ret;
+	if (a.argc != 1)
+		return usage_err("expected one envelope file", usage_open);
+	if ((ret = context_load(&a.ctx)) != 0)
+		goto out;
+	ret = EXIT_FAIL;
+	if ((rc = enl_file_read(a.argv[0], enl_envelope_max_size(&lim), &buf, &len)) != ENL_OK) {
+		fail(a.argv[0], rc);
+		goto out;
+	}
+	rc = enl_envelope_open(buf, len, a.ctx.me, &a.ctx.kr, &lim, (int64_t)time(NULL), &m);
+	if (rc != ENL_OK) {
+		fprintf(stderr, "%s: %s: REFUSED: %s\n", prog, a.argv[0], enl_strerror(rc));
+		goto out;
+	}
+	if (a.json)
+		show_json(m, enl_directory_find(a.ctx.dir, m->header.sender));
+	else
+		show_human(m, enl_directory_find(a.ctx.dir, m->header.sender),
+			   enl_directory_serial(a.ctx.dir));
+	if (a.save != NULL && save_attachments(m, a.save) != 0)
+		goto out;
+	ret = 0;
+out:
+	enl_message_free(m);
+	free(buf);
+	context_fini(&a.ctx);
+	return ret;
+}
+
+/* ---- the command table ---- */
+
+struct command {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *summary;
+};
+
+static const struct command commands[] = {
+	{"seal", cmd_seal, "seal a message into an envelope file (offline)"},
+	{"open", cmd_open, "verify and open an envelope file (offline)"},
+};
+
+static void
+help(FILE *fp)
+{
+	fprintf(fp, "usage: enlace COMMAND [OPTIONS] [ARGS]\n\ncommands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(fp, "  %-8s %s\n", commands[i].name, commands[i].summary);
+	fprintf(fp, "\n`enlace COMMAND --help` tells more. Exit status: 0 success, 1 "
+		    "failure\n(a verification that fails included), 2 usage error.\n");
+}
+
+int
+main(int argc, char **argv)
+{
+	if (enl_init() != ENL_OK) {
+		fprintf(stderr, "%s: cannot initialize libsodium\n", prog);
+		return EXIT_FAIL;
+	}
+	if (argc < 2) {
+		help(stderr);
+		return EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		help(stdout);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].fn(argc - 1, argv + 1);
+	fprintf(stderr, "%s: unknown command '%s'\n", prog, argv[1]);
+	help(stderr);
+	return EXIT_USAGE;
+}
