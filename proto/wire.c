@@ -41,7 +41,7 @@ enl_pb_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *buf,
 	}
 	if ((rc = enl_pb_pack(msg, &again, &again_len)) != ENL_OK)
 		goto out;
-	if (again_len != len || memcmp(again, buf, len) != 0) {
+	if (again_len != len || (len > 0 && memcmp(again, buf, len) != 0)) {
 		rc = ENL_E_MALFORMED;
 		goto out;
 	}

@@ -9,5 +9,5 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$artifacts"
 cp "$seeds"/* "$work"/ 2>/dev/null || true
-exec "$fuzzer" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 \
+exec "$fuzzer" -error_exitcode=1 -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 \
 	-print_final_stats=1 -artifact_prefix="$artifacts/" "$work"
