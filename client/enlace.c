@@ -433,6 +433,17 @@ cmd_seal(int argc, char **argv)
 	if (ret != 0)
 		goto out;
 	ret = EXIT_FAIL;
+	for (size_t i = 0; i < h->n_recipients; i++) {
+		uint8_t pk[32];
+		uint32_t v;
+		rc = a.ctx.kr.encryption_key(a.ctx.kr.ctx, h->recipients[i], &v, pk);
+		if (rc != ENL_OK) {
+			fprintf(stderr, "%s: %s: %s (directory serial %" PRIu64 ")\n", prog,
+				h->recipients[i], enl_strerror(rc),
+				enl_directory_serial(a.ctx.dir));
+			goto out;
+		}
+	}
 	rc = enl_envelope_seal(a.ctx.me, &a.ctx.kr, &lim, h, &p, now, &env, &env_len);
 	if (rc == ENL_E_TOO_LARGE) {
 		fprintf(stderr, "%s: the message is %zu bytes, over the payload limit of %zu bytes\n",

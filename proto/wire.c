@@ -1,3 +1,4 @@
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,36 +21,46 @@ enl_pb_pack(const ProtobufCMessage *msg, uint8_t **out, size_t *out_len)
 	return ENL_OK;
 }
 
+/* A ProtobufCBuffer that compares what is packed into it with the input,
+ * so the canonical check needs no second copy of a large message. */
+struct compare_buffer {
+	ProtobufCBuffer base;
+	const uint8_t *want;
+	size_t len, pos;
+	bool differs;
+};
+
+static void
+compare_append(ProtobufCBuffer *b, size_t len, const uint8_t *data)
+{
+	struct compare_buffer *c = (struct compare_buffer *)b;
+
+	if (c->differs || len > c->len - c->pos ||
+	    (len > 0 && memcmp(c->want + c->pos, data, len) != 0)) {
+		c->differs = true;
+		return;
+	}
+	c->pos += len;
+}
+
 int
 enl_pb_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *buf,
 	      size_t len, size_t max, ProtobufCMessage **out)
 {
-	ProtobufCMessage *msg = NULL;
-	uint8_t *again = NULL;
-	size_t again_len = 0;
-	int rc;
+	struct compare_buffer cmp = {{compare_append}, buf, len, 0, false};
+	ProtobufCMessage *msg;
 
 	if (len > max)
 		return ENL_E_TOO_LARGE;
 	msg = protobuf_c_message_unpack(desc, NULL, len, buf);
 	if (msg == NULL)
 		return ENL_E_MALFORMED;
-	/* The packed size is cheap; compare bytes only when it matches. */
-	if (protobuf_c_message_get_packed_size(msg) != len) {
-		rc = ENL_E_MALFORMED;
-		goto out;
-	}
-	if ((rc = enl_pb_pack(msg, &again, &again_len)) != ENL_OK)
-		goto out;
-	if (again_len != len || (len > 0 && memcmp(again, buf, len) != 0)) {
-		rc = ENL_E_MALFORMED;
-		goto out;
+	if (protobuf_c_message_get_packed_size(msg) != len ||
+	    protobuf_c_message_pack_to_buffer(msg, &cmp.base) != len ||
+	    cmp.differs || cmp.pos != len) {
+		protobuf_c_message_free_unpacked(msg, NULL);
+		return ENL_E_MALFORMED;
 	}
 	*out = msg;
-	msg = NULL;
-out:
-	free(again);
-	if (msg != NULL)
-		protobuf_c_message_free_unpacked(msg, NULL);
-	return rc;
+	return ENL_OK;
 }
