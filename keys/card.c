@@ -33,14 +33,7 @@ enl_kind_parse(const char *s)
 static bool
 name_valid(const char *s)
 {
-	size_t n = strlen(s);
-
-	if (n == 0 || n > ENL_NAME_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-			return false;
-	return true;
+	return s[0] != '\0' && enl_text_valid(s, ENL_NAME_MAX);
 }
 
 void

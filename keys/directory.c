@@ -76,14 +76,7 @@ enl_directory_revoked(const struct enl_directory *d, const char *id, uint32_t ve
 static bool
 reason_valid(const char *s)
 {
-	size_t n = strlen(s);
-
-	if (n >= sizeof(((struct enl_revocation *)0)->reason))
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-			return false;
-	return true;
+	return enl_text_valid(s, sizeof(((struct enl_revocation *)0)->reason) - 1);
 }
 
 static int

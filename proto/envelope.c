@@ -28,20 +28,6 @@ enl_envelope_max_size(const struct enl_limits *lim)
 	return lim->max_payload + TAG_LEN + ENL_ENVELOPE_OVERHEAD_MAX;
 }
 
-/* A string with no control characters, at most max bytes, valid UTF-8. */
-static bool
-text_ok(const char *s, size_t max)
-{
-	size_t n = strlen(s);
-
-	if (n > max)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-			return false;
-	return true;
-}
-
 /* The rules every header obeys, sealed or received. */
 static int
 header_check(const struct enl_header *h)
@@ -66,7 +52,7 @@ header_check(const struct enl_header *h)
 	    h->assessment > 4 ||
 	    (h->priority != 0 && enl_priority_name(h->priority) == NULL))
 		return ENL_E_INVAL;
-	if (!text_ok(h->case_ref, ENL_CASE_REF_MAX))
+	if (!enl_text_valid(h->case_ref, ENL_CASE_REF_MAX))
 		return ENL_E_INVAL;
 	if (h->created_at <= 0 || h->expires_at < 0 || h->reply_by < 0)
 		return ENL_E_INVAL;
@@ -251,9 +237,9 @@ payload_pack(const struct enl_payload *p, const struct enl_limits *lim,
 	for (size_t i = 0; i < p->n_attachments; i++) {
 		const struct enl_attachment *a = &p->attachments[i];
 		rc = ENL_E_INVAL;
-		if (a->name == NULL || !text_ok(a->name, ATTACH_NAME_MAX) ||
+		if (a->name == NULL || !enl_text_valid(a->name, ATTACH_NAME_MAX) ||
 		    a->name[0] == '\0' ||
-		    (a->media_type && !text_ok(a->media_type, MEDIA_TYPE_MAX)))
+		    (a->media_type && !enl_text_valid(a->media_type, MEDIA_TYPE_MAX)))
 			goto out;
 		enlace__attachment__init(&atts[i]);
 		atts[i].name = (char *)a->name;
@@ -483,8 +469,8 @@ payload_unpack(struct enl_message *m, struct opened *o, const struct enl_limits 
 		return ENL_E_NOMEM;
 	for (size_t i = 0; i < o->pl->n_attachments; i++) {
 		const Enlace__Attachment *a = o->pl->attachments[i];
-		if (!text_ok(a->name, ATTACH_NAME_MAX) || a->name[0] == '\0' ||
-		    !text_ok(a->media_type, MEDIA_TYPE_MAX))
+		if (!enl_text_valid(a->name, ATTACH_NAME_MAX) || a->name[0] == '\0' ||
+		    !enl_text_valid(a->media_type, MEDIA_TYPE_MAX))
 			return ENL_E_MALFORMED;
 		o->atts[i].name = a->name;
 		o->atts[i].media_type = a->media_type;

@@ -71,6 +71,10 @@ int enl_init(void) ENL_WUR;
  */
 bool enl_id_valid(const char *id);
 
+/* True if s is at most max bytes and has no control characters (bytes
+ * below 0x20, and 0x7f): the rule for every free-text field. */
+bool enl_text_valid(const char *s, size_t max);
+
 /* The prefix of an id ("AR" of "AR-UIF") into out; false if id invalid. */
 bool enl_id_prefix(const char *id, char out[static 9]);
 
