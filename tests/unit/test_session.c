@@ -1,0 +1,167 @@
+/* The agent-broker handshake and sealed frames. */
+#include <string.h>
+
+#include "enlace/keys.h"
+#include "enlace/session.h"
+#include "harness.h"
+#include "world.h"
+
+#define NOW (WORLD_TIME + 100)
+
+static struct world w;
+static const char *const ids[] = {"OAS-BROKER", "AR-UIF", "BR-PF"};
+
+static int
+handshake(struct enl_identity *agent, int64_t agent_now, struct enl_session **client,
+	  struct enl_session **server)
+{
+	struct enl_hello_state *st = NULL;
+	uint8_t *hello = NULL, *welcome = NULL, nonce[32];
+	size_t hlen = 0, wlen = 0;
+	int rc;
+
+	if ((rc = enl_session_hello(agent, agent_now, &st, &hello, &hlen)) != ENL_OK)
+		return rc;
+	rc = enl_session_accept(w.agency[0], &w.kr, hello, hlen, NOW, nonce, server,
+				&welcome, &wlen);
+	if (rc == ENL_OK)
+		rc = enl_session_client_finish(st, welcome, wlen, &w.kr, "OAS-BROKER",
+					       client, NULL, 0);
+	else
+		enl_hello_state_free(st);
+	free(hello);
+	free(welcome);
+	return rc;
+}
+
+static void
+test_roundtrip(void)
+{
+	struct enl_session *c = NULL, *s = NULL;
+	uint8_t *f1 = NULL, *f2 = NULL, *p = NULL, *r = NULL, *rp = NULL;
+	size_t l1 = 0, l2 = 0, pl = 0, rl = 0, rpl = 0;
+	uint64_t ctr = 0;
+
+	REQUIRE_OK(handshake(w.agency[1], NOW, &c, &s));
+	CHECK(strcmp(enl_session_peer(s), "AR-UIF") == 0);
+	CHECK(strcmp(enl_session_peer(c), "OAS-BROKER") == 0);
+	REQUIRE_OK(enl_session_seal_request(c, (const uint8_t *)"one", 3, &f1, &l1));
+	REQUIRE_OK(enl_session_seal_request(c, (const uint8_t *)"two", 3, &f2, &l2));
+	CHECK_RC(enl_session_open_request(s, f1, l1, 1024, &ctr, &p, &pl), ENL_OK);
+	CHECK(pl == 3 && memcmp(p, "one", 3) == 0 && ctr == 1);
+	free(p);
+	p = NULL;
+	/* Replayed: refused. */
+	CHECK_RC(enl_session_open_request(s, f1, l1, 1024, &ctr, &p, &pl), ENL_E_INVAL);
+	CHECK_RC(enl_session_open_request(s, f2, l2, 1024, &ctr, &p, &pl), ENL_OK);
+	free(p);
+	p = NULL;
+	/* The reply to request 2 opens; as a reply to 3 it does not. */
+	REQUIRE_OK(enl_session_seal_reply(s, 2, (const uint8_t *)"ok", 2, &r, &rl));
+	CHECK_RC(enl_session_open_reply(c, r, rl, 1024, &rp, &rpl), ENL_OK);
+	CHECK(rpl == 2 && memcmp(rp, "ok", 2) == 0);
+	free(rp);
+	rp = NULL;
+	free(f1);
+	REQUIRE_OK(enl_session_seal_request(c, (const uint8_t *)"three", 5, &f1, &l1));
+	CHECK_RC(enl_session_open_reply(c, r, rl, 1024, &rp, &rpl), ENL_E_INVAL);
+	/* A changed byte: refused. */
+	f1[l1 - 1] ^= 1;
+	CHECK_RC(enl_session_open_request(s, f1, l1, 1024, &ctr, &p, &pl), ENL_E_TAMPERED);
+	/* Over the size limit: refused before it is decrypted. */
+	{
+		uint8_t big[300] = {0}, *f3 = NULL;
+		size_t l3 = 0;
+		REQUIRE_OK(enl_session_seal_request(c, big, sizeof(big), &f3, &l3));
+		CHECK_RC(enl_session_open_request(s, f3, l3, 100, &ctr, &p, &pl),
+			 ENL_E_TOO_LARGE);
+		free(f3);
+	}
+	free(f1);
+	free(f2);
+	free(r);
+	enl_session_free(c);
+	enl_session_free(s);
+}
+
+static void
+test_reordered(void)
+{
+	struct enl_session *c = NULL, *s = NULL;
+	uint8_t *f1 = NULL, *f2 = NULL, *p = NULL;
+	size_t l1 = 0, l2 = 0, pl = 0;
+	uint64_t ctr = 0;
+
+	REQUIRE_OK(handshake(w.agency[1], NOW, &c, &s));
+	REQUIRE_OK(enl_session_seal_request(c, (const uint8_t *)"a", 1, &f1, &l1));
+	REQUIRE_OK(enl_session_seal_request(c, (const uint8_t *)"b", 1, &f2, &l2));
+	CHECK_RC(enl_session_open_request(s, f2, l2, 64, &ctr, &p, &pl), ENL_OK);
+	free(p);
+	p = NULL;
+	CHECK_RC(enl_session_open_request(s, f1, l1, 64, &ctr, &p, &pl), ENL_E_INVAL);
+	free(f1);
+	free(f2);
+	enl_session_free(c);
+	enl_session_free(s);
+}
+
+static void
+test_refused(void)
+{
+	struct enl_session *c = NULL, *s = NULL;
+	struct enl_identity *stranger = NULL;
+	struct enl_revocation rev = {"BR-PF", 1, "lost", 0};
+
+	REQUIRE_OK(world_identity("XX-STRANGER", 1, &stranger));
+	CHECK_RC(handshake(stranger, NOW, &c, &s), ENL_E_UNKNOWN_SENDER);
+	enl_identity_free(stranger);
+	CHECK_RC(handshake(w.agency[1], NOW - ENL_HELLO_SKEW - 1, &c, &s), ENL_E_EXPIRED);
+	REQUIRE_OK(world_rebuild(&w, &rev, 1));
+	CHECK_RC(handshake(w.agency[2], NOW, &c, &s), ENL_E_REVOKED_KEY);
+	REQUIRE_OK(world_rebuild(&w, NULL, 0));
+	/* A forged broker: the welcome does not verify under OAS-BROKER's key. */
+	{
+		struct enl_hello_state *st = NULL;
+		struct enl_identity *fake = NULL;
+		uint8_t *hello = NULL, *welcome = NULL, nonce[32];
+		size_t hlen = 0, wlen = 0;
+		REQUIRE_OK(world_identity("OAS-BROKER", 2, &fake));
+		REQUIRE_OK(enl_session_hello(w.agency[1], NOW, &st, &hello, &hlen));
+		REQUIRE_OK(enl_session_accept(fake, &w.kr, hello, hlen, NOW, nonce, &s,
+					      &welcome, &wlen));
+		CHECK(enl_session_client_finish(st, welcome, wlen, &w.kr, "OAS-BROKER", &c,
+						NULL, 0) != ENL_OK);
+		enl_session_free(s);
+		s = NULL;
+		enl_identity_free(fake);
+		free(hello);
+		free(welcome);
+	}
+	/* A refusal frame reaches the client as its error and reason. */
+	{
+		struct enl_hello_state *st = NULL;
+		uint8_t *hello = NULL, *ref = NULL;
+		size_t hlen = 0, rlen = 0;
+		char reason[64] = "";
+		REQUIRE_OK(enl_session_hello(w.agency[1], NOW, &st, &hello, &hlen));
+		REQUIRE_OK(enl_session_refusal(ENL_E_REVOKED_KEY, "key revoked", &ref, &rlen));
+		CHECK_RC(enl_session_client_finish(st, ref, rlen, &w.kr, "OAS-BROKER", &c,
+						   reason, sizeof(reason)), ENL_E_REVOKED_KEY);
+		CHECK(strcmp(reason, "key revoked") == 0);
+		free(hello);
+		free(ref);
+	}
+	CHECK(c == NULL);
+}
+
+int
+main(void)
+{
+	if (enl_init() != ENL_OK || world_init(&w, ids, 3) != ENL_OK)
+		return 1;
+	RUN(test_roundtrip);
+	RUN(test_reordered);
+	RUN(test_refused);
+	world_fini(&w);
+	return harness_done();
+}
