@@ -19,7 +19,11 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+
 #include "enlace/keys.h"
+#include "enlace/wire.h"
 
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
@@ -99,7 +103,8 @@ enum {
 	OPT_KEY = 256, OPT_PASSFILE, OPT_DIRECTORY, OPT_AUTHPUB, OPT_TO, OPT_CASE,
 	OPT_TLP, OPT_ONWARD, OPT_EVID, OPT_TYPE, OPT_REL, OPT_ASSESS, OPT_PRIO,
 	OPT_EXPIRES, OPT_REPLYBY, OPT_INREPLY, OPT_SUBJECT, OPT_TEXT, OPT_TEXTFILE,
-	OPT_ATTACH, OPT_OUT, OPT_MAXPAY, OPT_JSON, OPT_SAVE, OPT_HELP,
+	OPT_ATTACH, OPT_OUT, OPT_MAXPAY, OPT_JSON, OPT_SAVE, OPT_HELP, OPT_SOCKET,
+	OPT_WAIT,
 };
 
 static const struct option all_opts[] = {
@@ -127,6 +132,8 @@ static const struct option all_opts[] = {
 	{"max-payload", required_argument, NULL, OPT_MAXPAY},
 	{"json", no_argument, NULL, OPT_JSON},
 	{"save", required_argument, NULL, OPT_SAVE},
+	{"socket", required_argument, NULL, OPT_SOCKET},
+	{"wait", no_argument, NULL, OPT_WAIT},
 	{"help", no_argument, NULL, OPT_HELP},
 	{NULL, 0, NULL, 0},
 };
@@ -139,8 +146,8 @@ struct args {
 	size_t n_attach;
 	const char *case_ref, *tlp, *onward, *evid, *type, *rel, *assess, *prio;
 	const char *expires, *reply_by, *in_reply, *subject, *text, *text_file;
-	const char *out, *max_payload, *save;
-	bool json, help;
+	const char *out, *max_payload, *save, *socket;
+	bool json, help, wait;
 	int argc;
 	char **argv;
 };
@@ -196,6 +203,8 @@ parse_args(int argc, char **argv, const int *allowed, const char *usage, struct 
 		case OPT_MAXPAY: a->max_payload = optarg; break;
 		case OPT_JSON: a->json = true; break;
 		case OPT_SAVE: a->save = optarg; break;
+		case OPT_SOCKET: a->socket = optarg; break;
+		case OPT_WAIT: a->wait = true; break;
 		case OPT_HELP: a->help = true; break;
 		}
 	}
@@ -724,6 +733,538 @@ out:
 	return ret;
 }
 
+/* ---- commands that talk to the local agent ---- */
+
+static const char *
+agent_socket(const struct args *a)
+{
+	const char *s = a->socket ? a->socket : getenv("ENLACE_SOCKET");
+
+	return s && *s ? s : NULL;
+}
+
+/* One request to the agent; *resp on success (exit code 0). */
+static int
+agent_call(const struct args *a, const Enlace__CtlRequest *req, int timeout_ms,
+	   Enlace__CtlResponse **resp)
+{
+	const char *path = agent_socket(a);
+	char url[1100];
+	nng_socket sock;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	void *rbuf = NULL;
+	size_t rlen = 0;
+	int rc;
+
+	if (path == NULL) {
+		fprintf(stderr, "%s: no agent socket: use --socket PATH or set ENLACE_SOCKET\n",
+			prog);
+		return EXIT_USAGE;
+	}
+	snprintf(url, sizeof(url), "ipc://%s", path);
+	if ((rc = nng_req0_open(&sock)) != 0)
+		return fail("socket", ENL_E_IO);
+	nng_socket_set_ms(sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+	nng_socket_set_ms(sock, NNG_OPT_RECVTIMEO, timeout_ms);
+	nng_socket_set_ms(sock, NNG_OPT_SENDTIMEO, 5000);
+	nng_socket_set_size(sock, NNG_OPT_RECVMAXSZ, (size_t)256 << 20);
+	if ((rc = nng_dial(sock, url, NULL, 0)) != 0) {
+		fprintf(stderr, "%s: %s: the agent is not running (%s)\n", prog, path,
+			nng_strerror(rc));
+		nng_close(sock);
+		return EXIT_FAIL;
+	}
+	rc = enl_pb_pack(&req->base, &buf, &len);
+	if (rc == ENL_OK && (rc = nng_send(sock, buf, len, 0)) == 0 &&
+	    (rc = nng_recv(sock, &rbuf, &rlen, NNG_FLAG_ALLOC)) == 0) {
+		rc = enl_pb_unpack(&enlace__ctl_response__descriptor, rbuf, rlen,
+				   (size_t)256 << 20, (ProtobufCMessage **)resp);
+		nng_free(rbuf, rlen);
+		if (rc != ENL_OK)
+			fprintf(stderr, "%s: malformed answer from the agent\n", prog);
+	} else if (rc != 0) {
+		fprintf(stderr, "%s: %s: no answer from the agent (%s)\n", prog, path,
+			rc > 0 ? nng_strerror(rc) : enl_strerror(rc));
+	}
+	free(buf);
+	nng_close(sock);
+	if (rc != 0)
+		return EXIT_FAIL;
+	if ((*resp)->status != ENL_OK) {
+		fprintf(stderr, "%s: %s\n", prog, (*resp)->reason[0] ? (*resp)->reason
+								   : enl_strerror((*resp)->status));
+		protobuf_c_message_free_unpacked(&(*resp)->base, NULL);
+		*resp = NULL;
+		return EXIT_FAIL;
+	}
+	return 0;
+}
+
+static const char *
+state_name(int st)
+{
+	static const char *const names[] = {"unknown", "queued", "fetched", "acknowledged",
+					    "rejected", "refused by recipient"};
+	return st >= 0 && st <= 5 ? names[st] : "unknown";
+}
+
+static void
+print_states(const Enlace__CtlResponse *r, bool json)
+{
+	char t[32], hex[65];
+
+	if (json) {
+		struct enl_json j;
+		enl_json_init(&j, stdout);
+		enl_json_obj_begin(&j, NULL);
+		enl_hex(r->message_id.data, r->message_id.len, hex);
+		enl_json_str(&j, "message_id", hex);
+		enl_hex(r->envelope_hash.data, r->envelope_hash.len, hex);
+		enl_json_str(&j, "envelope_hash", hex);
+		enl_json_bool(&j, "receipt_verified", r->receipt_verified);
+		enl_time_format(r->received_at, t);
+		enl_json_str(&j, "received_at", t);
+		enl_json_arr_begin(&j, "recipients");
+		for (size_t i = 0; i < r->n_recipients; i++) {
+			const Enlace__RecipientState *s = r->recipients[i];
+			enl_json_obj_begin(&j, NULL);
+			enl_json_str(&j, "recipient", s->recipient);
+			enl_json_str(&j, "state", state_name(s->state));
+			if (s->queued_at) {
+				enl_time_format(s->queued_at, t);
+				enl_json_str(&j, "queued_at", t);
+			}
+			if (s->fetched_at) {
+				enl_time_format(s->fetched_at, t);
+				enl_json_str(&j, "fetched_at", t);
+			}
+			if (s->acked_at) {
+				enl_time_format(s->acked_at, t);
+				enl_json_str(&j, "acked_at", t);
+			}
+			if (s->reason[0])
+				enl_json_str(&j, "reason", s->reason);
+			enl_json_obj_end(&j);
+		}
+		enl_json_arr_end(&j);
+		enl_json_obj_end(&j);
+		enl_json_end(&j);
+		return;
+	}
+	enl_hex(r->message_id.data, r->message_id.len, hex);
+	enl_time_format(r->received_at, t);
+	printf("message %s, receipted by the broker %s\n", hex, t);
+	printf("receipt signature: %s\n", r->receipt_verified
+		       ? "VERIFIED (broker, and every acknowledgement by its recipient)"
+		       : "DOES NOT VERIFY - do not rely on this receipt");
+	for (size_t i = 0; i < r->n_recipients; i++) {
+		const Enlace__RecipientState *s = r->recipients[i];
+		char q[32] = "-", f[32] = "-", k[32] = "-";
+		if (s->queued_at)
+			enl_time_format(s->queued_at, q);
+		if (s->fetched_at)
+			enl_time_format(s->fetched_at, f);
+		if (s->acked_at)
+			enl_time_format(s->acked_at, k);
+		printf("  %-14s %-13s queued %s  fetched %s  acknowledged %s%s%s\n",
+		       s->recipient, state_name(s->state), q, f, k, s->reason[0] ? "  " : "",
+		       s->reason);
+	}
+}
+
+static const char usage_send[] =
+	"enlace send [--socket PATH] --to ID... [--type T] [--case REF] [--tlp L]\n"
+	"       [--onward O] [--evidential E] [--reliability R] [--assessment N]\n"
+	"       [--priority P] [--expires 30d] [--reply-by 7d] [--in-reply-to MSGID]\n"
+	"       [--subject S] (--text T | --text-file F) [--attach FILE]... [--wait] [--json]";
+
+static int
+cmd_send(int argc, char **argv)
+{
+	static const int allowed[] = {OPT_SOCKET, OPT_TO, OPT_CASE, OPT_TLP, OPT_ONWARD,
+				      OPT_EVID, OPT_TYPE, OPT_REL, OPT_ASSESS, OPT_PRIO,
+				      OPT_EXPIRES, OPT_REPLYBY, OPT_INREPLY, OPT_SUBJECT,
+				      OPT_TEXT, OPT_TEXTFILE, OPT_ATTACH, OPT_WAIT, OPT_JSON, 0};
+	Enlace__CtlRequest req = ENLACE__CTL_REQUEST__INIT;
+	Enlace__CtlSend cs = ENLACE__CTL_SEND__INIT;
+	Enlace__Handling hd = ENLACE__HANDLING__INIT;
+	Enlace__Attachment atts[MAX_ATTACH], *aptrs[MAX_ATTACH];
+	Enlace__CtlResponse *resp = NULL;
+	struct enl_header *h = NULL;
+	struct enl_payload p;
+	struct loaded l;
+	struct args a;
+	char *to[ENL_MAX_RECIPIENTS], hex[2 * ENL_MSG_ID_LEN + 1];
+	int ret;
+
+	memset(&l, 0, sizeof(l));
+	if ((ret = parse_args(argc, argv, allowed, usage_send, &a)) != 0)
+		return ret;
+	if (a.help) {
+		printf("usage: %s\n\nHands a message to the local agent, which signs and "
+		       "encrypts it and keeps\nit in its outbox until the broker has "
+		       "receipted it; the message id is\nprinted once it is safely on disk. "
+		       "--wait waits for the broker's receipt.\nValues as in `enlace seal "
+		       "--help`; the defaults are TLP:AMBER, onward\nsharing CONSENT, "
+		       "evidential use INTELLIGENCE_ONLY.\n", usage_send);
+		return 0;
+	}
+	if (a.n_to == 0)
+		return usage_err("at least one --to is required", usage_send);
+	if (a.text != NULL && a.text_file != NULL)
+		return usage_err("--text and --text-file exclude each other", usage_send);
+	if ((h = malloc(sizeof(*h))) == NULL)
+		return fail("send", ENL_E_NOMEM);
+	if ((ret = seal_header(&a, h, (int64_t)time(NULL))) != 0 ||
+	    (ret = seal_payload(&a, ENL_DEFAULT_MAX_PAYLOAD, &l, &p)) != 0)
+		goto out;
+	for (size_t i = 0; i < a.n_to; i++)
+		to[i] = (char *)a.to[i];
+	cs.n_to = a.n_to;
+	cs.to = to;
+	cs.type = (Enlace__MessageType)h->type;
+	hd.tlp = (Enlace__Tlp)h->handling.tlp;
+	hd.onward = (Enlace__Onward)h->handling.onward;
+	hd.evidential = (Enlace__Evidential)h->handling.evidential;
+	cs.handling = &hd;
+	cs.reliability = (Enlace__Reliability)h->reliability;
+	cs.assessment = h->assessment;
+	cs.priority = (Enlace__Priority)h->priority;
+	cs.case_ref = h->case_ref;
+	if (h->has_in_reply_to) {
+		cs.in_reply_to.data = h->in_reply_to;
+		cs.in_reply_to.len = ENL_MSG_ID_LEN;
+	}
+	cs.expires_at = h->expires_at;
+	cs.reply_by = h->reply_by;
+	cs.subject = (char *)p.subject;
+	cs.body = (char *)p.body;
+	for (size_t i = 0; i < p.n_attachments; i++) {
+		enlace__attachment__init(&atts[i]);
+		atts[i].name = (char *)p.attachments[i].name;
+		atts[i].media_type = (char *)p.attachments[i].media_type;
+		atts[i].data.data = (uint8_t *)p.attachments[i].data;
+		atts[i].data.len = p.attachments[i].len;
+		aptrs[i] = &atts[i];
+	}
+	cs.n_attachments = p.n_attachments;
+	cs.attachments = aptrs;
+	cs.wait = a.wait;
+	req.body_case = ENLACE__CTL_REQUEST__BODY_SEND;
+	req.send = &cs;
+	if ((ret = agent_call(&a, &req, a.wait ? 75000 : 30000, &resp)) != 0)
+		goto out;
+	if (a.wait) {
+		print_states(resp, a.json);
+		ret = resp->receipt_verified ? 0 : EXIT_FAIL;
+	} else if (a.json) {
+		struct enl_json j;
+		enl_hex(resp->message_id.data, resp->message_id.len, hex);
+		enl_json_init(&j, stdout);
+		enl_json_obj_begin(&j, NULL);
+		enl_json_str(&j, "message_id", hex);
+		enl_json_str(&j, "state", "outbox");
+		enl_json_obj_end(&j);
+		enl_json_end(&j);
+	} else {
+		enl_hex(resp->message_id.data, resp->message_id.len, hex);
+		printf("%s\n", hex);
+	}
+	protobuf_c_message_free_unpacked(&resp->base, NULL);
+out:
+	free(h);
+	loaded_free(&l, a.n_attach);
+	return ret;
+}
+
+static void
+item_json(struct enl_json *j, const Enlace__CtlItem *it)
+{
+	char hex[65], t[32];
+
+	enl_json_obj_begin(j, NULL);
+	enl_hex(it->message_id.data, it->message_id.len, hex);
+	enl_json_str(j, "message_id", hex);
+	enl_json_str(j, "sender", it->sender);
+	enl_json_str(j, "sender_name", it->sender_name);
+	enl_json_str(j, "sender_fingerprint", it->sender_fingerprint);
+	enl_json_int(j, "sender_key_version", it->sender_key_version);
+	enl_json_bool(j, "signature_verified", true);
+	enl_json_str(j, "type", enl_msg_type_name(it->type) ? enl_msg_type_name(it->type) : "");
+	enl_json_str(j, "case", it->case_ref);
+	if (it->handling != NULL) {
+		enl_json_obj_begin(j, "handling");
+		enl_json_str(j, "tlp", enl_tlp_name(it->handling->tlp));
+		enl_json_str(j, "onward", enl_onward_name(it->handling->onward));
+		enl_json_str(j, "evidential", enl_evidential_name(it->handling->evidential));
+		enl_json_obj_end(j);
+	}
+	enl_time_format(it->created_at, t);
+	enl_json_str(j, "created_at", t);
+	enl_time_format(it->received_at, t);
+	enl_json_str(j, "received_at", t);
+	enl_json_str(j, "subject", it->subject);
+	enl_json_int(j, "attachments", it->attachments);
+	if (it->n_recipients) {
+		enl_json_arr_begin(j, "recipients");
+		for (size_t i = 0; i < it->n_recipients; i++)
+			enl_json_str(j, NULL, it->recipients[i]);
+		enl_json_arr_end(j);
+	}
+	if (it->payload != NULL) {
+		enl_json_str(j, "body", it->payload->body);
+		enl_json_arr_begin(j, "files");
+		for (size_t i = 0; i < it->payload->n_attachments; i++) {
+			const Enlace__Attachment *at = it->payload->attachments[i];
+			uint8_t hash[ENL_HASH_LEN];
+			enl_json_obj_begin(j, NULL);
+			enl_json_str(j, "name", at->name);
+			enl_json_str(j, "media_type", at->media_type);
+			enl_json_int(j, "bytes", (int64_t)at->data.len);
+			enl_hash(at->data.data, at->data.len, hash);
+			enl_hex(hash, ENL_HASH_LEN, hex);
+			enl_json_str(j, "blake2b", hex);
+			enl_json_obj_end(j);
+		}
+		enl_json_arr_end(j);
+	}
+	enl_json_obj_end(j);
+}
+
+static int
+by_received(const void *x, const void *y)
+{
+	const Enlace__CtlItem *a = *(Enlace__CtlItem *const *)x, *b = *(Enlace__CtlItem *const *)y;
+
+	return a->received_at < b->received_at ? -1 : a->received_at > b->received_at;
+}
+
+static const char usage_inbox[] = "enlace inbox [--socket PATH] [--json]";
+
+static int
+cmd_inbox(int argc, char **argv)
+{
+	static const int allowed[] = {OPT_SOCKET, OPT_JSON, 0};
+	Enlace__CtlRequest req = ENLACE__CTL_REQUEST__INIT;
+	Enlace__CtlResponse *resp = NULL;
+	struct args a;
+	int ret;
+
+	if ((ret = parse_args(argc, argv, allowed, usage_inbox, &a)) != 0)
+		return ret;
+	if (a.help) {
+		printf("usage: %s\n\nLists the messages the agent received, verified and "
+		       "acknowledged, oldest first.\n", usage_inbox);
+		return 0;
+	}
+	req.body_case = ENLACE__CTL_REQUEST__BODY_INBOX;
+	req.inbox = true;
+	if ((ret = agent_call(&a, &req, 30000, &resp)) != 0)
+		return ret;
+	qsort(resp->items, resp->n_items, sizeof(*resp->items), by_received);
+	if (a.json) {
+		struct enl_json j;
+		enl_json_init(&j, stdout);
+		enl_json_arr_begin(&j, NULL);
+		for (size_t i = 0; i < resp->n_items; i++)
+			item_json(&j, resp->items[i]);
+		enl_json_arr_end(&j);
+		enl_json_end(&j);
+	} else {
+		printf("%-32s  %-20s  %-12s %-14s %-16s %s\n", "MESSAGE", "RECEIVED", "FROM",
+		       "TLP", "CASE", "SUBJECT");
+		for (size_t i = 0; i < resp->n_items; i++) {
+			const Enlace__CtlItem *it = resp->items[i];
+			char hex[33], t[32], tlp[40], u[32];
+			enl_hex(it->message_id.data, ENL_MSG_ID_LEN, hex);
+			enl_time_format(it->received_at, t);
+			snprintf(tlp, sizeof(tlp), "TLP:%s",
+				 upper(enl_tlp_name(it->handling ? it->handling->tlp : 0)
+					       ? enl_tlp_name(it->handling->tlp) : "?",
+				       u, sizeof(u)));
+			printf("%-32s  %-20s  %-12s %-14s %-16s %s%s\n", hex, t, it->sender, tlp,
+			       it->case_ref, it->subject,
+			       it->attachments ? "  [attachments]" : "");
+		}
+		printf("%zu message(s)\n", resp->n_items);
+	}
+	protobuf_c_message_free_unpacked(&resp->base, NULL);
+	return 0;
+}
+
+static const char usage_read[] = "enlace read [--socket PATH] [--save DIR] [--json] MSGID";
+
+static int
+cmd_read(int argc, char **argv)
+{
+	static const int allowed[] = {OPT_SOCKET, OPT_SAVE, OPT_JSON, 0};
+	Enlace__CtlRequest req = ENLACE__CTL_REQUEST__INIT;
+	Enlace__CtlResponse *resp = NULL;
+	const Enlace__CtlItem *it;
+	uint8_t id[ENL_MSG_ID_LEN];
+	struct args a;
+	int ret;
+
+	if ((ret = parse_args(argc, argv, allowed, usage_read, &a)) != 0)
+		return ret;
+	if (a.help) {
+		printf("usage: %s\n\nShows one received message: its sender, verified "
+		       "against the directory, its\nhandling, body and attachments. --save "
+		       "writes the attachments into DIR.\n", usage_read);
+		return 0;
+	}
+	if (a.argc != 1 || !enl_unhex(a.argv[0], id, sizeof(id)))
+		return usage_err("expected one message id (32 hex digits)", usage_read);
+	req.body_case = ENLACE__CTL_REQUEST__BODY_READ;
+	req.read.data = id;
+	req.read.len = sizeof(id);
+	if ((ret = agent_call(&a, &req, 30000, &resp)) != 0)
+		return ret;
+	it = resp->items[0];
+	if (a.json) {
+		struct enl_json j;
+		enl_json_init(&j, stdout);
+		item_json(&j, it);
+		enl_json_end(&j);
+	} else {
+		char t[32], u1[32], u2[32], u3[32], hex[65];
+		enl_hex(it->message_id.data, ENL_MSG_ID_LEN, hex);
+		printf("message   %s\nfrom      %s  %s\n", hex, it->sender, it->sender_name);
+		printf("          signature VERIFIED: key v%u %s\n", it->sender_key_version,
+		       it->sender_fingerprint);
+		printf("to       ");
+		for (size_t i = 0; i < it->n_recipients; i++)
+			printf(" %s", it->recipients[i]);
+		enl_time_format(it->created_at, t);
+		printf("\nsent      %s\n", t);
+		enl_time_format(it->received_at, t);
+		printf("received  %s\ntype      %s", t, enl_msg_type_name(it->type));
+		if (it->case_ref[0])
+			printf("   case %s", it->case_ref);
+		printf("\nHANDLING  TLP:%s   onward sharing: %s   evidential use: %s\n",
+		       upper(enl_tlp_name(it->handling->tlp), u1, sizeof(u1)),
+		       upper(enl_onward_name(it->handling->onward), u2, sizeof(u2)),
+		       upper(enl_evidential_name(it->handling->evidential), u3, sizeof(u3)));
+		printf("subject   %s\n\n%s\n", it->subject, it->payload ? it->payload->body : "");
+		if (it->payload && it->payload->n_attachments)
+			printf("\nattachments (%zu):\n", it->payload->n_attachments);
+		for (size_t i = 0; it->payload && i < it->payload->n_attachments; i++)
+			printf("  %-30s %-26s %10zu bytes\n", it->payload->attachments[i]->name,
+			       it->payload->attachments[i]->media_type,
+			       it->payload->attachments[i]->data.len);
+	}
+	if (a.save != NULL && it->payload != NULL) {
+		struct enl_message m;
+		struct enl_attachment atts[ENL_MAX_ATTACHMENTS];
+		memset(&m, 0, sizeof(m));
+		for (size_t i = 0; i < it->payload->n_attachments && i < ENL_MAX_ATTACHMENTS; i++) {
+			atts[i].name = it->payload->attachments[i]->name;
+			atts[i].media_type = it->payload->attachments[i]->media_type;
+			atts[i].data = it->payload->attachments[i]->data.data;
+			atts[i].len = it->payload->attachments[i]->data.len;
+		}
+		m.payload.n_attachments = it->payload->n_attachments;
+		m.payload.attachments = atts;
+		ret = save_attachments(&m, a.save);
+	}
+	protobuf_c_message_free_unpacked(&resp->base, NULL);
+	return ret;
+}
+
+static const char usage_receipts[] = "enlace receipts [--socket PATH] [--json] MSGID";
+
+static int
+cmd_receipts(int argc, char **argv)
+{
+	static const int allowed[] = {OPT_SOCKET, OPT_JSON, 0};
+	Enlace__CtlRequest req = ENLACE__CTL_REQUEST__INIT;
+	Enlace__CtlResponse *resp = NULL;
+	uint8_t id[ENL_MSG_ID_LEN];
+	struct args a;
+	int ret;
+
+	if ((ret = parse_args(argc, argv, allowed, usage_receipts, &a)) != 0)
+		return ret;
+	if (a.help) {
+		printf("usage: %s\n\nShows, per recipient, whether a message you sent is "
+		       "queued, fetched or\nacknowledged, with times. The broker's signature "
+		       "and each recipient's signed\nacknowledgement are checked; exit 1 if "
+		       "they do not verify.\n", usage_receipts);
+		return 0;
+	}
+	if (a.argc != 1 || !enl_unhex(a.argv[0], id, sizeof(id)))
+		return usage_err("expected one message id (32 hex digits)", usage_receipts);
+	req.body_case = ENLACE__CTL_REQUEST__BODY_RECEIPTS;
+	req.receipts.data = id;
+	req.receipts.len = sizeof(id);
+	if ((ret = agent_call(&a, &req, 30000, &resp)) != 0)
+		return ret;
+	print_states(resp, a.json);
+	ret = resp->receipt_verified ? 0 : EXIT_FAIL;
+	protobuf_c_message_free_unpacked(&resp->base, NULL);
+	return ret;
+}
+
+static const char usage_status[] = "enlace status [--socket PATH] [--json]";
+
+static int
+cmd_status(int argc, char **argv)
+{
+	static const int allowed[] = {OPT_SOCKET, OPT_JSON, 0};
+	Enlace__CtlRequest req = ENLACE__CTL_REQUEST__INIT;
+	Enlace__CtlResponse *resp = NULL;
+	const Enlace__CtlStatus *s;
+	struct args a;
+	int ret;
+
+	if ((ret = parse_args(argc, argv, allowed, usage_status, &a)) != 0)
+		return ret;
+	if (a.help) {
+		printf("usage: %s\n\nWhether the agent is connected to its broker, the "
+		       "directory serial it holds,\nand the sizes of its queues.\n",
+		       usage_status);
+		return 0;
+	}
+	req.body_case = ENLACE__CTL_REQUEST__BODY_STATUS;
+	req.status = true;
+	if ((ret = agent_call(&a, &req, 10000, &resp)) != 0)
+		return ret;
+	s = resp->agent;
+	if (s == NULL) {
+		protobuf_c_message_free_unpacked(&resp->base, NULL);
+		return fail("status", ENL_E_MALFORMED);
+	}
+	if (a.json) {
+		struct enl_json j;
+		enl_json_init(&j, stdout);
+		enl_json_obj_begin(&j, NULL);
+		enl_json_str(&j, "agency", s->agency);
+		enl_json_bool(&j, "connected", s->connected);
+		enl_json_str(&j, "broker", s->broker);
+		enl_json_str(&j, "broker_url", s->broker_url);
+		enl_json_int(&j, "directory_serial", (int64_t)s->directory_serial);
+		enl_json_int(&j, "outbox", s->outbox);
+		enl_json_int(&j, "sent", s->sent);
+		enl_json_int(&j, "inbox", s->inbox);
+		enl_json_int(&j, "refused", s->refused);
+		enl_json_int(&j, "failed", s->failed);
+		enl_json_str(&j, "last_error", s->last_error);
+		enl_json_obj_end(&j);
+		enl_json_end(&j);
+	} else {
+		printf("agency     %s\nbroker     %s at %s: %s\n", s->agency, s->broker,
+		       s->broker_url, s->connected ? "connected" : "NOT CONNECTED");
+		if (!s->connected && s->last_error[0])
+			printf("           last error: %s\n", s->last_error);
+		printf("directory  serial %" PRIu64 "\n", s->directory_serial);
+		printf("outbox %u  sent %u  inbox %u  refused %u  failed %u\n", s->outbox, s->sent,
+		       s->inbox, s->refused, s->failed);
+	}
+	protobuf_c_message_free_unpacked(&resp->base, NULL);
+	return 0;
+}
+
 /* ---- the command table ---- */
 
 struct command {
@@ -735,6 +1276,11 @@ struct command {
 static const struct command commands[] = {
 	{"seal", cmd_seal, "seal a message into an envelope file (offline)"},
 	{"open", cmd_open, "verify and open an envelope file (offline)"},
+	{"send", cmd_send, "send a message through the local agent"},
+	{"inbox", cmd_inbox, "list the messages received"},
+	{"read", cmd_read, "show one received message"},
+	{"receipts", cmd_receipts, "delivery state of a message sent"},
+	{"status", cmd_status, "the agent's connection and queues"},
 };
 
 static void
@@ -742,7 +1288,7 @@ help(FILE *fp)
 {
 	fprintf(fp, "usage: enlace COMMAND [OPTIONS] [ARGS]\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(fp, "  %-8s %s\n", commands[i].name, commands[i].summary);
+		fprintf(fp, "  %-9s %s\n", commands[i].name, commands[i].summary);
 	fprintf(fp, "\n`enlace COMMAND --help` tells more. Exit status: 0 success, 1 "
 		    "failure\n(a verification that fails included), 2 usage error.\n");
 }

@@ -1,0 +1,145 @@
+/* Names shared between the broker's files. */
+#ifndef ENLACE_BROKER_H
+#define ENLACE_BROKER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <nng/nng.h>
+
+#include "enlace/keys.h"
+#include "enlace/session.h"
+
+/* ---- configuration ---- */
+
+struct broker_config {
+	char listen[256];
+	char data_dir[1024];
+	char key_dir[1024];
+	char passphrase_file[1024];
+	char directory[1024];
+	char authority_pub[1024];
+	size_t max_payload;
+	uint64_t max_sessions;
+	uint64_t contexts;
+	uint64_t fetch_wait_max_ms;
+	uint64_t fetch_batch;
+	uint64_t batch_max;
+};
+
+/* Fills defaults, then reads `path`. 0, or -1 with err set. */
+int config_load(const char *path, struct broker_config *cfg, char *err, size_t cap);
+
+/* ---- logging: one line to stderr with the time; never secrets ---- */
+
+void blog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- the store: one narrow interface, SQLite behind it ---- */
+
+enum delivery_state {
+	DS_QUEUED = 1,
+	DS_FETCHED = 2,
+	DS_ACKED = 3,
+	DS_REJECTED = 4,
+	DS_REFUSED = 5,
+};
+
+struct rcpt_state {
+	char recipient[ENL_ID_MAX + 1];
+	enum delivery_state state;
+	int64_t queued_at, fetched_at, acked_at, ack_time;
+	uint8_t ack_sig[64];
+	bool has_ack_sig;
+	char reason[256];
+};
+
+struct stored_message {
+	uint8_t hash[ENL_HASH_LEN];
+	char sender[ENL_ID_MAX + 1];
+	int64_t received_at;
+};
+
+typedef int (*store_envelope_cb)(void *arg, const uint8_t id[ENL_MSG_ID_LEN],
+				 const uint8_t *env, size_t len);
+typedef void (*store_state_cb)(void *arg, const struct rcpt_state *st);
+
+struct store_ops {
+	int (*begin)(void *db);
+	int (*commit)(void *db);	/* durable when it returns ENL_OK */
+	int (*rollback)(void *db);
+	/* ENL_E_NOT_FOUND if absent. */
+	int (*message_get)(void *db, const uint8_t id[ENL_MSG_ID_LEN],
+			   struct stored_message *out);
+	int (*message_put)(void *db, const struct enl_header *h,
+			   const uint8_t hash[ENL_HASH_LEN], int64_t now,
+			   const uint8_t *env, size_t len);
+	/* Undelivered (queued or fetched, not acked) for recipient, oldest first. */
+	int (*pending)(void *db, const char *recipient, size_t max_count,
+		       size_t max_bytes, store_envelope_cb cb, void *arg);
+	/* Moves (id, recipient) to `state`; ENL_E_NOT_FOUND if no such
+	 * delivery, ENL_E_EXISTS if it is already acknowledged. */
+	int (*mark)(void *db, const uint8_t id[ENL_MSG_ID_LEN], const char *recipient,
+		    enum delivery_state state, int64_t now, const uint8_t *ack_sig,
+		    int64_t ack_time, const char *reason);
+	int (*states)(void *db, const uint8_t id[ENL_MSG_ID_LEN], store_state_cb cb,
+		      void *arg);
+	void (*close)(void *db);
+};
+
+struct store {
+	const struct store_ops *ops;
+	void *db;
+};
+
+int store_sqlite_open(const char *path, struct store *out);
+
+/* ---- the writer: one thread owns the store; group commit ---- */
+
+struct job;
+typedef int (*job_write_fn)(struct job *j, struct store *st, int64_t now);
+typedef void (*job_done_fn)(struct job *j, int rc);
+
+/*
+ * A unit of store work. `write` runs inside the batch transaction on the
+ * writer thread; `done` runs after the batch is durable (or failed), also
+ * on the writer thread, and owns the job from then on.
+ */
+struct job {
+	job_write_fn write;
+	job_done_fn done;
+	struct job *next;
+};
+
+struct writer;
+
+int writer_start(struct store *st, size_t batch_max, struct writer **out);
+void writer_submit(struct writer *w, struct job *j);
+void writer_stop(struct writer *w);
+/* Called on the writer thread after each batch, and at least every 100 ms
+ * when idle. */
+void writer_set_tick(struct writer *w, void (*tick)(void *arg, struct store *st,
+						    int64_t now), void *arg);
+uint64_t writer_batches(const struct writer *w);
+
+/* ---- the server ---- */
+
+struct server;
+
+struct server_params {
+	const struct broker_config *cfg;
+	const struct enl_identity *me;
+	const struct enl_directory *dir;
+	const uint8_t *dir_bytes;
+	size_t dir_len;
+	struct writer *writer;
+	struct store *store;	/* used on the writer thread only */
+};
+
+int server_start(const struct server_params *p, struct server **out);
+/* Closes the socket; jobs still in the writer then fail to send. */
+void server_close(struct server *s);
+/* Waits for every context, frees everything. */
+void server_stop(struct server *s);
+
+#endif

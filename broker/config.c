@@ -1,0 +1,60 @@
+#include <stddef.h>
+#include <stdio.h>
+#include <stdarg.h>
+#include <string.h>
+#include <time.h>
+
+#include "broker.h"
+#include "enlace/config.h"
+
+#define S(name, field, req) \
+	{"broker", name, ENL_CFG_STRING, offsetof(struct broker_config, field), \
+	 sizeof(((struct broker_config *)0)->field), req, 0, 0}
+#define N(name, field, type, lo, hi) \
+	{"broker", name, type, offsetof(struct broker_config, field), 0, 0, lo, hi}
+
+static const struct enl_cfg_key keys[] = {
+	S("listen", listen, 1),
+	S("data_dir", data_dir, 1),
+	S("key", key_dir, 1),
+	S("passphrase_file", passphrase_file, 0),
+	S("directory", directory, 1),
+	S("authority_pub", authority_pub, 1),
+	N("max_payload", max_payload, ENL_CFG_BYTES, 1, (uint64_t)1 << 31),
+	N("max_sessions", max_sessions, ENL_CFG_UINT, 1, 100000),
+	N("contexts", contexts, ENL_CFG_UINT, 4, 100000),
+	N("fetch_wait_max", fetch_wait_max_ms, ENL_CFG_MS, 0, 600000),
+	N("fetch_batch", fetch_batch, ENL_CFG_UINT, 1, 10000),
+	N("batch_max", batch_max, ENL_CFG_UINT, 1, 4096),
+	{NULL, NULL, 0, 0, 0, 0, 0, 0},
+};
+
+int
+config_load(const char *path, struct broker_config *cfg, char *err, size_t cap)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->max_payload = ENL_DEFAULT_MAX_PAYLOAD;
+	cfg->max_sessions = 1024;
+	cfg->contexts = 0;	/* 0: max_sessions + 16 */
+	cfg->fetch_wait_max_ms = 30000;
+	cfg->fetch_batch = 64;
+	cfg->batch_max = 256;
+	if (enl_config_parse(path, keys, cfg, err, cap) != 0)
+		return -1;
+	if (cfg->contexts == 0)
+		cfg->contexts = cfg->max_sessions + 16;
+	return 0;
+}
+
+void
+blog(const char *fmt, ...)
+{
+	char t[32], line[1024];
+	va_list ap;
+
+	enl_time_format((int64_t)time(NULL), t);
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "%s enlace-broker: %s\n", t, line);
+}

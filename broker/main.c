@@ -1,0 +1,169 @@
+/*
+ * enlace-broker: relays sealed envelopes between agencies' daemons,
+ * storing each durably before it answers.
+ *
+ *   enlace-broker --config FILE [--check-config]
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "broker.h"
+
+static const char usage[] =
+	"usage: enlace-broker --config FILE [--check-config]\n\n"
+	"Runs the broker described by FILE (see examples/broker.conf).\n"
+	"--check-config reads and checks the file, the keys and the directory,\n"
+	"then exits: 0 if all is well, 1 if not, 2 on a usage error.\n";
+
+struct broker {
+	struct broker_config cfg;
+	struct enl_identity *me;
+	struct enl_directory *dir;
+	uint8_t *dir_bytes;
+	size_t dir_len;
+	struct store store;
+	struct writer *writer;
+	struct server *server;
+};
+
+static int
+load_keys(struct broker *b)
+{
+	char path[1100], name[ENL_VKEY_NAME_MAX + 1];
+	uint8_t pk[32], *buf = NULL;
+	size_t len = 0;
+	bool no_tty = false;
+	struct enl_dir_check chk = {pk, 0, (int64_t)time(NULL)};
+	const struct enl_card *card;
+	int rc;
+
+	if ((rc = enl_file_read(b->cfg.authority_pub, 4096, &buf, &len)) == ENL_OK)
+		rc = enl_vkey_parse((const char *)buf, name, pk);
+	free(buf);
+	if (rc != ENL_OK) {
+		blog("%s: %s", b->cfg.authority_pub, enl_strerror(rc));
+		return -1;
+	}
+	if ((rc = enl_file_read(b->cfg.directory, ENL_DIRECTORY_MAX, &b->dir_bytes,
+				&b->dir_len)) != ENL_OK ||
+	    (rc = enl_directory_parse(b->dir_bytes, b->dir_len, &chk, &b->dir)) != ENL_OK) {
+		blog("%s: %s", b->cfg.directory, enl_strerror(rc));
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/secret.key", b->cfg.key_dir);
+	rc = enl_keyfile_unlock(path, b->cfg.passphrase_file[0] ? b->cfg.passphrase_file : NULL,
+				&b->me, NULL, NULL, &no_tty);
+	if (rc != ENL_OK) {
+		blog("%s: %s%s", path, enl_strerror(rc),
+		     no_tty ? " (set passphrase_file for an encrypted key)" : "");
+		return -1;
+	}
+	card = enl_directory_find(b->dir, enl_identity_id(b->me));
+	if (card == NULL || card->kind != ENL_KIND_BROKER ||
+	    card->current_version != enl_identity_current(b->me)) {
+		blog("%s: the directory has no BROKER card for %s at key version %" PRIu32,
+		     b->cfg.directory, enl_identity_id(b->me), enl_identity_current(b->me));
+		return -1;
+	}
+	return 0;
+}
+
+static void
+broker_fini(struct broker *b)
+{
+	server_close(b->server);
+	writer_stop(b->writer);
+	server_stop(b->server);
+	if (b->store.ops != NULL)
+		b->store.ops->close(b->store.db);
+	enl_identity_free(b->me);
+	enl_directory_free(b->dir);
+	free(b->dir_bytes);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"check-config", no_argument, NULL, 'k'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct broker b;
+	const char *config = NULL;
+	bool check = false;
+	char err[1200], path[1100];
+	sigset_t sigs;
+	int c, sig = 0, ret = 1;
+
+	memset(&b, 0, sizeof(b));
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': config = optarg; break;
+		case 'k': check = true; break;
+		case 'h': fputs(usage, stdout); return 0;
+		default:
+			fprintf(stderr, "enlace-broker: unknown option '%s'\n%s", argv[optind - 1],
+				usage);
+			return 2;
+		}
+	}
+	if (config == NULL || optind != argc) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	if (enl_init() != ENL_OK)
+		return 1;
+	if (config_load(config, &b.cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "enlace-broker: %s\n", err);
+		return 1;
+	}
+	if (load_keys(&b) != 0)
+		goto out;
+	if (check) {
+		printf("%s: valid; broker %s, directory serial %" PRIu64 "\n", config,
+		       enl_identity_id(b.me), enl_directory_serial(b.dir));
+		ret = 0;
+		goto out;
+	}
+	/* Signals are taken by sigwait below; no other thread sees them. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	if (mkdir(b.cfg.data_dir, 0700) != 0 && errno != EEXIST) {
+		blog("%s: %s", b.cfg.data_dir, strerror(errno));
+		goto out;
+	}
+	snprintf(path, sizeof(path), "%s/store.sqlite", b.cfg.data_dir);
+	if (store_sqlite_open(path, &b.store) != ENL_OK)
+		goto out;
+	if (writer_start(&b.store, b.cfg.batch_max, &b.writer) != ENL_OK)
+		goto out;
+	{
+		struct server_params p = {&b.cfg, b.me, b.dir, b.dir_bytes, b.dir_len,
+					  b.writer, &b.store};
+		if (server_start(&p, &b.server) != ENL_OK)
+			goto out;
+	}
+	blog("broker %s ready on %s (directory serial %" PRIu64 ", data in %s)",
+	     enl_identity_id(b.me), b.cfg.listen, enl_directory_serial(b.dir), b.cfg.data_dir);
+	while (sig != SIGINT && sig != SIGTERM)
+		if (sigwait(&sigs, &sig) != 0)
+			break;
+	blog("stopping (signal %d)", sig);
+	ret = 0;
+out:
+	broker_fini(&b);
+	return ret;
+}

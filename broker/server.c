@@ -1,0 +1,964 @@
+/*
+ * The broker's network side: one nng rep0 socket with many contexts, each
+ * an aio state machine (receive, handle, send). Handshakes and envelope
+ * verification run on nng's worker threads, in parallel; everything that
+ * touches the store goes to the writer as a job, and the reply is sent
+ * from the writer thread once the batch is durable.
+ *
+ * Sessions are bound to the nng pipe they were opened on and die with it.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <sodium.h>
+
+#include "broker.h"
+#include "enlace/wire.h"
+
+#define REPLAY_SLOTS 16384
+
+struct sess {
+	uint32_t pipe;
+	struct enl_session *s;
+	int refs;
+	bool dead;
+	struct sess *next;
+};
+
+enum op { OP_NONE, OP_SUBMIT, OP_FETCH, OP_ACK, OP_REJECT, OP_RECEIPTS };
+
+struct env_ref {
+	uint8_t *bytes;
+	size_t len;
+	uint8_t id[ENL_MSG_ID_LEN];
+};
+
+struct work {
+	struct job job;		/* first: the writer hands it back */
+	struct server *srv;
+	nng_aio *aio;
+	nng_ctx ctx;
+	bool sending;
+	struct sess *sess;
+	uint64_t counter;
+	enum op op;
+	char agency[ENL_ID_MAX + 1];
+	/* the request being handled */
+	Enlace__Request *req;
+	struct enl_header *hdr;
+	uint8_t hash[ENL_HASH_LEN];
+	const uint8_t *env;	/* points into req */
+	size_t env_len;
+	bool idempotent;
+	int64_t deadline;	/* fetch: reply empty after this (ms) */
+	size_t max_fetch;
+	struct env_ref *found;
+	size_t n_found, cap_found;
+	bool parked, dirty;
+	struct work *next_parked;
+};
+
+struct server {
+	struct server_params p;
+	struct enl_keyring kr;
+	struct enl_limits lim;
+	size_t frame_max;
+	nng_socket sock;
+	struct work *works;
+	size_t n_works;
+	pthread_mutex_t mu;
+	struct sess *sessions;
+	size_t n_sessions;
+	struct {
+		uint8_t nonce[32];
+		int64_t time;
+	} *replay;
+	size_t replay_next;
+	struct work *parked;	/* writer thread only */
+	struct store *store;	/* writer thread only */
+};
+
+static void work_recv(struct work *w);
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- sessions ---- */
+
+static void
+sess_put(struct server *srv, struct sess *s)
+{
+	bool last;
+
+	pthread_mutex_lock(&srv->mu);
+	last = --s->refs == 0;
+	pthread_mutex_unlock(&srv->mu);
+	if (last) {
+		enl_session_free(s->s);
+		free(s);
+	}
+}
+
+/* Takes a reference to the live session of a pipe, or NULL. */
+static struct sess *
+sess_get(struct server *srv, uint32_t pipe)
+{
+	struct sess *s;
+
+	pthread_mutex_lock(&srv->mu);
+	for (s = srv->sessions; s != NULL; s = s->next)
+		if (s->pipe == pipe && !s->dead) {
+			s->refs++;
+			break;
+		}
+	pthread_mutex_unlock(&srv->mu);
+	return s;
+}
+
+static void
+pipe_event(nng_pipe pipe, nng_pipe_ev ev, void *arg)
+{
+	struct server *srv = arg;
+	struct sess **pp, *s = NULL;
+	uint32_t id = (uint32_t)nng_pipe_id(pipe);
+
+	if (ev != NNG_PIPE_EV_REM_POST)
+		return;
+	pthread_mutex_lock(&srv->mu);
+	for (pp = &srv->sessions; *pp != NULL; pp = &(*pp)->next)
+		if ((*pp)->pipe == id) {
+			s = *pp;
+			*pp = s->next;
+			s->dead = true;
+			srv->n_sessions--;
+			break;
+		}
+	pthread_mutex_unlock(&srv->mu);
+	if (s != NULL) {
+		blog("session %s closed", enl_session_peer(s->s));
+		sess_put(srv, s);
+	}
+}
+
+/* True if the nonce was seen (a replayed Hello); remembers it if not. */
+static bool
+replayed(struct server *srv, const uint8_t nonce[32], int64_t now)
+{
+	bool seen = false;
+
+	pthread_mutex_lock(&srv->mu);
+	for (size_t i = 0; i < REPLAY_SLOTS && !seen; i++)
+		seen = srv->replay[i].time > now - 2 * ENL_HELLO_SKEW &&
+		       memcmp(srv->replay[i].nonce, nonce, 32) == 0;
+	if (!seen) {
+		memcpy(srv->replay[srv->replay_next].nonce, nonce, 32);
+		srv->replay[srv->replay_next].time = now;
+		srv->replay_next = (srv->replay_next + 1) % REPLAY_SLOTS;
+	}
+	pthread_mutex_unlock(&srv->mu);
+	return seen;
+}
+
+/* ---- replies ---- */
+
+static void
+send_bytes(struct work *w, uint8_t *frame, size_t len)
+{
+	nng_msg *msg;
+
+	if (frame == NULL || nng_msg_alloc(&msg, 0) != 0 ||
+	    nng_msg_append(msg, frame, len) != 0) {
+		free(frame);
+		work_recv(w);	/* abandon the request; the client retries */
+		return;
+	}
+	free(frame);
+	nng_aio_set_msg(w->aio, msg);
+	w->sending = true;
+	nng_ctx_send(w->ctx, w->aio);
+}
+
+static void
+refuse(struct work *w, int err, const char *reason)
+{
+	uint8_t *frame = NULL;
+	size_t len = 0;
+
+	if (enl_session_refusal(err, reason, &frame, &len) != ENL_OK)
+		frame = NULL;
+	send_bytes(w, frame, len);
+}
+
+static void
+work_reset(struct work *w)
+{
+	if (w->req != NULL)
+		protobuf_c_message_free_unpacked(&w->req->base, NULL);
+	w->req = NULL;
+	free(w->hdr);
+	w->hdr = NULL;
+	for (size_t i = 0; i < w->n_found; i++)
+		free(w->found[i].bytes);
+	free(w->found);
+	w->found = NULL;
+	w->n_found = w->cap_found = 0;
+	if (w->sess != NULL)
+		sess_put(w->srv, w->sess);
+	w->sess = NULL;
+	w->op = OP_NONE;
+	w->idempotent = w->parked = w->dirty = false;
+}
+
+/* Seals a Response for the request being handled, and sends it. */
+static void
+respond(struct work *w, Enlace__Response *resp)
+{
+	uint8_t *plain = NULL, *frame = NULL;
+	size_t plen = 0, flen = 0;
+
+	if (enl_pb_pack(&resp->base, &plain, &plen) != ENL_OK ||
+	    enl_session_seal_reply(w->sess->s, w->counter, plain, plen, &frame, &flen) != ENL_OK)
+		frame = NULL;
+	free(plain);
+	work_reset(w);
+	send_bytes(w, frame, flen);
+}
+
+static void
+respond_status(struct work *w, int status, const char *reason)
+{
+	Enlace__Response r = ENLACE__RESPONSE__INIT;
+
+	r.status = status;
+	r.reason = (char *)(reason ? reason : (status ? enl_strerror(status) : ""));
+	if (status != ENL_OK)
+		blog("refused %s request from %s: %s", w->op == OP_SUBMIT ? "SUBMIT" : "a",
+		     w->agency, r.reason);
+	respond(w, &r);
+}
+
+/* ---- receipts ---- */
+
+struct states {
+	Enlace__RecipientState *rs;
+	Enlace__RecipientState **ptrs;
+	struct rcpt_state *raw;
+	size_t n, cap;
+};
+
+static void
+collect_state(void *arg, const struct rcpt_state *st)
+{
+	struct states *s = arg;
+
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? 2 * s->cap : 8;
+		struct rcpt_state *raw = realloc(s->raw, cap * sizeof(*raw));
+		if (raw == NULL)
+			return;
+		s->raw = raw;
+		s->cap = cap;
+	}
+	s->raw[s->n++] = *st;
+}
+
+/* Signs the current receipt of message `id` into *out. On the writer. */
+static int
+make_receipt(struct server *srv, const uint8_t id[ENL_MSG_ID_LEN],
+	     Enlace__Signed **out)
+{
+	Enlace__ReceiptBody body = ENLACE__RECEIPT_BODY__INIT;
+	struct stored_message m;
+	struct states s = {0};
+	Enlace__Signed *sg = NULL;
+	uint8_t *bytes = NULL;
+	size_t len = 0;
+	int rc;
+
+	if ((rc = srv->store->ops->message_get(srv->store->db, id, &m)) != ENL_OK)
+		return rc;
+	if ((rc = srv->store->ops->states(srv->store->db, id, collect_state, &s)) != ENL_OK)
+		goto out;
+	rc = ENL_E_NOMEM;
+	s.rs = calloc(s.n + 1, sizeof(*s.rs));
+	s.ptrs = calloc(s.n + 1, sizeof(*s.ptrs));
+	if (s.rs == NULL || s.ptrs == NULL)
+		goto out;
+	for (size_t i = 0; i < s.n; i++) {
+		Enlace__RecipientState *r = &s.rs[i];
+		enlace__recipient_state__init(r);
+		r->recipient = s.raw[i].recipient;
+		r->state = (Enlace__DeliveryState)s.raw[i].state;
+		r->queued_at = s.raw[i].queued_at;
+		r->fetched_at = s.raw[i].fetched_at;
+		r->acked_at = s.raw[i].acked_at;
+		r->ack_time = s.raw[i].ack_time;
+		if (s.raw[i].has_ack_sig) {
+			r->ack_signature.data = s.raw[i].ack_sig;
+			r->ack_signature.len = 64;
+		}
+		r->reason = s.raw[i].reason;
+		s.ptrs[i] = r;
+	}
+	body.broker = (char *)enl_identity_id(srv->p.me);
+	body.message_id.data = (uint8_t *)id;
+	body.message_id.len = ENL_MSG_ID_LEN;
+	body.envelope_hash.data = m.hash;
+	body.envelope_hash.len = ENL_HASH_LEN;
+	body.sender = m.sender;
+	body.received_at = m.received_at;
+	body.n_recipients = s.n;
+	body.recipients = s.ptrs;
+	if ((rc = enl_pb_pack(&body.base, &bytes, &len)) != ENL_OK)
+		goto out;
+	rc = ENL_E_NOMEM;
+	if ((sg = malloc(sizeof(*sg))) == NULL)
+		goto out;
+	enlace__signed__init(sg);
+	if ((sg->signature.data = malloc(64)) == NULL)
+		goto out;
+	sg->signature.len = 64;
+	rc = enl_identity_sign(srv->p.me, ENL_LABEL_RECEIPT, bytes, len, sg->signature.data);
+	if (rc != ENL_OK)
+		goto out;
+	sg->body.data = bytes;
+	sg->body.len = len;
+	bytes = NULL;
+	*out = sg;
+	sg = NULL;
+out:
+	if (sg != NULL) {
+		free(sg->signature.data);
+		free(sg);
+	}
+	free(bytes);
+	free(s.rs);
+	free(s.ptrs);
+	free(s.raw);
+	return rc;
+}
+
+static void
+signed_free(Enlace__Signed *sg)
+{
+	if (sg != NULL) {
+		free(sg->body.data);
+		free(sg->signature.data);
+		free(sg);
+	}
+}
+
+static void
+respond_receipt(struct work *w, const uint8_t id[ENL_MSG_ID_LEN])
+{
+	Enlace__Response r = ENLACE__RESPONSE__INIT;
+	Enlace__Signed *sg = NULL;
+	int rc = make_receipt(w->srv, id, &sg);
+
+	if (rc != ENL_OK) {
+		respond_status(w, rc, NULL);
+		return;
+	}
+	r.receipt = sg;
+	respond(w, &r);
+	signed_free(sg);
+}
+
+/* ---- SUBMIT ---- */
+
+static int
+submit_write(struct job *j, struct store *st, int64_t now)
+{
+	struct work *w = (struct work *)j;
+	struct stored_message m;
+	int rc = st->ops->message_get(st->db, w->hdr->message_id, &m);
+
+	if (rc == ENL_OK) {
+		/* A retry of the same envelope gets the first receipt. */
+		if (sodium_memcmp(m.hash, w->hash, ENL_HASH_LEN) != 0)
+			return ENL_E_EXISTS;
+		w->idempotent = true;
+		return ENL_OK;
+	}
+	if (rc != ENL_E_NOT_FOUND)
+		return rc;
+	return st->ops->message_put(st->db, w->hdr, w->hash, now, w->env, w->env_len);
+}
+
+static void mark_parked_dirty(struct server *srv, const struct enl_header *h);
+
+static void
+submit_done(struct job *j, int rc)
+{
+	struct work *w = (struct work *)j;
+	uint8_t id[ENL_MSG_ID_LEN];
+
+	if (rc == ENL_E_EXISTS) {
+		respond_status(w, rc, "this message id was already used for another envelope");
+		return;
+	}
+	if (rc != ENL_OK) {
+		respond_status(w, rc, "the broker could not store the message");
+		return;
+	}
+	if (!w->idempotent)
+		mark_parked_dirty(w->srv, w->hdr);
+	memcpy(id, w->hdr->message_id, sizeof(id));
+	respond_receipt(w, id);
+}
+
+static int
+handle_submit(struct work *w)
+{
+	const Enlace__SubmitReq *s = w->req->submit;
+	struct enl_header *h;
+	int rc;
+
+	if ((h = malloc(sizeof(*h))) == NULL)
+		return ENL_E_NOMEM;
+	w->hdr = h;
+	rc = enl_envelope_verify(s->envelope.data, s->envelope.len, &w->srv->kr,
+				 &w->srv->lim, (int64_t)time(NULL), h, w->hash);
+	if (rc != ENL_OK)
+		return rc;
+	if (strcmp(h->sender, w->agency) != 0) {
+		blog("refused SUBMIT from %s: envelope claims sender %s", w->agency, h->sender);
+		respond_status(w, ENL_E_INVAL, "the envelope's sender is not this session's agency");
+		return 1;
+	}
+	for (size_t i = 0; i < h->n_recipients; i++)
+		if (enl_directory_find(w->srv->p.dir, h->recipients[i]) == NULL) {
+			respond_status(w, ENL_E_UNKNOWN_RECIPIENT, h->recipients[i]);
+			return 1;
+		}
+	w->env = s->envelope.data;
+	w->env_len = s->envelope.len;
+	w->job.write = submit_write;
+	w->job.done = submit_done;
+	writer_submit(w->srv->p.writer, &w->job);
+	return 0;
+}
+
+/* ---- FETCH (long poll) ---- */
+
+static int
+collect_env(void *arg, const uint8_t id[ENL_MSG_ID_LEN], const uint8_t *env, size_t len)
+{
+	struct work *w = arg;
+
+	if (w->n_found == w->cap_found) {
+		size_t cap = w->cap_found ? 2 * w->cap_found : 8;
+		struct env_ref *f = realloc(w->found, cap * sizeof(*f));
+		if (f == NULL)
+			return 1;
+		w->found = f;
+		w->cap_found = cap;
+	}
+	if ((w->found[w->n_found].bytes = malloc(len ? len : 1)) == NULL)
+		return 1;
+	memcpy(w->found[w->n_found].bytes, env, len);
+	memcpy(w->found[w->n_found].id, id, ENL_MSG_ID_LEN);
+	w->found[w->n_found++].len = len;
+	return 0;
+}
+
+static int
+fetch_write(struct job *j, struct store *st, int64_t now)
+{
+	struct work *w = (struct work *)j;
+	int rc = st->ops->pending(st->db, w->agency, w->max_fetch,
+				  w->srv->frame_max - 4096, collect_env, w);
+
+	for (size_t i = 0; rc == ENL_OK && i < w->n_found; i++) {
+		rc = st->ops->mark(st->db, w->found[i].id, w->agency, DS_FETCHED, now, NULL,
+				   0, NULL);
+		if (rc == ENL_E_EXISTS)
+			rc = ENL_OK;
+	}
+	return rc;
+}
+
+static void
+fetch_reply(struct work *w)
+{
+	Enlace__Response r = ENLACE__RESPONSE__INIT;
+	ProtobufCBinaryData *envs = calloc(w->n_found + 1, sizeof(*envs));
+
+	if (envs == NULL) {
+		respond_status(w, ENL_E_NOMEM, NULL);
+		return;
+	}
+	for (size_t i = 0; i < w->n_found; i++) {
+		envs[i].data = w->found[i].bytes;
+		envs[i].len = w->found[i].len;
+	}
+	r.n_envelopes = w->n_found;
+	r.envelopes = envs;
+	respond(w, &r);
+	free(envs);
+}
+
+static void
+fetch_done(struct job *j, int rc)
+{
+	struct work *w = (struct work *)j;
+
+	if (rc != ENL_OK) {
+		respond_status(w, rc, NULL);
+		return;
+	}
+	if (w->n_found == 0 && now_ms() < w->deadline) {
+		w->parked = true;
+		w->next_parked = w->srv->parked;
+		w->srv->parked = w;
+		return;
+	}
+	fetch_reply(w);
+}
+
+static void
+mark_parked_dirty(struct server *srv, const struct enl_header *h)
+{
+	for (struct work *p = srv->parked; p != NULL; p = p->next_parked)
+		for (size_t i = 0; i < h->n_recipients && !p->dirty; i++)
+			p->dirty = strcmp(p->agency, h->recipients[i]) == 0;
+}
+
+/* On the writer, after batches: answers parked fetches that have work
+ * or whose wait is over, and forgets those whose session died. */
+static void
+fetch_tick(void *arg, struct store *st, int64_t now)
+{
+	struct server *srv = arg;
+	struct work *list = srv->parked, *keep = NULL, *w;
+	int64_t ms = now_ms();
+
+	srv->parked = NULL;
+	while ((w = list) != NULL) {
+		bool dead;
+		list = w->next_parked;
+		pthread_mutex_lock(&srv->mu);
+		dead = w->sess->dead;
+		pthread_mutex_unlock(&srv->mu);
+		if (dead) {
+			work_reset(w);
+			work_recv(w);
+			continue;
+		}
+		if (w->dirty) {
+			int rc = st->ops->begin(st->db);
+			w->dirty = false;
+			if (rc == ENL_OK)
+				rc = fetch_write(&w->job, st, now);
+			if (rc == ENL_OK)
+				rc = st->ops->commit(st->db);
+			else if (st->ops->rollback(st->db) != ENL_OK)
+				blog("fetch: rollback failed");
+			if (rc != ENL_OK) {
+				w->parked = false;
+				respond_status(w, rc, NULL);
+				continue;
+			}
+		}
+		if (w->n_found == 0 && ms < w->deadline) {
+			w->next_parked = keep;
+			keep = w;
+			continue;
+		}
+		w->parked = false;
+		fetch_reply(w);
+	}
+	srv->parked = keep;
+}
+
+static int
+handle_fetch(struct work *w)
+{
+	const Enlace__FetchReq *f = w->req->fetch;
+	uint64_t wait = f->wait_ms;
+
+	if (wait > w->srv->p.cfg->fetch_wait_max_ms)
+		wait = w->srv->p.cfg->fetch_wait_max_ms;
+	w->deadline = now_ms() + (int64_t)wait;
+	w->max_fetch = f->max && f->max < w->srv->p.cfg->fetch_batch ? f->max
+								      : w->srv->p.cfg->fetch_batch;
+	w->job.write = fetch_write;
+	w->job.done = fetch_done;
+	writer_submit(w->srv->p.writer, &w->job);
+	return 0;
+}
+
+/* ---- ACK and REJECT (by the recipient) ---- */
+
+static int
+ack_write(struct job *j, struct store *st, int64_t now)
+{
+	struct work *w = (struct work *)j;
+	struct stored_message m;
+	int rc;
+
+	if (w->op == OP_ACK) {
+		const Enlace__AckReq *a = w->req->ack;
+		if ((rc = st->ops->message_get(st->db, a->message_id.data, &m)) != ENL_OK)
+			return rc;
+		if (sodium_memcmp(m.hash, a->envelope_hash.data, ENL_HASH_LEN) != 0)
+			return ENL_E_BAD_SIGNATURE;
+		rc = st->ops->mark(st->db, a->message_id.data, w->agency, DS_ACKED, now,
+				   a->signature.data, a->time, NULL);
+	} else {
+		const Enlace__RejectReq *r = w->req->reject;
+		rc = st->ops->mark(st->db, r->message_id.data, w->agency, DS_REFUSED, now,
+				   NULL, 0, r->reason);
+	}
+	return rc == ENL_E_EXISTS ? ENL_OK : rc;	/* a repeated ack is fine */
+}
+
+static void
+ack_done(struct job *j, int rc)
+{
+	struct work *w = (struct work *)j;
+
+	if (rc == ENL_E_NOT_FOUND)
+		respond_status(w, rc, "no such message for this agency");
+	else
+		respond_status(w, rc, NULL);
+}
+
+static int
+handle_ack(struct work *w)
+{
+	const Enlace__AckReq *a = w->req->ack;
+	uint8_t msg[ENL_MSG_ID_LEN + ENL_HASH_LEN + 8], pk[32];
+	int rc;
+
+	if (a->message_id.len != ENL_MSG_ID_LEN || a->envelope_hash.len != ENL_HASH_LEN ||
+	    a->signature.len != 64)
+		return ENL_E_MALFORMED;
+	memcpy(msg, a->message_id.data, ENL_MSG_ID_LEN);
+	memcpy(msg + ENL_MSG_ID_LEN, a->envelope_hash.data, ENL_HASH_LEN);
+	for (int i = 0; i < 8; i++)
+		msg[ENL_MSG_ID_LEN + ENL_HASH_LEN + i] = (uint8_t)((uint64_t)a->time >> (56 - 8 * i));
+	rc = w->srv->kr.signing_key(w->srv->kr.ctx, w->agency,
+				    enl_session_peer_version(w->sess->s), pk);
+	if (rc == ENL_OK)
+		rc = enl_verify_labeled(pk, ENL_LABEL_ACK, msg, sizeof(msg), a->signature.data);
+	if (rc != ENL_OK)
+		return rc;
+	w->job.write = ack_write;
+	w->job.done = ack_done;
+	writer_submit(w->srv->p.writer, &w->job);
+	return 0;
+}
+
+static int
+handle_reject(struct work *w)
+{
+	const Enlace__RejectReq *r = w->req->reject;
+
+	if (r->message_id.len != ENL_MSG_ID_LEN || !enl_text_valid(r->reason, 255))
+		return ENL_E_MALFORMED;
+	blog("%s refused a message it received: %s", w->agency, r->reason);
+	w->job.write = ack_write;
+	w->job.done = ack_done;
+	writer_submit(w->srv->p.writer, &w->job);
+	return 0;
+}
+
+/* ---- RECEIPTS ---- */
+
+static int
+receipts_write(struct job *j, struct store *st, int64_t now)
+{
+	struct work *w = (struct work *)j;
+	struct stored_message m;
+	int rc = st->ops->message_get(st->db, w->req->receipts->message_id.data, &m);
+
+	(void)now;
+	if (rc == ENL_OK && strcmp(m.sender, w->agency) != 0)
+		rc = ENL_E_NOT_FOUND;	/* only the sender sees its receipts */
+	return rc;
+}
+
+static void
+receipts_done(struct job *j, int rc)
+{
+	struct work *w = (struct work *)j;
+	uint8_t id[ENL_MSG_ID_LEN];
+
+	if (rc != ENL_OK) {
+		respond_status(w, rc, rc == ENL_E_NOT_FOUND ? "no such message from this agency"
+							     : NULL);
+		return;
+	}
+	memcpy(id, w->req->receipts->message_id.data, sizeof(id));
+	respond_receipt(w, id);
+}
+
+static int
+handle_receipts(struct work *w)
+{
+	if (w->req->receipts->message_id.len != ENL_MSG_ID_LEN)
+		return ENL_E_MALFORMED;
+	w->job.write = receipts_write;
+	w->job.done = receipts_done;
+	writer_submit(w->srv->p.writer, &w->job);
+	return 0;
+}
+
+/* ---- DIRECTORY ---- */
+
+static int
+handle_directory(struct work *w)
+{
+	Enlace__Response r = ENLACE__RESPONSE__INIT;
+
+	if (w->req->directory->have_serial < enl_directory_serial(w->srv->p.dir)) {
+		r.directory.data = (uint8_t *)w->srv->p.dir_bytes;
+		r.directory.len = w->srv->p.dir_len;
+	}
+	respond(w, &r);
+	return 0;
+}
+
+/* ---- dispatch ---- */
+
+static const struct {
+	enum op op;
+	const char *name;
+	int (*fn)(struct work *w);
+} handlers[] = {
+	[ENLACE__REQUEST__BODY_SUBMIT] = {OP_SUBMIT, "SUBMIT", handle_submit},
+	[ENLACE__REQUEST__BODY_FETCH] = {OP_FETCH, "FETCH", handle_fetch},
+	[ENLACE__REQUEST__BODY_ACK] = {OP_ACK, "ACK", handle_ack},
+	[ENLACE__REQUEST__BODY_RECEIPTS] = {OP_RECEIPTS, "RECEIPTS", handle_receipts},
+	[ENLACE__REQUEST__BODY_DIRECTORY] = {OP_NONE, "DIRECTORY", handle_directory},
+	[ENLACE__REQUEST__BODY_REJECT] = {OP_REJECT, "REJECT", handle_reject},
+};
+
+static void
+handle_request(struct work *w, const uint8_t *frame, size_t len)
+{
+	uint8_t *plain = NULL;
+	size_t plen = 0;
+	unsigned which;
+	int rc;
+
+	rc = enl_session_open_request(w->sess->s, frame, len, w->srv->frame_max,
+				      &w->counter, &plain, &plen);
+	if (rc != ENL_OK) {
+		const char *why = rc == ENL_E_INVAL ? "replayed or reordered frame"
+						    : enl_strerror(rc);
+		blog("refused a frame from %s: %s", w->agency, why);
+		work_reset(w);
+		refuse(w, rc, why);
+		return;
+	}
+	rc = enl_pb_unpack(&enlace__request__descriptor, plain, plen, w->srv->frame_max,
+			   (ProtobufCMessage **)&w->req);
+	free(plain);
+	which = rc == ENL_OK ? (unsigned)w->req->body_case : 0;
+	if (which == 0 || which >= sizeof(handlers) / sizeof(handlers[0]) ||
+	    handlers[which].fn == NULL) {
+		respond_status(w, ENL_E_MALFORMED, "malformed request");
+		return;
+	}
+	w->op = handlers[which].op;
+	rc = handlers[which].fn(w);
+	if (rc < 0) {
+		blog("refused %s from %s: %s", handlers[which].name, w->agency,
+		     enl_strerror(rc));
+		respond_status(w, rc, NULL);
+	}
+}
+
+static void
+handle_hello(struct work *w, uint32_t pipe, const uint8_t *frame, size_t len)
+{
+	struct server *srv = w->srv;
+	struct enl_session *s = NULL;
+	struct sess *ss;
+	uint8_t *welcome = NULL, nonce[32];
+	size_t wlen = 0;
+	int64_t now = (int64_t)time(NULL);
+	int rc;
+
+	rc = enl_session_accept(srv->p.me, &srv->kr, frame, len, now, nonce, &s, &welcome,
+				&wlen);
+	if (rc == ENL_OK && replayed(srv, nonce, now)) {
+		rc = ENL_E_INVAL;
+		blog("refused a session: replayed handshake");
+		enl_session_free(s);
+		free(welcome);
+		refuse(w, rc, "replayed handshake");
+		return;
+	}
+	if (rc != ENL_OK) {
+		blog("refused a session: %s", enl_strerror(rc));
+		refuse(w, rc, NULL);
+		return;
+	}
+	if ((ss = calloc(1, sizeof(*ss))) == NULL) {
+		enl_session_free(s);
+		free(welcome);
+		refuse(w, ENL_E_NOMEM, NULL);
+		return;
+	}
+	ss->pipe = pipe;
+	ss->s = s;
+	ss->refs = 1;
+	pthread_mutex_lock(&srv->mu);
+	if (srv->n_sessions >= srv->p.cfg->max_sessions) {
+		pthread_mutex_unlock(&srv->mu);
+		blog("refused a session from %s: max_sessions reached", enl_session_peer(s));
+		enl_session_free(s);
+		free(ss);
+		free(welcome);
+		refuse(w, ENL_E_TOO_LARGE, "the broker has too many sessions");
+		return;
+	}
+	ss->next = srv->sessions;
+	srv->sessions = ss;
+	srv->n_sessions++;
+	pthread_mutex_unlock(&srv->mu);
+	blog("session %s v%u opened", enl_session_peer(s), enl_session_peer_version(s));
+	send_bytes(w, welcome, wlen);
+}
+
+static void
+work_cb(void *arg)
+{
+	struct work *w = arg;
+	nng_msg *msg;
+	uint32_t pipe;
+	int res = nng_aio_result(w->aio);
+
+	if (w->sending) {
+		w->sending = false;
+		if (res != 0 && (msg = nng_aio_get_msg(w->aio)) != NULL)
+			nng_msg_free(msg);
+		if (res == NNG_ECLOSED)
+			return;
+		work_recv(w);
+		return;
+	}
+	if (res == NNG_ECLOSED || res == NNG_ECANCELED)
+		return;
+	if (res != 0) {
+		work_recv(w);
+		return;
+	}
+	msg = nng_aio_get_msg(w->aio);
+	pipe = (uint32_t)nng_pipe_id(nng_msg_get_pipe(msg));
+	w->sess = sess_get(w->srv, pipe);
+	if (w->sess == NULL) {
+		handle_hello(w, pipe, nng_msg_body(msg), nng_msg_len(msg));
+	} else {
+		snprintf(w->agency, sizeof(w->agency), "%s", enl_session_peer(w->sess->s));
+		handle_request(w, nng_msg_body(msg), nng_msg_len(msg));
+	}
+	nng_msg_free(msg);
+}
+
+static void
+work_recv(struct work *w)
+{
+	w->sending = false;
+	nng_ctx_recv(w->ctx, w->aio);
+}
+
+int
+server_start(const struct server_params *p, struct server **out)
+{
+	struct server *srv = calloc(1, sizeof(*srv));
+	int rc;
+
+	if (srv == NULL)
+		return ENL_E_NOMEM;
+	srv->p = *p;
+	srv->store = p->store;
+	srv->kr = enl_directory_keyring(p->dir);
+	srv->lim.max_payload = p->cfg->max_payload;
+	srv->frame_max = enl_envelope_max_size(&srv->lim) + 4096;
+	pthread_mutex_init(&srv->mu, NULL);
+	srv->replay = calloc(REPLAY_SLOTS, sizeof(*srv->replay));
+	srv->n_works = p->cfg->contexts;
+	srv->works = calloc(srv->n_works, sizeof(*srv->works));
+	if (srv->replay == NULL || srv->works == NULL) {
+		rc = ENL_E_NOMEM;
+		goto fail;
+	}
+	if ((rc = nng_rep0_open(&srv->sock)) != 0 ||
+	    (rc = nng_socket_set_size(srv->sock, NNG_OPT_RECVMAXSZ,
+				      srv->frame_max + ENL_FRAME_OVERHEAD)) != 0 ||
+	    (rc = nng_pipe_notify(srv->sock, NNG_PIPE_EV_REM_POST, pipe_event, srv)) != 0) {
+		blog("nng: %s", nng_strerror(rc));
+		rc = ENL_E_IO;
+		goto fail;
+	}
+	for (size_t i = 0; i < srv->n_works; i++) {
+		struct work *w = &srv->works[i];
+		w->srv = srv;
+		if (nng_aio_alloc(&w->aio, work_cb, w) != 0 || nng_ctx_open(&w->ctx, srv->sock) != 0) {
+			rc = ENL_E_NOMEM;
+			goto fail;
+		}
+	}
+	if ((rc = nng_listen(srv->sock, p->cfg->listen, NULL, 0)) != 0) {
+		blog("cannot listen on %s: %s", p->cfg->listen, nng_strerror(rc));
+		rc = ENL_E_IO;
+		goto fail;
+	}
+	writer_set_tick(p->writer, fetch_tick, srv);
+	for (size_t i = 0; i < srv->n_works; i++)
+		work_recv(&srv->works[i]);
+	*out = srv;
+	return ENL_OK;
+fail:
+	server_stop(srv);
+	return rc;
+}
+
+/* Closes the socket: every pending operation ends. The writer may still
+ * complete jobs afterwards; their sends fail at once. */
+void
+server_close(struct server *srv)
+{
+	if (srv != NULL)
+		nng_close(srv->sock);
+}
+
+void
+server_stop(struct server *srv)
+{
+	struct sess *s, *next;
+
+	if (srv == NULL)
+		return;
+	nng_close(srv->sock);
+	for (size_t i = 0; srv->works && i < srv->n_works; i++)
+		if (srv->works[i].aio != NULL)
+			nng_aio_stop(srv->works[i].aio);
+	for (size_t i = 0; srv->works && i < srv->n_works; i++) {
+		work_reset(&srv->works[i]);
+		nng_aio_free(srv->works[i].aio);
+	}
+	for (s = srv->sessions; s != NULL; s = next) {
+		next = s->next;
+		enl_session_free(s->s);
+		free(s);
+	}
+	free(srv->works);
+	free(srv->replay);
+	pthread_mutex_destroy(&srv->mu);
+	free(srv);
+}
+

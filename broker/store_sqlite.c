@@ -1,0 +1,277 @@
+/*
+ * The broker's store in SQLite: WAL mode, synchronous=FULL, one
+ * connection owned by the writer thread.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "broker.h"
+
+struct sq {
+	sqlite3 *db;
+	sqlite3_stmt *begin, *commit, *rollback, *msg_get, *msg_put, *dlv_put;
+	sqlite3_stmt *pending, *mark, *states, *state_of;
+};
+
+static const char schema[] =
+	"CREATE TABLE IF NOT EXISTS messages ("
+	"  id BLOB PRIMARY KEY, hash BLOB NOT NULL, sender TEXT NOT NULL,"
+	"  received_at INTEGER NOT NULL, envelope BLOB NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS deliveries ("
+	"  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  message_id BLOB NOT NULL, recipient TEXT NOT NULL, state INTEGER NOT NULL,"
+	"  queued_at INTEGER, fetched_at INTEGER, acked_at INTEGER, ack_time INTEGER,"
+	"  ack_sig BLOB, reason TEXT, UNIQUE (message_id, recipient));"
+	"CREATE INDEX IF NOT EXISTS deliveries_open ON deliveries (recipient, state, seq);";
+
+static int
+sq_err(struct sq *s, const char *what)
+{
+	int code = sqlite3_extended_errcode(s->db);
+
+	blog("store: %s: %s", what, sqlite3_errmsg(s->db));
+	if (code == SQLITE_FULL || code == SQLITE_IOERR_WRITE || code == SQLITE_IOERR_FSYNC)
+		return code == SQLITE_FULL ? ENL_E_NO_SPACE : ENL_E_IO;
+	return ENL_E_IO;
+}
+
+static int
+step_done(struct sq *s, sqlite3_stmt *st, const char *what)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc == SQLITE_DONE)
+		return ENL_OK;
+	if (rc == SQLITE_FULL)
+		return ENL_E_NO_SPACE;
+	return sq_err(s, what);
+}
+
+static int sq_begin(void *db) { struct sq *s = db; return step_done(s, s->begin, "begin"); }
+static int sq_commit(void *db) { struct sq *s = db; return step_done(s, s->commit, "commit"); }
+static int sq_rollback(void *db) { struct sq *s = db; return step_done(s, s->rollback, "rollback"); }
+
+static int
+sq_message_get(void *db, const uint8_t id[ENL_MSG_ID_LEN], struct stored_message *out)
+{
+	struct sq *s = db;
+	sqlite3_stmt *st = s->msg_get;
+	int rc;
+
+	sqlite3_bind_blob(st, 1, id, ENL_MSG_ID_LEN, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) == ENL_HASH_LEN) {
+		memcpy(out->hash, sqlite3_column_blob(st, 0), ENL_HASH_LEN);
+		snprintf(out->sender, sizeof(out->sender), "%s",
+			 (const char *)sqlite3_column_text(st, 1));
+		out->received_at = sqlite3_column_int64(st, 2);
+		rc = ENL_OK;
+	} else {
+		rc = rc == SQLITE_DONE ? ENL_E_NOT_FOUND : sq_err(s, "message_get");
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
+static int
+sq_message_put(void *db, const struct enl_header *h, const uint8_t hash[ENL_HASH_LEN],
+	       int64_t now, const uint8_t *env, size_t len)
+{
+	struct sq *s = db;
+	int rc;
+
+	sqlite3_bind_blob(s->msg_put, 1, h->message_id, ENL_MSG_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_blob(s->msg_put, 2, hash, ENL_HASH_LEN, SQLITE_STATIC);
+	sqlite3_bind_text(s->msg_put, 3, h->sender, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s->msg_put, 4, now);
+	sqlite3_bind_blob64(s->msg_put, 5, env, len, SQLITE_STATIC);
+	if ((rc = step_done(s, s->msg_put, "message_put")) != ENL_OK)
+		return rc;
+	for (size_t i = 0; i < h->n_recipients; i++) {
+		sqlite3_bind_blob(s->dlv_put, 1, h->message_id, ENL_MSG_ID_LEN, SQLITE_STATIC);
+		sqlite3_bind_text(s->dlv_put, 2, h->recipients[i], -1, SQLITE_STATIC);
+		sqlite3_bind_int(s->dlv_put, 3, DS_QUEUED);
+		sqlite3_bind_int64(s->dlv_put, 4, now);
+		if ((rc = step_done(s, s->dlv_put, "delivery_put")) != ENL_OK)
+			return rc;
+	}
+	return ENL_OK;
+}
+
+static int
+sq_pending(void *db, const char *recipient, size_t max_count, size_t max_bytes,
+	   store_envelope_cb cb, void *arg)
+{
+	struct sq *s = db;
+	sqlite3_stmt *st = s->pending;
+	size_t bytes = 0, n = 0;
+	int rc;
+
+	sqlite3_bind_text(st, 1, recipient, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)max_count);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		size_t len = (size_t)sqlite3_column_bytes(st, 1);
+		if (sqlite3_column_bytes(st, 0) != ENL_MSG_ID_LEN)
+			continue;
+		if (n > 0 && bytes + len > max_bytes)
+			break;	/* the first always goes, whatever its size */
+		if (cb(arg, sqlite3_column_blob(st, 0), sqlite3_column_blob(st, 1), len) != 0)
+			break;
+		bytes += len;
+		n++;
+	}
+	rc = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? ENL_OK : sq_err(s, "pending");
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc;
+}
+
+static int
+sq_mark(void *db, const uint8_t id[ENL_MSG_ID_LEN], const char *recipient,
+	enum delivery_state state, int64_t now, const uint8_t *ack_sig, int64_t ack_time,
+	const char *reason)
+{
+	struct sq *s = db;
+	sqlite3_stmt *st = s->state_of;
+	int cur, rc;
+
+	sqlite3_bind_blob(st, 1, id, ENL_MSG_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, recipient, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	cur = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_ROW)
+		return rc == SQLITE_DONE ? ENL_E_NOT_FOUND : sq_err(s, "state_of");
+	if (cur == DS_ACKED || cur == DS_REFUSED || cur == DS_REJECTED)
+		return ENL_E_EXISTS;
+	if (state == DS_FETCHED && cur == DS_FETCHED)
+		return ENL_OK;	/* fetched again after a lost reply: keep the first time */
+	st = s->mark;
+	sqlite3_bind_int(st, 1, (int)state);
+	sqlite3_bind_int64(st, 2, now);
+	if (ack_sig != NULL)
+		sqlite3_bind_blob(st, 3, ack_sig, 64, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, ack_time);
+	if (reason != NULL)
+		sqlite3_bind_text(st, 5, reason, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 6, id, ENL_MSG_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, recipient, -1, SQLITE_STATIC);
+	return step_done(s, st, "mark");
+}
+
+static int
+sq_states(void *db, const uint8_t id[ENL_MSG_ID_LEN], store_state_cb cb, void *arg)
+{
+	struct sq *s = db;
+	sqlite3_stmt *st = s->states;
+	struct rcpt_state rs;
+	int rc;
+
+	sqlite3_bind_blob(st, 1, id, ENL_MSG_ID_LEN, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		memset(&rs, 0, sizeof(rs));
+		snprintf(rs.recipient, sizeof(rs.recipient), "%s",
+			 (const char *)sqlite3_column_text(st, 0));
+		rs.state = (enum delivery_state)sqlite3_column_int(st, 1);
+		rs.queued_at = sqlite3_column_int64(st, 2);
+		rs.fetched_at = sqlite3_column_int64(st, 3);
+		rs.acked_at = sqlite3_column_int64(st, 4);
+		rs.ack_time = sqlite3_column_int64(st, 5);
+		if (sqlite3_column_bytes(st, 6) == 64) {
+			memcpy(rs.ack_sig, sqlite3_column_blob(st, 6), 64);
+			rs.has_ack_sig = true;
+		}
+		if (sqlite3_column_text(st, 7) != NULL)
+			snprintf(rs.reason, sizeof(rs.reason), "%s",
+				 (const char *)sqlite3_column_text(st, 7));
+		cb(arg, &rs);
+	}
+	rc = rc == SQLITE_DONE ? ENL_OK : sq_err(s, "states");
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc;
+}
+
+static void
+sq_close(void *db)
+{
+	struct sq *s = db;
+	sqlite3_stmt **all[] = {&s->begin, &s->commit, &s->rollback, &s->msg_get,
+				&s->msg_put, &s->dlv_put, &s->pending, &s->mark,
+				&s->states, &s->state_of};
+
+	if (s == NULL)
+		return;
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		sqlite3_finalize(*all[i]);
+	sqlite3_close(s->db);
+	free(s);
+}
+
+static const struct store_ops sq_ops = {
+	sq_begin, sq_commit, sq_rollback, sq_message_get, sq_message_put,
+	sq_pending, sq_mark, sq_states, sq_close,
+};
+
+int
+store_sqlite_open(const char *path, struct store *out)
+{
+	struct stmt_def {
+		sqlite3_stmt **st;
+		const char *sql;
+	} stmts[10];
+	struct sq *s = calloc(1, sizeof(*s));
+	size_t n = 0;
+
+	if (s == NULL)
+		return ENL_E_NOMEM;
+	stmts[n++] = (struct stmt_def){&s->begin, "BEGIN IMMEDIATE"};
+	stmts[n++] = (struct stmt_def){&s->commit, "COMMIT"};
+	stmts[n++] = (struct stmt_def){&s->rollback, "ROLLBACK"};
+	stmts[n++] = (struct stmt_def){&s->msg_get,
+		"SELECT hash, sender, received_at FROM messages WHERE id = ?"};
+	stmts[n++] = (struct stmt_def){&s->msg_put,
+		"INSERT INTO messages (id, hash, sender, received_at, envelope) "
+		"VALUES (?, ?, ?, ?, ?)"};
+	stmts[n++] = (struct stmt_def){&s->dlv_put,
+		"INSERT INTO deliveries (message_id, recipient, state, queued_at) "
+		"VALUES (?, ?, ?, ?)"};
+	stmts[n++] = (struct stmt_def){&s->pending,
+		"SELECT d.message_id, m.envelope FROM deliveries d JOIN messages m "
+		"ON m.id = d.message_id WHERE d.recipient = ? AND d.state IN (1, 2) "
+		"ORDER BY d.seq LIMIT ?"};
+	stmts[n++] = (struct stmt_def){&s->mark,
+		"UPDATE deliveries SET state = ?1, "
+		"fetched_at = CASE WHEN ?1 = 2 THEN ?2 ELSE fetched_at END, "
+		"acked_at = CASE WHEN ?1 = 3 THEN ?2 ELSE acked_at END, "
+		"ack_sig = coalesce(?3, ack_sig), ack_time = CASE WHEN ?1 = 3 THEN ?4 "
+		"ELSE ack_time END, reason = coalesce(?5, reason) "
+		"WHERE message_id = ?6 AND recipient = ?7"};
+	stmts[n++] = (struct stmt_def){&s->states,
+		"SELECT recipient, state, queued_at, fetched_at, acked_at, ack_time, "
+		"ack_sig, reason FROM deliveries WHERE message_id = ? ORDER BY seq"};
+	stmts[n++] = (struct stmt_def){&s->state_of,
+		"SELECT state FROM deliveries WHERE message_id = ? AND recipient = ?"};
+	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+				  SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
+	    sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+				"PRAGMA foreign_keys=ON;", NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK)
+		goto fail;
+	for (size_t i = 0; i < n; i++)
+		if (sqlite3_prepare_v2(s->db, stmts[i].sql, -1, stmts[i].st, NULL) != SQLITE_OK)
+			goto fail;
+	out->ops = &sq_ops;
+	out->db = s;
+	return ENL_OK;
+fail:
+	blog("store: %s: %s", path, s->db ? sqlite3_errmsg(s->db) : "cannot open");
+	sq_close(s);
+	return ENL_E_IO;
+}

@@ -1,0 +1,164 @@
+/*
+ * The single writer: takes every queued job (up to batch_max), runs them
+ * in one transaction, commits once (one fsync for the batch), and only
+ * then completes them. A batch that cannot commit fails all its jobs and
+ * leaves the store as it was.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "broker.h"
+
+struct writer {
+	struct store *st;
+	size_t batch_max;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct job *head, *tail;
+	bool stopping;
+	uint64_t batches;
+	void (*tick)(void *arg, struct store *st, int64_t now);
+	void *tick_arg;
+};
+
+static bool
+is_storage_failure(int rc)
+{
+	return rc == ENL_E_IO || rc == ENL_E_NO_SPACE || rc == ENL_E_NOMEM;
+}
+
+static void
+run_batch(struct writer *w, struct job *batch, int64_t now)
+{
+	struct job *j, *next;
+	int rcs[4096];
+	size_t n = 0;
+	int rc;
+
+	rc = w->st->ops->begin(w->st->db);
+	for (j = batch; j != NULL; j = j->next, n++) {
+		rcs[n] = rc == ENL_OK ? j->write(j, w->st, now) : rc;
+		if (is_storage_failure(rcs[n]))
+			rc = rcs[n];
+	}
+	if (rc == ENL_OK)
+		rc = w->st->ops->commit(w->st->db);
+	if (rc != ENL_OK) {
+		if (w->st->ops->rollback(w->st->db) != ENL_OK)
+			blog("writer: rollback failed");
+		blog("writer: batch of %zu not stored: %s", n, enl_strerror(rc));
+	}
+	w->batches++;
+	n = 0;
+	for (j = batch; j != NULL; j = next, n++) {
+		next = j->next;
+		j->done(j, rc == ENL_OK ? rcs[n] : rc);
+	}
+}
+
+static void *
+writer_main(void *arg)
+{
+	struct writer *w = arg;
+
+	for (;;) {
+		struct job *batch, *last;
+		struct timespec until;
+		size_t n;
+
+		pthread_mutex_lock(&w->mu);
+		if (w->head == NULL && !w->stopping) {
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_nsec += 100 * 1000 * 1000;
+			if (until.tv_nsec >= 1000000000L) {
+				until.tv_sec++;
+				until.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&w->cv, &w->mu, &until);
+		}
+		if (w->head == NULL && w->stopping) {
+			pthread_mutex_unlock(&w->mu);
+			break;
+		}
+		batch = w->head;
+		for (n = 1, last = batch; last && last->next && n < w->batch_max; n++)
+			last = last->next;
+		if (last != NULL) {
+			w->head = last->next;
+			if (w->head == NULL)
+				w->tail = NULL;
+			last->next = NULL;
+		}
+		pthread_mutex_unlock(&w->mu);
+		if (batch != NULL)
+			run_batch(w, batch, (int64_t)time(NULL));
+		if (w->tick != NULL)
+			w->tick(w->tick_arg, w->st, (int64_t)time(NULL));
+	}
+	return NULL;
+}
+
+int
+writer_start(struct store *st, size_t batch_max, struct writer **out)
+{
+	struct writer *w = calloc(1, sizeof(*w));
+
+	if (w == NULL)
+		return ENL_E_NOMEM;
+	w->st = st;
+	w->batch_max = batch_max < 1 ? 1 : batch_max > 4096 ? 4096 : batch_max;
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cv, NULL);
+	if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+		free(w);
+		return ENL_E_NOMEM;
+	}
+	*out = w;
+	return ENL_OK;
+}
+
+void
+writer_set_tick(struct writer *w, void (*tick)(void *, struct store *, int64_t), void *arg)
+{
+	pthread_mutex_lock(&w->mu);
+	w->tick = tick;
+	w->tick_arg = arg;
+	pthread_mutex_unlock(&w->mu);
+}
+
+void
+writer_submit(struct writer *w, struct job *j)
+{
+	j->next = NULL;
+	pthread_mutex_lock(&w->mu);
+	if (w->tail)
+		w->tail->next = j;
+	else
+		w->head = j;
+	w->tail = j;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+uint64_t
+writer_batches(const struct writer *w)
+{
+	return w->batches;
+}
+
+void
+writer_stop(struct writer *w)
+{
+	if (w == NULL)
+		return;
+	pthread_mutex_lock(&w->mu);
+	w->stopping = true;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	pthread_join(w->thread, NULL);
+	pthread_mutex_destroy(&w->mu);
+	pthread_cond_destroy(&w->cv);
+	free(w);
+}

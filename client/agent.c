@@ -1,0 +1,1151 @@
+/*
+ * enlace-agent: one agency's daemon.
+ *
+ * Three threads: the sender submits what waits in outbox/ (one session),
+ * the fetcher long-polls the broker for incoming envelopes (a second
+ * session), and the control thread answers the `enlace` command line on
+ * a local socket. Every file is written durably (new file, fsync, rename,
+ * fsync of the folder) before anything is acknowledged:
+ *
+ *   spool/outbox/ID.env    accepted from the analyst, not yet receipted
+ *   spool/sent/ID.env      ... and its signed receipt in ID.receipt
+ *   spool/failed/ID.env    refused by the broker, reason in ID.reason
+ *   spool/inbox/ID.env     received, verified, acknowledged
+ *   spool/refused/HASH.env received but did not verify; reason beside it
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <sodium.h>
+
+#include "conn.h"
+#include "enlace/config.h"
+
+struct agent_config {
+	char broker[256];
+	char broker_id[ENL_ID_MAX + 1];
+	char key_dir[1024];
+	char passphrase_file[1024];
+	char directory[1024];
+	char authority_pub[1024];
+	char spool[1024];
+	char control[1024];
+	size_t max_payload;
+	uint64_t fetch_wait_ms;
+};
+
+#define S(name, field, req) \
+	{"agent", name, ENL_CFG_STRING, offsetof(struct agent_config, field), \
+	 sizeof(((struct agent_config *)0)->field), req, 0, 0}
+
+static const struct enl_cfg_key config_keys[] = {
+	S("broker", broker, 1),
+	S("broker_id", broker_id, 1),
+	S("key", key_dir, 1),
+	S("passphrase_file", passphrase_file, 0),
+	S("directory", directory, 1),
+	S("authority_pub", authority_pub, 1),
+	S("spool", spool, 1),
+	S("control", control, 1),
+	{"agent", "max_payload", ENL_CFG_BYTES, offsetof(struct agent_config, max_payload), 0,
+	 0, 1, (uint64_t)1 << 31},
+	{"agent", "fetch_wait", ENL_CFG_MS, offsetof(struct agent_config, fetch_wait_ms), 0, 0,
+	 100, 600000},
+	{NULL, NULL, 0, 0, 0, 0, 0, 0},
+};
+
+struct agent {
+	struct agent_config cfg;
+	struct enl_identity *me;
+	struct enl_limits lim;
+	uint8_t authority_pk[32];
+	pthread_mutex_t mu;		/* directory, status, the sender's conn */
+	pthread_cond_t cv;		/* outbox changed, or a receipt arrived */
+	struct enl_directory *dir;
+	struct enl_directory *old_dirs[64];
+	size_t n_old;
+	struct conn out;		/* SUBMIT, RECEIPTS, DIRECTORY */
+	struct conn in;			/* FETCH, ACK, REJECT */
+	bool connected;
+	volatile sig_atomic_t stopping;
+	nng_socket ctl;
+};
+
+static void
+alog(const char *fmt, ...)
+{
+	char t[32], line[1024];
+	va_list ap;
+
+	enl_time_format((int64_t)time(NULL), t);
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "%s enlace-agent: %s\n", t, line);
+}
+
+static void
+spool_path(const struct agent *a, char *out, size_t cap, const char *sub, const char *name)
+{
+	snprintf(out, cap, "%s/%s/%s", a->cfg.spool, sub, name);
+}
+
+static int
+fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY);
+	int rc;
+
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+/* Moves spool/from/name to spool/to/name durably. */
+static int
+spool_move(const struct agent *a, const char *from, const char *to, const char *name)
+{
+	char src[2048], dst[2048], d1[1100], d2[1100];
+
+	spool_path(a, src, sizeof(src), from, name);
+	spool_path(a, dst, sizeof(dst), to, name);
+	snprintf(d1, sizeof(d1), "%s/%s", a->cfg.spool, from);
+	snprintf(d2, sizeof(d2), "%s/%s", a->cfg.spool, to);
+	if (rename(src, dst) != 0 || fsync_dir(d2) != 0 || fsync_dir(d1) != 0)
+		return ENL_E_IO;
+	return ENL_OK;
+}
+
+static struct enl_keyring
+keyring(struct agent *a)
+{
+	struct enl_keyring kr;
+
+	pthread_mutex_lock(&a->mu);
+	kr = enl_directory_keyring(a->dir);
+	pthread_mutex_unlock(&a->mu);
+	return kr;
+}
+
+static size_t
+count_files(const struct agent *a, const char *sub, const char *suffix)
+{
+	char dir[1100];
+	struct dirent *e;
+	size_t n = 0, sl = strlen(suffix);
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "%s/%s", a->cfg.spool, sub);
+	if ((d = opendir(dir)) == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL) {
+		size_t l = strlen(e->d_name);
+		if (l > sl && strcmp(e->d_name + l - sl, suffix) == 0 &&
+		    strstr(e->d_name, ".tmp-") == NULL)
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+static void
+set_connected(struct agent *a, bool up)
+{
+	pthread_mutex_lock(&a->mu);
+	a->connected = up;
+	pthread_mutex_unlock(&a->mu);
+}
+
+/* ---- the directory: the broker may hand out a newer one ---- */
+
+static void
+directory_refresh(struct agent *a)
+{
+	Enlace__Request req = ENLACE__REQUEST__INIT;
+	Enlace__DirectoryReq dr = ENLACE__DIRECTORY_REQ__INIT;
+	Enlace__Response *resp = NULL;
+	struct enl_directory *nd = NULL;
+	struct enl_dir_check chk = {a->authority_pk, 0, (int64_t)time(NULL)};
+	struct enl_keyring kr = keyring(a);
+	int rc;
+
+	pthread_mutex_lock(&a->mu);
+	dr.have_serial = chk.held_serial = enl_directory_serial(a->dir);
+	pthread_mutex_unlock(&a->mu);
+	req.body_case = ENLACE__REQUEST__BODY_DIRECTORY;
+	req.directory = &dr;
+	if (conn_request(&a->out, &kr, &req, 10000, &resp) != ENL_OK)
+		return;
+	set_connected(a, true);
+	if (resp->directory.len > 0) {
+		rc = enl_directory_parse(resp->directory.data, resp->directory.len, &chk, &nd);
+		if (rc != ENL_OK) {
+			alog("ALARM: the broker offered a directory that does not verify: %s",
+			     enl_strerror(rc));
+		} else if (enl_file_write(a->cfg.directory, resp->directory.data,
+					  resp->directory.len, 0644, true) != ENL_OK) {
+			alog("%s: cannot save the new directory", a->cfg.directory);
+			enl_directory_free(nd);
+		} else {
+			pthread_mutex_lock(&a->mu);
+			if (a->n_old < 64) {
+				a->old_dirs[a->n_old++] = a->dir;	/* readers may hold it */
+				a->dir = nd;
+			} else {
+				enl_directory_free(nd);
+			}
+			pthread_mutex_unlock(&a->mu);
+			alog("directory serial %" PRIu64 " from the broker, verified",
+			     enl_directory_serial(nd));
+		}
+	}
+	protobuf_c_message_free_unpacked(&resp->base, NULL);
+}
+
+/* Submits one outbox file. 0 done (sent or failed for good), -1 retry later. */
+static int
+submit_one(struct agent *a, const char *name)
+{
+	Enlace__Request req = ENLACE__REQUEST__INIT;
+	Enlace__SubmitReq sr = ENLACE__SUBMIT_REQ__INIT;
+	Enlace__Response *resp = NULL;
+	struct enl_keyring kr = keyring(a);
+	char path[2048], base[256], rpath[2048];
+	uint8_t *env = NULL, *rbytes = NULL;
+	size_t len = 0, rlen = 0;
+	int rc, ret = -1;
+
+	spool_path(a, path, sizeof(path), "outbox", name);
+	if ((rc = enl_file_read(path, enl_envelope_max_size(&a->lim), &env, &len)) != ENL_OK) {
+		alog("%s: %s", path, enl_strerror(rc));
+		return -1;
+	}
+	sr.envelope.data = env;
+	sr.envelope.len = len;
+	req.body_case = ENLACE__REQUEST__BODY_SUBMIT;
+	req.submit = &sr;
+	pthread_mutex_lock(&a->mu);
+	rc = conn_request(&a->out, &kr, &req, 60000, &resp);
+	pthread_mutex_unlock(&a->mu);
+	free(env);
+	if (rc != ENL_OK) {
+		set_connected(a, false);
+		return -1;
+	}
+	set_connected(a, true);
+	snprintf(base, sizeof(base), "%.*s", (int)(strlen(name) - 4), name);
+	if (resp->status != ENL_OK) {
+		char reason[512];
+		int n = snprintf(reason, sizeof(reason), "%s\n", resp->reason);
+		alog("message %s refused by the broker: %s", base, resp->reason);
+		snprintf(rpath, sizeof(rpath), "%s/failed/%s.reason", a->cfg.spool, base);
+		if (enl_file_write(rpath, (const uint8_t *)reason, (size_t)n, 0600, true) == ENL_OK &&
+		    spool_move(a, "outbox", "failed", name) == ENL_OK)
+			ret = 0;
+		goto out;
+	}
+	if (resp->receipt == NULL ||
+	    enl_pb_pack(&resp->receipt->base, &rbytes, &rlen) != ENL_OK)
+		goto out;
+	snprintf(rpath, sizeof(rpath), "%s/sent/%s.receipt", a->cfg.spool, base);
+	if (enl_file_write(rpath, rbytes, rlen, 0600, true) == ENL_OK &&
+	    spool_move(a, "outbox", "sent", name) == ENL_OK) {
+		alog("message %s receipted by the broker", base);
+		ret = 0;
+	}
+out:
+	free(rbytes);
+	protobuf_c_message_free_unpacked(&resp->base, NULL);
+	pthread_mutex_lock(&a->mu);
+	pthread_cond_broadcast(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+	return ret;
+}
+
+static int
+by_name(const void *x, const void *y)
+{
+	return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+/* Names of outbox envelopes, oldest first by name order of arrival. */
+static size_t
+outbox_list(const struct agent *a, char ***out)
+{
+	char dir[1100], **names = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *e;
+	DIR *d;
+
+	*out = NULL;
+	snprintf(dir, sizeof(dir), "%s/outbox", a->cfg.spool);
+	if ((d = opendir(dir)) == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL) {
+		size_t l = strlen(e->d_name);
+		if (l != 2 * ENL_MSG_ID_LEN + 4 || strcmp(e->d_name + l - 4, ".env") != 0)
+			continue;
+		if (n == cap) {
+			char **nn = realloc(names, (cap = cap ? 2 * cap : 16) * sizeof(*nn));
+			if (nn == NULL)
+				break;
+			names = nn;
+		}
+		if ((names[n] = strdup(e->d_name)) != NULL)
+			n++;
+	}
+	closedir(d);
+	if (n > 1)
+		qsort(names, n, sizeof(*names), by_name);
+	*out = names;
+	return n;
+}
+
+static void *
+sender_main(void *arg)
+{
+	struct agent *a = arg;
+	unsigned backoff = 0;
+
+	directory_refresh(a);
+	while (!a->stopping) {
+		char **names = NULL;
+		size_t n = outbox_list(a, &names);
+		bool failed = false;
+		for (size_t i = 0; i < n; i++) {
+			if (!failed && !a->stopping && submit_one(a, names[i]) != 0)
+				failed = true;
+			free(names[i]);
+		}
+		free(names);
+		if (failed) {
+			/* exponential backoff with jitter, 100 ms to 10 s */
+			unsigned ms = 100u << (backoff < 7 ? backoff : 7);
+			ms = ms > 10000 ? 10000 : ms;
+			ms = ms / 2 + randombytes_uniform(ms / 2 + 1);
+			backoff++;
+			usleep(ms * 1000);
+			continue;
+		}
+		backoff = 0;
+		pthread_mutex_lock(&a->mu);
+		if (count_files(a, "outbox", ".env") == 0 && !a->stopping) {
+			struct timespec until;
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_sec += 1;
+			pthread_cond_timedwait(&a->cv, &a->mu, &until);
+		}
+		pthread_mutex_unlock(&a->mu);
+	}
+	return NULL;
+}
+
+/* ---- fetcher ---- */
+
+static int
+send_ack(struct agent *a, const struct enl_keyring *kr, const uint8_t id[ENL_MSG_ID_LEN],
+	 const uint8_t hash[ENL_HASH_LEN])
+{
+	Enlace__Request req = ENLACE__REQUEST__INIT;
+	Enlace__AckReq ack = ENLACE__ACK_REQ__INIT;
+	Enlace__Response *resp = NULL;
+	uint8_t msg[ENL_MSG_ID_LEN + ENL_HASH_LEN + 8], sig[64];
+	int64_t now = (int64_t)time(NULL);
+	int rc;
+
+	memcpy(msg, id, ENL_MSG_ID_LEN);
+	memcpy(msg + ENL_MSG_ID_LEN, hash, ENL_HASH_LEN);
+	for (int i = 0; i < 8; i++)
+		msg[ENL_MSG_ID_LEN + ENL_HASH_LEN + i] = (uint8_t)((uint64_t)now >> (56 - 8 * i));
+	if ((rc = enl_identity_sign(a->me, ENL_LABEL_ACK, msg, sizeof(msg), sig)) != ENL_OK)
+		return rc;
+	ack.message_id.data = (uint8_t *)id;
+	ack.message_id.len = ENL_MSG_ID_LEN;
+	ack.envelope_hash.data = (uint8_t *)hash;
+	ack.envelope_hash.len = ENL_HASH_LEN;
+	ack.time = now;
+	ack.signature.data = sig;
+	ack.signature.len = 64;
+	req.body_case = ENLACE__REQUEST__BODY_ACK;
+	req.ack = &ack;
+	if ((rc = conn_request(&a->in, kr, &req, 30000, &resp)) != ENL_OK)
+		return rc;
+	rc = resp->status;
+	if (rc != ENL_OK)
+		alog("ack refused by the broker: %s", resp->reason);
+	protobuf_c_message_free_unpacked(&resp->base, NULL);
+	return rc;
+}
+
+static int
+send_reject(struct agent *a, const struct enl_keyring *kr, const uint8_t *id,
+	    const uint8_t hash[ENL_HASH_LEN], const char *reason)
+{
+	Enlace__Request req = ENLACE__REQUEST__INIT;
+	Enlace__RejectReq rj = ENLACE__REJECT_REQ__INIT;
+	Enlace__Response *resp = NULL;
+	int rc;
+
+	rj.message_id.data = (uint8_t *)id;
+	rj.message_id.len = id ? ENL_MSG_ID_LEN : 0;
+	rj.envelope_hash.data = (uint8_t *)hash;
+	rj.envelope_hash.len = ENL_HASH_LEN;
+	rj.reason = (char *)reason;
+	req.body_case = ENLACE__REQUEST__BODY_REJECT;
+	req.reject = &rj;
+	if ((rc = conn_request(&a->in, kr, &req, 30000, &resp)) != ENL_OK)
+		return rc;
+	protobuf_c_message_free_unpacked(&resp->base, NULL);
+	return ENL_OK;
+}
+
+/* Handles one incoming envelope: verify, store durably, acknowledge. */
+static int
+receive_one(struct agent *a, const struct enl_keyring *kr, const uint8_t *env, size_t len)
+{
+	struct enl_message *m = NULL;
+	struct enl_header h;
+	char hex[2 * ENL_HASH_LEN + 1], name[80], path[2048];
+	uint8_t hash[ENL_HASH_LEN];
+	struct stat st;
+	int rc;
+
+	rc = enl_envelope_open(env, len, a->me, kr, &a->lim, (int64_t)time(NULL), &m);
+	if (rc != ENL_OK) {
+		char reason[300];
+		int n;
+		enl_hash(env, len, hash);
+		enl_hex(hash, ENL_HASH_LEN, hex);
+		snprintf(reason, sizeof(reason), "did not verify: %s", enl_strerror(rc));
+		alog("REFUSED an incoming envelope %.16s…: %s", hex, reason);
+		snprintf(path, sizeof(path), "%s/refused/%s.env", a->cfg.spool, hex);
+		if (enl_file_write(path, env, len, 0600, true) != ENL_OK)
+			return ENL_E_IO;
+		n = snprintf(reason, sizeof(reason), "did not verify: %s\n", enl_strerror(rc));
+		snprintf(path, sizeof(path), "%s/refused/%s.reason", a->cfg.spool, hex);
+		if (enl_file_write(path, (const uint8_t *)reason, (size_t)n, 0600, true) != ENL_OK)
+			return ENL_E_IO;
+		/* The header may still name the message, if it parses at all. */
+		if (enl_envelope_verify(env, len, kr, &a->lim, (int64_t)time(NULL), &h, NULL) ==
+		    ENL_OK)
+			return send_reject(a, kr, h.message_id, hash, reason);
+		return send_reject(a, kr, NULL, hash, reason);
+	}
+	enl_hex(m->header.message_id, ENL_MSG_ID_LEN, hex);
+	snprintf(name, sizeof(name), "%s.env", hex);
+	spool_path(a, path, sizeof(path), "inbox", name);
+	/* Already here (an ack that was lost): acknowledge again, store once. */
+	if (stat(path, &st) != 0) {
+		if ((rc = enl_file_write(path, env, len, 0600, false)) != ENL_OK &&
+		    rc != ENL_E_EXISTS) {
+			alog("%s: %s", path, enl_strerror(rc));
+			enl_message_free(m);
+			return rc;
+		}
+		alog("received message %s from %s", hex, m->header.sender);
+	}
+	rc = send_ack(a, kr, m->header.message_id, m->hash);
+	enl_message_free(m);
+	return rc;
+}
+
+static void *
+fetcher_main(void *arg)
+{
+	struct agent *a = arg;
+	unsigned backoff = 0;
+
+	while (!a->stopping) {
+		Enlace__Request req = ENLACE__REQUEST__INIT;
+		Enlace__FetchReq fr = ENLACE__FETCH_REQ__INIT;
+		Enlace__Response *resp = NULL;
+		struct enl_keyring kr = keyring(a);
+		int rc;
+
+		fr.wait_ms = (uint32_t)a->cfg.fetch_wait_ms;
+		req.body_case = ENLACE__REQUEST__BODY_FETCH;
+		req.fetch = &fr;
+		rc = conn_request(&a->in, &kr, &req, (int)a->cfg.fetch_wait_ms + 15000, &resp);
+		set_connected(a, rc == ENL_OK);
+		if (rc == ENL_OK && resp->status == ENL_OK) {
+			backoff = 0;
+			for (size_t i = 0; i < resp->n_envelopes && rc == ENL_OK; i++)
+				rc = receive_one(a, &kr, resp->envelopes[i].data,
+						 resp->envelopes[i].len);
+		}
+		if (resp != NULL)
+			protobuf_c_message_free_unpacked(&resp->base, NULL);
+		if (rc != ENL_OK && !a->stopping) {
+			unsigned ms = 100u << (backoff < 7 ? backoff : 7);
+			ms = ms > 10000 ? 10000 : ms;
+			usleep((ms / 2 + randombytes_uniform(ms / 2 + 1)) * 1000);
+			backoff++;
+		}
+	}
+	return NULL;
+}
+
+/* ---- control: the local socket for `enlace` ---- */
+
+static void
+ctl_reply(struct agent *a, Enlace__CtlResponse *r)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	if (enl_pb_pack(&r->base, &buf, &len) == ENL_OK)
+		if (nng_send(a->ctl, buf, len, 0) != 0)
+			alog("control: reply not sent");
+	free(buf);
+}
+
+static void
+ctl_error(struct agent *a, int status, const char *reason)
+{
+	Enlace__CtlResponse r = ENLACE__CTL_RESPONSE__INIT;
+
+	r.status = status;
+	r.reason = (char *)reason;
+	ctl_reply(a, &r);
+}
+
+static int
+wait_receipt(struct agent *a, const char *hex, int timeout_s)
+{
+	char path[2048];
+	struct stat st;
+	time_t end = time(NULL) + timeout_s;
+	int found = 0;
+
+	snprintf(path, sizeof(path), "%s/sent/%s.receipt", a->cfg.spool, hex);
+	pthread_mutex_lock(&a->mu);
+	while (!(found = stat(path, &st) == 0) && time(NULL) < end && !a->stopping) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 1;
+		pthread_cond_timedwait(&a->cv, &a->mu, &until);
+	}
+	pthread_mutex_unlock(&a->mu);
+	return found ? 0 : -1;
+}
+
+static void ctl_receipts_of(struct agent *a, const uint8_t *id, bool local_only);
+
+static void
+ctl_send(struct agent *a, const Enlace__CtlSend *s)
+{
+	struct enl_header *h = calloc(1, sizeof(*h));
+	struct enl_attachment *atts = NULL;
+	struct enl_payload p = {0};
+	struct enl_keyring kr = keyring(a);
+	Enlace__CtlResponse r = ENLACE__CTL_RESPONSE__INIT;
+	uint8_t *env = NULL;
+	size_t len = 0;
+	char hex[2 * ENL_MSG_ID_LEN + 1], path[2048], reason[256];
+	int rc = ENL_E_INVAL;
+
+	if (h == NULL || (s->n_attachments &&
+			  (atts = calloc(s->n_attachments, sizeof(*atts))) == NULL)) {
+		ctl_error(a, ENL_E_NOMEM, "out of memory");
+		goto out;
+	}
+	if (s->n_to == 0 || s->n_to > ENL_MAX_RECIPIENTS || s->handling == NULL ||
+	    strlen(s->case_ref) > ENL_CASE_REF_MAX) {
+		ctl_error(a, ENL_E_INVAL, "bad request: recipients, handling or case");
+		goto out;
+	}
+	for (size_t i = 0; i < s->n_to; i++) {
+		uint8_t pk[32];
+		uint32_t v;
+		if (!enl_id_valid(s->to[i])) {
+			ctl_error(a, ENL_E_INVAL, "a recipient is not a valid agency id");
+			goto out;
+		}
+		if ((rc = kr.encryption_key(kr.ctx, s->to[i], &v, pk)) != ENL_OK) {
+			snprintf(reason, sizeof(reason), "%s: %s", s->to[i], enl_strerror(rc));
+			ctl_error(a, rc, reason);
+			goto out;
+		}
+		snprintf(h->recipients[i], sizeof(h->recipients[i]), "%s", s->to[i]);
+	}
+	h->n_recipients = s->n_to;
+	h->type = (enum enl_msg_type)s->type;
+	h->handling.tlp = (enum enl_tlp)s->handling->tlp;
+	h->handling.onward = (enum enl_onward)s->handling->onward;
+	h->handling.evidential = (enum enl_evidential)s->handling->evidential;
+	h->reliability = (enum enl_reliability)s->reliability;
+	h->assessment = s->assessment;
+	h->priority = (enum enl_priority)s->priority;
+	snprintf(h->case_ref, sizeof(h->case_ref), "%s", s->case_ref);
+	h->expires_at = s->expires_at;
+	h->reply_by = s->reply_by;
+	if (s->in_reply_to.len == ENL_MSG_ID_LEN) {
+		h->has_in_reply_to = true;
+		memcpy(h->in_reply_to, s->in_reply_to.data, ENL_MSG_ID_LEN);
+	}
+	for (size_t i = 0; i < s->n_attachments; i++) {
+		atts[i].name = s->attachments[i]->name;
+		atts[i].media_type = s->attachments[i]->media_type;
+		atts[i].data = s->attachments[i]->data.data;
+		atts[i].len = s->attachments[i]->data.len;
+	}
+	p.subject = s->subject;
+	p.body = s->body;
+	p.n_attachments = s->n_attachments;
+	p.attachments = atts;
+	rc = enl_envelope_seal(a->me, &kr, &a->lim, h, &p, (int64_t)time(NULL), &env, &len);
+	if (rc != ENL_OK) {
+		if (rc == ENL_E_TOO_LARGE)
+			snprintf(reason, sizeof(reason), "the message is %zu bytes, over the "
+				 "payload limit of %zu bytes", enl_payload_size(&p),
+				 a->lim.max_payload);
+		else
+			snprintf(reason, sizeof(reason), "cannot seal: %s", enl_strerror(rc));
+		ctl_error(a, rc, reason);
+		goto out;
+	}
+	enl_hex(h->message_id, ENL_MSG_ID_LEN, hex);
+	snprintf(path, sizeof(path), "%s/outbox/%s.env", a->cfg.spool, hex);
+	if ((rc = enl_file_write(path, env, len, 0600, false)) != ENL_OK) {
+		snprintf(reason, sizeof(reason), "outbox: %s", enl_strerror(rc));
+		ctl_error(a, rc, reason);
+		goto out;
+	}
+	alog("message %s to %zu recipient(s) in the outbox", hex, h->n_recipients);
+	pthread_mutex_lock(&a->mu);
+	pthread_cond_broadcast(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+	if (s->wait) {
+		if (wait_receipt(a, hex, 60) == 0) {
+			ctl_receipts_of(a, h->message_id, true);
+		} else {
+			ctl_error(a, ENL_E_IO, "in the outbox, but no receipt from the broker "
+				  "within 60 s; it will be sent when the broker answers");
+		}
+		goto out;
+	}
+	r.message_id.data = h->message_id;
+	r.message_id.len = ENL_MSG_ID_LEN;
+	ctl_reply(a, &r);
+out:
+	free(env);
+	free(atts);
+	free(h);
+}
+
+static bool
+parse_hex_name(const char *name, uint8_t id[ENL_MSG_ID_LEN])
+{
+	char hex[2 * ENL_MSG_ID_LEN + 1];
+
+	if (strlen(name) != 2 * ENL_MSG_ID_LEN + 4 || strcmp(name + 2 * ENL_MSG_ID_LEN, ".env"))
+		return false;
+	memcpy(hex, name, 2 * ENL_MSG_ID_LEN);
+	hex[2 * ENL_MSG_ID_LEN] = '\0';
+	return enl_unhex(hex, id, ENL_MSG_ID_LEN);
+}
+
+/* Fills a CtlItem from an opened message; strings point into m. */
+static void
+item_fill(Enlace__CtlItem *it, Enlace__Handling *hd, const struct enl_message *m,
+	  const struct enl_card *card, char fp[ENL_FINGERPRINT_LEN], int64_t received)
+{
+	const struct enl_header *h = &m->header;
+
+	enlace__ctl_item__init(it);
+	enlace__handling__init(hd);
+	it->message_id.data = (uint8_t *)h->message_id;
+	it->message_id.len = ENL_MSG_ID_LEN;
+	it->sender = (char *)h->sender;
+	it->type = (Enlace__MessageType)h->type;
+	hd->tlp = (Enlace__Tlp)h->handling.tlp;
+	hd->onward = (Enlace__Onward)h->handling.onward;
+	hd->evidential = (Enlace__Evidential)h->handling.evidential;
+	it->handling = hd;
+	it->case_ref = (char *)h->case_ref;
+	it->created_at = h->created_at;
+	it->received_at = received;
+	it->subject = (char *)m->payload.subject;
+	it->attachments = (uint32_t)m->payload.n_attachments;
+	it->sender_name = card ? (char *)card->name : "";
+	if (card != NULL && enl_card_key(card, h->sender_key_version) != NULL)
+		enl_fingerprint(enl_card_key(card, h->sender_key_version)->sign_pk, fp);
+	else
+		fp[0] = '\0';
+	it->sender_fingerprint = fp;
+	it->sender_key_version = h->sender_key_version;
+	it->reliability = (Enlace__Reliability)h->reliability;
+	it->assessment = h->assessment;
+	it->priority = (Enlace__Priority)h->priority;
+	it->expires_at = h->expires_at;
+	it->reply_by = h->reply_by;
+	it->envelope_hash.data = (uint8_t *)m->hash;
+	it->envelope_hash.len = ENL_HASH_LEN;
+}
+
+/* Opens inbox/name; *m on success. The inbox holds only what verified. */
+static int
+inbox_open(struct agent *a, const char *name, struct enl_message **m, int64_t *received)
+{
+	char path[2048];
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	struct stat st;
+	struct enl_keyring kr = keyring(a);
+	int rc;
+
+	spool_path(a, path, sizeof(path), "inbox", name);
+	if ((rc = enl_file_read(path, enl_envelope_max_size(&a->lim), &buf, &len)) != ENL_OK)
+		return rc;
+	*received = stat(path, &st) == 0 ? (int64_t)st.st_mtime : 0;
+	/* Expiry was checked on arrival; reading later is allowed. */
+	rc = enl_envelope_open(buf, len, a->me, &kr, &a->lim, 1, m);
+	free(buf);
+	return rc;
+}
+
+static void
+ctl_inbox(struct agent *a, const uint8_t *only)
+{
+	Enlace__CtlResponse r = ENLACE__CTL_RESPONSE__INIT;
+	struct enl_message **ms = NULL;
+	Enlace__CtlItem *items = NULL, **ptrs = NULL;
+	Enlace__Handling *hds = NULL;
+	Enlace__Payload pl = ENLACE__PAYLOAD__INIT;
+	Enlace__Attachment *atts = NULL, **aptrs = NULL;
+	char (*fps)[ENL_FINGERPRINT_LEN] = NULL, dir[1100], **rcpts = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *e;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "%s/inbox", a->cfg.spool);
+	if ((d = opendir(dir)) == NULL) {
+		ctl_error(a, ENL_E_IO, "inbox folder missing");
+		return;
+	}
+	pthread_mutex_lock(&a->mu);	/* the directory stays put while we read */
+	while ((e = readdir(d)) != NULL) {
+		uint8_t id[ENL_MSG_ID_LEN];
+		int64_t received = 0;
+		if (!parse_hex_name(e->d_name, id) ||
+		    (only != NULL && memcmp(id, only, ENL_MSG_ID_LEN) != 0))
+			continue;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 16;
+			ms = realloc(ms, cap * sizeof(*ms));
+			items = realloc(items, cap * sizeof(*items));
+			ptrs = realloc(ptrs, cap * sizeof(*ptrs));
+			hds = realloc(hds, cap * sizeof(*hds));
+			fps = realloc(fps, cap * sizeof(*fps));
+			if (!ms || !items || !ptrs || !hds || !fps)
+				break;
+		}
+		pthread_mutex_unlock(&a->mu);
+		if (inbox_open(a, e->d_name, &ms[n], &received) != ENL_OK) {
+			pthread_mutex_lock(&a->mu);
+			continue;
+		}
+		pthread_mutex_lock(&a->mu);
+		item_fill(&items[n], &hds[n], ms[n],
+			  enl_directory_find(a->dir, ms[n]->header.sender), fps[n], received);
+		ptrs[n] = &items[n];
+		n++;
+	}
+	closedir(d);
+	if (only != NULL && n == 0) {
+		pthread_mutex_unlock(&a->mu);
+		ctl_error(a, ENL_E_NOT_FOUND, "no such message in the inbox");
+		goto out;
+	}
+	if (only != NULL && n == 1) {
+		const struct enl_payload *p = &ms[0]->payload;
+		atts = calloc(p->n_attachments + 1, sizeof(*atts));
+		aptrs = calloc(p->n_attachments + 1, sizeof(*aptrs));
+		for (size_t i = 0; atts && aptrs && i < p->n_attachments; i++) {
+			enlace__attachment__init(&atts[i]);
+			atts[i].name = (char *)p->attachments[i].name;
+			atts[i].media_type = (char *)p->attachments[i].media_type;
+			atts[i].data.data = (uint8_t *)p->attachments[i].data;
+			atts[i].data.len = p->attachments[i].len;
+			aptrs[i] = &atts[i];
+		}
+		pl.subject = (char *)p->subject;
+		pl.body = (char *)p->body;
+		pl.n_attachments = atts && aptrs ? p->n_attachments : 0;
+		pl.attachments = aptrs;
+		items[0].payload = &pl;
+		rcpts = calloc(ms[0]->header.n_recipients + 1, sizeof(*rcpts));
+		for (size_t i = 0; rcpts && i < ms[0]->header.n_recipients; i++)
+			rcpts[i] = ms[0]->header.recipients[i];
+		items[0].n_recipients = rcpts ? ms[0]->header.n_recipients : 0;
+		items[0].recipients = rcpts;
+	}
+	pthread_mutex_unlock(&a->mu);
+	r.n_items = n;
+	r.items = ptrs;
+	ctl_reply(a, &r);
+out:
+	for (size_t i = 0; i < n; i++)
+		enl_message_free(ms[i]);
+	free(ms);
+	free(items);
+	free(ptrs);
+	free(hds);
+	free(fps);
+	free(atts);
+	free(aptrs);
+	free(rcpts);
+}
+
+/* Checks a receipt's broker signature and each ack signature, and answers
+ * with the recipients' states. */
+static void
+reply_receipt(struct agent *a, const Enlace__Signed *sg)
+{
+	Enlace__CtlResponse r = ENLACE__CTL_RESPONSE__INIT;
+	Enlace__ReceiptBody *b = NULL;
+	struct enl_keyring kr = keyring(a);
+	uint8_t pk[32];
+	bool ok;
+
+	if (enl_pb_unpack(&enlace__receipt_body__descriptor, sg->body.data, sg->body.len,
+			  1 << 20, (ProtobufCMessage **)&b) != ENL_OK) {
+		ctl_error(a, ENL_E_MALFORMED, "the broker's receipt does not parse");
+		return;
+	}
+	pthread_mutex_lock(&a->mu);
+	ok = sg->signature.len == 64 &&
+	     kr.signing_key(kr.ctx, b->broker, enl_directory_find(a->dir, b->broker)
+					? enl_directory_find(a->dir, b->broker)->current_version
+					: 0, pk) == ENL_OK &&
+	     enl_verify_labeled(pk, ENL_LABEL_RECEIPT, sg->body.data, sg->body.len,
+				sg->signature.data) == ENL_OK;
+	for (size_t i = 0; ok && i < b->n_recipients; i++) {
+		const Enlace__RecipientState *rs = b->recipients[i];
+		const struct enl_card *c = enl_directory_find(a->dir, rs->recipient);
+		uint8_t msg[ENL_MSG_ID_LEN + ENL_HASH_LEN + 8];
+		if (rs->state != ENLACE__DELIVERY_STATE__ACKED)
+			continue;
+		memcpy(msg, b->message_id.data, ENL_MSG_ID_LEN);
+		memcpy(msg + ENL_MSG_ID_LEN, b->envelope_hash.data, ENL_HASH_LEN);
+		for (int k = 0; k < 8; k++)
+			msg[ENL_MSG_ID_LEN + ENL_HASH_LEN + k] =
+				(uint8_t)((uint64_t)rs->ack_time >> (56 - 8 * k));
+		ok = c != NULL && rs->ack_signature.len == 64 && b->message_id.len == ENL_MSG_ID_LEN &&
+		     b->envelope_hash.len == ENL_HASH_LEN;
+		/* the ack was made with a version of the recipient's key */
+		bool any = false;
+		for (size_t k = 0; ok && k < c->n_keys && !any; k++)
+			any = enl_verify_labeled(c->keys[k].sign_pk, ENL_LABEL_ACK, msg,
+						 sizeof(msg), rs->ack_signature.data) == ENL_OK;
+		ok = ok && any;
+	}
+	pthread_mutex_unlock(&a->mu);
+	if (!ok)
+		alog("ALARM: a receipt from the broker does not verify");
+	r.receipt_verified = ok;
+	r.n_recipients = b->n_recipients;
+	r.recipients = b->recipients;
+	r.message_id = b->message_id;
+	r.envelope_hash = b->envelope_hash;
+	r.received_at = b->received_at;
+	ctl_reply(a, &r);
+	protobuf_c_message_free_unpacked(&b->base, NULL);
+}
+
+static void
+ctl_receipts_of(struct agent *a, const uint8_t *id, bool local_only)
+{
+	Enlace__Request req = ENLACE__REQUEST__INIT;
+	Enlace__ReceiptsReq rr = ENLACE__RECEIPTS_REQ__INIT;
+	Enlace__Response *resp = NULL;
+	Enlace__Signed *sg = NULL;
+	struct enl_keyring kr = keyring(a);
+	char hex[2 * ENL_MSG_ID_LEN + 1], path[2048];
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int rc = ENL_E_IO;
+
+	enl_hex(id, ENL_MSG_ID_LEN, hex);
+	if (!local_only) {
+		rr.message_id.data = (uint8_t *)id;
+		rr.message_id.len = ENL_MSG_ID_LEN;
+		req.body_case = ENLACE__REQUEST__BODY_RECEIPTS;
+		req.receipts = &rr;
+		pthread_mutex_lock(&a->mu);
+		rc = conn_request(&a->out, &kr, &req, 15000, &resp);
+		pthread_mutex_unlock(&a->mu);
+		if (rc == ENL_OK && resp->status != ENL_OK) {
+			ctl_error(a, resp->status, resp->reason);
+			protobuf_c_message_free_unpacked(&resp->base, NULL);
+			return;
+		}
+		if (rc == ENL_OK && resp->receipt != NULL) {
+			reply_receipt(a, resp->receipt);
+			protobuf_c_message_free_unpacked(&resp->base, NULL);
+			return;
+		}
+		if (resp != NULL)
+			protobuf_c_message_free_unpacked(&resp->base, NULL);
+	}
+	/* The broker is away: the receipt kept at sending time. */
+	snprintf(path, sizeof(path), "%s/sent/%s.receipt", a->cfg.spool, hex);
+	if (enl_file_read(path, 1 << 20, &buf, &len) == ENL_OK &&
+	    enl_pb_unpack(&enlace__signed__descriptor, buf, len, 1 << 20,
+			  (ProtobufCMessage **)&sg) == ENL_OK) {
+		reply_receipt(a, sg);
+		protobuf_c_message_free_unpacked(&sg->base, NULL);
+	} else {
+		snprintf(path, sizeof(path), "%s/outbox/%s.env", a->cfg.spool, hex);
+		ctl_error(a, ENL_E_NOT_FOUND, access(path, F_OK) == 0
+				  ? "still in the outbox: the broker has not receipted it yet"
+				  : "no such message sent by this agency");
+	}
+	free(buf);
+}
+
+static void
+ctl_status(struct agent *a)
+{
+	Enlace__CtlResponse r = ENLACE__CTL_RESPONSE__INIT;
+	Enlace__CtlStatus s = ENLACE__CTL_STATUS__INIT;
+
+	pthread_mutex_lock(&a->mu);
+	s.connected = a->connected;
+	s.directory_serial = enl_directory_serial(a->dir);
+	pthread_mutex_unlock(&a->mu);
+	s.broker = a->cfg.broker_id;
+	s.broker_url = a->cfg.broker;
+	s.agency = (char *)enl_identity_id(a->me);
+	s.outbox = (uint32_t)count_files(a, "outbox", ".env");
+	s.sent = (uint32_t)count_files(a, "sent", ".env");
+	s.inbox = (uint32_t)count_files(a, "inbox", ".env");
+	s.refused = (uint32_t)count_files(a, "refused", ".env");
+	s.failed = (uint32_t)count_files(a, "failed", ".env");
+	s.last_error = a->out.last_error;
+	r.agent = &s;
+	ctl_reply(a, &r);
+}
+
+static void
+control_loop(struct agent *a)
+{
+	while (!a->stopping) {
+		Enlace__CtlRequest *req = NULL;
+		void *buf = NULL;
+		size_t len = 0;
+		int rc = nng_recv(a->ctl, &buf, &len, NNG_FLAG_ALLOC);
+
+		if (rc == NNG_ETIMEDOUT)
+			continue;
+		if (rc != 0)
+			break;
+		rc = enl_pb_unpack(&enlace__ctl_request__descriptor, buf, len,
+				   enl_envelope_max_size(&a->lim) * 2, (ProtobufCMessage **)&req);
+		nng_free(buf, len);
+		if (rc != ENL_OK) {
+			ctl_error(a, rc, "malformed control request");
+			continue;
+		}
+		switch (req->body_case) {
+		case ENLACE__CTL_REQUEST__BODY_SEND: ctl_send(a, req->send); break;
+		case ENLACE__CTL_REQUEST__BODY_INBOX: ctl_inbox(a, NULL); break;
+		case ENLACE__CTL_REQUEST__BODY_READ:
+			if (req->read.len == ENL_MSG_ID_LEN)
+				ctl_inbox(a, req->read.data);
+			else
+				ctl_error(a, ENL_E_INVAL, "a message id is 32 hex digits");
+			break;
+		case ENLACE__CTL_REQUEST__BODY_RECEIPTS:
+			if (req->receipts.len == ENL_MSG_ID_LEN)
+				ctl_receipts_of(a, req->receipts.data, false);
+			else
+				ctl_error(a, ENL_E_INVAL, "a message id is 32 hex digits");
+			break;
+		case ENLACE__CTL_REQUEST__BODY_STATUS: ctl_status(a); break;
+		default: ctl_error(a, ENL_E_INVAL, "unknown control request"); break;
+		}
+		protobuf_c_message_free_unpacked(&req->base, NULL);
+	}
+}
+
+/* ---- start and stop ---- */
+
+static struct agent *the_agent;	/* for the signal handler only */
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	if (the_agent != NULL)
+		the_agent->stopping = 1;
+}
+
+static int
+agent_load(struct agent *a, const char *config)
+{
+	char err[1200], path[1100], name[ENL_VKEY_NAME_MAX + 1];
+	const char *subs[] = {"", "/outbox", "/sent", "/inbox", "/refused", "/failed"};
+	struct enl_dir_check chk = {a->authority_pk, 0, (int64_t)time(NULL)};
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	bool no_tty = false;
+	int rc;
+
+	a->cfg.max_payload = ENL_DEFAULT_MAX_PAYLOAD;
+	a->cfg.fetch_wait_ms = 25000;
+	if (enl_config_parse(config, config_keys, &a->cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "enlace-agent: %s\n", err);
+		return -1;
+	}
+	a->lim.max_payload = a->cfg.max_payload;
+	if ((rc = enl_file_read(a->cfg.authority_pub, 4096, &buf, &len)) == ENL_OK)
+		rc = enl_vkey_parse((const char *)buf, name, a->authority_pk);
+	free(buf);
+	if (rc != ENL_OK) {
+		alog("%s: %s", a->cfg.authority_pub, enl_strerror(rc));
+		return -1;
+	}
+	if ((rc = enl_directory_load(a->cfg.directory, &chk, &a->dir)) != ENL_OK) {
+		alog("%s: %s", a->cfg.directory, enl_strerror(rc));
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/secret.key", a->cfg.key_dir);
+	rc = enl_keyfile_unlock(path, a->cfg.passphrase_file[0] ? a->cfg.passphrase_file : NULL,
+				&a->me, NULL, NULL, &no_tty);
+	if (rc != ENL_OK) {
+		alog("%s: %s%s", path, enl_strerror(rc),
+		     no_tty ? " (set passphrase_file for an encrypted key)" : "");
+		return -1;
+	}
+	if (enl_directory_find(a->dir, enl_identity_id(a->me)) == NULL) {
+		alog("%s is not in the directory %s", enl_identity_id(a->me), a->cfg.directory);
+		return -1;
+	}
+	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+		snprintf(path, sizeof(path), "%s%s", a->cfg.spool, subs[i]);
+		if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+			alog("%s: %s", path, strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void
+agent_fini(struct agent *a)
+{
+	conn_close(&a->out);
+	conn_close(&a->in);
+	enl_identity_free(a->me);
+	enl_directory_free(a->dir);
+	for (size_t i = 0; i < a->n_old; i++)
+		enl_directory_free(a->old_dirs[i]);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const char usage[] =
+		"usage: enlace-agent --config FILE [--check-config]\n\n"
+		"Runs one agency's daemon (see examples/agent.conf).\n";
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"check-config", no_argument, NULL, 'k'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	static struct agent a;
+	const char *config = NULL;
+	bool check = false;
+	pthread_t sender, fetcher;
+	char url[1100];
+	struct sigaction sa;
+	int c, rc, ret = 1;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': config = optarg; break;
+		case 'k': check = true; break;
+		case 'h': fputs(usage, stdout); return 0;
+		default:
+			fprintf(stderr, "enlace-agent: unknown option '%s'\n%s", argv[optind - 1], usage);
+			return 2;
+		}
+	}
+	if (config == NULL || optind != argc) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	if (enl_init() != ENL_OK)
+		return 1;
+	pthread_mutex_init(&a.mu, NULL);
+	pthread_cond_init(&a.cv, NULL);
+	if (agent_load(&a, config) != 0)
+		goto out;
+	if (check) {
+		printf("%s: valid; agency %s, directory serial %" PRIu64 "\n", config,
+		       enl_identity_id(a.me), enl_directory_serial(a.dir));
+		ret = 0;
+		goto out;
+	}
+	conn_init(&a.out, a.cfg.broker, a.cfg.broker_id, a.me, a.cfg.max_payload);
+	conn_init(&a.in, a.cfg.broker, a.cfg.broker_id, a.me, a.cfg.max_payload);
+	the_agent = &a;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	unlink(a.cfg.control);
+	snprintf(url, sizeof(url), "ipc://%s", a.cfg.control);
+	if ((rc = nng_rep0_open(&a.ctl)) != 0 ||
+	    (rc = nng_socket_set_size(a.ctl, NNG_OPT_RECVMAXSZ,
+				      enl_envelope_max_size(&a.lim) * 2)) != 0 ||
+	    (rc = nng_socket_set_ms(a.ctl, NNG_OPT_RECVTIMEO, 250)) != 0 ||
+	    (rc = nng_listen(a.ctl, url, NULL, 0)) != 0) {
+		alog("control socket %s: %s", a.cfg.control, nng_strerror(rc));
+		goto out;
+	}
+	chmod(a.cfg.control, 0600);
+	if (pthread_create(&sender, NULL, sender_main, &a) != 0 ||
+	    pthread_create(&fetcher, NULL, fetcher_main, &a) != 0) {
+		alog("cannot start threads");
+		goto out;
+	}
+	alog("agent %s ready; broker %s at %s; control %s", enl_identity_id(a.me),
+	     a.cfg.broker_id, a.cfg.broker, a.cfg.control);
+	control_loop(&a);
+	a.stopping = 1;
+	pthread_mutex_lock(&a.mu);
+	pthread_cond_broadcast(&a.cv);
+	pthread_mutex_unlock(&a.mu);
+	/* A long poll may be waiting: closing its socket ends it. */
+	nng_close(a.ctl);
+	if (a.in.open)
+		nng_close(a.in.sock);
+	pthread_join(sender, NULL);
+	pthread_join(fetcher, NULL);
+	alog("stopped");
+	ret = 0;
+out:
+	agent_fini(&a);
+	return ret;
+}

@@ -1,0 +1,136 @@
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <stdlib.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+
+#include "conn.h"
+
+void
+conn_init(struct conn *c, const char *url, const char *broker_id,
+	  const struct enl_identity *me, size_t max_payload)
+{
+	struct enl_limits lim = {max_payload};
+
+	memset(c, 0, sizeof(*c));
+	snprintf(c->url, sizeof(c->url), "%s", url);
+	snprintf(c->broker_id, sizeof(c->broker_id), "%s", broker_id);
+	c->me = me;
+	/* a fetch answer may carry several envelopes */
+	c->frame_max = enl_envelope_max_size(&lim) * 2 + 4096;
+}
+
+void
+conn_close(struct conn *c)
+{
+	if (c->open)
+		nng_close(c->sock);
+	c->open = false;
+	enl_session_free(c->s);
+	c->s = NULL;
+}
+
+static int
+fail(struct conn *c, int rc, const char *what, const char *detail)
+{
+	snprintf(c->last_error, sizeof(c->last_error), "%.60s: %.180s", what, detail);
+	conn_close(c);
+	return rc;
+}
+
+/* One exchange of bytes: send, then receive with a deadline. */
+static int
+exchange(struct conn *c, const uint8_t *out, size_t out_len, int timeout_ms,
+	 nng_msg **reply)
+{
+	nng_msg *msg;
+	int rc;
+
+	if ((rc = nng_msg_alloc(&msg, 0)) != 0 || (rc = nng_msg_append(msg, out, out_len)) != 0)
+		return fail(c, ENL_E_NOMEM, "message", nng_strerror(rc));
+	nng_socket_set_ms(c->sock, NNG_OPT_RECVTIMEO, timeout_ms);
+	nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO, timeout_ms);
+	if ((rc = nng_sendmsg(c->sock, msg, 0)) != 0) {
+		nng_msg_free(msg);
+		return fail(c, ENL_E_IO, "send", nng_strerror(rc));
+	}
+	if ((rc = nng_recvmsg(c->sock, reply, 0)) != 0)
+		return fail(c, ENL_E_IO, "receive", nng_strerror(rc));
+	return ENL_OK;
+}
+
+static int
+connect_session(struct conn *c, const struct enl_keyring *kr)
+{
+	struct enl_hello_state *st = NULL;
+	uint8_t *hello = NULL;
+	size_t hlen = 0;
+	nng_msg *reply = NULL;
+	char reason[200] = "";
+	int rc;
+
+	if ((rc = nng_req0_open(&c->sock)) != 0)
+		return fail(c, ENL_E_IO, "socket", nng_strerror(rc));
+	c->open = true;
+	/* Retries are ours (idempotent by message id), never nng's. */
+	nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+	nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, c->frame_max);
+	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 100);
+	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 2000);
+	if ((rc = nng_dial(c->sock, c->url, NULL, NNG_FLAG_NONBLOCK)) != 0)
+		return fail(c, ENL_E_IO, c->url, nng_strerror(rc));
+	if ((rc = enl_session_hello(c->me, (int64_t)time(NULL), &st, &hello, &hlen)) != ENL_OK)
+		return fail(c, rc, "hello", enl_strerror(rc));
+	rc = exchange(c, hello, hlen, 5000, &reply);
+	free(hello);
+	if (rc != ENL_OK) {
+		enl_hello_state_free(st);
+		return rc;
+	}
+	rc = enl_session_client_finish(st, nng_msg_body(reply), nng_msg_len(reply), kr,
+				       c->broker_id, &c->s, reason, sizeof(reason));
+	nng_msg_free(reply);
+	if (rc != ENL_OK)
+		return fail(c, rc, "session refused",
+			    reason[0] ? reason : enl_strerror(rc));
+	c->last_error[0] = '\0';
+	return ENL_OK;
+}
+
+int
+conn_request(struct conn *c, const struct enl_keyring *kr, const Enlace__Request *req,
+	     int timeout_ms, Enlace__Response **resp)
+{
+	uint8_t *plain = NULL, *frame = NULL;
+	size_t plen = 0, flen = 0;
+	nng_msg *reply = NULL;
+	int rc;
+
+	if (c->s == NULL && (rc = connect_session(c, kr)) != ENL_OK)
+		return rc;
+	if ((rc = enl_pb_pack(&req->base, &plain, &plen)) != ENL_OK)
+		return rc;
+	rc = enl_session_seal_request(c->s, plain, plen, &frame, &flen);
+	free(plain);
+	plain = NULL;
+	if (rc != ENL_OK)
+		return fail(c, rc, "seal", enl_strerror(rc));
+	rc = exchange(c, frame, flen, timeout_ms, &reply);
+	free(frame);
+	if (rc != ENL_OK)
+		return rc;
+	rc = enl_session_open_reply(c->s, nng_msg_body(reply), nng_msg_len(reply),
+				    c->frame_max, &plain, &plen);
+	nng_msg_free(reply);
+	if (rc != ENL_OK)
+		return fail(c, ENL_E_IO, "reply refused", enl_strerror(rc));
+	rc = enl_pb_unpack(&enlace__response__descriptor, plain, plen, c->frame_max,
+			   (ProtobufCMessage **)resp);
+	free(plain);
+	if (rc != ENL_OK)
+		return fail(c, ENL_E_IO, "reply", enl_strerror(rc));
+	return ENL_OK;
+}

@@ -1,0 +1,42 @@
+/*
+ * A connection from an agency to its broker: an nng req0 socket and the
+ * session opened on it. One request at a time (callers serialize); any
+ * transport failure or refusal tears the socket down, and the next
+ * request dials again and opens a new session.
+ */
+#ifndef ENLACE_CONN_H
+#define ENLACE_CONN_H
+
+#include <nng/nng.h>
+
+#include "enlace/keys.h"
+#include "enlace/session.h"
+#include "enlace/wire.h"
+
+struct conn {
+	char url[256];
+	char broker_id[ENL_ID_MAX + 1];
+	const struct enl_identity *me;
+	size_t frame_max;
+	nng_socket sock;
+	bool open;
+	struct enl_session *s;
+	char last_error[256];
+};
+
+void conn_init(struct conn *c, const char *url, const char *broker_id,
+	       const struct enl_identity *me, size_t max_payload);
+
+/*
+ * Sends one request and waits up to timeout_ms for the answer. Opens the
+ * session first if there is none (checked against `kr`). ENL_E_IO when
+ * the broker cannot be reached or the connection failed (try again
+ * later); otherwise the answer's own status is the caller's to read.
+ */
+int conn_request(struct conn *c, const struct enl_keyring *kr, const Enlace__Request *req,
+		 int timeout_ms, Enlace__Response **resp) ENL_WUR;
+
+/* Drops the socket and session. */
+void conn_close(struct conn *c);
+
+#endif

@@ -1,0 +1,134 @@
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ini.h>
+
+#include "enlace/config.h"
+
+#define MAX_KEYS 64
+
+struct parse {
+	const struct enl_cfg_key *keys;
+	void *obj;
+	const char *path;
+	int line;
+	char err[512];
+	unsigned char seen[MAX_KEYS];
+};
+
+static int
+parse_number(const char *v, enum enl_cfg_type type, uint64_t *out)
+{
+	char *end;
+	unsigned long long n;
+	uint64_t mult = 1;
+
+	if (*v < '0' || *v > '9')
+		return -1;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (errno != 0)
+		return -1;
+	if (type == ENL_CFG_BYTES) {
+		if (strcmp(end, "K") == 0) mult = 1ull << 10;
+		else if (strcmp(end, "M") == 0) mult = 1ull << 20;
+		else if (strcmp(end, "G") == 0) mult = 1ull << 30;
+		else if (*end != '\0') return -1;
+	} else if (type == ENL_CFG_MS) {
+		if (strcmp(end, "ms") == 0) mult = 1;
+		else if (strcmp(end, "s") == 0) mult = 1000;
+		else if (strcmp(end, "m") == 0) mult = 60000;
+		else return -1;
+	} else if (*end != '\0') {
+		return -1;
+	}
+	if (n > UINT64_MAX / mult)
+		return -1;
+	*out = n * mult;
+	return 0;
+}
+
+static int
+handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse *p = user;
+	const struct enl_cfg_key *k;
+	size_t i;
+	uint64_t n;
+
+	p->line++;
+	for (i = 0; p->keys[i].name != NULL; i++)
+		if (strcmp(p->keys[i].section, section) == 0 &&
+		    strcmp(p->keys[i].name, name) == 0)
+			break;
+	k = &p->keys[i];
+	if (k->name == NULL) {
+		snprintf(p->err, sizeof(p->err), "unknown key '%s' in section [%s]", name,
+			 section);
+		return 0;
+	}
+	if (p->seen[i]) {
+		snprintf(p->err, sizeof(p->err), "key '%s' given twice", name);
+		return 0;
+	}
+	p->seen[i] = 1;
+	if (k->type == ENL_CFG_STRING) {
+		if (strlen(value) >= k->size || value[0] == '\0') {
+			snprintf(p->err, sizeof(p->err), "key '%s': empty or longer than %zu "
+				 "bytes", name, k->size - 1);
+			return 0;
+		}
+		memcpy((char *)p->obj + k->offset, value, strlen(value) + 1);
+		return 1;
+	}
+	if (parse_number(value, k->type, &n) != 0 || n < k->min || n > k->max) {
+		snprintf(p->err, sizeof(p->err), "key '%s': '%s' is not %s from %llu to %llu",
+			 name, value,
+			 k->type == ENL_CFG_BYTES ? "a size (bytes, or with K, M, G)"
+			 : k->type == ENL_CFG_MS ? "a duration (ms, s or m)"
+						 : "a whole number",
+			 (unsigned long long)k->min, (unsigned long long)k->max);
+		return 0;
+	}
+	if (k->type == ENL_CFG_BYTES)
+		*(size_t *)(void *)((char *)p->obj + k->offset) = (size_t)n;
+	else
+		*(uint64_t *)(void *)((char *)p->obj + k->offset) = n;
+	return 1;
+}
+
+int
+enl_config_parse(const char *path, const struct enl_cfg_key *keys, void *obj, char *err,
+		 size_t err_cap)
+{
+	struct parse p;
+	int line;
+
+	memset(&p, 0, sizeof(p));
+	p.keys = keys;
+	p.obj = obj;
+	p.path = path;
+	line = ini_parse(path, handler, &p);
+	if (line == -1) {
+		snprintf(err, err_cap, "%s: cannot open: %s", path, strerror(errno));
+		return -1;
+	}
+	if (line == -2) {
+		snprintf(err, err_cap, "%s: out of memory", path);
+		return -1;
+	}
+	if (line > 0) {
+		snprintf(err, err_cap, "%s:%d: %s", path, line,
+			 p.err[0] ? p.err : "not a 'key = value' line or a [section]");
+		return -1;
+	}
+	for (size_t i = 0; keys[i].name != NULL; i++)
+		if (keys[i].required && !p.seen[i]) {
+			snprintf(err, err_cap, "%s: key '%s' in section [%s] is required", path,
+				 keys[i].name, keys[i].section);
+			return -1;
+		}
+	return 0;
+}
