@@ -5,7 +5,7 @@
 set -eu
 packages="meson ninja-build pkg-config gcc clang libclang-rt-14-dev cmake
 python3 libsodium-dev libprotobuf-c-dev protobuf-c-compiler libnng-dev
-libsqlite3-dev libinih-dev"
+libsqlite3-dev libinih-dev sqlite3"
 missing=""
 for p in $packages; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -73,7 +73,8 @@ struct agent {
 	struct enl_identity *me;
 	struct enl_limits lim;
 	uint8_t authority_pk[32];
-	pthread_mutex_t mu;		/* directory, status, the sender's conn */
+	pthread_mutex_t mu;		/* directory, status */
+	pthread_mutex_t out_mu;		/* the `out` connection: one request at a time */
 	pthread_cond_t cv;		/* outbox changed, or a receipt arrived */
 	struct enl_directory *dir;
 	struct enl_directory *old_dirs[64];
@@ -81,6 +82,7 @@ struct agent {
 	struct conn out;		/* SUBMIT, RECEIPTS, DIRECTORY */
 	struct conn in;			/* FETCH, ACK, REJECT */
 	bool connected;
+	char last_error[256];
 	volatile sig_atomic_t stopping;
 	nng_socket ctl;
 };
@@ -164,11 +166,14 @@ count_files(const struct agent *a, const char *sub, const char *suffix)
 	return n;
 }
 
+/* `c` is the connection that just succeeded or failed (its owner calls). */
 static void
-set_connected(struct agent *a, bool up)
+set_connected(struct agent *a, const struct conn *c, bool up)
 {
 	pthread_mutex_lock(&a->mu);
 	a->connected = up;
+	if (!up)
+		snprintf(a->last_error, sizeof(a->last_error), "%s", c->last_error);
 	pthread_mutex_unlock(&a->mu);
 }
 
@@ -190,9 +195,12 @@ directory_refresh(struct agent *a)
 	pthread_mutex_unlock(&a->mu);
 	req.body_case = ENLACE__REQUEST__BODY_DIRECTORY;
 	req.directory = &dr;
-	if (conn_request(&a->out, &kr, &req, 10000, &resp) != ENL_OK)
+	pthread_mutex_lock(&a->out_mu);
+	rc = conn_request(&a->out, &kr, &req, 10000, &resp);
+	pthread_mutex_unlock(&a->out_mu);
+	if (rc != ENL_OK)
 		return;
-	set_connected(a, true);
+	set_connected(a, &a->out, true);
 	if (resp->directory.len > 0) {
 		rc = enl_directory_parse(resp->directory.data, resp->directory.len, &chk, &nd);
 		if (rc != ENL_OK) {
@@ -240,15 +248,13 @@ submit_one(struct agent *a, const char *name)
 	sr.envelope.len = len;
 	req.body_case = ENLACE__REQUEST__BODY_SUBMIT;
 	req.submit = &sr;
-	pthread_mutex_lock(&a->mu);
+	pthread_mutex_lock(&a->out_mu);
 	rc = conn_request(&a->out, &kr, &req, 60000, &resp);
-	pthread_mutex_unlock(&a->mu);
+	pthread_mutex_unlock(&a->out_mu);
 	free(env);
-	if (rc != ENL_OK) {
-		set_connected(a, false);
+	set_connected(a, &a->out, rc == ENL_OK);
+	if (rc != ENL_OK)
 		return -1;
-	}
-	set_connected(a, true);
 	snprintf(base, sizeof(base), "%.*s", (int)(strlen(name) - 4), name);
 	if (resp->status != ENL_OK) {
 		char reason[512];
@@ -482,7 +488,7 @@ fetcher_main(void *arg)
 		req.body_case = ENLACE__REQUEST__BODY_FETCH;
 		req.fetch = &fr;
 		rc = conn_request(&a->in, &kr, &req, (int)a->cfg.fetch_wait_ms + 15000, &resp);
-		set_connected(a, rc == ENL_OK);
+		set_connected(a, &a->in, rc == ENL_OK);
 		if (rc == ENL_OK && resp->status == ENL_OK) {
 			backoff = 0;
 			for (size_t i = 0; i < resp->n_envelopes && rc == ENL_OK; i++)
@@ -888,9 +894,9 @@ ctl_receipts_of(struct agent *a, const uint8_t *id, bool local_only)
 		rr.message_id.len = ENL_MSG_ID_LEN;
 		req.body_case = ENLACE__REQUEST__BODY_RECEIPTS;
 		req.receipts = &rr;
-		pthread_mutex_lock(&a->mu);
+		pthread_mutex_lock(&a->out_mu);
 		rc = conn_request(&a->out, &kr, &req, 15000, &resp);
-		pthread_mutex_unlock(&a->mu);
+		pthread_mutex_unlock(&a->out_mu);
 		if (rc == ENL_OK && resp->status != ENL_OK) {
 			ctl_error(a, resp->status, resp->reason);
 			protobuf_c_message_free_unpacked(&resp->base, NULL);
@@ -925,10 +931,12 @@ ctl_status(struct agent *a)
 {
 	Enlace__CtlResponse r = ENLACE__CTL_RESPONSE__INIT;
 	Enlace__CtlStatus s = ENLACE__CTL_STATUS__INIT;
+	char last_error[256];
 
 	pthread_mutex_lock(&a->mu);
 	s.connected = a->connected;
 	s.directory_serial = enl_directory_serial(a->dir);
+	snprintf(last_error, sizeof(last_error), "%s", a->last_error);
 	pthread_mutex_unlock(&a->mu);
 	s.broker = a->cfg.broker_id;
 	s.broker_url = a->cfg.broker;
@@ -938,7 +946,7 @@ ctl_status(struct agent *a)
 	s.inbox = (uint32_t)count_files(a, "inbox", ".env");
 	s.refused = (uint32_t)count_files(a, "refused", ".env");
 	s.failed = (uint32_t)count_files(a, "failed", ".env");
-	s.last_error = a->out.last_error;
+	s.last_error = last_error;
 	r.agent = &s;
 	ctl_reply(a, &r);
 }
@@ -1097,6 +1105,7 @@ main(int argc, char **argv)
 	if (enl_init() != ENL_OK)
 		return 1;
 	pthread_mutex_init(&a.mu, NULL);
+	pthread_mutex_init(&a.out_mu, NULL);
 	pthread_cond_init(&a.cv, NULL);
 	if (agent_load(&a, config) != 0)
 		goto out;

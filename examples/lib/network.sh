@@ -63,9 +63,12 @@ CONF
 }
 
 start_broker() {
+	local before
+	before=$(grep -c "ready on" "$NET/broker/log" 2>/dev/null)
 	$BIN/broker/enlace-broker --config "$NET/broker/broker.conf" >>"$NET/broker/log" 2>&1 &
 	echo $! >"$NET/broker/pid"
-	wait_for 10 "the broker to listen" grep -q "ready on" "$NET/broker/log"
+	wait_for 10 "the broker to listen" \
+		sh -c "[ \$(grep -c 'ready on' '$NET/broker/log') -gt ${before:-0} ]"
 }
 
 stop_broker() { # stop_broker [SIGNAL]
@@ -77,10 +80,12 @@ stop_broker() { # stop_broker [SIGNAL]
 }
 
 start_agent() { # start_agent ID
+	local before
+	before=$(grep -c " ready;" "$NET/$1/log" 2>/dev/null)
 	$BIN/client/enlace-agent --config "$NET/$1/agent.conf" >>"$NET/$1/log" 2>&1 &
 	echo $! >"$NET/$1/pid"
-	wait_for 10 "agent $1" test -S "$NET/$1/agent.sock"
-	wait_for 10 "agent $1 ready" grep -q "ready" "$NET/$1/log"
+	wait_for 10 "agent $1 ready" \
+		sh -c "[ \$(grep -c ' ready;' '$NET/$1/log') -gt ${before:-0} ]"
 }
 
 stop_agent() { # stop_agent ID [SIGNAL]

@@ -1,0 +1,40 @@
+#!/bin/bash
+# The broker killed with SIGKILL while messages are queued and while
+# batches are being written, then restarted: every message that had a
+# receipt is delivered exactly once, and no message is half-stored.
+. "$(dirname "$0")/common.sh"
+FETCH_WAIT=2s net_init AR-UIF:FIU BR-PF:POLICE US-FINCEN:FIU
+start_broker || finish
+start_agent AR-UIF || finish
+# Queued at the broker while the recipients are down.
+for i in $(seq 1 10); do enl AR-UIF send --to BR-PF --to US-FINCEN --text "queued $i" >/dev/null; done
+ok "ten receipted" wait_for 30 "receipts" sh -c "[ \$(ls $NET/AR-UIF/spool/sent/*.receipt | wc -l) = 10 ]"
+stop_broker KILL
+start_broker || finish
+# Now kill it in the middle of a stream of submissions, three times.
+for round in 1 2 3; do
+	for i in $(seq 1 40); do enl AR-UIF send --to BR-PF --to US-FINCEN --text "r$round m$i" >/dev/null; done
+	sleep 0.$((RANDOM % 5))	# a random instant in the stream, not a synchronisation
+	stop_broker KILL
+	ok "store intact after kill $round" sh -c "[ \$(sqlite3 $NET/broker/data/store.sqlite 'pragma integrity_check') = ok ]"
+	ok "no half-stored message" sh -c "[ \$(sqlite3 $NET/broker/data/store.sqlite 'select count(*) from messages m where (select count(*) from deliveries d where d.message_id = m.id) != 2') = 0 ]"
+	start_broker || finish
+done
+start_agent BR-PF || finish
+start_agent US-FINCEN || finish
+total=130
+ok "everything sent" wait_for 90 "outbox empty" sh -c "[ -z \"\$(ls $NET/AR-UIF/spool/outbox)\" ]"
+for r in BR-PF US-FINCEN; do
+	ok "$r got all $total" wait_for 90 "$r inbox" sh -c "[ \$(ls $NET/$r/spool/inbox | wc -l) = $total ]"
+done
+# Every receipt names a message the recipients hold, each exactly once.
+bad=0
+for f in "$NET"/AR-UIF/spool/sent/*.receipt; do
+	id=$(basename "$f" .receipt)
+	for r in BR-PF US-FINCEN; do
+		[ "$(received_times $r $id)" = 1 ] || { bad=$((bad + 1)); echo "$r: $id received $(received_times $r $id) times"; }
+	done
+done
+is "every receipted message delivered exactly once" "$bad" 0
+is "stored messages" "$(sqlite3 "$NET/broker/data/store.sqlite" 'select count(*) from messages')" $total
+finish

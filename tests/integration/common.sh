@@ -1,0 +1,46 @@
+# Sourced by every integration test: a fresh network folder, the
+# network functions, assertions, and cleanup that stops every process
+# the test started (by PID) and removes the folder.
+set -u
+: "${BIN:?BIN must name the build folder}" "${SRC:?SRC must name the source folder}"
+BIN=$(realpath "$BIN")
+NET=$(mktemp -d /tmp/enlace-net-XXXXXX)
+. "$SRC/examples/lib/network.sh"
+checks=0 failed=0
+cleanup() {
+	stop_all >/dev/null 2>&1
+	if [ "$failed" != 0 ] || [ "${KEEP_NET:-}" = 1 ]; then
+		for f in "$NET"/*/log; do echo "--- $f"; tail -n 30 "$f"; done
+	fi
+	rm -rf "$NET"
+}
+trap cleanup EXIT
+ok() { # ok "what" command...
+	checks=$((checks + 1))
+	local what=$1
+	shift
+	if ! "$@"; then
+		failed=$((failed + 1))
+		echo "FAIL: $what"
+	fi
+}
+is() { # is "what" GOT WANT
+	checks=$((checks + 1))
+	if [ "$2" != "$3" ]; then
+		failed=$((failed + 1))
+		echo "FAIL: $1: got '$2', want '$3'"
+	fi
+}
+finish() {
+	echo "$checks checks, $failed failed"
+	[ "$failed" = 0 ]
+	exit $?
+}
+# acked_count SENDER ID: recipients that acknowledged message ID
+acked_count() {
+	enl "$1" receipts --json "$2" 2>/dev/null | grep -o '"state":"acknowledged"' | wc -l
+}
+# received_times ID MSGID: how many times ID's agent logged receiving it
+received_times() {
+	grep -c "received message $2" "$NET/$1/log" 2>/dev/null || true
+}

@@ -1,0 +1,43 @@
+#!/bin/bash
+# Delivery to several recipients: each gets the message exactly once, the
+# sender sees every acknowledgement, and the broker's data folder never
+# holds the plaintext of a body or an attachment name.
+. "$(dirname "$0")/common.sh"
+FETCH_WAIT=2s net_init AR-UIF:FIU BR-PF:POLICE US-FINCEN:FIU CO-FGN:PROSECUTOR
+start_broker || finish
+for a in AR-UIF BR-PF US-FINCEN CO-FGN; do start_agent $a || finish; done
+
+marker="MARKER-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+printf 'ledger %s\n' "$marker" > "$NET/ledger-$marker.csv"
+id=$(enl AR-UIF send --to BR-PF --to US-FINCEN --to CO-FGN --case CASE-2026-0042 \
+	--tlp amber --subject "Structured deposits" --text "body $marker" \
+	--attach "$NET/ledger-$marker.csv")
+ok "send printed a message id" test ${#id} = 32
+for r in BR-PF US-FINCEN CO-FGN; do
+	ok "$r received it" wait_for 20 "$r inbox" sh -c "ENLACE_SOCKET=$NET/$r/agent.sock $BIN/client/enlace inbox | grep -q $id"
+done
+ok "three acknowledgements" wait_for 20 "acks" sh -c "[ \$(ENLACE_SOCKET=$NET/AR-UIF/agent.sock $BIN/client/enlace receipts --json $id | grep -o acknowledged | wc -l) = 3 ]"
+ok "receipt verifies" enl AR-UIF receipts $id
+enl BR-PF read --json --save "$NET/saved" $id > "$NET/read.json"
+ok "read shows the body" grep -q "body $marker" "$NET/read.json"
+ok "read shows the handling" grep -q '"tlp":"amber"' "$NET/read.json"
+ok "attachment saved intact" cmp "$NET/ledger-$marker.csv" "$NET/saved/ledger-$marker.csv"
+
+# A second message, then: each recipient got each message exactly once.
+id2=$(enl AR-UIF send --wait --json --to BR-PF --text second | grep -o '"message_id":"[0-9a-f]*"' | cut -d'"' -f4)
+ok "send --wait returned the receipt" test ${#id2} = 32
+ok "BR-PF got the second" wait_for 20 "second" sh -c "ENLACE_SOCKET=$NET/BR-PF/agent.sock $BIN/client/enlace inbox | grep -q $id2"
+for r in BR-PF US-FINCEN CO-FGN; do
+	is "$r received $id once" "$(received_times $r $id)" 1
+	is "$r inbox files" "$(ls "$NET/$r/spool/inbox" | grep -c "^$id")" 1
+done
+is "US-FINCEN did not get the second" "$(ls "$NET/US-FINCEN/spool/inbox" | grep -c "$id2")" 0
+enl BR-PF inbox --json > "$NET/inbox.json"
+ok "inbox json parses" python3 -c "import json; assert len(json.load(open('$NET/inbox.json'))) == 2"
+enl AR-UIF status --json > "$NET/status.json"
+ok "status: connected, nothing waiting" python3 -c "import json; s=json.load(open('$NET/status.json')); assert s['connected'] and s['outbox']==0 and s['sent']==2, s"
+
+# The broker's folder, byte for byte, never holds the marker.
+stop_broker TERM
+ok "no plaintext at the broker" sh -c "! grep -r -a -q '$marker' '$NET/broker'"
+finish

@@ -1,0 +1,323 @@
+/*
+ * A misbehaving client for the refusal tests: it speaks the broker's
+ * protocol by hand and does what an honest agent never does. Each mode
+ * prints the broker's answer and exits 0 if the broker refused as it
+ * must, 1 if it accepted, 2 on a usage or setup error.
+ *
+ *   rawclient MODE URL KEYDIR DIRECTORY [OTHER_KEYDIR]
+ *
+ * MODE: hello (an honest handshake and DIRECTORY request: must succeed),
+ * replay-hello, replay-frame, wrong-sender (OTHER_KEYDIR seals),
+ * forged (a key not in the directory signs as KEYDIR's agency),
+ * oversized, garbage-first, garbage-after, stranger (KEYDIR is not in
+ * the directory: the handshake must be refused).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <sodium.h>
+
+#include "enlace/keys.h"
+#include "enlace/session.h"
+#include "enlace/wire.h"
+
+static nng_socket
+dial(const char *url)
+{
+	nng_socket s;
+
+	if (nng_req0_open(&s) != 0)
+		exit(2);
+	nng_socket_set_ms(s, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 5000);
+	nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, 5000);
+	nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, 256 << 20);
+	if (nng_dial(s, url, NULL, 0) != 0) {
+		fprintf(stderr, "cannot dial %s\n", url);
+		exit(2);
+	}
+	return s;
+}
+
+/* Sends bytes, returns the answer (malloc'd) or NULL if none came. */
+static uint8_t *
+ask(nng_socket s, const uint8_t *buf, size_t len, size_t *out_len)
+{
+	void *r = NULL;
+	size_t rl = 0;
+	uint8_t *copy;
+
+	if (nng_send(s, (void *)buf, len, 0) != 0 || nng_recv(s, &r, &rl, NNG_FLAG_ALLOC) != 0)
+		return NULL;
+	copy = malloc(rl ? rl : 1);
+	memcpy(copy, r, rl);
+	nng_free(r, rl);
+	*out_len = rl;
+	return copy;
+}
+
+/* Prints the refusal a frame carries; true if it is one. */
+static bool
+refused(const uint8_t *frame, size_t len)
+{
+	Enlace__Frame *f = NULL;
+	bool is = false;
+
+	if (frame == NULL) {
+		printf("no answer (connection dropped)\n");
+		return true;
+	}
+	if (enl_pb_unpack(&enlace__frame__descriptor, frame, len, 1 << 20,
+			  (ProtobufCMessage **)&f) == ENL_OK && f->error != 0) {
+		printf("refused: %s\n", f->reason);
+		is = true;
+	}
+	if (f != NULL)
+		protobuf_c_message_free_unpacked(&f->base, NULL);
+	return is;
+}
+
+static struct enl_identity *
+load_key(const char *dir)
+{
+	struct enl_identity *id = NULL;
+	char path[1024];
+
+	snprintf(path, sizeof(path), "%s/secret.key", dir);
+	if (enl_keyfile_read(path, NULL, 0, &id) != ENL_OK) {
+		fprintf(stderr, "%s: cannot read\n", path);
+		exit(2);
+	}
+	return id;
+}
+
+static struct enl_session *
+handshake(nng_socket s, const struct enl_identity *me, const struct enl_keyring *kr,
+	  uint8_t **hello_out, size_t *hello_len)
+{
+	struct enl_hello_state *st = NULL;
+	struct enl_session *sess = NULL;
+	uint8_t *hello = NULL, *w;
+	size_t hl = 0, wl = 0;
+	char reason[200] = "";
+	int rc;
+
+	if (enl_session_hello(me, (int64_t)time(NULL), &st, &hello, &hl) != ENL_OK)
+		exit(2);
+	w = ask(s, hello, hl, &wl);
+	rc = w ? enl_session_client_finish(st, w, wl, kr, "OAS-BROKER", &sess, reason,
+					   sizeof(reason))
+	       : ENL_E_IO;
+	if (w == NULL)
+		enl_hello_state_free(st);
+	free(w);
+	if (rc != ENL_OK) {
+		printf("handshake refused: %s\n", reason[0] ? reason : enl_strerror(rc));
+		free(hello);
+		return NULL;
+	}
+	if (hello_out != NULL) {
+		*hello_out = hello;
+		*hello_len = hl;
+	} else {
+		free(hello);
+	}
+	return sess;
+}
+
+/* Sends one sealed request; prints the status; true if refused. */
+static bool
+request(nng_socket s, struct enl_session *sess, const Enlace__Request *req,
+	uint8_t **sent, size_t *sent_len)
+{
+	uint8_t *plain = NULL, *frame = NULL, *ans, *rp = NULL;
+	size_t pl = 0, fl = 0, al = 0, rpl = 0;
+	Enlace__Response *r = NULL;
+	bool is = true;
+
+	if (enl_pb_pack(&req->base, &plain, &pl) != ENL_OK ||
+	    enl_session_seal_request(sess, plain, pl, &frame, &fl) != ENL_OK)
+		exit(2);
+	free(plain);
+	ans = ask(s, frame, fl, &al);
+	if (refused(ans, al))
+		goto out;
+	if (enl_session_open_reply(sess, ans, al, 1 << 28, &rp, &rpl) != ENL_OK ||
+	    enl_pb_unpack(&enlace__response__descriptor, rp, rpl, 1 << 28,
+			  (ProtobufCMessage **)&r) != ENL_OK) {
+		printf("unreadable answer\n");
+		goto out;
+	}
+	if (r->status != 0)
+		printf("refused: %s\n", r->reason);
+	else
+		printf("accepted\n");
+	is = r->status != 0;
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+out:
+	free(ans);
+	free(rp);
+	if (sent != NULL) {
+		*sent = frame;
+		*sent_len = fl;
+	} else {
+		free(frame);
+	}
+	return is;
+}
+
+static uint8_t *
+seal_to_self_and(const struct enl_identity *from, const struct enl_keyring *kr,
+		 const char *to, size_t payload, size_t max, size_t *len)
+{
+	struct enl_header h;
+	struct enl_limits lim = {max};
+	struct enl_attachment att = {"x.bin", "", NULL, payload};
+	struct enl_payload p = {"s", "b", 1, &att, NULL, 0};
+	uint8_t *env = NULL, *data = calloc(1, payload + 1);
+
+	att.data = data;
+	memset(&h, 0, sizeof(h));
+	snprintf(h.recipients[0], sizeof(h.recipients[0]), "%s", to);
+	h.n_recipients = 1;
+	h.type = ENL_MSG_CASE_MESSAGE;
+	h.handling.tlp = ENL_TLP_AMBER;
+	h.handling.onward = ENL_ONWARD_CONSENT;
+	h.handling.evidential = ENL_EVID_INTELLIGENCE_ONLY;
+	if (enl_envelope_seal(from, kr, &lim, &h, &p, (int64_t)time(NULL), &env, len) != ENL_OK)
+		exit(2);
+	free(data);
+	return env;
+}
+
+static bool
+submit(nng_socket s, struct enl_session *sess, const uint8_t *env, size_t len)
+{
+	Enlace__Request req = ENLACE__REQUEST__INIT;
+	Enlace__SubmitReq sr = ENLACE__SUBMIT_REQ__INIT;
+
+	sr.envelope.data = (uint8_t *)env;
+	sr.envelope.len = len;
+	req.body_case = ENLACE__REQUEST__BODY_SUBMIT;
+	req.submit = &sr;
+	return request(s, sess, &req, NULL, NULL);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct enl_directory *d = NULL;
+	struct enl_dir_check chk = {NULL, 0, 0};
+	struct enl_identity *me, *other = NULL;
+	struct enl_session *sess;
+	struct enl_keyring kr;
+	const char *mode;
+	nng_socket s;
+	bool ok = false;
+
+	if (argc < 5 || enl_init() != ENL_OK)
+		return 2;
+	mode = argv[1];
+	if (enl_directory_load(argv[4], &chk, &d) != ENL_OK)
+		return 2;
+	kr = enl_directory_keyring(d);
+	me = load_key(argv[3]);
+	if (argc > 5)
+		other = load_key(argv[5]);
+	s = dial(argv[2]);
+	if (strcmp(mode, "hello") == 0 || strcmp(mode, "stranger") == 0) {
+		Enlace__Request req = ENLACE__REQUEST__INIT;
+		Enlace__DirectoryReq dr = ENLACE__DIRECTORY_REQ__INIT;
+		sess = handshake(s, me, &kr, NULL, NULL);
+		req.body_case = ENLACE__REQUEST__BODY_DIRECTORY;
+		req.directory = &dr;
+		if (sess != NULL && !request(s, sess, &req, NULL, NULL))
+			ok = strcmp(mode, "hello") == 0;
+		else
+			ok = strcmp(mode, "stranger") == 0;
+		enl_session_free(sess);
+	} else if (strcmp(mode, "replay-hello") == 0) {
+		uint8_t *hello = NULL, *ans;
+		size_t hl = 0, al = 0;
+		nng_socket s2;
+		sess = handshake(s, me, &kr, &hello, &hl);
+		if (sess == NULL)
+			return 2;
+		s2 = dial(argv[2]);
+		ans = ask(s2, hello, hl, &al);
+		ok = refused(ans, al);
+		free(ans);
+		free(hello);
+		enl_session_free(sess);
+		nng_close(s2);
+	} else if (strcmp(mode, "replay-frame") == 0) {
+		Enlace__Request req = ENLACE__REQUEST__INIT;
+		Enlace__DirectoryReq dr = ENLACE__DIRECTORY_REQ__INIT;
+		uint8_t *frame = NULL, *ans;
+		size_t fl = 0, al = 0;
+		if ((sess = handshake(s, me, &kr, NULL, NULL)) == NULL)
+			return 2;
+		req.body_case = ENLACE__REQUEST__BODY_DIRECTORY;
+		req.directory = &dr;
+		if (request(s, sess, &req, &frame, &fl))
+			return 2;
+		ans = ask(s, frame, fl, &al);
+		ok = refused(ans, al);
+		free(ans);
+		free(frame);
+		enl_session_free(sess);
+	} else if (strcmp(mode, "wrong-sender") == 0 || strcmp(mode, "forged") == 0 ||
+		   strcmp(mode, "oversized") == 0 || strcmp(mode, "oversized-frame") == 0) {
+		struct enl_identity *signer = other;
+		uint8_t *env;
+		size_t len = 0, size = strcmp(mode, "oversized") == 0 ? 70000
+					   : strcmp(mode, "oversized-frame") == 0 ? 400000 : 10;
+		if (strcmp(mode, "forged") == 0) {
+			struct enl_key_secret ks = {.version = 1};
+			randombytes_buf(ks.sign_seed, 32);
+			randombytes_buf(ks.enc_sk, 32);
+			if (enl_identity_new(enl_identity_id(me), &signer) != ENL_OK ||
+			    enl_identity_add(signer, &ks) != ENL_OK)
+				return 2;
+		}
+		if (strncmp(mode, "oversized", 9) == 0)
+			signer = me;
+		if (signer == NULL || (sess = handshake(s, me, &kr, NULL, NULL)) == NULL)
+			return 2;
+		env = seal_to_self_and(signer, &kr, "OAS-BROKER", size, 1 << 20, &len);
+		ok = submit(s, sess, env, len);
+		free(env);
+		if (strcmp(mode, "forged") == 0)
+			enl_identity_free(signer);
+		enl_session_free(sess);
+	} else if (strcmp(mode, "garbage-first") == 0) {
+		uint8_t junk[64], *ans;
+		size_t al = 0;
+		randombytes_buf(junk, sizeof(junk));
+		ans = ask(s, junk, sizeof(junk), &al);
+		ok = refused(ans, al);
+		free(ans);
+	} else if (strcmp(mode, "garbage-after") == 0) {
+		uint8_t junk[64], *ans;
+		size_t al = 0;
+		if ((sess = handshake(s, me, &kr, NULL, NULL)) == NULL)
+			return 2;
+		randombytes_buf(junk, sizeof(junk));
+		ans = ask(s, junk, sizeof(junk), &al);
+		ok = refused(ans, al);
+		free(ans);
+		enl_session_free(sess);
+	} else {
+		fprintf(stderr, "unknown mode %s\n", mode);
+		return 2;
+	}
+	nng_close(s);
+	enl_identity_free(me);
+	enl_identity_free(other);
+	enl_directory_free(d);
+	return ok ? 0 : 1;
+}

@@ -1,0 +1,49 @@
+#!/bin/bash
+# Refusals: each with a clear error to the client, a log line at the
+# broker, and nothing stored.
+. "$(dirname "$0")/common.sh"
+net_init AR-UIF:FIU BR-PF:POLICE
+sed -i 's/^\[broker\]$/[broker]\nmax_payload = 64K/' "$NET/broker/broker.conf"
+# A stranger, with a card the broker's directory does not hold.
+$BIN/keys/enlace-keys agency new --id XX-STRANGER --kind FIU --no-passphrase "$NET/stranger" >/dev/null
+start_broker || finish
+R="$BIN/tests/rawclient"
+U=tcp://127.0.0.1:$BROKER_PORT
+D=$NET/directory
+run() { # run MODE ARGS...: the refusal must come back
+	"$R" "$1" "$U" "${@:2}" > "$NET/raw.out" 2>&1
+}
+ok "an honest client is served" run hello "$NET/AR-UIF/key" "$D"
+ok "unknown key refused" run stranger "$NET/stranger" "$D"
+ok "  ... and said why" grep -q "not in the directory" "$NET/raw.out"
+ok "replayed handshake refused" run replay-hello "$NET/AR-UIF/key" "$D"
+ok "  ... and said why" grep -q "replayed handshake" "$NET/raw.out"
+ok "replayed frame refused" run replay-frame "$NET/AR-UIF/key" "$D"
+ok "  ... and said why" grep -q "replayed or reordered" "$NET/raw.out"
+ok "another agency's envelope refused" run wrong-sender "$NET/AR-UIF/key" "$D" "$NET/BR-PF/key"
+ok "  ... and said why" grep -q "sender is not this session" "$NET/raw.out"
+ok "forged signature refused" run forged "$NET/AR-UIF/key" "$D"
+ok "  ... and said why" grep -q "signature does not verify" "$NET/raw.out"
+ok "oversized refused" run oversized "$NET/AR-UIF/key" "$D"
+ok "  ... and said why" grep -q "larger than the limit" "$NET/raw.out"
+ok "a frame over the transport limit: connection dropped" run oversized-frame "$NET/AR-UIF/key" "$D"
+ok "  ... the broker still serves" run hello "$NET/AR-UIF/key" "$D"
+ok "garbage instead of a handshake refused" run garbage-first "$NET/AR-UIF/key" "$D"
+ok "garbage after the handshake refused" run garbage-after "$NET/AR-UIF/key" "$D"
+for line in "refused a session: sender is not in the directory" "replayed handshake" \
+	"replayed or reordered frame" "envelope claims sender BR-PF" \
+	"signature does not verify" "larger than the limit" "refused a session: malformed"; do
+	ok "broker logged: $line" grep -q "$line" "$NET/broker/log"
+done
+is "nothing stored" "$(sqlite3 "$NET/broker/data/store.sqlite" 'select count(*) from messages')" 0
+
+# A revoked key: the broker's directory revokes BR-PF; its agent is refused.
+stop_broker TERM
+$BIN/keys/enlace-keys directory revoke --authority "$NET/authority" --in "$D" --id BR-PF \
+	--reason "device seized" --out "$D" >/dev/null
+start_broker || finish
+ok "revoked key refused" run stranger "$NET/BR-PF/key" "$NET/BR-PF/directory"
+ok "  ... and said why" grep -q "revoked" "$NET/raw.out"
+ok "broker logged the revoked key" grep -q "refused a session: key has been revoked" "$NET/broker/log"
+is "still nothing stored" "$(sqlite3 "$NET/broker/data/store.sqlite" 'select count(*) from messages')" 0
+finish

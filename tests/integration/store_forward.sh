@@ -1,0 +1,26 @@
+#!/bin/bash
+# Store and forward: a recipient whose agent is down when the message is
+# sent receives it when it starts; a sender whose broker is away keeps the
+# message in its outbox and sends it when the broker comes.
+. "$(dirname "$0")/common.sh"
+FETCH_WAIT=2s net_init AR-UIF:FIU BR-PF:POLICE
+start_broker || finish
+start_agent AR-UIF || finish
+id=$(enl AR-UIF send --wait --json --to BR-PF --text "while you were away" | grep -o '"message_id":"[0-9a-f]*"' | cut -d'"' -f4)
+ok "receipted while BR-PF is down" test ${#id} = 32
+enl AR-UIF receipts --json $id > "$NET/r.json"
+ok "state queued" grep -q '"state":"queued"' "$NET/r.json"
+start_agent BR-PF || finish
+ok "BR-PF receives it on start" wait_for 20 "inbox" test -e "$NET/BR-PF/spool/inbox/$id.env"
+ok "acknowledged" wait_for 20 "ack" sh -c "ENLACE_SOCKET=$NET/AR-UIF/agent.sock $BIN/client/enlace receipts $id | grep -q acknowledged"
+
+# The broker away: the message waits in the outbox.
+stop_broker TERM
+id2=$(enl AR-UIF send --to BR-PF --text "broker away")
+ok "accepted into the outbox" test -e "$NET/AR-UIF/spool/outbox/$id2.env"
+enl AR-UIF status > "$NET/status.txt"
+ok "status says not connected" wait_for 15 "disconnected" sh -c "ENLACE_SOCKET=$NET/AR-UIF/agent.sock $BIN/client/enlace status | grep -q 'NOT CONNECTED'"
+start_broker || finish
+ok "sent once the broker is back" wait_for 30 "sent" test -e "$NET/AR-UIF/spool/sent/$id2.receipt"
+ok "and delivered" wait_for 30 "delivered" test -e "$NET/BR-PF/spool/inbox/$id2.env"
+finish
