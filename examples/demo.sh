@@ -1,90 +1,118 @@
 #!/bin/bash
-# A guided tour of enlace's foundation, in ./demo: a directory authority,
-# three agencies and a broker get their keys; the authority signs the
-# directory; AR-UIF seals a case message with an attachment for BR-PF and
-# US-FINCEN, who open and verify it; a changed byte, a rotated key and a
-# revoked key show what the envelope and the directory guarantee.
+# A guided tour of enlace on loopback, in ./demo: a directory authority,
+# a broker and three agencies (AR-UIF, BR-PF, US-FINCEN). AR-UIF sends a
+# case message with an attachment to BR-PF and US-FINCEN; it arrives at
+# both, verified; the sender sees the signed delivery receipts.
+#
+#   bash examples/demo.sh           run the tour, then stop everything
+#   bash examples/demo.sh --keep    leave the network running; see demo/network.env
+#   bash examples/demo.sh --stop    stop a network left running
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ROOT=$PWD
+NET=$ROOT/demo
+BIN=$ROOT/build
+keep=0
+case "${1:-}" in
+--keep) keep=1 ;;
+--stop)
+	if [ -f "$NET/network.env" ]; then
+		. "$NET/network.env"
+		for p in $ENLACE_PIDS; do kill "$p" 2>/dev/null || true; done
+		for p in $ENLACE_PIDS; do
+			for _ in $(seq 1 400); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
+		done
+		echo "stopped the demo network (pids $ENLACE_PIDS)"
+	else
+		echo "no demo network is running (no demo/network.env)"
+	fi
+	exit 0 ;;
+"") ;;
+-h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+*) echo "usage: bash examples/demo.sh [--keep | --stop]" >&2; exit 2 ;;
+esac
+
 bash .ci/install-deps.sh
-if [ ! -f build/build.ninja ]; then
-	meson setup build >/dev/null
-fi
+[ -f build/build.ninja ] || meson setup build >/dev/null
 ninja -C build >/dev/null
+[ -f "$NET/network.env" ] && bash "$0" --stop >/dev/null
+rm -rf "$NET"
+. examples/lib/network.sh
+trap '[ $keep = 1 ] || stop_all >/dev/null 2>&1' EXIT
 
-K=$PWD/build/keys/enlace-keys
-E=$PWD/build/client/enlace
-rm -rf demo
-mkdir demo
-cd demo
-
-n=0
 if [ -t 1 ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold= plain=; fi
+n=0
 step() { n=$((n + 1)); printf '\n%s%d. %s%s\n' "$bold" "$n" "$*" "$plain"; }
-run() { printf '$ %s\n' "$*" | sed "s#$K#enlace-keys#; s#$E#enlace#"; "$@"; }
+show() { printf '$ %s\n' "$*"; }
+enlace_as() { # enlace_as ID ARGS...: show and run the analyst's command
+	local id=$1
+	shift
+	show "enlace $*    # at $id"
+	enl "$id" "$@"
+}
 
-step "The directory authority creates its signing key; every broker and agent pins authority.pub"
-run $K authority init --no-passphrase authority
+step "Identities: the directory authority signs a directory of the broker's and the agencies' cards"
+FETCH_WAIT=5s net_init AR-UIF:FIU BR-PF:POLICE US-FINCEN:FIU
+show "enlace-keys directory show demo/directory"
+$BIN/keys/enlace-keys directory show "$NET/directory" | sed -n '1,20p'
 
-step "Three agencies and the broker create their identity and encryption keys and signed cards"
-run $K agency new --id AR-UIF --kind FIU --name "Unidad de Información Financiera" --no-passphrase AR-UIF
-run $K agency new --id BR-PF --kind POLICE --name "Polícia Federal" --no-passphrase BR-PF
-printf 'a passphrase typed at a terminal in real use\n' > US-FINCEN.pass
-run $K agency new --id US-FINCEN --kind FIU --name "Financial Crimes Enforcement Network" \
-	--passphrase-file US-FINCEN.pass US-FINCEN
-run $K broker new --id OAS-BROKER --name "enlace broker" --no-passphrase broker
-echo "(US-FINCEN's key file is encrypted with Argon2id; the others are for unattended daemons, mode 0600)"
-ls -l */secret.key | awk '{print "  " $1 "  " $NF}'
+step "The broker starts (store: SQLite, WAL, synchronous=FULL)"
+start_broker
+tail -n 1 "$NET/broker/log"
 
-step "The authority signs the directory of cards (serial 1, valid 90 days)"
-run $K directory build --authority authority --serial 1 --expires 90d --out directory \
-	AR-UIF/card BR-PF/card US-FINCEN/card broker/card
-run $K directory verify --authority-pub authority/authority.pub directory
-run $K directory show directory
+step "Each agency's daemon starts and opens its sessions to the broker"
+for a in AR-UIF BR-PF US-FINCEN; do start_agent $a; done
+wait_for 10 "AR-UIF connected" sh -c "ENLACE_SOCKET=$NET/AR-UIF/agent.sock $BIN/client/enlace status | grep -q ' connected'"
+enlace_as AR-UIF status
 
-step "Fingerprints, to compare over the phone before trusting a card"
-run $K fingerprint AR-UIF/card
-run $K fingerprint authority/authority.pub
-
-step "AR-UIF seals a case message with an attachment for BR-PF and US-FINCEN"
-printf 'date,account,amount\n2026-09-01,AR-0042,9900\n2026-09-02,AR-0042,9800\n2026-09-03,AR-0042,9950\n' > transfers.csv
-DIR="--directory directory --authority-pub authority/authority.pub"
-run $E seal --key AR-UIF $DIR --to BR-PF --to US-FINCEN --case CASE-2026-0042 \
-	--tlp amber --onward consent --reliability B --assessment 2 \
-	--subject "Structured deposits, account AR-0042" \
+step "AR-UIF sends a case message with an attachment to BR-PF and US-FINCEN"
+printf 'date,account,amount\n2026-09-01,AR-0042,9900\n2026-09-02,AR-0042,9800\n2026-09-03,AR-0042,9950\n' > "$NET/transfers.csv"
+show "enlace send --to BR-PF --to US-FINCEN --case CASE-2026-0042 --tlp amber --onward consent \\"
+show "    --subject 'Structured deposits, account AR-0042' --text '...' --attach transfers.csv --wait"
+enl AR-UIF send --to BR-PF --to US-FINCEN --case CASE-2026-0042 --tlp amber --onward consent \
+	--reliability B --assessment 2 --subject "Structured deposits, account AR-0042" \
 	--text "Three deposits just below the reporting threshold on consecutive days." \
-	--attach transfers.csv --out message.env
-echo "The envelope is signed by AR-UIF and encrypted once; only the recipients' keys open it:"
-if grep -q "Three deposits" message.env; then echo "  PLAINTEXT FOUND (this must not happen)"; exit 1; fi
-echo "  (the text 'Three deposits' does not appear in message.env)"
+	--attach "$NET/transfers.csv" --wait --json > "$NET/sent.json"
+id=$(grep -o '"message_id":"[0-9a-f]*"' "$NET/sent.json" | cut -d'"' -f4)
+echo "message $id: signed and encrypted at AR-UIF, stored by the broker, receipt in hand"
 
-step "BR-PF opens it: the signature is checked against the directory before anything is shown"
-run $E open --key BR-PF $DIR --save BR-PF/received message.env
-run cmp transfers.csv BR-PF/received/transfers.csv && echo "attachment identical"
+step "It arrives at BR-PF and at US-FINCEN, verified against the directory"
+for r in BR-PF US-FINCEN; do
+	wait_for 20 "$r" sh -c "ENLACE_SOCKET=$NET/$r/agent.sock $BIN/client/enlace inbox | grep -q $id"
+done
+enlace_as BR-PF inbox
+enlace_as US-FINCEN read "$id" --save "$NET/US-FINCEN/saved"
+cmp "$NET/transfers.csv" "$NET/US-FINCEN/saved/transfers.csv" && echo "(attachment saved, identical)"
 
-step "US-FINCEN opens it too (its key needs the passphrase), as JSON for scripts"
-run $E open --key US-FINCEN --passphrase-file US-FINCEN.pass $DIR --json message.env | cut -c1-160
-echo "…"
+step "AR-UIF sees the signed delivery receipts: fetched and acknowledged by each recipient"
+wait_for 20 "acks" sh -c "[ \$(ENLACE_SOCKET=$NET/AR-UIF/agent.sock $BIN/client/enlace receipts --json $id | grep -o acknowledged | wc -l) = 2 ]"
+enlace_as AR-UIF receipts "$id"
 
-step "The broker is not a recipient: it cannot open the message"
-run $E open --key broker $DIR message.env || echo "(refused, as it must be)"
+step "The broker relayed it without ever holding the plaintext"
+if grep -r -a -q "Three deposits" "$NET/broker"; then
+	echo "PLAINTEXT FOUND AT THE BROKER: this must not happen"; exit 1
+fi
+echo "(no trace of the body in demo/broker, the broker's keys, store and log)"
 
-step "One byte changed in transit: refused"
-cp message.env tampered.env
-printf '\x5a' | dd of=tampered.env bs=1 seek=200 conv=notrunc 2>/dev/null
-run $E open --key BR-PF $DIR tampered.env || echo "(refused, as it must be)"
-
-step "BR-PF rotates its keys; the authority publishes serial 2; the old message still opens"
-run $K agency rotate BR-PF
-run $K directory build --authority authority --serial 2 --expires 90d --out directory \
-	AR-UIF/card BR-PF/card US-FINCEN/card broker/card
-run $E open --key BR-PF $DIR message.env | head -3
-
-step "US-FINCEN's key is reported stolen: the authority revokes it (serial 3)"
-run $K directory revoke --authority authority --in directory --id US-FINCEN --version 1 \
-	--reason "laptop stolen" --out directory
-run $E seal --key AR-UIF $DIR --to US-FINCEN --text "x" --out refused.env \
-	|| echo "(nobody can seal to a revoked key)"
-
-printf '\nThe keys, cards, directory and envelopes are in ./demo. The next step of\n'
-printf 'enlace runs a broker and per-agency daemons between these identities.\n'
+if [ $keep = 1 ]; then
+	pids="$(cat "$NET/broker/pid") $(cat "$NET"/*/pid | grep -v "^$(cat "$NET/broker/pid")$" | tr '\n' ' ')"
+	{
+		echo "# The demo network, left running by examples/demo.sh --keep."
+		echo "ENLACE_BROKER_URL=tcp://127.0.0.1:$BROKER_PORT"
+		echo "ENLACE_BROKER_DATA=$NET/broker/data"
+		for a in AR-UIF BR-PF US-FINCEN; do
+			v=${a//-/_}
+			echo "ENLACE_${v}_CONFIG=$NET/$a/agent.conf"
+			echo "ENLACE_${v}_SOCKET=$NET/$a/agent.sock"
+		done
+		echo "ENLACE_PIDS=\"$pids\""
+	} > "$NET/network.env"
+	step "The network keeps running. Try, for example:"
+	echo "  . demo/network.env"
+	echo "  ENLACE_SOCKET=\$ENLACE_BR_PF_SOCKET build/client/enlace inbox"
+	echo "  ENLACE_SOCKET=\$ENLACE_AR_UIF_SOCKET build/client/enlace send --to US-FINCEN --text hello --wait"
+	echo "and stop it with: bash examples/demo.sh --stop"
+else
+	stop_all >/dev/null 2>&1
+	printf '\nDone; everything the tour started is stopped. Files are in ./demo.\n'
+fi

@@ -64,7 +64,7 @@ CONF
 
 start_broker() {
 	local before
-	before=$(grep -c "ready on" "$NET/broker/log" 2>/dev/null)
+	before=$(grep -c "ready on" "$NET/broker/log" 2>/dev/null || true)
 	$BIN/broker/enlace-broker --config "$NET/broker/broker.conf" >>"$NET/broker/log" 2>&1 &
 	echo $! >"$NET/broker/pid"
 	wait_for 10 "the broker to listen" \
@@ -81,7 +81,7 @@ stop_broker() { # stop_broker [SIGNAL]
 
 start_agent() { # start_agent ID
 	local before
-	before=$(grep -c " ready;" "$NET/$1/log" 2>/dev/null)
+	before=$(grep -c " ready;" "$NET/$1/log" 2>/dev/null || true)
 	$BIN/client/enlace-agent --config "$NET/$1/agent.conf" >>"$NET/$1/log" 2>&1 &
 	echo $! >"$NET/$1/pid"
 	wait_for 10 "agent $1 ready" \

@@ -1,0 +1,55 @@
+/*
+ * The broker's parsing of what arrives on the wire: a frame as a
+ * handshake, as a sealed request on an open session, and the bytes of a
+ * decrypted request.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "enlace/session.h"
+#include "enlace/wire.h"
+#include "world.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static struct world w;
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static const char *const ids[] = {"OAS-BROKER", "AR-UIF"};
+	static struct enl_session *client, *server;
+	struct enl_session *s = NULL;
+	Enlace__Request *req = NULL;
+	uint8_t *welcome = NULL, *plain = NULL, nonce[32];
+	size_t wlen = 0, plen = 0;
+	uint64_t counter = 0;
+
+	if (client == NULL) {
+		struct enl_hello_state *st = NULL;
+		uint8_t *hello = NULL;
+		size_t hlen = 0;
+		if (enl_init() != ENL_OK || world_init(&w, ids, 2) != ENL_OK ||
+		    enl_session_hello(w.agency[1], WORLD_TIME, &st, &hello, &hlen) != ENL_OK ||
+		    enl_session_accept(w.agency[0], &w.kr, hello, hlen, WORLD_TIME, nonce,
+				       &server, &welcome, &wlen) != ENL_OK ||
+		    enl_session_client_finish(st, welcome, wlen, &w.kr, "OAS-BROKER", &client,
+					      NULL, 0) != ENL_OK)
+			abort();
+		free(hello);
+		free(welcome);
+		welcome = NULL;
+	}
+	if (enl_session_accept(w.agency[0], &w.kr, data, size, WORLD_TIME, nonce, &s,
+			       &welcome, &wlen) == ENL_OK) {
+		enl_session_free(s);
+		free(welcome);
+	}
+	if (enl_session_open_request(server, data, size, 1 << 20, &counter, &plain, &plen) ==
+	    ENL_OK)
+		free(plain);
+	if (enl_pb_unpack(&enlace__request__descriptor, data, size, 1 << 20,
+			  (ProtobufCMessage **)&req) == ENL_OK)
+		protobuf_c_message_free_unpacked(&req->base, NULL);
+	return 0;
+}
