@@ -32,6 +32,20 @@ is() { # is "what" GOT WANT
 	fi
 }
 finish() {
+	local d
+	# Stop gracefully, so that a sanitizer build reports leaks, then look
+	# for any sanitizer report in every process's log.
+	for d in "$NET"/*/; do
+		[ -f "$d/agent.conf" ] && stop_agent "$(basename "$d")" TERM
+	done
+	stop_broker TERM
+	for f in "$NET"/*/log; do
+		if grep -q -E "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$f"; then
+			failed=$((failed + 1))
+			echo "FAIL: sanitizer report in $f"
+			grep -A 20 -E "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$f" | head -60
+		fi
+	done
 	echo "$checks checks, $failed failed"
 	[ "$failed" = 0 ]
 	exit $?
