@@ -116,10 +116,19 @@ struct writer;
 int writer_start(struct store *st, size_t batch_max, struct writer **out);
 void writer_submit(struct writer *w, struct job *j);
 void writer_stop(struct writer *w);
-/* Called on the writer thread after each batch, and at least every 100 ms
- * when idle. */
-void writer_set_tick(struct writer *w, void (*tick)(void *arg, struct store *st,
-						    int64_t now), void *arg);
+/*
+ * Work the writer does every round (after each batch, and at least every
+ * 100 ms): prepare runs inside the round's transaction, complete after
+ * its commit with the outcome. Both on the writer thread.
+ */
+struct writer_tick {
+	int (*prepare)(void *arg, struct store *st, int64_t now);
+	void (*complete)(void *arg, int rc);
+	void *arg;
+};
+void writer_set_tick(struct writer *w, const struct writer_tick *tick);
+/* Asks for another round without waiting (callable from any thread). */
+void writer_kick(struct writer *w);
 uint64_t writer_batches(const struct writer *w);
 
 /* ---- the server ---- */

@@ -78,6 +78,7 @@ struct server {
 	} *replay;
 	size_t replay_next;
 	struct work *parked;	/* writer thread only */
+	struct work *ready;	/* writer thread only: answered after the commit */
 	struct store *store;	/* writer thread only */
 };
 
@@ -373,6 +374,12 @@ respond_receipt(struct work *w, const uint8_t id[ENL_MSG_ID_LEN])
 	signed_free(sg);
 }
 
+static bool
+is_io(int rc)
+{
+	return rc == ENL_E_IO || rc == ENL_E_NO_SPACE || rc == ENL_E_NOMEM;
+}
+
 /* ---- SUBMIT ---- */
 
 static int
@@ -528,19 +535,27 @@ fetch_done(struct job *j, int rc)
 static void
 mark_parked_dirty(struct server *srv, const struct enl_header *h)
 {
+	bool any = false;
+
 	for (struct work *p = srv->parked; p != NULL; p = p->next_parked)
 		for (size_t i = 0; i < h->n_recipients && !p->dirty; i++)
-			p->dirty = strcmp(p->agency, h->recipients[i]) == 0;
+			any |= p->dirty = strcmp(p->agency, h->recipients[i]) == 0;
+	if (any)
+		writer_kick(srv->p.writer);
 }
 
-/* On the writer, after batches: answers parked fetches that have work
- * or whose wait is over, and forgets those whose session died. */
-static void
-fetch_tick(void *arg, struct store *st, int64_t now)
+/*
+ * On the writer, inside each round's transaction: parked fetches that have
+ * new envelopes take them (marked fetched in the same commit), those whose
+ * wait is over get an empty answer, those whose session died are dropped.
+ */
+static int
+fetch_prepare(void *arg, struct store *st, int64_t now)
 {
 	struct server *srv = arg;
 	struct work *list = srv->parked, *keep = NULL, *w;
 	int64_t ms = now_ms();
+	int rc = ENL_OK;
 
 	srv->parked = NULL;
 	while ((w = list) != NULL) {
@@ -550,34 +565,41 @@ fetch_tick(void *arg, struct store *st, int64_t now)
 		dead = w->sess->dead;
 		pthread_mutex_unlock(&srv->mu);
 		if (dead) {
+			w->parked = false;
 			work_reset(w);
 			work_recv(w);
 			continue;
 		}
-		if (w->dirty) {
-			int rc = st->ops->begin(st->db);
+		if (w->dirty && rc == ENL_OK) {
 			w->dirty = false;
-			if (rc == ENL_OK)
-				rc = fetch_write(&w->job, st, now);
-			if (rc == ENL_OK)
-				rc = st->ops->commit(st->db);
-			else if (st->ops->rollback(st->db) != ENL_OK)
-				blog("fetch: rollback failed");
-			if (rc != ENL_OK) {
-				w->parked = false;
-				respond_status(w, rc, NULL);
-				continue;
-			}
+			rc = fetch_write(&w->job, st, now);
 		}
 		if (w->n_found == 0 && ms < w->deadline) {
 			w->next_parked = keep;
 			keep = w;
 			continue;
 		}
-		w->parked = false;
-		fetch_reply(w);
+		w->next_parked = srv->ready;
+		srv->ready = w;
 	}
 	srv->parked = keep;
+	return rc;
+}
+
+static void
+fetch_complete(void *arg, int rc)
+{
+	struct server *srv = arg;
+	struct work *w;
+
+	while ((w = srv->ready) != NULL) {
+		srv->ready = w->next_parked;
+		w->parked = false;
+		if (rc != ENL_OK)
+			respond_status(w, rc, NULL);
+		else
+			fetch_reply(w);
+	}
 }
 
 static int
@@ -600,26 +622,42 @@ handle_fetch(struct work *w)
 /* ---- ACK and REJECT (by the recipient) ---- */
 
 static int
-ack_write(struct job *j, struct store *st, int64_t now)
+ack_one(struct work *w, struct store *st, const Enlace__AckReq *a, int64_t now)
 {
-	struct work *w = (struct work *)j;
 	struct stored_message m;
 	int rc;
 
-	if (w->op == OP_ACK) {
-		const Enlace__AckReq *a = w->req->ack;
-		if ((rc = st->ops->message_get(st->db, a->message_id.data, &m)) != ENL_OK)
-			return rc;
-		if (sodium_memcmp(m.hash, a->envelope_hash.data, ENL_HASH_LEN) != 0)
-			return ENL_E_BAD_SIGNATURE;
-		rc = st->ops->mark(st->db, a->message_id.data, w->agency, DS_ACKED, now,
-				   a->signature.data, a->time, NULL);
-	} else {
-		const Enlace__RejectReq *r = w->req->reject;
-		rc = st->ops->mark(st->db, r->message_id.data, w->agency, DS_REFUSED, now,
-				   NULL, 0, r->reason);
-	}
+	if ((rc = st->ops->message_get(st->db, a->message_id.data, &m)) != ENL_OK)
+		return rc;
+	if (sodium_memcmp(m.hash, a->envelope_hash.data, ENL_HASH_LEN) != 0)
+		return ENL_E_BAD_SIGNATURE;
+	rc = st->ops->mark(st->db, a->message_id.data, w->agency, DS_ACKED, now,
+			   a->signature.data, a->time, NULL);
 	return rc == ENL_E_EXISTS ? ENL_OK : rc;	/* a repeated ack is fine */
+}
+
+static int
+ack_write(struct job *j, struct store *st, int64_t now)
+{
+	struct work *w = (struct work *)j;
+	int rc = ENL_OK;
+
+	if (w->op == OP_ACK && w->req->body_case == ENLACE__REQUEST__BODY_ACK)
+		return ack_one(w, st, w->req->ack, now);
+	if (w->op == OP_ACK) {
+		/* every ack of the list is tried; the first failure is reported */
+		for (size_t i = 0; i < w->req->acks->n_acks; i++) {
+			int one = ack_one(w, st, w->req->acks->acks[i], now);
+			if (is_io(one))
+				return one;
+			if (rc == ENL_OK)
+				rc = one;
+		}
+		return rc;
+	}
+	rc = st->ops->mark(st->db, w->req->reject->message_id.data, w->agency, DS_REFUSED,
+			   now, NULL, 0, w->req->reject->reason);
+	return rc == ENL_E_EXISTS ? ENL_OK : rc;
 }
 
 static void
@@ -633,10 +671,10 @@ ack_done(struct job *j, int rc)
 		respond_status(w, rc, NULL);
 }
 
+/* Checks a recipient's signature over (message id, envelope hash, time). */
 static int
-handle_ack(struct work *w)
+ack_check(struct work *w, const Enlace__AckReq *a)
 {
-	const Enlace__AckReq *a = w->req->ack;
 	uint8_t msg[ENL_MSG_ID_LEN + ENL_HASH_LEN + 8], pk[32];
 	int rc;
 
@@ -651,6 +689,22 @@ handle_ack(struct work *w)
 				    enl_session_peer_version(w->sess->s), pk);
 	if (rc == ENL_OK)
 		rc = enl_verify_labeled(pk, ENL_LABEL_ACK, msg, sizeof(msg), a->signature.data);
+	return rc;
+}
+
+static int
+handle_ack(struct work *w)
+{
+	int rc;
+
+	if (w->req->body_case == ENLACE__REQUEST__BODY_ACK) {
+		rc = ack_check(w, w->req->ack);
+	} else {
+		rc = w->req->acks->n_acks == 0 || w->req->acks->n_acks > 1024
+			     ? ENL_E_MALFORMED : ENL_OK;
+		for (size_t i = 0; rc == ENL_OK && i < w->req->acks->n_acks; i++)
+			rc = ack_check(w, w->req->acks->acks[i]);
+	}
 	if (rc != ENL_OK)
 		return rc;
 	w->job.write = ack_write;
@@ -742,6 +796,7 @@ static const struct {
 	[ENLACE__REQUEST__BODY_RECEIPTS] = {OP_RECEIPTS, "RECEIPTS", handle_receipts},
 	[ENLACE__REQUEST__BODY_DIRECTORY] = {OP_NONE, "DIRECTORY", handle_directory},
 	[ENLACE__REQUEST__BODY_REJECT] = {OP_REJECT, "REJECT", handle_reject},
+	[ENLACE__REQUEST__BODY_ACKS] = {OP_ACK, "ACK", handle_ack},
 };
 
 static void
@@ -917,7 +972,10 @@ server_start(const struct server_params *p, struct server **out)
 		rc = ENL_E_IO;
 		goto fail;
 	}
-	writer_set_tick(p->writer, fetch_tick, srv);
+	{
+		struct writer_tick t = {fetch_prepare, fetch_complete, srv};
+		writer_set_tick(p->writer, &t);
+	}
 	for (size_t i = 0; i < srv->n_works; i++)
 		work_recv(&srv->works[i]);
 	*out = srv;

@@ -19,8 +19,8 @@ struct writer {
 	struct job *head, *tail;
 	bool stopping;
 	uint64_t batches;
-	void (*tick)(void *arg, struct store *st, int64_t now);
-	void *tick_arg;
+	bool kicked;
+	struct writer_tick tick;
 };
 
 static bool
@@ -29,6 +29,10 @@ is_storage_failure(int rc)
 	return rc == ENL_E_IO || rc == ENL_E_NO_SPACE || rc == ENL_E_NOMEM;
 }
 
+/*
+ * One transaction: the batch's jobs, then the tick's own writes (parked
+ * fetches), one commit; then every job and the tick learn the outcome.
+ */
 static void
 run_batch(struct writer *w, struct job *batch, int64_t now)
 {
@@ -43,6 +47,11 @@ run_batch(struct writer *w, struct job *batch, int64_t now)
 		if (is_storage_failure(rcs[n]))
 			rc = rcs[n];
 	}
+	if (rc == ENL_OK && w->tick.prepare != NULL) {
+		int trc = w->tick.prepare(w->tick.arg, w->st, now);
+		if (is_storage_failure(trc))
+			rc = trc;
+	}
 	if (rc == ENL_OK)
 		rc = w->st->ops->commit(w->st->db);
 	if (rc != ENL_OK) {
@@ -50,12 +59,15 @@ run_batch(struct writer *w, struct job *batch, int64_t now)
 			blog("writer: rollback failed");
 		blog("writer: batch of %zu not stored: %s", n, enl_strerror(rc));
 	}
-	w->batches++;
+	if (batch != NULL)
+		w->batches++;
 	n = 0;
 	for (j = batch; j != NULL; j = next, n++) {
 		next = j->next;
 		j->done(j, rc == ENL_OK ? rcs[n] : rc);
 	}
+	if (w->tick.complete != NULL)
+		w->tick.complete(w->tick.arg, rc);
 }
 
 static void *
@@ -69,7 +81,7 @@ writer_main(void *arg)
 		size_t n;
 
 		pthread_mutex_lock(&w->mu);
-		if (w->head == NULL && !w->stopping) {
+		if (w->head == NULL && !w->stopping && !w->kicked) {
 			clock_gettime(CLOCK_REALTIME, &until);
 			until.tv_nsec += 100 * 1000 * 1000;
 			if (until.tv_nsec >= 1000000000L) {
@@ -91,11 +103,9 @@ writer_main(void *arg)
 				w->tail = NULL;
 			last->next = NULL;
 		}
+		w->kicked = false;
 		pthread_mutex_unlock(&w->mu);
-		if (batch != NULL)
-			run_batch(w, batch, (int64_t)time(NULL));
-		if (w->tick != NULL)
-			w->tick(w->tick_arg, w->st, (int64_t)time(NULL));
+		run_batch(w, batch, (int64_t)time(NULL));
 	}
 	return NULL;
 }
@@ -120,11 +130,19 @@ writer_start(struct store *st, size_t batch_max, struct writer **out)
 }
 
 void
-writer_set_tick(struct writer *w, void (*tick)(void *, struct store *, int64_t), void *arg)
+writer_set_tick(struct writer *w, const struct writer_tick *tick)
 {
 	pthread_mutex_lock(&w->mu);
-	w->tick = tick;
-	w->tick_arg = arg;
+	w->tick = *tick;
+	pthread_mutex_unlock(&w->mu);
+}
+
+void
+writer_kick(struct writer *w)
+{
+	pthread_mutex_lock(&w->mu);
+	w->kicked = true;
+	pthread_cond_signal(&w->cv);
 	pthread_mutex_unlock(&w->mu);
 }
 

@@ -364,38 +364,69 @@ sender_main(void *arg)
 
 /* ---- fetcher ---- */
 
-static int
-send_ack(struct agent *a, const struct enl_keyring *kr, const uint8_t id[ENL_MSG_ID_LEN],
-	 const uint8_t hash[ENL_HASH_LEN])
-{
-	Enlace__Request req = ENLACE__REQUEST__INIT;
-	Enlace__AckReq ack = ENLACE__ACK_REQ__INIT;
-	Enlace__Response *resp = NULL;
-	uint8_t msg[ENL_MSG_ID_LEN + ENL_HASH_LEN + 8], sig[64];
-	int64_t now = (int64_t)time(NULL);
-	int rc;
+/* An acknowledgement made, waiting to go with the others of its fetch. */
+struct pending_ack {
+	uint8_t id[ENL_MSG_ID_LEN], hash[ENL_HASH_LEN], sig[64];
+	int64_t time;
+};
 
+static int
+make_ack(struct agent *a, const uint8_t id[ENL_MSG_ID_LEN], const uint8_t hash[ENL_HASH_LEN],
+	 struct pending_ack *out)
+{
+	uint8_t msg[ENL_MSG_ID_LEN + ENL_HASH_LEN + 8];
+
+	out->time = (int64_t)time(NULL);
+	memcpy(out->id, id, ENL_MSG_ID_LEN);
+	memcpy(out->hash, hash, ENL_HASH_LEN);
 	memcpy(msg, id, ENL_MSG_ID_LEN);
 	memcpy(msg + ENL_MSG_ID_LEN, hash, ENL_HASH_LEN);
 	for (int i = 0; i < 8; i++)
-		msg[ENL_MSG_ID_LEN + ENL_HASH_LEN + i] = (uint8_t)((uint64_t)now >> (56 - 8 * i));
-	if ((rc = enl_identity_sign(a->me, ENL_LABEL_ACK, msg, sizeof(msg), sig)) != ENL_OK)
-		return rc;
-	ack.message_id.data = (uint8_t *)id;
-	ack.message_id.len = ENL_MSG_ID_LEN;
-	ack.envelope_hash.data = (uint8_t *)hash;
-	ack.envelope_hash.len = ENL_HASH_LEN;
-	ack.time = now;
-	ack.signature.data = sig;
-	ack.signature.len = 64;
-	req.body_case = ENLACE__REQUEST__BODY_ACK;
-	req.ack = &ack;
+		msg[ENL_MSG_ID_LEN + ENL_HASH_LEN + i] = (uint8_t)((uint64_t)out->time >> (56 - 8 * i));
+	return enl_identity_sign(a->me, ENL_LABEL_ACK, msg, sizeof(msg), out->sig);
+}
+
+/* Sends the acknowledgements of one fetch in one request. */
+static int
+send_acks(struct agent *a, const struct enl_keyring *kr, const struct pending_ack *acks,
+	  size_t n)
+{
+	Enlace__Request req = ENLACE__REQUEST__INIT;
+	Enlace__AckList list = ENLACE__ACK_LIST__INIT;
+	Enlace__AckReq *items, **ptrs;
+	Enlace__Response *resp = NULL;
+	int rc = ENL_E_NOMEM;
+
+	if (n == 0)
+		return ENL_OK;
+	items = calloc(n, sizeof(*items));
+	ptrs = calloc(n, sizeof(*ptrs));
+	if (items == NULL || ptrs == NULL)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		enlace__ack_req__init(&items[i]);
+		items[i].message_id.data = (uint8_t *)acks[i].id;
+		items[i].message_id.len = ENL_MSG_ID_LEN;
+		items[i].envelope_hash.data = (uint8_t *)acks[i].hash;
+		items[i].envelope_hash.len = ENL_HASH_LEN;
+		items[i].time = acks[i].time;
+		items[i].signature.data = (uint8_t *)acks[i].sig;
+		items[i].signature.len = 64;
+		ptrs[i] = &items[i];
+	}
+	list.n_acks = n;
+	list.acks = ptrs;
+	req.body_case = ENLACE__REQUEST__BODY_ACKS;
+	req.acks = &list;
 	if ((rc = conn_request(&a->in, kr, &req, 30000, &resp)) != ENL_OK)
-		return rc;
+		goto out;
 	rc = resp->status;
 	if (rc != ENL_OK)
-		alog("ack refused by the broker: %s", resp->reason);
+		alog("acknowledgements refused by the broker: %s", resp->reason);
 	protobuf_c_message_free_unpacked(&resp->base, NULL);
+out:
+	free(items);
+	free(ptrs);
 	return rc;
 }
 
@@ -421,9 +452,11 @@ send_reject(struct agent *a, const struct enl_keyring *kr, const uint8_t *id,
 	return ENL_OK;
 }
 
-/* Handles one incoming envelope: verify, store durably, acknowledge. */
+/* Handles one incoming envelope: verify and store durably, then make its
+ * acknowledgement into *ack (*have_ack set) for the caller to send. */
 static int
-receive_one(struct agent *a, const struct enl_keyring *kr, const uint8_t *env, size_t len)
+receive_one(struct agent *a, const struct enl_keyring *kr, const uint8_t *env, size_t len,
+	    struct pending_ack *ack, bool *have_ack)
 {
 	struct enl_message *m = NULL;
 	struct enl_header h;
@@ -466,7 +499,8 @@ receive_one(struct agent *a, const struct enl_keyring *kr, const uint8_t *env, s
 		}
 		alog("received message %s from %s", hex, m->header.sender);
 	}
-	rc = send_ack(a, kr, m->header.message_id, m->hash);
+	rc = make_ack(a, m->header.message_id, m->hash, ack);
+	*have_ack = rc == ENL_OK;
 	enl_message_free(m);
 	return rc;
 }
@@ -489,11 +523,23 @@ fetcher_main(void *arg)
 		req.fetch = &fr;
 		rc = conn_request(&a->in, &kr, &req, (int)a->cfg.fetch_wait_ms + 15000, &resp);
 		set_connected(a, &a->in, rc == ENL_OK);
-		if (rc == ENL_OK && resp->status == ENL_OK) {
+		if (rc == ENL_OK && resp->status == ENL_OK && resp->n_envelopes > 0) {
+			struct pending_ack *acks = calloc(resp->n_envelopes, sizeof(*acks));
+			size_t n = 0;
 			backoff = 0;
-			for (size_t i = 0; i < resp->n_envelopes && rc == ENL_OK; i++)
+			rc = acks == NULL ? ENL_E_NOMEM : ENL_OK;
+			for (size_t i = 0; i < resp->n_envelopes && rc == ENL_OK; i++) {
+				bool have = false;
 				rc = receive_one(a, &kr, resp->envelopes[i].data,
-						 resp->envelopes[i].len);
+						 resp->envelopes[i].len, &acks[n], &have);
+				n += have;
+			}
+			/* what is durably in the inbox is acknowledged, even after a failure */
+			if (n > 0) {
+				int arc = send_acks(a, &kr, acks, n);
+				rc = rc == ENL_OK ? arc : rc;
+			}
+			free(acks);
 		}
 		if (resp != NULL)
 			protobuf_c_message_free_unpacked(&resp->base, NULL);

@@ -1,0 +1,567 @@
+/*
+ * Load generator for a real broker on loopback (run by bench_broker.sh).
+ *
+ *   loadgen --url URL --directory FILE --sender KEYDIR... --recipient KEYDIR...
+ *           --count N [--rate MSG_PER_S] [--broker-pid PID] [--ceiling-dir DIR]
+ *
+ * Each sender is a session submitting 1 KiB envelopes (sealed before the
+ * clock starts) to one recipient, round robin; each recipient is a
+ * session that fetches and acknowledges. It prints sustained messages/s
+ * (submit to receipt, and submit to acknowledgement), latency
+ * percentiles, the broker's CPU time and peak RSS, and the machine's
+ * ceiling for the broker's work measured in the same run: two threads
+ * doing Ed25519 verify + SHA-256 leaf hash + group-committed durable
+ * append, with no network.
+ */
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "conn.h"
+
+#define MAX_PARTIES 64
+
+struct msg {
+	uint8_t *env;
+	size_t len;
+	uint8_t id[ENL_MSG_ID_LEN];
+	int64_t submit_ns, receipt_ns, ack_ns;
+};
+
+struct shared {
+	const char *url;
+	struct enl_directory *dir;
+	struct enl_keyring kr;
+	struct msg *msgs;
+	size_t count;
+	double rate;		/* per second, all senders together; 0: as fast as possible */
+	int64_t start_ns;
+	pthread_mutex_t mu;
+	size_t acked;
+	int errors;
+};
+
+struct party {
+	struct shared *sh;
+	struct enl_identity *me;
+	size_t index, n_parties;
+};
+
+static int64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static struct enl_identity *
+load(const char *dir)
+{
+	struct enl_identity *id = NULL;
+	char path[1024];
+
+	snprintf(path, sizeof(path), "%s/secret.key", dir);
+	if (enl_keyfile_read(path, NULL, 0, &id) != ENL_OK) {
+		fprintf(stderr, "%s: cannot read the key\n", path);
+		exit(2);
+	}
+	return id;
+}
+
+static struct msg **by_id;	/* sorted by message id, for find() */
+
+static int
+cmp_id(const void *a, const void *b)
+{
+	return memcmp((*(struct msg *const *)a)->id, (*(struct msg *const *)b)->id,
+		      ENL_MSG_ID_LEN);
+}
+
+static struct msg *
+find(struct shared *sh, const uint8_t id[ENL_MSG_ID_LEN])
+{
+	struct msg key, *kp = &key, **hit;
+
+	memcpy(key.id, id, ENL_MSG_ID_LEN);
+	hit = bsearch(&kp, by_id, sh->count, sizeof(*by_id), cmp_id);
+	return hit ? *hit : NULL;
+}
+
+static void *
+sender(void *arg)
+{
+	struct party *p = arg;
+	struct shared *sh = p->sh;
+	struct conn c;
+
+	conn_init(&c, sh->url, "OAS-BROKER", p->me, 1 << 20);
+	for (size_t i = p->index; i < sh->count; i += p->n_parties) {
+		Enlace__Request req = ENLACE__REQUEST__INIT;
+		Enlace__SubmitReq sr = ENLACE__SUBMIT_REQ__INIT;
+		Enlace__Response *resp = NULL;
+		struct msg *m = &sh->msgs[i];
+		if (sh->rate > 0) {
+			int64_t due = sh->start_ns + (int64_t)(1e9 * (double)i / sh->rate);
+			int64_t wait = due - now_ns();
+			if (wait > 0) {
+				struct timespec ts = {wait / 1000000000, wait % 1000000000};
+				nanosleep(&ts, NULL);
+			}
+		}
+		sr.envelope.data = m->env;
+		sr.envelope.len = m->len;
+		req.body_case = ENLACE__REQUEST__BODY_SUBMIT;
+		req.submit = &sr;
+		m->submit_ns = now_ns();
+		if (conn_request(&c, &sh->kr, &req, 30000, &resp) != ENL_OK ||
+		    resp->status != ENL_OK) {
+			pthread_mutex_lock(&sh->mu);
+			sh->errors++;
+			pthread_mutex_unlock(&sh->mu);
+		} else {
+			m->receipt_ns = now_ns();
+		}
+		if (resp != NULL)
+			protobuf_c_message_free_unpacked(&resp->base, NULL);
+	}
+	conn_close(&c);
+	return NULL;
+}
+
+struct ack_item {
+	Enlace__AckReq req;
+	uint8_t id[ENL_MSG_ID_LEN], hash[ENL_HASH_LEN], sig[64];
+};
+
+/* The recipient's real work: verify and decrypt, then sign the ack. */
+static int
+prepare_ack(struct shared *sh, const struct enl_identity *me, const uint8_t *env, size_t len,
+	    struct ack_item *it)
+{
+	struct enl_message *m = NULL;
+	struct enl_limits lim = {1 << 20};
+	uint8_t buf[ENL_MSG_ID_LEN + ENL_HASH_LEN + 8];
+	int64_t t = (int64_t)time(NULL);
+	int rc;
+
+	if ((rc = enl_envelope_open(env, len, me, &sh->kr, &lim, t, &m)) != ENL_OK)
+		return rc;
+	memcpy(it->id, m->header.message_id, ENL_MSG_ID_LEN);
+	memcpy(it->hash, m->hash, ENL_HASH_LEN);
+	enl_message_free(m);
+	memcpy(buf, it->id, ENL_MSG_ID_LEN);
+	memcpy(buf + ENL_MSG_ID_LEN, it->hash, ENL_HASH_LEN);
+	for (int i = 0; i < 8; i++)
+		buf[ENL_MSG_ID_LEN + ENL_HASH_LEN + i] = (uint8_t)((uint64_t)t >> (56 - 8 * i));
+	if (enl_identity_sign(me, ENL_LABEL_ACK, buf, sizeof(buf), it->sig) != ENL_OK)
+		abort();
+	enlace__ack_req__init(&it->req);
+	it->req.message_id.data = it->id;
+	it->req.message_id.len = ENL_MSG_ID_LEN;
+	it->req.envelope_hash.data = it->hash;
+	it->req.envelope_hash.len = ENL_HASH_LEN;
+	it->req.time = t;
+	it->req.signature.data = it->sig;
+	it->req.signature.len = 64;
+	return ENL_OK;
+}
+
+static int
+send_acks(struct conn *c, struct shared *sh, struct ack_item *items, size_t n)
+{
+	Enlace__Request req = ENLACE__REQUEST__INIT;
+	Enlace__AckList list = ENLACE__ACK_LIST__INIT;
+	Enlace__AckReq *ptrs[64];
+	Enlace__Response *resp = NULL;
+	int64_t t;
+	int rc;
+
+	for (size_t i = 0; i < n; i++)
+		ptrs[i] = &items[i].req;
+	list.n_acks = n;
+	list.acks = ptrs;
+	req.body_case = ENLACE__REQUEST__BODY_ACKS;
+	req.acks = &list;
+	rc = conn_request(c, &sh->kr, &req, 30000, &resp);
+	t = now_ns();
+	if (rc == ENL_OK && resp->status == ENL_OK) {
+		pthread_mutex_lock(&sh->mu);
+		for (size_t i = 0; i < n; i++) {
+			struct msg *mine = find(sh, items[i].id);
+			if (mine != NULL && mine->ack_ns == 0) {
+				mine->ack_ns = t;
+				sh->acked++;
+			}
+		}
+		pthread_mutex_unlock(&sh->mu);
+	}
+	if (resp != NULL)
+		protobuf_c_message_free_unpacked(&resp->base, NULL);
+	return rc;
+}
+
+static void *
+recipient(void *arg)
+{
+	struct party *p = arg;
+	struct shared *sh = p->sh;
+	struct conn c;
+	int64_t deadline = 0;
+
+	conn_init(&c, sh->url, "OAS-BROKER", p->me, 1 << 20);
+	for (;;) {
+		Enlace__Request req = ENLACE__REQUEST__INIT;
+		Enlace__FetchReq fr = ENLACE__FETCH_REQ__INIT;
+		Enlace__Response *resp = NULL;
+		size_t done;
+		pthread_mutex_lock(&sh->mu);
+		done = sh->acked;
+		pthread_mutex_unlock(&sh->mu);
+		if (done + (size_t)sh->errors >= sh->count)
+			break;
+		if (deadline == 0 && done > 0)
+			deadline = now_ns() + (int64_t)120 * 1000000000;
+		if (deadline && now_ns() > deadline)
+			break;
+		fr.wait_ms = 500;
+		fr.max = 64;
+		req.body_case = ENLACE__REQUEST__BODY_FETCH;
+		req.fetch = &fr;
+		if (conn_request(&c, &sh->kr, &req, 10000, &resp) == ENL_OK) {
+			struct ack_item items[64];
+			size_t n = 0;
+			for (size_t i = 0; i < resp->n_envelopes && n < 64; i++)
+				if (prepare_ack(sh, p->me, resp->envelopes[i].data,
+						resp->envelopes[i].len, &items[n]) == ENL_OK)
+					n++;
+			if (n > 0 && send_acks(&c, sh, items, n) != ENL_OK)
+				fprintf(stderr, "acks not accepted\n");
+		}
+		if (resp != NULL)
+			protobuf_c_message_free_unpacked(&resp->base, NULL);
+	}
+	conn_close(&c);
+	return NULL;
+}
+
+static int
+cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void
+percentiles(const char *what, int64_t *v, size_t n)
+{
+	if (n == 0) {
+		printf("%-28s no samples\n", what);
+		return;
+	}
+	qsort(v, n, sizeof(*v), cmp_i64);
+	printf("%-28s p50 %7.2f ms  p90 %7.2f ms  p99 %7.2f ms  max %7.2f ms\n", what,
+	       (double)v[n / 2] / 1e6, (double)v[n * 9 / 10] / 1e6,
+	       (double)v[n * 99 / 100] / 1e6, (double)v[n - 1] / 1e6);
+}
+
+static double
+proc_cpu_s(long pid)
+{
+	char path[64], buf[2048];
+	unsigned long ut = 0, st = 0;
+	FILE *f;
+	char *p;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	if (fgets(buf, sizeof(buf), f) == NULL || (p = strrchr(buf, ')')) == NULL ||
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2) {
+		fclose(f);
+		return -1;
+	}
+	fclose(f);
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static long
+proc_hwm_kb(long pid)
+{
+	char path[64], line[256];
+	long kb = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "VmHWM: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+/* ---- the ceiling: verify + leaf hash on two threads, group-committed append ---- */
+
+struct ceiling {
+	uint8_t pk[32], sig[64], digest[32], record[1024];
+	size_t per_thread;
+	int fd;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	size_t produced, written, syncs;
+	bool done;
+	int64_t fsync_ns;
+};
+
+static void *
+ceiling_worker(void *arg)
+{
+	struct ceiling *c = arg;
+	uint8_t leaf[32];
+
+	for (size_t i = 0; i < c->per_thread; i++) {
+		if (crypto_sign_verify_detached(c->sig, c->digest, 32, c->pk) != 0)
+			abort();
+		crypto_hash_sha256(leaf, c->record, 200);
+		pthread_mutex_lock(&c->mu);
+		c->produced++;
+		pthread_cond_signal(&c->cv);
+		pthread_mutex_unlock(&c->mu);
+	}
+	return NULL;
+}
+
+static void *
+ceiling_writer(void *arg)
+{
+	struct ceiling *c = arg;
+
+	pthread_mutex_lock(&c->mu);
+	while (!c->done || c->written < c->produced) {
+		size_t n;
+		while (c->written == c->produced && !c->done)
+			pthread_cond_wait(&c->cv, &c->mu);
+		n = c->produced - c->written;
+		pthread_mutex_unlock(&c->mu);
+		for (size_t i = 0; i < n; i++)
+			if (write(c->fd, c->record, 256) != 256)
+				abort();
+		if (n > 0 && fdatasync(c->fd) != 0)
+			abort();
+		pthread_mutex_lock(&c->mu);
+		c->written += n;
+		c->syncs += n > 0;
+	}
+	pthread_mutex_unlock(&c->mu);
+	return NULL;
+}
+
+static double
+measure_ceiling(const char *dir, size_t total, double *fsync_ms)
+{
+	struct ceiling c;
+	pthread_t w[2], wr;
+	char path[1024];
+	uint8_t sk[64];
+	int64_t t0, t1;
+
+	memset(&c, 0, sizeof(c));
+	crypto_sign_keypair(c.pk, sk);
+	randombytes_buf(c.digest, 32);
+	crypto_sign_detached(c.sig, NULL, c.digest, 32, sk);
+	snprintf(path, sizeof(path), "%s/ceiling.log", dir);
+	if ((c.fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600)) < 0)
+		return 0;
+	/* one fdatasync of a small append, alone: the latency floor */
+	t0 = now_ns();
+	for (int i = 0; i < 50; i++)
+		if (write(c.fd, c.record, 256) != 256 || fdatasync(c.fd) != 0)
+			abort();
+	*fsync_ms = (double)(now_ns() - t0) / 50 / 1e6;
+	c.per_thread = total / 2;
+	pthread_mutex_init(&c.mu, NULL);
+	pthread_cond_init(&c.cv, NULL);
+	t0 = now_ns();
+	pthread_create(&wr, NULL, ceiling_writer, &c);
+	pthread_create(&w[0], NULL, ceiling_worker, &c);
+	pthread_create(&w[1], NULL, ceiling_worker, &c);
+	pthread_join(w[0], NULL);
+	pthread_join(w[1], NULL);
+	pthread_mutex_lock(&c.mu);
+	c.done = true;
+	pthread_cond_signal(&c.cv);
+	pthread_mutex_unlock(&c.mu);
+	pthread_join(wr, NULL);
+	t1 = now_ns();
+	close(c.fd);
+	unlink(path);
+	printf("ceiling: %zu records in %zu group commits\n", c.written, c.syncs);
+	return (double)c.written / ((double)(t1 - t0) / 1e9);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"url", required_argument, NULL, 'u'},
+		{"directory", required_argument, NULL, 'd'},
+		{"sender", required_argument, NULL, 's'},
+		{"recipient", required_argument, NULL, 'r'},
+		{"count", required_argument, NULL, 'n'},
+		{"rate", required_argument, NULL, 'R'},
+		{"broker-pid", required_argument, NULL, 'p'},
+		{"ceiling-dir", required_argument, NULL, 'c'},
+		{"phased", no_argument, NULL, 'P'},
+		{NULL, 0, NULL, 0},
+	};
+	struct shared sh;
+	struct party senders[MAX_PARTIES], rcpts[MAX_PARTIES];
+	pthread_t st[MAX_PARTIES], rt[MAX_PARTIES];
+	struct enl_dir_check chk = {NULL, 0, 0};
+	size_t ns = 0, nr = 0, n_rec = 0, n_ack = 0;
+	const char *dir_file = NULL, *ceiling_dir = NULL;
+	long broker_pid = 0;
+	bool phased = false;	/* recipients start once every submit is done */
+	double cpu0 = 0, cpu1 = 0, ceiling = 0, fsync_ms = 0;
+	int64_t t_end, *lat_r, *lat_a;
+	int c;
+
+	memset(&sh, 0, sizeof(sh));
+	sh.count = 10000;
+	if (enl_init() != ENL_OK)
+		return 2;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'u': sh.url = optarg; break;
+		case 'd': dir_file = optarg; break;
+		case 's': if (ns < MAX_PARTIES) senders[ns++].me = load(optarg); break;
+		case 'r': if (nr < MAX_PARTIES) rcpts[nr++].me = load(optarg); break;
+		case 'n': sh.count = strtoul(optarg, NULL, 10); break;
+		case 'R': sh.rate = atof(optarg); break;
+		case 'p': broker_pid = atol(optarg); break;
+		case 'c': ceiling_dir = optarg; break;
+		case 'P': phased = true; break;
+		default: return 2;
+		}
+	}
+	if (sh.url == NULL || dir_file == NULL || ns == 0 || nr == 0 || sh.count == 0 ||
+	    enl_directory_load(dir_file, &chk, &sh.dir) != ENL_OK) {
+		fprintf(stderr, "usage: see the comment at the top of loadgen.c\n");
+		return 2;
+	}
+	sh.kr = enl_directory_keyring(sh.dir);
+	pthread_mutex_init(&sh.mu, NULL);
+	sh.msgs = calloc(sh.count, sizeof(*sh.msgs));
+	lat_r = calloc(sh.count, sizeof(*lat_r));
+	lat_a = calloc(sh.count, sizeof(*lat_a));
+	{
+		uint8_t body[1024];
+		struct enl_limits lim = {1 << 20};
+		struct enl_attachment att = {"report.bin", "", body, sizeof(body)};
+		struct enl_payload pl = {"bench", "", 1, &att, NULL, 0};
+		struct enl_header *h = malloc(sizeof(*h));
+		randombytes_buf(body, sizeof(body));
+		for (size_t i = 0; i < sh.count; i++) {
+			memset(h, 0, sizeof(*h));
+			snprintf(h->recipients[0], sizeof(h->recipients[0]), "%s",
+				 enl_identity_id(rcpts[i % nr].me));
+			h->n_recipients = 1;
+			h->type = ENL_MSG_FIU_REPORT;
+			h->handling.tlp = ENL_TLP_AMBER;
+			h->handling.onward = ENL_ONWARD_CONSENT;
+			h->handling.evidential = ENL_EVID_INTELLIGENCE_ONLY;
+			if (enl_envelope_seal(senders[i % ns].me, &sh.kr, &lim, h, &pl,
+					      (int64_t)time(NULL), &sh.msgs[i].env,
+					      &sh.msgs[i].len) != ENL_OK)
+				return 2;
+			memcpy(sh.msgs[i].id, h->message_id, ENL_MSG_ID_LEN);
+		}
+		free(h);
+	}
+	by_id = malloc(sh.count * sizeof(*by_id));
+	for (size_t i = 0; i < sh.count; i++)
+		by_id[i] = &sh.msgs[i];
+	qsort(by_id, sh.count, sizeof(*by_id), cmp_id);
+	printf("%zu senders, %zu recipients, %zu messages of 1 KiB, offered rate %s%s\n", ns, nr,
+	       sh.count, sh.rate > 0 ? "paced" : "as fast as possible",
+	       phased ? "; recipients fetch after every submit is receipted" : "");
+	if (sh.rate > 0)
+		printf("offered %.0f msg/s\n", sh.rate);
+	if (broker_pid)
+		cpu0 = proc_cpu_s(broker_pid);
+	sh.start_ns = now_ns();
+	for (size_t i = 0; i < nr && !phased; i++) {
+		rcpts[i] = (struct party){&sh, rcpts[i].me, i, nr};
+		pthread_create(&rt[i], NULL, recipient, &rcpts[i]);
+	}
+	for (size_t i = 0; i < ns; i++) {
+		senders[i] = (struct party){&sh, senders[i].me, i, ns};
+		pthread_create(&st[i], NULL, sender, &senders[i]);
+	}
+	for (size_t i = 0; i < ns; i++)
+		pthread_join(st[i], NULL);
+	t_end = now_ns();
+	if (broker_pid)
+		cpu1 = proc_cpu_s(broker_pid);
+	for (size_t i = 0; i < nr && phased; i++) {
+		rcpts[i] = (struct party){&sh, rcpts[i].me, i, nr};
+		pthread_create(&rt[i], NULL, recipient, &rcpts[i]);
+	}
+	for (size_t i = 0; i < nr; i++)
+		pthread_join(rt[i], NULL);
+	{
+		int64_t last_ack = 0;
+		for (size_t i = 0; i < sh.count; i++) {
+			if (sh.msgs[i].receipt_ns)
+				lat_r[n_rec++] = sh.msgs[i].receipt_ns - sh.msgs[i].submit_ns;
+			if (sh.msgs[i].ack_ns) {
+				lat_a[n_ack++] = sh.msgs[i].ack_ns - sh.msgs[i].submit_ns;
+				if (sh.msgs[i].ack_ns > last_ack)
+					last_ack = sh.msgs[i].ack_ns;
+			}
+		}
+		printf("receipted %zu, acknowledged %zu, errors %d\n", n_rec, n_ack, sh.errors);
+		printf("throughput submit->receipt   %8.0f msg/s\n",
+		       (double)n_rec / ((double)(t_end - sh.start_ns) / 1e9));
+		if (last_ack)
+			printf("throughput submit->ack       %8.0f msg/s\n",
+			       (double)n_ack / ((double)(last_ack - sh.start_ns) / 1e9));
+		percentiles("latency submit->receipt", lat_r, n_rec);
+		percentiles("latency submit->ack", lat_a, n_ack);
+	}
+	if (broker_pid)
+		printf("broker CPU %.2f s over the submit phase (%.0f%% of one core), peak RSS %ld KiB\n",
+		       cpu1 - cpu0, 100 * (cpu1 - cpu0) / ((double)(t_end - sh.start_ns) / 1e9),
+		       proc_hwm_kb(broker_pid));
+	if (ceiling_dir != NULL) {
+		double thr = (double)n_rec / ((double)(t_end - sh.start_ns) / 1e9);
+		ceiling = measure_ceiling(ceiling_dir, 100000, &fsync_ms);
+		printf("one fdatasync (alone)        %8.3f ms\n", fsync_ms);
+		printf("ceiling (2x verify+hash, group-committed append) %8.0f msg/s\n", ceiling);
+		printf("broker / ceiling             %8.2f\n", thr / ceiling);
+	}
+	for (size_t i = 0; i < sh.count; i++)
+		free(sh.msgs[i].env);
+	free(sh.msgs);
+	free(by_id);
+	free(lat_r);
+	free(lat_a);
+	for (size_t i = 0; i < ns; i++)
+		enl_identity_free(senders[i].me);
+	for (size_t i = 0; i < nr; i++)
+		enl_identity_free(rcpts[i].me);
+	enl_directory_free(sh.dir);
+	return sh.errors ? 1 : 0;
+}
