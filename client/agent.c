@@ -448,8 +448,11 @@ send_reject(struct agent *a, const struct enl_keyring *kr, const uint8_t *id,
 	req.reject = &rj;
 	if ((rc = conn_request(&a->in, kr, &req, 30000, &resp)) != ENL_OK)
 		return rc;
+	rc = resp->status;
+	if (rc != ENL_OK)
+		alog("the broker did not record the refusal: %s", resp->reason);
 	protobuf_c_message_free_unpacked(&resp->base, NULL);
-	return ENL_OK;
+	return rc;
 }
 
 /* Handles one incoming envelope: verify and store durably, then make its
@@ -467,7 +470,7 @@ receive_one(struct agent *a, const struct enl_keyring *kr, const uint8_t *env, s
 
 	rc = enl_envelope_open(env, len, a->me, kr, &a->lim, (int64_t)time(NULL), &m);
 	if (rc != ENL_OK) {
-		char reason[300];
+		char reason[300], line[310];
 		int n;
 		enl_hash(env, len, hash);
 		enl_hex(hash, ENL_HASH_LEN, hex);
@@ -476,15 +479,16 @@ receive_one(struct agent *a, const struct enl_keyring *kr, const uint8_t *env, s
 		snprintf(path, sizeof(path), "%s/refused/%s.env", a->cfg.spool, hex);
 		if (enl_file_write(path, env, len, 0600, true) != ENL_OK)
 			return ENL_E_IO;
-		n = snprintf(reason, sizeof(reason), "did not verify: %s\n", enl_strerror(rc));
+		n = snprintf(line, sizeof(line), "%s\n", reason);
 		snprintf(path, sizeof(path), "%s/refused/%s.reason", a->cfg.spool, hex);
-		if (enl_file_write(path, (const uint8_t *)reason, (size_t)n, 0600, true) != ENL_OK)
+		if (enl_file_write(path, (const uint8_t *)line, (size_t)n, 0600, true) != ENL_OK)
 			return ENL_E_IO;
-		/* The header may still name the message, if it parses at all. */
-		if (enl_envelope_verify(env, len, kr, &a->lim, (int64_t)time(NULL), &h, NULL) ==
-		    ENL_OK)
+		/* Name the message by its id, if the header parses at all (unverified:
+		 * the broker checks that this agency is one of its recipients). */
+		if (enl_envelope_peek(env, len, &a->lim, &h) == ENL_OK)
 			return send_reject(a, kr, h.message_id, hash, reason);
-		return send_reject(a, kr, NULL, hash, reason);
+		alog("the refused envelope does not even name itself; it stays at the broker");
+		return ENL_OK;
 	}
 	enl_hex(m->header.message_id, ENL_MSG_ID_LEN, hex);
 	snprintf(name, sizeof(name), "%s.env", hex);

@@ -99,18 +99,9 @@ handler(void *user, const char *section, const char *name, const char *value)
 	return 1;
 }
 
-int
-enl_config_parse(const char *path, const struct enl_cfg_key *keys, void *obj, char *err,
-		 size_t err_cap)
+static int
+finish(struct parse *p, int line, const char *path, char *err, size_t err_cap)
 {
-	struct parse p;
-	int line;
-
-	memset(&p, 0, sizeof(p));
-	p.keys = keys;
-	p.obj = obj;
-	p.path = path;
-	line = ini_parse(path, handler, &p);
 	if (line == -1) {
 		snprintf(err, err_cap, "%s: cannot open: %s", path, strerror(errno));
 		return -1;
@@ -121,14 +112,40 @@ enl_config_parse(const char *path, const struct enl_cfg_key *keys, void *obj, ch
 	}
 	if (line > 0) {
 		snprintf(err, err_cap, "%s:%d: %s", path, line,
-			 p.err[0] ? p.err : "not a 'key = value' line or a [section]");
+			 p->err[0] ? p->err : "not a 'key = value' line or a [section]");
 		return -1;
 	}
-	for (size_t i = 0; keys[i].name != NULL; i++)
-		if (keys[i].required && !p.seen[i]) {
+	for (size_t i = 0; p->keys[i].name != NULL; i++)
+		if (p->keys[i].required && !p->seen[i]) {
 			snprintf(err, err_cap, "%s: key '%s' in section [%s] is required", path,
-				 keys[i].name, keys[i].section);
+				 p->keys[i].name, p->keys[i].section);
 			return -1;
 		}
 	return 0;
+}
+
+int
+enl_config_parse(const char *path, const struct enl_cfg_key *keys, void *obj, char *err,
+		 size_t err_cap)
+{
+	struct parse p;
+
+	memset(&p, 0, sizeof(p));
+	p.keys = keys;
+	p.obj = obj;
+	p.path = path;
+	return finish(&p, ini_parse(path, handler, &p), path, err, err_cap);
+}
+
+int
+enl_config_parse_text(const char *text, const char *name, const struct enl_cfg_key *keys,
+		      void *obj, char *err, size_t err_cap)
+{
+	struct parse p;
+
+	memset(&p, 0, sizeof(p));
+	p.keys = keys;
+	p.obj = obj;
+	p.path = name;
+	return finish(&p, ini_parse_string(text, handler, &p), name, err, err_cap);
 }

@@ -446,6 +446,21 @@ enl_envelope_verify(const uint8_t *buf, size_t len, const struct enl_keyring *kr
 	return ENL_OK;
 }
 
+int
+enl_envelope_peek(const uint8_t *buf, size_t len, const struct enl_limits *lim,
+		  struct enl_header *hdr)
+{
+	Enlace__Envelope *e = NULL;
+	int rc = enl_pb_unpack(&enlace__envelope__descriptor, buf, len,
+			       enl_envelope_max_size(lim), (ProtobufCMessage **)&e);
+
+	if (rc != ENL_OK)
+		return rc;
+	rc = header_unpack(e->header.data, e->header.len, hdr);
+	protobuf_c_message_free_unpacked(&e->base, NULL);
+	return rc;
+}
+
 struct opened {
 	Enlace__Payload *pl;
 	struct enl_attachment *atts;

@@ -32,4 +32,9 @@ struct enl_cfg_key {
 int enl_config_parse(const char *path, const struct enl_cfg_key *keys, void *obj,
 		     char *err, size_t err_cap);
 
+/* The same for text in memory; `name` stands for the file in messages. */
+int enl_config_parse_text(const char *text, const char *name,
+			  const struct enl_cfg_key *keys, void *obj, char *err,
+			  size_t err_cap);
+
 #endif

@@ -294,6 +294,14 @@ int enl_envelope_verify(const uint8_t *buf, size_t len,
 			struct enl_header *hdr,
 			uint8_t hash[ENL_HASH_LEN]) ENL_WUR;
 
+/*
+ * Decodes an envelope's header WITHOUT checking the signature: only for
+ * naming a message one refuses (its id), never for trusting it.
+ * ENL_E_TOO_LARGE, ENL_E_MALFORMED, ENL_E_UNSUPPORTED, ENL_E_NOMEM.
+ */
+int enl_envelope_peek(const uint8_t *buf, size_t len, const struct enl_limits *lim,
+		      struct enl_header *hdr) ENL_WUR;
+
 /* An opened message; free with enl_message_free (wipes the plaintext). */
 struct enl_message {
 	struct enl_header header;

@@ -25,6 +25,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (enl_envelope_open(data, size, w.agency[1], &w.kr, &lim, WORLD_TIME + 61, &m) == ENL_OK)
 		enl_message_free(m);
+	if (enl_envelope_peek(data, size, &lim, &h) != ENL_OK)
+		return 0;
 	if (enl_envelope_verify(data, size, &w.kr, &lim, WORLD_TIME + 61, &h, NULL) != ENL_OK)
 		return 0;
 	return 0;

@@ -37,6 +37,18 @@ ok "inbox json parses" python3 -c "import json; assert len(json.load(open('$NET/
 enl AR-UIF status --json > "$NET/status.json"
 ok "status: connected, nothing waiting" python3 -c "import json; s=json.load(open('$NET/status.json')); assert s['connected'] and s['outbox']==0 and s['sent']==2, s"
 
+# A message that is properly signed but does not decrypt: the broker
+# cannot tell, the recipient refuses it, says so, and the sender sees it.
+bad=$("$BIN/tests/rawclient" bad-ciphertext "tcp://127.0.0.1:$BROKER_PORT" "$NET/AR-UIF/key" \
+	"$NET/directory" BR-PF | tail -n 1)
+ok "the broker accepted the undecryptable message" test ${#bad} = 32
+ok "BR-PF refused it" wait_for 20 "refused" sh -c "ls $NET/BR-PF/spool/refused/*.reason"
+ok "  ... with the reason beside it" grep -q "content was altered" $NET/BR-PF/spool/refused/*.reason
+ok "  ... not in the inbox" test ! -e "$NET/BR-PF/spool/inbox/$bad.env"
+ok "the broker recorded the refusal" wait_for 20 "broker log" grep -q "BR-PF refused a message it received" "$NET/broker/log"
+enl AR-UIF receipts --json "$bad" > "$NET/bad.json" 2>&1 || true
+ok "the sender sees it refused" grep -q '"state":"refused by recipient"' "$NET/bad.json"
+
 # The broker's folder, byte for byte, never holds the marker.
 stop_broker TERM
 ok "no plaintext at the broker" sh -c "! grep -r -a -q '$marker' '$NET/broker'"

@@ -10,7 +10,10 @@
  * replay-hello, replay-frame, wrong-sender (OTHER_KEYDIR seals),
  * forged (a key not in the directory signs as KEYDIR's agency),
  * oversized, garbage-first, garbage-after, stranger (KEYDIR is not in
- * the directory: the handshake must be refused).
+ * the directory: the handshake must be refused), bad-ciphertext (a
+ * message to OTHER_KEYDIR's position taken as a recipient id: signed
+ * properly by KEYDIR but with a ciphertext that will not decrypt; the
+ * broker must accept it, the recipient must refuse it; prints its id).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +27,7 @@
 #include "enlace/keys.h"
 #include "enlace/session.h"
 #include "enlace/wire.h"
+#include "proto_int.h"
 
 static nng_socket
 dial(const char *url)
@@ -226,7 +230,7 @@ main(int argc, char **argv)
 		return 2;
 	kr = enl_directory_keyring(d);
 	me = load_key(argv[3]);
-	if (argc > 5)
+	if (argc > 5 && strcmp(mode, "bad-ciphertext") != 0)
 		other = load_key(argv[5]);
 	s = dial(argv[2]);
 	if (strcmp(mode, "hello") == 0 || strcmp(mode, "stranger") == 0) {
@@ -293,6 +297,42 @@ main(int argc, char **argv)
 		free(env);
 		if (strcmp(mode, "forged") == 0)
 			enl_identity_free(signer);
+		enl_session_free(sess);
+	} else if (strcmp(mode, "bad-ciphertext") == 0 && argc > 5) {
+		struct enl_header h;
+		struct enl_limits lim = {1 << 20};
+		struct enl_payload p = {"s", "will not decrypt", 0, NULL, NULL, 0};
+		Enlace__Envelope *e;
+		uint8_t *env = NULL, digest[32];
+		size_t len = 0;
+		char hex[33];
+		memset(&h, 0, sizeof(h));
+		snprintf(h.recipients[0], sizeof(h.recipients[0]), "%s", argv[5]);
+		h.n_recipients = 1;
+		h.type = ENL_MSG_CASE_MESSAGE;
+		h.handling.tlp = ENL_TLP_AMBER;
+		h.handling.onward = ENL_ONWARD_CONSENT;
+		h.handling.evidential = ENL_EVID_INTELLIGENCE_ONLY;
+		if (enl_envelope_seal(me, &kr, &lim, &h, &p, (int64_t)time(NULL), &env, &len) !=
+		    ENL_OK)
+			return 2;
+		e = (Enlace__Envelope *)protobuf_c_message_unpack(&enlace__envelope__descriptor,
+								  NULL, len, env);
+		e->ciphertext.data[0] ^= 1;
+		envelope_digest(e, digest);
+		if (enl_identity_sign(me, ENL_LABEL_ENVELOPE, digest, 32, e->signature.data) !=
+		    ENL_OK)
+			return 2;
+		free(env);
+		if (enl_pb_pack(&e->base, &env, &len) != ENL_OK)
+			return 2;
+		protobuf_c_message_free_unpacked(&e->base, NULL);
+		if ((sess = handshake(s, me, &kr, NULL, NULL)) == NULL)
+			return 2;
+		ok = !submit(s, sess, env, len);
+		enl_hex(h.message_id, 16, hex);
+		printf("%s\n", hex);
+		free(env);
 		enl_session_free(sess);
 	} else if (strcmp(mode, "garbage-first") == 0) {
 		uint8_t junk[64], *ans;
