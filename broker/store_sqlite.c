@@ -25,7 +25,9 @@ static const char schema[] =
 	"  message_id BLOB NOT NULL, recipient TEXT NOT NULL, state INTEGER NOT NULL,"
 	"  queued_at INTEGER, fetched_at INTEGER, acked_at INTEGER, ack_time INTEGER,"
 	"  ack_sig BLOB, reason TEXT, UNIQUE (message_id, recipient));"
-	"CREATE INDEX IF NOT EXISTS deliveries_open ON deliveries (recipient, state, seq);";
+	/* Only undelivered rows, in arrival order: a fetch reads its first rows. */
+	"CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries (recipient, seq) "
+	"  WHERE state IN (1, 2);";
 
 static int
 sq_err(struct sq *s, const char *what)
@@ -261,7 +263,7 @@ store_sqlite_open(const char *path, struct store *out)
 	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 				  SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
 	    sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
-				"PRAGMA foreign_keys=ON;", NULL, NULL, NULL) != SQLITE_OK ||
+				"PRAGMA foreign_keys=ON; PRAGMA cache_size=-16384;", NULL, NULL, NULL) != SQLITE_OK ||
 	    sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK)
 		goto fail;
 	for (size_t i = 0; i < n; i++)
