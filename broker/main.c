@@ -36,18 +36,14 @@ struct broker {
 static int
 load_keys(struct broker *b)
 {
-	char path[1100], name[ENL_VKEY_NAME_MAX + 1];
-	uint8_t pk[32], *buf = NULL;
-	size_t len = 0;
+	char path[1100];
+	uint8_t pk[32];
 	bool no_tty = false;
 	struct enl_dir_check chk = {pk, 0, (int64_t)time(NULL)};
 	const struct enl_card *card;
 	int rc;
 
-	if ((rc = enl_file_read(b->cfg.authority_pub, 4096, &buf, &len)) == ENL_OK)
-		rc = enl_vkey_parse((const char *)buf, name, pk);
-	free(buf);
-	if (rc != ENL_OK) {
+	if ((rc = enl_authority_pub_read(b->cfg.authority_pub, pk)) != ENL_OK) {
 		blog("%s: %s", b->cfg.authority_pub, enl_strerror(rc));
 		return -1;
 	}

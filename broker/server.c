@@ -675,16 +675,13 @@ ack_done(struct job *j, int rc)
 static int
 ack_check(struct work *w, const Enlace__AckReq *a)
 {
-	uint8_t msg[ENL_MSG_ID_LEN + ENL_HASH_LEN + 8], pk[32];
+	uint8_t msg[ENL_ACK_MSG_LEN], pk[32];
 	int rc;
 
 	if (a->message_id.len != ENL_MSG_ID_LEN || a->envelope_hash.len != ENL_HASH_LEN ||
 	    a->signature.len != 64)
 		return ENL_E_MALFORMED;
-	memcpy(msg, a->message_id.data, ENL_MSG_ID_LEN);
-	memcpy(msg + ENL_MSG_ID_LEN, a->envelope_hash.data, ENL_HASH_LEN);
-	for (int i = 0; i < 8; i++)
-		msg[ENL_MSG_ID_LEN + ENL_HASH_LEN + i] = (uint8_t)((uint64_t)a->time >> (56 - 8 * i));
+	enl_ack_message(a->message_id.data, a->envelope_hash.data, a->time, msg);
 	rc = w->srv->kr.signing_key(w->srv->kr.ctx, w->agency,
 				    enl_session_peer_version(w->sess->s), pk);
 	if (rc == ENL_OK)

@@ -374,15 +374,12 @@ static int
 make_ack(struct agent *a, const uint8_t id[ENL_MSG_ID_LEN], const uint8_t hash[ENL_HASH_LEN],
 	 struct pending_ack *out)
 {
-	uint8_t msg[ENL_MSG_ID_LEN + ENL_HASH_LEN + 8];
+	uint8_t msg[ENL_ACK_MSG_LEN];
 
 	out->time = (int64_t)time(NULL);
 	memcpy(out->id, id, ENL_MSG_ID_LEN);
 	memcpy(out->hash, hash, ENL_HASH_LEN);
-	memcpy(msg, id, ENL_MSG_ID_LEN);
-	memcpy(msg + ENL_MSG_ID_LEN, hash, ENL_HASH_LEN);
-	for (int i = 0; i < 8; i++)
-		msg[ENL_MSG_ID_LEN + ENL_HASH_LEN + i] = (uint8_t)((uint64_t)out->time >> (56 - 8 * i));
+	enl_ack_message(id, hash, out->time, msg);
 	return enl_identity_sign(a->me, ENL_LABEL_ACK, msg, sizeof(msg), out->sig);
 }
 
@@ -895,16 +892,14 @@ reply_receipt(struct agent *a, const Enlace__Signed *sg)
 	for (size_t i = 0; ok && i < b->n_recipients; i++) {
 		const Enlace__RecipientState *rs = b->recipients[i];
 		const struct enl_card *c = enl_directory_find(a->dir, rs->recipient);
-		uint8_t msg[ENL_MSG_ID_LEN + ENL_HASH_LEN + 8];
+		uint8_t msg[ENL_ACK_MSG_LEN];
 		if (rs->state != ENLACE__DELIVERY_STATE__ACKED)
 			continue;
-		memcpy(msg, b->message_id.data, ENL_MSG_ID_LEN);
-		memcpy(msg + ENL_MSG_ID_LEN, b->envelope_hash.data, ENL_HASH_LEN);
-		for (int k = 0; k < 8; k++)
-			msg[ENL_MSG_ID_LEN + ENL_HASH_LEN + k] =
-				(uint8_t)((uint64_t)rs->ack_time >> (56 - 8 * k));
 		ok = c != NULL && rs->ack_signature.len == 64 && b->message_id.len == ENL_MSG_ID_LEN &&
 		     b->envelope_hash.len == ENL_HASH_LEN;
+		if (!ok)
+			break;
+		enl_ack_message(b->message_id.data, b->envelope_hash.data, rs->ack_time, msg);
 		/* the ack was made with a version of the recipient's key */
 		bool any = false;
 		for (size_t k = 0; ok && k < c->n_keys && !any; k++)
@@ -1058,11 +1053,9 @@ on_signal(int sig)
 static int
 agent_load(struct agent *a, const char *config)
 {
-	char err[1200], path[1100], name[ENL_VKEY_NAME_MAX + 1];
+	char err[1200], path[1100];
 	const char *subs[] = {"", "/outbox", "/sent", "/inbox", "/refused", "/failed"};
 	struct enl_dir_check chk = {a->authority_pk, 0, (int64_t)time(NULL)};
-	uint8_t *buf = NULL;
-	size_t len = 0;
 	bool no_tty = false;
 	int rc;
 
@@ -1073,10 +1066,7 @@ agent_load(struct agent *a, const char *config)
 		return -1;
 	}
 	a->lim.max_payload = a->cfg.max_payload;
-	if ((rc = enl_file_read(a->cfg.authority_pub, 4096, &buf, &len)) == ENL_OK)
-		rc = enl_vkey_parse((const char *)buf, name, a->authority_pk);
-	free(buf);
-	if (rc != ENL_OK) {
+	if ((rc = enl_authority_pub_read(a->cfg.authority_pub, a->authority_pk)) != ENL_OK) {
 		alog("%s: %s", a->cfg.authority_pub, enl_strerror(rc));
 		return -1;
 	}

@@ -57,17 +57,13 @@ struct context {
 static int
 context_load(struct context *c)
 {
-	char path[4096], name[ENL_VKEY_NAME_MAX + 1];
-	uint8_t pk[32], *buf = NULL;
-	size_t len = 0;
+	char path[4096];
+	uint8_t pk[32];
 	bool no_tty = false;
 	struct enl_dir_check chk = {pk, 0, (int64_t)time(NULL)};
 	int rc;
 
-	if ((rc = enl_file_read(c->authpub, 4096, &buf, &len)) == ENL_OK)
-		rc = enl_vkey_parse((const char *)buf, name, pk);
-	free(buf);
-	if (rc != ENL_OK)
+	if ((rc = enl_authority_pub_read(c->authpub, pk)) != ENL_OK)
 		return fail(c->authpub, rc);
 	if ((rc = enl_directory_load(c->dir_file, &chk, &c->dir)) != ENL_OK)
 		return fail(c->dir_file, rc);

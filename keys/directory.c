@@ -407,3 +407,18 @@ out:
 	free(all);
 	return rc;
 }
+
+int
+enl_authority_pub_read(const char *path, uint8_t pk[static 32])
+{
+	char name[ENL_VKEY_NAME_MAX + 1];
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int rc = enl_file_read(path, 4096, &buf, &len);
+
+	if (rc == ENL_OK)
+		rc = memchr(buf, '\0', len) ? ENL_E_MALFORMED
+					    : enl_vkey_parse((const char *)buf, name, pk);
+	free(buf);
+	return rc;
+}

@@ -563,14 +563,8 @@ load_authority(const char *dir, struct enl_identity **out)
 static int
 read_authority_pub(const char *path, uint8_t pk[32])
 {
-	uint8_t *buf = NULL;
-	size_t len = 0;
-	char name[ENL_VKEY_NAME_MAX + 1];
-	int rc = enl_file_read(path, 4096, &buf, &len);
+	int rc = enl_authority_pub_read(path, pk);
 
-	if (rc == ENL_OK)
-		rc = enl_vkey_parse((const char *)buf, name, pk);
-	free(buf);
 	if (rc != ENL_OK)
 		fail(path, rc);
 	return rc;

@@ -465,3 +465,13 @@ enl_session_seal_reply(struct enl_session *s, uint64_t counter, const uint8_t *p
 		abort();
 	return seal(s->tx, counter, plain, len, frame, frame_len);
 }
+
+void
+enl_ack_message(const uint8_t id[ENL_MSG_ID_LEN], const uint8_t hash[ENL_HASH_LEN],
+		int64_t time, uint8_t out[ENL_ACK_MSG_LEN])
+{
+	memcpy(out, id, ENL_MSG_ID_LEN);
+	memcpy(out + ENL_MSG_ID_LEN, hash, ENL_HASH_LEN);
+	for (int i = 0; i < 8; i++)
+		out[ENL_MSG_ID_LEN + ENL_HASH_LEN + i] = (uint8_t)((uint64_t)time >> (56 - 8 * i));
+}

@@ -84,6 +84,11 @@ int enl_keyfile_unlock(const char *path, const char *pass_file,
 		       struct enl_identity **out, char **pass, size_t *pass_len,
 		       bool *no_terminal) ENL_WUR;
 
+/* Reads a pinned authority key file (one verifier-key line, as written
+ * by `enlace-keys authority init`). File errors as enl_file_read,
+ * ENL_E_MALFORMED, ENL_E_UNSUPPORTED. */
+int enl_authority_pub_read(const char *path, uint8_t pk[static 32]) ENL_WUR;
+
 /* ---- cards --------------------------------------------------------------- */
 
 enum enl_agency_kind {

@@ -90,4 +90,10 @@ int enl_session_seal_reply(struct enl_session *s, uint64_t counter,
 
 void enl_session_free(struct enl_session *s);
 
+/* What a recipient signs (label ENL_LABEL_ACK) to acknowledge a message:
+ * message id || envelope hash || time as u64 big-endian. */
+#define ENL_ACK_MSG_LEN (ENL_MSG_ID_LEN + ENL_HASH_LEN + 8)
+void enl_ack_message(const uint8_t id[ENL_MSG_ID_LEN], const uint8_t hash[ENL_HASH_LEN],
+		     int64_t time, uint8_t out[ENL_ACK_MSG_LEN]);
+
 #endif

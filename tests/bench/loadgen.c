@@ -150,7 +150,7 @@ prepare_ack(struct shared *sh, const struct enl_identity *me, const uint8_t *env
 {
 	struct enl_message *m = NULL;
 	struct enl_limits lim = {1 << 20};
-	uint8_t buf[ENL_MSG_ID_LEN + ENL_HASH_LEN + 8];
+	uint8_t buf[ENL_ACK_MSG_LEN];
 	int64_t t = (int64_t)time(NULL);
 	int rc;
 
@@ -159,10 +159,7 @@ prepare_ack(struct shared *sh, const struct enl_identity *me, const uint8_t *env
 	memcpy(it->id, m->header.message_id, ENL_MSG_ID_LEN);
 	memcpy(it->hash, m->hash, ENL_HASH_LEN);
 	enl_message_free(m);
-	memcpy(buf, it->id, ENL_MSG_ID_LEN);
-	memcpy(buf + ENL_MSG_ID_LEN, it->hash, ENL_HASH_LEN);
-	for (int i = 0; i < 8; i++)
-		buf[ENL_MSG_ID_LEN + ENL_HASH_LEN + i] = (uint8_t)((uint64_t)t >> (56 - 8 * i));
+	enl_ack_message(it->id, it->hash, t, buf);
 	if (enl_identity_sign(me, ENL_LABEL_ACK, buf, sizeof(buf), it->sig) != ENL_OK)
 		abort();
 	enlace__ack_req__init(&it->req);
