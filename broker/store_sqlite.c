@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sqlite3.h>
 
@@ -12,6 +13,13 @@
 
 struct sq {
 	sqlite3 *db;
+	/* Checkpoints run on their own connection and thread, so that copying
+	 * the WAL into the database never delays a commit or its receipt. */
+	sqlite3 *ckpt_db;
+	pthread_t ckpt_thread;
+	pthread_mutex_t ckpt_mu;
+	pthread_cond_t ckpt_cv;
+	bool ckpt_running, ckpt_stop;
 	sqlite3_stmt *begin, *commit, *rollback, *msg_get, *msg_put, *dlv_put;
 	sqlite3_stmt *pending, *mark, *states, *state_of;
 };
@@ -200,6 +208,32 @@ sq_states(void *db, const uint8_t id[ENL_MSG_ID_LEN], store_state_cb cb, void *a
 	return rc;
 }
 
+static void *
+checkpointer(void *arg)
+{
+	struct sq *s = arg;
+
+	pthread_mutex_lock(&s->ckpt_mu);
+	while (!s->ckpt_stop) {
+		struct timespec until;
+		int busy = 0, log = 0, done = 0;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 1;
+		pthread_cond_timedwait(&s->ckpt_cv, &s->ckpt_mu, &until);
+		if (s->ckpt_stop)
+			break;
+		pthread_mutex_unlock(&s->ckpt_mu);
+		if (sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log,
+					      &done) != SQLITE_OK)
+			busy = 1;
+		if (busy && sqlite3_errcode(s->ckpt_db) != SQLITE_BUSY)
+			blog("store: checkpoint: %s", sqlite3_errmsg(s->ckpt_db));
+		pthread_mutex_lock(&s->ckpt_mu);
+	}
+	pthread_mutex_unlock(&s->ckpt_mu);
+	return NULL;
+}
+
 static void
 sq_close(void *db)
 {
@@ -210,6 +244,14 @@ sq_close(void *db)
 
 	if (s == NULL)
 		return;
+	if (s->ckpt_running) {
+		pthread_mutex_lock(&s->ckpt_mu);
+		s->ckpt_stop = true;
+		pthread_cond_signal(&s->ckpt_cv);
+		pthread_mutex_unlock(&s->ckpt_mu);
+		pthread_join(s->ckpt_thread, NULL);
+	}
+	sqlite3_close(s->ckpt_db);
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
 		sqlite3_finalize(*all[i]);
 	sqlite3_close(s->db);
@@ -263,12 +305,22 @@ store_sqlite_open(const char *path, struct store *out)
 	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 				  SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
 	    sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
-				"PRAGMA foreign_keys=ON; PRAGMA cache_size=-16384;", NULL, NULL, NULL) != SQLITE_OK ||
+				"PRAGMA foreign_keys=ON; PRAGMA cache_size=-16384; "
+				"PRAGMA wal_autocheckpoint=0;", NULL, NULL, NULL) != SQLITE_OK ||
 	    sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK)
 		goto fail;
 	for (size_t i = 0; i < n; i++)
 		if (sqlite3_prepare_v2(s->db, stmts[i].sql, -1, stmts[i].st, NULL) != SQLITE_OK)
 			goto fail;
+	if (sqlite3_open_v2(path, &s->ckpt_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+			    NULL) != SQLITE_OK ||
+	    sqlite3_exec(s->ckpt_db, "PRAGMA synchronous=FULL;", NULL, NULL, NULL) != SQLITE_OK)
+		goto fail;
+	pthread_mutex_init(&s->ckpt_mu, NULL);
+	pthread_cond_init(&s->ckpt_cv, NULL);
+	if (pthread_create(&s->ckpt_thread, NULL, checkpointer, s) != 0)
+		goto fail;
+	s->ckpt_running = true;
 	out->ops = &sq_ops;
 	out->db = s;
 	return ENL_OK;

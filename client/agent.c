@@ -329,9 +329,15 @@ sender_main(void *arg)
 	struct agent *a = arg;
 	unsigned backoff = 0;
 
+	time_t refreshed = time(NULL);
+
 	directory_refresh(a);
 	while (!a->stopping) {
 		char **names = NULL;
+		if (time(NULL) - refreshed >= 300) {	/* a newer directory, every 5 minutes */
+			directory_refresh(a);
+			refreshed = time(NULL);
+		}
 		size_t n = outbox_list(a, &names);
 		bool failed = false;
 		for (size_t i = 0; i < n; i++) {
