@@ -1,0 +1,32 @@
+#!/bin/bash
+# Configuration files: --check-config accepts a good file and names the
+# file, line and key of a bad one; --help everywhere.
+. "$(dirname "$0")/common.sh"
+net_init AR-UIF:FIU
+B=$BIN/broker/enlace-broker A=$BIN/client/enlace-agent
+out() { "$@" > "$NET/out.txt" 2>&1; echo $?; }
+is "broker --help" "$(out $B --help)" 0
+is "agent --help" "$(out $A --help)" 0
+is "broker without --config" "$(out $B)" 2
+is "good broker config" "$(out $B --config "$NET/broker/broker.conf" --check-config)" 0
+ok "  ... says so" grep -q "valid; broker OAS-BROKER" "$NET/out.txt"
+is "good agent config" "$(out $A --config "$NET/AR-UIF/agent.conf" --check-config)" 0
+cp "$NET/broker/broker.conf" "$NET/bad.conf"
+echo "colour = blue" >> "$NET/bad.conf"
+is "unknown key" "$(out $B --config "$NET/bad.conf" --check-config)" 1
+ok "  ... names file, line and key" grep -q "bad.conf:7: unknown key 'colour'" "$NET/out.txt"
+sed 's/^\[broker\]$/[broker]\nmax_payload = lots/' "$NET/broker/broker.conf" > "$NET/bad2.conf"
+is "bad value" "$(out $B --config "$NET/bad2.conf" --check-config)" 1
+ok "  ... says what is wrong" grep -q "bad2.conf:2: key 'max_payload': 'lots' is not a size" "$NET/out.txt"
+grep -v "^directory" "$NET/AR-UIF/agent.conf" > "$NET/bad3.conf"
+is "missing key" "$(out $A --config "$NET/bad3.conf" --check-config)" 1
+ok "  ... names it" grep -q "key 'directory' in section \[agent\] is required" "$NET/out.txt"
+is "missing file" "$(out $B --config "$NET/nothing.conf" --check-config)" 1
+ok "  ... says so" grep -q "nothing.conf: cannot open" "$NET/out.txt"
+# A broker whose directory lacks its card refuses to start.
+$BIN/keys/enlace-keys directory build --authority "$NET/authority" --serial 2 --expires 9d \
+	--out "$NET/nobroker" "$NET/AR-UIF/key/card" >/dev/null
+sed "s#^directory = .*#directory = $NET/nobroker#" "$NET/broker/broker.conf" > "$NET/bad4.conf"
+is "broker not in its directory" "$(out $B --config "$NET/bad4.conf" --check-config)" 1
+ok "  ... says so" grep -q "no BROKER card for OAS-BROKER" "$NET/out.txt"
+finish
