@@ -61,6 +61,14 @@ struct work {
 	struct work *next_parked;
 };
 
+/* A parked fetch answered without waiting for a commit of its own: its
+ * marks are written in the next round, with whatever else that stores. */
+struct late_mark {
+	uint8_t id[ENL_MSG_ID_LEN];
+	char agency[ENL_ID_MAX + 1];
+	int64_t at;
+};
+
 struct server {
 	struct server_params p;
 	struct enl_keyring kr;
@@ -79,6 +87,8 @@ struct server {
 	size_t replay_next;
 	struct work *parked;	/* writer thread only */
 	struct work *ready;	/* writer thread only: answered after the commit */
+	struct late_mark *late;	/* writer thread only */
+	size_t n_late, cap_late;
 	struct store *store;	/* writer thread only */
 };
 
@@ -479,11 +489,18 @@ collect_env(void *arg, const uint8_t id[ENL_MSG_ID_LEN], const uint8_t *env, siz
 }
 
 static int
-fetch_write(struct job *j, struct store *st, int64_t now)
+fetch_read(struct work *w, struct store *st)
 {
-	struct work *w = (struct work *)j;
-	int rc = st->ops->pending(st->db, w->agency, w->max_fetch,
-				  w->srv->frame_max - 4096, collect_env, w);
+	return st->ops->pending(st->db, w->agency, w->max_fetch, w->srv->frame_max - 4096,
+				collect_env, w);
+}
+
+/* Marks what a fetch took as fetched (the envelopes stay undelivered
+ * until acknowledged: a lost answer only means they are fetched again). */
+static int
+fetch_mark(struct work *w, struct store *st, int64_t now)
+{
+	int rc = ENL_OK;
 
 	for (size_t i = 0; rc == ENL_OK && i < w->n_found; i++) {
 		rc = st->ops->mark(st->db, w->found[i].id, w->agency, DS_FETCHED, now, NULL,
@@ -491,6 +508,51 @@ fetch_write(struct job *j, struct store *st, int64_t now)
 		if (rc == ENL_E_EXISTS)
 			rc = ENL_OK;
 	}
+	return rc;
+}
+
+static int
+fetch_write(struct job *j, struct store *st, int64_t now)
+{
+	struct work *w = (struct work *)j;
+	int rc = fetch_read(w, st);
+
+	return rc == ENL_OK ? fetch_mark(w, st, now) : rc;
+}
+
+static void
+late_marks_queue(struct server *srv, const struct work *w, int64_t now)
+{
+	for (size_t i = 0; i < w->n_found; i++) {
+		struct late_mark *m;
+		if (srv->n_late == srv->cap_late) {
+			size_t cap = srv->cap_late ? 2 * srv->cap_late : 64;
+			struct late_mark *nm = realloc(srv->late, cap * sizeof(*nm));
+			if (nm == NULL)
+				return;	/* the state stays QUEUED; the ack still counts */
+			srv->late = nm;
+			srv->cap_late = cap;
+		}
+		m = &srv->late[srv->n_late++];
+		memcpy(m->id, w->found[i].id, ENL_MSG_ID_LEN);
+		memcpy(m->agency, w->agency, sizeof(m->agency));
+		m->at = now;
+	}
+}
+
+static int
+late_marks_write(struct server *srv, struct store *st)
+{
+	int rc = ENL_OK;
+
+	for (size_t i = 0; rc == ENL_OK && i < srv->n_late; i++) {
+		rc = st->ops->mark(st->db, srv->late[i].id, srv->late[i].agency, DS_FETCHED,
+				   srv->late[i].at, NULL, 0, NULL);
+		if (rc == ENL_E_EXISTS || rc == ENL_E_NOT_FOUND)
+			rc = ENL_OK;
+	}
+	if (rc == ENL_OK)
+		srv->n_late = 0;
 	return rc;
 }
 
@@ -558,6 +620,7 @@ fetch_prepare(void *arg, struct store *st, int64_t now)
 	int rc = ENL_OK;
 
 	srv->parked = NULL;
+	rc = late_marks_write(srv, st);
 	while ((w = list) != NULL) {
 		bool dead;
 		list = w->next_parked;
@@ -572,7 +635,10 @@ fetch_prepare(void *arg, struct store *st, int64_t now)
 		}
 		if (w->dirty && rc == ENL_OK) {
 			w->dirty = false;
-			rc = fetch_write(&w->job, st, now);
+			if ((rc = fetch_read(w, st)) == ENL_OK && w->n_found > 0) {
+				late_marks_queue(srv, w, now);
+				writer_kick(srv->p.writer);
+			}
 		}
 		if (w->n_found == 0 && ms < w->deadline) {
 			w->next_parked = keep;
@@ -1013,6 +1079,7 @@ server_stop(struct server *srv)
 	}
 	free(srv->works);
 	free(srv->replay);
+	free(srv->late);
 	pthread_mutex_destroy(&srv->mu);
 	free(srv);
 }

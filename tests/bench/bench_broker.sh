@@ -33,9 +33,9 @@ echo "== $COUNT messages, senders and recipients at once"
 "$BIN/tests/bench/loadgen" --url "tcp://127.0.0.1:$BROKER_PORT" --directory "$NET/directory" \
 	"${args[@]}" --count "$COUNT" --broker-pid "$(cat "$NET/broker/pid")"
 echo
-echo "== a lone client: 1 sender, 1 recipient, 2000 messages"
+echo "== a lone client: 1 sender, 2000 messages (its recipient fetches afterwards)"
 "$BIN/tests/bench/loadgen" --url "tcp://127.0.0.1:$BROKER_PORT" --directory "$NET/directory" \
-	--sender "$NET/AR-S1/key" --recipient "$NET/BR-R1/key" --count 2000
+	--sender "$NET/AR-S1/key" --recipient "$NET/BR-R1/key" --count 2000 --phased
 echo
 echo "== offered ${RATE:-2000} msg/s for 10 s"
 "$BIN/tests/bench/loadgen" --url "tcp://127.0.0.1:$BROKER_PORT" --directory "$NET/directory" \
