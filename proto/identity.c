@@ -203,3 +203,14 @@ identity_unseal(const struct enl_identity *ident, uint32_t version,
 		return ENL_E_TAMPERED;
 	return ENL_OK;
 }
+
+int
+enl_identity_sign_raw(const struct enl_identity *ident, const uint8_t *msg, size_t len,
+		      uint8_t sig[static 64])
+{
+	const uint8_t *sk = identity_current_sign_sk(ident);
+
+	if (sk == NULL)
+		return ENL_E_UNKNOWN_KEY_VERSION;
+	return crypto_sign_detached(sig, NULL, msg, len, sk) == 0 ? ENL_OK : ENL_E_CRYPTO;
+}

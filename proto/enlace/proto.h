@@ -141,6 +141,11 @@ int enl_identity_sign(const struct enl_identity *ident, const char *label,
 		      const uint8_t *msg, size_t len,
 		      uint8_t sig[static 64]) ENL_WUR;
 
+/* sig = Ed25519(msg), no label: only for formats that define their own
+ * signed bytes (C2SP signed notes, enlace/note.h). */
+int enl_identity_sign_raw(const struct enl_identity *ident, const uint8_t *msg,
+			  size_t len, uint8_t sig[static 64]) ENL_WUR;
+
 /* ---- keyring: where seal and open look up other agencies' keys ------ */
 
 /*
