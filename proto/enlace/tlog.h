@@ -1,0 +1,84 @@
+/*
+ * enlace tlog: the audit log as C2SP tlog-tiles on disk.
+ *
+ *   tile/entries/<N>[.p/<W>]   entry bundles: up to 256 entries, each a
+ *                              big-endian u16 length and the entry bytes
+ *   tile/<L>/<N>[.p/<W>]       hash tiles: up to 256 hashes of 32 bytes,
+ *                              level L holding the roots of subtrees of
+ *                              256^L leaves
+ *   checkpoint                 the newest signed checkpoint (enlace/note.h)
+ *
+ * <N> is written in groups of three digits, all but the last prefixed
+ * with "x" (1234067 -> x001/x234/067); <W> is the width of a partial
+ * tile. Leaves are RFC 6962 leaf hashes of the entries (enlace/merkle.h).
+ */
+#ifndef ENLACE_TLOG_H
+#define ENLACE_TLOG_H
+
+#include "enlace/merkle.h"
+#include "enlace/note.h"
+
+#define ENL_TILE_WIDTH 256
+#define ENL_TILE_LEVELS 8		/* 256^8 = 2^64 leaves */
+#define ENL_TLOG_ENTRY_MAX 65535
+#define ENL_TILE_PATH_MAX 128
+
+/* The path of a tile below the log's folder: level -1 is the entry
+ * bundles; width 0 or 256 is a full tile. */
+void enl_tile_path(int level, uint64_t index, unsigned width, char out[ENL_TILE_PATH_MAX]);
+
+/* The right edge of a growing tree: the roots of its perfect subtrees,
+ * largest first. Enough to append and to compute the root. */
+struct enl_tlog_tree {
+	uint64_t size;
+	size_t depth;
+	enl_mhash stack[64];
+	uint8_t height[64];	/* log2 of each subtree's leaf count */
+};
+
+void enl_tlog_tree_init(struct enl_tlog_tree *t);
+void enl_tlog_tree_append(struct enl_tlog_tree *t, const enl_mhash leaf);
+void enl_tlog_tree_root(const struct enl_tlog_tree *t, enl_mhash out);
+
+/*
+ * An appender of entries to a log folder. One thread at a time. Entries
+ * are kept in memory until enl_tlog_commit writes the changed bundles and
+ * tiles and a new signed checkpoint, each file atomically and durably.
+ */
+struct enl_tlog;
+
+/* Opens (or creates) the log in `dir`, reading back what is there:
+ * every entry is re-hashed and checked against the stored tiles and the
+ * checkpoint (signed by `signer` under `origin`). Errors: ENL_E_IO,
+ * ENL_E_MALFORMED (a damaged log: the message names what), ENL_E_NOMEM. */
+int enl_tlog_open(const char *dir, const char *origin, const struct enl_identity *signer,
+		  struct enl_tlog **out, char *why, size_t why_cap) ENL_WUR;
+void enl_tlog_close(struct enl_tlog *log);
+
+/* Appends one entry (at most ENL_TLOG_ENTRY_MAX bytes); *index is its
+ * position. Not durable until enl_tlog_commit. */
+int enl_tlog_append(struct enl_tlog *log, const uint8_t *entry, size_t len,
+		    uint64_t *index) ENL_WUR;
+
+/* Writes what was appended and signs a checkpoint of the new size; the
+ * signed note text into *checkpoint (malloc'd) if not NULL. */
+int enl_tlog_commit(struct enl_tlog *log, char **checkpoint) ENL_WUR;
+
+uint64_t enl_tlog_size(const struct enl_tlog *log);
+
+/* Inclusion proof of `index` in the tree of `size` leaves (size <= the
+ * committed size), from the tiles in memory. */
+int enl_tlog_inclusion(const struct enl_tlog *log, uint64_t index, uint64_t size,
+		       enl_mhash proof[ENL_MERKLE_MAX_PROOF], size_t *len) ENL_WUR;
+
+/*
+ * Verifies a log folder with nothing but the folder and the verifier key:
+ * re-hashes every entry, rebuilds every tile and compares it byte for
+ * byte, and checks the checkpoint's signature and root. On failure `why`
+ * names the first bad index or file and what is wrong. *size gets the
+ * checkpoint's size.
+ */
+int enl_tlog_verify(const char *dir, const struct enl_note_verifier *v, uint64_t *size,
+		    enl_mhash root, char *why, size_t why_cap) ENL_WUR;
+
+#endif

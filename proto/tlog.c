@@ -1,0 +1,582 @@
+/*
+ * The audit log in C2SP tlog-tiles. Every level's complete-subtree hashes
+ * are kept in memory (32 bytes a leaf, and 1/256 of that a level up), so
+ * tiles and proofs come from memory; the files are the durable copy.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <sodium.h>
+
+#include "enlace/tlog.h"
+
+void
+enl_tile_path(int level, uint64_t index, unsigned width, char out[ENL_TILE_PATH_MAX])
+{
+	char n[64] = "", part[8];
+	uint64_t groups[8];
+	int g = 0;
+	size_t o;
+
+	do {
+		groups[g++] = index % 1000;
+		index /= 1000;
+	} while (index > 0);
+	o = 0;
+	for (int i = g - 1; i >= 0; i--)
+		o += (size_t)snprintf(n + o, sizeof(n) - o, i ? "x%03u/" : "%03u",
+				      (unsigned)groups[i]);
+	if (level < 0)
+		snprintf(out, ENL_TILE_PATH_MAX, "tile/entries/%s", n);
+	else
+		snprintf(out, ENL_TILE_PATH_MAX, "tile/%d/%s", level, n);
+	if (width > 0 && width < ENL_TILE_WIDTH) {
+		snprintf(part, sizeof(part), ".p/%u", width);
+		strncat(out, part, ENL_TILE_PATH_MAX - strlen(out) - 1);
+	}
+}
+
+/* ---- the right edge of the tree ---- */
+
+void
+enl_tlog_tree_init(struct enl_tlog_tree *t)
+{
+	memset(t, 0, sizeof(*t));
+}
+
+void
+enl_tlog_tree_append(struct enl_tlog_tree *t, const enl_mhash leaf)
+{
+	memcpy(t->stack[t->depth], leaf, ENL_MERKLE_HASH_LEN);
+	t->height[t->depth++] = 0;
+	while (t->depth >= 2 && t->height[t->depth - 1] == t->height[t->depth - 2]) {
+		enl_merkle_node_hash(t->stack[t->depth - 2], t->stack[t->depth - 1],
+				     t->stack[t->depth - 2]);
+		t->height[t->depth - 2]++;
+		t->depth--;
+	}
+	t->size++;
+}
+
+void
+enl_tlog_tree_root(const struct enl_tlog_tree *t, enl_mhash out)
+{
+	if (t->depth == 0) {
+		crypto_hash_sha256(out, NULL, 0);
+		return;
+	}
+	memcpy(out, t->stack[t->depth - 1], ENL_MERKLE_HASH_LEN);
+	for (size_t i = t->depth - 1; i > 0; i--)
+		enl_merkle_node_hash(t->stack[i - 1], out, out);
+}
+
+/* ---- hashes by level ---- */
+
+struct level {
+	enl_mhash *h;	/* level L: roots of aligned subtrees of 256^L leaves */
+	uint64_t n, cap;
+};
+
+struct enl_tlog {
+	char dir[1024];
+	char origin[ENL_VKEY_NAME_MAX + 1];
+	const struct enl_identity *signer;
+	struct level lv[ENL_TILE_LEVELS];
+	struct enl_tlog_tree tree;
+	uint64_t committed;
+	/* entries since the start of the oldest bundle not yet written whole */
+	uint8_t *pend;
+	size_t pend_len, pend_cap;
+	uint64_t pend_first;	/* index of the first entry in pend */
+};
+
+static int
+level_push(struct level *l, const enl_mhash h)
+{
+	if (l->n == l->cap) {
+		uint64_t cap = l->cap ? 2 * l->cap : 1024;
+		enl_mhash *nh = realloc(l->h, cap * sizeof(*nh));
+		if (nh == NULL)
+			return ENL_E_NOMEM;
+		l->h = nh;
+		l->cap = cap;
+	}
+	memcpy(l->h[l->n++], h, ENL_MERKLE_HASH_LEN);
+	return ENL_OK;
+}
+
+/* Adds a leaf hash, and the root of every tile it completes a level up. */
+static int
+add_leaf(struct enl_tlog *log, const enl_mhash leaf)
+{
+	int rc = level_push(&log->lv[0], leaf);
+
+	for (int L = 0; rc == ENL_OK && L + 1 < ENL_TILE_LEVELS; L++) {
+		enl_mhash r;
+		if (log->lv[L].n % ENL_TILE_WIDTH != 0)
+			break;
+		enl_merkle_root((const enl_mhash *)log->lv[L].h[log->lv[L].n - ENL_TILE_WIDTH],
+				ENL_TILE_WIDTH, r);
+		rc = level_push(&log->lv[L + 1], r);
+	}
+	if (rc == ENL_OK)
+		enl_tlog_tree_append(&log->tree, leaf);
+	return rc;
+}
+
+/* MTH of leaves [start, start + count), using whole tiles where it can. */
+static void
+range_root(const struct enl_tlog *log, uint64_t start, uint64_t count, enl_mhash out)
+{
+	enl_mhash l, r;
+	uint64_t k;
+
+	if (count == 1) {
+		memcpy(out, log->lv[0].h[start], ENL_MERKLE_HASH_LEN);
+		return;
+	}
+	for (int L = ENL_TILE_LEVELS - 1; L >= 1; L--) {
+		uint64_t span = (uint64_t)1 << (8 * L);
+		if (8 * L < 64 && count == span && start % span == 0) {
+			memcpy(out, log->lv[L].h[start / span], ENL_MERKLE_HASH_LEN);
+			return;
+		}
+	}
+	for (k = 1; k << 1 < count; k <<= 1)
+		;
+	range_root(log, start, k, l);
+	range_root(log, start + k, count - k, r);
+	enl_merkle_node_hash(l, r, out);
+}
+
+static void
+range_path(const struct enl_tlog *log, uint64_t start, uint64_t n, uint64_t m, enl_mhash *p,
+	   size_t *len)
+{
+	uint64_t k;
+
+	if (n <= 1)
+		return;
+	for (k = 1; k << 1 < n; k <<= 1)
+		;
+	if (m < k) {
+		range_path(log, start, k, m, p, len);
+		range_root(log, start + k, n - k, p[(*len)++]);
+	} else {
+		range_path(log, start + k, n - k, m - k, p, len);
+		range_root(log, start, k, p[(*len)++]);
+	}
+}
+
+int
+enl_tlog_inclusion(const struct enl_tlog *log, uint64_t index, uint64_t size,
+		   enl_mhash proof[ENL_MERKLE_MAX_PROOF], size_t *len)
+{
+	if (index >= size || size > log->committed)
+		return ENL_E_INVAL;
+	*len = 0;
+	range_path(log, 0, size, index, proof, len);
+	return ENL_OK;
+}
+
+uint64_t
+enl_tlog_size(const struct enl_tlog *log)
+{
+	return log->tree.size;
+}
+
+/* ---- files ---- */
+
+static int
+mkdirs(const char *dir, const char *rel)
+{
+	char path[2048], *p;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, rel);
+	for (p = path + strlen(dir) + 1; (p = strchr(p, '/')) != NULL; p++) {
+		*p = '\0';
+		if (mkdir(path, 0755) != 0 && errno != EEXIST)
+			return ENL_E_IO;
+		*p = '/';
+	}
+	return ENL_OK;
+}
+
+static int
+write_tile_file(const struct enl_tlog *log, int level, uint64_t index, unsigned width,
+		const uint8_t *buf, size_t len)
+{
+	char rel[ENL_TILE_PATH_MAX], path[2048];
+	int rc;
+
+	enl_tile_path(level, index, width, rel);
+	if ((rc = mkdirs(log->dir, rel)) != ENL_OK)
+		return rc;
+	snprintf(path, sizeof(path), "%s/%s", log->dir, rel);
+	return enl_file_write(path, buf, len, 0644, true);
+}
+
+int
+enl_tlog_append(struct enl_tlog *log, const uint8_t *entry, size_t len, uint64_t *index)
+{
+	enl_mhash leaf;
+	int rc;
+
+	if (len > ENL_TLOG_ENTRY_MAX)
+		return ENL_E_TOO_LARGE;
+	if (log->pend_len + len + 2 > log->pend_cap) {
+		size_t cap = (log->pend_cap ? 2 * log->pend_cap : 65536) + len + 2;
+		uint8_t *np = realloc(log->pend, cap);
+		if (np == NULL)
+			return ENL_E_NOMEM;
+		log->pend = np;
+		log->pend_cap = cap;
+	}
+	enl_merkle_leaf_hash(entry, len, leaf);
+	if ((rc = add_leaf(log, leaf)) != ENL_OK)
+		return rc;
+	log->pend[log->pend_len++] = (uint8_t)(len >> 8);
+	log->pend[log->pend_len++] = (uint8_t)len;
+	memcpy(log->pend + log->pend_len, entry, len);
+	log->pend_len += len;
+	*index = log->tree.size - 1;
+	return ENL_OK;
+}
+
+/* Writes the entry bundles that the pending entries touch. */
+static int
+write_bundles(struct enl_tlog *log)
+{
+	uint64_t i = log->pend_first;	/* always at a bundle boundary */
+	size_t off = 0, start_off = 0;
+	int rc;
+
+	while (i < log->tree.size) {
+		uint64_t b = i / ENL_TILE_WIDTH;
+		uint64_t end = (b + 1) * ENL_TILE_WIDTH;
+		start_off = off;
+		for (; i < end && i < log->tree.size; i++)
+			off += 2 + ((size_t)log->pend[off] << 8 | log->pend[off + 1]);
+		rc = write_tile_file(log, -1, b, (unsigned)(i % ENL_TILE_WIDTH), log->pend + start_off,
+				     off - start_off);
+		if (rc != ENL_OK)
+			return rc;
+	}
+	/* keep only the entries of a partial last bundle */
+	if (log->tree.size % ENL_TILE_WIDTH == 0) {
+		log->pend_len = 0;
+		log->pend_first = log->tree.size;
+	} else {
+		if (start_off > 0)
+			memmove(log->pend, log->pend + start_off, off - start_off);
+		log->pend_len = off - start_off;
+		log->pend_first = log->tree.size - log->tree.size % ENL_TILE_WIDTH;
+	}
+	return ENL_OK;
+}
+
+/* Writes every hash tile that covers leaves from `from` on. */
+static int
+write_tiles(struct enl_tlog *log, uint64_t from)
+{
+	for (int L = 0; L < ENL_TILE_LEVELS; L++) {
+		const struct level *l = &log->lv[L];
+		uint64_t span = L == 0 ? 1 : (uint64_t)1 << (8 * L);
+		uint64_t first = from / span / ENL_TILE_WIDTH;
+		if (l->n == 0)
+			break;
+		for (uint64_t t = first; t * ENL_TILE_WIDTH < l->n; t++) {
+			uint64_t w = l->n - t * ENL_TILE_WIDTH;
+			int rc;
+			if (w > ENL_TILE_WIDTH)
+				w = ENL_TILE_WIDTH;
+			rc = write_tile_file(log, L, t, (unsigned)w,
+					     (const uint8_t *)l->h[t * ENL_TILE_WIDTH],
+					     (size_t)w * ENL_MERKLE_HASH_LEN);
+			if (rc != ENL_OK)
+				return rc;
+		}
+	}
+	return ENL_OK;
+}
+
+int
+enl_tlog_commit(struct enl_tlog *log, char **checkpoint)
+{
+	struct enl_checkpoint cp;
+	char *body = NULL, *note = NULL, path[2048];
+	int rc;
+
+	if (log->tree.size == log->committed && log->committed > 0 && checkpoint == NULL)
+		return ENL_OK;
+	if ((rc = write_bundles(log)) != ENL_OK || (rc = write_tiles(log, log->committed)) != ENL_OK)
+		return rc;
+	memset(&cp, 0, sizeof(cp));
+	snprintf(cp.origin, sizeof(cp.origin), "%s", log->origin);
+	cp.size = log->tree.size;
+	enl_tlog_tree_root(&log->tree, cp.root);
+	if ((rc = enl_checkpoint_format(&cp, &body)) != ENL_OK ||
+	    (rc = enl_note_sign(log->signer, log->origin, body, &note)) != ENL_OK)
+		goto out;
+	snprintf(path, sizeof(path), "%s/checkpoint", log->dir);
+	if ((rc = enl_file_write(path, (const uint8_t *)note, strlen(note), 0644, true)) != ENL_OK)
+		goto out;
+	log->committed = log->tree.size;
+	if (checkpoint != NULL) {
+		*checkpoint = note;
+		note = NULL;
+	}
+out:
+	free(body);
+	free(note);
+	return rc;
+}
+
+/* ---- reading a log back: shared by open and verify ---- */
+
+struct reader_state {
+	const char *dir;
+	char *why;
+	size_t why_cap;
+};
+
+/* Sets the reason, naming an index or number, and gives rc. */
+#define fail_why(r, rc, fmt, n) \
+	(snprintf((r)->why, (r)->why_cap, fmt, (unsigned long long)(n)), (rc))
+
+static int
+fail_msg(struct reader_state *r, int rc, const char *msg)
+{
+	snprintf(r->why, r->why_cap, "%s", msg);
+	return rc;
+}
+
+/* Reads the entries of [0, size) into `log` (leaf hashes, levels, tree),
+ * then checks every stored tile against what the entries give. */
+static int
+read_back(struct enl_tlog *log, struct reader_state *r, uint64_t size)
+{
+	char rel[ENL_TILE_PATH_MAX], path[2048];
+	int rc;
+
+	for (uint64_t b = 0; b * ENL_TILE_WIDTH < size; b++) {
+		uint64_t want = size - b * ENL_TILE_WIDTH;
+		uint8_t *buf = NULL;
+		size_t len = 0, off = 0;
+		if (want > ENL_TILE_WIDTH)
+			want = ENL_TILE_WIDTH;
+		/* the full bundle if there is one, else the partial of that width */
+		enl_tile_path(-1, b, 0, rel);
+		snprintf(path, sizeof(path), "%s/%s", r->dir, rel);
+		rc = enl_file_read(path, (size_t)ENL_TILE_WIDTH * (2 + ENL_TLOG_ENTRY_MAX), &buf, &len);
+		if (rc == ENL_E_NOT_FOUND && want < ENL_TILE_WIDTH) {
+			enl_tile_path(-1, b, (unsigned)want, rel);
+			snprintf(path, sizeof(path), "%s/%s", r->dir, rel);
+			rc = enl_file_read(path, (size_t)ENL_TILE_WIDTH * (2 + ENL_TLOG_ENTRY_MAX),
+					   &buf, &len);
+		}
+		if (rc != ENL_OK)
+			return fail_why(r, rc, "entry bundle %llu cannot be read",
+					(unsigned long long)b);
+		for (uint64_t i = 0; i < want; i++) {
+			size_t n;
+			enl_mhash leaf;
+			if (len - off < 2 || (n = (size_t)buf[off] << 8 | buf[off + 1]) > len - off - 2) {
+				free(buf);
+				return fail_why(r, ENL_E_MALFORMED,
+						"entry %llu: the bundle is truncated or damaged",
+						(unsigned long long)(b * ENL_TILE_WIDTH + i));
+			}
+			enl_merkle_leaf_hash(buf + off + 2, n, leaf);
+			if ((rc = add_leaf(log, leaf)) != ENL_OK) {
+				free(buf);
+				return rc;
+			}
+			off += 2 + n;
+		}
+		/* a partial last bundle's entries are written again with the next */
+		if (want < ENL_TILE_WIDTH && log->pend_cap == 0) {
+			log->pend = malloc(off + 65536);
+			if (log->pend == NULL) {
+				free(buf);
+				return ENL_E_NOMEM;
+			}
+			memcpy(log->pend, buf, off);
+			log->pend_len = off;
+			log->pend_cap = off + 65536;
+			log->pend_first = b * ENL_TILE_WIDTH;
+		}
+		free(buf);
+	}
+	if (size % ENL_TILE_WIDTH == 0)
+		log->pend_first = size;
+	/* every tile must be what the entries say */
+	for (int L = 0; L < ENL_TILE_LEVELS && log->lv[L].n > 0; L++) {
+		const struct level *l = &log->lv[L];
+		for (uint64_t t = 0; t * ENL_TILE_WIDTH < l->n; t++) {
+			uint64_t w = l->n - t * ENL_TILE_WIDTH;
+			uint8_t *buf = NULL;
+			size_t len = 0;
+			uint64_t span = L == 0 ? 1 : (uint64_t)1 << (8 * L);
+			if (w > ENL_TILE_WIDTH)
+				w = ENL_TILE_WIDTH;
+			enl_tile_path(L, t, (unsigned)w, rel);
+			snprintf(path, sizeof(path), "%s/%s", r->dir, rel);
+			rc = enl_file_read(path, ENL_TILE_WIDTH * ENL_MERKLE_HASH_LEN, &buf, &len);
+			if (rc != ENL_OK || len != w * ENL_MERKLE_HASH_LEN ||
+			    memcmp(buf, l->h[t * ENL_TILE_WIDTH], len) != 0) {
+				/* locate the first differing hash, for the message */
+				uint64_t bad = t * ENL_TILE_WIDTH;
+				for (uint64_t i = 0; rc == ENL_OK && len == w * ENL_MERKLE_HASH_LEN &&
+						     i < w; i++)
+					if (memcmp(buf + i * ENL_MERKLE_HASH_LEN, l->h[bad + i],
+						   ENL_MERKLE_HASH_LEN) != 0) {
+						bad += i;
+						break;
+					}
+				free(buf);
+				snprintf(r->why, r->why_cap,
+					 "%s: %s (first leaf it covers: %llu)", rel,
+					 rc != ENL_OK ? "cannot be read"
+						      : "does not match the entries",
+					 (unsigned long long)(bad * span));
+				return rc != ENL_OK ? rc : ENL_E_MALFORMED;
+			}
+			free(buf);
+		}
+	}
+	return ENL_OK;
+}
+
+static int
+read_checkpoint(struct reader_state *r, const struct enl_note_verifier *v,
+		struct enl_checkpoint *cp, bool *exists)
+{
+	char path[2048];
+	uint8_t *buf = NULL;
+	size_t len = 0, tl = 0;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/checkpoint", r->dir);
+	rc = enl_file_read(path, ENL_NOTE_MAX, &buf, &len);
+	*exists = rc != ENL_E_NOT_FOUND;
+	if (rc == ENL_E_NOT_FOUND)
+		return ENL_OK;
+	if (rc != ENL_OK)
+		return fail_msg(r, rc, "checkpoint cannot be read");
+	rc = enl_note_open((const char *)buf, len, v, 1, &tl, NULL);
+	if (rc == ENL_OK)
+		rc = enl_checkpoint_parse((const char *)buf, tl, cp);
+	free(buf);
+	if (rc == ENL_OK && strcmp(cp->origin, v->name) != 0)
+		rc = ENL_E_MALFORMED;
+	if (rc != ENL_OK)
+		return fail_msg(r, rc, "checkpoint: signature or format is not valid");
+	return ENL_OK;
+}
+
+static void
+tlog_free_levels(struct enl_tlog *log)
+{
+	for (int L = 0; L < ENL_TILE_LEVELS; L++)
+		free(log->lv[L].h);
+	free(log->pend);
+}
+
+static int
+load(struct enl_tlog *log, const struct enl_note_verifier *v, struct reader_state *r,
+     struct enl_checkpoint *cp)
+{
+	enl_mhash root;
+	bool exists = false;
+	int rc;
+
+	memset(cp, 0, sizeof(*cp));
+	if ((rc = read_checkpoint(r, v, cp, &exists)) != ENL_OK)
+		return rc;
+	if (!exists)
+		return ENL_OK;
+	if ((rc = read_back(log, r, cp->size)) != ENL_OK)
+		return rc;
+	enl_tlog_tree_root(&log->tree, root);
+	if (sodium_memcmp(root, cp->root, ENL_MERKLE_HASH_LEN) != 0)
+		return fail_why(r, ENL_E_MALFORMED,
+				"checkpoint root does not match the %llu entries",
+				(unsigned long long)cp->size);
+	log->committed = cp->size;
+	return ENL_OK;
+}
+
+int
+enl_tlog_open(const char *dir, const char *origin, const struct enl_identity *signer,
+	      struct enl_tlog **out, char *why, size_t why_cap)
+{
+	struct reader_state r = {dir, why, why_cap};
+	struct enl_note_verifier v;
+	struct enl_checkpoint cp;
+	struct enl_tlog *log;
+	uint8_t epk[32];
+	int rc;
+
+	if ((log = calloc(1, sizeof(*log))) == NULL)
+		return ENL_E_NOMEM;
+	snprintf(log->dir, sizeof(log->dir), "%s", dir);
+	snprintf(log->origin, sizeof(log->origin), "%s", origin);
+	snprintf(v.name, sizeof(v.name), "%s", origin);
+	log->signer = signer;
+	enl_tlog_tree_init(&log->tree);
+	why[0] = '\0';
+	if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+		rc = ENL_E_IO;
+		snprintf(why, why_cap, "%s: %s", dir, strerror(errno));
+		goto fail;
+	}
+	if ((rc = enl_identity_public(signer, enl_identity_current(signer), v.pk, epk)) != ENL_OK)
+		goto fail;
+	if ((rc = load(log, &v, &r, &cp)) != ENL_OK)
+		goto fail;
+	*out = log;
+	return ENL_OK;
+fail:
+	enl_tlog_close(log);
+	return rc;
+}
+
+void
+enl_tlog_close(struct enl_tlog *log)
+{
+	if (log == NULL)
+		return;
+	tlog_free_levels(log);
+	free(log);
+}
+
+int
+enl_tlog_verify(const char *dir, const struct enl_note_verifier *v, uint64_t *size,
+		enl_mhash root, char *why, size_t why_cap)
+{
+	struct reader_state r = {dir, why, why_cap};
+	struct enl_checkpoint cp;
+	struct enl_tlog log;
+	bool exists = false;
+	int rc;
+
+	memset(&log, 0, sizeof(log));
+	why[0] = '\0';
+	if ((rc = read_checkpoint(&r, v, &cp, &exists)) != ENL_OK)
+		goto out;
+	if (!exists) {
+		rc = fail_msg(&r, ENL_E_NOT_FOUND, "no checkpoint");
+		goto out;
+	}
+	if ((rc = load(&log, v, &r, &cp)) != ENL_OK)
+		goto out;
+	*size = cp.size;
+	memcpy(root, cp.root, ENL_MERKLE_HASH_LEN);
+out:
+	tlog_free_levels(&log);
+	return rc;
+}
