@@ -85,8 +85,10 @@ struct enl_tlog {
 	char origin[ENL_VKEY_NAME_MAX + 1];
 	const struct enl_identity *signer;
 	struct level lv[ENL_TILE_LEVELS];
-	struct enl_tlog_tree tree;
+	struct enl_tlog_tree tree, committed_tree;
 	uint64_t committed;
+	size_t committed_pend_len;
+	uint64_t committed_pend_first;
 	/* entries since the start of the oldest bundle not yet written whole */
 	uint8_t *pend;
 	size_t pend_len, pend_cap;
@@ -182,6 +184,20 @@ enl_tlog_inclusion(const struct enl_tlog *log, uint64_t index, uint64_t size,
 	return ENL_OK;
 }
 
+void
+enl_tlog_rollback(struct enl_tlog *log)
+{
+	uint64_t n = log->committed;
+
+	for (int L = 0; L < ENL_TILE_LEVELS; L++) {
+		log->lv[L].n = n;
+		n /= ENL_TILE_WIDTH;
+	}
+	log->tree = log->committed_tree;
+	log->pend_len = log->committed_pend_len;
+	log->pend_first = log->committed_pend_first;
+}
+
 uint64_t
 enl_tlog_size(const struct enl_tlog *log)
 {
@@ -246,9 +262,10 @@ enl_tlog_append(struct enl_tlog *log, const uint8_t *entry, size_t len, uint64_t
 	return ENL_OK;
 }
 
-/* Writes the entry bundles that the pending entries touch. */
+/* Writes the entry bundles that the pending entries touch; *keep is where
+ * the last (partial) bundle starts in pend, for pend_trim. */
 static int
-write_bundles(struct enl_tlog *log)
+write_bundles(struct enl_tlog *log, size_t *keep)
 {
 	uint64_t i = log->pend_first;	/* always at a bundle boundary */
 	size_t off = 0, start_off = 0;
@@ -265,17 +282,23 @@ write_bundles(struct enl_tlog *log)
 		if (rc != ENL_OK)
 			return rc;
 	}
-	/* keep only the entries of a partial last bundle */
+	*keep = start_off;
+	return ENL_OK;
+}
+
+/* After a commit, keeps only the entries of a partial last bundle. */
+static void
+pend_trim(struct enl_tlog *log, size_t keep)
+{
 	if (log->tree.size % ENL_TILE_WIDTH == 0) {
 		log->pend_len = 0;
 		log->pend_first = log->tree.size;
 	} else {
-		if (start_off > 0)
-			memmove(log->pend, log->pend + start_off, off - start_off);
-		log->pend_len = off - start_off;
+		if (keep > 0)
+			memmove(log->pend, log->pend + keep, log->pend_len - keep);
+		log->pend_len -= keep;
 		log->pend_first = log->tree.size - log->tree.size % ENL_TILE_WIDTH;
 	}
-	return ENL_OK;
 }
 
 /* Writes every hash tile that covers leaves from `from` on. */
@@ -308,11 +331,13 @@ enl_tlog_commit(struct enl_tlog *log, char **checkpoint)
 {
 	struct enl_checkpoint cp;
 	char *body = NULL, *note = NULL, path[2048];
+	size_t keep = 0;
 	int rc;
 
 	if (log->tree.size == log->committed && log->committed > 0 && checkpoint == NULL)
 		return ENL_OK;
-	if ((rc = write_bundles(log)) != ENL_OK || (rc = write_tiles(log, log->committed)) != ENL_OK)
+	if ((rc = write_bundles(log, &keep)) != ENL_OK ||
+	    (rc = write_tiles(log, log->committed)) != ENL_OK)
 		return rc;
 	memset(&cp, 0, sizeof(cp));
 	snprintf(cp.origin, sizeof(cp.origin), "%s", log->origin);
@@ -324,7 +349,11 @@ enl_tlog_commit(struct enl_tlog *log, char **checkpoint)
 	snprintf(path, sizeof(path), "%s/checkpoint", log->dir);
 	if ((rc = enl_file_write(path, (const uint8_t *)note, strlen(note), 0644, true)) != ENL_OK)
 		goto out;
+	pend_trim(log, keep);
 	log->committed = log->tree.size;
+	log->committed_tree = log->tree;
+	log->committed_pend_len = log->pend_len;
+	log->committed_pend_first = log->pend_first;
 	if (checkpoint != NULL) {
 		*checkpoint = note;
 		note = NULL;
@@ -507,6 +536,9 @@ load(struct enl_tlog *log, const struct enl_note_verifier *v, struct reader_stat
 				"checkpoint root does not match the %llu entries",
 				(unsigned long long)cp->size);
 	log->committed = cp->size;
+	log->committed_tree = log->tree;
+	log->committed_pend_len = log->pend_len;
+	log->committed_pend_first = log->pend_first;
 	return ENL_OK;
 }
 

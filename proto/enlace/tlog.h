@@ -64,6 +64,10 @@ int enl_tlog_append(struct enl_tlog *log, const uint8_t *entry, size_t len,
  * signed note text into *checkpoint (malloc'd) if not NULL. */
 int enl_tlog_commit(struct enl_tlog *log, char **checkpoint) ENL_WUR;
 
+/* Forgets what was appended since the last commit (after a failed
+ * commit, or when the store it goes with could not commit). */
+void enl_tlog_rollback(struct enl_tlog *log);
+
 uint64_t enl_tlog_size(const struct enl_tlog *log);
 
 /* Inclusion proof of `index` in the tree of `size` leaves (size <= the
