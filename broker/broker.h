@@ -10,6 +10,7 @@
 
 #include "enlace/keys.h"
 #include "enlace/session.h"
+#include "enlace/tlog.h"
 
 /* ---- configuration ---- */
 
@@ -58,6 +59,7 @@ struct stored_message {
 	uint8_t hash[ENL_HASH_LEN];
 	char sender[ENL_ID_MAX + 1];
 	int64_t received_at;
+	uint64_t log_index;	/* its SUBMITTED entry in the audit log */
 };
 
 typedef int (*store_envelope_cb)(void *arg, const uint8_t id[ENL_MSG_ID_LEN],
@@ -73,7 +75,7 @@ struct store_ops {
 			   struct stored_message *out);
 	int (*message_put)(void *db, const struct enl_header *h,
 			   const uint8_t hash[ENL_HASH_LEN], int64_t now,
-			   const uint8_t *env, size_t len);
+			   const uint8_t *env, size_t len, uint64_t log_index);
 	/* Undelivered (queued or fetched, not acked) for recipient, oldest first. */
 	int (*pending)(void *db, const char *recipient, size_t max_count,
 		       size_t max_bytes, store_envelope_cb cb, void *arg);
@@ -123,6 +125,8 @@ void writer_stop(struct writer *w);
  */
 struct writer_tick {
 	int (*prepare)(void *arg, struct store *st, int64_t now);
+	int (*before_commit)(void *arg);	/* e.g. the audit log's own commit */
+	void (*abort)(void *arg);		/* the round will not commit */
 	void (*complete)(void *arg, int rc);
 	void *arg;
 };
@@ -143,6 +147,7 @@ struct server_params {
 	size_t dir_len;
 	struct writer *writer;
 	struct store *store;	/* used on the writer thread only */
+	struct enl_tlog *log;	/* the audit log; writer thread only */
 };
 
 int server_start(const struct server_params *p, struct server **out);

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "broker.h"
+#include "enlace/wire.h"
 
 static const char usage[] =
 	"usage: enlace-broker --config FILE [--check-config]\n\n"
@@ -29,6 +30,7 @@ struct broker {
 	uint8_t *dir_bytes;
 	size_t dir_len;
 	struct store store;
+	struct enl_tlog *log;
 	struct writer *writer;
 	struct server *server;
 };
@@ -71,6 +73,43 @@ load_keys(struct broker *b)
 	return 0;
 }
 
+/*
+ * Opens the audit log (checking every entry against its tiles and the last
+ * checkpoint) and records the start. A damaged log stops the broker: it
+ * must never sign a checkpoint that does not extend the one before.
+ */
+static int
+open_log(struct broker *b)
+{
+	Enlace__AuditEntry e = ENLACE__AUDIT_ENTRY__INIT;
+	char dir[1100], origin[ENL_VKEY_NAME_MAX + 1], why[600];
+	uint8_t *bytes = NULL;
+	size_t len = 0;
+	uint64_t index;
+	int rc;
+
+	snprintf(dir, sizeof(dir), "%s/log", b->cfg.data_dir);
+	snprintf(origin, sizeof(origin), "enlace/%s", enl_identity_id(b->me));
+	if ((rc = enl_tlog_open(dir, origin, b->me, &b->log, why, sizeof(why))) != ENL_OK) {
+		blog("audit log %s: %s: %s", dir, enl_strerror(rc), why);
+		return -1;
+	}
+	e.time = (int64_t)time(NULL);
+	e.event = ENLACE__AUDIT_EVENT__BROKER_STARTED;
+	e.sender = (char *)enl_identity_id(b->me);
+	e.directory_serial = enl_directory_serial(b->dir);
+	if ((rc = enl_pb_pack(&e.base, &bytes, &len)) == ENL_OK &&
+	    (rc = enl_tlog_append(b->log, bytes, len, &index)) == ENL_OK)
+		rc = enl_tlog_commit(b->log, NULL);
+	free(bytes);
+	if (rc != ENL_OK) {
+		blog("audit log %s: %s", dir, enl_strerror(rc));
+		return -1;
+	}
+	blog("audit log %s: %" PRIu64 " entries, verified", dir, enl_tlog_size(b->log));
+	return 0;
+}
+
 static void
 broker_fini(struct broker *b)
 {
@@ -79,6 +118,7 @@ broker_fini(struct broker *b)
 	server_stop(b->server);
 	if (b->store.ops != NULL)
 		b->store.ops->close(b->store.db);
+	enl_tlog_close(b->log);
 	enl_identity_free(b->me);
 	enl_directory_free(b->dir);
 	free(b->dir_bytes);
@@ -144,11 +184,13 @@ main(int argc, char **argv)
 	snprintf(path, sizeof(path), "%s/store.sqlite", b.cfg.data_dir);
 	if (store_sqlite_open(path, &b.store) != ENL_OK)
 		goto out;
+	if (open_log(&b) != 0)
+		goto out;
 	if (writer_start(&b.store, b.cfg.batch_max, &b.writer) != ENL_OK)
 		goto out;
 	{
 		struct server_params p = {&b.cfg, b.me, b.dir, b.dir_bytes, b.dir_len,
-					  b.writer, &b.store};
+					  b.writer, &b.store, b.log};
 		if (server_start(&p, &b.server) != ENL_OK)
 			goto out;
 	}

@@ -88,6 +88,7 @@ struct server {
 	struct work *parked;	/* writer thread only */
 	struct work *ready;	/* writer thread only: answered after the commit */
 	struct late_mark *late;	/* writer thread only */
+	char *checkpoint;	/* writer thread only: the newest signed checkpoint */
 	size_t n_late, cap_late;
 	struct store *store;	/* writer thread only */
 };
@@ -282,6 +283,46 @@ collect_state(void *arg, const struct rcpt_state *st)
 	s->raw[s->n++] = *st;
 }
 
+/* What ties a receipt to the audit log: its SUBMITTED entry, the newest
+ * checkpoint and the entry's inclusion proof under it. */
+struct log_fields {
+	enl_mhash proof[ENL_MERKLE_MAX_PROOF];
+	ProtobufCBinaryData inc[ENL_MERKLE_MAX_PROOF];
+	uint8_t *entry;
+	size_t entry_len;
+};
+
+static int
+receipt_log_fields(struct server *srv, const struct stored_message *m,
+		   Enlace__ReceiptBody *body, struct log_fields *lf)
+{
+	struct enl_checkpoint cp;
+	size_t n = 0, tl = 0;
+	int rc;
+
+	if (srv->checkpoint == NULL)
+		return ENL_E_IO;
+	/* the checkpoint's size: its text is ours, so it parses */
+	tl = strstr(srv->checkpoint, "\n\n") - srv->checkpoint + 1;
+	if ((rc = enl_checkpoint_parse(srv->checkpoint, tl, &cp)) != ENL_OK)
+		return rc;
+	if ((rc = enl_tlog_inclusion(srv->p.log, m->log_index, cp.size, lf->proof, &n)) != ENL_OK)
+		return rc;
+	if ((rc = enl_tlog_entry(srv->p.log, m->log_index, &lf->entry, &lf->entry_len)) != ENL_OK)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		lf->inc[i].data = lf->proof[i];
+		lf->inc[i].len = ENL_MERKLE_HASH_LEN;
+	}
+	body->log_index = m->log_index;
+	body->checkpoint = srv->checkpoint;
+	body->n_inclusion = n;
+	body->inclusion = lf->inc;
+	body->entry.data = lf->entry;
+	body->entry.len = lf->entry_len;
+	return ENL_OK;
+}
+
 /* Signs the current receipt of message `id` into *out. On the writer. */
 static int
 make_receipt(struct server *srv, const uint8_t id[ENL_MSG_ID_LEN],
@@ -291,10 +332,12 @@ make_receipt(struct server *srv, const uint8_t id[ENL_MSG_ID_LEN],
 	struct stored_message m;
 	struct states s = {0};
 	Enlace__Signed *sg = NULL;
+	struct log_fields lf;
 	uint8_t *bytes = NULL;
 	size_t len = 0;
 	int rc;
 
+	memset(&lf, 0, sizeof(lf));
 	if ((rc = srv->store->ops->message_get(srv->store->db, id, &m)) != ENL_OK)
 		return rc;
 	if ((rc = srv->store->ops->states(srv->store->db, id, collect_state, &s)) != ENL_OK)
@@ -329,6 +372,8 @@ make_receipt(struct server *srv, const uint8_t id[ENL_MSG_ID_LEN],
 	body.received_at = m.received_at;
 	body.n_recipients = s.n;
 	body.recipients = s.ptrs;
+	if ((rc = receipt_log_fields(srv, &m, &body, &lf)) != ENL_OK)
+		goto out;
 	if ((rc = enl_pb_pack(&body.base, &bytes, &len)) != ENL_OK)
 		goto out;
 	rc = ENL_E_NOMEM;
@@ -355,6 +400,7 @@ out:
 	free(s.rs);
 	free(s.ptrs);
 	free(s.raw);
+	free(lf.entry);
 	return rc;
 }
 
@@ -390,6 +436,77 @@ is_io(int rc)
 	return rc == ENL_E_IO || rc == ENL_E_NO_SPACE || rc == ENL_E_NOMEM;
 }
 
+/* ---- the audit log (writer thread only) ---- */
+
+struct audit {
+	Enlace__AuditEvent event;
+	const uint8_t *id, *hash, *ack_sig;
+	const char *sender, *recipient, *reason;
+	int64_t ack_time;
+};
+
+/* Appends one entry; *index (if not NULL) is where it went. */
+static int
+audit(struct server *srv, const struct audit *a, int64_t now, uint64_t *index)
+{
+	Enlace__AuditEntry e = ENLACE__AUDIT_ENTRY__INIT;
+	uint8_t *bytes = NULL;
+	size_t len = 0;
+	uint64_t at;
+	int rc;
+
+	e.time = now;
+	e.event = a->event;
+	if (a->id != NULL) {
+		e.message_id.data = (uint8_t *)a->id;
+		e.message_id.len = ENL_MSG_ID_LEN;
+	}
+	if (a->hash != NULL) {
+		e.envelope_hash.data = (uint8_t *)a->hash;
+		e.envelope_hash.len = ENL_HASH_LEN;
+	}
+	if (a->ack_sig != NULL) {
+		e.ack_signature.data = (uint8_t *)a->ack_sig;
+		e.ack_signature.len = 64;
+		e.ack_time = a->ack_time;
+	}
+	e.sender = (char *)(a->sender ? a->sender : "");
+	e.recipient = (char *)(a->recipient ? a->recipient : "");
+	e.reason = (char *)(a->reason ? a->reason : "");
+	e.directory_serial = enl_directory_serial(srv->p.dir);
+	if ((rc = enl_pb_pack(&e.base, &bytes, &len)) != ENL_OK)
+		return rc;
+	rc = enl_tlog_append(srv->p.log, bytes, len, index ? index : &at);
+	free(bytes);
+	return rc == ENL_E_TOO_LARGE ? ENL_E_IO : rc;
+}
+
+static int
+log_commit(void *arg)
+{
+	struct server *srv = arg;
+	char *note = NULL;
+	int rc;
+
+	if (enl_tlog_size(srv->p.log) == enl_tlog_committed(srv->p.log) && srv->checkpoint)
+		return ENL_OK;	/* nothing new: the last checkpoint stands */
+	if ((rc = enl_tlog_commit(srv->p.log, &note)) != ENL_OK) {
+		blog("audit log: cannot commit: %s", enl_strerror(rc));
+		return rc == ENL_E_NO_SPACE ? rc : ENL_E_IO;
+	}
+	free(srv->checkpoint);
+	srv->checkpoint = note;
+	return ENL_OK;
+}
+
+static void
+log_abort(void *arg)
+{
+	struct server *srv = arg;
+
+	enl_tlog_rollback(srv->p.log);
+}
+
 /* ---- SUBMIT ---- */
 
 static int
@@ -408,7 +525,21 @@ submit_write(struct job *j, struct store *st, int64_t now)
 	}
 	if (rc != ENL_E_NOT_FOUND)
 		return rc;
-	return st->ops->message_put(st->db, w->hdr, w->hash, now, w->env, w->env_len);
+	{
+		struct audit a = {ENLACE__AUDIT_EVENT__SUBMITTED, w->hdr->message_id, w->hash, NULL,
+				  w->hdr->sender, NULL, NULL, 0};
+		uint64_t index = 0;
+		if ((rc = audit(w->srv, &a, now, &index)) != ENL_OK)
+			return rc;
+		a.event = ENLACE__AUDIT_EVENT__AUDIT_QUEUED;
+		for (size_t i = 0; i < w->hdr->n_recipients; i++) {
+			a.recipient = w->hdr->recipients[i];
+			if ((rc = audit(w->srv, &a, now, NULL)) != ENL_OK)
+				return rc;
+		}
+		return st->ops->message_put(st->db, w->hdr, w->hash, now, w->env, w->env_len,
+					    index);
+	}
 }
 
 static void mark_parked_dirty(struct server *srv, const struct enl_header *h);
@@ -488,6 +619,21 @@ collect_env(void *arg, const uint8_t id[ENL_MSG_ID_LEN], const uint8_t *env, siz
 	return 0;
 }
 
+/* The first fetch of a delivery is recorded, in the store and the log. */
+static int
+mark_fetched(struct server *srv, struct store *st, const uint8_t id[ENL_MSG_ID_LEN],
+	     const char *agency, int64_t at)
+{
+	int rc = st->ops->mark(st->db, id, agency, DS_FETCHED, at, NULL, 0, NULL);
+
+	if (rc == ENL_OK) {
+		struct audit a = {ENLACE__AUDIT_EVENT__AUDIT_FETCHED, id, NULL, NULL, NULL,
+				  agency, NULL, 0};
+		return audit(srv, &a, at, NULL);
+	}
+	return rc == ENL_E_EXISTS || rc == ENL_E_NOT_FOUND ? ENL_OK : rc;
+}
+
 static int
 fetch_read(struct work *w, struct store *st)
 {
@@ -502,12 +648,8 @@ fetch_mark(struct work *w, struct store *st, int64_t now)
 {
 	int rc = ENL_OK;
 
-	for (size_t i = 0; rc == ENL_OK && i < w->n_found; i++) {
-		rc = st->ops->mark(st->db, w->found[i].id, w->agency, DS_FETCHED, now, NULL,
-				   0, NULL);
-		if (rc == ENL_E_EXISTS)
-			rc = ENL_OK;
-	}
+	for (size_t i = 0; rc == ENL_OK && i < w->n_found; i++)
+		rc = mark_fetched(w->srv, st, w->found[i].id, w->agency, now);
 	return rc;
 }
 
@@ -545,12 +687,8 @@ late_marks_write(struct server *srv, struct store *st)
 {
 	int rc = ENL_OK;
 
-	for (size_t i = 0; rc == ENL_OK && i < srv->n_late; i++) {
-		rc = st->ops->mark(st->db, srv->late[i].id, srv->late[i].agency, DS_FETCHED,
-				   srv->late[i].at, NULL, 0, NULL);
-		if (rc == ENL_E_EXISTS || rc == ENL_E_NOT_FOUND)
-			rc = ENL_OK;
-	}
+	for (size_t i = 0; rc == ENL_OK && i < srv->n_late; i++)
+		rc = mark_fetched(srv, st, srv->late[i].id, srv->late[i].agency, srv->late[i].at);
 	if (rc == ENL_OK)
 		srv->n_late = 0;
 	return rc;
@@ -699,6 +837,12 @@ ack_one(struct work *w, struct store *st, const Enlace__AckReq *a, int64_t now)
 		return ENL_E_BAD_SIGNATURE;
 	rc = st->ops->mark(st->db, a->message_id.data, w->agency, DS_ACKED, now,
 			   a->signature.data, a->time, NULL);
+	if (rc == ENL_OK) {
+		struct audit e = {ENLACE__AUDIT_EVENT__AUDIT_ACKED, a->message_id.data,
+				  a->envelope_hash.data, a->signature.data, m.sender, w->agency,
+				  NULL, a->time};
+		rc = audit(w->srv, &e, now, NULL);
+	}
 	return rc == ENL_E_EXISTS ? ENL_OK : rc;	/* a repeated ack is fine */
 }
 
@@ -723,6 +867,11 @@ ack_write(struct job *j, struct store *st, int64_t now)
 	}
 	rc = st->ops->mark(st->db, w->req->reject->message_id.data, w->agency, DS_REFUSED,
 			   now, NULL, 0, w->req->reject->reason);
+	if (rc == ENL_OK) {
+		struct audit e = {ENLACE__AUDIT_EVENT__REFUSED_BY_RECIPIENT, w->req->reject->message_id.data, NULL,
+				  NULL, NULL, w->agency, w->req->reject->reason, 0};
+		rc = audit(w->srv, &e, now, NULL);
+	}
 	return rc == ENL_E_EXISTS ? ENL_OK : rc;
 }
 
@@ -1036,7 +1185,8 @@ server_start(const struct server_params *p, struct server **out)
 		goto fail;
 	}
 	{
-		struct writer_tick t = {fetch_prepare, fetch_complete, srv};
+		struct writer_tick t = {fetch_prepare, log_commit, log_abort, fetch_complete,
+					srv};
 		writer_set_tick(p->writer, &t);
 	}
 	for (size_t i = 0; i < srv->n_works; i++)
@@ -1080,6 +1230,7 @@ server_stop(struct server *srv)
 	free(srv->works);
 	free(srv->replay);
 	free(srv->late);
+	free(srv->checkpoint);
 	pthread_mutex_destroy(&srv->mu);
 	free(srv);
 }

@@ -27,7 +27,8 @@ struct sq {
 static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS messages ("
 	"  id BLOB PRIMARY KEY, hash BLOB NOT NULL, sender TEXT NOT NULL,"
-	"  received_at INTEGER NOT NULL, envelope BLOB NOT NULL) WITHOUT ROWID;"
+	"  received_at INTEGER NOT NULL, envelope BLOB NOT NULL,"
+	"  log_index INTEGER NOT NULL) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS deliveries ("
 	"  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
 	"  message_id BLOB NOT NULL, recipient TEXT NOT NULL, state INTEGER NOT NULL,"
@@ -80,6 +81,7 @@ sq_message_get(void *db, const uint8_t id[ENL_MSG_ID_LEN], struct stored_message
 		snprintf(out->sender, sizeof(out->sender), "%s",
 			 (const char *)sqlite3_column_text(st, 1));
 		out->received_at = sqlite3_column_int64(st, 2);
+		out->log_index = (uint64_t)sqlite3_column_int64(st, 3);
 		rc = ENL_OK;
 	} else {
 		rc = rc == SQLITE_DONE ? ENL_E_NOT_FOUND : sq_err(s, "message_get");
@@ -90,7 +92,7 @@ sq_message_get(void *db, const uint8_t id[ENL_MSG_ID_LEN], struct stored_message
 
 static int
 sq_message_put(void *db, const struct enl_header *h, const uint8_t hash[ENL_HASH_LEN],
-	       int64_t now, const uint8_t *env, size_t len)
+	       int64_t now, const uint8_t *env, size_t len, uint64_t log_index)
 {
 	struct sq *s = db;
 	int rc;
@@ -100,6 +102,7 @@ sq_message_put(void *db, const struct enl_header *h, const uint8_t hash[ENL_HASH
 	sqlite3_bind_text(s->msg_put, 3, h->sender, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s->msg_put, 4, now);
 	sqlite3_bind_blob64(s->msg_put, 5, env, len, SQLITE_STATIC);
+	sqlite3_bind_int64(s->msg_put, 6, (sqlite3_int64)log_index);
 	if ((rc = step_done(s, s->msg_put, "message_put")) != ENL_OK)
 		return rc;
 	for (size_t i = 0; i < h->n_recipients; i++) {
@@ -161,7 +164,7 @@ sq_mark(void *db, const uint8_t id[ENL_MSG_ID_LEN], const char *recipient,
 	if (cur == DS_ACKED || cur == DS_REFUSED || cur == DS_REJECTED)
 		return ENL_E_EXISTS;
 	if (state == DS_FETCHED && cur == DS_FETCHED)
-		return ENL_OK;	/* fetched again after a lost reply: keep the first time */
+		return ENL_E_EXISTS;	/* fetched again after a lost reply: keep the first */
 	st = s->mark;
 	sqlite3_bind_int(st, 1, (int)state);
 	sqlite3_bind_int64(st, 2, now);
@@ -279,10 +282,10 @@ store_sqlite_open(const char *path, struct store *out)
 	stmts[n++] = (struct stmt_def){&s->commit, "COMMIT"};
 	stmts[n++] = (struct stmt_def){&s->rollback, "ROLLBACK"};
 	stmts[n++] = (struct stmt_def){&s->msg_get,
-		"SELECT hash, sender, received_at FROM messages WHERE id = ?"};
+		"SELECT hash, sender, received_at, log_index FROM messages WHERE id = ?"};
 	stmts[n++] = (struct stmt_def){&s->msg_put,
-		"INSERT INTO messages (id, hash, sender, received_at, envelope) "
-		"VALUES (?, ?, ?, ?, ?)"};
+		"INSERT INTO messages (id, hash, sender, received_at, envelope, log_index) "
+		"VALUES (?, ?, ?, ?, ?, ?)"};
 	stmts[n++] = (struct stmt_def){&s->dlv_put,
 		"INSERT INTO deliveries (message_id, recipient, state, queued_at) "
 		"VALUES (?, ?, ?, ?)"};

@@ -52,8 +52,14 @@ run_batch(struct writer *w, struct job *batch, int64_t now)
 		if (is_storage_failure(trc))
 			rc = trc;
 	}
+	/* The audit log first: a receipt must never name an entry that a
+	 * crash could lose. */
+	if (rc == ENL_OK && w->tick.before_commit != NULL)
+		rc = w->tick.before_commit(w->tick.arg);
 	if (rc == ENL_OK)
 		rc = w->st->ops->commit(w->st->db);
+	if (rc != ENL_OK && w->tick.abort != NULL)
+		w->tick.abort(w->tick.arg);
 	if (rc != ENL_OK) {
 		if (w->st->ops->rollback(w->st->db) != ENL_OK)
 			blog("writer: rollback failed");

@@ -34,6 +34,9 @@
 
 #include "conn.h"
 #include "enlace/config.h"
+#include "enlace/merkle.h"
+#include "enlace/note.h"
+#include "enlace/tlog.h"
 
 struct agent_config {
 	char broker[256];
@@ -872,6 +875,53 @@ out:
 	free(rcpts);
 }
 
+/*
+ * Checks that a receipt's message is in the broker's audit log: the
+ * checkpoint is signed by the broker, the entry is the message's SUBMITTED
+ * record, and its inclusion proof leads to the checkpoint's root.
+ * Called with a->mu held.
+ */
+static bool
+receipt_in_log(struct agent *a, const Enlace__ReceiptBody *b, uint64_t *size)
+{
+	const struct enl_card *bc = enl_directory_find(a->dir, b->broker);
+	struct enl_note_verifier v;
+	struct enl_checkpoint cp;
+	Enlace__AuditEntry *e = NULL;
+	enl_mhash leaf, proof[ENL_MERKLE_MAX_PROOF];
+	size_t tl = 0;
+	bool ok;
+
+	if (bc == NULL || b->n_inclusion > ENL_MERKLE_MAX_PROOF)
+		return false;
+	snprintf(v.name, sizeof(v.name), "enlace/%s", b->broker);
+	memcpy(v.pk, enl_card_key(bc, bc->current_version)->sign_pk, 32);
+	if (enl_note_open(b->checkpoint, strlen(b->checkpoint), &v, 1, &tl, NULL) != ENL_OK ||
+	    enl_checkpoint_parse(b->checkpoint, tl, &cp) != ENL_OK ||
+	    strcmp(cp.origin, v.name) != 0)
+		return false;
+	for (size_t i = 0; i < b->n_inclusion; i++) {
+		if (b->inclusion[i].len != ENL_MERKLE_HASH_LEN)
+			return false;
+		memcpy(proof[i], b->inclusion[i].data, ENL_MERKLE_HASH_LEN);
+	}
+	if (enl_pb_unpack(&enlace__audit_entry__descriptor, b->entry.data, b->entry.len,
+			  ENL_TLOG_ENTRY_MAX, (ProtobufCMessage **)&e) != ENL_OK)
+		return false;
+	ok = e->event == ENLACE__AUDIT_EVENT__SUBMITTED &&
+	     e->message_id.len == ENL_MSG_ID_LEN && b->message_id.len == ENL_MSG_ID_LEN &&
+	     memcmp(e->message_id.data, b->message_id.data, ENL_MSG_ID_LEN) == 0 &&
+	     e->envelope_hash.len == ENL_HASH_LEN && b->envelope_hash.len == ENL_HASH_LEN &&
+	     memcmp(e->envelope_hash.data, b->envelope_hash.data, ENL_HASH_LEN) == 0;
+	protobuf_c_message_free_unpacked(&e->base, NULL);
+	enl_merkle_leaf_hash(b->entry.data, b->entry.len, leaf);
+	ok = ok && enl_merkle_inclusion_verify(b->log_index, cp.size, leaf,
+					       (const enl_mhash *)proof, b->n_inclusion,
+					       cp.root) == ENL_OK;
+	*size = cp.size;
+	return ok;
+}
+
 /* Checks a receipt's broker signature and each ack signature, and answers
  * with the recipients' states. */
 static void
@@ -913,10 +963,14 @@ reply_receipt(struct agent *a, const Enlace__Signed *sg)
 						 sizeof(msg), rs->ack_signature.data) == ENL_OK;
 		ok = ok && any;
 	}
+	r.log_verified = ok && receipt_in_log(a, b, &r.checkpoint_size);
 	pthread_mutex_unlock(&a->mu);
 	if (!ok)
 		alog("ALARM: a receipt from the broker does not verify");
+	else if (!r.log_verified)
+		alog("ALARM: the broker's receipt is not backed by its audit log");
 	r.receipt_verified = ok;
+	r.log_index = b->log_index;
 	r.n_recipients = b->n_recipients;
 	r.recipients = b->recipients;
 	r.message_id = b->message_id;

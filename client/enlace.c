@@ -819,6 +819,9 @@ print_states(const Enlace__CtlResponse *r, bool json)
 		enl_hex(r->envelope_hash.data, r->envelope_hash.len, hex);
 		enl_json_str(&j, "envelope_hash", hex);
 		enl_json_bool(&j, "receipt_verified", r->receipt_verified);
+		enl_json_bool(&j, "log_verified", r->log_verified);
+		enl_json_int(&j, "log_index", (int64_t)r->log_index);
+		enl_json_int(&j, "checkpoint_size", (int64_t)r->checkpoint_size);
 		enl_time_format(r->received_at, t);
 		enl_json_str(&j, "received_at", t);
 		enl_json_arr_begin(&j, "recipients");
@@ -854,6 +857,11 @@ print_states(const Enlace__CtlResponse *r, bool json)
 	printf("receipt signature: %s\n", r->receipt_verified
 		       ? "VERIFIED (broker, and every acknowledgement by its recipient)"
 		       : "DOES NOT VERIFY - do not rely on this receipt");
+	if (r->log_verified)
+		printf("audit log: entry %" PRIu64 ", included in the signed checkpoint of size "
+		       "%" PRIu64 " (proof VERIFIED)\n", r->log_index, r->checkpoint_size);
+	else
+		printf("audit log: NOT PROVEN - the receipt is not backed by the broker's log\n");
 	for (size_t i = 0; i < r->n_recipients; i++) {
 		const Enlace__RecipientState *s = r->recipients[i];
 		char q[32] = "-", f[32] = "-", k[32] = "-";
@@ -953,7 +961,7 @@ cmd_send(int argc, char **argv)
 		goto out;
 	if (a.wait) {
 		print_states(resp, a.json);
-		ret = resp->receipt_verified ? 0 : EXIT_FAIL;
+		ret = resp->receipt_verified && resp->log_verified ? 0 : EXIT_FAIL;
 	} else if (a.json) {
 		struct enl_json j;
 		enl_hex(resp->message_id.data, resp->message_id.len, hex);
@@ -1197,7 +1205,7 @@ cmd_receipts(int argc, char **argv)
 	if ((ret = agent_call(&a, &req, 30000, &resp)) != 0)
 		return ret;
 	print_states(resp, a.json);
-	ret = resp->receipt_verified ? 0 : EXIT_FAIL;
+	ret = resp->receipt_verified && resp->log_verified ? 0 : EXIT_FAIL;
 	protobuf_c_message_free_unpacked(&resp->base, NULL);
 	return ret;
 }

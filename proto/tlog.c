@@ -184,6 +184,49 @@ enl_tlog_inclusion(const struct enl_tlog *log, uint64_t index, uint64_t size,
 	return ENL_OK;
 }
 
+/* Finds entry `k` of a bundle's bytes. */
+static int
+bundle_entry(const uint8_t *b, size_t len, uint64_t k, uint8_t **out, size_t *out_len)
+{
+	size_t off = 0, n = 0;
+
+	for (uint64_t i = 0;; i++) {
+		if (len - off < 2 || (n = (size_t)b[off] << 8 | b[off + 1]) > len - off - 2)
+			return ENL_E_MALFORMED;
+		if (i == k)
+			break;
+		off += 2 + n;
+	}
+	if ((*out = malloc(n ? n : 1)) == NULL)
+		return ENL_E_NOMEM;
+	memcpy(*out, b + off + 2, n);
+	*out_len = n;
+	return ENL_OK;
+}
+
+int
+enl_tlog_entry(const struct enl_tlog *log, uint64_t index, uint8_t **out, size_t *len)
+{
+	char rel[ENL_TILE_PATH_MAX], path[2048];
+	uint64_t b = index / ENL_TILE_WIDTH, w;
+	uint8_t *buf = NULL;
+	size_t blen = 0;
+	int rc;
+
+	if (index >= log->committed)
+		return ENL_E_INVAL;
+	if (index >= log->pend_first && log->pend_len > 0)
+		return bundle_entry(log->pend, log->pend_len, index - log->pend_first, out, len);
+	w = log->committed - b * ENL_TILE_WIDTH;
+	enl_tile_path(-1, b, w >= ENL_TILE_WIDTH ? 0 : (unsigned)w, rel);
+	snprintf(path, sizeof(path), "%s/%s", log->dir, rel);
+	rc = enl_file_read(path, (size_t)ENL_TILE_WIDTH * (2 + ENL_TLOG_ENTRY_MAX), &buf, &blen);
+	if (rc == ENL_OK)
+		rc = bundle_entry(buf, blen, index % ENL_TILE_WIDTH, out, len);
+	free(buf);
+	return rc;
+}
+
 void
 enl_tlog_rollback(struct enl_tlog *log)
 {
@@ -202,6 +245,12 @@ uint64_t
 enl_tlog_size(const struct enl_tlog *log)
 {
 	return log->tree.size;
+}
+
+uint64_t
+enl_tlog_committed(const struct enl_tlog *log)
+{
+	return log->committed;
 }
 
 /* ---- files ---- */

@@ -64,11 +64,18 @@ int enl_tlog_append(struct enl_tlog *log, const uint8_t *entry, size_t len,
  * signed note text into *checkpoint (malloc'd) if not NULL. */
 int enl_tlog_commit(struct enl_tlog *log, char **checkpoint) ENL_WUR;
 
+/* The bytes of committed entry `index` into *out (malloc'd), from memory
+ * or its bundle on disk. ENL_E_INVAL past the committed size. */
+int enl_tlog_entry(const struct enl_tlog *log, uint64_t index, uint8_t **out,
+		   size_t *len) ENL_WUR;
+
 /* Forgets what was appended since the last commit (after a failed
  * commit, or when the store it goes with could not commit). */
 void enl_tlog_rollback(struct enl_tlog *log);
 
+/* Entries appended, and entries committed. */
 uint64_t enl_tlog_size(const struct enl_tlog *log);
+uint64_t enl_tlog_committed(const struct enl_tlog *log);
 
 /* Inclusion proof of `index` in the tree of `size` leaves (size <= the
  * committed size), from the tiles in memory. */
