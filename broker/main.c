@@ -90,6 +90,7 @@ open_log(struct broker *b)
 
 	snprintf(dir, sizeof(dir), "%s/log", b->cfg.data_dir);
 	snprintf(origin, sizeof(origin), "enlace/%s", enl_identity_id(b->me));
+	why[0] = '\0';
 	if ((rc = enl_tlog_open(dir, origin, b->me, &b->log, why, sizeof(why))) != ENL_OK) {
 		blog("audit log %s: %s: %s", dir, enl_strerror(rc), why);
 		return -1;
@@ -106,7 +107,8 @@ open_log(struct broker *b)
 		blog("audit log %s: %s", dir, enl_strerror(rc));
 		return -1;
 	}
-	blog("audit log %s: %" PRIu64 " entries, verified", dir, enl_tlog_size(b->log));
+	blog("audit log %s: %" PRIu64 " entries, verified%s%s", dir, enl_tlog_size(b->log),
+	     why[0] ? "; " : "", why);
 	return 0;
 }
 

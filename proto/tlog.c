@@ -4,10 +4,13 @@
  * tiles and proofs come from memory; the files are the durable copy.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -87,12 +90,17 @@ struct enl_tlog {
 	struct level lv[ENL_TILE_LEVELS];
 	struct enl_tlog_tree tree, committed_tree;
 	uint64_t committed;
-	size_t committed_pend_len;
-	uint64_t committed_pend_first;
-	/* entries since the start of the oldest bundle not yet written whole */
+	/* entries since the start of the oldest bundle not yet published whole */
 	uint8_t *pend;
 	size_t pend_len, pend_cap;
 	uint64_t pend_first;	/* index of the first entry in pend */
+	size_t pend_commit_off;	/* where the entries not yet journaled start */
+	/* the journal: every entry, appended and synced at each commit */
+	int jfd;
+	uint64_t *joff;		/* offset of each entry's record */
+	uint64_t joff_cap, jend;
+	uint64_t published;	/* size of the last checkpoint written to tiles */
+	int64_t published_at;
 };
 
 static int
@@ -184,47 +192,27 @@ enl_tlog_inclusion(const struct enl_tlog *log, uint64_t index, uint64_t size,
 	return ENL_OK;
 }
 
-/* Finds entry `k` of a bundle's bytes. */
-static int
-bundle_entry(const uint8_t *b, size_t len, uint64_t k, uint8_t **out, size_t *out_len)
-{
-	size_t off = 0, n = 0;
-
-	for (uint64_t i = 0;; i++) {
-		if (len - off < 2 || (n = (size_t)b[off] << 8 | b[off + 1]) > len - off - 2)
-			return ENL_E_MALFORMED;
-		if (i == k)
-			break;
-		off += 2 + n;
-	}
-	if ((*out = malloc(n ? n : 1)) == NULL)
-		return ENL_E_NOMEM;
-	memcpy(*out, b + off + 2, n);
-	*out_len = n;
-	return ENL_OK;
-}
-
 int
 enl_tlog_entry(const struct enl_tlog *log, uint64_t index, uint8_t **out, size_t *len)
 {
-	char rel[ENL_TILE_PATH_MAX], path[2048];
-	uint64_t b = index / ENL_TILE_WIDTH, w;
-	uint8_t *buf = NULL;
-	size_t blen = 0;
-	int rc;
+	uint8_t hdr[4];
+	size_t n;
 
 	if (index >= log->committed)
 		return ENL_E_INVAL;
-	if (index >= log->pend_first && log->pend_len > 0)
-		return bundle_entry(log->pend, log->pend_len, index - log->pend_first, out, len);
-	w = log->committed - b * ENL_TILE_WIDTH;
-	enl_tile_path(-1, b, w >= ENL_TILE_WIDTH ? 0 : (unsigned)w, rel);
-	snprintf(path, sizeof(path), "%s/%s", log->dir, rel);
-	rc = enl_file_read(path, (size_t)ENL_TILE_WIDTH * (2 + ENL_TLOG_ENTRY_MAX), &buf, &blen);
-	if (rc == ENL_OK)
-		rc = bundle_entry(buf, blen, index % ENL_TILE_WIDTH, out, len);
-	free(buf);
-	return rc;
+	if (pread(log->jfd, hdr, 4, (off_t)log->joff[index]) != 4)
+		return ENL_E_IO;
+	n = (size_t)hdr[0] << 24 | (size_t)hdr[1] << 16 | (size_t)hdr[2] << 8 | hdr[3];
+	if (n > ENL_TLOG_ENTRY_MAX)
+		return ENL_E_MALFORMED;
+	if ((*out = malloc(n ? n : 1)) == NULL)
+		return ENL_E_NOMEM;
+	if (pread(log->jfd, *out, n, (off_t)log->joff[index] + 4) != (ssize_t)n) {
+		free(*out);
+		return ENL_E_IO;
+	}
+	*len = n;
+	return ENL_OK;
 }
 
 void
@@ -237,8 +225,7 @@ enl_tlog_rollback(struct enl_tlog *log)
 		n /= ENL_TILE_WIDTH;
 	}
 	log->tree = log->committed_tree;
-	log->pend_len = log->committed_pend_len;
-	log->pend_first = log->committed_pend_first;
+	log->pend_len = log->pend_commit_off;
 }
 
 uint64_t
@@ -375,42 +362,142 @@ write_tiles(struct enl_tlog *log, uint64_t from)
 	return ENL_OK;
 }
 
-int
-enl_tlog_commit(struct enl_tlog *log, char **checkpoint)
+/* The records of the entries appended since the last commit: big-endian
+ * u32 length, the entry, BLAKE2b-128 of the entry (finds a torn tail). */
+static int
+journal_append(struct enl_tlog *log)
+{
+	size_t off = log->pend_commit_off, o = 0;
+	uint64_t n = log->tree.size - log->committed;
+	uint8_t *buf;
+
+	if (n == 0)
+		return ENL_OK;
+	if (log->committed + n > log->joff_cap) {
+		uint64_t cap = (log->joff_cap ? 2 * log->joff_cap : 4096) + n;
+		uint64_t *nj = realloc(log->joff, cap * sizeof(*nj));
+		if (nj == NULL)
+			return ENL_E_NOMEM;
+		log->joff = nj;
+		log->joff_cap = cap;
+	}
+	if ((buf = malloc((log->pend_len - off) + n * (2 + 16))) == NULL)
+		return ENL_E_NOMEM;
+	for (uint64_t i = 0; i < n; i++) {
+		size_t len = (size_t)log->pend[off] << 8 | log->pend[off + 1];
+		log->joff[log->committed + i] = log->jend + o;
+		buf[o++] = 0;
+		buf[o++] = 0;
+		buf[o++] = log->pend[off];
+		buf[o++] = log->pend[off + 1];
+		memcpy(buf + o, log->pend + off + 2, len);
+		crypto_generichash(buf + o + len, 16, log->pend + off + 2, len, NULL, 0);
+		o += len + 16;
+		off += 2 + len;
+	}
+	if (pwrite(log->jfd, buf, o, (off_t)log->jend) != (ssize_t)o || fdatasync(log->jfd) != 0) {
+		int e = errno;
+		free(buf);
+		/* whatever reached the file past jend is overwritten by the next try */
+		return e == ENOSPC || e == EDQUOT ? ENL_E_NO_SPACE : ENL_E_IO;
+	}
+	free(buf);
+	log->jend += o;
+	return ENL_OK;
+}
+
+static int
+sign_checkpoint(const struct enl_tlog *log, uint64_t size, char **note)
 {
 	struct enl_checkpoint cp;
-	char *body = NULL, *note = NULL, path[2048];
+	char *body = NULL;
+	int rc;
+
+	memset(&cp, 0, sizeof(cp));
+	snprintf(cp.origin, sizeof(cp.origin), "%s", log->origin);
+	cp.size = size;
+	if (size == log->tree.size)
+		enl_tlog_tree_root(&log->tree, cp.root);
+	else if (size == 0)
+		crypto_hash_sha256(cp.root, NULL, 0);
+	else
+		range_root(log, 0, size, cp.root);
+	if ((rc = enl_checkpoint_format(&cp, &body)) == ENL_OK)
+		rc = enl_note_sign(log->signer, log->origin, body, note);
+	free(body);
+	return rc;
+}
+
+/* Removes a partial tile that a wider one or the full tile replaces. */
+static void
+remove_partial(const struct enl_tlog *log, int level, uint64_t index, unsigned old_width)
+{
+	char rel[ENL_TILE_PATH_MAX], path[2048];
+
+	if (old_width == 0 || old_width >= ENL_TILE_WIDTH)
+		return;
+	enl_tile_path(level, index, old_width, rel);
+	snprintf(path, sizeof(path), "%s/%s", log->dir, rel);
+	unlink(path);
+}
+
+/* Writes the bundles, tiles and checkpoint of everything committed. */
+static int
+publish(struct enl_tlog *log)
+{
+	uint64_t old = log->published, now = log->committed;
+	char *note = NULL, path[2048];
 	size_t keep = 0;
 	int rc;
 
-	if (log->tree.size == log->committed && log->committed > 0 && checkpoint == NULL)
+	if (now == old && now > 0)
 		return ENL_OK;
-	if ((rc = write_bundles(log, &keep)) != ENL_OK ||
-	    (rc = write_tiles(log, log->committed)) != ENL_OK)
+	if ((rc = write_bundles(log, &keep)) != ENL_OK || (rc = write_tiles(log, old)) != ENL_OK)
 		return rc;
-	memset(&cp, 0, sizeof(cp));
-	snprintf(cp.origin, sizeof(cp.origin), "%s", log->origin);
-	cp.size = log->tree.size;
-	enl_tlog_tree_root(&log->tree, cp.root);
-	if ((rc = enl_checkpoint_format(&cp, &body)) != ENL_OK ||
-	    (rc = enl_note_sign(log->signer, log->origin, body, &note)) != ENL_OK)
-		goto out;
+	if ((rc = sign_checkpoint(log, now, &note)) != ENL_OK)
+		return rc;
 	snprintf(path, sizeof(path), "%s/checkpoint", log->dir);
-	if ((rc = enl_file_write(path, (const uint8_t *)note, strlen(note), 0644, true)) != ENL_OK)
-		goto out;
+	rc = enl_file_write(path, (const uint8_t *)note, strlen(note), 0644, true);
+	free(note);
+	if (rc != ENL_OK)
+		return rc;
+	if (old / ENL_TILE_WIDTH != now / ENL_TILE_WIDTH || old % ENL_TILE_WIDTH != now % ENL_TILE_WIDTH)
+		remove_partial(log, -1, old / ENL_TILE_WIDTH, (unsigned)(old % ENL_TILE_WIDTH));
+	for (int L = 0; L < ENL_TILE_LEVELS; L++) {
+		uint64_t span = L == 0 ? 1 : (uint64_t)1 << (8 * L), o = old / span, n = now / span;
+		if (o != n)
+			remove_partial(log, L, o / ENL_TILE_WIDTH, (unsigned)(o % ENL_TILE_WIDTH));
+	}
 	pend_trim(log, keep);
+	log->pend_commit_off = log->pend_len;
+	log->published = now;
+	log->published_at = (int64_t)time(NULL);
+	return ENL_OK;
+}
+
+int
+enl_tlog_commit(struct enl_tlog *log, char **checkpoint)
+{
+	int rc;
+
+	if ((rc = journal_append(log)) != ENL_OK)
+		return rc;
 	log->committed = log->tree.size;
 	log->committed_tree = log->tree;
-	log->committed_pend_len = log->pend_len;
-	log->committed_pend_first = log->pend_first;
-	if (checkpoint != NULL) {
-		*checkpoint = note;
-		note = NULL;
-	}
-out:
-	free(body);
-	free(note);
-	return rc;
+	log->pend_commit_off = log->pend_len;
+	/* Tiles are rewritten at most once a second: the journal is what
+	 * makes entries durable, and opening publishes what is missing. */
+	if ((int64_t)time(NULL) > log->published_at && (rc = publish(log)) != ENL_OK)
+		return rc;
+	if (checkpoint != NULL)
+		return sign_checkpoint(log, log->committed, checkpoint);
+	return ENL_OK;
+}
+
+int
+enl_tlog_flush(struct enl_tlog *log)
+{
+	return publish(log);
 }
 
 /* ---- reading a log back: shared by open and verify ---- */
@@ -586,8 +673,100 @@ load(struct enl_tlog *log, const struct enl_note_verifier *v, struct reader_stat
 				(unsigned long long)cp->size);
 	log->committed = cp->size;
 	log->committed_tree = log->tree;
-	log->committed_pend_len = log->pend_len;
-	log->committed_pend_first = log->pend_first;
+	return ENL_OK;
+}
+
+/* Reads the journal: every whole record becomes a leaf; a torn or damaged
+ * tail (a crash in the middle of an append) is cut off. */
+static int
+journal_load(struct enl_tlog *log, struct reader_state *r, uint8_t **data, size_t *data_len)
+{
+	struct stat st;
+	uint8_t *buf;
+	size_t got = 0, off = 0;
+
+	if (fstat(log->jfd, &st) != 0)
+		return ENL_E_IO;
+	if ((buf = malloc((size_t)st.st_size + 1)) == NULL)
+		return ENL_E_NOMEM;
+	while (got < (size_t)st.st_size) {
+		ssize_t n = pread(log->jfd, buf + got, (size_t)st.st_size - got, (off_t)got);
+		if (n <= 0) {
+			free(buf);
+			return ENL_E_IO;
+		}
+		got += (size_t)n;
+	}
+	for (;;) {
+		size_t n;
+		uint8_t h[16];
+		enl_mhash leaf;
+		int rc;
+		if (got - off < 4)
+			break;
+		n = (size_t)buf[off] << 24 | (size_t)buf[off + 1] << 16 | (size_t)buf[off + 2] << 8 |
+		    buf[off + 3];
+		if (n > ENL_TLOG_ENTRY_MAX || got - off - 4 < n + 16)
+			break;
+		crypto_generichash(h, 16, buf + off + 4, n, NULL, 0);
+		if (sodium_memcmp(h, buf + off + 4 + n, 16) != 0)
+			break;
+		if (log->tree.size == log->joff_cap) {
+			uint64_t cap = log->joff_cap ? 2 * log->joff_cap : 4096;
+			uint64_t *nj = realloc(log->joff, cap * sizeof(*nj));
+			if (nj == NULL) {
+				free(buf);
+				return ENL_E_NOMEM;
+			}
+			log->joff = nj;
+			log->joff_cap = cap;
+		}
+		log->joff[log->tree.size] = off;
+		enl_merkle_leaf_hash(buf + off + 4, n, leaf);
+		if ((rc = add_leaf(log, leaf)) != ENL_OK) {
+			free(buf);
+			return rc;
+		}
+		off += 4 + n + 16;
+	}
+	if (off < got) {
+		snprintf(r->why, r->why_cap, "dropped a torn last write of %zu bytes",
+			 got - off);
+		if (ftruncate(log->jfd, (off_t)off) != 0 || fdatasync(log->jfd) != 0) {
+			free(buf);
+			return ENL_E_IO;
+		}
+	}
+	log->jend = off;
+	*data = buf;
+	*data_len = off;
+	return ENL_OK;
+}
+
+/* The entries of the bundles not yet published whole, back into pend. */
+static int
+pend_fill(struct enl_tlog *log, const uint8_t *j)
+{
+	uint64_t first = log->published - log->published % ENL_TILE_WIDTH;
+	size_t o = 0;
+
+	log->pend_first = first;
+	for (uint64_t i = first; i < log->tree.size; i++) {
+		size_t n = (size_t)j[log->joff[i] + 2] << 8 | j[log->joff[i] + 3];
+		if (o + 2 + n > log->pend_cap) {
+			size_t cap = 2 * (o + 2 + n) + 65536;
+			uint8_t *np = realloc(log->pend, cap);
+			if (np == NULL)
+				return ENL_E_NOMEM;
+			log->pend = np;
+			log->pend_cap = cap;
+		}
+		log->pend[o] = (uint8_t)(n >> 8);
+		log->pend[o + 1] = (uint8_t)n;
+		memcpy(log->pend + o + 2, j + log->joff[i] + 4, n);
+		o += 2 + n;
+	}
+	log->pend_len = log->pend_commit_off = o;
 	return ENL_OK;
 }
 
@@ -599,29 +778,65 @@ enl_tlog_open(const char *dir, const char *origin, const struct enl_identity *si
 	struct enl_note_verifier v;
 	struct enl_checkpoint cp;
 	struct enl_tlog *log;
-	uint8_t epk[32];
+	char path[2048];
+	uint8_t epk[32], *journal = NULL;
+	size_t jlen = 0;
+	bool exists = false;
 	int rc;
 
 	if ((log = calloc(1, sizeof(*log))) == NULL)
 		return ENL_E_NOMEM;
+	log->jfd = -1;
 	snprintf(log->dir, sizeof(log->dir), "%s", dir);
 	snprintf(log->origin, sizeof(log->origin), "%s", origin);
 	snprintf(v.name, sizeof(v.name), "%s", origin);
 	log->signer = signer;
 	enl_tlog_tree_init(&log->tree);
 	why[0] = '\0';
+	rc = ENL_E_IO;
 	if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-		rc = ENL_E_IO;
 		snprintf(why, why_cap, "%s: %s", dir, strerror(errno));
 		goto fail;
 	}
-	if ((rc = enl_identity_public(signer, enl_identity_current(signer), v.pk, epk)) != ENL_OK)
+	snprintf(path, sizeof(path), "%s/journal", dir);
+	if ((log->jfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0) {
+		snprintf(why, why_cap, "%s: %s", path, strerror(errno));
 		goto fail;
-	if ((rc = load(log, &v, &r, &cp)) != ENL_OK)
+	}
+	if ((rc = enl_identity_public(signer, enl_identity_current(signer), v.pk, epk)) != ENL_OK ||
+	    (rc = journal_load(log, &r, &journal, &jlen)) != ENL_OK)
 		goto fail;
+	/* The published checkpoint must be a state of the journal's tree. */
+	memset(&cp, 0, sizeof(cp));
+	if ((rc = read_checkpoint(&r, &v, &cp, &exists)) != ENL_OK)
+		goto fail;
+	if (exists) {
+		enl_mhash root;
+		if (cp.size > log->tree.size) {
+			rc = fail_why(&r, ENL_E_MALFORMED, "the checkpoint names %llu entries, "
+				      "more than the journal holds", cp.size);
+			goto fail;
+		}
+		if (cp.size == 0)
+			crypto_hash_sha256(root, NULL, 0);
+		else
+			range_root(log, 0, cp.size, root);
+		if (sodium_memcmp(root, cp.root, ENL_MERKLE_HASH_LEN) != 0) {
+			rc = fail_why(&r, ENL_E_MALFORMED, "the checkpoint of size %llu does not "
+				      "match the journal", cp.size);
+			goto fail;
+		}
+		log->published = cp.size;
+	}
+	log->committed = log->tree.size;
+	log->committed_tree = log->tree;
+	if ((rc = pend_fill(log, journal)) != ENL_OK || (rc = publish(log)) != ENL_OK)
+		goto fail;
+	free(journal);
 	*out = log;
 	return ENL_OK;
 fail:
+	free(journal);
 	enl_tlog_close(log);
 	return rc;
 }
@@ -631,6 +846,15 @@ enl_tlog_close(struct enl_tlog *log)
 {
 	if (log == NULL)
 		return;
+	/* a clean stop leaves the tiles current (best effort: the journal
+	 * has everything, and the next open publishes it anyway) */
+	if (log->jfd >= 0 && log->committed > log->published) {
+		int rc = publish(log);
+		(void)rc;
+	}
+	if (log->jfd >= 0)
+		close(log->jfd);
+	free(log->joff);
 	tlog_free_levels(log);
 	free(log);
 }

@@ -7,6 +7,8 @@
  *                              level L holding the roots of subtrees of
  *                              256^L leaves
  *   checkpoint                 the newest signed checkpoint (enlace/note.h)
+ *   journal                    every entry, appended at each commit: the
+ *                              durable copy from which the tiles are made
  *
  * <N> is written in groups of three digits, all but the last prefixed
  * with "x" (1234067 -> x001/x234/067); <W> is the width of a partial
@@ -47,10 +49,11 @@ void enl_tlog_tree_root(const struct enl_tlog_tree *t, enl_mhash out);
  */
 struct enl_tlog;
 
-/* Opens (or creates) the log in `dir`, reading back what is there:
- * every entry is re-hashed and checked against the stored tiles and the
- * checkpoint (signed by `signer` under `origin`). Errors: ENL_E_IO,
- * ENL_E_MALFORMED (a damaged log: the message names what), ENL_E_NOMEM. */
+/* Opens (or creates) the log in `dir`: re-hashes every journal entry
+ * (cutting a torn last write, reported in `why`), checks that the
+ * published checkpoint (signed by `signer` under `origin`) is a state of
+ * that tree, and publishes what is missing. Errors: ENL_E_IO,
+ * ENL_E_MALFORMED (the message in `why` names what), ENL_E_NOMEM. */
 int enl_tlog_open(const char *dir, const char *origin, const struct enl_identity *signer,
 		  struct enl_tlog **out, char *why, size_t why_cap) ENL_WUR;
 void enl_tlog_close(struct enl_tlog *log);
@@ -60,9 +63,17 @@ void enl_tlog_close(struct enl_tlog *log);
 int enl_tlog_append(struct enl_tlog *log, const uint8_t *entry, size_t len,
 		    uint64_t *index) ENL_WUR;
 
-/* Writes what was appended and signs a checkpoint of the new size; the
- * signed note text into *checkpoint (malloc'd) if not NULL. */
+/*
+ * Makes what was appended durable: appends it to the journal (one
+ * fdatasync), and, at most once a second, publishes the bundles, tiles and
+ * checkpoint file. *checkpoint (malloc'd, if not NULL) gets a checkpoint
+ * of the new size signed now. Opening the log again publishes anything a
+ * stop left in the journal only.
+ */
 int enl_tlog_commit(struct enl_tlog *log, char **checkpoint) ENL_WUR;
+
+/* Publishes the tiles and checkpoint of everything committed now. */
+int enl_tlog_flush(struct enl_tlog *log) ENL_WUR;
 
 /* The bytes of committed entry `index` into *out (malloc'd), from memory
  * or its bundle on disk. ENL_E_INVAL past the committed size. */
