@@ -51,5 +51,17 @@ ok "the sender sees it refused" grep -q '"state":"refused by recipient"' "$NET/b
 
 # The broker's folder, byte for byte, never holds the marker.
 stop_broker TERM
+# The audit log holds, with nothing but its files and the broker's card.
+A="$BIN/client/enlace-audit verify $NET/broker/data/log --broker-pub $NET/broker/key/card"
+ok "the audit log verifies" $A
+$A --json > "$NET/audit.json"
+ok "  ... and counts its entries" python3 -c "import json; d=json.load(open('$NET/audit.json')); assert d['valid'] and d['size'] >= 15, d"
+cp "$NET/broker/data/log/tile/0/000.p/"* "$NET/tile.bak"
+t=$(ls "$NET/broker/data/log/tile/0/000.p/")
+printf '\x00\x00\x00\x00' | dd of="$NET/broker/data/log/tile/0/000.p/$t" bs=1 seek=64 conv=notrunc 2>/dev/null
+ok "a changed tile is found" sh -c "! $A 2> $NET/audit.err"
+ok "  ... and named" grep -q "tile/0/000.p/$t: does not match the entries (first leaf it covers: 2)" "$NET/audit.err"
+cp "$NET/tile.bak" "$NET/broker/data/log/tile/0/000.p/$t"
+ok "the log holds again" $A
 ok "no plaintext at the broker" sh -c "! grep -r -a -q '$marker' '$NET/broker'"
 finish
