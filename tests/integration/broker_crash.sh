@@ -36,5 +36,17 @@ for f in "$NET"/AR-UIF/spool/sent/*.receipt; do
 	done
 done
 is "every receipted message delivered exactly once" "$bad" 0
+# Every receipt is backed by the audit log, after all the kills, and the
+# log itself holds: each receipt's inclusion proof verifies under a
+# checkpoint the broker signed.
+unproven=0
+for f in "$NET"/AR-UIF/spool/sent/*.receipt; do
+	enl AR-UIF receipts "$(basename "$f" .receipt)" >/dev/null 2>&1 || unproven=$((unproven + 1))
+done
+is "receipts whose log proof fails" "$unproven" 0
+stop_broker TERM
+ok "the audit log verifies after $((3 + 1)) kills" \
+	"$BIN/client/enlace-audit" verify "$NET/broker/data/log" --broker-pub "$NET/broker/key/card"
+start_broker || finish
 is "stored messages" "$(sqlite3 "$NET/broker/data/store.sqlite" 'select count(*) from messages')" $total
 finish
