@@ -38,9 +38,8 @@ struct broker {
 static int
 load_keys(struct broker *b)
 {
-	char path[1100];
+	char why[1200];
 	uint8_t pk[32];
-	bool no_tty = false;
 	struct enl_dir_check chk = {pk, 0, (int64_t)time(NULL)};
 	const struct enl_card *card;
 	int rc;
@@ -55,12 +54,10 @@ load_keys(struct broker *b)
 		blog("%s: %s", b->cfg.directory, enl_strerror(rc));
 		return -1;
 	}
-	snprintf(path, sizeof(path), "%s/secret.key", b->cfg.key_dir);
-	rc = enl_keyfile_unlock(path, b->cfg.passphrase_file[0] ? b->cfg.passphrase_file : NULL,
-				&b->me, NULL, NULL, &no_tty);
+	rc = enl_keydir_load(b->cfg.key_dir, b->cfg.passphrase_file,
+			     "(set passphrase_file for an encrypted key)", &b->me, why, sizeof(why));
 	if (rc != ENL_OK) {
-		blog("%s: %s%s", path, enl_strerror(rc),
-		     no_tty ? " (set passphrase_file for an encrypted key)" : "");
+		blog("%s", why);
 		return -1;
 	}
 	card = enl_directory_find(b->dir, enl_identity_id(b->me));

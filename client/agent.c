@@ -1116,7 +1116,6 @@ agent_load(struct agent *a, const char *config)
 	char err[1200], path[1100];
 	const char *subs[] = {"", "/outbox", "/sent", "/inbox", "/refused", "/failed"};
 	struct enl_dir_check chk = {a->authority_pk, 0, (int64_t)time(NULL)};
-	bool no_tty = false;
 	int rc;
 
 	a->cfg.max_payload = ENL_DEFAULT_MAX_PAYLOAD;
@@ -1134,12 +1133,10 @@ agent_load(struct agent *a, const char *config)
 		alog("%s: %s", a->cfg.directory, enl_strerror(rc));
 		return -1;
 	}
-	snprintf(path, sizeof(path), "%s/secret.key", a->cfg.key_dir);
-	rc = enl_keyfile_unlock(path, a->cfg.passphrase_file[0] ? a->cfg.passphrase_file : NULL,
-				&a->me, NULL, NULL, &no_tty);
+	rc = enl_keydir_load(a->cfg.key_dir, a->cfg.passphrase_file,
+			     "(set passphrase_file for an encrypted key)", &a->me, err, sizeof(err));
 	if (rc != ENL_OK) {
-		alog("%s: %s%s", path, enl_strerror(rc),
-		     no_tty ? " (set passphrase_file for an encrypted key)" : "");
+		alog("%s", err);
 		return -1;
 	}
 	if (enl_directory_find(a->dir, enl_identity_id(a->me)) == NULL) {

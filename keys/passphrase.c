@@ -145,3 +145,23 @@ enl_keyfile_unlock(const char *path, const char *pass_file,
 	enl_passphrase_free(pw);
 	return rc;
 }
+
+int
+enl_keydir_load(const char *key_dir, const char *pass_file, const char *no_tty_hint,
+		struct enl_identity **out, char *why, size_t why_cap)
+{
+	char path[4096];
+	bool no_tty = false;
+	int rc;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/secret.key", key_dir) >= sizeof(path)) {
+		snprintf(why, why_cap, "%s: path too long", key_dir);
+		return ENL_E_INVAL;
+	}
+	rc = enl_keyfile_unlock(path, pass_file && *pass_file ? pass_file : NULL, out, NULL,
+				NULL, &no_tty);
+	if (rc != ENL_OK)
+		snprintf(why, why_cap, "%s: %s%s%s", path, enl_strerror(rc),
+			 no_tty ? " " : "", no_tty ? no_tty_hint : "");
+	return rc;
+}

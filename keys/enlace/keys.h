@@ -89,6 +89,15 @@ int enl_keyfile_unlock(const char *path, const char *pass_file,
  * ENL_E_MALFORMED, ENL_E_UNSUPPORTED. */
 int enl_authority_pub_read(const char *path, uint8_t pk[static 32]) ENL_WUR;
 
+/*
+ * Loads KEY_DIR/secret.key for a daemon or a command: as
+ * enl_keyfile_unlock, with a message in `why` naming the file and the
+ * reason, and `no_tty_hint` added when an encrypted key had no terminal
+ * to ask on (how to give the passphrase instead).
+ */
+int enl_keydir_load(const char *key_dir, const char *pass_file, const char *no_tty_hint,
+		    struct enl_identity **out, char *why, size_t why_cap) ENL_WUR;
+
 /* ---- cards --------------------------------------------------------------- */
 
 enum enl_agency_kind {
