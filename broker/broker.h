@@ -86,6 +86,12 @@ struct store_ops {
 		    int64_t ack_time, const char *reason);
 	int (*states)(void *db, const uint8_t id[ENL_MSG_ID_LEN], store_state_cb cb,
 		      void *arg);
+	/* The audit log's journal (struct enl_tlog_journal). */
+	int (*audit_append)(void *db, uint64_t first, const uint8_t *const *entries,
+			    const size_t *lens, size_t n);
+	int (*audit_load)(void *db, int (*cb)(void *arg, const uint8_t *entry, size_t len),
+			  void *arg);
+	int (*audit_get)(void *db, uint64_t index, uint8_t **out, size_t *len);
 	void (*close)(void *db);
 };
 

@@ -31,6 +31,7 @@ struct broker {
 	size_t dir_len;
 	struct store store;
 	struct enl_tlog *log;
+	struct enl_tlog_journal journal;
 	struct writer *writer;
 	struct server *server;
 };
@@ -88,7 +89,12 @@ open_log(struct broker *b)
 	snprintf(dir, sizeof(dir), "%s/log", b->cfg.data_dir);
 	snprintf(origin, sizeof(origin), "enlace/%s", enl_identity_id(b->me));
 	why[0] = '\0';
-	if ((rc = enl_tlog_open(dir, origin, b->me, &b->log, why, sizeof(why))) != ENL_OK) {
+	b->journal.ctx = b->store.db;
+	b->journal.append = b->store.ops->audit_append;
+	b->journal.load = b->store.ops->audit_load;
+	b->journal.get = b->store.ops->audit_get;
+	rc = enl_tlog_open_with(dir, origin, b->me, &b->journal, &b->log, why, sizeof(why));
+	if (rc != ENL_OK) {
 		blog("audit log %s: %s: %s", dir, enl_strerror(rc), why);
 		return -1;
 	}
@@ -96,9 +102,17 @@ open_log(struct broker *b)
 	e.event = ENLACE__AUDIT_EVENT__BROKER_STARTED;
 	e.sender = (char *)enl_identity_id(b->me);
 	e.directory_serial = enl_directory_serial(b->dir);
+	/* the start is an entry like any other: journal and store commit together */
 	if ((rc = enl_pb_pack(&e.base, &bytes, &len)) == ENL_OK &&
-	    (rc = enl_tlog_append(b->log, bytes, len, &index)) == ENL_OK)
-		rc = enl_tlog_commit(b->log, NULL);
+	    (rc = b->store.ops->begin(b->store.db)) == ENL_OK) {
+		if ((rc = enl_tlog_append(b->log, bytes, len, &index)) == ENL_OK &&
+		    (rc = enl_tlog_commit(b->log, NULL)) == ENL_OK)
+			rc = b->store.ops->commit(b->store.db);
+		if (rc != ENL_OK && b->store.ops->rollback(b->store.db) != ENL_OK)
+			blog("store: rollback failed");
+		if (rc == ENL_OK)
+			rc = enl_tlog_flush(b->log);
+	}
 	free(bytes);
 	if (rc != ENL_OK) {
 		blog("audit log %s: %s", dir, enl_strerror(rc));

@@ -796,6 +796,10 @@ fetch_complete(void *arg, int rc)
 	struct server *srv = arg;
 	struct work *w;
 
+	/* the round is durable: the tiles may follow (at most once a second) */
+	if (rc == ENL_OK && enl_tlog_publish_due(srv->p.log) != ENL_OK)
+		blog("audit log: cannot publish the tiles (the journal has the entries)");
+
 	while ((w = srv->ready) != NULL) {
 		srv->ready = w->next_parked;
 		w->parked = false;

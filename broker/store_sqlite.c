@@ -22,6 +22,7 @@ struct sq {
 	bool ckpt_running, ckpt_stop;
 	sqlite3_stmt *begin, *commit, *rollback, *msg_get, *msg_put, *dlv_put;
 	sqlite3_stmt *pending, *mark, *states, *state_of;
+	sqlite3_stmt *audit_put, *audit_all, *audit_get;
 };
 
 static const char schema[] =
@@ -36,7 +37,9 @@ static const char schema[] =
 	"  ack_sig BLOB, reason TEXT, UNIQUE (message_id, recipient));"
 	/* Only undelivered rows, in arrival order: a fetch reads its first rows. */
 	"CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries (recipient, seq) "
-	"  WHERE state IN (1, 2);";
+	"  WHERE state IN (1, 2);"
+	/* the audit log's journal: committed with the store, tiles made from it */
+	"CREATE TABLE IF NOT EXISTS audit (idx INTEGER PRIMARY KEY, entry BLOB NOT NULL);";
 
 static int
 sq_err(struct sq *s, const char *what)
@@ -237,13 +240,74 @@ checkpointer(void *arg)
 	return NULL;
 }
 
+static int
+sq_audit_append(void *db, uint64_t first, const uint8_t *const *entries, const size_t *lens,
+		size_t n)
+{
+	struct sq *s = db;
+	int rc = ENL_OK;
+
+	for (size_t i = 0; rc == ENL_OK && i < n; i++) {
+		sqlite3_bind_int64(s->audit_put, 1, (sqlite3_int64)(first + i));
+		sqlite3_bind_blob(s->audit_put, 2, entries[i], (int)lens[i], SQLITE_STATIC);
+		rc = step_done(s, s->audit_put, "audit_put");
+	}
+	return rc;
+}
+
+static int
+sq_audit_load(void *db, int (*cb)(void *arg, const uint8_t *entry, size_t len), void *arg)
+{
+	struct sq *s = db;
+	sqlite3_int64 expect = 0;
+	int rc, crc = ENL_OK;
+
+	while ((rc = sqlite3_step(s->audit_all)) == SQLITE_ROW && crc == ENL_OK) {
+		if (sqlite3_column_int64(s->audit_all, 0) != expect++) {
+			crc = ENL_E_MALFORMED;	/* a gap: the journal is damaged */
+			break;
+		}
+		crc = cb(arg, sqlite3_column_blob(s->audit_all, 1),
+			 (size_t)sqlite3_column_bytes(s->audit_all, 1));
+	}
+	sqlite3_reset(s->audit_all);
+	if (crc != ENL_OK)
+		return crc;
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? ENL_OK : sq_err(s, "audit_load");
+}
+
+static int
+sq_audit_get(void *db, uint64_t index, uint8_t **out, size_t *len)
+{
+	struct sq *s = db;
+	int rc;
+
+	sqlite3_bind_int64(s->audit_get, 1, (sqlite3_int64)index);
+	rc = sqlite3_step(s->audit_get);
+	if (rc == SQLITE_ROW) {
+		size_t n = (size_t)sqlite3_column_bytes(s->audit_get, 0);
+		if ((*out = malloc(n ? n : 1)) == NULL) {
+			rc = ENL_E_NOMEM;
+		} else {
+			memcpy(*out, sqlite3_column_blob(s->audit_get, 0), n);
+			*len = n;
+			rc = ENL_OK;
+		}
+	} else {
+		rc = rc == SQLITE_DONE ? ENL_E_NOT_FOUND : sq_err(s, "audit_get");
+	}
+	sqlite3_reset(s->audit_get);
+	return rc;
+}
+
 static void
 sq_close(void *db)
 {
 	struct sq *s = db;
 	sqlite3_stmt **all[] = {&s->begin, &s->commit, &s->rollback, &s->msg_get,
 				&s->msg_put, &s->dlv_put, &s->pending, &s->mark,
-				&s->states, &s->state_of};
+				&s->states, &s->state_of, &s->audit_put, &s->audit_all,
+				&s->audit_get};
 
 	if (s == NULL)
 		return;
@@ -263,7 +327,8 @@ sq_close(void *db)
 
 static const struct store_ops sq_ops = {
 	sq_begin, sq_commit, sq_rollback, sq_message_get, sq_message_put,
-	sq_pending, sq_mark, sq_states, sq_close,
+	sq_pending, sq_mark, sq_states, sq_audit_append, sq_audit_load, sq_audit_get,
+	sq_close,
 };
 
 int
@@ -272,7 +337,7 @@ store_sqlite_open(const char *path, struct store *out)
 	struct stmt_def {
 		sqlite3_stmt **st;
 		const char *sql;
-	} stmts[10];
+	} stmts[13];
 	struct sq *s = calloc(1, sizeof(*s));
 	size_t n = 0;
 
@@ -303,6 +368,9 @@ store_sqlite_open(const char *path, struct store *out)
 	stmts[n++] = (struct stmt_def){&s->states,
 		"SELECT recipient, state, queued_at, fetched_at, acked_at, ack_time, "
 		"ack_sig, reason FROM deliveries WHERE message_id = ? ORDER BY seq"};
+	stmts[n++] = (struct stmt_def){&s->audit_put, "INSERT INTO audit (idx, entry) VALUES (?, ?)"};
+	stmts[n++] = (struct stmt_def){&s->audit_all, "SELECT idx, entry FROM audit ORDER BY idx"};
+	stmts[n++] = (struct stmt_def){&s->audit_get, "SELECT entry FROM audit WHERE idx = ?"};
 	stmts[n++] = (struct stmt_def){&s->state_of,
 		"SELECT state FROM deliveries WHERE message_id = ? AND recipient = ?"};
 	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |

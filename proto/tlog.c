@@ -99,6 +99,7 @@ struct enl_tlog {
 	int jfd;
 	uint64_t *joff;		/* offset of each entry's record */
 	uint64_t joff_cap, jend;
+	const struct enl_tlog_journal *jops;	/* or NULL: the journal file */
 	uint64_t published;	/* size of the last checkpoint written to tiles */
 	int64_t published_at;
 };
@@ -200,6 +201,8 @@ enl_tlog_entry(const struct enl_tlog *log, uint64_t index, uint8_t **out, size_t
 
 	if (index >= log->committed)
 		return ENL_E_INVAL;
+	if (log->jops != NULL)
+		return log->jops->get(log->jops->ctx, index, out, len);
 	if (pread(log->jfd, hdr, 4, (off_t)log->joff[index]) != 4)
 		return ENL_E_IO;
 	n = (size_t)hdr[0] << 24 | (size_t)hdr[1] << 16 | (size_t)hdr[2] << 8 | hdr[3];
@@ -362,6 +365,27 @@ write_tiles(struct enl_tlog *log, uint64_t from)
 	return ENL_OK;
 }
 
+/* Hands the new entries to an external journal, in its transaction. */
+static int
+journal_append_ext(struct enl_tlog *log, uint64_t n)
+{
+	const uint8_t **ents = calloc(n, sizeof(*ents));
+	size_t *lens = calloc(n, sizeof(*lens)), off = log->pend_commit_off;
+	int rc = ENL_E_NOMEM;
+
+	if (ents != NULL && lens != NULL) {
+		for (uint64_t i = 0; i < n; i++) {
+			lens[i] = (size_t)log->pend[off] << 8 | log->pend[off + 1];
+			ents[i] = log->pend + off + 2;
+			off += 2 + lens[i];
+		}
+		rc = log->jops->append(log->jops->ctx, log->committed, ents, lens, n);
+	}
+	free(ents);
+	free(lens);
+	return rc;
+}
+
 /* The records of the entries appended since the last commit: big-endian
  * u32 length, the entry, BLAKE2b-128 of the entry (finds a torn tail). */
 static int
@@ -373,6 +397,8 @@ journal_append(struct enl_tlog *log)
 
 	if (n == 0)
 		return ENL_OK;
+	if (log->jops != NULL)
+		return journal_append_ext(log, n);
 	if (log->committed + n > log->joff_cap) {
 		uint64_t cap = (log->joff_cap ? 2 * log->joff_cap : 4096) + n;
 		uint64_t *nj = realloc(log->joff, cap * sizeof(*nj));
@@ -486,8 +512,11 @@ enl_tlog_commit(struct enl_tlog *log, char **checkpoint)
 	log->committed_tree = log->tree;
 	log->pend_commit_off = log->pend_len;
 	/* Tiles are rewritten at most once a second: the journal is what
-	 * makes entries durable, and opening publishes what is missing. */
-	if ((int64_t)time(NULL) > log->published_at && (rc = publish(log)) != ENL_OK)
+	 * makes entries durable, and opening publishes what is missing. An
+	 * external journal is durable only once its owner commits, so then
+	 * the owner publishes (enl_tlog_publish_due). */
+	if (log->jops == NULL && (int64_t)time(NULL) > log->published_at &&
+	    (rc = publish(log)) != ENL_OK)
 		return rc;
 	if (checkpoint != NULL)
 		return sign_checkpoint(log, log->committed, checkpoint);
@@ -497,6 +526,14 @@ enl_tlog_commit(struct enl_tlog *log, char **checkpoint)
 int
 enl_tlog_flush(struct enl_tlog *log)
 {
+	return publish(log);
+}
+
+int
+enl_tlog_publish_due(struct enl_tlog *log)
+{
+	if ((int64_t)time(NULL) <= log->published_at || log->committed == log->published)
+		return ENL_OK;
 	return publish(log);
 }
 
@@ -770,9 +807,60 @@ pend_fill(struct enl_tlog *log, const uint8_t *j)
 	return ENL_OK;
 }
 
+static int
+ext_leaf(void *arg, const uint8_t *entry, size_t len)
+{
+	enl_mhash leaf;
+
+	enl_merkle_leaf_hash(entry, len, leaf);
+	return add_leaf(arg, leaf);
+}
+
+/* pend_fill for an external journal: the entries come from its get. */
+static int
+pend_fill_ext(struct enl_tlog *log)
+{
+	uint64_t first = log->published - log->published % ENL_TILE_WIDTH;
+	size_t o = 0;
+
+	log->pend_first = first;
+	for (uint64_t i = first; i < log->tree.size; i++) {
+		uint8_t *e = NULL;
+		size_t n = 0;
+		int rc = log->jops->get(log->jops->ctx, i, &e, &n);
+		if (rc != ENL_OK)
+			return rc;
+		if (o + 2 + n > log->pend_cap) {
+			size_t cap = 2 * (o + 2 + n) + 65536;
+			uint8_t *np = realloc(log->pend, cap);
+			if (np == NULL) {
+				free(e);
+				return ENL_E_NOMEM;
+			}
+			log->pend = np;
+			log->pend_cap = cap;
+		}
+		log->pend[o] = (uint8_t)(n >> 8);
+		log->pend[o + 1] = (uint8_t)n;
+		memcpy(log->pend + o + 2, e, n);
+		free(e);
+		o += 2 + n;
+	}
+	log->pend_len = log->pend_commit_off = o;
+	return ENL_OK;
+}
+
 int
 enl_tlog_open(const char *dir, const char *origin, const struct enl_identity *signer,
 	      struct enl_tlog **out, char *why, size_t why_cap)
+{
+	return enl_tlog_open_with(dir, origin, signer, NULL, out, why, why_cap);
+}
+
+int
+enl_tlog_open_with(const char *dir, const char *origin, const struct enl_identity *signer,
+		   const struct enl_tlog_journal *jops, struct enl_tlog **out, char *why,
+		   size_t why_cap)
 {
 	struct reader_state r = {dir, why, why_cap};
 	struct enl_note_verifier v;
@@ -787,6 +875,7 @@ enl_tlog_open(const char *dir, const char *origin, const struct enl_identity *si
 	if ((log = calloc(1, sizeof(*log))) == NULL)
 		return ENL_E_NOMEM;
 	log->jfd = -1;
+	log->jops = jops;
 	snprintf(log->dir, sizeof(log->dir), "%s", dir);
 	snprintf(log->origin, sizeof(log->origin), "%s", origin);
 	snprintf(v.name, sizeof(v.name), "%s", origin);
@@ -798,14 +887,23 @@ enl_tlog_open(const char *dir, const char *origin, const struct enl_identity *si
 		snprintf(why, why_cap, "%s: %s", dir, strerror(errno));
 		goto fail;
 	}
-	snprintf(path, sizeof(path), "%s/journal", dir);
-	if ((log->jfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0) {
-		snprintf(why, why_cap, "%s: %s", path, strerror(errno));
+	if ((rc = enl_identity_public(signer, enl_identity_current(signer), v.pk, epk)) != ENL_OK)
 		goto fail;
+	if (jops != NULL) {
+		if ((rc = jops->load(jops->ctx, ext_leaf, log)) != ENL_OK) {
+			snprintf(why, why_cap, "the journal in the store cannot be read");
+			goto fail;
+		}
+	} else {
+		rc = ENL_E_IO;
+		snprintf(path, sizeof(path), "%s/journal", dir);
+		if ((log->jfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0) {
+			snprintf(why, why_cap, "%s: %s", path, strerror(errno));
+			goto fail;
+		}
+		if ((rc = journal_load(log, &r, &journal, &jlen)) != ENL_OK)
+			goto fail;
 	}
-	if ((rc = enl_identity_public(signer, enl_identity_current(signer), v.pk, epk)) != ENL_OK ||
-	    (rc = journal_load(log, &r, &journal, &jlen)) != ENL_OK)
-		goto fail;
 	/* The published checkpoint must be a state of the journal's tree. */
 	memset(&cp, 0, sizeof(cp));
 	if ((rc = read_checkpoint(&r, &v, &cp, &exists)) != ENL_OK)
@@ -830,7 +928,8 @@ enl_tlog_open(const char *dir, const char *origin, const struct enl_identity *si
 	}
 	log->committed = log->tree.size;
 	log->committed_tree = log->tree;
-	if ((rc = pend_fill(log, journal)) != ENL_OK || (rc = publish(log)) != ENL_OK)
+	rc = jops != NULL ? pend_fill_ext(log) : pend_fill(log, journal);
+	if (rc != ENL_OK || (rc = publish(log)) != ENL_OK)
 		goto fail;
 	free(journal);
 	*out = log;
@@ -848,7 +947,7 @@ enl_tlog_close(struct enl_tlog *log)
 		return;
 	/* a clean stop leaves the tiles current (best effort: the journal
 	 * has everything, and the next open publishes it anyway) */
-	if (log->jfd >= 0 && log->committed > log->published) {
+	if ((log->jfd >= 0 || log->jops != NULL) && log->committed > log->published) {
 		int rc = publish(log);
 		(void)rc;
 	}

@@ -49,6 +49,35 @@ void enl_tlog_tree_root(const struct enl_tlog_tree *t, enl_mhash out);
  */
 struct enl_tlog;
 
+/*
+ * Where the journal lives, if not in the log's own `journal` file: a
+ * store that makes appends durable in its own transaction (the broker's
+ * SQLite store, so that the log and the store commit together).
+ * append: entries [first, first + n), in order, not yet durable.
+ * load: calls cb for every entry from 0 in order.
+ * get: one entry's bytes (malloc'd).
+ */
+struct enl_tlog_journal {
+	void *ctx;
+	int (*append)(void *ctx, uint64_t first, const uint8_t *const *entries,
+		      const size_t *lens, size_t n);
+	int (*load)(void *ctx, int (*cb)(void *arg, const uint8_t *entry, size_t len),
+		    void *arg);
+	int (*get)(void *ctx, uint64_t index, uint8_t **out, size_t *len);
+};
+
+/* As enl_tlog_open, with the journal in `journal`. Commits then make
+ * nothing durable by themselves: the caller commits its store, and then
+ * calls enl_tlog_publish_due. */
+int enl_tlog_open_with(const char *dir, const char *origin,
+		       const struct enl_identity *signer,
+		       const struct enl_tlog_journal *journal, struct enl_tlog **out,
+		       char *why, size_t why_cap) ENL_WUR;
+
+/* Publishes tiles and the checkpoint file if a second has passed since
+ * the last time (for logs opened with an external journal). */
+int enl_tlog_publish_due(struct enl_tlog *log) ENL_WUR;
+
 /* Opens (or creates) the log in `dir`: re-hashes every journal entry
  * (cutting a torn last write, reported in `why`), checks that the
  * published checkpoint (signed by `signer` under `origin`) is a state of
