@@ -94,6 +94,16 @@ if grep -r -a -q "Three deposits" "$NET/broker"; then
 fi
 echo "(no trace of the body in demo/broker, the broker's keys, store and log)"
 
+step "An auditor checks the broker's audit log with nothing but its files and the broker's card"
+if [ $keep = 1 ]; then
+	echo "(the broker publishes its tiles within a second of each commit; this checks what is published)"
+else
+	echo "(the broker stops first: a clean stop publishes every tile)"
+	stop_broker TERM
+fi
+show "enlace-audit verify demo/broker/data/log --broker-pub demo/broker/key/card"
+$BIN/client/enlace-audit verify "$NET/broker/data/log" --broker-pub "$NET/broker/key/card"
+
 if [ $keep = 1 ]; then
 	pids="$(cat "$NET/broker/pid") $(cat "$NET"/*/pid | grep -v "^$(cat "$NET/broker/pid")$" | tr '\n' ' ')"
 	{
