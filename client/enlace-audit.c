@@ -4,6 +4,7 @@
  * public key, taken from the directory.
  *
  *   enlace-audit verify DIR --broker-pub FILE [--json]
+ *   enlace-audit merkle root|inclusion|consistency ...
  *
  * FILE is the broker's card (from the signed directory) or its signed-note
  * verifier key. Exit status: 0 the log holds, 1 it does not (the first bad
@@ -19,7 +20,8 @@
 #include "enlace/tlog.h"
 
 static const char usage[] =
-	"usage: enlace-audit verify DIR --broker-pub FILE [--json]\n\n"
+	"usage: enlace-audit verify DIR --broker-pub FILE [--json]\n"
+	"       enlace-audit merkle root|inclusion|consistency ... (see merkle --help)\n\n"
 	"Rebuilds the whole tree from the log's entry bundles in DIR, compares every\n"
 	"hash tile byte for byte, and checks the checkpoint's signature with the\n"
 	"broker's key (FILE: the broker's card, or its verifier key line).\n";
@@ -108,6 +110,90 @@ cmd_verify(int argc, char **argv)
 	return rc == ENL_OK ? 0 : 1;
 }
 
+/* ---- merkle: RFC 6962 over files, to compare with other implementations ---- */
+
+static const char usage_merkle[] =
+	"usage: enlace-audit merkle root FILE...\n"
+	"       enlace-audit merkle inclusion INDEX FILE...\n"
+	"       enlace-audit merkle consistency FIRST FILE...\n\n"
+	"Each FILE is one leaf (its bytes are the entry). Prints the RFC 6962 tree\n"
+	"head of all the files, or the inclusion proof of leaf INDEX, or the\n"
+	"consistency proof from the tree of the first FIRST leaves, in hex.\n";
+
+static bool
+parse_index(const char *s, uint64_t *v)
+{
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return false;
+	*v = strtoull(s, &end, 10);
+	return *end == '\0';
+}
+
+static int
+cmd_merkle(int argc, char **argv)
+{
+	enl_mhash *leaves, root, proof[ENL_MERKLE_MAX_PROOF];
+	const char *what;
+	char hex[65];
+	uint64_t arg = 0, n;
+	size_t len = 0;
+	int first, rc = ENL_OK;
+
+	if (argc < 3 || strcmp(argv[1], "--help") == 0) {
+		fputs(usage_merkle, argc < 3 ? stderr : stdout);
+		return argc < 3 ? 2 : 0;
+	}
+	what = argv[1];
+	first = 2;
+	if (strcmp(what, "inclusion") == 0 || strcmp(what, "consistency") == 0) {
+		if (!parse_index(argv[2], &arg) || argc < 4) {
+			fputs(usage_merkle, stderr);
+			return 2;
+		}
+		first = 3;
+	} else if (strcmp(what, "root") != 0) {
+		fputs(usage_merkle, stderr);
+		return 2;
+	}
+	n = (uint64_t)(argc - first);
+	if ((leaves = calloc(n, sizeof(*leaves))) == NULL)
+		return 1;
+	for (uint64_t i = 0; i < n; i++) {
+		uint8_t *buf = NULL;
+		size_t blen = 0;
+		if ((rc = enl_file_read(argv[first + i], (size_t)1 << 30, &buf, &blen)) != ENL_OK) {
+			fprintf(stderr, "enlace-audit: %s: %s\n", argv[first + i], enl_strerror(rc));
+			free(leaves);
+			return 1;
+		}
+		enl_merkle_leaf_hash(buf, blen, leaves[i]);
+		free(buf);
+	}
+	enl_merkle_root(leaves, n, root);
+	enl_hex(root, 32, hex);
+	if (strcmp(what, "root") == 0) {
+		printf("size %" PRIu64 "\nroot %s\n", n, hex);
+	} else {
+		rc = strcmp(what, "inclusion") == 0
+			     ? enl_merkle_inclusion_proof(leaves, n, arg, proof, &len)
+			     : enl_merkle_consistency_proof(leaves, arg, n, proof, &len);
+		if (rc != ENL_OK) {
+			fprintf(stderr, "enlace-audit: %s %" PRIu64 " is not possible in a tree of %"
+				PRIu64 " leaves\n", what, arg, n);
+		} else {
+			printf("size %" PRIu64 "\nroot %s\n", n, hex);
+			for (size_t i = 0; i < len; i++) {
+				enl_hex(proof[i], 32, hex);
+				printf("proof %s\n", hex);
+			}
+		}
+	}
+	free(leaves);
+	return rc == ENL_OK ? 0 : 1;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -119,6 +205,8 @@ main(int argc, char **argv)
 	}
 	if (argc >= 2 && strcmp(argv[1], "verify") == 0)
 		return cmd_verify(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "merkle") == 0)
+		return cmd_merkle(argc - 1, argv + 1);
 	fputs(usage, stderr);
 	return 2;
 }
