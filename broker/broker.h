@@ -16,6 +16,7 @@
 
 struct broker_config {
 	char listen[256];
+	char log_listen[256];	/* http://HOST:PORT serving the audit log; optional */
 	char data_dir[1024];
 	char key_dir[1024];
 	char passphrase_file[1024];
@@ -31,6 +32,12 @@ struct broker_config {
 
 /* Fills defaults, then reads `path`. 0, or -1 with err set. */
 int config_load(const char *path, struct broker_config *cfg, char *err, size_t cap);
+
+/* ---- the audit log over HTTP (read-only) ---- */
+
+struct nng_http_server;
+int logserver_start(const char *url, const char *dir, struct nng_http_server **out);
+void logserver_stop(struct nng_http_server *srv);
 
 /* ---- logging: one line to stderr with the time; never secrets ---- */
 

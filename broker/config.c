@@ -15,6 +15,7 @@
 
 static const struct enl_cfg_key keys[] = {
 	S("listen", listen, 1),
+	S("log_listen", log_listen, 0),
 	S("data_dir", data_dir, 1),
 	S("key", key_dir, 1),
 	S("passphrase_file", passphrase_file, 0),

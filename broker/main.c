@@ -32,6 +32,7 @@ struct broker {
 	struct store store;
 	struct enl_tlog *log;
 	struct enl_tlog_journal journal;
+	struct nng_http_server *logserver;
 	struct writer *writer;
 	struct server *server;
 };
@@ -126,6 +127,7 @@ open_log(struct broker *b)
 static void
 broker_fini(struct broker *b)
 {
+	logserver_stop(b->logserver);
 	server_close(b->server);
 	writer_stop(b->writer);
 	server_stop(b->server);
@@ -199,6 +201,11 @@ main(int argc, char **argv)
 		goto out;
 	if (open_log(&b) != 0)
 		goto out;
+	if (b.cfg.log_listen[0]) {
+		snprintf(path, sizeof(path), "%s/log", b.cfg.data_dir);
+		if (logserver_start(b.cfg.log_listen, path, &b.logserver) != ENL_OK)
+			goto out;
+	}
 	if (writer_start(&b.store, b.cfg.batch_max, &b.writer) != ENL_OK)
 		goto out;
 	{

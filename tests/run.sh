@@ -25,8 +25,9 @@ setup() { # setup DIR [meson options...]
 run_build() { # run_build DIR SUITE-ARGS...: builds, runs, keeps going on failure
 	local dir=$1; shift
 	rm -f "$dir/meson-logs/testlog.json"
-	if ! ninja -C "$dir" >"$dir.ninja.log" 2>&1; then
-		cat "$dir.ninja.log"
+	mkdir -p "$dir"
+	if ! ninja -C "$dir" >"$dir/ninja-output.log" 2>&1; then
+		cat "$dir/ninja-output.log"
 		echo "build failed in $dir" >&2
 		status=1
 		return

@@ -26,6 +26,7 @@ net_init() {
 	local k=$BIN/keys/enlace-keys spec id kind cards=()
 	mkdir -p "$NET/broker"
 	BROKER_PORT=${BROKER_PORT:-$(free_port)}
+	LOG_PORT=${LOG_PORT:-$(free_port)}
 	$k authority init --no-passphrase "$NET/authority" >/dev/null || return 1
 	$k broker new --id OAS-BROKER --name "enlace broker" --no-passphrase "$NET/broker/key" >/dev/null || return 1
 	cards+=("$NET/broker/key/card")
@@ -40,6 +41,7 @@ net_init() {
 	cat >"$NET/broker/broker.conf" <<CONF
 [broker]
 listen = tcp://127.0.0.1:$BROKER_PORT
+log_listen = http://127.0.0.1:$LOG_PORT
 data_dir = $NET/broker/data
 key = $NET/broker/key
 directory = $NET/directory

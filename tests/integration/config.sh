@@ -14,7 +14,7 @@ is "good agent config" "$(out $A --config "$NET/AR-UIF/agent.conf" --check-confi
 cp "$NET/broker/broker.conf" "$NET/bad.conf"
 echo "colour = blue" >> "$NET/bad.conf"
 is "unknown key" "$(out $B --config "$NET/bad.conf" --check-config)" 1
-ok "  ... names file, line and key" grep -q "bad.conf:7: unknown key 'colour'" "$NET/out.txt"
+ok "  ... names file, line and key" grep -q "bad.conf:$(wc -l < "$NET/bad.conf"): unknown key 'colour'" "$NET/out.txt"
 sed 's/^\[broker\]$/[broker]\nmax_payload = lots/' "$NET/broker/broker.conf" > "$NET/bad2.conf"
 is "bad value" "$(out $B --config "$NET/bad2.conf" --check-config)" 1
 ok "  ... says what is wrong" grep -q "bad2.conf:2: key 'max_payload': 'lots' is not a size" "$NET/out.txt"
