@@ -50,12 +50,9 @@ config_load(const char *path, struct broker_config *cfg, char *err, size_t cap)
 void
 blog(const char *fmt, ...)
 {
-	char t[32], line[1024];
 	va_list ap;
 
-	enl_time_format((int64_t)time(NULL), t);
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	enl_logv("enlace-broker", fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "%s enlace-broker: %s\n", t, line);
 }

@@ -5,7 +5,6 @@
  *   enlace-broker --config FILE [--check-config]
  */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,6 +14,7 @@
 #include <time.h>
 
 #include "broker.h"
+#include "enlace/config.h"
 #include "enlace/wire.h"
 
 static const char usage[] =
@@ -142,36 +142,17 @@ broker_fini(struct broker *b)
 int
 main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"check-config", no_argument, NULL, 'k'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
 	struct broker b;
 	const char *config = NULL;
 	bool check = false;
 	char err[1200], path[1100];
 	sigset_t sigs;
-	int c, sig = 0, ret = 1;
+	int sig = 0, ret;
 
 	memset(&b, 0, sizeof(b));
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c': config = optarg; break;
-		case 'k': check = true; break;
-		case 'h': fputs(usage, stdout); return 0;
-		default:
-			fprintf(stderr, "enlace-broker: unknown option '%s'\n%s", argv[optind - 1],
-				usage);
-			return 2;
-		}
-	}
-	if (config == NULL || optind != argc) {
-		fputs(usage, stderr);
-		return 2;
-	}
+	if ((ret = enl_daemon_args(argc, argv, "enlace-broker", usage, &config, &check)) >= 0)
+		return ret;
+	ret = 1;
 	if (enl_init() != ENL_OK)
 		return 1;
 	if (config_load(config, &b.cfg, err, sizeof(err)) != 0) {

@@ -16,7 +16,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
@@ -90,17 +89,16 @@ struct agent {
 	nng_socket ctl;
 };
 
+static void alog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 static void
 alog(const char *fmt, ...)
 {
-	char t[32], line[1024];
 	va_list ap;
 
-	enl_time_format((int64_t)time(NULL), t);
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	enl_logv("enlace-agent", fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "%s enlace-agent: %s\n", t, line);
 }
 
 static void
@@ -1170,35 +1168,17 @@ main(int argc, char **argv)
 	static const char usage[] =
 		"usage: enlace-agent --config FILE [--check-config]\n\n"
 		"Runs one agency's daemon (see examples/agent.conf).\n";
-	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"check-config", no_argument, NULL, 'k'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
 	static struct agent a;
 	const char *config = NULL;
 	bool check = false;
 	pthread_t sender, fetcher;
 	char url[1100];
 	struct sigaction sa;
-	int c, rc, ret = 1;
+	int rc, ret;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c': config = optarg; break;
-		case 'k': check = true; break;
-		case 'h': fputs(usage, stdout); return 0;
-		default:
-			fprintf(stderr, "enlace-agent: unknown option '%s'\n%s", argv[optind - 1], usage);
-			return 2;
-		}
-	}
-	if (config == NULL || optind != argc) {
-		fputs(usage, stderr);
-		return 2;
-	}
+	if ((ret = enl_daemon_args(argc, argv, "enlace-agent", usage, &config, &check)) >= 0)
+		return ret;
+	ret = 1;
 	if (enl_init() != ENL_OK)
 		return 1;
 	pthread_mutex_init(&a.mu, NULL);

@@ -1,11 +1,14 @@
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <ini.h>
 
 #include "enlace/config.h"
+#include "enlace/proto.h"
 
 #define MAX_KEYS 64
 
@@ -148,4 +151,46 @@ enl_config_parse_text(const char *text, const char *name, const struct enl_cfg_k
 	p.obj = obj;
 	p.path = name;
 	return finish(&p, ini_parse_string(text, handler, &p), name, err, err_cap);
+}
+
+int
+enl_daemon_args(int argc, char **argv, const char *prog, const char *usage,
+		const char **config, bool *check)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"check-config", no_argument, NULL, 'k'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+
+	*config = NULL;
+	*check = false;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': *config = optarg; break;
+		case 'k': *check = true; break;
+		case 'h': fputs(usage, stdout); return 0;
+		default:
+			fprintf(stderr, "%s: unknown option '%s'\n%s", prog, argv[optind - 1], usage);
+			return 2;
+		}
+	}
+	if (*config == NULL || optind != argc) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	return -1;
+}
+
+void
+enl_logv(const char *prog, const char *fmt, va_list ap)
+{
+	char t[32], line[1024];
+
+	enl_time_format((int64_t)time(NULL), t);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	fprintf(stderr, "%s %s: %s\n", t, prog, line);
 }

@@ -6,6 +6,8 @@
 #ifndef ENLACE_CONFIG_H
 #define ENLACE_CONFIG_H
 
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,5 +38,19 @@ int enl_config_parse(const char *path, const struct enl_cfg_key *keys, void *obj
 int enl_config_parse_text(const char *text, const char *name,
 			  const struct enl_cfg_key *keys, void *obj, char *err,
 			  size_t err_cap);
+
+/*
+ * What the two daemons share.
+ *
+ * enl_daemon_args: parses `--config FILE [--check-config] [--help]`.
+ * Returns -1 to go on (with *config and *check set), or the exit status
+ * (0 after --help, 2 on a usage error, with the message printed).
+ *
+ * enl_logv: one log line to stderr, "TIME PROG: message".
+ */
+int enl_daemon_args(int argc, char **argv, const char *prog, const char *usage,
+		    const char **config, bool *check);
+void enl_logv(const char *prog, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
 
 #endif
