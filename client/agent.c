@@ -883,7 +883,7 @@ static bool
 receipt_in_log(struct agent *a, const Enlace__ReceiptBody *b, uint64_t *size)
 {
 	const struct enl_card *bc = enl_directory_find(a->dir, b->broker);
-	struct enl_note_verifier v;
+	struct enl_note_verifier v = {0};
 	struct enl_checkpoint cp;
 	Enlace__AuditEntry *e = NULL;
 	enl_mhash leaf, proof[ENL_MERKLE_MAX_PROOF];

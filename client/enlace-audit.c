@@ -57,7 +57,7 @@ cmd_verify(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	struct enl_note_verifier v;
+	struct enl_note_verifier v = {0};
 	const char *pub = NULL;
 	char why[600], hex[65];
 	enl_mhash root;

@@ -20,12 +20,14 @@ name_ok(const char *name)
 	return true;
 }
 
-void
-enl_note_key_id(const char *name, const uint8_t pk[static 32], uint8_t id[static 4])
+/* SHA-256(name || "\n" || type || pk)[:4]: 0x01 note signatures, 0x04
+ * Ed25519 cosignatures. */
+static void
+key_id(const char *name, uint8_t type, const uint8_t pk[static 32], uint8_t id[static 4])
 {
 	crypto_hash_sha256_state st;
 	uint8_t h[32];
-	const uint8_t nl_type[2] = {0x0a, 0x01};
+	const uint8_t nl_type[2] = {0x0a, type};
 
 	crypto_hash_sha256_init(&st);
 	crypto_hash_sha256_update(&st, (const uint8_t *)name, strlen(name));
@@ -33,6 +35,12 @@ enl_note_key_id(const char *name, const uint8_t pk[static 32], uint8_t id[static
 	crypto_hash_sha256_update(&st, pk, 32);
 	crypto_hash_sha256_final(&st, h);
 	memcpy(id, h, 4);
+}
+
+void
+enl_note_key_id(const char *name, const uint8_t pk[static 32], uint8_t id[static 4])
+{
+	key_id(name, 0x01, pk, id);
 }
 
 int
@@ -140,6 +148,81 @@ enl_note_sign(const struct enl_identity *ident, const char *name, const char *te
 	return ENL_OK;
 }
 
+/* ---- cosignatures (C2SP tlog-cosignature, Ed25519) ---- */
+
+static const char cosig_header[] = "cosignature/v1\n";
+
+/* "cosignature/v1\ntime <t>\n" || text into *out (malloc'd). */
+static int
+cosig_message(uint64_t t, const char *text, size_t text_len, uint8_t **out, size_t *len)
+{
+	char head[64];
+	int n = snprintf(head, sizeof(head), "%stime %llu\n", cosig_header,
+			 (unsigned long long)t);
+	uint8_t *m = malloc((size_t)n + text_len);
+
+	if (m == NULL)
+		return ENL_E_NOMEM;
+	memcpy(m, head, (size_t)n);
+	memcpy(m + n, text, text_len);
+	*out = m;
+	*len = (size_t)n + text_len;
+	return ENL_OK;
+}
+
+/* raw: big-endian u64 timestamp || signature. */
+static int
+cosig_check(const uint8_t *raw, const char *text, size_t text_len, const uint8_t pk[32])
+{
+	uint64_t t = 0;
+	uint8_t *m = NULL;
+	size_t len = 0;
+	int rc;
+
+	for (int i = 0; i < 8; i++)
+		t = t << 8 | raw[i];
+	if (t > (uint64_t)INT64_MAX)
+		return ENL_E_BAD_SIGNATURE;
+	if ((rc = cosig_message(t, text, text_len, &m, &len)) != ENL_OK)
+		return rc;
+	rc = crypto_sign_verify_detached(raw + 8, m, len, pk) == 0 ? ENL_OK
+								     : ENL_E_BAD_SIGNATURE;
+	free(m);
+	return rc;
+}
+
+int
+enl_cosign(const struct enl_identity *ident, const char *name, const char *text,
+	   uint64_t t, char **line)
+{
+	uint8_t raw[4 + 8 + 64], pk[32], enc[32], *m = NULL;
+	char b64[sizeof(raw) * 2], *buf;
+	size_t tl = strlen(text), len = 0, n;
+	int rc;
+
+	if (!name_ok(name) || !text_ok(text, tl) || strstr(text, "\n\n") != NULL ||
+	    t > (uint64_t)INT64_MAX)
+		return ENL_E_INVAL;
+	if ((rc = enl_identity_public(ident, enl_identity_current(ident), pk, enc)) != ENL_OK)
+		return rc;
+	key_id(name, 0x04, pk, raw);
+	for (int i = 0; i < 8; i++)
+		raw[4 + i] = (uint8_t)(t >> (56 - 8 * i));
+	if ((rc = cosig_message(t, text, tl, &m, &len)) != ENL_OK)
+		return rc;
+	rc = enl_identity_sign_raw(ident, m, len, raw + 12);
+	free(m);
+	if (rc != ENL_OK)
+		return rc;
+	sodium_bin2base64(b64, sizeof(b64), raw, sizeof(raw), sodium_base64_VARIANT_ORIGINAL);
+	n = strlen(sig_prefix) + strlen(name) + 1 + strlen(b64) + 2;
+	if ((buf = malloc(n)) == NULL)
+		return ENL_E_NOMEM;
+	snprintf(buf, n, "%s%s %s\n", sig_prefix, name, b64);
+	*line = buf;
+	return ENL_OK;
+}
+
 /* Checks one signature line against the verifiers. */
 static int
 check_line(const char *line, size_t len, const char *text, size_t text_len,
@@ -171,12 +254,17 @@ check_line(const char *line, size_t len, const char *text, size_t text_len,
 	for (size_t i = 0; i < nv; i++) {
 		if (strcmp(v[i].name, name) != 0)
 			continue;
-		enl_note_key_id(name, v[i].pk, id);
+		key_id(name, v[i].cosigner ? 0x04 : 0x01, v[i].pk, id);
 		if (memcmp(id, raw, 4) != 0)
 			continue;
-		if (raw_len != 4 + 64 || crypto_sign_verify_detached(raw + 4,
-				(const uint8_t *)text, text_len, v[i].pk) != 0)
+		if (v[i].cosigner) {
+			if (raw_len != 4 + 8 + 64 ||
+			    cosig_check(raw + 4, text, text_len, v[i].pk) != ENL_OK)
+				return ENL_E_BAD_SIGNATURE;
+		} else if (raw_len != 4 + 64 || crypto_sign_verify_detached(raw + 4,
+				(const uint8_t *)text, text_len, v[i].pk) != 0) {
 			return ENL_E_BAD_SIGNATURE;
+		}
 		if (verified != NULL && !verified[i]) {
 			verified[i] = true;
 			(*n_ok)++;

@@ -863,7 +863,7 @@ enl_tlog_open_with(const char *dir, const char *origin, const struct enl_identit
 		   size_t why_cap)
 {
 	struct reader_state r = {dir, why, why_cap};
-	struct enl_note_verifier v;
+	struct enl_note_verifier v = {0};
 	struct enl_checkpoint cp;
 	struct enl_tlog *log;
 	char path[2048];

@@ -20,10 +20,22 @@
 int enl_note_sign(const struct enl_identity *ident, const char *name, const char *text,
 		  char **out) ENL_WUR;
 
+/* A key that may sign a note: a note signer (type 0x01), or, with
+ * `cosigner`, a C2SP tlog-cosignature Ed25519 cosigner (type 0x04). */
 struct enl_note_verifier {
 	char name[ENL_VKEY_NAME_MAX + 1];
 	uint8_t pk[32];
+	bool cosigner;
 };
+
+/*
+ * A C2SP tlog-cosignature (Ed25519, type 0x04) by the current key of
+ * `ident` under `name`, over the note text `text` (a checkpoint body) at
+ * POSIX time `t`: *line (malloc'd) is the signature line, newline
+ * included, to be added below the note's other signatures.
+ */
+int enl_cosign(const struct enl_identity *ident, const char *name, const char *text,
+	       uint64_t t, char **line) ENL_WUR;
 
 /*
  * Opens a signed note: splits text from signatures (at the last blank

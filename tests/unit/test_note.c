@@ -1,5 +1,6 @@
 /* C2SP signed notes and checkpoints: the published example, tampering,
  * unknown keys, and strict checkpoint parsing. */
+#include <stdio.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -116,6 +117,81 @@ test_checkpoint(void)
 	free(note);
 }
 
+/* A broker's checkpoint cosigned by an agency (C2SP tlog-cosignature):
+ * the line verifies with a type 0x04 verifier only, over that exact body,
+ * and any change to its time or signature is refused. */
+static void
+test_cosignature(void)
+{
+	struct enl_checkpoint cp = {.size = 20852163};
+	struct enl_note_verifier both[2];
+	struct enl_identity *witness = NULL;
+	struct enl_key_secret ks = {.version = 1};
+	char *body = NULL, *note = NULL, *line = NULL, *full = NULL;
+	uint8_t pk[32], enc[32];
+	size_t tl = 0;
+	bool ok[2];
+
+	snprintf(cp.origin, sizeof(cp.origin), "example.com/behind-the-sofa");
+	memset(cp.root, 7, 32);
+	randombytes_buf(ks.sign_seed, 32);
+	randombytes_buf(ks.enc_sk, 32);
+	REQUIRE_OK(enl_identity_new("XX-WITNESS", &witness));
+	REQUIRE_OK(enl_identity_add(witness, &ks));
+	REQUIRE_OK(enl_identity_public(witness, 1, pk, enc));
+	REQUIRE_OK(enl_checkpoint_format(&cp, &body));
+	REQUIRE_OK(enl_note_sign(peter, "PeterNeumann", body, &note));
+	REQUIRE_OK(enl_cosign(witness, "witness.example.com/w1", body, 1679315147, &line));
+	REQUIRE(asprintf(&full, "%s%s", note, line) > 0);
+	/* 4-byte key id, then the time 1679315147 big-endian: as in the spec */
+	CHECK(strlen(strrchr(line, ' ') + 1) == 104 + 1);
+
+	both[0] = pv;
+	memset(&both[1], 0, sizeof(both[1]));
+	snprintf(both[1].name, sizeof(both[1].name), "witness.example.com/w1");
+	memcpy(both[1].pk, pk, 32);
+	both[1].cosigner = true;
+	CHECK_RC(enl_note_open(full, strlen(full), both, 2, &tl, ok), ENL_OK);
+	CHECK(ok[0] && ok[1] && tl == strlen(body));
+	/* the same key as a note signer (type 0x01) does not match the line */
+	both[1].cosigner = false;
+	CHECK_RC(enl_note_open(full, strlen(full), both, 2, &tl, ok), ENL_OK);
+	CHECK(ok[0] && !ok[1]);
+	both[1].cosigner = true;
+	/* every changed base64 character of the cosignature is refused (but
+	 * the last one before the padding, whose low bits are unused) */
+	{
+		size_t start = strlen(note) + strlen(line) - 105, n = 0;
+		for (size_t i = start; i < strlen(full) - 4; i++) {
+			char save = full[i];
+			full[i] = save == 'A' ? 'B' : 'A';
+			/* refused, or (a changed key id) not this cosigner's line */
+			n += enl_note_open(full, strlen(full), both, 2, &tl, ok) != ENL_OK ||
+			     !ok[1];
+			full[i] = save;
+		}
+		CHECK(n == strlen(full) - 4 - start);
+	}
+	/* over another body, it does not verify */
+	{
+		char *other = NULL, *onote = NULL, *ofull = NULL;
+		cp.size++;
+		REQUIRE_OK(enl_checkpoint_format(&cp, &other));
+		REQUIRE_OK(enl_note_sign(peter, "PeterNeumann", other, &onote));
+		REQUIRE(asprintf(&ofull, "%s%s", onote, line) > 0);
+		CHECK_RC(enl_note_open(ofull, strlen(ofull), both, 2, &tl, ok),
+			 ENL_E_BAD_SIGNATURE);
+		free(other);
+		free(onote);
+		free(ofull);
+	}
+	free(body);
+	free(note);
+	free(line);
+	free(full);
+	enl_identity_free(witness);
+}
+
 int
 main(void)
 {
@@ -125,6 +201,7 @@ main(void)
 	RUN(test_published_example);
 	RUN(test_refusals);
 	RUN(test_checkpoint);
+	RUN(test_cosignature);
 	enl_identity_free(peter);
 	return harness_done();
 }
