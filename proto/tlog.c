@@ -102,6 +102,9 @@ struct enl_tlog {
 	const struct enl_tlog_journal *jops;	/* or NULL: the journal file */
 	uint64_t published;	/* size of the last checkpoint written to tiles */
 	int64_t published_at;
+	char *cosigs;		/* cosignature lines for the checkpoint of cosig_size */
+	uint64_t cosig_size;
+	char *note;		/* a loaded log: its checkpoint as read */
 };
 
 static int
@@ -190,6 +193,56 @@ enl_tlog_inclusion(const struct enl_tlog *log, uint64_t index, uint64_t size,
 		return ENL_E_INVAL;
 	*len = 0;
 	range_path(log, 0, size, index, proof, len);
+	return ENL_OK;
+}
+
+/* RFC 6962 SUBPROOF(m, D[start:start+n], b), with subtree roots from the
+ * tiles. */
+static void
+subproof(const struct enl_tlog *log, uint64_t m, uint64_t start, uint64_t n, bool b,
+	 enl_mhash *p, size_t *len)
+{
+	uint64_t k;
+
+	if (m == n) {
+		if (!b)
+			range_root(log, start, n, p[(*len)++]);
+		return;
+	}
+	for (k = 1; k << 1 < n; k <<= 1)
+		;
+	if (m <= k) {
+		subproof(log, m, start, k, b, p, len);
+		range_root(log, start + k, n - k, p[(*len)++]);
+	} else {
+		subproof(log, m - k, start + k, n - k, false, p, len);
+		range_root(log, start, k, p[(*len)++]);
+	}
+}
+
+int
+enl_tlog_consistency(const struct enl_tlog *log, uint64_t first, uint64_t second,
+		     enl_mhash proof[ENL_MERKLE_MAX_PROOF], size_t *len)
+{
+	if (first > second || second > log->committed)
+		return ENL_E_INVAL;
+	*len = 0;
+	if (first > 0 && first < second)
+		subproof(log, first, 0, second, true, proof, len);
+	return ENL_OK;
+}
+
+int
+enl_tlog_root(const struct enl_tlog *log, uint64_t size, enl_mhash root)
+{
+	if (size > log->tree.size)
+		return ENL_E_INVAL;
+	if (size == 0)
+		crypto_hash_sha256(root, NULL, 0);
+	else if (size == log->tree.size)
+		enl_tlog_tree_root(&log->tree, root);
+	else
+		range_root(log, 0, size, root);
 	return ENL_OK;
 }
 
@@ -442,16 +495,56 @@ sign_checkpoint(const struct enl_tlog *log, uint64_t size, char **note)
 	memset(&cp, 0, sizeof(cp));
 	snprintf(cp.origin, sizeof(cp.origin), "%s", log->origin);
 	cp.size = size;
-	if (size == log->tree.size)
-		enl_tlog_tree_root(&log->tree, cp.root);
-	else if (size == 0)
-		crypto_hash_sha256(cp.root, NULL, 0);
-	else
-		range_root(log, 0, size, cp.root);
+	if ((rc = enl_tlog_root(log, size, cp.root)) != ENL_OK)
+		return rc;
 	if ((rc = enl_checkpoint_format(&cp, &body)) == ENL_OK)
 		rc = enl_note_sign(log->signer, log->origin, body, note);
 	free(body);
 	return rc;
+}
+
+/* Writes the checkpoint file for `size`: the broker's signature, and the
+ * cosignatures held for that size. */
+static int
+write_checkpoint(const struct enl_tlog *log, uint64_t size)
+{
+	char *note = NULL, path[2048];
+	int rc;
+
+	if ((rc = sign_checkpoint(log, size, &note)) != ENL_OK)
+		return rc;
+	if (log->cosigs != NULL && log->cosig_size == size) {
+		char *full = malloc(strlen(note) + strlen(log->cosigs) + 1);
+		if (full == NULL) {
+			free(note);
+			return ENL_E_NOMEM;
+		}
+		strcpy(full, note);
+		strcat(full, log->cosigs);
+		free(note);
+		note = full;
+	}
+	snprintf(path, sizeof(path), "%s/checkpoint", log->dir);
+	rc = enl_file_write(path, (const uint8_t *)note, strlen(note), 0644, true);
+	free(note);
+	return rc;
+}
+
+int
+enl_tlog_set_cosignatures(struct enl_tlog *log, uint64_t size, const char *lines)
+{
+	char *copy = NULL;
+
+	if (size > log->committed)
+		return ENL_E_INVAL;
+	if (lines != NULL && lines[0] != '\0' && (copy = strdup(lines)) == NULL)
+		return ENL_E_NOMEM;
+	free(log->cosigs);
+	log->cosigs = copy;
+	log->cosig_size = size;
+	if (size == log->published && log->published > 0)
+		return write_checkpoint(log, size);
+	return ENL_OK;
 }
 
 /* Removes a partial tile that a wider one or the full tile replaces. */
@@ -472,7 +565,6 @@ static int
 publish(struct enl_tlog *log)
 {
 	uint64_t old = log->published, now = log->committed;
-	char *note = NULL, path[2048];
 	size_t keep = 0;
 	int rc;
 
@@ -480,12 +572,7 @@ publish(struct enl_tlog *log)
 		return ENL_OK;
 	if ((rc = write_bundles(log, &keep)) != ENL_OK || (rc = write_tiles(log, old)) != ENL_OK)
 		return rc;
-	if ((rc = sign_checkpoint(log, now, &note)) != ENL_OK)
-		return rc;
-	snprintf(path, sizeof(path), "%s/checkpoint", log->dir);
-	rc = enl_file_write(path, (const uint8_t *)note, strlen(note), 0644, true);
-	free(note);
-	if (rc != ENL_OK)
+	if ((rc = write_checkpoint(log, now)) != ENL_OK)
 		return rc;
 	if (old / ENL_TILE_WIDTH != now / ENL_TILE_WIDTH || old % ENL_TILE_WIDTH != now % ENL_TILE_WIDTH)
 		remove_partial(log, -1, old / ENL_TILE_WIDTH, (unsigned)(old % ENL_TILE_WIDTH));
@@ -540,10 +627,26 @@ enl_tlog_publish_due(struct enl_tlog *log)
 /* ---- reading a log back: shared by open and verify ---- */
 
 struct reader_state {
-	const char *dir;
+	const struct enl_tlog_source *src;
 	char *why;
 	size_t why_cap;
 };
+
+int
+enl_tlog_read_dir(void *ctx, const char *rel, size_t max, uint8_t **out, size_t *len)
+{
+	char path[2048];
+
+	snprintf(path, sizeof(path), "%s/%s", (const char *)ctx, rel);
+	return enl_file_read(path, max, out, len);
+}
+
+static int
+src_read(const struct reader_state *r, const char *rel, size_t max, uint8_t **out,
+	 size_t *len)
+{
+	return r->src->read(r->src->ctx, rel, max, out, len);
+}
 
 /* Sets the reason, naming an index or number, and gives rc. */
 #define fail_why(r, rc, fmt, n) \
@@ -561,7 +664,7 @@ fail_msg(struct reader_state *r, int rc, const char *msg)
 static int
 read_back(struct enl_tlog *log, struct reader_state *r, uint64_t size)
 {
-	char rel[ENL_TILE_PATH_MAX], path[2048];
+	char rel[ENL_TILE_PATH_MAX];
 	int rc;
 
 	for (uint64_t b = 0; b * ENL_TILE_WIDTH < size; b++) {
@@ -572,13 +675,11 @@ read_back(struct enl_tlog *log, struct reader_state *r, uint64_t size)
 			want = ENL_TILE_WIDTH;
 		/* the full bundle if there is one, else the partial of that width */
 		enl_tile_path(-1, b, 0, rel);
-		snprintf(path, sizeof(path), "%s/%s", r->dir, rel);
-		rc = enl_file_read(path, (size_t)ENL_TILE_WIDTH * (2 + ENL_TLOG_ENTRY_MAX), &buf, &len);
+		rc = src_read(r, rel, (size_t)ENL_TILE_WIDTH * (2 + ENL_TLOG_ENTRY_MAX), &buf, &len);
 		if (rc == ENL_E_NOT_FOUND && want < ENL_TILE_WIDTH) {
 			enl_tile_path(-1, b, (unsigned)want, rel);
-			snprintf(path, sizeof(path), "%s/%s", r->dir, rel);
-			rc = enl_file_read(path, (size_t)ENL_TILE_WIDTH * (2 + ENL_TLOG_ENTRY_MAX),
-					   &buf, &len);
+			rc = src_read(r, rel, (size_t)ENL_TILE_WIDTH * (2 + ENL_TLOG_ENTRY_MAX),
+				      &buf, &len);
 		}
 		if (rc != ENL_OK)
 			return fail_why(r, rc, "entry bundle %llu cannot be read",
@@ -597,8 +698,22 @@ read_back(struct enl_tlog *log, struct reader_state *r, uint64_t size)
 				free(buf);
 				return rc;
 			}
+			if (r->src->entry != NULL &&
+			    r->src->entry(r->src->ctx, b * ENL_TILE_WIDTH + i, buf + off + 2, n) != 0) {
+				free(buf);
+				return fail_why(r, ENL_E_MALFORMED, "entry %llu: not a valid entry",
+						(unsigned long long)(b * ENL_TILE_WIDTH + i));
+			}
 			off += 2 + n;
 		}
+		if (off != len) {
+			free(buf);
+			return fail_why(r, ENL_E_MALFORMED,
+					"entry bundle %llu has bytes after its last entry",
+					(unsigned long long)b);
+		}
+		if (r->src->progress != NULL)
+			r->src->progress(r->src->ctx, b * ENL_TILE_WIDTH + want, size);
 		/* a partial last bundle's entries are written again with the next */
 		if (want < ENL_TILE_WIDTH && log->pend_cap == 0) {
 			log->pend = malloc(off + 65536);
@@ -626,8 +741,7 @@ read_back(struct enl_tlog *log, struct reader_state *r, uint64_t size)
 			if (w > ENL_TILE_WIDTH)
 				w = ENL_TILE_WIDTH;
 			enl_tile_path(L, t, (unsigned)w, rel);
-			snprintf(path, sizeof(path), "%s/%s", r->dir, rel);
-			rc = enl_file_read(path, ENL_TILE_WIDTH * ENL_MERKLE_HASH_LEN, &buf, &len);
+			rc = src_read(r, rel, ENL_TILE_WIDTH * ENL_MERKLE_HASH_LEN, &buf, &len);
 			if (rc != ENL_OK || len != w * ENL_MERKLE_HASH_LEN ||
 			    memcmp(buf, l->h[t * ENL_TILE_WIDTH], len) != 0) {
 				/* locate the first differing hash, for the message */
@@ -653,17 +767,16 @@ read_back(struct enl_tlog *log, struct reader_state *r, uint64_t size)
 	return ENL_OK;
 }
 
+/* Reads and checks the checkpoint; *note (if not NULL) keeps its bytes. */
 static int
 read_checkpoint(struct reader_state *r, const struct enl_note_verifier *v,
-		struct enl_checkpoint *cp, bool *exists)
+		struct enl_checkpoint *cp, bool *exists, char **note)
 {
-	char path[2048];
 	uint8_t *buf = NULL;
 	size_t len = 0, tl = 0;
 	int rc;
 
-	snprintf(path, sizeof(path), "%s/checkpoint", r->dir);
-	rc = enl_file_read(path, ENL_NOTE_MAX, &buf, &len);
+	rc = src_read(r, "checkpoint", ENL_NOTE_MAX, &buf, &len);
 	*exists = rc != ENL_E_NOT_FOUND;
 	if (rc == ENL_E_NOT_FOUND)
 		return ENL_OK;
@@ -672,11 +785,23 @@ read_checkpoint(struct reader_state *r, const struct enl_note_verifier *v,
 	rc = enl_note_open((const char *)buf, len, v, 1, &tl, NULL);
 	if (rc == ENL_OK)
 		rc = enl_checkpoint_parse((const char *)buf, tl, cp);
-	free(buf);
 	if (rc == ENL_OK && strcmp(cp->origin, v->name) != 0)
 		rc = ENL_E_MALFORMED;
-	if (rc != ENL_OK)
+	if (rc != ENL_OK) {
+		free(buf);
 		return fail_msg(r, rc, "checkpoint: signature or format is not valid");
+	}
+	if (note != NULL) {
+		char *t = realloc(buf, len + 1);
+		if (t == NULL) {
+			free(buf);
+			return ENL_E_NOMEM;
+		}
+		t[len] = '\0';
+		*note = t;
+	} else {
+		free(buf);
+	}
 	return ENL_OK;
 }
 
@@ -697,10 +822,10 @@ load(struct enl_tlog *log, const struct enl_note_verifier *v, struct reader_stat
 	int rc;
 
 	memset(cp, 0, sizeof(*cp));
-	if ((rc = read_checkpoint(r, v, cp, &exists)) != ENL_OK)
+	if ((rc = read_checkpoint(r, v, cp, &exists, &log->note)) != ENL_OK)
 		return rc;
 	if (!exists)
-		return ENL_OK;
+		return fail_msg(r, ENL_E_NOT_FOUND, "no checkpoint");
 	if ((rc = read_back(log, r, cp->size)) != ENL_OK)
 		return rc;
 	enl_tlog_tree_root(&log->tree, root);
@@ -862,7 +987,8 @@ enl_tlog_open_with(const char *dir, const char *origin, const struct enl_identit
 		   const struct enl_tlog_journal *jops, struct enl_tlog **out, char *why,
 		   size_t why_cap)
 {
-	struct reader_state r = {dir, why, why_cap};
+	const struct enl_tlog_source src = {(void *)dir, enl_tlog_read_dir, NULL, NULL};
+	struct reader_state r = {&src, why, why_cap};
 	struct enl_note_verifier v = {0};
 	struct enl_checkpoint cp;
 	struct enl_tlog *log;
@@ -906,7 +1032,7 @@ enl_tlog_open_with(const char *dir, const char *origin, const struct enl_identit
 	}
 	/* The published checkpoint must be a state of the journal's tree. */
 	memset(&cp, 0, sizeof(cp));
-	if ((rc = read_checkpoint(&r, &v, &cp, &exists)) != ENL_OK)
+	if ((rc = read_checkpoint(&r, &v, &cp, &exists, NULL)) != ENL_OK)
 		goto fail;
 	if (exists) {
 		enl_mhash root;
@@ -954,33 +1080,53 @@ enl_tlog_close(struct enl_tlog *log)
 	if (log->jfd >= 0)
 		close(log->jfd);
 	free(log->joff);
+	free(log->cosigs);
+	free(log->note);
 	tlog_free_levels(log);
 	free(log);
+}
+
+int
+enl_tlog_load(const struct enl_tlog_source *src, const struct enl_note_verifier *v,
+	      struct enl_tlog **out, struct enl_checkpoint *cp, char *why, size_t why_cap)
+{
+	struct reader_state r = {src, why, why_cap};
+	struct enl_tlog *log = calloc(1, sizeof(*log));
+	int rc;
+
+	why[0] = '\0';
+	if (log == NULL)
+		return ENL_E_NOMEM;
+	log->jfd = -1;
+	enl_tlog_tree_init(&log->tree);
+	snprintf(log->origin, sizeof(log->origin), "%s", v->name);
+	if ((rc = load(log, v, &r, cp)) != ENL_OK) {
+		enl_tlog_close(log);
+		return rc;
+	}
+	*out = log;
+	return ENL_OK;
+}
+
+const char *
+enl_tlog_note(const struct enl_tlog *log)
+{
+	return log->note;
 }
 
 int
 enl_tlog_verify(const char *dir, const struct enl_note_verifier *v, uint64_t *size,
 		enl_mhash root, char *why, size_t why_cap)
 {
-	struct reader_state r = {dir, why, why_cap};
+	const struct enl_tlog_source src = {(void *)dir, enl_tlog_read_dir, NULL, NULL};
 	struct enl_checkpoint cp;
-	struct enl_tlog log;
-	bool exists = false;
-	int rc;
+	struct enl_tlog *log = NULL;
+	int rc = enl_tlog_load(&src, v, &log, &cp, why, why_cap);
 
-	memset(&log, 0, sizeof(log));
-	why[0] = '\0';
-	if ((rc = read_checkpoint(&r, v, &cp, &exists)) != ENL_OK)
-		goto out;
-	if (!exists) {
-		rc = fail_msg(&r, ENL_E_NOT_FOUND, "no checkpoint");
-		goto out;
+	if (rc == ENL_OK) {
+		*size = cp.size;
+		memcpy(root, cp.root, ENL_MERKLE_HASH_LEN);
 	}
-	if ((rc = load(&log, v, &r, &cp)) != ENL_OK)
-		goto out;
-	*size = cp.size;
-	memcpy(root, cp.root, ENL_MERKLE_HASH_LEN);
-out:
-	tlog_free_levels(&log);
+	enl_tlog_close(log);
 	return rc;
 }

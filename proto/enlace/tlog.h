@@ -122,6 +122,51 @@ uint64_t enl_tlog_committed(const struct enl_tlog *log);
 int enl_tlog_inclusion(const struct enl_tlog *log, uint64_t index, uint64_t size,
 		       enl_mhash proof[ENL_MERKLE_MAX_PROOF], size_t *len) ENL_WUR;
 
+/* The consistency proof from the tree of `first` leaves to that of
+ * `second` (first <= second <= the committed size; empty when equal or
+ * first is 0). ENL_E_INVAL otherwise. */
+int enl_tlog_consistency(const struct enl_tlog *log, uint64_t first, uint64_t second,
+			 enl_mhash proof[ENL_MERKLE_MAX_PROOF], size_t *len) ENL_WUR;
+
+/* The root of the tree of the first `size` leaves. */
+int enl_tlog_root(const struct enl_tlog *log, uint64_t size, enl_mhash root) ENL_WUR;
+
+/*
+ * Cosignature lines (enlace/note.h, enl_cosign) for the checkpoint of
+ * `size`: the published checkpoint file carries them below the log's own
+ * signature for as long as it is of that size (rewritten now if it is).
+ * NULL or "" drops them.
+ */
+int enl_tlog_set_cosignatures(struct enl_tlog *log, uint64_t size, const char *lines) ENL_WUR;
+
+/*
+ * Where a reader gets a log's files: read(ctx, "tile/0/000", max, ...)
+ * gives a file's bytes (malloc'd), ENL_E_NOT_FOUND if there is none.
+ * Optional: entry is called for every entry in order (non-zero: the entry
+ * is not valid, and reading stops); progress after every bundle.
+ */
+struct enl_tlog_source {
+	void *ctx;
+	int (*read)(void *ctx, const char *rel, size_t max, uint8_t **out, size_t *len);
+	int (*entry)(void *ctx, uint64_t index, const uint8_t *entry, size_t len);
+	void (*progress)(void *ctx, uint64_t done, uint64_t total);
+};
+
+/* A source's read for a folder: ctx is the folder's path. */
+int enl_tlog_read_dir(void *ctx, const char *rel, size_t max, uint8_t **out, size_t *len);
+
+/*
+ * Reads and verifies a whole log from `src` (see enl_tlog_verify), and
+ * gives it as a read-only log: proofs, roots and enl_tlog_note work on
+ * it. *cp is its checkpoint. Close it with enl_tlog_close.
+ */
+int enl_tlog_load(const struct enl_tlog_source *src, const struct enl_note_verifier *v,
+		  struct enl_tlog **out, struct enl_checkpoint *cp, char *why,
+		  size_t why_cap) ENL_WUR;
+
+/* A loaded log's checkpoint note as read, cosignatures included. */
+const char *enl_tlog_note(const struct enl_tlog *log);
+
 /*
  * Verifies a log folder with nothing but the folder and the verifier key:
  * re-hashes every entry, rebuilds every tile and compares it byte for

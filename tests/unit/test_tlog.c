@@ -80,6 +80,22 @@ write_and_verify(uint64_t n, uint64_t step)
 		CHECK_RC(enl_tlog_inclusion(log, i, n, proof, &plen), ENL_OK);
 		CHECK_RC(enl_merkle_inclusion_verify(i, n, leaves[i], proof, plen, want), ENL_OK);
 	}
+	/* consistency proofs from the tiles: equal to the plain ones, and valid */
+	for (uint64_t m = 0; m <= n; m += 1 + n / 13) {
+		enl_mhash old, plain[ENL_MERKLE_MAX_PROOF];
+		size_t qlen = 0;
+		CHECK_RC(enl_tlog_consistency(log, m, n, proof, &plen), ENL_OK);
+		CHECK_RC(enl_tlog_root(log, m, old), ENL_OK);
+		if (m > 0) {
+			enl_mhash direct;
+			enl_merkle_root(leaves, m, direct);
+			CHECK(memcmp(direct, old, 32) == 0);
+			CHECK_RC(enl_merkle_consistency_proof(leaves, m, n, plain, &qlen), ENL_OK);
+			CHECK(qlen == plen && memcmp(plain, proof, plen * 32) == 0);
+			CHECK_RC(enl_merkle_consistency_verify(m, n, old, want, proof, plen), ENL_OK);
+		}
+	}
+	CHECK_RC(enl_tlog_consistency(log, n, n + 1, proof, &plen), ENL_E_INVAL);
 	enl_tlog_close(log);
 	log = NULL;
 	CHECK_RC(enl_tlog_verify(dir, &v, &size, root, why, sizeof(why)), ENL_OK);
@@ -155,6 +171,48 @@ test_damage_located(void)
 	}
 }
 
+/* Cosignatures held for the published size appear in the checkpoint
+ * file, which still verifies with the broker's key alone, and a loaded
+ * log hands the note back with them. */
+static void
+test_cosignatures_published(void)
+{
+	struct enl_tlog *log = NULL, *back = NULL;
+	struct enl_identity *agency = NULL;
+	struct enl_checkpoint cp;
+	const struct enl_tlog_source src = {dir, enl_tlog_read_dir, NULL, NULL};
+	char why[512], *body = NULL, *line = NULL;
+	uint8_t buf[64];
+	size_t len;
+	uint64_t idx;
+
+	write_and_verify(10, 10);	/* 11 entries */
+	REQUIRE_OK(world_identity("AR-UIF", 1, &agency));
+	REQUIRE_OK(enl_tlog_open(dir, "enlace/OAS-BROKER", broker, &log, why, sizeof(why)));
+	REQUIRE_OK(enl_tlog_load(&src, &v, &back, &cp, why, sizeof(why)));
+	CHECK(cp.size == 11);
+	REQUIRE_OK(enl_checkpoint_format(&cp, &body));
+	REQUIRE_OK(enl_cosign(agency, "AR-UIF", body, 1700000000, &line));
+	enl_tlog_close(back);
+	CHECK_RC(enl_tlog_set_cosignatures(log, 12, line), ENL_E_INVAL);
+	CHECK_RC(enl_tlog_set_cosignatures(log, 11, line), ENL_OK);
+	REQUIRE_OK(enl_tlog_load(&src, &v, &back, &cp, why, sizeof(why)));
+	CHECK(strstr(enl_tlog_note(back), line) != NULL);
+	enl_tlog_close(back);
+	/* a bigger checkpoint does not carry them */
+	entry_of(11, buf, &len);
+	REQUIRE_OK(enl_tlog_append(log, buf, len, &idx));
+	REQUIRE_OK(enl_tlog_commit(log, NULL));
+	REQUIRE_OK(enl_tlog_flush(log));
+	REQUIRE_OK(enl_tlog_load(&src, &v, &back, &cp, why, sizeof(why)));
+	CHECK(cp.size == 12 && strstr(enl_tlog_note(back), line) == NULL);
+	enl_tlog_close(back);
+	enl_tlog_close(log);
+	enl_identity_free(agency);
+	free(body);
+	free(line);
+}
+
 int
 main(void)
 {
@@ -176,6 +234,7 @@ main(void)
 	RUN(test_size_bundles);
 	RUN(test_size_levels);
 	RUN(test_damage_located);
+	RUN(test_cosignatures_published);
 	rc = harness_done();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd) != 0)
