@@ -99,6 +99,13 @@ struct store_ops {
 	int (*audit_load)(void *db, int (*cb)(void *arg, const uint8_t *entry, size_t len),
 			  void *arg);
 	int (*audit_get)(void *db, uint64_t index, uint8_t **out, size_t *len);
+	/* Each agency's newest cosignature line, and the lines for one size. */
+	int (*cosig_put)(void *db, const char *agency, uint64_t size, const char *line);
+	int (*cosigs)(void *db, uint64_t size, void (*cb)(void *arg, const char *line),
+		      void *arg);
+	/* Small named values. meta_get: ENL_E_NOT_FOUND if absent. */
+	int (*meta_get)(void *db, const char *key, uint8_t *out, size_t cap, size_t *len);
+	int (*meta_put)(void *db, const char *key, const uint8_t *value, size_t len);
 	void (*close)(void *db);
 };
 

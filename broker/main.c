@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <sodium.h>
+
 #include "broker.h"
 #include "enlace/config.h"
 #include "enlace/wire.h"
@@ -73,6 +75,48 @@ load_keys(struct broker *b)
 }
 
 /*
+ * A directory the log has not seen yet (by its hash) gets a
+ * DIRECTORY_UPDATED entry: serial and BLAKE2b-256 of the signed file, so
+ * that an auditor can tell which keys were valid from then on.
+ */
+static int
+log_directory(struct broker *b, int64_t now)
+{
+	Enlace__AuditEntry e = ENLACE__AUDIT_ENTRY__INIT;
+	uint8_t hash[ENL_HASH_LEN], seen[ENL_HASH_LEN], *bytes = NULL;
+	char reason[64];
+	size_t len = 0, slen = 0;
+	uint64_t index;
+	int rc;
+
+	crypto_generichash(hash, sizeof(hash), b->dir_bytes, b->dir_len, NULL, 0);
+	rc = b->store.ops->meta_get(b->store.db, "directory_hash", seen, sizeof(seen), &slen);
+	if (rc == ENL_OK && slen == sizeof(seen) && sodium_memcmp(seen, hash, sizeof(hash)) == 0)
+		return ENL_OK;
+	if (rc != ENL_OK && rc != ENL_E_NOT_FOUND)
+		return rc;
+	snprintf(reason, sizeof(reason), "directory serial %" PRIu64,
+		 enl_directory_serial(b->dir));
+	e.time = now;
+	e.event = ENLACE__AUDIT_EVENT__DIRECTORY_UPDATED;
+	e.sender = (char *)enl_identity_id(b->me);
+	e.directory_serial = enl_directory_serial(b->dir);
+	e.envelope_hash.data = hash;
+	e.envelope_hash.len = sizeof(hash);
+	e.reason = reason;
+	if ((rc = enl_pb_pack(&e.base, &bytes, &len)) != ENL_OK)
+		return rc;
+	rc = enl_tlog_append(b->log, bytes, len, &index);
+	free(bytes);
+	if (rc == ENL_OK)
+		rc = b->store.ops->meta_put(b->store.db, "directory_hash", hash, sizeof(hash));
+	if (rc == ENL_OK)
+		blog("audit log: directory serial %" PRIu64 " recorded",
+		     enl_directory_serial(b->dir));
+	return rc;
+}
+
+/*
  * Opens the audit log (checking every entry against its tiles and the last
  * checkpoint) and records the start. A damaged log stops the broker: it
  * must never sign a checkpoint that does not extend the one before.
@@ -107,6 +151,7 @@ open_log(struct broker *b)
 	if ((rc = enl_pb_pack(&e.base, &bytes, &len)) == ENL_OK &&
 	    (rc = b->store.ops->begin(b->store.db)) == ENL_OK) {
 		if ((rc = enl_tlog_append(b->log, bytes, len, &index)) == ENL_OK &&
+		    (rc = log_directory(b, e.time)) == ENL_OK &&
 		    (rc = enl_tlog_commit(b->log, NULL)) == ENL_OK)
 			rc = b->store.ops->commit(b->store.db);
 		if (rc != ENL_OK && b->store.ops->rollback(b->store.db) != ENL_OK)

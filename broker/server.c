@@ -7,6 +7,8 @@
  *
  * Sessions are bound to the nng pipe they were opened on and die with it.
  */
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -28,7 +30,7 @@ struct sess {
 	struct sess *next;
 };
 
-enum op { OP_NONE, OP_SUBMIT, OP_FETCH, OP_ACK, OP_REJECT, OP_RECEIPTS };
+enum op { OP_NONE, OP_SUBMIT, OP_FETCH, OP_ACK, OP_REJECT, OP_RECEIPTS, OP_CHECKPOINT };
 
 struct env_ref {
 	uint8_t *bytes;
@@ -59,6 +61,12 @@ struct work {
 	size_t n_found, cap_found;
 	bool parked, dirty;
 	struct work *next_parked;
+	/* a refused submission, recorded in the log before the answer */
+	int refused_rc;
+	char refused_why[256];
+	bool hdr_ok;
+	/* a cosignature received: the lines for its size, after the commit */
+	char *cosigs;
 };
 
 /* A parked fetch answered without waiting for a commit of its own: its
@@ -89,6 +97,9 @@ struct server {
 	struct work *ready;	/* writer thread only: answered after the commit */
 	struct late_mark *late;	/* writer thread only */
 	char *checkpoint;	/* writer thread only: the newest signed checkpoint */
+	uint64_t checkpoint_size;
+	char *cosigs;		/* writer thread only: cosignatures of cosig_size */
+	uint64_t cosig_size;
 	size_t n_late, cap_late;
 	struct store *store;	/* writer thread only */
 };
@@ -227,7 +238,9 @@ work_reset(struct work *w)
 		sess_put(w->srv, w->sess);
 	w->sess = NULL;
 	w->op = OP_NONE;
-	w->idempotent = w->parked = w->dirty = false;
+	w->idempotent = w->parked = w->dirty = w->hdr_ok = false;
+	free(w->cosigs);
+	w->cosigs = NULL;
 }
 
 /* Seals a Response for the request being handled, and sends it. */
@@ -296,17 +309,13 @@ static int
 receipt_log_fields(struct server *srv, const struct stored_message *m,
 		   Enlace__ReceiptBody *body, struct log_fields *lf)
 {
-	struct enl_checkpoint cp;
-	size_t n = 0, tl = 0;
+	size_t n = 0;
 	int rc;
 
 	if (srv->checkpoint == NULL)
 		return ENL_E_IO;
-	/* the checkpoint's size: its text is ours, so it parses */
-	tl = strstr(srv->checkpoint, "\n\n") - srv->checkpoint + 1;
-	if ((rc = enl_checkpoint_parse(srv->checkpoint, tl, &cp)) != ENL_OK)
-		return rc;
-	if ((rc = enl_tlog_inclusion(srv->p.log, m->log_index, cp.size, lf->proof, &n)) != ENL_OK)
+	if ((rc = enl_tlog_inclusion(srv->p.log, m->log_index, srv->checkpoint_size, lf->proof,
+				     &n)) != ENL_OK)
 		return rc;
 	if ((rc = enl_tlog_entry(srv->p.log, m->log_index, &lf->entry, &lf->entry_len)) != ENL_OK)
 		return rc;
@@ -496,6 +505,7 @@ log_commit(void *arg)
 	}
 	free(srv->checkpoint);
 	srv->checkpoint = note;
+	srv->checkpoint_size = enl_tlog_committed(srv->p.log);
 	return ENL_OK;
 }
 
@@ -518,8 +528,12 @@ submit_write(struct job *j, struct store *st, int64_t now)
 
 	if (rc == ENL_OK) {
 		/* A retry of the same envelope gets the first receipt. */
-		if (sodium_memcmp(m.hash, w->hash, ENL_HASH_LEN) != 0)
-			return ENL_E_EXISTS;
+		if (sodium_memcmp(m.hash, w->hash, ENL_HASH_LEN) != 0) {
+			struct audit a = {ENLACE__AUDIT_EVENT__AUDIT_REJECTED, w->hdr->message_id,
+					  w->hash, NULL, w->agency, NULL,
+					  "message id already used for another envelope", 0};
+			return (rc = audit(w->srv, &a, now, NULL)) != ENL_OK ? rc : ENL_E_EXISTS;
+		}
 		w->idempotent = true;
 		return ENL_OK;
 	}
@@ -564,11 +578,52 @@ submit_done(struct job *j, int rc)
 	respond_receipt(w, id);
 }
 
+/* A refused submission is an entry of the log (REJECTED, with the
+ * reason) before the sender hears of it. */
+static int
+rejected_write(struct job *j, struct store *st, int64_t now)
+{
+	struct work *w = (struct work *)j;
+	struct audit a = {ENLACE__AUDIT_EVENT__AUDIT_REJECTED, w->hdr_ok ? w->hdr->message_id : NULL,
+			  w->hash, NULL, w->agency, NULL, w->refused_why, 0};
+
+	(void)st;
+	return audit(w->srv, &a, now, NULL);
+}
+
+static void
+rejected_done(struct job *j, int rc)
+{
+	struct work *w = (struct work *)j;
+
+	if (rc != ENL_OK)
+		blog("audit log: a refusal of %s could not be recorded: %s", w->agency,
+		     enl_strerror(rc));
+	respond_status(w, w->refused_rc, w->refused_why);
+}
+
+static int
+submit_refuse(struct work *w, int rc, const char *why)
+{
+	const Enlace__SubmitReq *s = w->req->submit;
+
+	if (!w->hdr_ok)
+		crypto_generichash(w->hash, ENL_HASH_LEN, s->envelope.data, s->envelope.len,
+				   NULL, 0);
+	w->refused_rc = rc;
+	snprintf(w->refused_why, sizeof(w->refused_why), "%s", why ? why : enl_strerror(rc));
+	w->job.write = rejected_write;
+	w->job.done = rejected_done;
+	writer_submit(w->srv->p.writer, &w->job);
+	return 0;
+}
+
 static int
 handle_submit(struct work *w)
 {
 	const Enlace__SubmitReq *s = w->req->submit;
 	struct enl_header *h;
+	char why[256];
 	int rc;
 
 	if ((h = malloc(sizeof(*h))) == NULL)
@@ -576,17 +631,20 @@ handle_submit(struct work *w)
 	w->hdr = h;
 	rc = enl_envelope_verify(s->envelope.data, s->envelope.len, &w->srv->kr,
 				 &w->srv->lim, (int64_t)time(NULL), h, w->hash);
-	if (rc != ENL_OK)
+	if (rc == ENL_E_NOMEM)
 		return rc;
+	if (rc != ENL_OK)
+		return submit_refuse(w, rc, NULL);
+	w->hdr_ok = true;
 	if (strcmp(h->sender, w->agency) != 0) {
 		blog("refused SUBMIT from %s: envelope claims sender %s", w->agency, h->sender);
-		respond_status(w, ENL_E_INVAL, "the envelope's sender is not this session's agency");
-		return 1;
+		return submit_refuse(w, ENL_E_INVAL,
+				     "the envelope's sender is not this session's agency");
 	}
 	for (size_t i = 0; i < h->n_recipients; i++)
 		if (enl_directory_find(w->srv->p.dir, h->recipients[i]) == NULL) {
-			respond_status(w, ENL_E_UNKNOWN_RECIPIENT, h->recipients[i]);
-			return 1;
+			snprintf(why, sizeof(why), "unknown recipient %s", h->recipients[i]);
+			return submit_refuse(w, ENL_E_UNKNOWN_RECIPIENT, why);
 		}
 	w->env = s->envelope.data;
 	w->env_len = s->envelope.len;
@@ -999,6 +1057,140 @@ handle_directory(struct work *w)
 	return 0;
 }
 
+/* ---- CHECKPOINT: consistency proofs and cosignatures ---- */
+
+static void
+add_cosig(void *arg, const char *line)
+{
+	char **all = arg, *n;
+	size_t have = *all ? strlen(*all) : 0;
+
+	if ((n = realloc(*all, have + strlen(line) + 1)) == NULL)
+		return;
+	strcpy(n + have, line);
+	*all = n;
+}
+
+/* Checks an agency's cosignature line of the checkpoint of `size`. */
+static int
+cosig_check(struct work *w, uint64_t size, const char *line)
+{
+	struct enl_checkpoint cp;
+	struct enl_note_verifier v = {0};
+	char *body = NULL, *note = NULL, prefix[ENL_ID_MAX + 8];
+	size_t len = strlen(line), tl = 0;
+	bool ok = false;
+	int rc;
+
+	/* exactly one line, this agency's */
+	snprintf(prefix, sizeof(prefix), "\xe2\x80\x94 %s ", w->agency);
+	if (len < strlen(prefix) + 2 || len > 512 || strncmp(line, prefix, strlen(prefix)) != 0 ||
+	    strchr(line, '\n') != line + len - 1)
+		return ENL_E_MALFORMED;
+	if (size == 0 || size > enl_tlog_committed(w->srv->p.log))
+		return ENL_E_INVAL;
+	memset(&cp, 0, sizeof(cp));
+	snprintf(cp.origin, sizeof(cp.origin), "enlace/%s", enl_identity_id(w->srv->p.me));
+	cp.size = size;
+	snprintf(v.name, sizeof(v.name), "%s", w->agency);
+	v.cosigner = true;
+	if ((rc = enl_tlog_root(w->srv->p.log, size, cp.root)) != ENL_OK ||
+	    (rc = w->srv->kr.signing_key(w->srv->kr.ctx, w->agency,
+					 enl_session_peer_version(w->sess->s), v.pk)) != ENL_OK ||
+	    (rc = enl_checkpoint_format(&cp, &body)) != ENL_OK)
+		goto out;
+	rc = ENL_E_NOMEM;
+	if ((note = malloc(strlen(body) + 1 + len + 1)) == NULL)
+		goto out;
+	sprintf(note, "%s\n%s", body, line);
+	rc = enl_note_open(note, strlen(note), &v, 1, &tl, &ok);
+	if (rc == ENL_OK && !ok)
+		rc = ENL_E_BAD_SIGNATURE;
+out:
+	free(body);
+	free(note);
+	return rc == ENL_E_UNKNOWN_SENDER ? ENL_E_BAD_SIGNATURE : rc;
+}
+
+static int
+checkpoint_write(struct job *j, struct store *st, int64_t now)
+{
+	struct work *w = (struct work *)j;
+	const Enlace__CheckpointReq *c = w->req->checkpoint;
+	int rc;
+
+	(void)now;
+	if (c->cosignature == NULL || c->cosignature[0] == '\0')
+		return ENL_OK;
+	if ((rc = cosig_check(w, c->cosigned_size, c->cosignature)) != ENL_OK)
+		return rc;
+	if ((rc = st->ops->cosig_put(st->db, w->agency, c->cosigned_size, c->cosignature)) != ENL_OK)
+		return rc;
+	return st->ops->cosigs(st->db, c->cosigned_size, add_cosig, &w->cosigs);
+}
+
+static void
+checkpoint_done(struct job *j, int rc)
+{
+	struct work *w = (struct work *)j;
+	struct server *srv = w->srv;
+	const Enlace__CheckpointReq *c = w->req->checkpoint;
+	Enlace__Response r = ENLACE__RESPONSE__INIT;
+	enl_mhash proof[ENL_MERKLE_MAX_PROOF];
+	ProtobufCBinaryData pb[ENL_MERKLE_MAX_PROOF];
+	uint64_t second = c->second ? c->second : srv->checkpoint_size;
+	char *note = NULL;
+	size_t n = 0;
+
+	if (rc != ENL_OK) {
+		respond_status(w, rc, rc == ENL_E_BAD_SIGNATURE ? "the cosignature does not verify"
+				      : rc == ENL_E_MALFORMED ? "not a cosignature line of this agency"
+				      : NULL);
+		return;
+	}
+	if (w->cosigs != NULL && c->cosigned_size >= srv->cosig_size) {
+		if (enl_tlog_set_cosignatures(srv->p.log, c->cosigned_size, w->cosigs) != ENL_OK)
+			blog("audit log: cannot publish the cosignatures");
+		free(srv->cosigs);
+		srv->cosigs = w->cosigs;
+		srv->cosig_size = c->cosigned_size;
+		w->cosigs = NULL;
+		blog("checkpoint %" PRIu64 " cosigned by %s", srv->cosig_size, w->agency);
+	}
+	if (srv->checkpoint == NULL || c->first > second || second > srv->checkpoint_size ||
+	    enl_tlog_consistency(srv->p.log, c->first, second, proof, &n) != ENL_OK) {
+		respond_status(w, ENL_E_INVAL, "no such tree size in this log");
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		pb[i].data = proof[i];
+		pb[i].len = ENL_MERKLE_HASH_LEN;
+	}
+	r.checkpoint = srv->checkpoint;
+	if (srv->cosigs != NULL && srv->cosig_size == srv->checkpoint_size &&
+	    (note = malloc(strlen(srv->checkpoint) + strlen(srv->cosigs) + 1)) != NULL) {
+		sprintf(note, "%s%s", srv->checkpoint, srv->cosigs);
+		r.checkpoint = note;
+	}
+	r.n_consistency = n;
+	r.consistency = pb;
+	respond(w, &r);
+	free(note);
+}
+
+static int
+handle_checkpoint(struct work *w)
+{
+	const Enlace__CheckpointReq *c = w->req->checkpoint;
+
+	if (c->cosignature != NULL && strlen(c->cosignature) > 512)
+		return ENL_E_MALFORMED;	/* the line itself is checked on the writer */
+	w->job.write = checkpoint_write;
+	w->job.done = checkpoint_done;
+	writer_submit(w->srv->p.writer, &w->job);
+	return 0;
+}
+
 /* ---- dispatch ---- */
 
 static const struct {
@@ -1013,6 +1205,7 @@ static const struct {
 	[ENLACE__REQUEST__BODY_DIRECTORY] = {OP_NONE, "DIRECTORY", handle_directory},
 	[ENLACE__REQUEST__BODY_REJECT] = {OP_REJECT, "REJECT", handle_reject},
 	[ENLACE__REQUEST__BODY_ACKS] = {OP_ACK, "ACK", handle_ack},
+	[ENLACE__REQUEST__BODY_CHECKPOINT] = {OP_CHECKPOINT, "CHECKPOINT", handle_checkpoint},
 };
 
 static void
@@ -1235,6 +1428,7 @@ server_stop(struct server *srv)
 	free(srv->replay);
 	free(srv->late);
 	free(srv->checkpoint);
+	free(srv->cosigs);
 	pthread_mutex_destroy(&srv->mu);
 	free(srv);
 }

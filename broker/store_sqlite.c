@@ -23,6 +23,7 @@ struct sq {
 	sqlite3_stmt *begin, *commit, *rollback, *msg_get, *msg_put, *dlv_put;
 	sqlite3_stmt *pending, *mark, *states, *state_of;
 	sqlite3_stmt *audit_put, *audit_all, *audit_get;
+	sqlite3_stmt *cosig_put, *cosig_list, *meta_get, *meta_put;
 };
 
 static const char schema[] =
@@ -39,7 +40,11 @@ static const char schema[] =
 	"CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries (recipient, seq) "
 	"  WHERE state IN (1, 2);"
 	/* the audit log's journal: committed with the store, tiles made from it */
-	"CREATE TABLE IF NOT EXISTS audit (idx INTEGER PRIMARY KEY, entry BLOB NOT NULL);";
+	"CREATE TABLE IF NOT EXISTS audit (idx INTEGER PRIMARY KEY, entry BLOB NOT NULL);"
+	/* each agency's newest cosignature of a checkpoint */
+	"CREATE TABLE IF NOT EXISTS cosignatures ("
+	"  agency TEXT PRIMARY KEY, size INTEGER NOT NULL, line TEXT NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);";
 
 static int
 sq_err(struct sq *s, const char *what)
@@ -300,6 +305,61 @@ sq_audit_get(void *db, uint64_t index, uint8_t **out, size_t *len)
 	return rc;
 }
 
+static int
+sq_cosig_put(void *db, const char *agency, uint64_t size, const char *line)
+{
+	struct sq *s = db;
+
+	sqlite3_bind_text(s->cosig_put, 1, agency, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s->cosig_put, 2, (sqlite3_int64)size);
+	sqlite3_bind_text(s->cosig_put, 3, line, -1, SQLITE_STATIC);
+	return step_done(s, s->cosig_put, "cosig_put");
+}
+
+static int
+sq_cosigs(void *db, uint64_t size, void (*cb)(void *arg, const char *line), void *arg)
+{
+	struct sq *s = db;
+	int rc;
+
+	sqlite3_bind_int64(s->cosig_list, 1, (sqlite3_int64)size);
+	while ((rc = sqlite3_step(s->cosig_list)) == SQLITE_ROW)
+		cb(arg, (const char *)sqlite3_column_text(s->cosig_list, 0));
+	sqlite3_reset(s->cosig_list);
+	return rc == SQLITE_DONE ? ENL_OK : sq_err(s, "cosigs");
+}
+
+static int
+sq_meta_get(void *db, const char *key, uint8_t *out, size_t cap, size_t *len)
+{
+	struct sq *s = db;
+	int rc;
+
+	sqlite3_bind_text(s->meta_get, 1, key, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s->meta_get);
+	if (rc == SQLITE_ROW) {
+		size_t n = (size_t)sqlite3_column_bytes(s->meta_get, 0);
+		*len = n;
+		if (n <= cap)
+			memcpy(out, sqlite3_column_blob(s->meta_get, 0), n);
+		rc = n <= cap ? ENL_OK : ENL_E_TOO_LARGE;
+	} else {
+		rc = rc == SQLITE_DONE ? ENL_E_NOT_FOUND : sq_err(s, "meta_get");
+	}
+	sqlite3_reset(s->meta_get);
+	return rc;
+}
+
+static int
+sq_meta_put(void *db, const char *key, const uint8_t *value, size_t len)
+{
+	struct sq *s = db;
+
+	sqlite3_bind_text(s->meta_put, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(s->meta_put, 2, value, (int)len, SQLITE_STATIC);
+	return step_done(s, s->meta_put, "meta_put");
+}
+
 static void
 sq_close(void *db)
 {
@@ -307,7 +367,8 @@ sq_close(void *db)
 	sqlite3_stmt **all[] = {&s->begin, &s->commit, &s->rollback, &s->msg_get,
 				&s->msg_put, &s->dlv_put, &s->pending, &s->mark,
 				&s->states, &s->state_of, &s->audit_put, &s->audit_all,
-				&s->audit_get};
+				&s->audit_get, &s->cosig_put, &s->cosig_list,
+				&s->meta_get, &s->meta_put};
 
 	if (s == NULL)
 		return;
@@ -328,7 +389,7 @@ sq_close(void *db)
 static const struct store_ops sq_ops = {
 	sq_begin, sq_commit, sq_rollback, sq_message_get, sq_message_put,
 	sq_pending, sq_mark, sq_states, sq_audit_append, sq_audit_load, sq_audit_get,
-	sq_close,
+	sq_cosig_put, sq_cosigs, sq_meta_get, sq_meta_put, sq_close,
 };
 
 int
@@ -337,7 +398,7 @@ store_sqlite_open(const char *path, struct store *out)
 	struct stmt_def {
 		sqlite3_stmt **st;
 		const char *sql;
-	} stmts[13];
+	} stmts[17];
 	struct sq *s = calloc(1, sizeof(*s));
 	size_t n = 0;
 
@@ -371,6 +432,13 @@ store_sqlite_open(const char *path, struct store *out)
 	stmts[n++] = (struct stmt_def){&s->audit_put, "INSERT INTO audit (idx, entry) VALUES (?, ?)"};
 	stmts[n++] = (struct stmt_def){&s->audit_all, "SELECT idx, entry FROM audit ORDER BY idx"};
 	stmts[n++] = (struct stmt_def){&s->audit_get, "SELECT entry FROM audit WHERE idx = ?"};
+	stmts[n++] = (struct stmt_def){&s->cosig_put,
+		"INSERT OR REPLACE INTO cosignatures (agency, size, line) VALUES (?, ?, ?)"};
+	stmts[n++] = (struct stmt_def){&s->cosig_list,
+		"SELECT line FROM cosignatures WHERE size = ? ORDER BY agency"};
+	stmts[n++] = (struct stmt_def){&s->meta_get, "SELECT value FROM meta WHERE key = ?"};
+	stmts[n++] = (struct stmt_def){&s->meta_put,
+		"INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"};
 	stmts[n++] = (struct stmt_def){&s->state_of,
 		"SELECT state FROM deliveries WHERE message_id = ? AND recipient = ?"};
 	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
