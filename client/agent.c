@@ -12,6 +12,10 @@
  *   spool/failed/ID.env    refused by the broker, reason in ID.reason
  *   spool/inbox/ID.env     received, verified, acknowledged
  *   spool/refused/HASH.env received but did not verify; reason beside it
+ *   spool/checkpoint       the newest checkpoint of the broker's audit log
+ *                          seen, consistent with every one seen before
+ *   spool/ALARM            why the broker's log is not to be trusted (kept
+ *                          until an operator has looked into it and removes it)
  */
 #include <dirent.h>
 #include <errno.h>
@@ -48,6 +52,7 @@ struct agent_config {
 	char control[1024];
 	size_t max_payload;
 	uint64_t fetch_wait_ms;
+	uint64_t log_poll_ms;
 };
 
 #define S(name, field, req) \
@@ -67,6 +72,8 @@ static const struct enl_cfg_key config_keys[] = {
 	 0, 1, (uint64_t)1 << 31},
 	{"agent", "fetch_wait", ENL_CFG_MS, offsetof(struct agent_config, fetch_wait_ms), 0, 0,
 	 100, 600000},
+	{"agent", "log_poll", ENL_CFG_MS, offsetof(struct agent_config, log_poll_ms), 0, 0,
+	 100, 3600000},
 	{NULL, NULL, 0, 0, 0, 0, 0, 0},
 };
 
@@ -85,6 +92,12 @@ struct agent {
 	struct conn in;			/* FETCH, ACK, REJECT */
 	bool connected;
 	char last_error[256];
+	/* the broker's audit log, as this agency has seen it (log_mu) */
+	pthread_mutex_t log_mu;
+	struct enl_checkpoint held;	/* size 0: none yet */
+	uint64_t cosigned;		/* the size this agency last cosigned */
+	char alarm[512];		/* under mu */
+	uint64_t shown_held, shown_cosigned;	/* copies for status, under mu */
 	volatile sig_atomic_t stopping;
 	nng_socket ctl;
 };
@@ -227,6 +240,311 @@ directory_refresh(struct agent *a)
 	protobuf_c_message_free_unpacked(&resp->base, NULL);
 }
 
+/* ---- the broker's audit log: held checkpoint, consistency, cosigning ---- */
+
+static void alarm_raise(struct agent *a, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Records that the broker's log failed a check: a log line, `enlace
+ * status`, a non-zero `enlace receipts`, and spool/ALARM (kept). */
+static void
+alarm_raise(struct agent *a, const char *fmt, ...)
+{
+	char msg[512], path[1100], line[600];
+	va_list ap;
+	int fd, n;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	alog("ALARM: %s", msg);
+	pthread_mutex_lock(&a->mu);
+	if (a->alarm[0] == '\0')
+		snprintf(a->alarm, sizeof(a->alarm), "%s", msg);
+	pthread_mutex_unlock(&a->mu);
+	snprintf(path, sizeof(path), "%s/ALARM", a->cfg.spool);
+	n = snprintf(line, sizeof(line), "%lld %s\n", (long long)time(NULL), msg);
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)) >= 0) {
+		if (write(fd, line, (size_t)n) != n || fsync(fd) != 0)
+			alog("%s: cannot record the alarm", path);
+		close(fd);
+	}
+}
+
+/* The broker's note key, from the directory. Called with a->mu held. */
+static bool
+broker_verifier(struct agent *a, struct enl_note_verifier *v)
+{
+	const struct enl_card *bc = enl_directory_find(a->dir, a->cfg.broker_id);
+
+	memset(v, 0, sizeof(*v));
+	if (bc == NULL)
+		return false;
+	snprintf(v->name, sizeof(v->name), "enlace/%s", a->cfg.broker_id);
+	memcpy(v->pk, enl_card_key(bc, bc->current_version)->sign_pk, 32);
+	return true;
+}
+
+/* Opens a checkpoint note signed by the broker. */
+static int
+checkpoint_open(struct agent *a, const char *note, struct enl_checkpoint *cp)
+{
+	struct enl_note_verifier v;
+	size_t tl = 0;
+	bool ok;
+	int rc;
+
+	pthread_mutex_lock(&a->mu);
+	ok = broker_verifier(a, &v);
+	pthread_mutex_unlock(&a->mu);
+	if (!ok)
+		return ENL_E_UNKNOWN_SENDER;
+	if ((rc = enl_note_open(note, strlen(note), &v, 1, &tl, NULL)) != ENL_OK ||
+	    (rc = enl_checkpoint_parse(note, tl, cp)) != ENL_OK)
+		return rc;
+	return strcmp(cp->origin, v.name) == 0 ? ENL_OK : ENL_E_MALFORMED;
+}
+
+/* Keeps `note` (a checkpoint already checked) as the newest held. */
+static void
+checkpoint_hold(struct agent *a, const char *note, const struct enl_checkpoint *cp)
+{
+	char path[1100];
+
+	snprintf(path, sizeof(path), "%s/checkpoint", a->cfg.spool);
+	if (enl_file_write(path, (const uint8_t *)note, strlen(note), 0600, true) != ENL_OK) {
+		alog("%s: cannot keep the checkpoint", path);
+		return;
+	}
+	a->held = *cp;
+	pthread_mutex_lock(&a->mu);
+	a->shown_held = cp->size;
+	pthread_mutex_unlock(&a->mu);
+}
+
+/* One CHECKPOINT request: the newest checkpoint and the consistency proof
+ * from `first` to `second` (0: the newest); with a cosignature. */
+static int
+checkpoint_request(struct agent *a, uint64_t first, uint64_t second, const char *cosig,
+		   uint64_t cosigned, Enlace__Response **resp)
+{
+	Enlace__Request req = ENLACE__REQUEST__INIT;
+	Enlace__CheckpointReq cr = ENLACE__CHECKPOINT_REQ__INIT;
+	struct enl_keyring kr = keyring(a);
+	int rc;
+
+	cr.first = first;
+	cr.second = second;
+	cr.cosignature = (char *)(cosig ? cosig : "");
+	cr.cosigned_size = cosigned;
+	req.body_case = ENLACE__REQUEST__BODY_CHECKPOINT;
+	req.checkpoint = &cr;
+	pthread_mutex_lock(&a->out_mu);
+	rc = conn_request(&a->out, &kr, &req, 15000, resp);
+	pthread_mutex_unlock(&a->out_mu);
+	return rc;
+}
+
+static bool
+proof_of(const Enlace__Response *r, enl_mhash proof[ENL_MERKLE_MAX_PROOF], size_t *n)
+{
+	if (r->n_consistency > ENL_MERKLE_MAX_PROOF)
+		return false;
+	for (size_t i = 0; i < r->n_consistency; i++) {
+		if (r->consistency[i].len != ENL_MERKLE_HASH_LEN)
+			return false;
+		memcpy(proof[i], r->consistency[i].data, ENL_MERKLE_HASH_LEN);
+	}
+	*n = r->n_consistency;
+	return true;
+}
+
+/*
+ * Checks a checkpoint the broker signed against the one held: the same
+ * size must have the same root (else the broker shows two histories, a
+ * fork), and the smaller tree must be a prefix of the larger (checked
+ * with a consistency proof from the broker). The newer one is then held.
+ * ENL_E_IO if the broker could not be asked (try again later). Called
+ * with log_mu held.
+ */
+static int
+checkpoint_check(struct agent *a, const char *note)
+{
+	struct enl_checkpoint cp, lo, hi;
+	Enlace__Response *resp = NULL;
+	enl_mhash proof[ENL_MERKLE_MAX_PROOF];
+	size_t n = 0;
+	int rc;
+
+	if ((rc = checkpoint_open(a, note, &cp)) != ENL_OK) {
+		alarm_raise(a, "a checkpoint from the broker is not signed by it: %s",
+			    enl_strerror(rc));
+		return rc;
+	}
+	if (a->held.size == 0) {
+		checkpoint_hold(a, note, &cp);
+		return ENL_OK;
+	}
+	if (cp.size == a->held.size) {
+		if (sodium_memcmp(cp.root, a->held.root, 32) != 0) {
+			alarm_raise(a, "FORK: the broker signed two different logs of %" PRIu64
+				    " entries", cp.size);
+			return ENL_E_BAD_SIGNATURE;
+		}
+		return ENL_OK;
+	}
+	lo = cp.size < a->held.size ? cp : a->held;
+	hi = cp.size < a->held.size ? a->held : cp;
+	if ((rc = checkpoint_request(a, lo.size, hi.size, NULL, 0, &resp)) != ENL_OK)
+		return ENL_E_IO;
+	if (resp->status != ENL_OK || !proof_of(resp, proof, &n) ||
+	    enl_merkle_consistency_verify(lo.size, hi.size, lo.root, hi.root,
+					  (const enl_mhash *)proof, n) != ENL_OK) {
+		alarm_raise(a, "the broker's log of %" PRIu64 " entries does not extend the one "
+			    "of %" PRIu64 " it signed before (%s)", hi.size, lo.size,
+			    resp->status != ENL_OK ? resp->reason : "the consistency proof fails");
+		protobuf_c_message_free_unpacked(&resp->base, NULL);
+		return ENL_E_BAD_SIGNATURE;
+	}
+	protobuf_c_message_free_unpacked(&resp->base, NULL);
+	if (cp.size > a->held.size)
+		checkpoint_hold(a, note, &cp);
+	return ENL_OK;
+}
+
+/* Asks for the newest checkpoint (with the proof that it extends the held
+ * one), checks it, and cosigns what it now holds. */
+static void
+log_poll(struct agent *a)
+{
+	Enlace__Response *resp = NULL;
+	enl_mhash proof[ENL_MERKLE_MAX_PROOF];
+	struct enl_checkpoint cp;
+	char *body = NULL, *line = NULL;
+	size_t n = 0;
+	int rc;
+
+	pthread_mutex_lock(&a->log_mu);
+	if (checkpoint_request(a, a->held.size, 0, NULL, 0, &resp) != ENL_OK)
+		goto out;
+	if (resp->status != ENL_OK) {
+		if (resp->status == ENL_E_INVAL)
+			alarm_raise(a, "the broker no longer has the log of %" PRIu64
+				    " entries it signed (%s)", a->held.size, resp->reason);
+		goto out;
+	}
+	if (resp->checkpoint == NULL || checkpoint_open(a, resp->checkpoint, &cp) != ENL_OK) {
+		alarm_raise(a, "the broker's newest checkpoint is not signed by it");
+		goto out;
+	}
+	if (a->held.size == 0 || cp.size == a->held.size) {
+		if (checkpoint_check(a, resp->checkpoint) != ENL_OK)
+			goto out;
+	} else if (cp.size < a->held.size || !proof_of(resp, proof, &n) ||
+		   enl_merkle_consistency_verify(a->held.size, cp.size, a->held.root, cp.root,
+						 (const enl_mhash *)proof, n) != ENL_OK) {
+		alarm_raise(a, "the broker's log of %" PRIu64 " entries does not extend the one "
+			    "of %" PRIu64 " it signed before", cp.size, a->held.size);
+		goto out;
+	} else {
+		checkpoint_hold(a, resp->checkpoint, &cp);
+	}
+	/* cosign it: "as of now, the largest consistent log I have seen" */
+	if (a->held.size == 0 || a->held.size == a->cosigned)
+		goto out;
+	protobuf_c_message_free_unpacked(&resp->base, NULL);
+	resp = NULL;
+	if ((rc = enl_checkpoint_format(&a->held, &body)) != ENL_OK ||
+	    (rc = enl_cosign(a->me, enl_identity_id(a->me), body, (uint64_t)time(NULL),
+			     &line)) != ENL_OK) {
+		alog("cannot cosign the checkpoint: %s", enl_strerror(rc));
+		goto out;
+	}
+	if (checkpoint_request(a, 0, 0, line, a->held.size, &resp) != ENL_OK)
+		goto out;
+	if (resp->status == ENL_OK) {
+		a->cosigned = a->held.size;
+		alog("cosigned the broker's checkpoint of %" PRIu64 " entries", a->cosigned);
+	} else {
+		alog("the broker refused this agency's cosignature: %s", resp->reason);
+	}
+out:
+	pthread_mutex_lock(&a->mu);
+	a->shown_held = a->held.size;
+	a->shown_cosigned = a->cosigned;
+	pthread_mutex_unlock(&a->mu);
+	pthread_mutex_unlock(&a->log_mu);
+	if (resp != NULL)
+		protobuf_c_message_free_unpacked(&resp->base, NULL);
+	free(body);
+	free(line);
+}
+
+/* The checkpoint held from an earlier run, and any standing alarm. */
+static void
+log_state_load(struct agent *a)
+{
+	char path[1100];
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	struct enl_checkpoint cp;
+
+	snprintf(path, sizeof(path), "%s/checkpoint", a->cfg.spool);
+	if (enl_file_read(path, ENL_NOTE_MAX, &buf, &len) == ENL_OK) {
+		char *note = realloc(buf, len + 1);
+		if (note != NULL) {
+			buf = (uint8_t *)note;
+			note[len] = '\0';
+			if (checkpoint_open(a, note, &cp) == ENL_OK)
+				a->held = cp;
+			else
+				alog("%s: not a checkpoint signed by the broker; ignored", path);
+		}
+	}
+	free(buf);
+	buf = NULL;
+	snprintf(path, sizeof(path), "%s/ALARM", a->cfg.spool);
+	if (enl_file_read(path, 1 << 20, &buf, &len) == ENL_OK && len > 0) {
+		size_t l = strcspn((const char *)buf, "\n");
+		const char *msg = memchr(buf, ' ', l);
+		snprintf(a->alarm, sizeof(a->alarm), "%.*s",
+			 msg ? (int)(l - (size_t)(msg + 1 - (const char *)buf)) : (int)l,
+			 msg ? msg + 1 : (const char *)buf);
+		alog("ALARM (standing, see %s): %s", path, a->alarm);
+	}
+	free(buf);
+}
+
+static bool receipt_in_log(struct agent *a, const Enlace__ReceiptBody *b, uint64_t *size);
+
+/* Every receipt's SUBMITTED entry must be in the broker's log, under a
+ * checkpoint consistent with the ones held. */
+static void
+receipt_audit(struct agent *a, const Enlace__Signed *sg, const char *what)
+{
+	Enlace__ReceiptBody *b = NULL;
+	uint64_t size = 0;
+	bool in;
+
+	if (enl_pb_unpack(&enlace__receipt_body__descriptor, sg->body.data, sg->body.len,
+			  1 << 20, (ProtobufCMessage **)&b) != ENL_OK) {
+		alarm_raise(a, "the receipt of %s does not parse", what);
+		return;
+	}
+	pthread_mutex_lock(&a->mu);
+	in = receipt_in_log(a, b, &size);
+	pthread_mutex_unlock(&a->mu);
+	if (!in) {
+		alarm_raise(a, "the receipt of %s is not backed by the broker's audit log", what);
+	} else {
+		pthread_mutex_lock(&a->log_mu);
+		if (checkpoint_check(a, b->checkpoint) == ENL_E_IO)
+			alog("the checkpoint of the receipt of %s is checked later", what);
+		pthread_mutex_unlock(&a->log_mu);
+	}
+	protobuf_c_message_free_unpacked(&b->base, NULL);
+}
+
 /* Submits one outbox file. 0 done (sent or failed for good), -1 retry later. */
 static int
 submit_one(struct agent *a, const char *name)
@@ -274,6 +592,7 @@ submit_one(struct agent *a, const char *name)
 	if (enl_file_write(rpath, rbytes, rlen, 0600, true) == ENL_OK &&
 	    spool_move(a, "outbox", "sent", name) == ENL_OK) {
 		alog("message %s receipted by the broker", base);
+		receipt_audit(a, resp->receipt, base);
 		ret = 0;
 	}
 out:
@@ -331,13 +650,23 @@ sender_main(void *arg)
 	unsigned backoff = 0;
 
 	time_t refreshed = time(NULL);
+	struct timespec polled;
 
 	directory_refresh(a);
+	log_poll(a);
+	clock_gettime(CLOCK_MONOTONIC, &polled);
 	while (!a->stopping) {
 		char **names = NULL;
+		struct timespec now;
 		if (time(NULL) - refreshed >= 300) {	/* a newer directory, every 5 minutes */
 			directory_refresh(a);
 			refreshed = time(NULL);
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if ((uint64_t)((now.tv_sec - polled.tv_sec) * 1000 +
+			       (now.tv_nsec - polled.tv_nsec) / 1000000) >= a->cfg.log_poll_ms) {
+			log_poll(a);
+			polled = now;
 		}
 		size_t n = outbox_list(a, &names);
 		bool failed = false;
@@ -360,8 +689,11 @@ sender_main(void *arg)
 		pthread_mutex_lock(&a->mu);
 		if (count_files(a, "outbox", ".env") == 0 && !a->stopping) {
 			struct timespec until;
+			uint64_t ms = a->cfg.log_poll_ms < 1000 ? a->cfg.log_poll_ms : 1000;
 			clock_gettime(CLOCK_REALTIME, &until);
-			until.tv_sec += 1;
+			until.tv_nsec += (long)(ms % 1000) * 1000000L;
+			until.tv_sec += (time_t)(ms / 1000) + until.tv_nsec / 1000000000L;
+			until.tv_nsec %= 1000000000L;
 			pthread_cond_timedwait(&a->cv, &a->mu, &until);
 		}
 		pthread_mutex_unlock(&a->mu);
@@ -928,6 +1260,7 @@ reply_receipt(struct agent *a, const Enlace__Signed *sg)
 	Enlace__CtlResponse r = ENLACE__CTL_RESPONSE__INIT;
 	Enlace__ReceiptBody *b = NULL;
 	struct enl_keyring kr = keyring(a);
+	char alarm[512];
 	uint8_t pk[32];
 	bool ok;
 
@@ -963,6 +1296,16 @@ reply_receipt(struct agent *a, const Enlace__Signed *sg)
 	}
 	r.log_verified = ok && receipt_in_log(a, b, &r.checkpoint_size);
 	pthread_mutex_unlock(&a->mu);
+	if (r.log_verified) {
+		pthread_mutex_lock(&a->log_mu);
+		if (checkpoint_check(a, b->checkpoint) == ENL_E_BAD_SIGNATURE)
+			r.log_verified = false;
+		pthread_mutex_unlock(&a->log_mu);
+	}
+	pthread_mutex_lock(&a->mu);
+	snprintf(alarm, sizeof(alarm), "%s", a->alarm);
+	pthread_mutex_unlock(&a->mu);
+	r.log_alarm = alarm;
 	if (!ok)
 		alog("ALARM: a receipt from the broker does not verify");
 	else if (!r.log_verified)
@@ -1034,13 +1377,17 @@ ctl_status(struct agent *a)
 {
 	Enlace__CtlResponse r = ENLACE__CTL_RESPONSE__INIT;
 	Enlace__CtlStatus s = ENLACE__CTL_STATUS__INIT;
-	char last_error[256];
+	char last_error[256], alarm[512];
 
 	pthread_mutex_lock(&a->mu);
 	s.connected = a->connected;
 	s.directory_serial = enl_directory_serial(a->dir);
 	snprintf(last_error, sizeof(last_error), "%s", a->last_error);
+	snprintf(alarm, sizeof(alarm), "%s", a->alarm);
+	s.checkpoint_size = a->shown_held;
+	s.cosigned_size = a->shown_cosigned;
 	pthread_mutex_unlock(&a->mu);
+	s.log_alarm = alarm;
 	s.broker = a->cfg.broker_id;
 	s.broker_url = a->cfg.broker;
 	s.agency = (char *)enl_identity_id(a->me);
@@ -1118,6 +1465,7 @@ agent_load(struct agent *a, const char *config)
 
 	a->cfg.max_payload = ENL_DEFAULT_MAX_PAYLOAD;
 	a->cfg.fetch_wait_ms = 25000;
+	a->cfg.log_poll_ms = 10000;
 	if (enl_config_parse(config, config_keys, &a->cfg, err, sizeof(err)) != 0) {
 		fprintf(stderr, "enlace-agent: %s\n", err);
 		return -1;
@@ -1183,6 +1531,7 @@ main(int argc, char **argv)
 		return 1;
 	pthread_mutex_init(&a.mu, NULL);
 	pthread_mutex_init(&a.out_mu, NULL);
+	pthread_mutex_init(&a.log_mu, NULL);
 	pthread_cond_init(&a.cv, NULL);
 	if (agent_load(&a, config) != 0)
 		goto out;
@@ -1192,6 +1541,8 @@ main(int argc, char **argv)
 		ret = 0;
 		goto out;
 	}
+	log_state_load(&a);
+	a.shown_held = a.held.size;
 	conn_init(&a.out, a.cfg.broker, a.cfg.broker_id, a.me, a.cfg.max_payload);
 	conn_init(&a.in, a.cfg.broker, a.cfg.broker_id, a.me, a.cfg.max_payload);
 	the_agent = &a;

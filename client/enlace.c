@@ -822,6 +822,7 @@ print_states(const Enlace__CtlResponse *r, bool json)
 		enl_json_bool(&j, "log_verified", r->log_verified);
 		enl_json_int(&j, "log_index", (int64_t)r->log_index);
 		enl_json_int(&j, "checkpoint_size", (int64_t)r->checkpoint_size);
+		enl_json_str(&j, "log_alarm", r->log_alarm);
 		enl_time_format(r->received_at, t);
 		enl_json_str(&j, "received_at", t);
 		enl_json_arr_begin(&j, "recipients");
@@ -862,6 +863,8 @@ print_states(const Enlace__CtlResponse *r, bool json)
 		       "%" PRIu64 " (proof VERIFIED)\n", r->log_index, r->checkpoint_size);
 	else
 		printf("audit log: NOT PROVEN - the receipt is not backed by the broker's log\n");
+	if (r->log_alarm[0])
+		printf("ALARM: the broker's audit log failed a check: %s\n", r->log_alarm);
 	for (size_t i = 0; i < r->n_recipients; i++) {
 		const Enlace__RecipientState *s = r->recipients[i];
 		char q[32] = "-", f[32] = "-", k[32] = "-";
@@ -961,7 +964,8 @@ cmd_send(int argc, char **argv)
 		goto out;
 	if (a.wait) {
 		print_states(resp, a.json);
-		ret = resp->receipt_verified && resp->log_verified ? 0 : EXIT_FAIL;
+		ret = resp->receipt_verified && resp->log_verified && !resp->log_alarm[0]
+			      ? 0 : EXIT_FAIL;
 	} else if (a.json) {
 		struct enl_json j;
 		enl_hex(resp->message_id.data, resp->message_id.len, hex);
@@ -1193,8 +1197,10 @@ cmd_receipts(int argc, char **argv)
 	if (a.help) {
 		printf("usage: %s\n\nShows, per recipient, whether a message you sent is "
 		       "queued, fetched or\nacknowledged, with times. The broker's signature "
-		       "and each recipient's signed\nacknowledgement are checked; exit 1 if "
-		       "they do not verify.\n", usage_receipts);
+		       "and each recipient's signed\nacknowledgement are checked, and the "
+		       "message's entry in the broker's audit\nlog; exit 1 if any of it does "
+		       "not verify, or if the agent holds an alarm\nabout the broker's log.\n",
+		       usage_receipts);
 		return 0;
 	}
 	if (a.argc != 1 || !enl_unhex(a.argv[0], id, sizeof(id)))
@@ -1205,7 +1211,7 @@ cmd_receipts(int argc, char **argv)
 	if ((ret = agent_call(&a, &req, 30000, &resp)) != 0)
 		return ret;
 	print_states(resp, a.json);
-	ret = resp->receipt_verified && resp->log_verified ? 0 : EXIT_FAIL;
+	ret = resp->receipt_verified && resp->log_verified && !resp->log_alarm[0] ? 0 : EXIT_FAIL;
 	protobuf_c_message_free_unpacked(&resp->base, NULL);
 	return ret;
 }
@@ -1226,7 +1232,9 @@ cmd_status(int argc, char **argv)
 		return ret;
 	if (a.help) {
 		printf("usage: %s\n\nWhether the agent is connected to its broker, the "
-		       "directory serial it holds,\nand the sizes of its queues.\n",
+		       "directory serial it holds,\nthe sizes of its queues, the newest "
+		       "checkpoint of the broker's audit log it\nholds and cosigned, and any "
+		       "alarm about that log.\n",
 		       usage_status);
 		return 0;
 	}
@@ -1254,6 +1262,9 @@ cmd_status(int argc, char **argv)
 		enl_json_int(&j, "refused", s->refused);
 		enl_json_int(&j, "failed", s->failed);
 		enl_json_str(&j, "last_error", s->last_error);
+		enl_json_int(&j, "checkpoint_size", (int64_t)s->checkpoint_size);
+		enl_json_int(&j, "cosigned_size", (int64_t)s->cosigned_size);
+		enl_json_str(&j, "log_alarm", s->log_alarm);
 		enl_json_obj_end(&j);
 		enl_json_end(&j);
 	} else {
@@ -1264,6 +1275,11 @@ cmd_status(int argc, char **argv)
 		printf("directory  serial %" PRIu64 "\n", s->directory_serial);
 		printf("outbox %u  sent %u  inbox %u  refused %u  failed %u\n", s->outbox, s->sent,
 		       s->inbox, s->refused, s->failed);
+		printf("audit log  checkpoint of %" PRIu64 " entries held, consistent; "
+		       "cosigned up to %" PRIu64 "\n", s->checkpoint_size, s->cosigned_size);
+		if (s->log_alarm[0])
+			printf("ALARM      the broker's audit log failed a check: %s\n"
+			       "           (kept in the agent's spool/ALARM)\n", s->log_alarm);
 	}
 	protobuf_c_message_free_unpacked(&resp->base, NULL);
 	return 0;

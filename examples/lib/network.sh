@@ -60,6 +60,7 @@ authority_pub = $NET/authority/authority.pub
 spool = $NET/$id/spool
 control = $NET/$id/agent.sock
 fetch_wait = ${FETCH_WAIT:-25s}
+log_poll = ${LOG_POLL:-10s}
 CONF
 	done
 }
