@@ -20,6 +20,23 @@ name_ok(const char *name)
 	return true;
 }
 
+/*
+ * True if s[0..n) is only standard base64 characters. libsodium's decoder
+ * compares only the low byte of sign-extended chars, so a byte with the
+ * high bit set can decode as '/' or '+': such text must never reach it.
+ */
+static bool
+b64_ok(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      c == '+' || c == '/' || c == '='))
+			return false;
+	}
+	return true;
+}
+
 /* SHA-256(name || "\n" || type || pk)[:4]: 0x01 note signatures, 0x04
  * Ed25519 cosignatures. */
 static void
@@ -94,6 +111,8 @@ enl_vkey_parse(const char *text, char name[static ENL_VKEY_NAME_MAX + 1],
 	}
 	memcpy(b64, p2 + 1, (size_t)(end - p2 - 1));
 	b64[end - p2 - 1] = '\0';
+	if (!b64_ok(b64, strlen(b64)))
+		return ENL_E_MALFORMED;
 	if (sodium_base642bin(raw, sizeof(raw), b64, strlen(b64), NULL, &rawlen,
 			      NULL, sodium_base64_VARIANT_ORIGINAL) != 0)
 		return ENL_E_MALFORMED;
@@ -247,7 +266,7 @@ check_line(const char *line, size_t len, const char *text, size_t text_len,
 	name[name_len] = '\0';
 	memcpy(b64, sp + 1, len - name_len - 1);
 	b64[len - name_len - 1] = '\0';
-	if (!name_ok(name) ||
+	if (!name_ok(name) || !b64_ok(b64, strlen(b64)) ||
 	    sodium_base642bin(raw, sizeof(raw), b64, strlen(b64), NULL, &raw_len, NULL,
 			      sodium_base64_VARIANT_ORIGINAL) != 0 || raw_len < 5)
 		return ENL_E_MALFORMED;
@@ -362,6 +381,8 @@ enl_checkpoint_parse(const char *text, size_t len, struct enl_checkpoint *cp)
 		return ENL_E_MALFORMED;
 	memcpy(b64, l2 + 1, 44);
 	b64[44] = '\0';
+	if (!b64_ok(b64, 44))
+		return ENL_E_MALFORMED;
 	if (sodium_base642bin(cp->root, 32, b64, 44, NULL, &raw_len, NULL,
 			      sodium_base64_VARIANT_ORIGINAL) != 0 || raw_len != 32)
 		return ENL_E_MALFORMED;

@@ -65,6 +65,14 @@ test_refusals(void)
 	memcpy(buf, signed_note, sizeof(buf));
 	buf[n - 10] = buf[n - 10] == 'A' ? 'B' : 'A';	/* the signature */
 	CHECK(enl_note_open(buf, n, &pv, 1, &tl, NULL) != ENL_OK);
+	/* '/' with its high bit set: libsodium alone would read it as '/' */
+	{
+		char *slash;
+		memcpy(buf, signed_note, sizeof(buf));
+		REQUIRE((slash = strchr(strstr(buf, "PeterNeumann "), '/')) != NULL);
+		*slash = (char)('/' | 0x80);
+		CHECK_RC(enl_note_open(buf, n, &pv, 1, &tl, NULL), ENL_E_MALFORMED);
+	}
 	/* A note signed by nobody we know. */
 	snprintf(other.name, sizeof(other.name), "SomeoneElse");
 	CHECK_RC(enl_note_open(signed_note, n, &other, 1, &tl, NULL), ENL_E_UNKNOWN_SENDER);

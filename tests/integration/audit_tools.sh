@@ -1,0 +1,73 @@
+#!/bin/bash
+# The auditor's tools against a live broker: the log over HTTP, the trail
+# of a message with each acknowledgement checked, an evidence bundle that
+# checks offline and fails on any changed byte, and the per-agency report.
+. "$(dirname "$0")/common.sh"
+FETCH_WAIT=2s LOG_POLL=300ms net_init AR-UIF:FIU BR-PF:POLICE US-FINCEN:FIU
+start_broker || finish
+for a in AR-UIF BR-PF US-FINCEN; do start_agent $a || finish; done
+A="$BIN/client/enlace-audit"
+LOG=$NET/broker/data/log
+URL=http://127.0.0.1:$LOG_PORT
+KEYS=(--directory "$NET/directory" --authority-pub "$NET/authority/authority.pub")
+
+id=$(enl AR-UIF send --to BR-PF --to US-FINCEN --case CASE-2026-0042 --text "first")
+ok "acknowledged by both" wait_for 20 "acks" sh -c "[ \$(ENLACE_SOCKET=$NET/AR-UIF/agent.sock $BIN/client/enlace receipts --json $id | grep -o acknowledged | wc -l) = 2 ]"
+# the log publishes every step (at most a second later), and every agency cosigns it
+ok "both acknowledgements published" wait_for 20 "the log" sh -c "$A trail $id --log $LOG ${KEYS[*]} | grep -c 'signature VERIFIED' | grep -qx 2"
+for a in AR-UIF BR-PF US-FINCEN; do
+	ok "$a cosigned the published checkpoint" wait_for 20 "$a cosignature" cosigned $a "$(sed -n 2p "$LOG/checkpoint")"
+done
+
+ok "verify over HTTP" $A verify "$URL" --broker-pub "$NET/broker/key/card"
+ok "verify of the folder" $A verify "$LOG" --broker-pub "$NET/broker/key/card"
+
+# trail: every step, from the folder and over HTTP alike
+$A trail "$id" --log "$LOG" "${KEYS[@]}" > "$NET/trail.txt"
+is "trail exits 0" $? 0
+for ev in SUBMITTED QUEUED FETCHED ACKED; do
+	ok "trail shows $ev" grep -q " $ev " "$NET/trail.txt"
+done
+is "two acknowledgements verified" "$(grep -c 'signature VERIFIED' "$NET/trail.txt")" 2
+$A trail "$id" --log "$URL" "${KEYS[@]}" > "$NET/trail-http.txt"
+ok "the same trail over HTTP" cmp "$NET/trail.txt" "$NET/trail-http.txt"
+$A trail "$id" --log "$LOG" "${KEYS[@]}" --json > "$NET/trail.json"
+ok "trail --json: 7 entries, both acks valid" python3 -c "
+import json; t = json.load(open('$NET/trail.json'))
+assert t['valid'] and len(t['entries']) == 7, t
+assert [e['ack_signature_valid'] for e in t['entries'] if e['event'] == 'ACKED'] == [True, True]"
+$A trail 00000000000000000000000000000000 --log "$LOG" "${KEYS[@]}" 2> "$NET/none.err"
+is "an unknown message: exit 1" $? 1
+ok "  ... says so" grep -q "not in the log" "$NET/none.err"
+
+# prove / check-bundle
+ok "prove writes a bundle" $A prove "$id" --log "$URL" "${KEYS[@]}" --out "$NET/evidence.bundle"
+$A prove "$id" --log "$URL" "${KEYS[@]}" --out "$NET/evidence.bundle" 2>/dev/null
+is "prove never overwrites" $? 1
+$A check-bundle "$NET/evidence.bundle" --authority-pub "$NET/authority/authority.pub" > "$NET/check.txt"
+is "the bundle checks offline" $? 0
+ok "  ... with every agency's cosignature" grep -q "cosigned by AR-UIF,BR-PF,US-FINCEN" "$NET/check.txt"
+$BIN/keys/enlace-keys authority init --no-passphrase "$NET/other-authority" >/dev/null
+$A check-bundle "$NET/evidence.bundle" --authority-pub "$NET/other-authority/authority.pub" 2> "$NET/check.err"
+is "another authority's key: refused" $? 1
+ok "  ... the directory is named" grep -q "directory does not verify" "$NET/check.err"
+ok "every changed byte of the bundle is refused" "$BIN/tests/bundle_flip" "$NET/evidence.bundle" "$NET/authority/authority.pub"
+
+# report: the day's counts per agency
+today=$(date -u +%F) tomorrow=$(date -u -d tomorrow +%F)
+$A report --log "$LOG" --broker-pub "$NET/broker/key/card" --since "$today" --until "$tomorrow" --format json > "$NET/report.json"
+ok "report counts sent, delivered, acknowledged, pending" python3 -c "
+import json; rows = {r['agency']: r for r in json.load(open('$NET/report.json'))}
+assert rows['AR-UIF']['sent'] == 1, rows
+for r in ('BR-PF', 'US-FINCEN'):
+    assert (rows[r]['delivered'], rows[r]['acknowledged'], rows[r]['pending']) == (1, 1, 0), rows"
+$A report --log "$LOG" --broker-pub "$NET/broker/key/card" --since "$today" --until "$tomorrow" > "$NET/report.csv"
+ok "report as CSV" grep -q "^day,agency,sent,delivered,acknowledged,rejected,pending" "$NET/report.csv"
+$A report --log "$LOG" --broker-pub "$NET/broker/key/card" --since "$tomorrow" --until "$today" 2>/dev/null
+is "report: until before since is a usage error" $? 2
+# a message to a recipient whose agent is away stays pending
+stop_agent US-FINCEN TERM
+id2=$(enl AR-UIF send --to US-FINCEN --text "second" --wait --json | python3 -c "import json,sys; print(json.load(sys.stdin)['message_id'])")
+ok "sent while US-FINCEN is away" test ${#id2} = 32
+ok "the log publishes it" wait_for 20 "published" sh -c "$A report --log $LOG --broker-pub $NET/broker/key/card --since $today --until $tomorrow --format json | python3 -c \"import json,sys; r={x['agency']: x for x in json.load(sys.stdin)}; sys.exit(r['US-FINCEN']['pending'] != 1)\""
+finish
