@@ -36,6 +36,18 @@ for line in "refused a session: sender is not in the directory" "replayed handsh
 	ok "broker logged: $line" grep -q "$line" "$NET/broker/log"
 done
 is "nothing stored" "$(sqlite3 "$NET/broker/data/store.sqlite" 'select count(*) from messages')" 0
+# ... but each refused submission is on the record: a REJECTED entry with its reason
+today=$(date -u +%F) tomorrow=$(date -u -d tomorrow +%F)
+rejected() {
+	$BIN/client/enlace-audit report --log "$NET/broker/data/log" --broker-pub "$NET/broker/key/card" \
+		--since "$today" --until "$tomorrow" --format json > "$NET/report.json" &&
+	python3 -c "
+import json; r = {x['agency']: x for x in json.load(open('$NET/report.json'))}['AR-UIF']
+assert r['rejected'] == 3 and r['sent'] == 0, r
+reasons = ' '.join(r['rejected_by_reason'])
+assert 'sender is not this session' in reasons and 'larger than the limit' in reasons, r"
+}
+ok "the log records the 3 refused submissions, with reasons" wait_for 10 "REJECTED entries" rejected
 
 # A revoked key: the broker's directory revokes BR-PF; its agent is refused.
 stop_broker TERM
@@ -46,4 +58,5 @@ ok "revoked key refused" run stranger "$NET/BR-PF/key" "$NET/BR-PF/directory"
 ok "  ... and said why" grep -q "revoked" "$NET/raw.out"
 ok "broker logged the revoked key" grep -q "refused a session: key has been revoked" "$NET/broker/log"
 is "still nothing stored" "$(sqlite3 "$NET/broker/data/store.sqlite" 'select count(*) from messages')" 0
+is "each directory is recorded once in the log" "$(grep -c 'audit log: directory serial . recorded' "$NET/broker/log")" 2
 finish
