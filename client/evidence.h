@@ -57,6 +57,8 @@ void trail_json(const struct trail *t, struct enl_json *j);
  * checkpoint; every acknowledgement signed by its recipient. On success
  * *t is the trail and *cosigners lists who cosigned (comma-separated, in
  * a buffer of cap bytes). On failure `why` says what is wrong.
+ * authority_pk NULL trusts whatever authority the directory names: for
+ * fuzzing only, never for evidence.
  */
 int evidence_check(const uint8_t *buf, size_t len, const uint8_t authority_pk[32],
 		   struct trail *t, uint64_t *checkpoint_size, char *cosigners, size_t cap,
