@@ -88,6 +88,9 @@ struct enl_tlog {
 	char origin[ENL_VKEY_NAME_MAX + 1];
 	const struct enl_identity *signer;
 	struct level lv[ENL_TILE_LEVELS];
+	/* hh[h]: roots of the aligned subtrees of 2^h leaves, for h >= 4, so
+	 * that a proof needs at most a few hashes of its own (4 bytes a leaf) */
+	struct level hh[64];
 	struct enl_tlog_tree tree, committed_tree;
 	uint64_t committed;
 	/* entries since the start of the oldest bundle not yet published whole */
@@ -122,6 +125,8 @@ level_push(struct level *l, const enl_mhash h)
 	return ENL_OK;
 }
 
+#define SUBTREE_MIN 4
+
 /* Adds a leaf hash, and the root of every tile it completes a level up. */
 static int
 add_leaf(struct enl_tlog *log, const enl_mhash leaf)
@@ -135,6 +140,19 @@ add_leaf(struct enl_tlog *log, const enl_mhash leaf)
 		enl_merkle_root((const enl_mhash *)log->lv[L].h[log->lv[L].n - ENL_TILE_WIDTH],
 				ENL_TILE_WIDTH, r);
 		rc = level_push(&log->lv[L + 1], r);
+	}
+	/* every subtree of 16, 32, 64, ... leaves that this leaf completes */
+	for (int h = SUBTREE_MIN; rc == ENL_OK && h < 64; h++) {
+		enl_mhash r;
+		if (log->lv[0].n % ((uint64_t)1 << h) != 0)
+			break;
+		if (h == SUBTREE_MIN)
+			enl_merkle_root((const enl_mhash *)log->lv[0].h[log->lv[0].n - (1u << h)],
+					(uint64_t)1 << h, r);
+		else
+			enl_merkle_node_hash(log->hh[h - 1].h[log->hh[h - 1].n - 2],
+					     log->hh[h - 1].h[log->hh[h - 1].n - 1], r);
+		rc = level_push(&log->hh[h], r);
 	}
 	if (rc == ENL_OK)
 		enl_tlog_tree_append(&log->tree, leaf);
@@ -152,12 +170,10 @@ range_root(const struct enl_tlog *log, uint64_t start, uint64_t count, enl_mhash
 		memcpy(out, log->lv[0].h[start], ENL_MERKLE_HASH_LEN);
 		return;
 	}
-	for (int L = ENL_TILE_LEVELS - 1; L >= 1; L--) {
-		uint64_t span = (uint64_t)1 << (8 * L);
-		if (8 * L < 64 && count == span && start % span == 0) {
-			memcpy(out, log->lv[L].h[start / span], ENL_MERKLE_HASH_LEN);
-			return;
-		}
+	if ((count & (count - 1)) == 0 && count >= (1u << SUBTREE_MIN) && start % count == 0) {
+		int h = __builtin_ctzll(count);
+		memcpy(out, log->hh[h].h[start >> h], ENL_MERKLE_HASH_LEN);
+		return;
 	}
 	for (k = 1; k << 1 < count; k <<= 1)
 		;
@@ -280,6 +296,8 @@ enl_tlog_rollback(struct enl_tlog *log)
 		log->lv[L].n = n;
 		n /= ENL_TILE_WIDTH;
 	}
+	for (int h = SUBTREE_MIN; h < 64; h++)
+		log->hh[h].n = log->committed >> h;
 	log->tree = log->committed_tree;
 	log->pend_len = log->pend_commit_off;
 }
@@ -810,6 +828,8 @@ tlog_free_levels(struct enl_tlog *log)
 {
 	for (int L = 0; L < ENL_TILE_LEVELS; L++)
 		free(log->lv[L].h);
+	for (int h = 0; h < 64; h++)
+		free(log->hh[h].h);
 	free(log->pend);
 }
 
