@@ -338,11 +338,29 @@ write_tile_file(const struct enl_tlog *log, int level, uint64_t index, unsigned 
 	char rel[ENL_TILE_PATH_MAX], path[2048];
 	int rc;
 
+	char tmp[2100];
+	ssize_t n;
+	int fd;
+
 	enl_tile_path(level, index, width, rel);
 	if ((rc = mkdirs(log->dir, rel)) != ENL_OK)
 		return rc;
 	snprintf(path, sizeof(path), "%s/%s", log->dir, rel);
-	return enl_file_write(path, buf, len, 0644, true);
+	/* Not synced one by one: publish syncs them all at once before the
+	 * checkpoint that names them. A tile's path is never rewritten with
+	 * other bytes (a wider partial tile is a new path). */
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
+		return errno == ENOSPC ? ENL_E_NO_SPACE : ENL_E_IO;
+	n = write(fd, buf, len);
+	rc = n == (ssize_t)len ? ENL_OK : errno == ENOSPC ? ENL_E_NO_SPACE : ENL_E_IO;
+	if (close(fd) != 0 && rc == ENL_OK)
+		rc = ENL_E_IO;
+	if (rc == ENL_OK && rename(tmp, path) != 0)
+		rc = ENL_E_IO;
+	if (rc != ENL_OK)
+		unlink(tmp);
+	return rc;
 }
 
 int
@@ -421,11 +439,15 @@ write_tiles(struct enl_tlog *log, uint64_t from)
 		uint64_t first = from / span / ENL_TILE_WIDTH;
 		if (l->n == 0)
 			break;
+		uint64_t had = from / span;	/* hashes at this level before */
 		for (uint64_t t = first; t * ENL_TILE_WIDTH < l->n; t++) {
 			uint64_t w = l->n - t * ENL_TILE_WIDTH;
 			int rc;
 			if (w > ENL_TILE_WIDTH)
 				w = ENL_TILE_WIDTH;
+			if (from > 0 && t == first && had > t * ENL_TILE_WIDTH &&
+			    had - t * ENL_TILE_WIDTH == w)
+				continue;	/* unchanged: already published */
 			rc = write_tile_file(log, L, t, (unsigned)w,
 					     (const uint8_t *)l->h[t * ENL_TILE_WIDTH],
 					     (size_t)w * ENL_MERKLE_HASH_LEN);
@@ -590,6 +612,16 @@ publish(struct enl_tlog *log)
 		return ENL_OK;
 	if ((rc = write_bundles(log, &keep)) != ENL_OK || (rc = write_tiles(log, old)) != ENL_OK)
 		return rc;
+	/* every new tile on disk before the checkpoint that names them */
+	{
+		int dfd = open(log->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0)
+			return ENL_E_IO;
+		rc = syncfs(dfd) == 0 ? ENL_OK : ENL_E_IO;
+		close(dfd);
+		if (rc != ENL_OK)
+			return rc;
+	}
 	if ((rc = write_checkpoint(log, now)) != ENL_OK)
 		return rc;
 	if (old / ENL_TILE_WIDTH != now / ENL_TILE_WIDTH || old % ENL_TILE_WIDTH != now % ENL_TILE_WIDTH)
