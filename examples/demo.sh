@@ -44,6 +44,7 @@ if [ -t 1 ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold= plain=; fi
 n=0
 step() { n=$((n + 1)); printf '\n%s%d. %s%s\n' "$bold" "$n" "$*" "$plain"; }
 show() { printf '$ %s\n' "$*"; }
+cont() { printf '  %s\n' "$*"; }	# the next line of a command shown
 enlace_as() { # enlace_as ID ARGS...: show and run the analyst's command
 	local id=$1
 	shift
@@ -52,7 +53,7 @@ enlace_as() { # enlace_as ID ARGS...: show and run the analyst's command
 }
 
 step "Identities: the directory authority signs a directory of the broker's and the agencies' cards"
-FETCH_WAIT=5s net_init AR-UIF:FIU BR-PF:POLICE US-FINCEN:FIU
+FETCH_WAIT=5s LOG_POLL=500ms net_init AR-UIF:FIU BR-PF:POLICE US-FINCEN:FIU
 show "enlace-keys directory show demo/directory"
 $BIN/keys/enlace-keys directory show "$NET/directory" | sed -n '1,20p'
 
@@ -68,7 +69,7 @@ enlace_as AR-UIF status
 step "AR-UIF sends a case message with an attachment to BR-PF and US-FINCEN"
 printf 'date,account,amount\n2026-09-01,AR-0042,9900\n2026-09-02,AR-0042,9800\n2026-09-03,AR-0042,9950\n' > "$NET/transfers.csv"
 show "enlace send --to BR-PF --to US-FINCEN --case CASE-2026-0042 --tlp amber --onward consent \\"
-show "    --subject 'Structured deposits, account AR-0042' --text '...' --attach transfers.csv --wait"
+cont "    --subject 'Structured deposits, account AR-0042' --text '...' --attach transfers.csv --wait"
 enl AR-UIF send --to BR-PF --to US-FINCEN --case CASE-2026-0042 --tlp amber --onward consent \
 	--reliability B --assessment 2 --subject "Structured deposits, account AR-0042" \
 	--text "Three deposits just below the reporting threshold on consecutive days." \
@@ -94,15 +95,31 @@ if grep -r -a -q "Three deposits" "$NET/broker"; then
 fi
 echo "(no trace of the body in demo/broker, the broker's keys, store and log)"
 
-step "An auditor checks the broker's audit log with nothing but its files and the broker's card"
-if [ $keep = 1 ]; then
-	echo "(the broker publishes its tiles within a second of each commit; this checks what is published)"
-else
-	echo "(the broker stops first: a clean stop publishes every tile)"
-	stop_broker TERM
-fi
-show "enlace-audit verify demo/broker/data/log --broker-pub demo/broker/key/card"
-$BIN/client/enlace-audit verify "$NET/broker/data/log" --broker-pub "$NET/broker/key/card"
+step "Every agency holds the broker's newest log checkpoint, checks that it extends the last one, and cosigns it"
+KEYS=(--directory "$NET/directory" --authority-pub "$NET/authority/authority.pub")
+wait_for 20 "the log" sh -c "$BIN/client/enlace-audit trail $id --log $NET/broker/data/log ${KEYS[*]} --quiet | grep -c 'signature VERIFIED' | grep -qx 2"
+size=$(sed -n 2p "$NET/broker/data/log/checkpoint")
+for a in AR-UIF BR-PF US-FINCEN; do wait_for 20 "$a to cosign" cosigned $a "$size"; done
+show "cat demo/broker/data/log/checkpoint    # served at http://127.0.0.1:$LOG_PORT/checkpoint"
+cat "$NET/broker/data/log/checkpoint"
+
+step "An auditor verifies the whole log over HTTP with nothing but the broker's card"
+show "enlace-audit verify http://127.0.0.1:$LOG_PORT --broker-pub demo/broker/key/card"
+$BIN/client/enlace-audit verify "http://127.0.0.1:$LOG_PORT" --broker-pub "$NET/broker/key/card"
+
+step "The message's trail: who sent it, queued and fetched for whom, acknowledged with whose signature"
+show "enlace-audit trail $id --log http://127.0.0.1:$LOG_PORT --directory demo/directory \\"
+cont "    --authority-pub demo/authority/authority.pub"
+$BIN/client/enlace-audit trail "$id" --log "http://127.0.0.1:$LOG_PORT" "${KEYS[@]}"
+
+step "Evidence for a court: one file, checked offline with the authority's public key alone"
+show "enlace-audit prove $id --log http://127.0.0.1:$LOG_PORT --directory demo/directory \\"
+cont "    --authority-pub demo/authority/authority.pub --out demo/evidence-$id.bundle"
+$BIN/client/enlace-audit prove "$id" --log "http://127.0.0.1:$LOG_PORT" "${KEYS[@]}" \
+	--out "$NET/evidence-$id.bundle"
+show "enlace-audit check-bundle demo/evidence-$id.bundle --authority-pub demo/authority/authority.pub"
+$BIN/client/enlace-audit check-bundle "$NET/evidence-$id.bundle" \
+	--authority-pub "$NET/authority/authority.pub" | tail -n 1
 
 if [ $keep = 1 ]; then
 	pids="$(cat "$NET/broker/pid") $(cat "$NET"/*/pid | grep -v "^$(cat "$NET/broker/pid")$" | tr '\n' ' ')"

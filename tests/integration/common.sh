@@ -58,10 +58,3 @@ acked_count() {
 received_times() {
 	grep -c "received message $2" "$NET/$1/log" 2>/dev/null || true
 }
-# cosigned ID [SIZE]: ID's agent cosigned the checkpoint it holds (of at
-# least SIZE entries), without an alarm, and the broker's published
-# checkpoint carries that cosignature
-cosigned() {
-	enl "$1" status --json | python3 -c "import json,sys; s=json.load(sys.stdin); sys.exit(not (s['checkpoint_size'] >= max(1, ${2:-1}) and s['cosigned_size'] == s['checkpoint_size'] and not s['log_alarm']))" &&
-		grep -q "^— $1 " "$NET/broker/data/log/checkpoint"
-}
