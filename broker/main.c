@@ -240,6 +240,9 @@ main(int argc, char **argv)
 		if (server_start(&p, &b.server) != ENL_OK)
 			goto out;
 	}
+#ifdef ENL_BENCH_WITHOUT_AUDIT_LOG
+	blog("BENCHMARK BUILD: this broker keeps NO audit log; never use it");
+#endif
 	blog("broker %s ready on %s (directory serial %" PRIu64 ", data in %s)",
 	     enl_identity_id(b.me), b.cfg.listen, enl_directory_serial(b.dir), b.cfg.data_dir);
 	while (sig != SIGINT && sig != SIGTERM)

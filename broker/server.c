@@ -312,6 +312,10 @@ receipt_log_fields(struct server *srv, const struct stored_message *m,
 	size_t n = 0;
 	int rc;
 
+#ifdef ENL_BENCH_WITHOUT_AUDIT_LOG
+	(void)m, (void)body, (void)lf, (void)n, (void)rc;
+	return ENL_OK;
+#endif
 	if (srv->checkpoint == NULL)
 		return ENL_E_IO;
 	if ((rc = enl_tlog_inclusion(srv->p.log, m->log_index, srv->checkpoint_size, lf->proof,
@@ -458,6 +462,12 @@ struct audit {
 static int
 audit(struct server *srv, const struct audit *a, int64_t now, uint64_t *index)
 {
+#ifdef ENL_BENCH_WITHOUT_AUDIT_LOG
+	(void)srv, (void)a, (void)now;
+	if (index != NULL)
+		*index = 0;
+	return ENL_OK;
+#endif
 	Enlace__AuditEntry e = ENLACE__AUDIT_ENTRY__INIT;
 	uint8_t *bytes = NULL;
 	size_t len = 0;
