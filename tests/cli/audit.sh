@@ -21,6 +21,8 @@ is "inclusion of leaf 5 in 8" "$($A merkle inclusion 5 "${L[@]}" | sed -n 's/^pr
 	"bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0 d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7 "
 is "consistency 6 to 8" "$($A merkle consistency 6 "${L[@]}" | sed -n 's/^proof //p' | tr '\n' ' ')" \
 	"0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0 d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7 "
+is "--json gives the same proof" "$($A merkle consistency 6 "${L[@]}" --json | python3 -c 'import json,sys; print(" ".join(json.load(sys.stdin)["proof"]))')" \
+	"0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0 d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"
 $A merkle inclusion 8 "${L[@]}" >/dev/null 2>&1
 is "an index past the end is refused" "$?" 1
 $A merkle frobnicate x >/dev/null 2>&1
