@@ -38,6 +38,9 @@ struct env_ref {
 	uint8_t id[ENL_MSG_ID_LEN];
 };
 
+struct receipt_job;
+static void receipt_job_free(struct receipt_job *rj);
+
 struct work {
 	struct job job;		/* first: the writer hands it back */
 	struct server *srv;
@@ -67,6 +70,14 @@ struct work {
 	bool hdr_ok;
 	/* a cosignature received: the lines for its size, after the commit */
 	char *cosigs;
+	/* a receipt gathered on the writer, to be signed and sent by nng */
+	struct receipt_job *rj;
+	enum { REPLY_NONE, REPLY_RECEIPT, REPLY_FETCH } replying;
+	/* a new submission: its SUBMITTED entry and when it was stored */
+	uint8_t *submitted;
+	size_t submitted_len;
+	uint64_t submitted_index;
+	int64_t submitted_at;
 };
 
 /* A parked fetch answered without waiting for a commit of its own: its
@@ -241,6 +252,11 @@ work_reset(struct work *w)
 	w->idempotent = w->parked = w->dirty = w->hdr_ok = false;
 	free(w->cosigs);
 	w->cosigs = NULL;
+	free(w->submitted);
+	w->submitted = NULL;
+	w->replying = REPLY_NONE;
+	receipt_job_free(w->rj);
+	w->rj = NULL;
 }
 
 /* Seals a Response for the request being handled, and sends it. */
@@ -273,120 +289,146 @@ respond_status(struct work *w, int status, const char *reason)
 
 /* ---- receipts ---- */
 
-struct states {
-	Enlace__RecipientState *rs;
-	Enlace__RecipientState **ptrs;
+/*
+ * A receipt is made in two halves: what it says is gathered on the writer
+ * (the store and the log are the writer's), and it is encoded, signed,
+ * sealed and sent on one of nng's threads, so that the writer goes on
+ * with the next batch.
+ */
+struct receipt_job {
+	struct stored_message m;
+	uint8_t id[ENL_MSG_ID_LEN];
 	struct rcpt_state *raw;
 	size_t n, cap;
+	enl_mhash proof[ENL_MERKLE_MAX_PROOF];
+	size_t n_proof;
+	uint8_t *entry;
+	size_t entry_len;
+	char *checkpoint;
 };
+
+static void
+receipt_job_free(struct receipt_job *rj)
+{
+	if (rj == NULL)
+		return;
+	free(rj->raw);
+	free(rj->entry);
+	free(rj->checkpoint);
+	free(rj);
+}
 
 static void
 collect_state(void *arg, const struct rcpt_state *st)
 {
-	struct states *s = arg;
+	struct receipt_job *rj = arg;
 
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? 2 * s->cap : 8;
-		struct rcpt_state *raw = realloc(s->raw, cap * sizeof(*raw));
+	if (rj->n == rj->cap) {
+		size_t cap = rj->cap ? 2 * rj->cap : 8;
+		struct rcpt_state *raw = realloc(rj->raw, cap * sizeof(*raw));
 		if (raw == NULL)
 			return;
-		s->raw = raw;
-		s->cap = cap;
+		rj->raw = raw;
+		rj->cap = cap;
 	}
-	s->raw[s->n++] = *st;
+	rj->raw[rj->n++] = *st;
 }
 
-/* What ties a receipt to the audit log: its SUBMITTED entry, the newest
- * checkpoint and the entry's inclusion proof under it. */
-struct log_fields {
-	enl_mhash proof[ENL_MERKLE_MAX_PROOF];
-	ProtobufCBinaryData inc[ENL_MERKLE_MAX_PROOF];
-	uint8_t *entry;
-	size_t entry_len;
-};
-
+/* The log's half: the SUBMITTED entry, the newest checkpoint and the
+ * entry's inclusion proof under it. On the writer. */
 static int
-receipt_log_fields(struct server *srv, const struct stored_message *m,
-		   Enlace__ReceiptBody *body, struct log_fields *lf)
+receipt_gather_log(struct server *srv, struct receipt_job *rj)
 {
-	size_t n = 0;
-	int rc;
-
 #ifdef ENL_BENCH_WITHOUT_AUDIT_LOG
-	(void)m, (void)body, (void)lf, (void)n, (void)rc;
+	(void)srv, (void)rj;
 	return ENL_OK;
 #endif
 	if (srv->checkpoint == NULL)
 		return ENL_E_IO;
-	if ((rc = enl_tlog_inclusion(srv->p.log, m->log_index, srv->checkpoint_size, lf->proof,
-				     &n)) != ENL_OK)
+	if ((rj->checkpoint = strdup(srv->checkpoint)) == NULL)
+		return ENL_E_NOMEM;
+	if (enl_tlog_inclusion(srv->p.log, rj->m.log_index, srv->checkpoint_size, rj->proof,
+			       &rj->n_proof) != ENL_OK)
+		return ENL_E_IO;
+	if (rj->entry != NULL)
+		return ENL_OK;	/* kept from the submission */
+	return enl_tlog_entry(srv->p.log, rj->m.log_index, &rj->entry, &rj->entry_len);
+}
+
+/* Everything the receipt of message `id` says, from the store. On the
+ * writer. */
+static int
+receipt_gather(struct server *srv, const uint8_t id[ENL_MSG_ID_LEN], struct receipt_job **out)
+{
+	struct receipt_job *rj = calloc(1, sizeof(*rj));
+	int rc;
+
+	if (rj == NULL)
+		return ENL_E_NOMEM;
+	memcpy(rj->id, id, ENL_MSG_ID_LEN);
+	if ((rc = srv->store->ops->message_get(srv->store->db, id, &rj->m)) == ENL_OK &&
+	    (rc = srv->store->ops->states(srv->store->db, id, collect_state, rj)) == ENL_OK)
+		rc = receipt_gather_log(srv, rj);
+	if (rc != ENL_OK) {
+		receipt_job_free(rj);
 		return rc;
-	if ((rc = enl_tlog_entry(srv->p.log, m->log_index, &lf->entry, &lf->entry_len)) != ENL_OK)
-		return rc;
-	for (size_t i = 0; i < n; i++) {
-		lf->inc[i].data = lf->proof[i];
-		lf->inc[i].len = ENL_MERKLE_HASH_LEN;
 	}
-	body->log_index = m->log_index;
-	body->checkpoint = srv->checkpoint;
-	body->n_inclusion = n;
-	body->inclusion = lf->inc;
-	body->entry.data = lf->entry;
-	body->entry.len = lf->entry_len;
+	*out = rj;
 	return ENL_OK;
 }
 
-/* Signs the current receipt of message `id` into *out. On the writer. */
+/* Encodes and signs the receipt into *out. On any thread. */
 static int
-make_receipt(struct server *srv, const uint8_t id[ENL_MSG_ID_LEN],
-	     Enlace__Signed **out)
+receipt_sign(struct server *srv, const struct receipt_job *rj, Enlace__Signed **out)
 {
 	Enlace__ReceiptBody body = ENLACE__RECEIPT_BODY__INIT;
-	struct stored_message m;
-	struct states s = {0};
+	Enlace__RecipientState *rs = calloc(rj->n + 1, sizeof(*rs));
+	Enlace__RecipientState **ptrs = calloc(rj->n + 1, sizeof(*ptrs));
+	ProtobufCBinaryData inc[ENL_MERKLE_MAX_PROOF];
 	Enlace__Signed *sg = NULL;
-	struct log_fields lf;
 	uint8_t *bytes = NULL;
 	size_t len = 0;
-	int rc;
+	int rc = ENL_E_NOMEM;
 
-	memset(&lf, 0, sizeof(lf));
-	if ((rc = srv->store->ops->message_get(srv->store->db, id, &m)) != ENL_OK)
-		return rc;
-	if ((rc = srv->store->ops->states(srv->store->db, id, collect_state, &s)) != ENL_OK)
+	if (rs == NULL || ptrs == NULL)
 		goto out;
-	rc = ENL_E_NOMEM;
-	s.rs = calloc(s.n + 1, sizeof(*s.rs));
-	s.ptrs = calloc(s.n + 1, sizeof(*s.ptrs));
-	if (s.rs == NULL || s.ptrs == NULL)
-		goto out;
-	for (size_t i = 0; i < s.n; i++) {
-		Enlace__RecipientState *r = &s.rs[i];
+	for (size_t i = 0; i < rj->n; i++) {
+		Enlace__RecipientState *r = &rs[i];
 		enlace__recipient_state__init(r);
-		r->recipient = s.raw[i].recipient;
-		r->state = (Enlace__DeliveryState)s.raw[i].state;
-		r->queued_at = s.raw[i].queued_at;
-		r->fetched_at = s.raw[i].fetched_at;
-		r->acked_at = s.raw[i].acked_at;
-		r->ack_time = s.raw[i].ack_time;
-		if (s.raw[i].has_ack_sig) {
-			r->ack_signature.data = s.raw[i].ack_sig;
+		r->recipient = rj->raw[i].recipient;
+		r->state = (Enlace__DeliveryState)rj->raw[i].state;
+		r->queued_at = rj->raw[i].queued_at;
+		r->fetched_at = rj->raw[i].fetched_at;
+		r->acked_at = rj->raw[i].acked_at;
+		r->ack_time = rj->raw[i].ack_time;
+		if (rj->raw[i].has_ack_sig) {
+			r->ack_signature.data = (uint8_t *)rj->raw[i].ack_sig;
 			r->ack_signature.len = 64;
 		}
-		r->reason = s.raw[i].reason;
-		s.ptrs[i] = r;
+		r->reason = (char *)rj->raw[i].reason;
+		ptrs[i] = r;
 	}
 	body.broker = (char *)enl_identity_id(srv->p.me);
-	body.message_id.data = (uint8_t *)id;
+	body.message_id.data = (uint8_t *)rj->id;
 	body.message_id.len = ENL_MSG_ID_LEN;
-	body.envelope_hash.data = m.hash;
+	body.envelope_hash.data = (uint8_t *)rj->m.hash;
 	body.envelope_hash.len = ENL_HASH_LEN;
-	body.sender = m.sender;
-	body.received_at = m.received_at;
-	body.n_recipients = s.n;
-	body.recipients = s.ptrs;
-	if ((rc = receipt_log_fields(srv, &m, &body, &lf)) != ENL_OK)
-		goto out;
+	body.sender = (char *)rj->m.sender;
+	body.received_at = rj->m.received_at;
+	body.n_recipients = rj->n;
+	body.recipients = ptrs;
+	if (rj->checkpoint != NULL) {
+		for (size_t i = 0; i < rj->n_proof; i++) {
+			inc[i].data = (uint8_t *)rj->proof[i];
+			inc[i].len = ENL_MERKLE_HASH_LEN;
+		}
+		body.log_index = rj->m.log_index;
+		body.checkpoint = rj->checkpoint;
+		body.n_inclusion = rj->n_proof;
+		body.inclusion = inc;
+		body.entry.data = rj->entry;
+		body.entry.len = rj->entry_len;
+	}
 	if ((rc = enl_pb_pack(&body.base, &bytes, &len)) != ENL_OK)
 		goto out;
 	rc = ENL_E_NOMEM;
@@ -410,10 +452,8 @@ out:
 		free(sg);
 	}
 	free(bytes);
-	free(s.rs);
-	free(s.ptrs);
-	free(s.raw);
-	free(lf.entry);
+	free(rs);
+	free(ptrs);
 	return rc;
 }
 
@@ -427,13 +467,18 @@ signed_free(Enlace__Signed *sg)
 	}
 }
 
+/* On an nng thread: signs the gathered receipt and answers with it. */
 static void
-respond_receipt(struct work *w, const uint8_t id[ENL_MSG_ID_LEN])
+receipt_send(struct work *w)
 {
 	Enlace__Response r = ENLACE__RESPONSE__INIT;
+	struct receipt_job *rj = w->rj;
 	Enlace__Signed *sg = NULL;
-	int rc = make_receipt(w->srv, id, &sg);
+	int rc;
 
+	w->rj = NULL;
+	rc = receipt_sign(w->srv, rj, &sg);
+	receipt_job_free(rj);
 	if (rc != ENL_OK) {
 		respond_status(w, rc, NULL);
 		return;
@@ -441,6 +486,44 @@ respond_receipt(struct work *w, const uint8_t id[ENL_MSG_ID_LEN])
 	r.receipt = sg;
 	respond(w, &r);
 	signed_free(sg);
+}
+
+/*
+ * On the writer: the answer is made (encoded, signed, sealed) and sent by
+ * one of nng's task threads, and the writer goes on with the next batch.
+ */
+static void
+defer_reply(struct work *w, int kind)
+{
+	w->replying = kind;
+	/* completes at once: work_cb runs on nng's task threads */
+	if (nng_aio_begin(w->aio)) {
+		nng_aio_finish(w->aio, 0);
+	} else {	/* stopped: the broker is going down */
+		w->replying = REPLY_NONE;
+		receipt_job_free(w->rj);
+		w->rj = NULL;
+	}
+}
+
+static void
+respond_receipt_job(struct work *w, struct receipt_job *rj)
+{
+	w->rj = rj;
+	defer_reply(w, REPLY_RECEIPT);
+}
+
+static void
+respond_receipt(struct work *w, const uint8_t id[ENL_MSG_ID_LEN])
+{
+	struct receipt_job *rj = NULL;
+	int rc = receipt_gather(w->srv, id, &rj);
+
+	if (rc != ENL_OK) {
+		respond_status(w, rc, NULL);
+		return;
+	}
+	respond_receipt_job(w, rj);
 }
 
 static bool
@@ -456,6 +539,8 @@ struct audit {
 	const uint8_t *id, *hash, *ack_sig;
 	const char *sender, *recipient, *reason;
 	int64_t ack_time;
+	uint8_t **keep;		/* if not NULL: the entry's bytes (malloc'd) */
+	size_t *keep_len;
 };
 
 /* Appends one entry; *index (if not NULL) is where it went. */
@@ -496,6 +581,12 @@ audit(struct server *srv, const struct audit *a, int64_t now, uint64_t *index)
 	if ((rc = enl_pb_pack(&e.base, &bytes, &len)) != ENL_OK)
 		return rc;
 	rc = enl_tlog_append(srv->p.log, bytes, len, index ? index : &at);
+	if (rc == ENL_OK && a->keep != NULL) {
+		free(*a->keep);
+		*a->keep = bytes;
+		*a->keep_len = len;
+		bytes = NULL;
+	}
 	free(bytes);
 	return rc == ENL_E_TOO_LARGE ? ENL_E_IO : rc;
 }
@@ -541,7 +632,7 @@ submit_write(struct job *j, struct store *st, int64_t now)
 		if (sodium_memcmp(m.hash, w->hash, ENL_HASH_LEN) != 0) {
 			struct audit a = {ENLACE__AUDIT_EVENT__AUDIT_REJECTED, w->hdr->message_id,
 					  w->hash, NULL, w->agency, NULL,
-					  "message id already used for another envelope", 0};
+					  "message id already used for another envelope", 0, NULL, NULL};
 			return (rc = audit(w->srv, &a, now, NULL)) != ENL_OK ? rc : ENL_E_EXISTS;
 		}
 		w->idempotent = true;
@@ -551,10 +642,13 @@ submit_write(struct job *j, struct store *st, int64_t now)
 		return rc;
 	{
 		struct audit a = {ENLACE__AUDIT_EVENT__SUBMITTED, w->hdr->message_id, w->hash, NULL,
-				  w->hdr->sender, NULL, NULL, 0};
+				  w->hdr->sender, NULL, NULL, 0, &w->submitted, &w->submitted_len};
 		uint64_t index = 0;
 		if ((rc = audit(w->srv, &a, now, &index)) != ENL_OK)
 			return rc;
+		w->submitted_index = index;
+		w->submitted_at = now;
+		a.keep = NULL;
 		a.event = ENLACE__AUDIT_EVENT__AUDIT_QUEUED;
 		for (size_t i = 0; i < w->hdr->n_recipients; i++) {
 			a.recipient = w->hdr->recipients[i];
@@ -567,6 +661,40 @@ submit_write(struct job *j, struct store *st, int64_t now)
 }
 
 static void mark_parked_dirty(struct server *srv, const struct enl_header *h);
+
+/* The receipt of a message just stored: what it says is known without
+ * reading it back (every recipient QUEUED now). */
+static void
+respond_fresh_receipt(struct work *w)
+{
+	struct receipt_job *rj = calloc(1, sizeof(*rj));
+	int rc = ENL_E_NOMEM;
+
+	if (rj == NULL || (rj->raw = calloc(w->hdr->n_recipients, sizeof(*rj->raw))) == NULL)
+		goto fail;
+	memcpy(rj->id, w->hdr->message_id, ENL_MSG_ID_LEN);
+	memcpy(rj->m.hash, w->hash, ENL_HASH_LEN);
+	snprintf(rj->m.sender, sizeof(rj->m.sender), "%s", w->hdr->sender);
+	rj->m.received_at = w->submitted_at;
+	rj->m.log_index = w->submitted_index;
+	for (size_t i = 0; i < w->hdr->n_recipients; i++) {
+		snprintf(rj->raw[i].recipient, sizeof(rj->raw[i].recipient), "%s",
+			 w->hdr->recipients[i]);
+		rj->raw[i].state = DS_QUEUED;
+		rj->raw[i].queued_at = w->submitted_at;
+	}
+	rj->n = rj->cap = w->hdr->n_recipients;
+	rj->entry = w->submitted;
+	rj->entry_len = w->submitted_len;
+	w->submitted = NULL;
+	if ((rc = receipt_gather_log(w->srv, rj)) != ENL_OK)
+		goto fail;
+	respond_receipt_job(w, rj);
+	return;
+fail:
+	receipt_job_free(rj);
+	respond_status(w, rc, NULL);
+}
 
 static void
 submit_done(struct job *j, int rc)
@@ -582,8 +710,11 @@ submit_done(struct job *j, int rc)
 		respond_status(w, rc, "the broker could not store the message");
 		return;
 	}
-	if (!w->idempotent)
+	if (!w->idempotent) {
 		mark_parked_dirty(w->srv, w->hdr);
+		respond_fresh_receipt(w);
+		return;
+	}
 	memcpy(id, w->hdr->message_id, sizeof(id));
 	respond_receipt(w, id);
 }
@@ -595,7 +726,7 @@ rejected_write(struct job *j, struct store *st, int64_t now)
 {
 	struct work *w = (struct work *)j;
 	struct audit a = {ENLACE__AUDIT_EVENT__AUDIT_REJECTED, w->hdr_ok ? w->hdr->message_id : NULL,
-			  w->hash, NULL, w->agency, NULL, w->refused_why, 0};
+			  w->hash, NULL, w->agency, NULL, w->refused_why, 0, NULL, NULL};
 
 	(void)st;
 	return audit(w->srv, &a, now, NULL);
@@ -696,7 +827,7 @@ mark_fetched(struct server *srv, struct store *st, const uint8_t id[ENL_MSG_ID_L
 
 	if (rc == ENL_OK) {
 		struct audit a = {ENLACE__AUDIT_EVENT__AUDIT_FETCHED, id, NULL, NULL, NULL,
-				  agency, NULL, 0};
+				  agency, NULL, 0, NULL, NULL};
 		return audit(srv, &a, at, NULL);
 	}
 	return rc == ENL_E_EXISTS || rc == ENL_E_NOT_FOUND ? ENL_OK : rc;
@@ -797,7 +928,7 @@ fetch_done(struct job *j, int rc)
 		w->srv->parked = w;
 		return;
 	}
-	fetch_reply(w);
+	defer_reply(w, REPLY_FETCH);
 }
 
 static void
@@ -874,7 +1005,7 @@ fetch_complete(void *arg, int rc)
 		if (rc != ENL_OK)
 			respond_status(w, rc, NULL);
 		else
-			fetch_reply(w);
+			defer_reply(w, REPLY_FETCH);
 	}
 }
 
@@ -912,7 +1043,7 @@ ack_one(struct work *w, struct store *st, const Enlace__AckReq *a, int64_t now)
 	if (rc == ENL_OK) {
 		struct audit e = {ENLACE__AUDIT_EVENT__AUDIT_ACKED, a->message_id.data,
 				  a->envelope_hash.data, a->signature.data, m.sender, w->agency,
-				  NULL, a->time};
+				  NULL, a->time, NULL, NULL};
 		rc = audit(w->srv, &e, now, NULL);
 	}
 	return rc == ENL_E_EXISTS ? ENL_OK : rc;	/* a repeated ack is fine */
@@ -941,7 +1072,7 @@ ack_write(struct job *j, struct store *st, int64_t now)
 			   now, NULL, 0, w->req->reject->reason);
 	if (rc == ENL_OK) {
 		struct audit e = {ENLACE__AUDIT_EVENT__REFUSED_BY_RECIPIENT, w->req->reject->message_id.data, NULL,
-				  NULL, NULL, w->agency, w->req->reject->reason, 0};
+				  NULL, NULL, w->agency, w->req->reject->reason, 0, NULL, NULL};
 		rc = audit(w->srv, &e, now, NULL);
 	}
 	return rc == ENL_E_EXISTS ? ENL_OK : rc;
@@ -1315,6 +1446,20 @@ work_cb(void *arg)
 	uint32_t pipe;
 	int res = nng_aio_result(w->aio);
 
+	if (w->replying != REPLY_NONE) {
+		int kind = w->replying;
+		w->replying = REPLY_NONE;
+		if (res == NNG_ECLOSED || res == NNG_ECANCELED) {
+			receipt_job_free(w->rj);
+			w->rj = NULL;
+			return;
+		}
+		if (kind == REPLY_RECEIPT)
+			receipt_send(w);
+		else
+			fetch_reply(w);
+		return;
+	}
 	if (w->sending) {
 		w->sending = false;
 		if (res != 0 && (msg = nng_aio_get_msg(w->aio)) != NULL)
