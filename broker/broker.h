@@ -11,6 +11,7 @@
 #include "enlace/keys.h"
 #include "enlace/session.h"
 #include "enlace/tlog.h"
+#include "policy.h"
 
 /* ---- configuration ---- */
 
@@ -22,6 +23,7 @@ struct broker_config {
 	char passphrase_file[1024];
 	char directory[1024];
 	char authority_pub[1024];
+	char policy[1024];	/* the routing policy file (docs/POLICY.md) */
 	size_t max_payload;
 	uint64_t max_sessions;
 	uint64_t contexts;
@@ -29,6 +31,9 @@ struct broker_config {
 	uint64_t fetch_batch;
 	uint64_t batch_max;
 };
+
+/* `enlace-broker policy check|explain ...` (argv[0] is "policy"). */
+int policy_main(int argc, char **argv);
 
 /* Fills defaults, then reads `path`. 0, or -1 with err set. */
 int config_load(const char *path, struct broker_config *cfg, char *err, size_t cap);
@@ -69,6 +74,12 @@ struct stored_message {
 	uint64_t log_index;	/* its SUBMITTED entry in the audit log */
 };
 
+/* A delivery as the policy decided it: QUEUED, or REJECTED with why. */
+struct delivery_init {
+	enum delivery_state state;
+	const char *reason;
+};
+
 typedef int (*store_envelope_cb)(void *arg, const uint8_t id[ENL_MSG_ID_LEN],
 				 const uint8_t *env, size_t len);
 typedef void (*store_state_cb)(void *arg, const struct rcpt_state *st);
@@ -80,9 +91,11 @@ struct store_ops {
 	/* ENL_E_NOT_FOUND if absent. */
 	int (*message_get)(void *db, const uint8_t id[ENL_MSG_ID_LEN],
 			   struct stored_message *out);
+	/* The message and one delivery per recipient, in d[i]'s state. */
 	int (*message_put)(void *db, const struct enl_header *h,
 			   const uint8_t hash[ENL_HASH_LEN], int64_t now,
-			   const uint8_t *env, size_t len, uint64_t log_index);
+			   const uint8_t *env, size_t len, uint64_t log_index,
+			   const struct delivery_init *d);
 	/* Undelivered (queued or fetched, not acked) for recipient, oldest first. */
 	int (*pending)(void *db, const char *recipient, size_t max_count,
 		       size_t max_bytes, store_envelope_cb cb, void *arg);
@@ -168,9 +181,18 @@ struct server_params {
 	struct writer *writer;
 	struct store *store;	/* used on the writer thread only */
 	struct enl_tlog *log;	/* the audit log; writer thread only */
+	struct policy *policy;	/* the routing policy; the server owns it */
 };
 
 int server_start(const struct server_params *p, struct server **out);
+/*
+ * Puts a newly loaded policy in force (the server owns it from then on):
+ * a POLICY_LOADED entry with the file's hash is committed first, then
+ * every message is decided by the new policy, whole; one being decided
+ * keeps the policy it started with.
+ */
+void server_set_policy(struct server *s, struct policy *p, const uint8_t hash[32],
+		       const char *path);
 /* Closes the socket; jobs still in the writer then fail to send. */
 void server_close(struct server *s);
 /* Waits for every context, frees everything. */

@@ -21,6 +21,7 @@ static const struct enl_cfg_key keys[] = {
 	S("passphrase_file", passphrase_file, 0),
 	S("directory", directory, 1),
 	S("authority_pub", authority_pub, 1),
+	S("policy", policy, 1),
 	N("max_payload", max_payload, ENL_CFG_BYTES, 1, (uint64_t)1 << 31),
 	N("max_sessions", max_sessions, ENL_CFG_UINT, 1, 100000),
 	N("contexts", contexts, ENL_CFG_UINT, 4, 100000),

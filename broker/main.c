@@ -20,10 +20,13 @@
 #include "enlace/wire.h"
 
 static const char usage[] =
-	"usage: enlace-broker --config FILE [--check-config]\n\n"
+	"usage: enlace-broker --config FILE [--check-config]\n"
+	"       enlace-broker policy check|explain ... (see policy --help)\n\n"
 	"Runs the broker described by FILE (see examples/broker.conf).\n"
-	"--check-config reads and checks the file, the keys and the directory,\n"
-	"then exits: 0 if all is well, 1 if not, 2 on a usage error.\n";
+	"--check-config reads and checks the file, the keys, the directory and the\n"
+	"policy, then exits: 0 if all is well, 1 if not, 2 on a usage error.\n"
+	"SIGHUP reloads the policy; a file with any error is refused whole and the\n"
+	"policy in force stays.\n";
 
 struct broker {
 	struct broker_config cfg;
@@ -37,7 +40,52 @@ struct broker {
 	struct nng_http_server *logserver;
 	struct writer *writer;
 	struct server *server;
+	struct policy *policy;	/* until the server takes it */
+	uint8_t policy_hash[32];
 };
+
+
+static int
+load_policy(struct broker *b)
+{
+	char err[1200];
+
+	if (policy_load(b->cfg.policy, &b->policy, b->policy_hash, err, sizeof(err)) != ENL_OK) {
+		blog("policy %s", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* The policy's POLICY_LOADED entry, written with BROKER_STARTED. */
+static int
+log_policy(struct broker *b, int64_t now)
+{
+	Enlace__AuditEntry e = ENLACE__AUDIT_ENTRY__INIT;
+	char reason[1300], hex[65];
+	uint8_t *bytes = NULL;
+	size_t len = 0;
+	uint64_t index;
+	int rc;
+
+	enl_hex(b->policy_hash, 32, hex);
+	snprintf(reason, sizeof(reason), "%s (%zu rules), sha256 %s", b->cfg.policy,
+		 policy_rule_count(b->policy), hex);
+	e.time = now;
+	e.event = ENLACE__AUDIT_EVENT__POLICY_LOADED;
+	e.sender = (char *)enl_identity_id(b->me);
+	e.envelope_hash.data = b->policy_hash;
+	e.envelope_hash.len = 32;
+	e.reason = reason;
+	e.directory_serial = enl_directory_serial(b->dir);
+	if ((rc = enl_pb_pack(&e.base, &bytes, &len)) != ENL_OK)
+		return rc;
+	rc = enl_tlog_append(b->log, bytes, len, &index);
+	free(bytes);
+	if (rc == ENL_OK)
+		blog("policy in force: %s", reason);
+	return rc;
+}
 
 static int
 load_keys(struct broker *b)
@@ -152,6 +200,7 @@ open_log(struct broker *b)
 	    (rc = b->store.ops->begin(b->store.db)) == ENL_OK) {
 		if ((rc = enl_tlog_append(b->log, bytes, len, &index)) == ENL_OK &&
 		    (rc = log_directory(b, e.time)) == ENL_OK &&
+		    (rc = log_policy(b, e.time)) == ENL_OK &&
 		    (rc = enl_tlog_commit(b->log, NULL)) == ENL_OK)
 			rc = b->store.ops->commit(b->store.db);
 		if (rc != ENL_OK && b->store.ops->rollback(b->store.db) != ENL_OK)
@@ -182,6 +231,7 @@ broker_fini(struct broker *b)
 	enl_identity_free(b->me);
 	enl_directory_free(b->dir);
 	free(b->dir_bytes);
+	policy_free(b->policy);
 }
 
 int
@@ -195,6 +245,11 @@ main(int argc, char **argv)
 	int sig = 0, ret;
 
 	memset(&b, 0, sizeof(b));
+	if (argc >= 2 && strcmp(argv[1], "policy") == 0) {
+		if (enl_init() != ENL_OK)
+			return 1;
+		return policy_main(argc - 1, argv + 1);
+	}
 	if ((ret = enl_daemon_args(argc, argv, "enlace-broker", usage, &config, &check)) >= 0)
 		return ret;
 	ret = 1;
@@ -204,11 +259,12 @@ main(int argc, char **argv)
 		fprintf(stderr, "enlace-broker: %s\n", err);
 		return 1;
 	}
-	if (load_keys(&b) != 0)
+	if (load_keys(&b) != 0 || load_policy(&b) != 0)
 		goto out;
 	if (check) {
-		printf("%s: valid; broker %s, directory serial %" PRIu64 "\n", config,
-		       enl_identity_id(b.me), enl_directory_serial(b.dir));
+		printf("%s: valid; broker %s, directory serial %" PRIu64 ", policy of %zu rules\n",
+		       config, enl_identity_id(b.me), enl_directory_serial(b.dir),
+		       policy_rule_count(b.policy));
 		ret = 0;
 		goto out;
 	}
@@ -217,6 +273,7 @@ main(int argc, char **argv)
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGPIPE);
+	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	if (mkdir(b.cfg.data_dir, 0700) != 0 && errno != EEXIST) {
 		blog("%s: %s", b.cfg.data_dir, strerror(errno));
@@ -236,7 +293,8 @@ main(int argc, char **argv)
 		goto out;
 	{
 		struct server_params p = {&b.cfg, b.me, b.dir, b.dir_bytes, b.dir_len,
-					  b.writer, &b.store, b.log};
+					  b.writer, &b.store, b.log, b.policy};
+		b.policy = NULL;	/* the server's now, even if it fails to start */
 		if (server_start(&p, &b.server) != ENL_OK)
 			goto out;
 	}
@@ -245,9 +303,19 @@ main(int argc, char **argv)
 #endif
 	blog("broker %s ready on %s (directory serial %" PRIu64 ", data in %s)",
 	     enl_identity_id(b.me), b.cfg.listen, enl_directory_serial(b.dir), b.cfg.data_dir);
-	while (sig != SIGINT && sig != SIGTERM)
+	while (sig != SIGINT && sig != SIGTERM) {
 		if (sigwait(&sigs, &sig) != 0)
 			break;
+		if (sig == SIGHUP) {
+			struct policy *np = NULL;
+			uint8_t hash[32];
+			char perr[1200];
+			if (policy_load(b.cfg.policy, &np, hash, perr, sizeof(perr)) != ENL_OK)
+				blog("policy %s; refused whole, the policy in force stays", perr);
+			else
+				server_set_policy(b.server, np, hash, b.cfg.policy);
+		}
+	}
 	blog("stopping (signal %d)", sig);
 	ret = 0;
 out:

@@ -73,6 +73,11 @@ struct work {
 	/* a receipt gathered on the writer, to be signed and sent by nng */
 	struct receipt_job *rj;
 	enum { REPLY_NONE, REPLY_RECEIPT, REPLY_FETCH } replying;
+	/* the policy's decision for each recipient of a submission */
+	struct policy_decision *decisions;
+	/* a policy to put in force once its POLICY_LOADED entry is durable */
+	struct policy_ref *new_policy;
+	char policy_note[300];
 	/* a new submission: its SUBMITTED entry and when it was stored */
 	uint8_t *submitted;
 	size_t submitted_len;
@@ -113,7 +118,40 @@ struct server {
 	uint64_t cosig_size;
 	size_t n_late, cap_late;
 	struct store *store;	/* writer thread only */
+	struct policy_ref *policy;	/* under mu */
 };
+
+/* A policy in force, shared by the messages being decided with it. */
+struct policy_ref {
+	struct policy *p;
+	int refs;
+};
+
+static struct policy_ref *
+policy_get(struct server *srv)
+{
+	struct policy_ref *r;
+
+	pthread_mutex_lock(&srv->mu);
+	r = srv->policy;
+	r->refs++;
+	pthread_mutex_unlock(&srv->mu);
+	return r;
+}
+
+static void
+policy_put(struct server *srv, struct policy_ref *r)
+{
+	bool last;
+
+	pthread_mutex_lock(&srv->mu);
+	last = --r->refs == 0;
+	pthread_mutex_unlock(&srv->mu);
+	if (last) {
+		policy_free(r->p);
+		free(r);
+	}
+}
 
 static void work_recv(struct work *w);
 
@@ -254,6 +292,8 @@ work_reset(struct work *w)
 	w->cosigs = NULL;
 	free(w->submitted);
 	w->submitted = NULL;
+	free(w->decisions);
+	w->decisions = NULL;
 	w->replying = REPLY_NONE;
 	receipt_job_free(w->rj);
 	w->rj = NULL;
@@ -649,14 +689,28 @@ submit_write(struct job *j, struct store *st, int64_t now)
 		w->submitted_index = index;
 		w->submitted_at = now;
 		a.keep = NULL;
-		a.event = ENLACE__AUDIT_EVENT__AUDIT_QUEUED;
-		for (size_t i = 0; i < w->hdr->n_recipients; i++) {
+		struct delivery_init *d = calloc(w->hdr->n_recipients, sizeof(*d));
+		char (*why)[POLICY_NAME_MAX + 32] = calloc(w->hdr->n_recipients, sizeof(*why));
+		rc = d == NULL || why == NULL ? ENL_E_NOMEM : ENL_OK;
+		/* each recipient as the policy decided, the rule on the record */
+		for (size_t i = 0; rc == ENL_OK && i < w->hdr->n_recipients; i++) {
+			const struct policy_decision *pd = &w->decisions[i];
+			snprintf(why[i], sizeof(why[i]), "%s by policy rule %s",
+				 pd->allow ? "allowed" : "denied", pd->rule);
+			a.event = pd->allow ? ENLACE__AUDIT_EVENT__AUDIT_QUEUED
+					    : ENLACE__AUDIT_EVENT__AUDIT_REJECTED;
 			a.recipient = w->hdr->recipients[i];
-			if ((rc = audit(w->srv, &a, now, NULL)) != ENL_OK)
-				return rc;
+			a.reason = why[i];
+			d[i].state = pd->allow ? DS_QUEUED : DS_REJECTED;
+			d[i].reason = pd->allow ? NULL : why[i];
+			rc = audit(w->srv, &a, now, NULL);
 		}
-		return st->ops->message_put(st->db, w->hdr, w->hash, now, w->env, w->env_len,
-					    index);
+		if (rc == ENL_OK)
+			rc = st->ops->message_put(st->db, w->hdr, w->hash, now, w->env, w->env_len,
+						  index, d);
+		free(d);
+		free(why);
+		return rc;
 	}
 }
 
@@ -680,8 +734,11 @@ respond_fresh_receipt(struct work *w)
 	for (size_t i = 0; i < w->hdr->n_recipients; i++) {
 		snprintf(rj->raw[i].recipient, sizeof(rj->raw[i].recipient), "%s",
 			 w->hdr->recipients[i]);
-		rj->raw[i].state = DS_QUEUED;
+		rj->raw[i].state = w->decisions[i].allow ? DS_QUEUED : DS_REJECTED;
 		rj->raw[i].queued_at = w->submitted_at;
+		if (!w->decisions[i].allow)
+			snprintf(rj->raw[i].reason, sizeof(rj->raw[i].reason),
+				 "denied by policy rule %s", w->decisions[i].rule);
 	}
 	rj->n = rj->cap = w->hdr->n_recipients;
 	rj->entry = w->submitted;
@@ -759,6 +816,31 @@ submit_refuse(struct work *w, int rc, const char *why)
 	return 0;
 }
 
+/* The policy's decision for every recipient, all by the same policy. */
+static int
+decide(struct work *w)
+{
+	const struct enl_header *h = w->hdr;
+	struct policy_query q;
+	struct policy_ref *pr;
+
+	if ((w->decisions = calloc(h->n_recipients, sizeof(*w->decisions))) == NULL)
+		return ENL_E_NOMEM;
+	memset(&q, 0, sizeof(q));
+	policy_query_from(&q, enl_directory_find(w->srv->p.dir, h->sender));
+	q.type = (int)h->type;
+	q.tlp = (int)h->handling.tlp;
+	q.size = w->req->submit->envelope.len;
+	q.forward = h->has_forward_of;
+	pr = policy_get(w->srv);
+	for (size_t i = 0; i < h->n_recipients; i++) {
+		policy_query_to(&q, enl_directory_find(w->srv->p.dir, h->recipients[i]));
+		policy_decide(pr->p, &q, &w->decisions[i]);
+	}
+	policy_put(w->srv, pr);
+	return ENL_OK;
+}
+
 static int
 handle_submit(struct work *w)
 {
@@ -787,6 +869,8 @@ handle_submit(struct work *w)
 			snprintf(why, sizeof(why), "unknown recipient %s", h->recipients[i]);
 			return submit_refuse(w, ENL_E_UNKNOWN_RECIPIENT, why);
 		}
+	if ((rc = decide(w)) != ENL_OK)
+		return rc;
 	w->env = s->envelope.data;
 	w->env_len = s->envelope.len;
 	w->job.write = submit_write;
@@ -1332,6 +1416,75 @@ handle_checkpoint(struct work *w)
 	return 0;
 }
 
+/* ---- a new policy: on the record first, then in force ---- */
+
+struct policy_job {
+	struct job job;
+	struct server *srv;
+	struct policy_ref *ref;
+	uint8_t hash[32];
+	char reason[300];
+};
+
+static int
+policy_job_write(struct job *j, struct store *st, int64_t now)
+{
+	struct policy_job *pj = (struct policy_job *)j;
+	struct audit a = {ENLACE__AUDIT_EVENT__POLICY_LOADED, NULL, pj->hash, NULL,
+			  enl_identity_id(pj->srv->p.me), NULL, pj->reason, 0, NULL, NULL};
+
+	(void)st;
+	return audit(pj->srv, &a, now, NULL);
+}
+
+static void
+policy_job_done(struct job *j, int rc)
+{
+	struct policy_job *pj = (struct policy_job *)j;
+	struct server *srv = pj->srv;
+	struct policy_ref *old;
+
+	if (rc != ENL_OK) {
+		blog("policy not put in force: its POLICY_LOADED entry could not be stored: %s",
+		     enl_strerror(rc));
+		policy_put(srv, pj->ref);
+		free(pj);
+		return;
+	}
+	pthread_mutex_lock(&srv->mu);
+	old = srv->policy;
+	srv->policy = pj->ref;
+	pthread_mutex_unlock(&srv->mu);
+	policy_put(srv, old);
+	blog("policy in force: %s", pj->reason);
+	free(pj);
+}
+
+void
+server_set_policy(struct server *srv, struct policy *p, const uint8_t hash[32],
+		  const char *path)
+{
+	struct policy_job *pj = calloc(1, sizeof(*pj));
+	char hex[65];
+
+	if (pj == NULL || (pj->ref = calloc(1, sizeof(*pj->ref))) == NULL) {
+		blog("policy %s: out of memory; the policy in force stays", path);
+		free(pj);
+		policy_free(p);
+		return;
+	}
+	pj->srv = srv;
+	pj->ref->p = p;
+	pj->ref->refs = 1;
+	memcpy(pj->hash, hash, 32);
+	enl_hex(hash, 32, hex);
+	snprintf(pj->reason, sizeof(pj->reason), "%s (%zu rules), sha256 %s", path,
+		 policy_rule_count(p), hex);
+	pj->job.write = policy_job_write;
+	pj->job.done = policy_job_done;
+	writer_submit(srv->p.writer, &pj->job);
+}
+
 /* ---- dispatch ---- */
 
 static const struct {
@@ -1504,6 +1657,13 @@ server_start(const struct server_params *p, struct server **out)
 		return ENL_E_NOMEM;
 	srv->p = *p;
 	srv->store = p->store;
+	if ((srv->policy = calloc(1, sizeof(*srv->policy))) == NULL) {
+		policy_free(p->policy);
+		free(srv);
+		return ENL_E_NOMEM;
+	}
+	srv->policy->p = p->policy;
+	srv->policy->refs = 1;
 	srv->kr = enl_directory_keyring(p->dir);
 	srv->lim.max_payload = p->cfg->max_payload;
 	srv->frame_max = enl_envelope_max_size(&srv->lim) + 4096;
@@ -1584,6 +1744,8 @@ server_stop(struct server *srv)
 	free(srv->late);
 	free(srv->checkpoint);
 	free(srv->cosigs);
+	if (srv->policy != NULL)
+		policy_put(srv, srv->policy);
 	pthread_mutex_destroy(&srv->mu);
 	free(srv);
 }

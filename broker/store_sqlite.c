@@ -100,7 +100,8 @@ sq_message_get(void *db, const uint8_t id[ENL_MSG_ID_LEN], struct stored_message
 
 static int
 sq_message_put(void *db, const struct enl_header *h, const uint8_t hash[ENL_HASH_LEN],
-	       int64_t now, const uint8_t *env, size_t len, uint64_t log_index)
+	       int64_t now, const uint8_t *env, size_t len, uint64_t log_index,
+	       const struct delivery_init *d)
 {
 	struct sq *s = db;
 	int rc;
@@ -116,8 +117,12 @@ sq_message_put(void *db, const struct enl_header *h, const uint8_t hash[ENL_HASH
 	for (size_t i = 0; i < h->n_recipients; i++) {
 		sqlite3_bind_blob(s->dlv_put, 1, h->message_id, ENL_MSG_ID_LEN, SQLITE_STATIC);
 		sqlite3_bind_text(s->dlv_put, 2, h->recipients[i], -1, SQLITE_STATIC);
-		sqlite3_bind_int(s->dlv_put, 3, DS_QUEUED);
+		sqlite3_bind_int(s->dlv_put, 3, d[i].state);
 		sqlite3_bind_int64(s->dlv_put, 4, now);
+		if (d[i].reason != NULL)
+			sqlite3_bind_text(s->dlv_put, 5, d[i].reason, -1, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(s->dlv_put, 5);
 		if ((rc = step_done(s, s->dlv_put, "delivery_put")) != ENL_OK)
 			return rc;
 	}
@@ -413,8 +418,8 @@ store_sqlite_open(const char *path, struct store *out)
 		"INSERT INTO messages (id, hash, sender, received_at, envelope, log_index) "
 		"VALUES (?, ?, ?, ?, ?, ?)"};
 	stmts[n++] = (struct stmt_def){&s->dlv_put,
-		"INSERT INTO deliveries (message_id, recipient, state, queued_at) "
-		"VALUES (?, ?, ?, ?)"};
+		"INSERT INTO deliveries (message_id, recipient, state, queued_at, reason) "
+		"VALUES (?, ?, ?, ?, ?)"};
 	stmts[n++] = (struct stmt_def){&s->pending,
 		"SELECT d.message_id, m.envelope FROM deliveries d JOIN messages m "
 		"ON m.id = d.message_id WHERE d.recipient = ? AND d.state IN (1, 2) "

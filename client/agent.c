@@ -96,7 +96,8 @@ struct agent {
 	pthread_mutex_t log_mu;
 	struct enl_checkpoint held;	/* size 0: none yet */
 	uint64_t cosigned;		/* the size this agency last cosigned */
-	char alarm[512];		/* under mu */
+	char alarm[512];		/* under mu: the first, kept */
+	char alarm_said[512];		/* under mu: the last one logged */
 	uint64_t shown_held, shown_cosigned;	/* copies for status, under mu */
 	volatile sig_atomic_t stopping;
 	nng_socket ctl;
@@ -254,14 +255,20 @@ alarm_raise(struct agent *a, const char *fmt, ...)
 	va_list ap;
 	int fd, n;
 
+	bool again;
+
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	alog("ALARM: %s", msg);
 	pthread_mutex_lock(&a->mu);
+	again = strcmp(a->alarm_said, msg) == 0;
+	snprintf(a->alarm_said, sizeof(a->alarm_said), "%s", msg);
 	if (a->alarm[0] == '\0')
 		snprintf(a->alarm, sizeof(a->alarm), "%s", msg);
 	pthread_mutex_unlock(&a->mu);
+	if (again)
+		return;	/* said and kept already: the same finding at every poll */
+	alog("ALARM: %s", msg);
 	snprintf(path, sizeof(path), "%s/ALARM", a->cfg.spool);
 	n = snprintf(line, sizeof(line), "%lld %s\n", (long long)time(NULL), msg);
 	if ((fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)) >= 0) {

@@ -46,7 +46,14 @@ data_dir = $NET/broker/data
 key = $NET/broker/key
 directory = $NET/directory
 authority_pub = $NET/authority/authority.pub
+policy = $NET/broker/policy.conf
 CONF
+	# every agency may write to every other unless POLICY names a file
+	if [ -n "${POLICY:-}" ]; then
+		cp "$POLICY" "$NET/broker/policy.conf"
+	else
+		printf 'rule everyone: allow\n    from any\n    to any\n' >"$NET/broker/policy.conf"
+	fi
 	for spec in "$@"; do
 		id=${spec%%:*}
 		cp "$NET/directory" "$NET/$id/directory"
