@@ -634,7 +634,7 @@ side_fails(const struct side *s, const char *id, int kind, const char *country)
 		return "country";
 	for (size_t i = 0; i < s->n_groups; i++)
 		if (!set_has(&s->groups[i], country))
-			return "group";
+			return "country";
 	return NULL;
 }
 
@@ -645,11 +645,19 @@ rule_fails(const struct rule *r, const struct policy_query *q, char *buf, size_t
 	const char *f;
 
 	if ((f = side_fails(&r->from, q->from_id, q->from_kind, q->from_country)) != NULL) {
-		snprintf(buf, cap, "the sender's %s is not one the rule names", f);
+		snprintf(buf, cap, "the sender's %s (%s) %s", f,
+			 strcmp(f, "agency") == 0 ? q->from_id
+			 : strcmp(f, "kind") == 0 ? (enl_kind_name(q->from_kind) ? enl_kind_name(q->from_kind) : "?")
+			 : q->from_country,
+			 "is not one the rule names");
 		return buf;
 	}
 	if ((f = side_fails(&r->to, q->to_id, q->to_kind, q->to_country)) != NULL) {
-		snprintf(buf, cap, "the recipient's %s is not one the rule names", f);
+		snprintf(buf, cap, "the recipient's %s (%s) %s", f,
+			 strcmp(f, "agency") == 0 ? q->to_id
+			 : strcmp(f, "kind") == 0 ? (enl_kind_name(q->to_kind) ? enl_kind_name(q->to_kind) : "?")
+			 : q->to_country,
+			 "is not one the rule names");
 		return buf;
 	}
 	if (r->same_country && strcmp(q->from_country, q->to_country) != 0)
