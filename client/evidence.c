@@ -131,17 +131,20 @@ event_who(const Enlace__AuditEntry *e, char *out, size_t cap)
 		snprintf(out, cap, "by %s", e->sender);
 		break;
 	case ENLACE__AUDIT_EVENT__AUDIT_QUEUED:
-		snprintf(out, cap, "for %s", e->recipient);
+		snprintf(out, cap, "for %s%s%s", e->recipient, e->reason[0] ? ", " : "", e->reason);
 		break;
 	case ENLACE__AUDIT_EVENT__AUDIT_REJECTED:
-		snprintf(out, cap, "from %s: %s", e->sender, e->reason);
+		if (e->recipient[0])	/* one recipient, by the policy */
+			snprintf(out, cap, "for %s: %s", e->recipient, e->reason);
+		else			/* the whole submission */
+			snprintf(out, cap, "from %s: %s", e->sender, e->reason);
 		break;
 	case ENLACE__AUDIT_EVENT__REFUSED_BY_RECIPIENT:
 		snprintf(out, cap, "by %s: %s", e->recipient, e->reason);
 		break;
 	default:
-		snprintf(out, cap, "%s%s%s", e->recipient[0] ? "by " : "", e->recipient,
-			 e->reason[0] ? e->reason : "");
+		snprintf(out, cap, "%s%s%s%s", e->recipient[0] ? "by " : "", e->recipient,
+			 e->recipient[0] && e->reason[0] ? ": " : "", e->reason);
 	}
 }
 
