@@ -868,6 +868,10 @@ print_states(const Enlace__CtlResponse *r, bool json)
 	for (size_t i = 0; i < r->n_recipients; i++) {
 		const Enlace__RecipientState *s = r->recipients[i];
 		char q[32] = "-", f[32] = "-", k[32] = "-";
+		if (s->state == ENLACE__DELIVERY_STATE__REJECTED) {
+			printf("  %-14s %-13s %s\n", s->recipient, state_name(s->state), s->reason);
+			continue;
+		}
 		if (s->queued_at)
 			enl_time_format(s->queued_at, q);
 		if (s->fetched_at)
