@@ -53,13 +53,31 @@ enlace_as() { # enlace_as ID ARGS...: show and run the analyst's command
 }
 
 step "Identities: the directory authority signs a directory of the broker's and the agencies' cards"
-FETCH_WAIT=5s LOG_POLL=500ms net_init AR-UIF:FIU BR-PF:POLICE US-FINCEN:FIU
+cat > "$NET.policy" <<'POLICY'
+# The demo's routing policy (docs/POLICY.md; a fuller one: examples/policy.conf)
+rule fiu-network: allow
+    from kind FIU
+    to kind FIU
+    tlp up to AMBER+STRICT
+rule fiu-to-police: allow
+    from kind FIU
+    to kind POLICE
+    type CASE_MESSAGE, REQUEST, REPLY
+    tlp up to AMBER
+rule everything-else: deny
+    from any
+    to any
+POLICY
+FETCH_WAIT=5s LOG_POLL=500ms POLICY="$NET.policy" net_init AR-UIF:FIU BR-PF:POLICE US-FINCEN:FIU
+rm -f "$NET.policy"
 show "enlace-keys directory show demo/directory"
 $BIN/keys/enlace-keys directory show "$NET/directory" | sed -n '1,20p'
 
-step "The broker starts (store: SQLite, WAL, synchronous=FULL)"
+step "The broker starts (store: SQLite, WAL, synchronous=FULL) with its routing policy"
 start_broker
 tail -n 1 "$NET/broker/log"
+show "enlace-broker policy explain --config demo/broker/broker.conf --from AR-UIF --to BR-PF --tlp amber"
+$BIN/broker/enlace-broker policy explain --config "$NET/broker/broker.conf" --from AR-UIF --to BR-PF --tlp amber
 
 step "Each agency's daemon starts and opens its sessions to the broker"
 for a in AR-UIF BR-PF US-FINCEN; do start_agent $a; done
