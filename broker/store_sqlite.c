@@ -2,10 +2,14 @@
  * The broker's store in SQLite: WAL mode, synchronous=FULL, one
  * connection owned by the writer thread.
  */
+#include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -23,8 +27,28 @@ struct sq {
 	sqlite3_stmt *begin, *commit, *rollback, *msg_get, *msg_put, *dlv_put;
 	sqlite3_stmt *pending, *mark, *states, *state_of;
 	sqlite3_stmt *audit_put, *audit_all, *audit_get;
-	sqlite3_stmt *cosig_put, *cosig_list, *meta_get, *meta_put;
+	sqlite3_stmt *cosig_put, *cosig_list, *meta_get, *meta_put, *msg_exists;
+	char blobs[1100];	/* large envelopes, one file each */
 };
+
+/*
+ * Envelopes of BLOB_MIN bytes or more are kept as files in blobs/ (named
+ * by the message id in hex), written and synced before the transaction
+ * that names them commits; their row holds an empty envelope. SQLite
+ * writes a large blob page by page into its WAL and copies it again at
+ * checkpoint: a file is written once. A file without its row (the commit
+ * never happened) is removed at the next open.
+ */
+#define BLOB_MIN ((size_t)1 << 20)
+
+static void
+blob_path(const struct sq *s, const uint8_t id[ENL_MSG_ID_LEN], char *out, size_t cap)
+{
+	char hex[2 * ENL_MSG_ID_LEN + 1];
+
+	enl_hex(id, ENL_MSG_ID_LEN, hex);
+	snprintf(out, cap, "%s/%s", s->blobs, hex);
+}
 
 static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS messages ("
@@ -110,7 +134,15 @@ sq_message_put(void *db, const struct enl_header *h, const uint8_t hash[ENL_HASH
 	sqlite3_bind_blob(s->msg_put, 2, hash, ENL_HASH_LEN, SQLITE_STATIC);
 	sqlite3_bind_text(s->msg_put, 3, h->sender, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s->msg_put, 4, now);
-	sqlite3_bind_blob64(s->msg_put, 5, env, len, SQLITE_STATIC);
+	if (len >= BLOB_MIN) {
+		char path[1200];
+		blob_path(s, h->message_id, path, sizeof(path));
+		if ((rc = enl_file_write(path, env, len, 0600, true)) != ENL_OK)
+			return rc == ENL_E_NO_SPACE ? rc : ENL_E_IO;
+		sqlite3_bind_zeroblob(s->msg_put, 5, 0);
+	} else {
+		sqlite3_bind_blob64(s->msg_put, 5, env, len, SQLITE_STATIC);
+	}
 	sqlite3_bind_int64(s->msg_put, 6, (sqlite3_int64)log_index);
 	if ((rc = step_done(s, s->msg_put, "message_put")) != ENL_OK)
 		return rc;
@@ -144,6 +176,31 @@ sq_pending(void *db, const char *recipient, size_t max_count, size_t max_bytes,
 		size_t len = (size_t)sqlite3_column_bytes(st, 1);
 		if (sqlite3_column_bytes(st, 0) != ENL_MSG_ID_LEN)
 			continue;
+		if (len == 0) {	/* kept in its own file */
+			char path[1200];
+			uint8_t *buf = NULL;
+			int frc;
+			struct stat sb;
+			blob_path(s, sqlite3_column_blob(st, 0), path, sizeof(path));
+			if (stat(path, &sb) != 0) {
+				rc = SQLITE_IOERR;
+				break;
+			}
+			len = (size_t)sb.st_size;
+			if (n > 0 && bytes + len > max_bytes)
+				break;
+			if ((frc = enl_file_read(path, len, &buf, &len)) != ENL_OK) {
+				rc = SQLITE_IOERR;
+				break;
+			}
+			frc = cb(arg, sqlite3_column_blob(st, 0), buf, len);
+			free(buf);
+			if (frc != 0)
+				break;
+			bytes += len;
+			n++;
+			continue;
+		}
 		if (n > 0 && bytes + len > max_bytes)
 			break;	/* the first always goes, whatever its size */
 		if (cb(arg, sqlite3_column_blob(st, 0), sqlite3_column_blob(st, 1), len) != 0)
@@ -151,7 +208,8 @@ sq_pending(void *db, const char *recipient, size_t max_count, size_t max_bytes,
 		bytes += len;
 		n++;
 	}
-	rc = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? ENL_OK : sq_err(s, "pending");
+	rc = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? ENL_OK
+	     : rc == SQLITE_IOERR ? ENL_E_IO : sq_err(s, "pending");
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	return rc;
@@ -373,7 +431,7 @@ sq_close(void *db)
 				&s->msg_put, &s->dlv_put, &s->pending, &s->mark,
 				&s->states, &s->state_of, &s->audit_put, &s->audit_all,
 				&s->audit_get, &s->cosig_put, &s->cosig_list,
-				&s->meta_get, &s->meta_put};
+				&s->meta_get, &s->meta_put, &s->msg_exists};
 
 	if (s == NULL)
 		return;
@@ -397,13 +455,50 @@ static const struct store_ops sq_ops = {
 	sq_cosig_put, sq_cosigs, sq_meta_get, sq_meta_put, sq_close,
 };
 
+/* The blobs folder beside the database; files no row names are removed. */
+static int
+blobs_open(struct sq *s, const char *db_path)
+{
+	const char *slash = strrchr(db_path, '/');
+	struct dirent *e;
+	DIR *d;
+
+	snprintf(s->blobs, sizeof(s->blobs), "%.*s/blobs",
+		 slash ? (int)(slash - db_path) : 1, slash ? db_path : ".");
+	if (mkdir(s->blobs, 0700) != 0 && errno != EEXIST) {
+		blog("store: %s: %s", s->blobs, strerror(errno));
+		return ENL_E_IO;
+	}
+	if ((d = opendir(s->blobs)) == NULL)
+		return ENL_E_IO;
+	while ((e = readdir(d)) != NULL) {
+		uint8_t id[ENL_MSG_ID_LEN];
+		char path[1400];
+		bool keep = false;
+		if (e->d_name[0] == '.')
+			continue;
+		if (strlen(e->d_name) == 2 * ENL_MSG_ID_LEN && enl_unhex(e->d_name, id, sizeof(id))) {
+			sqlite3_bind_blob(s->msg_exists, 1, id, sizeof(id), SQLITE_STATIC);
+			keep = sqlite3_step(s->msg_exists) == SQLITE_ROW;
+			sqlite3_reset(s->msg_exists);
+		}
+		if (!keep) {	/* a write whose commit never happened */
+			snprintf(path, sizeof(path), "%s/%s", s->blobs, e->d_name);
+			if (unlink(path) == 0)
+				blog("store: removed %s, which no stored message names", path);
+		}
+	}
+	closedir(d);
+	return ENL_OK;
+}
+
 int
 store_sqlite_open(const char *path, struct store *out)
 {
 	struct stmt_def {
 		sqlite3_stmt **st;
 		const char *sql;
-	} stmts[17];
+	} stmts[18];
 	struct sq *s = calloc(1, sizeof(*s));
 	size_t n = 0;
 
@@ -444,6 +539,7 @@ store_sqlite_open(const char *path, struct store *out)
 	stmts[n++] = (struct stmt_def){&s->meta_get, "SELECT value FROM meta WHERE key = ?"};
 	stmts[n++] = (struct stmt_def){&s->meta_put,
 		"INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"};
+	stmts[n++] = (struct stmt_def){&s->msg_exists, "SELECT 1 FROM messages WHERE id = ?"};
 	stmts[n++] = (struct stmt_def){&s->state_of,
 		"SELECT state FROM deliveries WHERE message_id = ? AND recipient = ?"};
 	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
@@ -459,6 +555,8 @@ store_sqlite_open(const char *path, struct store *out)
 	if (sqlite3_open_v2(path, &s->ckpt_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
 			    NULL) != SQLITE_OK ||
 	    sqlite3_exec(s->ckpt_db, "PRAGMA synchronous=FULL;", NULL, NULL, NULL) != SQLITE_OK)
+		goto fail;
+	if (blobs_open(s, path) != ENL_OK)
 		goto fail;
 	pthread_mutex_init(&s->ckpt_mu, NULL);
 	pthread_cond_init(&s->ckpt_cv, NULL);

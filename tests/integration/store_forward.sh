@@ -23,4 +23,21 @@ ok "status says not connected" wait_for 15 "disconnected" sh -c "ENLACE_SOCKET=$
 start_broker || finish
 ok "sent once the broker is back" wait_for 30 "sent" test -e "$NET/AR-UIF/spool/sent/$id2.receipt"
 ok "and delivered" wait_for 30 "delivered" test -e "$NET/BR-PF/spool/inbox/$id2.env"
+
+# A large message (over 1 MiB) is kept by the broker in a file of its own,
+# across a restart; a file that no stored message names is removed.
+stop_agent BR-PF TERM
+head -c $((3 * 1024 * 1024)) /dev/urandom > "$NET/scan.bin"
+id3=$(enl AR-UIF send --to BR-PF --text "large" --attach "$NET/scan.bin" --wait --json | grep -o '"message_id":"[0-9a-f]*"' | cut -d'"' -f4)
+ok "the large message is receipted" test ${#id3} = 32
+ok "  ... kept in its own file" test -s "$NET/broker/data/blobs/$id3"
+is "  ... and not in the database" "$(sqlite3 "$NET/broker/data/store.sqlite" "select length(envelope) from messages where hex(id) = upper('$id3')")" 0
+stop_broker TERM
+printf 'half-written' > "$NET/broker/data/blobs/00112233445566778899aabbccddeeff"
+start_broker || finish
+ok "an orphan file is removed at start" test ! -e "$NET/broker/data/blobs/00112233445566778899aabbccddeeff"
+start_agent BR-PF || finish
+ok "the large message is delivered after the restart" wait_for 30 "large" test -e "$NET/BR-PF/spool/inbox/$id3.env"
+enl BR-PF read --save "$NET/saved" "$id3" > /dev/null
+ok "  ... intact" cmp "$NET/scan.bin" "$NET/saved/scan.bin"
 finish
