@@ -254,6 +254,8 @@ payload_pack(const struct enl_payload *p, const struct enl_limits *lim,
 	w.attachments = ptrs;
 	w.original.data = (uint8_t *)p->original;
 	w.original.len = p->original ? p->original_len : 0;
+	w.original_key.data = (uint8_t *)p->original_key;
+	w.original_key.len = p->original_key ? 32 : 0;
 	size = protobuf_c_message_get_packed_size(&w.base);
 	if (out == NULL) {
 		*out_len = size;
@@ -496,20 +498,42 @@ payload_unpack(struct enl_message *m, struct opened *o, const struct enl_limits 
 	m->payload.body = o->pl->body;
 	m->payload.n_attachments = o->pl->n_attachments;
 	m->payload.attachments = o->atts;
+	if (o->pl->original_key.len != 0 &&
+	    (o->pl->original_key.len != 32 || o->pl->original.len == 0))
+		return ENL_E_MALFORMED;
 	if (o->pl->original.len) {
 		m->payload.original = o->pl->original.data;
 		m->payload.original_len = o->pl->original.len;
+		m->payload.original_key = o->pl->original_key.len ? o->pl->original_key.data : NULL;
 	}
 	return ENL_OK;
 }
 
+/* Decrypts the payload with its content key. */
+static int
+decrypt_with(const Enlace__Envelope *e, const uint8_t key[32], struct opened *o)
+{
+	uint8_t hh[32];
+	unsigned long long n = 0;
+
+	o->plain_len = e->ciphertext.len - TAG_LEN;
+	if ((o->plain = malloc(o->plain_len ? o->plain_len : 1)) == NULL)
+		return ENL_E_NOMEM;
+	enl_hash(e->header.data, e->header.len, hh);
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+		    o->plain, &n, NULL, e->ciphertext.data, e->ciphertext.len,
+		    hh, sizeof(hh), e->nonce.data, key) != 0)
+		return ENL_E_TAMPERED;
+	return ENL_OK;
+}
+
+/* Unwraps the content key for `me` into key_out, then decrypts. */
 static int
 decrypt(const Enlace__Envelope *e, const struct enl_identity *me,
-	struct opened *o)
+	struct opened *o, uint8_t key_out[32])
 {
 	const Enlace__Wrap *w = NULL;
-	uint8_t key[32], hh[32];
-	unsigned long long n = 0;
+	uint8_t key[32];
 	int rc;
 
 	for (size_t i = 0; i < e->n_wraps && w == NULL; i++)
@@ -521,17 +545,9 @@ decrypt(const Enlace__Envelope *e, const struct enl_identity *me,
 			     w->sealed_key.len, key);
 	if (rc != ENL_OK)
 		return rc;
-	o->plain_len = e->ciphertext.len - TAG_LEN;
-	if ((o->plain = malloc(o->plain_len ? o->plain_len : 1)) == NULL) {
-		rc = ENL_E_NOMEM;
-		goto out;
-	}
-	enl_hash(e->header.data, e->header.len, hh);
-	if (crypto_aead_xchacha20poly1305_ietf_decrypt(
-		    o->plain, &n, NULL, e->ciphertext.data, e->ciphertext.len,
-		    hh, sizeof(hh), e->nonce.data, key) != 0)
-		rc = ENL_E_TAMPERED;
-out:
+	rc = decrypt_with(e, key, o);
+	if (rc == ENL_OK)
+		memcpy(key_out, key, 32);
 	sodium_memzero(key, sizeof(key));
 	return rc;
 }
@@ -559,6 +575,7 @@ enl_message_free(struct enl_message *m)
 		free(o->atts);
 		free(o);
 	}
+	sodium_memzero(m->content_key, sizeof(m->content_key));
 	free(m);
 }
 
@@ -580,10 +597,40 @@ enl_envelope_open(const uint8_t *buf, size_t len, const struct enl_identity *me,
 	rc = envelope_check(buf, len, kr, lim, now, &m->header, &e);
 	if (rc != ENL_OK)
 		goto out;
-	if ((rc = decrypt(e, me, m->priv)) != ENL_OK)
+	if ((rc = decrypt(e, me, m->priv, m->content_key)) != ENL_OK)
 		goto out;
 	if ((rc = payload_unpack(m, m->priv, lim)) != ENL_OK)
 		goto out;
+	enl_hash(buf, len, m->hash);
+	*out = m;
+	m = NULL;
+out:
+	if (e != NULL)
+		protobuf_c_message_free_unpacked(&e->base, NULL);
+	enl_message_free(m);
+	return rc;
+}
+
+int
+enl_envelope_open_with_key(const uint8_t *buf, size_t len, const uint8_t key[32],
+			   const struct enl_keyring *kr, const struct enl_limits *lim,
+			   int64_t now, struct enl_message **out)
+{
+	Enlace__Envelope *e = NULL;
+	struct enl_message *m;
+	int rc;
+
+	if ((m = calloc(1, sizeof(*m))) == NULL)
+		return ENL_E_NOMEM;
+	if ((m->priv = calloc(1, sizeof(struct opened))) == NULL) {
+		rc = ENL_E_NOMEM;
+		goto out;
+	}
+	if ((rc = envelope_check(buf, len, kr, lim, now, &m->header, &e)) != ENL_OK ||
+	    (rc = decrypt_with(e, key, m->priv)) != ENL_OK ||
+	    (rc = payload_unpack(m, m->priv, lim)) != ENL_OK)
+		goto out;
+	memcpy(m->content_key, key, 32);
 	enl_hash(buf, len, m->hash);
 	*out = m;
 	m = NULL;

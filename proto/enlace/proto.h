@@ -246,6 +246,7 @@ struct enl_payload {
 	const struct enl_attachment *attachments;
 	const uint8_t *original;	/* a forwarded envelope, or NULL */
 	size_t original_len;
+	const uint8_t *original_key;	/* its content key (32 bytes), or NULL */
 };
 
 #define ENL_DEFAULT_MAX_PAYLOAD ((size_t)50 << 20)
@@ -312,6 +313,7 @@ struct enl_message {
 	struct enl_header header;
 	struct enl_payload payload;	/* points into the message */
 	uint8_t hash[ENL_HASH_LEN];	/* BLAKE2b-256 of the envelope bytes */
+	uint8_t content_key[32];	/* secret: to forward it; wiped on free */
 	void *priv;
 };
 
@@ -326,6 +328,16 @@ int enl_envelope_open(const uint8_t *buf, size_t len,
 		      const struct enl_keyring *kr,
 		      const struct enl_limits *lim, int64_t now,
 		      struct enl_message **out) ENL_WUR;
+
+/*
+ * Verifies an envelope as enl_envelope_open does and decrypts it with its
+ * content key `key` (given by whoever forwarded it, inside a FORWARD):
+ * the original's own signature still decides. ENL_E_TAMPERED if the key
+ * is not the envelope's.
+ */
+int enl_envelope_open_with_key(const uint8_t *buf, size_t len, const uint8_t key[32],
+			       const struct enl_keyring *kr, const struct enl_limits *lim,
+			       int64_t now, struct enl_message **out) ENL_WUR;
 
 void enl_message_free(struct enl_message *msg);
 

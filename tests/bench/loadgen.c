@@ -467,7 +467,7 @@ main(int argc, char **argv)
 		uint8_t body[1024];
 		struct enl_limits lim = {1 << 20};
 		struct enl_attachment att = {"report.bin", "", body, sizeof(body)};
-		struct enl_payload pl = {"bench", "", 1, &att, NULL, 0};
+		struct enl_payload pl = {"bench", "", 1, &att, NULL, 0, NULL};
 		struct enl_header *h = malloc(sizeof(*h));
 		randombytes_buf(body, sizeof(body));
 		for (size_t i = 0; i < sh.count; i++) {

@@ -181,7 +181,7 @@ seal_to_self_and(const struct enl_identity *from, const struct enl_keyring *kr,
 	struct enl_header h;
 	struct enl_limits lim = {max};
 	struct enl_attachment att = {"x.bin", "", NULL, payload};
-	struct enl_payload p = {"s", "b", 1, &att, NULL, 0};
+	struct enl_payload p = {"s", "b", 1, &att, NULL, 0, NULL};
 	uint8_t *env = NULL, *data = calloc(1, payload + 1);
 
 	att.data = data;
@@ -301,7 +301,7 @@ main(int argc, char **argv)
 	} else if (strcmp(mode, "bad-ciphertext") == 0 && argc > 5) {
 		struct enl_header h;
 		struct enl_limits lim = {1 << 20};
-		struct enl_payload p = {"s", "will not decrypt", 0, NULL, NULL, 0};
+		struct enl_payload p = {"s", "will not decrypt", 0, NULL, NULL, 0, NULL};
 		Enlace__Envelope *e;
 		uint8_t *env = NULL, digest[32];
 		size_t len = 0;

@@ -49,7 +49,7 @@ roundtrip(size_t n_rcpt)
 		{"ledger.csv", "text/csv", (const uint8_t *)"a,b\n1,2\n", 8},
 		{"empty.bin", "", NULL, 0},
 	};
-	struct enl_payload p = {"Wire transfers", "Body text\nline 2", 2, att, NULL, 0};
+	struct enl_payload p = {"Wire transfers", "Body text\nline 2", 2, att, NULL, 0, NULL};
 	uint8_t *env = NULL;
 	size_t len = 0;
 
@@ -138,7 +138,7 @@ limit_case(size_t limit)
 	struct enl_limits lim = {limit};
 	struct enl_header h;
 	struct enl_attachment att = {"big.bin", "application/octet-stream", NULL, 0};
-	struct enl_payload p = {"s", "b", 1, &att, NULL, 0};
+	struct enl_payload p = {"s", "b", 1, &att, NULL, 0, NULL};
 	struct enl_message *m = NULL;
 	uint8_t *data, *env = NULL;
 	size_t len = 0, size;
@@ -475,7 +475,8 @@ test_forward_carries_original(void)
 	h.has_forward_of = true;
 	memcpy(h.forward_of, m->header.message_id, ENL_MSG_ID_LEN);
 	{
-		struct enl_payload p = {"fwd", "see attached original", 0, NULL, orig, orig_len};
+		struct enl_payload p = {"fwd", "see attached original", 0, NULL, orig, orig_len,
+					m->content_key};
 		REQUIRE_OK(enl_envelope_seal(w.agency[1], &w.kr, &lim, &h, &p, NOW, &fwd, &fwd_len));
 	}
 	CHECK_RC(enl_envelope_open(fwd, fwd_len, w.agency[2], &w.kr, &lim, NOW, &fm), ENL_OK);
@@ -486,6 +487,25 @@ test_forward_carries_original(void)
 		CHECK_RC(enl_envelope_verify(fm->payload.original, fm->payload.original_len,
 					     &w.kr, &lim, NOW, &orig_h, NULL), ENL_OK);
 		CHECK(strcmp(orig_h.sender, ids[0]) == 0);
+		/* ... and reads it with the key the forwarder passed on */
+		REQUIRE(fm->payload.original_key != NULL);
+		{
+			struct enl_message *om = NULL;
+			uint8_t wrong[32];
+			CHECK_RC(enl_envelope_open_with_key(fm->payload.original,
+							    fm->payload.original_len,
+							    fm->payload.original_key, &w.kr, &lim,
+							    NOW, &om), ENL_OK);
+			CHECK(om != NULL && strcmp(om->payload.body, "original") == 0);
+			enl_message_free(om);
+			om = NULL;
+			memcpy(wrong, fm->payload.original_key, 32);
+			wrong[0] ^= 1;
+			CHECK_RC(enl_envelope_open_with_key(fm->payload.original,
+							    fm->payload.original_len, wrong,
+							    &w.kr, &lim, NOW, &om), ENL_E_TAMPERED);
+			CHECK(om == NULL);
+		}
 	}
 	enl_message_free(m);
 	enl_message_free(fm);

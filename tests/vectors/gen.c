@@ -108,7 +108,7 @@ make_vectors(const char *tmp)
 	struct enl_attachment att = {"transfers.csv", "text/csv",
 				     (const uint8_t *)"date,amount\n2026-09-01,9900\n", 28};
 	struct enl_payload p = {"Structured deposits", "Three deposits below the threshold.",
-				1, &att, NULL, 0};
+				1, &att, NULL, 0, NULL};
 	char vkey[ENL_VKEY_MAX];
 	uint8_t pk[32], epk[32], *cards[2];
 	size_t lens[2];
