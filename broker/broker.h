@@ -56,6 +56,7 @@ enum delivery_state {
 	DS_ACKED = 3,
 	DS_REJECTED = 4,
 	DS_REFUSED = 5,
+	DS_HELD = 6,		/* a forward waiting for the originator's consent */
 };
 
 struct rcpt_state {
@@ -72,6 +73,12 @@ struct stored_message {
 	char sender[ENL_ID_MAX + 1];
 	int64_t received_at;
 	uint64_t log_index;	/* its SUBMITTED entry in the audit log */
+};
+
+struct original_info {
+	char sender[ENL_ID_MAX + 1];
+	struct enl_handling handling;
+	int forwarder_state;	/* enum delivery_state, or 0: not a recipient */
 };
 
 /* A delivery as the policy decided it: QUEUED, or REJECTED with why. */
@@ -116,6 +123,11 @@ struct store_ops {
 	int (*cosig_put)(void *db, const char *agency, uint64_t size, const char *line);
 	int (*cosigs)(void *db, uint64_t size, void (*cb)(void *arg, const char *line),
 		      void *arg);
+	/* What a forward is checked against: the original's sender and
+	 * handling, and the forwarder's delivery of it (0 if none).
+	 * ENL_E_NOT_FOUND if the original is not stored. */
+	int (*original)(void *db, const uint8_t id[ENL_MSG_ID_LEN], const char *forwarder,
+			struct original_info *out);
 	/* Small named values. meta_get: ENL_E_NOT_FOUND if absent. */
 	int (*meta_get)(void *db, const char *key, uint8_t *out, size_t cap, size_t *len);
 	int (*meta_put)(void *db, const char *key, const uint8_t *value, size_t len);

@@ -75,6 +75,7 @@ struct work {
 	enum { REPLY_NONE, REPLY_RECEIPT, REPLY_FETCH } replying;
 	/* the policy's decision for each recipient of a submission */
 	struct policy_decision *decisions;
+	bool *held;		/* a forward: recipients waiting for consent */
 	/* a policy to put in force once its POLICY_LOADED entry is durable */
 	struct policy_ref *new_policy;
 	char policy_note[300];
@@ -294,6 +295,8 @@ work_reset(struct work *w)
 	w->submitted = NULL;
 	free(w->decisions);
 	w->decisions = NULL;
+	free(w->held);
+	w->held = NULL;
 	w->replying = REPLY_NONE;
 	receipt_job_free(w->rj);
 	w->rj = NULL;
@@ -660,6 +663,75 @@ log_abort(void *arg)
 
 /* ---- SUBMIT ---- */
 
+/*
+ * A forward, checked against its original: the forwarder received it;
+ * its handling allows forwarding and the forward keeps it (never
+ * weaker). TLP:AMBER stays in the forwarder's country; with onward
+ * sharing CONSENT the recipients the policy allows are held for the
+ * originator's consent. ENL_E_PERMISSION with `why` refuses the whole
+ * forward. On the writer.
+ */
+static int
+forward_check(struct work *w, struct store *st, char *why, size_t cap)
+{
+	const struct enl_header *h = w->hdr;
+	struct original_info o;
+	const struct enl_card *me;
+	int rc;
+
+	if (h->type == ENL_MSG_FORWARD && !h->has_forward_of) {
+		snprintf(why, cap, "a FORWARD must name its original (forward-of)");
+		return ENL_E_PERMISSION;
+	}
+	if (h->type != ENL_MSG_FORWARD) {
+		snprintf(why, cap, "only a FORWARD may name an original (forward-of)");
+		return ENL_E_PERMISSION;
+	}
+	memset(&o, 0, sizeof(o));
+	rc = st->ops->original(st->db, h->forward_of, h->sender, &o);
+	if (rc == ENL_E_NOT_FOUND) {
+		snprintf(why, cap, "forward of a message this broker never relayed");
+		return ENL_E_PERMISSION;
+	}
+	if (rc != ENL_OK)
+		return rc;
+	if (o.forwarder_state == 0 || o.forwarder_state == DS_REJECTED ||
+	    o.forwarder_state == DS_HELD)
+		snprintf(why, cap, "%s never received the original, so cannot forward it", h->sender);
+	else if (o.handling.tlp == ENL_TLP_RED)
+		snprintf(why, cap, "the original is TLP:RED: it goes only to the recipients its "
+			 "originator named, never further");
+	else if (o.handling.tlp == ENL_TLP_AMBER_STRICT)
+		snprintf(why, cap, "the original is TLP:AMBER+STRICT: it stays inside the "
+			 "recipient agency");
+	else if (o.handling.onward == ENL_ONWARD_NEVER)
+		snprintf(why, cap, "the originator %s forbids onward sharing (NEVER)", o.sender);
+	else if (h->handling.tlp < o.handling.tlp || h->handling.onward < o.handling.onward ||
+		 h->handling.evidential < o.handling.evidential)
+		snprintf(why, cap, "a forward can never weaken the original's handling");
+	else
+		why[0] = '\0';
+	if (why[0] != '\0')
+		return ENL_E_PERMISSION;
+	if ((w->held = calloc(h->n_recipients, sizeof(*w->held))) == NULL)
+		return ENL_E_NOMEM;
+	me = enl_directory_find(w->srv->p.dir, h->sender);
+	for (size_t i = 0; i < h->n_recipients; i++) {
+		struct policy_decision *d = &w->decisions[i];
+		const struct enl_card *c = enl_directory_find(w->srv->p.dir, h->recipients[i]);
+		if (!d->allow)
+			continue;
+		if (o.handling.tlp == ENL_TLP_AMBER &&
+		    (me == NULL || c == NULL || strcmp(me->country, c->country) != 0)) {
+			d->allow = false;
+			snprintf(d->rule, sizeof(d->rule), "tlp-amber-stays-home");
+			continue;
+		}
+		w->held[i] = o.handling.onward == ENL_ONWARD_CONSENT;
+	}
+	return ENL_OK;
+}
+
 static int
 submit_write(struct job *j, struct store *st, int64_t now)
 {
@@ -680,6 +752,17 @@ submit_write(struct job *j, struct store *st, int64_t now)
 	}
 	if (rc != ENL_E_NOT_FOUND)
 		return rc;
+	if (w->hdr->type == ENL_MSG_FORWARD || w->hdr->has_forward_of) {
+		rc = forward_check(w, st, w->refused_why, sizeof(w->refused_why));
+		if (rc == ENL_E_PERMISSION) {
+			struct audit a = {ENLACE__AUDIT_EVENT__AUDIT_REJECTED, w->hdr->message_id,
+					  w->hash, NULL, w->agency, NULL, w->refused_why, 0,
+					  NULL, NULL};
+			return (rc = audit(w->srv, &a, now, NULL)) != ENL_OK ? rc : ENL_E_PERMISSION;
+		}
+		if (rc != ENL_OK)
+			return rc;
+	}
 	{
 		struct audit a = {ENLACE__AUDIT_EVENT__SUBMITTED, w->hdr->message_id, w->hash, NULL,
 				  w->hdr->sender, NULL, NULL, 0, &w->submitted, &w->submitted_len};
@@ -690,19 +773,25 @@ submit_write(struct job *j, struct store *st, int64_t now)
 		w->submitted_at = now;
 		a.keep = NULL;
 		struct delivery_init *d = calloc(w->hdr->n_recipients, sizeof(*d));
-		char (*why)[POLICY_NAME_MAX + 32] = calloc(w->hdr->n_recipients, sizeof(*why));
+		char (*why)[POLICY_NAME_MAX + 80] = calloc(w->hdr->n_recipients, sizeof(*why));
 		rc = d == NULL || why == NULL ? ENL_E_NOMEM : ENL_OK;
 		/* each recipient as the policy decided, the rule on the record */
 		for (size_t i = 0; rc == ENL_OK && i < w->hdr->n_recipients; i++) {
 			const struct policy_decision *pd = &w->decisions[i];
-			snprintf(why[i], sizeof(why[i]), "%s by policy rule %s",
-				 pd->allow ? "allowed" : "denied", pd->rule);
-			a.event = pd->allow ? ENLACE__AUDIT_EVENT__AUDIT_QUEUED
-					    : ENLACE__AUDIT_EVENT__AUDIT_REJECTED;
+			bool held = w->held != NULL && w->held[i];
+			if (held)
+				snprintf(why[i], sizeof(why[i]), "held for the originator's consent "
+					 "(policy rule %s allows)", pd->rule);
+			else
+				snprintf(why[i], sizeof(why[i]), "%s by policy rule %s",
+					 pd->allow ? "allowed" : "denied", pd->rule);
+			a.event = held ? ENLACE__AUDIT_EVENT__HELD_FOR_CONSENT
+				  : pd->allow ? ENLACE__AUDIT_EVENT__AUDIT_QUEUED
+					      : ENLACE__AUDIT_EVENT__AUDIT_REJECTED;
 			a.recipient = w->hdr->recipients[i];
 			a.reason = why[i];
-			d[i].state = pd->allow ? DS_QUEUED : DS_REJECTED;
-			d[i].reason = pd->allow ? NULL : why[i];
+			d[i].state = held ? DS_HELD : pd->allow ? DS_QUEUED : DS_REJECTED;
+			d[i].reason = pd->allow && !held ? NULL : why[i];
 			rc = audit(w->srv, &a, now, NULL);
 		}
 		if (rc == ENL_OK)
@@ -734,9 +823,13 @@ respond_fresh_receipt(struct work *w)
 	for (size_t i = 0; i < w->hdr->n_recipients; i++) {
 		snprintf(rj->raw[i].recipient, sizeof(rj->raw[i].recipient), "%s",
 			 w->hdr->recipients[i]);
-		rj->raw[i].state = w->decisions[i].allow ? DS_QUEUED : DS_REJECTED;
+		bool held = w->held != NULL && w->held[i];
+		rj->raw[i].state = held ? DS_HELD : w->decisions[i].allow ? DS_QUEUED : DS_REJECTED;
 		rj->raw[i].queued_at = w->submitted_at;
-		if (!w->decisions[i].allow)
+		if (held)
+			snprintf(rj->raw[i].reason, sizeof(rj->raw[i].reason),
+				 "held for the originator's consent");
+		else if (!w->decisions[i].allow)
 			snprintf(rj->raw[i].reason, sizeof(rj->raw[i].reason),
 				 "denied by policy rule %s", w->decisions[i].rule);
 	}
@@ -761,6 +854,10 @@ submit_done(struct job *j, int rc)
 
 	if (rc == ENL_E_EXISTS) {
 		respond_status(w, rc, "this message id was already used for another envelope");
+		return;
+	}
+	if (rc == ENL_E_PERMISSION) {
+		respond_status(w, rc, w->refused_why);
 		return;
 	}
 	if (rc != ENL_OK) {

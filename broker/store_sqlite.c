@@ -28,6 +28,7 @@ struct sq {
 	sqlite3_stmt *pending, *mark, *states, *state_of;
 	sqlite3_stmt *audit_put, *audit_all, *audit_get;
 	sqlite3_stmt *cosig_put, *cosig_list, *meta_get, *meta_put, *msg_exists;
+	sqlite3_stmt *hdl_put, *original;
 	char blobs[1100];	/* large envelopes, one file each */
 };
 
@@ -68,7 +69,10 @@ static const char schema[] =
 	/* each agency's newest cosignature of a checkpoint */
 	"CREATE TABLE IF NOT EXISTS cosignatures ("
 	"  agency TEXT PRIMARY KEY, size INTEGER NOT NULL, line TEXT NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);";
+	"CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);"
+	/* each message's handling, for the forwards of it */
+	"CREATE TABLE IF NOT EXISTS handling (id BLOB PRIMARY KEY, tlp INTEGER NOT NULL,"
+	"  onward INTEGER NOT NULL, evidential INTEGER NOT NULL) WITHOUT ROWID;";
 
 static int
 sq_err(struct sq *s, const char *what)
@@ -145,6 +149,12 @@ sq_message_put(void *db, const struct enl_header *h, const uint8_t hash[ENL_HASH
 	}
 	sqlite3_bind_int64(s->msg_put, 6, (sqlite3_int64)log_index);
 	if ((rc = step_done(s, s->msg_put, "message_put")) != ENL_OK)
+		return rc;
+	sqlite3_bind_blob(s->hdl_put, 1, h->message_id, ENL_MSG_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_int(s->hdl_put, 2, h->handling.tlp);
+	sqlite3_bind_int(s->hdl_put, 3, h->handling.onward);
+	sqlite3_bind_int(s->hdl_put, 4, h->handling.evidential);
+	if ((rc = step_done(s, s->hdl_put, "handling_put")) != ENL_OK)
 		return rc;
 	for (size_t i = 0; i < h->n_recipients; i++) {
 		sqlite3_bind_blob(s->dlv_put, 1, h->message_id, ENL_MSG_ID_LEN, SQLITE_STATIC);
@@ -423,6 +433,31 @@ sq_meta_put(void *db, const char *key, const uint8_t *value, size_t len)
 	return step_done(s, s->meta_put, "meta_put");
 }
 
+static int
+sq_original(void *db, const uint8_t id[ENL_MSG_ID_LEN], const char *forwarder,
+	    struct original_info *out)
+{
+	struct sq *s = db;
+	int rc;
+
+	sqlite3_bind_blob(s->original, 1, id, ENL_MSG_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_text(s->original, 2, forwarder, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s->original);
+	if (rc == SQLITE_ROW) {
+		snprintf(out->sender, sizeof(out->sender), "%s",
+			 (const char *)sqlite3_column_text(s->original, 0));
+		out->handling.tlp = (enum enl_tlp)sqlite3_column_int(s->original, 1);
+		out->handling.onward = (enum enl_onward)sqlite3_column_int(s->original, 2);
+		out->handling.evidential = (enum enl_evidential)sqlite3_column_int(s->original, 3);
+		out->forwarder_state = sqlite3_column_int(s->original, 4);
+		rc = ENL_OK;
+	} else {
+		rc = rc == SQLITE_DONE ? ENL_E_NOT_FOUND : sq_err(s, "original");
+	}
+	sqlite3_reset(s->original);
+	return rc;
+}
+
 static void
 sq_close(void *db)
 {
@@ -431,7 +466,8 @@ sq_close(void *db)
 				&s->msg_put, &s->dlv_put, &s->pending, &s->mark,
 				&s->states, &s->state_of, &s->audit_put, &s->audit_all,
 				&s->audit_get, &s->cosig_put, &s->cosig_list,
-				&s->meta_get, &s->meta_put, &s->msg_exists};
+				&s->meta_get, &s->meta_put, &s->msg_exists,
+				&s->hdl_put, &s->original};
 
 	if (s == NULL)
 		return;
@@ -452,7 +488,7 @@ sq_close(void *db)
 static const struct store_ops sq_ops = {
 	sq_begin, sq_commit, sq_rollback, sq_message_get, sq_message_put,
 	sq_pending, sq_mark, sq_states, sq_audit_append, sq_audit_load, sq_audit_get,
-	sq_cosig_put, sq_cosigs, sq_meta_get, sq_meta_put, sq_close,
+	sq_cosig_put, sq_cosigs, sq_original, sq_meta_get, sq_meta_put, sq_close,
 };
 
 /* The blobs folder beside the database; files no row names are removed. */
@@ -498,7 +534,7 @@ store_sqlite_open(const char *path, struct store *out)
 	struct stmt_def {
 		sqlite3_stmt **st;
 		const char *sql;
-	} stmts[18];
+	} stmts[20];
 	struct sq *s = calloc(1, sizeof(*s));
 	size_t n = 0;
 
@@ -540,6 +576,12 @@ store_sqlite_open(const char *path, struct store *out)
 	stmts[n++] = (struct stmt_def){&s->meta_put,
 		"INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"};
 	stmts[n++] = (struct stmt_def){&s->msg_exists, "SELECT 1 FROM messages WHERE id = ?"};
+	stmts[n++] = (struct stmt_def){&s->hdl_put,
+		"INSERT INTO handling (id, tlp, onward, evidential) VALUES (?, ?, ?, ?)"};
+	stmts[n++] = (struct stmt_def){&s->original,
+		"SELECT m.sender, h.tlp, h.onward, h.evidential, coalesce((SELECT d.state "
+		"FROM deliveries d WHERE d.message_id = m.id AND d.recipient = ?2), 0) "
+		"FROM messages m JOIN handling h ON h.id = m.id WHERE m.id = ?1"};
 	stmts[n++] = (struct stmt_def){&s->state_of,
 		"SELECT state FROM deliveries WHERE message_id = ? AND recipient = ?"};
 	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |

@@ -800,6 +800,44 @@ send_reject(struct agent *a, const struct enl_keyring *kr, const uint8_t *id,
 
 /* Handles one incoming envelope: verify and store durably, then make its
  * acknowledgement into *ack (*have_ack set) for the caller to send. */
+/*
+ * A forward must carry its original: signed by its originator, opened
+ * with the key passed on, the one forward_of names, with a handling the
+ * forward does not weaken and that allows forwarding at all.
+ */
+static bool
+forward_verified(struct agent *a, const struct enl_keyring *kr, const struct enl_message *m,
+		 char *why, size_t cap)
+{
+	const struct enl_handling *fh = &m->header.handling;
+	struct enl_message *om = NULL;
+	int rc;
+
+	if (!m->header.has_forward_of || m->header.type != ENL_MSG_FORWARD ||
+	    m->payload.original == NULL || m->payload.original_key == NULL) {
+		snprintf(why, cap, "a forward without its original and key");
+		return false;
+	}
+	rc = enl_envelope_open_with_key(m->payload.original, m->payload.original_len,
+					m->payload.original_key, kr, &a->lim, 0, &om);
+	if (rc != ENL_OK) {
+		snprintf(why, cap, "the forwarded original does not verify: %s", enl_strerror(rc));
+		return false;
+	}
+	if (memcmp(om->header.message_id, m->header.forward_of, ENL_MSG_ID_LEN) != 0)
+		snprintf(why, cap, "the forwarded original is not the message forward_of names");
+	else if (fh->tlp < om->header.handling.tlp || fh->onward < om->header.handling.onward ||
+		 fh->evidential < om->header.handling.evidential)
+		snprintf(why, cap, "the forward weakens the original's handling");
+	else if (om->header.handling.tlp >= ENL_TLP_AMBER_STRICT ||
+		 om->header.handling.onward == ENL_ONWARD_NEVER)
+		snprintf(why, cap, "the original's handling forbids forwarding it");
+	else
+		why[0] = '\0';
+	enl_message_free(om);
+	return why[0] == '\0';
+}
+
 static int
 receive_one(struct agent *a, const struct enl_keyring *kr, const uint8_t *env, size_t len,
 	    struct pending_ack *ack, bool *have_ack)
@@ -811,13 +849,22 @@ receive_one(struct agent *a, const struct enl_keyring *kr, const uint8_t *env, s
 	struct stat st;
 	int rc;
 
+	char reason[300];
+
 	rc = enl_envelope_open(env, len, a->me, kr, &a->lim, (int64_t)time(NULL), &m);
+	if (rc == ENL_OK && (m->header.has_forward_of || m->header.type == ENL_MSG_FORWARD) &&
+	    !forward_verified(a, kr, m, reason, sizeof(reason))) {
+		enl_message_free(m);
+		m = NULL;
+		rc = ENL_E_TAMPERED;
+	} else {
+		snprintf(reason, sizeof(reason), "did not verify: %s", enl_strerror(rc));
+	}
 	if (rc != ENL_OK) {
-		char reason[300], line[310];
+		char line[310];
 		int n;
 		enl_hash(env, len, hash);
 		enl_hex(hash, ENL_HASH_LEN, hex);
-		snprintf(reason, sizeof(reason), "did not verify: %s", enl_strerror(rc));
 		alog("REFUSED an incoming envelope %.16s…: %s", hex, reason);
 		snprintf(path, sizeof(path), "%s/refused/%s.env", a->cfg.spool, hex);
 		if (enl_file_write(path, env, len, 0600, true) != ENL_OK)
@@ -946,6 +993,79 @@ wait_receipt(struct agent *a, const char *hex, int timeout_s)
 
 static void ctl_receipts_of(struct agent *a, const uint8_t *id, bool local_only);
 
+/*
+ * A forward of a message of the inbox: the original signed envelope and
+ * its content key go with it, under the original's handling exactly (a
+ * forward never weakens it). What the broker would refuse is refused here
+ * first, with the reason. On failure the agent has answered.
+ */
+static int
+forward_prepare(struct agent *a, const Enlace__CtlSend *s, struct enl_header *h,
+		struct enl_payload *p, uint8_t **orig, size_t *orig_len,
+		struct enl_message **om, char *subject, size_t subject_cap)
+{
+	struct enl_keyring kr = keyring(a);
+	const struct enl_card *me, *c;
+	const struct enl_header *oh;
+	char hex[2 * ENL_MSG_ID_LEN + 1], path[2048], reason[300];
+	int rc;
+
+	if (s->forward_of.len != ENL_MSG_ID_LEN) {
+		ctl_error(a, ENL_E_INVAL, "bad request: forward_of");
+		return ENL_E_INVAL;
+	}
+	enl_hex(s->forward_of.data, ENL_MSG_ID_LEN, hex);
+	snprintf(path, sizeof(path), "%s/inbox/%s.env", a->cfg.spool, hex);
+	if ((rc = enl_file_read(path, enl_envelope_max_size(&a->lim), orig, orig_len)) != ENL_OK) {
+		ctl_error(a, ENL_E_NOT_FOUND, rc == ENL_E_NOT_FOUND
+			  ? "no such message in the inbox: only a message received can be forwarded"
+			  : enl_strerror(rc));
+		return ENL_E_NOT_FOUND;
+	}
+	rc = enl_envelope_open(*orig, *orig_len, a->me, &kr, &a->lim, (int64_t)time(NULL), om);
+	if (rc != ENL_OK) {
+		snprintf(reason, sizeof(reason), "the original does not open: %s", enl_strerror(rc));
+		ctl_error(a, rc, reason);
+		return rc;
+	}
+	oh = &(*om)->header;
+	reason[0] = '\0';
+	if (oh->handling.tlp == ENL_TLP_RED)
+		snprintf(reason, sizeof(reason), "TLP:RED is for its named recipients only: it is "
+			 "never forwarded");
+	else if (oh->handling.tlp == ENL_TLP_AMBER_STRICT)
+		snprintf(reason, sizeof(reason), "TLP:AMBER+STRICT stays inside the recipient "
+			 "agency: it is never forwarded");
+	else if (oh->handling.onward == ENL_ONWARD_NEVER)
+		snprintf(reason, sizeof(reason), "the originator forbids onward sharing (NEVER)");
+	pthread_mutex_lock(&a->mu);
+	me = enl_directory_find(a->dir, enl_identity_id(a->me));
+	for (size_t i = 0; reason[0] == '\0' && oh->handling.tlp == ENL_TLP_AMBER &&
+			   i < h->n_recipients; i++) {
+		c = enl_directory_find(a->dir, h->recipients[i]);
+		if (me == NULL || c == NULL || strcmp(c->country, me->country) != 0)
+			snprintf(reason, sizeof(reason), "TLP:AMBER goes only to this agency's own "
+				 "country: %s is not of %s", h->recipients[i],
+				 me ? me->country : "?");
+	}
+	pthread_mutex_unlock(&a->mu);
+	if (reason[0] != '\0') {
+		ctl_error(a, ENL_E_PERMISSION, reason);
+		return ENL_E_PERMISSION;
+	}
+	h->type = ENL_MSG_FORWARD;
+	h->has_forward_of = true;
+	memcpy(h->forward_of, oh->message_id, ENL_MSG_ID_LEN);
+	h->handling = oh->handling;
+	if (h->case_ref[0] == '\0')
+		snprintf(h->case_ref, sizeof(h->case_ref), "%s", oh->case_ref);
+	snprintf(subject, subject_cap, "Fwd: %s", (*om)->payload.subject);
+	p->original = *orig;
+	p->original_len = *orig_len;
+	p->original_key = (*om)->content_key;
+	return ENL_OK;
+}
+
 static void
 ctl_send(struct agent *a, const Enlace__CtlSend *s)
 {
@@ -954,9 +1074,10 @@ ctl_send(struct agent *a, const Enlace__CtlSend *s)
 	struct enl_payload p = {0};
 	struct enl_keyring kr = keyring(a);
 	Enlace__CtlResponse r = ENLACE__CTL_RESPONSE__INIT;
-	uint8_t *env = NULL;
-	size_t len = 0;
-	char hex[2 * ENL_MSG_ID_LEN + 1], path[2048], reason[256];
+	struct enl_message *om = NULL;
+	uint8_t *env = NULL, *orig = NULL;
+	size_t len = 0, orig_len = 0;
+	char hex[2 * ENL_MSG_ID_LEN + 1], path[2048], reason[256], fwd_subject[300];
 	int rc = ENL_E_INVAL;
 
 	if (h == NULL || (s->n_attachments &&
@@ -998,13 +1119,17 @@ ctl_send(struct agent *a, const Enlace__CtlSend *s)
 		h->has_in_reply_to = true;
 		memcpy(h->in_reply_to, s->in_reply_to.data, ENL_MSG_ID_LEN);
 	}
+	if (s->forward_of.len != 0 &&
+	    (rc = forward_prepare(a, s, h, &p, &orig, &orig_len, &om, fwd_subject,
+				  sizeof(fwd_subject))) != ENL_OK)
+		goto out;
 	for (size_t i = 0; i < s->n_attachments; i++) {
 		atts[i].name = s->attachments[i]->name;
 		atts[i].media_type = s->attachments[i]->media_type;
 		atts[i].data = s->attachments[i]->data.data;
 		atts[i].len = s->attachments[i]->data.len;
 	}
-	p.subject = s->subject;
+	p.subject = om != NULL && s->subject[0] == '\0' ? fwd_subject : s->subject;
 	p.body = s->body;
 	p.n_attachments = s->n_attachments;
 	p.attachments = atts;
@@ -1046,6 +1171,8 @@ out:
 	free(env);
 	free(atts);
 	free(h);
+	free(orig);
+	enl_message_free(om);
 }
 
 static bool
@@ -1128,7 +1255,13 @@ ctl_inbox(struct agent *a, const uint8_t *only)
 	Enlace__Handling *hds = NULL;
 	Enlace__Payload pl = ENLACE__PAYLOAD__INIT;
 	Enlace__Attachment *atts = NULL, **aptrs = NULL;
+	Enlace__CtlItem orig_item;
+	Enlace__Handling orig_hd;
+	Enlace__Payload orig_pl = ENLACE__PAYLOAD__INIT;
+	struct enl_message *orig = NULL;
+	struct enl_keyring kr = keyring(a);
 	char (*fps)[ENL_FINGERPRINT_LEN] = NULL, dir[1100], **rcpts = NULL;
+	char orig_fp[ENL_FINGERPRINT_LEN];
 	size_t n = 0, cap = 0;
 	struct dirent *e;
 	DIR *d;
@@ -1194,6 +1327,22 @@ ctl_inbox(struct agent *a, const uint8_t *only)
 			rcpts[i] = ms[0]->header.recipients[i];
 		items[0].n_recipients = rcpts ? ms[0]->header.n_recipients : 0;
 		items[0].recipients = rcpts;
+		if (ms[0]->header.has_forward_of) {
+			items[0].forward_of.data = ms[0]->header.forward_of;
+			items[0].forward_of.len = ENL_MSG_ID_LEN;
+		}
+		/* a forward: the chain of custody, the original checked again */
+		if (ms[0]->payload.original != NULL && ms[0]->payload.original_key != NULL &&
+		    enl_envelope_open_with_key(ms[0]->payload.original, ms[0]->payload.original_len,
+					       ms[0]->payload.original_key, &kr, &a->lim, 0,
+					       &orig) == ENL_OK) {
+			item_fill(&orig_item, &orig_hd, orig,
+				  enl_directory_find(a->dir, orig->header.sender), orig_fp, 0);
+			orig_pl.subject = (char *)orig->payload.subject;
+			orig_pl.body = (char *)orig->payload.body;
+			orig_item.payload = &orig_pl;
+			items[0].original = &orig_item;
+		}
 	}
 	pthread_mutex_unlock(&a->mu);
 	r.n_items = n;
@@ -1210,6 +1359,7 @@ out:
 	free(atts);
 	free(aptrs);
 	free(rcpts);
+	enl_message_free(orig);
 }
 
 /*

@@ -100,7 +100,7 @@ enum {
 	OPT_TLP, OPT_ONWARD, OPT_EVID, OPT_TYPE, OPT_REL, OPT_ASSESS, OPT_PRIO,
 	OPT_EXPIRES, OPT_REPLYBY, OPT_INREPLY, OPT_SUBJECT, OPT_TEXT, OPT_TEXTFILE,
 	OPT_ATTACH, OPT_OUT, OPT_MAXPAY, OPT_JSON, OPT_SAVE, OPT_HELP, OPT_SOCKET,
-	OPT_WAIT,
+	OPT_WAIT, OPT_NOTE,
 };
 
 static const struct option all_opts[] = {
@@ -122,6 +122,7 @@ static const struct option all_opts[] = {
 	{"in-reply-to", required_argument, NULL, OPT_INREPLY},
 	{"subject", required_argument, NULL, OPT_SUBJECT},
 	{"text", required_argument, NULL, OPT_TEXT},
+	{"note", required_argument, NULL, OPT_NOTE},
 	{"text-file", required_argument, NULL, OPT_TEXTFILE},
 	{"attach", required_argument, NULL, OPT_ATTACH},
 	{"out", required_argument, NULL, OPT_OUT},
@@ -194,6 +195,7 @@ parse_args(int argc, char **argv, const int *allowed, const char *usage, struct 
 		case OPT_INREPLY: a->in_reply = optarg; break;
 		case OPT_SUBJECT: a->subject = optarg; break;
 		case OPT_TEXT: a->text = optarg; break;
+		case OPT_NOTE: a->text = optarg; break;
 		case OPT_TEXTFILE: a->text_file = optarg; break;
 		case OPT_OUT: a->out = optarg; break;
 		case OPT_MAXPAY: a->max_payload = optarg; break;
@@ -801,8 +803,9 @@ static const char *
 state_name(int st)
 {
 	static const char *const names[] = {"unknown", "queued", "fetched", "acknowledged",
-					    "rejected", "refused by recipient"};
-	return st >= 0 && st <= 5 ? names[st] : "unknown";
+					    "rejected", "refused by recipient",
+					    "held for consent"};
+	return st >= 0 && st <= 6 ? names[st] : "unknown";
 }
 
 static void
@@ -868,7 +871,8 @@ print_states(const Enlace__CtlResponse *r, bool json)
 	for (size_t i = 0; i < r->n_recipients; i++) {
 		const Enlace__RecipientState *s = r->recipients[i];
 		char q[32] = "-", f[32] = "-", k[32] = "-";
-		if (s->state == ENLACE__DELIVERY_STATE__REJECTED) {
+		if (s->state == ENLACE__DELIVERY_STATE__REJECTED ||
+		    s->state == ENLACE__DELIVERY_STATE__HELD) {
 			printf("  %-14s %-13s %s\n", s->recipient, state_name(s->state), s->reason);
 			continue;
 		}
@@ -990,6 +994,68 @@ out:
 	return ret;
 }
 
+static const char usage_forward[] =
+	"enlace forward MSGID --to ID [--to ID]... [--note TEXT] [--wait] [--socket PATH] [--json]";
+
+static int
+cmd_forward(int argc, char **argv)
+{
+	static const int allowed[] = {OPT_SOCKET, OPT_TO, OPT_NOTE, OPT_WAIT, OPT_JSON, 0};
+	Enlace__CtlRequest req = ENLACE__CTL_REQUEST__INIT;
+	Enlace__CtlSend cs = ENLACE__CTL_SEND__INIT;
+	Enlace__Handling hd = ENLACE__HANDLING__INIT;
+	Enlace__CtlResponse *resp = NULL;
+	uint8_t id[ENL_MSG_ID_LEN];
+	char *to[ENL_MAX_RECIPIENTS], hex[2 * ENL_MSG_ID_LEN + 1];
+	struct args a;
+	int ret;
+
+	if ((ret = parse_args(argc, argv, allowed, usage_forward, &a)) != 0)
+		return ret;
+	if (a.help) {
+		printf("usage: %s\n\nForwards a message received (from the inbox) to a third "
+		       "party: the original\nsigned envelope goes with it, so that the new "
+		       "recipient can check the\noriginator's signature, under the original's "
+		       "handling, which a forward can\nnever weaken. TLP:RED and "
+		       "TLP:AMBER+STRICT are never forwarded, nor anything\nwhose onward "
+		       "sharing is NEVER; TLP:AMBER stays in this agency's country. With\n"
+		       "onward sharing CONSENT the broker holds the forward until the "
+		       "originator\ngrants it.\n", usage_forward);
+		return 0;
+	}
+	if (a.argc != 1 || !enl_unhex(a.argv[0], id, sizeof(id)))
+		return usage_err("expected one message id (32 hex digits)", usage_forward);
+	if (a.n_to == 0)
+		return usage_err("at least one --to is required", usage_forward);
+	for (size_t i = 0; i < a.n_to; i++)
+		to[i] = (char *)a.to[i];
+	cs.n_to = a.n_to;
+	cs.to = to;
+	cs.type = ENLACE__MESSAGE_TYPE__FORWARD;
+	cs.handling = &hd;	/* the agent takes the original's */
+	cs.body = (char *)(a.text ? a.text : "");
+	cs.forward_of.data = id;
+	cs.forward_of.len = sizeof(id);
+	cs.wait = a.wait;
+	req.body_case = ENLACE__CTL_REQUEST__BODY_SEND;
+	req.send = &cs;
+	if ((ret = agent_call(&a, &req, a.wait ? 75000 : 30000, &resp)) != 0)
+		return ret;
+	if (a.wait) {
+		print_states(resp, a.json);
+		ret = resp->receipt_verified && resp->log_verified && !resp->log_alarm[0]
+			      ? 0 : EXIT_FAIL;
+	} else {
+		enl_hex(resp->message_id.data, resp->message_id.len, hex);
+		if (a.json)
+			printf("{\"message_id\":\"%s\",\"state\":\"outbox\"}\n", hex);
+		else
+			printf("%s\n", hex);
+	}
+	protobuf_c_message_free_unpacked(&resp->base, NULL);
+	return ret;
+}
+
 static void
 item_json(struct enl_json *j, const Enlace__CtlItem *it)
 {
@@ -1040,6 +1106,28 @@ item_json(struct enl_json *j, const Enlace__CtlItem *it)
 			enl_json_obj_end(j);
 		}
 		enl_json_arr_end(j);
+	}
+	if (it->forward_of.len == ENL_MSG_ID_LEN) {
+		enl_hex(it->forward_of.data, ENL_MSG_ID_LEN, hex);
+		enl_json_str(j, "forward_of", hex);
+	}
+	if (it->original != NULL) {
+		/* the original a forward carries, its originator's signature verified */
+		const Enlace__CtlItem *o = it->original;
+		enl_json_obj_begin(j, "original");
+		enl_hex(o->message_id.data, o->message_id.len, hex);
+		enl_json_str(j, "message_id", hex);
+		enl_json_str(j, "sender", o->sender);
+		enl_json_str(j, "sender_fingerprint", o->sender_fingerprint);
+		enl_json_bool(j, "signature_verified", true);
+		enl_time_format(o->created_at, t);
+		enl_json_str(j, "created_at", t);
+		enl_json_str(j, "tlp", enl_tlp_name(o->handling->tlp));
+		enl_json_str(j, "onward", enl_onward_name(o->handling->onward));
+		enl_json_str(j, "evidential", enl_evidential_name(o->handling->evidential));
+		enl_json_str(j, "subject", o->subject);
+		enl_json_str(j, "body", o->payload ? o->payload->body : "");
+		enl_json_obj_end(j);
 	}
 	enl_json_obj_end(j);
 }
@@ -1165,6 +1253,25 @@ cmd_read(int argc, char **argv)
 			printf("  %-30s %-26s %10zu bytes\n", it->payload->attachments[i]->name,
 			       it->payload->attachments[i]->media_type,
 			       it->payload->attachments[i]->data.len);
+		if (it->original != NULL) {
+			const Enlace__CtlItem *o = it->original;
+			char ot[32];
+			enl_hex(o->message_id.data, ENL_MSG_ID_LEN, hex);
+			enl_time_format(o->created_at, ot);
+			enl_time_format(it->created_at, t);
+			printf("\nCHAIN OF CUSTODY\n"
+			       "  1. original %s\n     by %s %s, %s\n     signature VERIFIED: "
+			       "key v%u %s\n", hex, o->sender, o->sender_name, ot,
+			       o->sender_key_version, o->sender_fingerprint);
+			printf("  2. forwarded by %s %s, %s\n     signature VERIFIED: key v%u %s\n",
+			       it->sender, it->sender_name, t, it->sender_key_version,
+			       it->sender_fingerprint);
+			printf("\nORIGINAL  TLP:%s   onward sharing: %s   evidential use: %s\n",
+			       upper(enl_tlp_name(o->handling->tlp), u1, sizeof(u1)),
+			       upper(enl_onward_name(o->handling->onward), u2, sizeof(u2)),
+			       upper(enl_evidential_name(o->handling->evidential), u3, sizeof(u3)));
+			printf("subject   %s\n\n%s\n", o->subject, o->payload ? o->payload->body : "");
+		}
 	}
 	if (a.save != NULL && it->payload != NULL) {
 		struct enl_message m;
@@ -1301,6 +1408,7 @@ static const struct command commands[] = {
 	{"seal", cmd_seal, "seal a message into an envelope file (offline)"},
 	{"open", cmd_open, "verify and open an envelope file (offline)"},
 	{"send", cmd_send, "send a message through the local agent"},
+	{"forward", cmd_forward, "forward a message received to a third party"},
 	{"inbox", cmd_inbox, "list the messages received"},
 	{"read", cmd_read, "show one received message"},
 	{"receipts", cmd_receipts, "delivery state of a message sent"},

@@ -13,7 +13,12 @@
  * the directory: the handshake must be refused), bad-ciphertext (a
  * message to OTHER_KEYDIR's position taken as a recipient id: signed
  * properly by KEYDIR but with a ciphertext that will not decrypt; the
- * broker must accept it, the recipient must refuse it; prints its id).
+ * broker must accept it, the recipient must refuse it; prints its id),
+ * forward ORIG_ID TO TLP ONWARD [no-link | as-case] (a FORWARD of
+ * ORIG_ID to TO under that handling, built by hand so that no agent-side
+ * check stops it; no-link: a FORWARD naming no original, its header
+ * rewritten and re-signed after sealing; as-case: a CASE_MESSAGE that
+ * names ORIG_ID as its original. The broker must refuse each).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -230,7 +235,7 @@ main(int argc, char **argv)
 		return 2;
 	kr = enl_directory_keyring(d);
 	me = load_key(argv[3]);
-	if (argc > 5 && strcmp(mode, "bad-ciphertext") != 0)
+	if (argc > 5 && strcmp(mode, "bad-ciphertext") != 0 && strcmp(mode, "forward") != 0)
 		other = load_key(argv[5]);
 	s = dial(argv[2]);
 	if (strcmp(mode, "hello") == 0 || strcmp(mode, "stranger") == 0) {
@@ -332,6 +337,59 @@ main(int argc, char **argv)
 		ok = !submit(s, sess, env, len);
 		enl_hex(h.message_id, 16, hex);
 		printf("%s\n", hex);
+		free(env);
+		enl_session_free(sess);
+	} else if (strcmp(mode, "forward") == 0 && argc >= 9) {
+		struct enl_header h;
+		struct enl_limits lim = {1 << 20};
+		struct enl_payload p = {"Fwd", "by hand", 0, NULL, NULL, 0, NULL};
+		uint8_t *env = NULL;
+		size_t len = 0;
+		memset(&h, 0, sizeof(h));
+		snprintf(h.recipients[0], sizeof(h.recipients[0]), "%s", argv[6]);
+		h.n_recipients = 1;
+		h.type = ENL_MSG_FORWARD;
+		h.handling.tlp = (enum enl_tlp)enl_tlp_parse(argv[7]);
+		h.handling.onward = (enum enl_onward)enl_onward_parse(argv[8]);
+		h.handling.evidential = ENL_EVID_INTELLIGENCE_ONLY;
+		const char *how = argc >= 10 ? argv[9] : "";
+		h.has_forward_of = enl_unhex(argv[5], h.forward_of, sizeof(h.forward_of));
+		if (!h.has_forward_of)
+			return 2;
+		if (strcmp(how, "as-case") == 0)
+			h.type = ENL_MSG_CASE_MESSAGE;
+		if (enl_envelope_seal(me, &kr, &lim, &h, &p, (int64_t)time(NULL), &env, &len) !=
+		    ENL_OK)
+			return 2;
+		if (strcmp(how, "no-link") == 0) {
+			/* what seal refuses to make: the link cut, the rest re-signed */
+			Enlace__Envelope *e = (Enlace__Envelope *)protobuf_c_message_unpack(
+				&enlace__envelope__descriptor, NULL, len, env);
+			Enlace__Header *hw = (Enlace__Header *)protobuf_c_message_unpack(
+				&enlace__header__descriptor, NULL, e->header.len, e->header.data);
+			uint8_t *hb = NULL, digest[32], *old = e->header.data;
+			size_t hl = 0, old_len = e->header.len;
+			hw->forward_of.len = 0;
+			if (enl_pb_pack(&hw->base, &hb, &hl) != ENL_OK)
+				return 2;
+			e->header.data = hb;
+			e->header.len = hl;
+			envelope_digest(e, digest);
+			if (enl_identity_sign(me, ENL_LABEL_ENVELOPE, digest, 32,
+					      e->signature.data) != ENL_OK)
+				return 2;
+			free(env);
+			if (enl_pb_pack(&e->base, &env, &len) != ENL_OK)
+				return 2;
+			free(hb);
+			protobuf_c_message_free_unpacked(&hw->base, NULL);
+			e->header.data = old;
+			e->header.len = old_len;
+			protobuf_c_message_free_unpacked(&e->base, NULL);
+		}
+		if ((sess = handshake(s, me, &kr, NULL, NULL)) == NULL)
+			return 2;
+		ok = submit(s, sess, env, len);
 		free(env);
 		enl_session_free(sess);
 	} else if (strcmp(mode, "garbage-first") == 0) {
