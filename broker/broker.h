@@ -24,6 +24,7 @@ struct broker_config {
 	char directory[1024];
 	char authority_pub[1024];
 	char policy[1024];	/* the routing policy file (docs/POLICY.md) */
+	uint64_t consent_ttl_ms;	/* how long a consent request waits */
 	size_t max_payload;
 	uint64_t max_sessions;
 	uint64_t contexts;
@@ -73,6 +74,23 @@ struct stored_message {
 	char sender[ENL_ID_MAX + 1];
 	int64_t received_at;
 	uint64_t log_index;	/* its SUBMITTED entry in the audit log */
+};
+
+/* A consent request: a held forward to one recipient, waiting for the
+ * originator's signed decision. */
+enum consent_state { CONSENT_PENDING = 0, CONSENT_GRANTED_S = 1, CONSENT_DENIED_S = 2,
+		     CONSENT_EXPIRED_S = 3 };
+
+struct consent {
+	uint8_t request_id[ENL_MSG_ID_LEN];
+	uint8_t forward_id[ENL_MSG_ID_LEN];
+	uint8_t original_id[ENL_MSG_ID_LEN];
+	uint8_t original_hash[ENL_HASH_LEN];
+	char recipient[ENL_ID_MAX + 1];
+	char originator[ENL_ID_MAX + 1];
+	char forwarder[ENL_ID_MAX + 1];
+	int64_t expires_at;
+	int state;		/* enum consent_state */
 };
 
 struct original_info {
@@ -128,6 +146,13 @@ struct store_ops {
 	 * ENL_E_NOT_FOUND if the original is not stored. */
 	int (*original)(void *db, const uint8_t id[ENL_MSG_ID_LEN], const char *forwarder,
 			struct original_info *out);
+	/* Consent requests. get: ENL_E_NOT_FOUND if absent; expired: up to
+	 * max pending requests whose time is over (not changed). */
+	int (*consent_put)(void *db, const struct consent *c);
+	int (*consent_get)(void *db, const uint8_t id[ENL_MSG_ID_LEN], struct consent *c);
+	int (*consent_set)(void *db, const uint8_t id[ENL_MSG_ID_LEN], int state);
+	int (*consents_expired)(void *db, int64_t now, struct consent *out, size_t max,
+				size_t *n);
 	/* Small named values. meta_get: ENL_E_NOT_FOUND if absent. */
 	int (*meta_get)(void *db, const char *key, uint8_t *out, size_t cap, size_t *len);
 	int (*meta_put)(void *db, const char *key, const uint8_t *value, size_t len);

@@ -28,6 +28,7 @@ static const struct enl_cfg_key keys[] = {
 	N("fetch_wait_max", fetch_wait_max_ms, ENL_CFG_MS, 0, 600000),
 	N("fetch_batch", fetch_batch, ENL_CFG_UINT, 1, 10000),
 	N("batch_max", batch_max, ENL_CFG_UINT, 1, 4096),
+	N("consent_ttl", consent_ttl_ms, ENL_CFG_MS, 1000, (uint64_t)365 * 86400 * 1000),
 	{NULL, NULL, 0, 0, 0, 0, 0, 0},
 };
 
@@ -41,6 +42,7 @@ config_load(const char *path, struct broker_config *cfg, char *err, size_t cap)
 	cfg->fetch_wait_max_ms = 30000;
 	cfg->fetch_batch = 64;
 	cfg->batch_max = 256;
+	cfg->consent_ttl_ms = (uint64_t)7 * 86400 * 1000;
 	if (enl_config_parse(path, keys, cfg, err, cap) != 0)
 		return -1;
 	if (cfg->contexts == 0)

@@ -76,6 +76,9 @@ struct work {
 	/* the policy's decision for each recipient of a submission */
 	struct policy_decision *decisions;
 	bool *held;		/* a forward: recipients waiting for consent */
+	struct original_info orig;	/* a forward: its original */
+	uint8_t orig_hash[ENL_HASH_LEN];
+	Enlace__ConsentDecision *decision;	/* a consent decision, opened */
 	/* a policy to put in force once its POLICY_LOADED entry is durable */
 	struct policy_ref *new_policy;
 	char policy_note[300];
@@ -120,6 +123,7 @@ struct server {
 	size_t n_late, cap_late;
 	struct store *store;	/* writer thread only */
 	struct policy_ref *policy;	/* under mu */
+	int64_t consents_swept;	/* writer thread only */
 };
 
 /* A policy in force, shared by the messages being decided with it. */
@@ -297,6 +301,9 @@ work_reset(struct work *w)
 	w->decisions = NULL;
 	free(w->held);
 	w->held = NULL;
+	if (w->decision != NULL)
+		protobuf_c_message_free_unpacked(&w->decision->base, NULL);
+	w->decision = NULL;
 	w->replying = REPLY_NONE;
 	receipt_job_free(w->rj);
 	w->rj = NULL;
@@ -584,6 +591,7 @@ struct audit {
 	int64_t ack_time;
 	uint8_t **keep;		/* if not NULL: the entry's bytes (malloc'd) */
 	size_t *keep_len;
+	const uint8_t *original;	/* a forward's original, or NULL */
 };
 
 /* Appends one entry; *index (if not NULL) is where it went. */
@@ -621,6 +629,10 @@ audit(struct server *srv, const struct audit *a, int64_t now, uint64_t *index)
 	e.recipient = (char *)(a->recipient ? a->recipient : "");
 	e.reason = (char *)(a->reason ? a->reason : "");
 	e.directory_serial = enl_directory_serial(srv->p.dir);
+	if (a->original != NULL) {
+		e.original_id.data = (uint8_t *)a->original;
+		e.original_id.len = ENL_MSG_ID_LEN;
+	}
 	if ((rc = enl_pb_pack(&e.base, &bytes, &len)) != ENL_OK)
 		return rc;
 	rc = enl_tlog_append(srv->p.log, bytes, len, index ? index : &at);
@@ -695,6 +707,13 @@ forward_check(struct work *w, struct store *st, char *why, size_t cap)
 	}
 	if (rc != ENL_OK)
 		return rc;
+	{
+		struct stored_message om;
+		if ((rc = st->ops->message_get(st->db, h->forward_of, &om)) != ENL_OK)
+			return rc;
+		memcpy(w->orig_hash, om.hash, ENL_HASH_LEN);
+	}
+	w->orig = o;
 	if (o.forwarder_state == 0 || o.forwarder_state == DS_REJECTED ||
 	    o.forwarder_state == DS_HELD)
 		snprintf(why, cap, "%s never received the original, so cannot forward it", h->sender);
@@ -732,6 +751,234 @@ forward_check(struct work *w, struct store *st, char *why, size_t cap)
 	return ENL_OK;
 }
 
+static void mark_parked_dirty(struct server *srv, const struct enl_header *h);
+
+/* Wakes the waiting fetches of one agency (writer thread). */
+static void
+wake_agency(struct server *srv, const char *agency)
+{
+	struct enl_header h;
+
+	memset(&h, 0, sizeof(h));
+	h.n_recipients = 1;
+	snprintf(h.recipients[0], sizeof(h.recipients[0]), "%s", agency);
+	mark_parked_dirty(srv, &h);
+}
+
+/*
+ * A held forward to `recipient`: a CONSENT_REQUEST from the broker to the
+ * originator (an envelope the broker signs, naming the original, the
+ * forwarder and the new recipient, never the content), stored and
+ * delivered like any message, and the request kept until it is decided
+ * or expires. On the writer, inside the forward's transaction.
+ */
+static int
+consent_request(struct work *w, struct store *st, int64_t now, const char *recipient)
+{
+	struct server *srv = w->srv;
+	Enlace__ConsentRequest cr = ENLACE__CONSENT_REQUEST__INIT;
+	struct enl_header *h = calloc(1, sizeof(*h));
+	struct enl_limits lim = {1 << 20};
+	struct enl_attachment att;
+	struct enl_payload p;
+	struct delivery_init d = {DS_QUEUED, NULL};
+	struct consent c;
+	char subject[256], body[700], req_hex[33], orig_hex[33], why[200], when[32];
+	uint8_t *crb = NULL, *env = NULL, hash[ENL_HASH_LEN];
+	size_t crl = 0, len = 0;
+	uint64_t index = 0;
+	int rc = ENL_E_NOMEM;
+
+	if (h == NULL)
+		return rc;
+	memset(&c, 0, sizeof(c));
+	randombytes_buf(c.request_id, sizeof(c.request_id));
+	memcpy(c.forward_id, w->hdr->message_id, ENL_MSG_ID_LEN);
+	memcpy(c.original_id, w->hdr->forward_of, ENL_MSG_ID_LEN);
+	memcpy(c.original_hash, w->orig_hash, ENL_HASH_LEN);
+	snprintf(c.recipient, sizeof(c.recipient), "%s", recipient);
+	snprintf(c.originator, sizeof(c.originator), "%s", w->orig.sender);
+	snprintf(c.forwarder, sizeof(c.forwarder), "%s", w->hdr->sender);
+	c.expires_at = now + (int64_t)(srv->p.cfg->consent_ttl_ms / 1000);
+	c.state = CONSENT_PENDING;
+	cr.request_id.data = c.request_id;
+	cr.request_id.len = ENL_MSG_ID_LEN;
+	cr.original_id.data = c.original_id;
+	cr.original_id.len = ENL_MSG_ID_LEN;
+	cr.original_hash.data = c.original_hash;
+	cr.original_hash.len = ENL_HASH_LEN;
+	cr.forward_id.data = c.forward_id;
+	cr.forward_id.len = ENL_MSG_ID_LEN;
+	cr.forwarder = c.forwarder;
+	cr.recipient = c.recipient;
+	cr.expires_at = c.expires_at;
+	if ((rc = enl_pb_pack(&cr.base, &crb, &crl)) != ENL_OK)
+		goto out;
+	enl_hex(c.request_id, ENL_MSG_ID_LEN, req_hex);
+	enl_hex(c.original_id, ENL_MSG_ID_LEN, orig_hex);
+	enl_time_format(c.expires_at, when);
+	snprintf(subject, sizeof(subject), "Consent requested: %s would forward your message "
+		 "to %s", c.forwarder, c.recipient);
+	snprintf(body, sizeof(body), "%s received your message %s and asks to forward it to "
+		 "%s.\nIts onward sharing is CONSENT: it is held until you decide.\n\n"
+		 "  enlace consent grant %s [--note TEXT]\n  enlace consent deny %s --reason "
+		 "TEXT\n\nUnanswered, the request expires at %s and the forward is refused.\n",
+		 c.forwarder, orig_hex, c.recipient, req_hex, req_hex, when);
+	att = (struct enl_attachment){"consent-request.pb", "application/x-enlace-consent",
+				      crb, crl};
+	memset(&p, 0, sizeof(p));
+	p.subject = subject;
+	p.body = body;
+	p.n_attachments = 1;
+	p.attachments = &att;
+	snprintf(h->recipients[0], sizeof(h->recipients[0]), "%s", c.originator);
+	h->n_recipients = 1;
+	h->type = ENL_MSG_CONSENT_REQUEST;
+	h->handling.tlp = ENL_TLP_AMBER;
+	h->handling.onward = ENL_ONWARD_NEVER;
+	h->handling.evidential = ENL_EVID_INTELLIGENCE_ONLY;
+	snprintf(h->case_ref, sizeof(h->case_ref), "%s", w->hdr->case_ref);
+	rc = enl_envelope_seal(srv->p.me, &srv->kr, &lim, h, &p, now, &env, &len);
+	if (rc != ENL_OK)
+		goto out;
+	enl_hash(env, len, hash);
+	{
+		struct audit a = {ENLACE__AUDIT_EVENT__SUBMITTED, h->message_id, hash, NULL,
+				  enl_identity_id(srv->p.me), NULL, "consent request", 0, NULL, NULL,
+				  c.original_id};
+		if ((rc = audit(srv, &a, now, &index)) != ENL_OK)
+			goto out;
+		a.event = ENLACE__AUDIT_EVENT__AUDIT_QUEUED;
+		a.recipient = c.originator;
+		if ((rc = audit(srv, &a, now, NULL)) != ENL_OK)
+			goto out;
+		snprintf(why, sizeof(why), "request %s to %s in message %.32s..., until %s",
+			 req_hex, c.originator, "", when);
+		a.event = ENLACE__AUDIT_EVENT__CONSENT_REQUESTED;
+		a.id = c.forward_id;
+		a.hash = w->hash;
+		a.sender = c.forwarder;
+		a.recipient = c.recipient;
+		a.reason = why;
+		if ((rc = audit(srv, &a, now, NULL)) != ENL_OK)
+			goto out;
+	}
+	if ((rc = st->ops->message_put(st->db, h, hash, now, env, len, index, &d)) != ENL_OK ||
+	    (rc = st->ops->consent_put(st->db, &c)) != ENL_OK)
+		goto out;
+	wake_agency(srv, c.originator);
+	blog("forward held: consent request %s sent to %s", req_hex, c.originator);
+out:
+	free(crb);
+	free(env);
+	free(h);
+	return rc;
+}
+
+/*
+ * A consent decision, checked against its request: it must come from the
+ * original's originator, name exactly the original, the forward and the
+ * recipient the request names, and be the first decision, in time.
+ * ENL_E_PERMISSION with `why` refuses it. On the writer.
+ */
+static int
+consent_check(struct work *w, struct store *st, int64_t now, struct consent *c, char *why,
+	      size_t cap)
+{
+	const Enlace__ConsentDecision *d = w->decision;
+	int rc = st->ops->consent_get(st->db, d->request_id.data, c);
+
+	if (rc == ENL_E_NOT_FOUND) {
+		snprintf(why, cap, "no such consent request");
+		return ENL_E_PERMISSION;
+	}
+	if (rc != ENL_OK)
+		return rc;
+	if (strcmp(c->originator, w->agency) != 0)
+		snprintf(why, cap, "only the originator %s decides on its message, not %s",
+			 c->originator, w->agency);
+	else if (memcmp(c->original_id, d->original_id.data, ENL_MSG_ID_LEN) != 0 ||
+		 memcmp(c->original_hash, d->original_hash.data, ENL_HASH_LEN) != 0 ||
+		 memcmp(c->forward_id, d->forward_id.data, ENL_MSG_ID_LEN) != 0 ||
+		 strcmp(c->recipient, d->recipient) != 0)
+		snprintf(why, cap, "the decision does not match the request (original, forward "
+			 "and recipient must be the request's)");
+	else if (c->state == CONSENT_EXPIRED_S || now >= c->expires_at)
+		snprintf(why, cap, "the consent request has expired");
+	else if (c->state != CONSENT_PENDING)
+		snprintf(why, cap, "this request was decided already: a decision is taken once");
+	else
+		return ENL_OK;
+	return ENL_E_PERMISSION;
+}
+
+/* Applies a decision checked by consent_check: the held forward goes to
+ * its recipient, or is refused with the originator's reason. */
+static int
+consent_apply(struct work *w, struct store *st, int64_t now, const struct consent *c)
+{
+	const Enlace__ConsentDecision *d = w->decision;
+	char why[400];
+	int rc;
+	struct audit a = {d->grant ? ENLACE__AUDIT_EVENT__CONSENT_GRANTED
+				   : ENLACE__AUDIT_EVENT__CONSENT_DENIED,
+			  c->forward_id, w->hash, NULL, c->originator, c->recipient, why, 0, NULL,
+			  NULL, c->original_id};
+
+	snprintf(why, sizeof(why), "%s by %s%s%s", d->grant ? "consent granted" : "consent denied",
+		 c->originator, d->note[0] ? ": " : "", d->note);
+	if ((rc = st->ops->consent_set(st->db, c->request_id, d->grant ? CONSENT_GRANTED_S
+									: CONSENT_DENIED_S)) != ENL_OK)
+		return rc;
+	rc = st->ops->mark(st->db, c->forward_id, c->recipient, d->grant ? DS_QUEUED : DS_REJECTED,
+			   now, NULL, 0, d->grant ? NULL : why);
+	if (rc != ENL_OK)
+		return rc;
+	if ((rc = audit(w->srv, &a, now, NULL)) != ENL_OK)
+		return rc;
+	if (d->grant) {
+		a.event = ENLACE__AUDIT_EVENT__AUDIT_QUEUED;
+		a.reason = "released by the originator's consent";
+		if ((rc = audit(w->srv, &a, now, NULL)) != ENL_OK)
+			return rc;
+		wake_agency(w->srv, c->recipient);
+	}
+	blog("consent %s by %s for the forward to %s", d->grant ? "granted" : "denied",
+	     c->originator, c->recipient);
+	return ENL_OK;
+}
+
+/* Requests nobody answered in time: their forwards are refused. */
+static int
+consents_sweep(struct server *srv, struct store *st, int64_t now)
+{
+	struct consent c[32];
+	size_t n = 0;
+	int rc;
+
+	if (now < srv->consents_swept + 1)
+		return ENL_OK;
+	srv->consents_swept = now;
+	if ((rc = st->ops->consents_expired(st->db, now, c, 32, &n)) != ENL_OK)
+		return rc;
+	for (size_t i = 0; rc == ENL_OK && i < n; i++) {
+		const char *why = "consent request expired unanswered";
+		struct audit a = {ENLACE__AUDIT_EVENT__CONSENT_EXPIRED, c[i].forward_id, NULL,
+				  NULL, c[i].originator, c[i].recipient, why, 0, NULL, NULL,
+				  c[i].original_id};
+		if ((rc = st->ops->consent_set(st->db, c[i].request_id, CONSENT_EXPIRED_S)) != ENL_OK)
+			break;
+		rc = st->ops->mark(st->db, c[i].forward_id, c[i].recipient, DS_REJECTED, now,
+				   NULL, 0, why);
+		if (rc == ENL_OK || rc == ENL_E_EXISTS || rc == ENL_E_NOT_FOUND)
+			rc = audit(srv, &a, now, NULL);
+		if (rc == ENL_OK)
+			blog("consent request of %s expired: the forward to %s is refused",
+			     c[i].originator, c[i].recipient);
+	}
+	return rc;
+}
+
 static int
 submit_write(struct job *j, struct store *st, int64_t now)
 {
@@ -744,7 +991,7 @@ submit_write(struct job *j, struct store *st, int64_t now)
 		if (sodium_memcmp(m.hash, w->hash, ENL_HASH_LEN) != 0) {
 			struct audit a = {ENLACE__AUDIT_EVENT__AUDIT_REJECTED, w->hdr->message_id,
 					  w->hash, NULL, w->agency, NULL,
-					  "message id already used for another envelope", 0, NULL, NULL};
+					  "message id already used for another envelope", 0, NULL, NULL, NULL};
 			return (rc = audit(w->srv, &a, now, NULL)) != ENL_OK ? rc : ENL_E_EXISTS;
 		}
 		w->idempotent = true;
@@ -752,12 +999,24 @@ submit_write(struct job *j, struct store *st, int64_t now)
 	}
 	if (rc != ENL_E_NOT_FOUND)
 		return rc;
+	struct consent cons;
+	if (w->decision != NULL) {
+		rc = consent_check(w, st, now, &cons, w->refused_why, sizeof(w->refused_why));
+		if (rc == ENL_E_PERMISSION) {
+			struct audit a = {ENLACE__AUDIT_EVENT__AUDIT_REJECTED, w->hdr->message_id,
+					  w->hash, NULL, w->agency, NULL, w->refused_why, 0,
+					  NULL, NULL, NULL};
+			return (rc = audit(w->srv, &a, now, NULL)) != ENL_OK ? rc : ENL_E_PERMISSION;
+		}
+		if (rc != ENL_OK)
+			return rc;
+	}
 	if (w->hdr->type == ENL_MSG_FORWARD || w->hdr->has_forward_of) {
 		rc = forward_check(w, st, w->refused_why, sizeof(w->refused_why));
 		if (rc == ENL_E_PERMISSION) {
 			struct audit a = {ENLACE__AUDIT_EVENT__AUDIT_REJECTED, w->hdr->message_id,
 					  w->hash, NULL, w->agency, NULL, w->refused_why, 0,
-					  NULL, NULL};
+					  NULL, NULL, NULL};
 			return (rc = audit(w->srv, &a, now, NULL)) != ENL_OK ? rc : ENL_E_PERMISSION;
 		}
 		if (rc != ENL_OK)
@@ -765,7 +1024,8 @@ submit_write(struct job *j, struct store *st, int64_t now)
 	}
 	{
 		struct audit a = {ENLACE__AUDIT_EVENT__SUBMITTED, w->hdr->message_id, w->hash, NULL,
-				  w->hdr->sender, NULL, NULL, 0, &w->submitted, &w->submitted_len};
+				  w->hdr->sender, NULL, NULL, 0, &w->submitted, &w->submitted_len,
+				  w->hdr->has_forward_of ? w->hdr->forward_of : NULL};
 		uint64_t index = 0;
 		if ((rc = audit(w->srv, &a, now, &index)) != ENL_OK)
 			return rc;
@@ -792,11 +1052,18 @@ submit_write(struct job *j, struct store *st, int64_t now)
 			a.reason = why[i];
 			d[i].state = held ? DS_HELD : pd->allow ? DS_QUEUED : DS_REJECTED;
 			d[i].reason = pd->allow && !held ? NULL : why[i];
+			if (w->decision != NULL && pd->allow)
+				d[i].state = DS_ACKED;	/* the broker took it in itself */
 			rc = audit(w->srv, &a, now, NULL);
 		}
 		if (rc == ENL_OK)
 			rc = st->ops->message_put(st->db, w->hdr, w->hash, now, w->env, w->env_len,
 						  index, d);
+		for (size_t i = 0; rc == ENL_OK && w->held != NULL && i < w->hdr->n_recipients; i++)
+			if (w->held[i])
+				rc = consent_request(w, st, now, w->hdr->recipients[i]);
+		if (rc == ENL_OK && w->decision != NULL)
+			rc = consent_apply(w, st, now, &cons);
 		free(d);
 		free(why);
 		return rc;
@@ -825,6 +1092,8 @@ respond_fresh_receipt(struct work *w)
 			 w->hdr->recipients[i]);
 		bool held = w->held != NULL && w->held[i];
 		rj->raw[i].state = held ? DS_HELD : w->decisions[i].allow ? DS_QUEUED : DS_REJECTED;
+		if (w->decision != NULL && w->decisions[i].allow)
+			rj->raw[i].state = DS_ACKED;
 		rj->raw[i].queued_at = w->submitted_at;
 		if (held)
 			snprintf(rj->raw[i].reason, sizeof(rj->raw[i].reason),
@@ -880,7 +1149,7 @@ rejected_write(struct job *j, struct store *st, int64_t now)
 {
 	struct work *w = (struct work *)j;
 	struct audit a = {ENLACE__AUDIT_EVENT__AUDIT_REJECTED, w->hdr_ok ? w->hdr->message_id : NULL,
-			  w->hash, NULL, w->agency, NULL, w->refused_why, 0, NULL, NULL};
+			  w->hash, NULL, w->agency, NULL, w->refused_why, 0, NULL, NULL, NULL};
 
 	(void)st;
 	return audit(w->srv, &a, now, NULL);
@@ -931,10 +1200,66 @@ decide(struct work *w)
 	q.forward = h->has_forward_of;
 	pr = policy_get(w->srv);
 	for (size_t i = 0; i < h->n_recipients; i++) {
+		if (strcmp(h->recipients[i], enl_identity_id(w->srv->p.me)) == 0) {
+			/* the broker itself: a consent decision, nothing else */
+			w->decisions[i].allow = h->type == ENL_MSG_CONSENT_DECISION;
+			snprintf(w->decisions[i].rule, sizeof(w->decisions[i].rule),
+				 "consent-decision-to-the-broker");
+			continue;
+		}
 		policy_query_to(&q, enl_directory_find(w->srv->p.dir, h->recipients[i]));
 		policy_decide(pr->p, &q, &w->decisions[i]);
 	}
 	policy_put(w->srv, pr);
+	return ENL_OK;
+}
+
+/*
+ * A consent decision is addressed to the broker alone: the broker opens
+ * it (on nng's thread) and keeps what it decides, for the writer to check
+ * against the request.
+ */
+static int
+decision_open(struct work *w, char *why, size_t cap)
+{
+	const Enlace__SubmitReq *s = w->req->submit;
+	struct enl_limits lim = {1 << 20};
+	struct enl_message *m = NULL;
+	const struct enl_attachment *att = NULL;
+	Enlace__ConsentDecision *d = NULL;
+	int rc;
+
+	if (w->hdr->n_recipients != 1 ||
+	    strcmp(w->hdr->recipients[0], enl_identity_id(w->srv->p.me)) != 0) {
+		snprintf(why, cap, "a consent decision goes to the broker, and to it alone");
+		return ENL_E_PERMISSION;
+	}
+	rc = enl_envelope_open(s->envelope.data, s->envelope.len, w->srv->p.me, &w->srv->kr,
+			       &lim, (int64_t)time(NULL), &m);
+	if (rc != ENL_OK) {
+		snprintf(why, cap, "the consent decision does not open: %s", enl_strerror(rc));
+		return rc;
+	}
+	for (size_t i = 0; i < m->payload.n_attachments && att == NULL; i++)
+		if (strcmp(m->payload.attachments[i].name, "consent-decision.pb") == 0)
+			att = &m->payload.attachments[i];
+	rc = att == NULL ? ENL_E_MALFORMED
+			 : enl_pb_unpack(&enlace__consent_decision__descriptor, att->data, att->len,
+					 4096, (ProtobufCMessage **)&d);
+	enl_message_free(m);
+	if (rc == ENL_OK && (d->request_id.len != ENL_MSG_ID_LEN ||
+			     d->original_id.len != ENL_MSG_ID_LEN ||
+			     d->original_hash.len != ENL_HASH_LEN ||
+			     d->forward_id.len != ENL_MSG_ID_LEN || !enl_id_valid(d->recipient) ||
+			     !enl_text_valid(d->note, 1000))) {
+		protobuf_c_message_free_unpacked(&d->base, NULL);
+		rc = ENL_E_MALFORMED;
+	}
+	if (rc != ENL_OK) {
+		snprintf(why, cap, "not a consent decision: %s", enl_strerror(rc));
+		return rc == ENL_E_NOMEM ? rc : ENL_E_MALFORMED;
+	}
+	w->decision = d;
 	return ENL_OK;
 }
 
@@ -966,6 +1291,10 @@ handle_submit(struct work *w)
 			snprintf(why, sizeof(why), "unknown recipient %s", h->recipients[i]);
 			return submit_refuse(w, ENL_E_UNKNOWN_RECIPIENT, why);
 		}
+	if (h->type == ENL_MSG_CONSENT_REQUEST)
+		return submit_refuse(w, ENL_E_PERMISSION, "only the broker makes consent requests");
+	if (h->type == ENL_MSG_CONSENT_DECISION && (rc = decision_open(w, why, sizeof(why))) != ENL_OK)
+		return rc == ENL_E_NOMEM ? rc : submit_refuse(w, rc, why);
 	if ((rc = decide(w)) != ENL_OK)
 		return rc;
 	w->env = s->envelope.data;
@@ -1008,7 +1337,7 @@ mark_fetched(struct server *srv, struct store *st, const uint8_t id[ENL_MSG_ID_L
 
 	if (rc == ENL_OK) {
 		struct audit a = {ENLACE__AUDIT_EVENT__AUDIT_FETCHED, id, NULL, NULL, NULL,
-				  agency, NULL, 0, NULL, NULL};
+				  agency, NULL, 0, NULL, NULL, NULL};
 		return audit(srv, &a, at, NULL);
 	}
 	return rc == ENL_E_EXISTS || rc == ENL_E_NOT_FOUND ? ENL_OK : rc;
@@ -1139,6 +1468,8 @@ fetch_prepare(void *arg, struct store *st, int64_t now)
 
 	srv->parked = NULL;
 	rc = late_marks_write(srv, st);
+	if (rc == ENL_OK)
+		rc = consents_sweep(srv, st, now);
 	while ((w = list) != NULL) {
 		bool dead;
 		list = w->next_parked;
@@ -1224,7 +1555,7 @@ ack_one(struct work *w, struct store *st, const Enlace__AckReq *a, int64_t now)
 	if (rc == ENL_OK) {
 		struct audit e = {ENLACE__AUDIT_EVENT__AUDIT_ACKED, a->message_id.data,
 				  a->envelope_hash.data, a->signature.data, m.sender, w->agency,
-				  NULL, a->time, NULL, NULL};
+				  NULL, a->time, NULL, NULL, NULL};
 		rc = audit(w->srv, &e, now, NULL);
 	}
 	return rc == ENL_E_EXISTS ? ENL_OK : rc;	/* a repeated ack is fine */
@@ -1253,7 +1584,7 @@ ack_write(struct job *j, struct store *st, int64_t now)
 			   now, NULL, 0, w->req->reject->reason);
 	if (rc == ENL_OK) {
 		struct audit e = {ENLACE__AUDIT_EVENT__REFUSED_BY_RECIPIENT, w->req->reject->message_id.data, NULL,
-				  NULL, NULL, w->agency, w->req->reject->reason, 0, NULL, NULL};
+				  NULL, NULL, w->agency, w->req->reject->reason, 0, NULL, NULL, NULL};
 		rc = audit(w->srv, &e, now, NULL);
 	}
 	return rc == ENL_E_EXISTS ? ENL_OK : rc;
@@ -1528,7 +1859,7 @@ policy_job_write(struct job *j, struct store *st, int64_t now)
 {
 	struct policy_job *pj = (struct policy_job *)j;
 	struct audit a = {ENLACE__AUDIT_EVENT__POLICY_LOADED, NULL, pj->hash, NULL,
-			  enl_identity_id(pj->srv->p.me), NULL, pj->reason, 0, NULL, NULL};
+			  enl_identity_id(pj->srv->p.me), NULL, pj->reason, 0, NULL, NULL, NULL};
 
 	(void)st;
 	return audit(pj->srv, &a, now, NULL);

@@ -28,7 +28,7 @@ struct sq {
 	sqlite3_stmt *pending, *mark, *states, *state_of;
 	sqlite3_stmt *audit_put, *audit_all, *audit_get;
 	sqlite3_stmt *cosig_put, *cosig_list, *meta_get, *meta_put, *msg_exists;
-	sqlite3_stmt *hdl_put, *original;
+	sqlite3_stmt *hdl_put, *original, *cons_put, *cons_get, *cons_set, *cons_exp;
 	char blobs[1100];	/* large envelopes, one file each */
 };
 
@@ -72,7 +72,13 @@ static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);"
 	/* each message's handling, for the forwards of it */
 	"CREATE TABLE IF NOT EXISTS handling (id BLOB PRIMARY KEY, tlp INTEGER NOT NULL,"
-	"  onward INTEGER NOT NULL, evidential INTEGER NOT NULL) WITHOUT ROWID;";
+	"  onward INTEGER NOT NULL, evidential INTEGER NOT NULL) WITHOUT ROWID;"
+	/* consent requests for held forwards */
+	"CREATE TABLE IF NOT EXISTS consents (request_id BLOB PRIMARY KEY,"
+	"  forward_id BLOB NOT NULL, original_id BLOB NOT NULL, original_hash BLOB NOT NULL,"
+	"  recipient TEXT NOT NULL, originator TEXT NOT NULL, forwarder TEXT NOT NULL,"
+	"  expires_at INTEGER NOT NULL, state INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS consents_pending ON consents (state, expires_at);";
 
 static int
 sq_err(struct sq *s, const char *what)
@@ -244,6 +250,8 @@ sq_mark(void *db, const uint8_t id[ENL_MSG_ID_LEN], const char *recipient,
 		return rc == SQLITE_DONE ? ENL_E_NOT_FOUND : sq_err(s, "state_of");
 	if (cur == DS_ACKED || cur == DS_REFUSED || cur == DS_REJECTED)
 		return ENL_E_EXISTS;
+	if (cur == DS_HELD && state != DS_QUEUED && state != DS_REJECTED)
+		return ENL_E_NOT_FOUND;	/* not delivered: only a consent decision moves it */
 	if (state == DS_FETCHED && cur == DS_FETCHED)
 		return ENL_E_EXISTS;	/* fetched again after a lost reply: keep the first */
 	st = s->mark;
@@ -458,6 +466,83 @@ sq_original(void *db, const uint8_t id[ENL_MSG_ID_LEN], const char *forwarder,
 	return rc;
 }
 
+static int
+sq_consent_put(void *db, const struct consent *c)
+{
+	struct sq *s = db;
+	sqlite3_stmt *st = s->cons_put;
+
+	sqlite3_bind_blob(st, 1, c->request_id, ENL_MSG_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, c->forward_id, ENL_MSG_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 3, c->original_id, ENL_MSG_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 4, c->original_hash, ENL_HASH_LEN, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, c->recipient, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, c->originator, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, c->forwarder, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 8, c->expires_at);
+	sqlite3_bind_int(st, 9, c->state);
+	return step_done(s, st, "consent_put");
+}
+
+static void
+consent_row(sqlite3_stmt *st, struct consent *c)
+{
+	memset(c, 0, sizeof(*c));
+	if (sqlite3_column_bytes(st, 0) == ENL_MSG_ID_LEN)
+		memcpy(c->request_id, sqlite3_column_blob(st, 0), ENL_MSG_ID_LEN);
+	if (sqlite3_column_bytes(st, 1) == ENL_MSG_ID_LEN)
+		memcpy(c->forward_id, sqlite3_column_blob(st, 1), ENL_MSG_ID_LEN);
+	if (sqlite3_column_bytes(st, 2) == ENL_MSG_ID_LEN)
+		memcpy(c->original_id, sqlite3_column_blob(st, 2), ENL_MSG_ID_LEN);
+	if (sqlite3_column_bytes(st, 3) == ENL_HASH_LEN)
+		memcpy(c->original_hash, sqlite3_column_blob(st, 3), ENL_HASH_LEN);
+	snprintf(c->recipient, sizeof(c->recipient), "%s", (const char *)sqlite3_column_text(st, 4));
+	snprintf(c->originator, sizeof(c->originator), "%s", (const char *)sqlite3_column_text(st, 5));
+	snprintf(c->forwarder, sizeof(c->forwarder), "%s", (const char *)sqlite3_column_text(st, 6));
+	c->expires_at = sqlite3_column_int64(st, 7);
+	c->state = sqlite3_column_int(st, 8);
+}
+
+static int
+sq_consent_get(void *db, const uint8_t id[ENL_MSG_ID_LEN], struct consent *c)
+{
+	struct sq *s = db;
+	int rc;
+
+	sqlite3_bind_blob(s->cons_get, 1, id, ENL_MSG_ID_LEN, SQLITE_STATIC);
+	rc = sqlite3_step(s->cons_get);
+	if (rc == SQLITE_ROW)
+		consent_row(s->cons_get, c);
+	sqlite3_reset(s->cons_get);
+	return rc == SQLITE_ROW ? ENL_OK : rc == SQLITE_DONE ? ENL_E_NOT_FOUND
+							     : sq_err(s, "consent_get");
+}
+
+static int
+sq_consent_set(void *db, const uint8_t id[ENL_MSG_ID_LEN], int state)
+{
+	struct sq *s = db;
+
+	sqlite3_bind_int(s->cons_set, 1, state);
+	sqlite3_bind_blob(s->cons_set, 2, id, ENL_MSG_ID_LEN, SQLITE_STATIC);
+	return step_done(s, s->cons_set, "consent_set");
+}
+
+static int
+sq_consents_expired(void *db, int64_t now, struct consent *out, size_t max, size_t *n)
+{
+	struct sq *s = db;
+	int rc;
+
+	*n = 0;
+	sqlite3_bind_int64(s->cons_exp, 1, now);
+	sqlite3_bind_int64(s->cons_exp, 2, (sqlite3_int64)max);
+	while ((rc = sqlite3_step(s->cons_exp)) == SQLITE_ROW)
+		consent_row(s->cons_exp, &out[(*n)++]);
+	sqlite3_reset(s->cons_exp);
+	return rc == SQLITE_DONE ? ENL_OK : sq_err(s, "consents_expired");
+}
+
 static void
 sq_close(void *db)
 {
@@ -467,7 +552,8 @@ sq_close(void *db)
 				&s->states, &s->state_of, &s->audit_put, &s->audit_all,
 				&s->audit_get, &s->cosig_put, &s->cosig_list,
 				&s->meta_get, &s->meta_put, &s->msg_exists,
-				&s->hdl_put, &s->original};
+				&s->hdl_put, &s->original, &s->cons_put, &s->cons_get,
+				&s->cons_set, &s->cons_exp};
 
 	if (s == NULL)
 		return;
@@ -488,7 +574,8 @@ sq_close(void *db)
 static const struct store_ops sq_ops = {
 	sq_begin, sq_commit, sq_rollback, sq_message_get, sq_message_put,
 	sq_pending, sq_mark, sq_states, sq_audit_append, sq_audit_load, sq_audit_get,
-	sq_cosig_put, sq_cosigs, sq_original, sq_meta_get, sq_meta_put, sq_close,
+	sq_cosig_put, sq_cosigs, sq_original, sq_consent_put, sq_consent_get,
+	sq_consent_set, sq_consents_expired, sq_meta_get, sq_meta_put, sq_close,
 };
 
 /* The blobs folder beside the database; files no row names are removed. */
@@ -534,7 +621,7 @@ store_sqlite_open(const char *path, struct store *out)
 	struct stmt_def {
 		sqlite3_stmt **st;
 		const char *sql;
-	} stmts[20];
+	} stmts[24];
 	struct sq *s = calloc(1, sizeof(*s));
 	size_t n = 0;
 
@@ -576,6 +663,16 @@ store_sqlite_open(const char *path, struct store *out)
 	stmts[n++] = (struct stmt_def){&s->meta_put,
 		"INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"};
 	stmts[n++] = (struct stmt_def){&s->msg_exists, "SELECT 1 FROM messages WHERE id = ?"};
+#define CONSENT_COLS "request_id, forward_id, original_id, original_hash, recipient, " \
+	"originator, forwarder, expires_at, state"
+	stmts[n++] = (struct stmt_def){&s->cons_put,
+		"INSERT INTO consents (" CONSENT_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"};
+	stmts[n++] = (struct stmt_def){&s->cons_get,
+		"SELECT " CONSENT_COLS " FROM consents WHERE request_id = ?"};
+	stmts[n++] = (struct stmt_def){&s->cons_set,
+		"UPDATE consents SET state = ? WHERE request_id = ?"};
+	stmts[n++] = (struct stmt_def){&s->cons_exp,
+		"SELECT " CONSENT_COLS " FROM consents WHERE state = 0 AND expires_at <= ? LIMIT ?"};
 	stmts[n++] = (struct stmt_def){&s->hdl_put,
 		"INSERT INTO handling (id, tlp, onward, evidential) VALUES (?, ?, ?, ?)"};
 	stmts[n++] = (struct stmt_def){&s->original,

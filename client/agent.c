@@ -971,6 +971,24 @@ ctl_error(struct agent *a, int status, const char *reason)
 	ctl_reply(a, &r);
 }
 
+/* Why the broker refused message `hex` (failed/HEX.reason). */
+static void
+refused_reason(struct agent *a, const char *hex, char *out, size_t cap)
+{
+	char path[2048];
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	snprintf(path, sizeof(path), "%s/failed/%s.reason", a->cfg.spool, hex);
+	if (enl_file_read(path, 4096, &buf, &len) == ENL_OK) {
+		snprintf(out, cap, "refused by the broker: %.*s", (int)strcspn((char *)buf, "\n"),
+			 (const char *)buf);
+		free(buf);
+	} else {
+		snprintf(out, cap, "refused by the broker");
+	}
+}
+
 static int
 wait_receipt(struct agent *a, const char *hex, int timeout_s)
 {
@@ -979,9 +997,16 @@ wait_receipt(struct agent *a, const char *hex, int timeout_s)
 	time_t end = time(NULL) + timeout_s;
 	int found = 0;
 
+	char failed[2048];
+
 	snprintf(path, sizeof(path), "%s/sent/%s.receipt", a->cfg.spool, hex);
+	snprintf(failed, sizeof(failed), "%s/failed/%s.env", a->cfg.spool, hex);
 	pthread_mutex_lock(&a->mu);
 	while (!(found = stat(path, &st) == 0) && time(NULL) < end && !a->stopping) {
+		if (stat(failed, &st) == 0) {
+			pthread_mutex_unlock(&a->mu);
+			return 1;	/* refused by the broker */
+		}
 		struct timespec until;
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_sec += 1;
@@ -1156,8 +1181,12 @@ ctl_send(struct agent *a, const Enlace__CtlSend *s)
 	pthread_cond_broadcast(&a->cv);
 	pthread_mutex_unlock(&a->mu);
 	if (s->wait) {
-		if (wait_receipt(a, hex, 60) == 0) {
+		int wr = wait_receipt(a, hex, 60);
+		if (wr == 0) {
 			ctl_receipts_of(a, h->message_id, true);
+		} else if (wr == 1) {
+			refused_reason(a, hex, reason, sizeof(reason));
+			ctl_error(a, ENL_E_PERMISSION, reason);
 		} else {
 			ctl_error(a, ENL_E_IO, "in the outbox, but no receipt from the broker "
 				  "within 60 s; it will be sent when the broker answers");
@@ -1437,7 +1466,9 @@ reply_receipt(struct agent *a, const Enlace__Signed *sg)
 		const Enlace__RecipientState *rs = b->recipients[i];
 		const struct enl_card *c = enl_directory_find(a->dir, rs->recipient);
 		uint8_t msg[ENL_ACK_MSG_LEN];
-		if (rs->state != ENLACE__DELIVERY_STATE__ACKED)
+		/* a message to the broker itself (a consent decision): the
+		 * broker's signature on the receipt says it took it in */
+		if (rs->state != ENLACE__DELIVERY_STATE__ACKED || strcmp(rs->recipient, b->broker) == 0)
 			continue;
 		ok = c != NULL && rs->ack_signature.len == 64 && b->message_id.len == ENL_MSG_ID_LEN &&
 		     b->envelope_hash.len == ENL_HASH_LEN;
@@ -1529,6 +1560,226 @@ ctl_receipts_of(struct agent *a, const uint8_t *id, bool local_only)
 	free(buf);
 }
 
+/* ---- consent requests (the broker asks this agency, as originator) ---- */
+
+struct consent_item {
+	Enlace__ConsentRequest *req;
+	int64_t requested_at;
+	char decided[16];
+};
+
+/* The consent requests in the inbox (only `only`, if not NULL). */
+static size_t
+consents_find(struct agent *a, const uint8_t *only, struct consent_item **out)
+{
+	struct enl_keyring kr = keyring(a);
+	struct consent_item *items = NULL;
+	size_t n = 0;
+	char dir[1100];
+	struct dirent *e;
+	DIR *d;
+
+	*out = NULL;
+	snprintf(dir, sizeof(dir), "%s/inbox", a->cfg.spool);
+	if ((d = opendir(dir)) == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL) {
+		struct enl_message *m = NULL;
+		uint8_t *buf = NULL;
+		size_t len = 0;
+		char path[2048];
+		Enlace__ConsentRequest *cr = NULL;
+		if (strlen(e->d_name) != 2 * ENL_MSG_ID_LEN + 4)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (enl_file_read(path, enl_envelope_max_size(&a->lim), &buf, &len) != ENL_OK)
+			continue;
+		if (enl_envelope_open(buf, len, a->me, &kr, &a->lim, 0, &m) == ENL_OK &&
+		    m->header.type == ENL_MSG_CONSENT_REQUEST &&
+		    strcmp(m->header.sender, a->cfg.broker_id) == 0) {
+			for (size_t i = 0; i < m->payload.n_attachments && cr == NULL; i++)
+				if (strcmp(m->payload.attachments[i].name, "consent-request.pb") == 0 &&
+				    enl_pb_unpack(&enlace__consent_request__descriptor,
+						  m->payload.attachments[i].data,
+						  m->payload.attachments[i].len, 4096,
+						  (ProtobufCMessage **)&cr) != ENL_OK)
+					cr = NULL;
+		}
+		if (cr != NULL && (cr->request_id.len != ENL_MSG_ID_LEN ||
+				   (only != NULL && memcmp(cr->request_id.data, only,
+							   ENL_MSG_ID_LEN) != 0))) {
+			protobuf_c_message_free_unpacked(&cr->base, NULL);
+			cr = NULL;
+		}
+		if (cr != NULL) {
+			struct consent_item *ni = realloc(items, (n + 1) * sizeof(*ni));
+			if (ni == NULL) {
+				protobuf_c_message_free_unpacked(&cr->base, NULL);
+			} else {
+				char hex[33], dpath[2048];
+				uint8_t *db = NULL;
+				size_t dl = 0;
+				items = ni;
+				items[n].req = cr;
+				items[n].requested_at = m->header.created_at;
+				items[n].decided[0] = '\0';
+				enl_hex(cr->request_id.data, ENL_MSG_ID_LEN, hex);
+				snprintf(dpath, sizeof(dpath), "%s/consent/%s", a->cfg.spool, hex);
+				if (enl_file_read(dpath, 64, &db, &dl) == ENL_OK) {
+					snprintf(items[n].decided, sizeof(items[n].decided), "%.*s",
+						 (int)strcspn((char *)db, "\n"), (const char *)db);
+					free(db);
+				}
+				n++;
+			}
+		}
+		enl_message_free(m);
+		free(buf);
+	}
+	closedir(d);
+	*out = items;
+	return n;
+}
+
+static void
+consents_free(struct consent_item *items, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		protobuf_c_message_free_unpacked(&items[i].req->base, NULL);
+	free(items);
+}
+
+static void
+ctl_consents(struct agent *a)
+{
+	Enlace__CtlResponse r = ENLACE__CTL_RESPONSE__INIT;
+	struct consent_item *items = NULL;
+	size_t n = consents_find(a, NULL, &items);
+	Enlace__CtlConsent *cs = calloc(n + 1, sizeof(*cs));
+	Enlace__CtlConsent **ptrs = calloc(n + 1, sizeof(*ptrs));
+
+	if (cs == NULL || ptrs == NULL) {
+		ctl_error(a, ENL_E_NOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const Enlace__ConsentRequest *q = items[i].req;
+		enlace__ctl_consent__init(&cs[i]);
+		cs[i].request_id = q->request_id;
+		cs[i].original_id = q->original_id;
+		cs[i].original_hash = q->original_hash;
+		cs[i].forward_id = q->forward_id;
+		cs[i].forwarder = q->forwarder;
+		cs[i].recipient = q->recipient;
+		cs[i].expires_at = q->expires_at;
+		cs[i].decided = items[i].decided;
+		cs[i].requested_at = items[i].requested_at;
+		ptrs[i] = &cs[i];
+	}
+	r.n_consents = n;
+	r.consents = ptrs;
+	ctl_reply(a, &r);
+out:
+	free(cs);
+	free(ptrs);
+	consents_free(items, n);
+}
+
+/* The originator's decision: an envelope it signs to the broker, bound to
+ * the original (id and hash), the forward and the recipient. */
+static void
+ctl_decide(struct agent *a, const Enlace__CtlDecide *dc)
+{
+	Enlace__ConsentDecision d = ENLACE__CONSENT_DECISION__INIT;
+	struct consent_item *items = NULL;
+	struct enl_header *h = calloc(1, sizeof(*h));
+	struct enl_keyring kr = keyring(a);
+	struct enl_attachment att;
+	struct enl_payload p;
+	uint8_t *db = NULL, *env = NULL;
+	size_t n = 0, dl = 0, len = 0;
+	char hex[33], rhex[33], path[2048], reason[400], subject[200];
+	int rc, wr;
+
+	if (h == NULL || dc->request_id.len != ENL_MSG_ID_LEN ||
+	    !enl_text_valid(dc->note, 1000)) {
+		ctl_error(a, ENL_E_INVAL, "bad request: a request id is 32 hex digits");
+		goto out;
+	}
+	if ((n = consents_find(a, dc->request_id.data, &items)) == 0) {
+		ctl_error(a, ENL_E_NOT_FOUND, "no such consent request in the inbox");
+		goto out;
+	}
+	if (items[0].decided[0] != '\0') {
+		snprintf(reason, sizeof(reason), "this request was decided already (%s)",
+			 items[0].decided);
+		ctl_error(a, ENL_E_EXISTS, reason);
+		goto out;
+	}
+	d.request_id = items[0].req->request_id;
+	d.original_id = items[0].req->original_id;
+	d.original_hash = items[0].req->original_hash;
+	d.forward_id = items[0].req->forward_id;
+	d.recipient = items[0].req->recipient;
+	d.grant = dc->grant;
+	d.note = dc->note;
+	if ((rc = enl_pb_pack(&d.base, &db, &dl)) != ENL_OK) {
+		ctl_error(a, rc, enl_strerror(rc));
+		goto out;
+	}
+	att = (struct enl_attachment){"consent-decision.pb", "application/x-enlace-consent", db, dl};
+	snprintf(subject, sizeof(subject), "Consent %s: forward to %s", dc->grant ? "granted" : "denied",
+		 items[0].req->recipient);
+	memset(&p, 0, sizeof(p));
+	p.subject = subject;
+	p.body = dc->note;
+	p.n_attachments = 1;
+	p.attachments = &att;
+	snprintf(h->recipients[0], sizeof(h->recipients[0]), "%s", a->cfg.broker_id);
+	h->n_recipients = 1;
+	h->type = ENL_MSG_CONSENT_DECISION;
+	h->handling.tlp = ENL_TLP_AMBER;
+	h->handling.onward = ENL_ONWARD_NEVER;
+	h->handling.evidential = ENL_EVID_INTELLIGENCE_ONLY;
+	rc = enl_envelope_seal(a->me, &kr, &a->lim, h, &p, (int64_t)time(NULL), &env, &len);
+	if (rc != ENL_OK) {
+		snprintf(reason, sizeof(reason), "cannot seal the decision: %s", enl_strerror(rc));
+		ctl_error(a, rc, reason);
+		goto out;
+	}
+	enl_hex(h->message_id, ENL_MSG_ID_LEN, hex);
+	snprintf(path, sizeof(path), "%s/outbox/%s.env", a->cfg.spool, hex);
+	if ((rc = enl_file_write(path, env, len, 0600, false)) != ENL_OK) {
+		ctl_error(a, rc, "outbox: cannot write the decision");
+		goto out;
+	}
+	alog("consent decision %s (%s) in the outbox", hex, dc->grant ? "grant" : "deny");
+	pthread_mutex_lock(&a->mu);
+	pthread_cond_broadcast(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+	wr = wait_receipt(a, hex, 60);
+	if (wr == 1) {
+		refused_reason(a, hex, reason, sizeof(reason));
+		ctl_error(a, ENL_E_PERMISSION, reason);
+		goto out;
+	}
+	if (wr != 0) {
+		ctl_error(a, ENL_E_IO, "in the outbox, but no receipt from the broker within 60 s");
+		goto out;
+	}
+	enl_hex(dc->request_id.data, ENL_MSG_ID_LEN, rhex);
+	snprintf(path, sizeof(path), "%s/consent/%s", a->cfg.spool, rhex);
+	snprintf(reason, sizeof(reason), "%s\n", dc->grant ? "granted" : "denied");
+	if (enl_file_write(path, (const uint8_t *)reason, strlen(reason), 0600, true) != ENL_OK)
+		alog("%s: cannot record the decision", path);
+	ctl_receipts_of(a, h->message_id, true);
+out:
+	free(db);
+	free(env);
+	free(h);
+	consents_free(items, n);
+}
+
 static void
 ctl_status(struct agent *a)
 {
@@ -1594,6 +1845,8 @@ control_loop(struct agent *a)
 				ctl_error(a, ENL_E_INVAL, "a message id is 32 hex digits");
 			break;
 		case ENLACE__CTL_REQUEST__BODY_STATUS: ctl_status(a); break;
+		case ENLACE__CTL_REQUEST__BODY_CONSENTS: ctl_consents(a); break;
+		case ENLACE__CTL_REQUEST__BODY_DECIDE: ctl_decide(a, req->decide); break;
 		default: ctl_error(a, ENL_E_INVAL, "unknown control request"); break;
 		}
 		protobuf_c_message_free_unpacked(&req->base, NULL);
@@ -1616,7 +1869,8 @@ static int
 agent_load(struct agent *a, const char *config)
 {
 	char err[1200], path[1100];
-	const char *subs[] = {"", "/outbox", "/sent", "/inbox", "/refused", "/failed"};
+	const char *subs[] = {"", "/outbox", "/sent", "/inbox", "/refused", "/failed",
+			      "/consent"};
 	struct enl_dir_check chk = {a->authority_pk, 0, (int64_t)time(NULL)};
 	int rc;
 

@@ -100,7 +100,7 @@ enum {
 	OPT_TLP, OPT_ONWARD, OPT_EVID, OPT_TYPE, OPT_REL, OPT_ASSESS, OPT_PRIO,
 	OPT_EXPIRES, OPT_REPLYBY, OPT_INREPLY, OPT_SUBJECT, OPT_TEXT, OPT_TEXTFILE,
 	OPT_ATTACH, OPT_OUT, OPT_MAXPAY, OPT_JSON, OPT_SAVE, OPT_HELP, OPT_SOCKET,
-	OPT_WAIT, OPT_NOTE,
+	OPT_WAIT, OPT_NOTE, OPT_REASON,
 };
 
 static const struct option all_opts[] = {
@@ -123,6 +123,7 @@ static const struct option all_opts[] = {
 	{"subject", required_argument, NULL, OPT_SUBJECT},
 	{"text", required_argument, NULL, OPT_TEXT},
 	{"note", required_argument, NULL, OPT_NOTE},
+	{"reason", required_argument, NULL, OPT_REASON},
 	{"text-file", required_argument, NULL, OPT_TEXTFILE},
 	{"attach", required_argument, NULL, OPT_ATTACH},
 	{"out", required_argument, NULL, OPT_OUT},
@@ -196,6 +197,7 @@ parse_args(int argc, char **argv, const int *allowed, const char *usage, struct 
 		case OPT_SUBJECT: a->subject = optarg; break;
 		case OPT_TEXT: a->text = optarg; break;
 		case OPT_NOTE: a->text = optarg; break;
+		case OPT_REASON: a->text = optarg; break;
 		case OPT_TEXTFILE: a->text_file = optarg; break;
 		case OPT_OUT: a->out = optarg; break;
 		case OPT_MAXPAY: a->max_payload = optarg; break;
@@ -1056,6 +1058,105 @@ cmd_forward(int argc, char **argv)
 	return ret;
 }
 
+static const char usage_consent[] =
+	"enlace consent list [--json]\n"
+	"       enlace consent grant REQ [--note TEXT] [--json]\n"
+	"       enlace consent deny REQ --reason TEXT [--json]";
+
+static int
+cmd_consent(int argc, char **argv)
+{
+	static const int allowed[] = {OPT_SOCKET, OPT_NOTE, OPT_REASON, OPT_JSON, 0};
+	Enlace__CtlRequest req = ENLACE__CTL_REQUEST__INIT;
+	Enlace__CtlDecide dc = ENLACE__CTL_DECIDE__INIT;
+	Enlace__CtlResponse *resp = NULL;
+	const char *what = argc > 1 ? argv[1] : "";
+	uint8_t id[ENL_MSG_ID_LEN];
+	struct args a;
+	int ret;
+
+	if (strcmp(what, "--help") == 0 || strcmp(what, "help") == 0) {
+		printf("usage: %s\n\nA third party may receive one of your messages only with "
+		       "your consent when\nits onward sharing is CONSENT: the broker holds the "
+		       "forward and asks you.\nlist shows the requests; grant and deny answer "
+		       "one with a decision signed by\nthis agency, bound to your message, the "
+		       "forward and its recipient. A request\nleft unanswered expires and the "
+		       "forward is refused.\n", usage_consent);
+		return 0;
+	}
+	if (strcmp(what, "list") != 0 && strcmp(what, "grant") != 0 && strcmp(what, "deny") != 0)
+		return usage_err("consent list, grant or deny", usage_consent);
+	if ((ret = parse_args(argc - 1, argv + 1, allowed, usage_consent, &a)) != 0)
+		return ret;
+	if (strcmp(what, "list") == 0) {
+		if (a.argc != 0)
+			return usage_err("list takes no argument", usage_consent);
+		req.body_case = ENLACE__CTL_REQUEST__BODY_CONSENTS;
+		req.consents = true;
+	} else {
+		if (a.argc != 1 || !enl_unhex(a.argv[0], id, sizeof(id)))
+			return usage_err("expected one request id (32 hex digits)", usage_consent);
+		if (strcmp(what, "deny") == 0 && (a.text == NULL || a.text[0] == '\0'))
+			return usage_err("deny needs --reason", usage_consent);
+		dc.request_id.data = id;
+		dc.request_id.len = sizeof(id);
+		dc.grant = strcmp(what, "grant") == 0;
+		dc.note = (char *)(a.text ? a.text : "");
+		req.body_case = ENLACE__CTL_REQUEST__BODY_DECIDE;
+		req.decide = &dc;
+	}
+	if ((ret = agent_call(&a, &req, 75000, &resp)) != 0)
+		return ret;
+	if (strcmp(what, "list") != 0) {
+		print_states(resp, a.json);
+		ret = resp->receipt_verified ? 0 : EXIT_FAIL;
+	} else if (a.json) {
+		struct enl_json j;
+		char hex[33], t[32];
+		enl_json_init(&j, stdout);
+		enl_json_arr_begin(&j, NULL);
+		for (size_t i = 0; i < resp->n_consents; i++) {
+			const Enlace__CtlConsent *c = resp->consents[i];
+			enl_json_obj_begin(&j, NULL);
+			enl_hex(c->request_id.data, c->request_id.len, hex);
+			enl_json_str(&j, "request_id", hex);
+			enl_hex(c->original_id.data, c->original_id.len, hex);
+			enl_json_str(&j, "original_id", hex);
+			enl_hex(c->forward_id.data, c->forward_id.len, hex);
+			enl_json_str(&j, "forward_id", hex);
+			{
+				char hh[65];
+				enl_hex(c->original_hash.data, c->original_hash.len, hh);
+				enl_json_str(&j, "original_hash", hh);
+			}
+			enl_json_str(&j, "forwarder", c->forwarder);
+			enl_json_str(&j, "recipient", c->recipient);
+			enl_time_format(c->expires_at, t);
+			enl_json_str(&j, "expires_at", t);
+			enl_json_str(&j, "decided", c->decided);
+			enl_json_obj_end(&j);
+		}
+		enl_json_arr_end(&j);
+		enl_json_end(&j);
+	} else {
+		char hex[33], ohex[33], t[32];
+		if (resp->n_consents == 0)
+			printf("no consent requests\n");
+		for (size_t i = 0; i < resp->n_consents; i++) {
+			const Enlace__CtlConsent *c = resp->consents[i];
+			enl_hex(c->request_id.data, c->request_id.len, hex);
+			enl_hex(c->original_id.data, c->original_id.len, ohex);
+			enl_time_format(c->expires_at, t);
+			printf("%s  %s would forward your %s to %s; %s\n", hex, c->forwarder, ohex,
+			       c->recipient, c->decided[0] ? c->decided : "PENDING until");
+			if (!c->decided[0])
+				printf("%34s%s\n", "", t);
+		}
+	}
+	protobuf_c_message_free_unpacked(&resp->base, NULL);
+	return ret;
+}
+
 static void
 item_json(struct enl_json *j, const Enlace__CtlItem *it)
 {
@@ -1409,6 +1510,7 @@ static const struct command commands[] = {
 	{"open", cmd_open, "verify and open an envelope file (offline)"},
 	{"send", cmd_send, "send a message through the local agent"},
 	{"forward", cmd_forward, "forward a message received to a third party"},
+	{"consent", cmd_consent, "answer requests to forward your messages"},
 	{"inbox", cmd_inbox, "list the messages received"},
 	{"read", cmd_read, "show one received message"},
 	{"receipts", cmd_receipts, "delivery state of a message sent"},

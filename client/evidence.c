@@ -25,6 +25,8 @@ audit_event_name(int event)
 		[ENLACE__AUDIT_EVENT__POLICY_LOADED] = "POLICY_LOADED",
 		[ENLACE__AUDIT_EVENT__BROKER_STARTED] = "BROKER_STARTED",
 		[ENLACE__AUDIT_EVENT__REFUSED_BY_RECIPIENT] = "REFUSED_BY_RECIPIENT",
+		[ENLACE__AUDIT_EVENT__CONSENT_REQUESTED] = "CONSENT_REQUESTED",
+		[ENLACE__AUDIT_EVENT__CONSENT_EXPIRED] = "CONSENT_EXPIRED",
 	};
 
 	if (event <= 0 || (size_t)event >= sizeof(names) / sizeof(names[0]) ||
@@ -47,6 +49,7 @@ audit_entry_decode(const uint8_t *buf, size_t len, Enlace__AuditEntry **out)
 	    (e->message_id.len != 0 && e->message_id.len != ENL_MSG_ID_LEN) ||
 	    (e->envelope_hash.len != 0 && e->envelope_hash.len != ENL_HASH_LEN) ||
 	    (e->ack_signature.len != 0 && e->ack_signature.len != 64) ||
+	    (e->original_id.len != 0 && e->original_id.len != ENL_MSG_ID_LEN) ||
 	    !enl_text_valid(e->sender, ENL_ID_MAX) || !enl_text_valid(e->recipient, ENL_ID_MAX) ||
 	    !enl_text_valid(e->reason, 1024)) {
 		protobuf_c_message_free_unpacked(&e->base, NULL);
@@ -161,6 +164,11 @@ trail_print(const struct trail *t, FILE *out)
 		event_who(e, who, sizeof(who));
 		fprintf(out, "  #%-8llu %s  %-20s %s", (unsigned long long)t->ev[i].index, when,
 			audit_event_name(e->event), who);
+		if (e->message_id.len == ENL_MSG_ID_LEN &&
+		    memcmp(e->message_id.data, t->id, ENL_MSG_ID_LEN) != 0) {
+			enl_hex(e->message_id.data, ENL_MSG_ID_LEN, hex);
+			fprintf(out, " [forward %.8s]", hex);
+		}
 		if (e->event == ENLACE__AUDIT_EVENT__SUBMITTED && e->envelope_hash.len) {
 			enl_hex(e->envelope_hash.data, ENL_HASH_LEN, hex);
 			fprintf(out, " (envelope %.16s...)", hex);
@@ -190,6 +198,11 @@ trail_json(const struct trail *t, struct enl_json *j)
 		enl_time_format(e->time, when);
 		enl_json_str(j, "time", when);
 		enl_json_str(j, "event", audit_event_name(e->event));
+		if (e->message_id.len == ENL_MSG_ID_LEN &&
+		    memcmp(e->message_id.data, t->id, ENL_MSG_ID_LEN) != 0) {
+			enl_hex(e->message_id.data, ENL_MSG_ID_LEN, hex);
+			enl_json_str(j, "message_id", hex);
+		}
 		if (e->sender[0])
 			enl_json_str(j, "sender", e->sender);
 		if (e->recipient[0])
@@ -300,8 +313,10 @@ evidence_check(const uint8_t *buf, size_t len, const uint8_t authority_pk[32],
 			goto out;
 		}
 		rc = ENL_E_MALFORMED;
-		if (e->message_id.len != ENL_MSG_ID_LEN ||
-		    memcmp(e->message_id.data, t->id, ENL_MSG_ID_LEN) != 0) {
+		if ((e->message_id.len != ENL_MSG_ID_LEN ||
+		     memcmp(e->message_id.data, t->id, ENL_MSG_ID_LEN) != 0) &&
+		    (e->original_id.len != ENL_MSG_ID_LEN ||
+		     memcmp(e->original_id.data, t->id, ENL_MSG_ID_LEN) != 0)) {
 			fail("entry %llu is about another message", (unsigned long long)ee->index);
 			goto out;
 		}

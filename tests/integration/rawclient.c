@@ -18,7 +18,10 @@
  * ORIG_ID to TO under that handling, built by hand so that no agent-side
  * check stops it; no-link: a FORWARD naming no original, its header
  * rewritten and re-signed after sealing; as-case: a CASE_MESSAGE that
- * names ORIG_ID as its original. The broker must refuse each).
+ * names ORIG_ID as its original. The broker must refuse each),
+ * decide REQ ORIG ORIG_HASH FWD RECIPIENT (a consent decision granting
+ * request REQ, signed by KEYDIR's agency, naming those: the broker must
+ * refuse it).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -235,7 +238,8 @@ main(int argc, char **argv)
 		return 2;
 	kr = enl_directory_keyring(d);
 	me = load_key(argv[3]);
-	if (argc > 5 && strcmp(mode, "bad-ciphertext") != 0 && strcmp(mode, "forward") != 0)
+	if (argc > 5 && strcmp(mode, "bad-ciphertext") != 0 && strcmp(mode, "forward") != 0 &&
+	    strcmp(mode, "decide") != 0)
 		other = load_key(argv[5]);
 	s = dial(argv[2]);
 	if (strcmp(mode, "hello") == 0 || strcmp(mode, "stranger") == 0) {
@@ -391,6 +395,43 @@ main(int argc, char **argv)
 			return 2;
 		ok = submit(s, sess, env, len);
 		free(env);
+		enl_session_free(sess);
+	} else if (strcmp(mode, "decide") == 0 && argc >= 10) {
+		Enlace__ConsentDecision cd = ENLACE__CONSENT_DECISION__INIT;
+		uint8_t req[16], orig[16], ohash[32], fwd[16], *db = NULL, *env = NULL;
+		size_t dl = 0, len = 0;
+		struct enl_header h;
+		struct enl_limits lim = {1 << 20};
+		struct enl_attachment att;
+		struct enl_payload p = {"decision", "", 1, &att, NULL, 0, NULL};
+		if (!enl_unhex(argv[5], req, 16) || !enl_unhex(argv[6], orig, 16) ||
+		    !enl_unhex(argv[7], ohash, 32) || !enl_unhex(argv[8], fwd, 16))
+			return 2;
+		cd.request_id = (ProtobufCBinaryData){16, req};
+		cd.original_id = (ProtobufCBinaryData){16, orig};
+		cd.original_hash = (ProtobufCBinaryData){32, ohash};
+		cd.forward_id = (ProtobufCBinaryData){16, fwd};
+		cd.recipient = argv[9];
+		cd.grant = true;
+		cd.note = "";
+		if (enl_pb_pack(&cd.base, &db, &dl) != ENL_OK)
+			return 2;
+		att = (struct enl_attachment){"consent-decision.pb", "", db, dl};
+		memset(&h, 0, sizeof(h));
+		snprintf(h.recipients[0], sizeof(h.recipients[0]), "OAS-BROKER");
+		h.n_recipients = 1;
+		h.type = ENL_MSG_CONSENT_DECISION;
+		h.handling.tlp = ENL_TLP_AMBER;
+		h.handling.onward = ENL_ONWARD_NEVER;
+		h.handling.evidential = ENL_EVID_INTELLIGENCE_ONLY;
+		if (enl_envelope_seal(me, &kr, &lim, &h, &p, (int64_t)time(NULL), &env, &len) !=
+		    ENL_OK)
+			return 2;
+		if ((sess = handshake(s, me, &kr, NULL, NULL)) == NULL)
+			return 2;
+		ok = submit(s, sess, env, len);
+		free(env);
+		free(db);
 		enl_session_free(sess);
 	} else if (strcmp(mode, "garbage-first") == 0) {
 		uint8_t junk[64], *ans;
