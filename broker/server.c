@@ -852,8 +852,8 @@ consent_request(struct work *w, struct store *st, int64_t now, const char *recip
 		a.recipient = c.originator;
 		if ((rc = audit(srv, &a, now, NULL)) != ENL_OK)
 			goto out;
-		snprintf(why, sizeof(why), "request %s to %s in message %.32s..., until %s",
-			 req_hex, c.originator, "", when);
+		snprintf(why, sizeof(why), "request %s sent to %s, open until %s", req_hex,
+			 c.originator, when);
 		a.event = ENLACE__AUDIT_EVENT__CONSENT_REQUESTED;
 		a.id = c.forward_id;
 		a.hash = w->hash;

@@ -468,11 +468,14 @@ collect_trail(void *arg, uint64_t index, const uint8_t *e, size_t len, Enlace__A
 {
 	struct trail *t = arg;
 
+	bool in = false;
+
 	/* the message's own entries, and those of its forwards and their consent */
-	if ((d->message_id.len == ENL_MSG_ID_LEN &&
-	     memcmp(d->message_id.data, t->id, ENL_MSG_ID_LEN) == 0) ||
-	    (d->original_id.len == ENL_MSG_ID_LEN &&
-	     memcmp(d->original_id.data, t->id, ENL_MSG_ID_LEN) == 0)) {
+	if (trail_wants(t, d, &in) != ENL_OK) {
+		protobuf_c_message_free_unpacked(&d->base, NULL);
+		return 1;
+	}
+	if (in) {
 		if (trail_add(t, index, e, len, d) != ENL_OK) {
 			protobuf_c_message_free_unpacked(&d->base, NULL);
 			return 1;

@@ -1273,18 +1273,22 @@ cmd_inbox(int argc, char **argv)
 		enl_json_arr_end(&j);
 		enl_json_end(&j);
 	} else {
-		printf("%-32s  %-20s  %-12s %-14s %-16s %s\n", "MESSAGE", "RECEIVED", "FROM",
-		       "TLP", "CASE", "SUBJECT");
+		printf("%-32s  %-20s  %-12s %-26s %-16s %s\n", "MESSAGE", "RECEIVED", "FROM",
+		       "HANDLING", "CASE", "SUBJECT");
 		for (size_t i = 0; i < resp->n_items; i++) {
 			const Enlace__CtlItem *it = resp->items[i];
-			char hex[33], t[32], tlp[40], u[32];
+			char hex[33], t[32], tlp[80], u[32], u2[32];
 			enl_hex(it->message_id.data, ENL_MSG_ID_LEN, hex);
 			enl_time_format(it->received_at, t);
-			snprintf(tlp, sizeof(tlp), "TLP:%s",
+			/* handling first: TLP and onward sharing */
+			snprintf(tlp, sizeof(tlp), "TLP:%s onward:%s",
 				 upper(enl_tlp_name(it->handling ? it->handling->tlp : 0)
 					       ? enl_tlp_name(it->handling->tlp) : "?",
-				       u, sizeof(u)));
-			printf("%-32s  %-20s  %-12s %-14s %-16s %s%s\n", hex, t, it->sender, tlp,
+				       u, sizeof(u)),
+				 upper(enl_onward_name(it->handling ? it->handling->onward : 0)
+					       ? enl_onward_name(it->handling->onward) : "?",
+				       u2, sizeof(u2)));
+			printf("%-32s  %-20s  %-12s %-26s %-16s %s%s\n", hex, t, it->sender, tlp,
 			       it->case_ref, it->subject,
 			       it->attachments ? "  [attachments]" : "");
 		}

@@ -85,6 +85,30 @@ trail_add(struct trail *t, uint64_t index, const uint8_t *entry, size_t len,
 	return ENL_OK;
 }
 
+int
+trail_wants(struct trail *t, const Enlace__AuditEntry *e, bool *in)
+{
+	bool own = e->message_id.len == ENL_MSG_ID_LEN &&
+		   memcmp(e->message_id.data, t->id, ENL_MSG_ID_LEN) == 0;
+	bool child = e->original_id.len == ENL_MSG_ID_LEN &&
+		     memcmp(e->original_id.data, t->id, ENL_MSG_ID_LEN) == 0;
+
+	*in = own || child;
+	for (size_t i = 0; !*in && e->message_id.len == ENL_MSG_ID_LEN && i < t->n_forwards; i++)
+		*in = memcmp(e->message_id.data, t->forwards[i], ENL_MSG_ID_LEN) == 0;
+	if (child && e->event == ENLACE__AUDIT_EVENT__SUBMITTED &&
+	    e->message_id.len == ENL_MSG_ID_LEN) {
+		uint8_t (*n)[ENL_MSG_ID_LEN] = realloc(t->forwards, (t->n_forwards + 1) * sizeof(*n));
+		if (n == NULL) {
+			*in = false;
+			return ENL_E_NOMEM;
+		}
+		t->forwards = n;
+		memcpy(t->forwards[t->n_forwards++], e->message_id.data, ENL_MSG_ID_LEN);
+	}
+	return ENL_OK;
+}
+
 void
 trail_free(struct trail *t)
 {
@@ -94,6 +118,7 @@ trail_free(struct trail *t)
 			protobuf_c_message_free_unpacked(&t->ev[i].e->base, NULL);
 	}
 	free(t->ev);
+	free(t->forwards);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -145,6 +170,13 @@ event_who(const Enlace__AuditEntry *e, char *out, size_t cap)
 	case ENLACE__AUDIT_EVENT__REFUSED_BY_RECIPIENT:
 		snprintf(out, cap, "by %s: %s", e->recipient, e->reason);
 		break;
+	case ENLACE__AUDIT_EVENT__HELD_FOR_CONSENT:
+	case ENLACE__AUDIT_EVENT__CONSENT_REQUESTED:
+	case ENLACE__AUDIT_EVENT__CONSENT_GRANTED:
+	case ENLACE__AUDIT_EVENT__CONSENT_DENIED:
+	case ENLACE__AUDIT_EVENT__CONSENT_EXPIRED:
+		snprintf(out, cap, "for %s: %s", e->recipient, e->reason);
+		break;
 	default:
 		snprintf(out, cap, "%s%s%s%s", e->recipient[0] ? "by " : "", e->recipient,
 			 e->recipient[0] && e->reason[0] ? ": " : "", e->reason);
@@ -167,7 +199,7 @@ trail_print(const struct trail *t, FILE *out)
 		if (e->message_id.len == ENL_MSG_ID_LEN &&
 		    memcmp(e->message_id.data, t->id, ENL_MSG_ID_LEN) != 0) {
 			enl_hex(e->message_id.data, ENL_MSG_ID_LEN, hex);
-			fprintf(out, " [forward %.8s]", hex);
+			fprintf(out, " [message %.8s]", hex);
 		}
 		if (e->event == ENLACE__AUDIT_EVENT__SUBMITTED && e->envelope_hash.len) {
 			enl_hex(e->envelope_hash.data, ENL_HASH_LEN, hex);
@@ -312,15 +344,18 @@ evidence_check(const uint8_t *buf, size_t len, const uint8_t authority_pk[32],
 			protobuf_c_message_free_unpacked(&e->base, NULL);
 			goto out;
 		}
-		rc = ENL_E_MALFORMED;
-		if ((e->message_id.len != ENL_MSG_ID_LEN ||
-		     memcmp(e->message_id.data, t->id, ENL_MSG_ID_LEN) != 0) &&
-		    (e->original_id.len != ENL_MSG_ID_LEN ||
-		     memcmp(e->original_id.data, t->id, ENL_MSG_ID_LEN) != 0)) {
+		{
+			bool in = false;
+			if ((rc = trail_wants(t, e, &in)) != ENL_OK)
+				goto out;
+			rc = in ? ENL_OK : ENL_E_MALFORMED;
+		}
+		if (rc != ENL_OK) {
 			fail("entry %llu is about another message", (unsigned long long)ee->index);
 			goto out;
 		}
 		if (i > 0 && ee->index <= b->entries[i - 1]->index) {
+			rc = ENL_E_MALFORMED;
 			fail("entries out of log order at %llu", (unsigned long long)ee->index);
 			goto out;
 		}

@@ -29,7 +29,18 @@ struct trail {
 	uint8_t id[ENL_MSG_ID_LEN];
 	struct trail_event *ev;
 	size_t n, cap;
+	uint8_t (*forwards)[ENL_MSG_ID_LEN];	/* the forwards of the message */
+	size_t n_forwards;
 };
+
+/*
+ * True if entry `e` belongs to the message's trail: its own entries, the
+ * entries naming it as their original (a forward's submission, its
+ * consent), and every entry of those forwards (their delivery to the
+ * third party). Entries must come in log order; a forward's submission
+ * is remembered. ENL_E_NOMEM leaves *in false.
+ */
+int trail_wants(struct trail *t, const Enlace__AuditEntry *e, bool *in) ENL_WUR;
 
 /* The name of an audit event ("SUBMITTED", "QUEUED", ...). */
 const char *audit_event_name(int event);

@@ -90,6 +90,9 @@ ok "the trail of the original shows the chain" wait_for 20 "the log" sh -c "$A t
 for ev in SUBMITTED HELD_FOR_CONSENT CONSENT_REQUESTED CONSENT_GRANTED CONSENT_DENIED; do
 	ok "  ... $ev" grep -q " $ev " "$NET/trail.txt"
 done
+ok "  ... to the third party's acknowledgement of the forward" wait_for 20 "the ack in the log" sh -c "$A trail $o --log $NET/broker/data/log ${KEYS[*]} | grep -q 'ACKED .*by CO-FGN .message .*VERIFIED'"
+ok "the chain goes into an evidence bundle" $A prove "$o" --log "$NET/broker/data/log" "${KEYS[@]}" --out "$NET/chain.bundle"
+ok "  ... that checks offline" $A check-bundle "$NET/chain.bundle" --authority-pub "$NET/authority/authority.pub"
 
 # Unanswered: the request expires and the forward is refused; a late
 # decision is refused.
