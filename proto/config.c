@@ -43,6 +43,8 @@ parse_number(const char *v, enum enl_cfg_type type, uint64_t *out)
 		if (strcmp(end, "ms") == 0) mult = 1;
 		else if (strcmp(end, "s") == 0) mult = 1000;
 		else if (strcmp(end, "m") == 0) mult = 60000;
+		else if (strcmp(end, "h") == 0) mult = 3600000;
+		else if (strcmp(end, "d") == 0) mult = 86400000;
 		else return -1;
 	} else if (*end != '\0') {
 		return -1;
@@ -90,7 +92,7 @@ handler(void *user, const char *section, const char *name, const char *value)
 		snprintf(p->err, sizeof(p->err), "key '%s': '%s' is not %s from %llu to %llu",
 			 name, value,
 			 k->type == ENL_CFG_BYTES ? "a size (bytes, or with K, M, G)"
-			 : k->type == ENL_CFG_MS ? "a duration (ms, s or m)"
+			 : k->type == ENL_CFG_MS ? "a duration (ms, s, m, h or d)"
 						 : "a whole number",
 			 (unsigned long long)k->min, (unsigned long long)k->max);
 		return 0;
