@@ -1108,7 +1108,15 @@ cmd_consent(int argc, char **argv)
 	if ((ret = agent_call(&a, &req, 75000, &resp)) != 0)
 		return ret;
 	if (strcmp(what, "list") != 0) {
-		print_states(resp, a.json);
+		char hex[33];
+		if (a.json) {
+			print_states(resp, true);
+		} else {
+			enl_hex(id, sizeof(id), hex);
+			printf("consent %s for request %s: the signed decision is receipted by the "
+			       "broker%s\n", dc.grant ? "granted" : "denied", hex,
+			       dc.grant ? ", which releases the forward" : ", which refuses the forward");
+		}
 		ret = resp->receipt_verified ? 0 : EXIT_FAIL;
 	} else if (a.json) {
 		struct enl_json j;

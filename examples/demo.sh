@@ -64,11 +64,14 @@ rule fiu-to-police: allow
     to kind POLICE
     type CASE_MESSAGE, REQUEST, REPLY
     tlp up to AMBER
+rule at-home: allow
+    from any
+    to same-country
 rule everything-else: deny
     from any
     to any
 POLICY
-FETCH_WAIT=5s LOG_POLL=500ms POLICY="$NET.policy" net_init AR-UIF:FIU BR-PF:POLICE US-FINCEN:FIU
+FETCH_WAIT=5s LOG_POLL=500ms POLICY="$NET.policy" net_init AR-UIF:FIU BR-PF:POLICE US-FINCEN:FIU BR-COAF:FIU
 rm -f "$NET.policy"
 show "enlace-keys directory show demo/directory"
 $BIN/keys/enlace-keys directory show "$NET/directory" | sed -n '1,20p'
@@ -80,7 +83,7 @@ show "enlace-broker policy explain --config demo/broker/broker.conf --from AR-UI
 $BIN/broker/enlace-broker policy explain --config "$NET/broker/broker.conf" --from AR-UIF --to BR-PF --tlp amber
 
 step "Each agency's daemon starts and opens its sessions to the broker"
-for a in AR-UIF BR-PF US-FINCEN; do start_agent $a; done
+for a in AR-UIF BR-PF US-FINCEN BR-COAF; do start_agent $a; done
 wait_for 10 "AR-UIF connected" sh -c "ENLACE_SOCKET=$NET/AR-UIF/agent.sock $BIN/client/enlace status | grep -q ' connected'"
 enlace_as AR-UIF status
 
@@ -107,6 +110,24 @@ step "AR-UIF sees the signed delivery receipts: fetched and acknowledged by each
 wait_for 20 "acks" sh -c "[ \$(ENLACE_SOCKET=$NET/AR-UIF/agent.sock $BIN/client/enlace receipts --json $id | grep -o acknowledged | wc -l) = 2 ]"
 enlace_as AR-UIF receipts "$id"
 
+step "BR-PF would share it: TLP:AMBER keeps it in Brazil, and its onward sharing is CONSENT"
+show "enlace forward $id --to US-FINCEN    # at BR-PF"
+enl BR-PF forward "$id" --to US-FINCEN || true
+show "enlace forward $id --to BR-COAF --note 'for the financial analysis' --wait    # at BR-PF"
+enl BR-PF forward "$id" --to BR-COAF --note "for the financial analysis" --wait --json > "$NET/fwd.json" || true
+fwd=$(grep -o '"message_id":"[0-9a-f]*"' "$NET/fwd.json" | cut -d'"' -f4)
+enlace_as BR-PF receipts "$fwd" | tail -n 1
+
+step "The broker asks the originator; AR-UIF sees who would forward what to whom, and grants it"
+wait_for 20 "the consent request" sh -c "ENLACE_SOCKET=$NET/AR-UIF/agent.sock $BIN/client/enlace consent list | grep -q PENDING"
+enlace_as AR-UIF consent list
+req=$(enl AR-UIF consent list --json | grep -o '"request_id":"[0-9a-f]*"' | head -1 | cut -d'"' -f4)
+enlace_as AR-UIF consent grant "$req" --note "agreed for case CASE-2026-0042" | tail -n 1
+
+step "BR-COAF receives the forward and checks AR-UIF's own signature on the original"
+wait_for 20 "BR-COAF" sh -c "ls $NET/BR-COAF/spool/inbox | grep -q $fwd"
+enlace_as BR-COAF read "$fwd" | sed -n '/CHAIN OF CUSTODY/,$p'
+
 step "The broker relayed it without ever holding the plaintext"
 if grep -r -a -q "Three deposits" "$NET/broker"; then
 	echo "PLAINTEXT FOUND AT THE BROKER: this must not happen"; exit 1
@@ -115,9 +136,9 @@ echo "(no trace of the body in demo/broker, the broker's keys, store and log)"
 
 step "Every agency holds the broker's newest log checkpoint, checks that it extends the last one, and cosigns it"
 KEYS=(--directory "$NET/directory" --authority-pub "$NET/authority/authority.pub")
-wait_for 20 "the log" sh -c "$BIN/client/enlace-audit trail $id --log $NET/broker/data/log ${KEYS[*]} --quiet | grep -c 'signature VERIFIED' | grep -qx 2"
+wait_for 20 "the log" sh -c "$BIN/client/enlace-audit trail $id --log $NET/broker/data/log ${KEYS[*]} --quiet | grep -q 'ACKED .*by BR-COAF'"
 size=$(sed -n 2p "$NET/broker/data/log/checkpoint")
-for a in AR-UIF BR-PF US-FINCEN; do wait_for 20 "$a to cosign" cosigned $a "$size"; done
+for a in AR-UIF BR-PF US-FINCEN BR-COAF; do wait_for 20 "$a to cosign" cosigned $a "$size"; done
 show "cat demo/broker/data/log/checkpoint    # served at http://127.0.0.1:$LOG_PORT/checkpoint"
 cat "$NET/broker/data/log/checkpoint"
 
@@ -125,7 +146,7 @@ step "An auditor verifies the whole log over HTTP with nothing but the broker's 
 show "enlace-audit verify http://127.0.0.1:$LOG_PORT --broker-pub demo/broker/key/card"
 $BIN/client/enlace-audit verify "http://127.0.0.1:$LOG_PORT" --broker-pub "$NET/broker/key/card"
 
-step "The message's trail: who sent it, queued and fetched for whom, acknowledged with whose signature"
+step "The message's trail: sent, queued, fetched, acknowledged, forwarded with consent, to the third party"
 show "enlace-audit trail $id --log http://127.0.0.1:$LOG_PORT --directory demo/directory \\"
 cont "    --authority-pub demo/authority/authority.pub"
 $BIN/client/enlace-audit trail "$id" --log "http://127.0.0.1:$LOG_PORT" "${KEYS[@]}"
@@ -145,7 +166,7 @@ if [ $keep = 1 ]; then
 		echo "# The demo network, left running by examples/demo.sh --keep."
 		echo "ENLACE_BROKER_URL=tcp://127.0.0.1:$BROKER_PORT"
 		echo "ENLACE_BROKER_DATA=$NET/broker/data"
-		for a in AR-UIF BR-PF US-FINCEN; do
+		for a in AR-UIF BR-PF US-FINCEN BR-COAF; do
 			v=${a//-/_}
 			echo "ENLACE_${v}_CONFIG=$NET/$a/agent.conf"
 			echo "ENLACE_${v}_SOCKET=$NET/$a/agent.sock"
