@@ -211,19 +211,6 @@ name_ok(const char *s)
 	return true;
 }
 
-static bool
-country_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n < 2 || n > 8)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (s[i] < 'A' || s[i] > 'Z')
-			return false;
-	return true;
-}
-
 /* Splits a line into words at blanks and commas (the line is modified). */
 static size_t
 split(char *line, char *words[MAX_WORDS])
@@ -276,7 +263,7 @@ parse_group(struct parser *ps, char **w, size_t n)
 	memset(g, 0, sizeof(*g));
 	snprintf(g->name, sizeof(g->name), "%s", w[1]);
 	for (size_t i = 2; i < n; i++) {
-		if (!country_ok(w[i]))
+		if (!enl_country_valid(w[i]))
 			return perr(ps, "'%s' is not a country code (2 to 8 letters A-Z)", w[i]);
 		if ((rc = set_add(&g->countries, w[i])) != ENL_OK)
 			return rc == ENL_E_TOO_LARGE ? perr(ps, "too many countries") : rc;
@@ -345,7 +332,7 @@ parse_side(struct parser *ps, struct rule *r, bool to, char **w, size_t n)
 				if ((rc = set_add(set, w[i])) != ENL_OK)
 					return rc == ENL_E_TOO_LARGE ? perr(ps, "too many values") : rc;
 			} else if (set == &s->c[DIM_COUNTRY]) {
-				if (!country_ok(w[i]))
+				if (!enl_country_valid(w[i]))
 					return perr(ps, "'%s' is not a country code", w[i]);
 				if ((rc = set_add(set, w[i])) != ENL_OK)
 					return rc == ENL_E_TOO_LARGE ? perr(ps, "too many values") : rc;

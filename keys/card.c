@@ -80,7 +80,7 @@ enl_card_make(const struct enl_identity *ident, enum enl_agency_kind kind,
 	size_t n = enl_identity_count(ident), body_len = 0;
 	int rc;
 
-	if (enl_kind_name(kind) == NULL || !country_valid(country) ||
+	if (enl_kind_name(kind) == NULL || !enl_country_valid(country) ||
 	    !name_valid(name) || enl_identity_current(ident) == 0)
 		return ENL_E_INVAL;
 	for (size_t i = 0; i < n; i++) {
@@ -134,7 +134,7 @@ card_fill(const Enlace__Card *w, struct enl_card *c)
 	if (w->format != FORMAT)
 		return w->format == 0 ? ENL_E_MALFORMED : ENL_E_UNSUPPORTED;
 	if (!enl_id_valid(w->id) || enl_kind_name(w->kind) == NULL ||
-	    !country_valid(w->country) || !name_valid(w->name) || w->n_keys == 0 ||
+	    !enl_country_valid(w->country) || !name_valid(w->name) || w->n_keys == 0 ||
 	    w->n_keys > ENL_MAX_KEY_VERSIONS)
 		return ENL_E_MALFORMED;
 	memcpy(c->id, w->id, strlen(w->id) + 1);

@@ -22,7 +22,6 @@ uint8_t *put_u32(uint8_t *p, uint32_t v);
 uint8_t *put_u64(uint8_t *p, uint64_t v);
 
 /* Country or organization code: 2 to 8 letters A-Z. */
-bool country_valid(const char *s);
 
 struct enl_card;
 struct Enlace__SignedCard;

@@ -1,5 +1,6 @@
 #include <string.h>
 
+#include "enlace/keys.h"
 #include "keys_int.h"
 
 const uint8_t *
@@ -66,7 +67,7 @@ put_u64(uint8_t *p, uint64_t v)
 }
 
 bool
-country_valid(const char *s)
+enl_country_valid(const char *s)
 {
 	size_t n = strlen(s);
 

@@ -579,10 +579,11 @@ enl_message_free(struct enl_message *m)
 	free(m);
 }
 
-int
-enl_envelope_open(const uint8_t *buf, size_t len, const struct enl_identity *me,
-		  const struct enl_keyring *kr, const struct enl_limits *lim,
-		  int64_t now, struct enl_message **out)
+/* Verifies, then decrypts with the key unwrapped for `me`, or with `key`. */
+static int
+envelope_open_any(const uint8_t *buf, size_t len, const struct enl_identity *me,
+		  const uint8_t *key, const struct enl_keyring *kr,
+		  const struct enl_limits *lim, int64_t now, struct enl_message **out)
 {
 	Enlace__Envelope *e = NULL;
 	struct enl_message *m;
@@ -597,8 +598,13 @@ enl_envelope_open(const uint8_t *buf, size_t len, const struct enl_identity *me,
 	rc = envelope_check(buf, len, kr, lim, now, &m->header, &e);
 	if (rc != ENL_OK)
 		goto out;
-	if ((rc = decrypt(e, me, m->priv, m->content_key)) != ENL_OK)
+	if (key != NULL) {
+		if ((rc = decrypt_with(e, key, m->priv)) != ENL_OK)
+			goto out;
+		memcpy(m->content_key, key, 32);
+	} else if ((rc = decrypt(e, me, m->priv, m->content_key)) != ENL_OK) {
 		goto out;
+	}
 	if ((rc = payload_unpack(m, m->priv, lim)) != ENL_OK)
 		goto out;
 	enl_hash(buf, len, m->hash);
@@ -612,31 +618,17 @@ out:
 }
 
 int
+enl_envelope_open(const uint8_t *buf, size_t len, const struct enl_identity *me,
+		  const struct enl_keyring *kr, const struct enl_limits *lim,
+		  int64_t now, struct enl_message **out)
+{
+	return envelope_open_any(buf, len, me, NULL, kr, lim, now, out);
+}
+
+int
 enl_envelope_open_with_key(const uint8_t *buf, size_t len, const uint8_t key[32],
 			   const struct enl_keyring *kr, const struct enl_limits *lim,
 			   int64_t now, struct enl_message **out)
 {
-	Enlace__Envelope *e = NULL;
-	struct enl_message *m;
-	int rc;
-
-	if ((m = calloc(1, sizeof(*m))) == NULL)
-		return ENL_E_NOMEM;
-	if ((m->priv = calloc(1, sizeof(struct opened))) == NULL) {
-		rc = ENL_E_NOMEM;
-		goto out;
-	}
-	if ((rc = envelope_check(buf, len, kr, lim, now, &m->header, &e)) != ENL_OK ||
-	    (rc = decrypt_with(e, key, m->priv)) != ENL_OK ||
-	    (rc = payload_unpack(m, m->priv, lim)) != ENL_OK)
-		goto out;
-	memcpy(m->content_key, key, 32);
-	enl_hash(buf, len, m->hash);
-	*out = m;
-	m = NULL;
-out:
-	if (e != NULL)
-		protobuf_c_message_free_unpacked(&e->base, NULL);
-	enl_message_free(m);
-	return rc;
+	return envelope_open_any(buf, len, NULL, key, kr, lim, now, out);
 }

@@ -112,6 +112,9 @@ enum enl_agency_kind {
 	ENL_KIND_AUDITOR = 9,
 };
 
+/* True if cc is a country code as cards carry them: 2 to 8 letters A-Z. */
+bool enl_country_valid(const char *cc);
+
 /* "FIU", "POLICE", ...; NULL out of range. Parse is case-insensitive and
  * returns 0 for an unknown name. */
 const char *enl_kind_name(int kind);
