@@ -28,7 +28,7 @@ struct sq {
 	sqlite3_stmt *pending, *mark, *states, *state_of;
 	sqlite3_stmt *audit_put, *audit_all, *audit_get;
 	sqlite3_stmt *cosig_put, *cosig_list, *meta_get, *meta_put, *msg_exists;
-	sqlite3_stmt *hdl_put, *original, *cons_put, *cons_get, *cons_set, *cons_exp;
+	sqlite3_stmt *original, *cons_put, *cons_get, *cons_set, *cons_exp;
 	char blobs[1100];	/* large envelopes, one file each */
 };
 
@@ -55,7 +55,10 @@ static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS messages ("
 	"  id BLOB PRIMARY KEY, hash BLOB NOT NULL, sender TEXT NOT NULL,"
 	"  received_at INTEGER NOT NULL, envelope BLOB NOT NULL,"
-	"  log_index INTEGER NOT NULL) WITHOUT ROWID;"
+	"  log_index INTEGER NOT NULL,"
+	/* its handling, for the forwards of it */
+	"  tlp INTEGER NOT NULL, onward INTEGER NOT NULL, evidential INTEGER NOT NULL)"
+	"  WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS deliveries ("
 	"  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
 	"  message_id BLOB NOT NULL, recipient TEXT NOT NULL, state INTEGER NOT NULL,"
@@ -70,9 +73,6 @@ static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS cosignatures ("
 	"  agency TEXT PRIMARY KEY, size INTEGER NOT NULL, line TEXT NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);"
-	/* each message's handling, for the forwards of it */
-	"CREATE TABLE IF NOT EXISTS handling (id BLOB PRIMARY KEY, tlp INTEGER NOT NULL,"
-	"  onward INTEGER NOT NULL, evidential INTEGER NOT NULL) WITHOUT ROWID;"
 	/* consent requests for held forwards */
 	"CREATE TABLE IF NOT EXISTS consents (request_id BLOB PRIMARY KEY,"
 	"  forward_id BLOB NOT NULL, original_id BLOB NOT NULL, original_hash BLOB NOT NULL,"
@@ -154,13 +154,10 @@ sq_message_put(void *db, const struct enl_header *h, const uint8_t hash[ENL_HASH
 		sqlite3_bind_blob64(s->msg_put, 5, env, len, SQLITE_STATIC);
 	}
 	sqlite3_bind_int64(s->msg_put, 6, (sqlite3_int64)log_index);
+	sqlite3_bind_int(s->msg_put, 7, h->handling.tlp);
+	sqlite3_bind_int(s->msg_put, 8, h->handling.onward);
+	sqlite3_bind_int(s->msg_put, 9, h->handling.evidential);
 	if ((rc = step_done(s, s->msg_put, "message_put")) != ENL_OK)
-		return rc;
-	sqlite3_bind_blob(s->hdl_put, 1, h->message_id, ENL_MSG_ID_LEN, SQLITE_STATIC);
-	sqlite3_bind_int(s->hdl_put, 2, h->handling.tlp);
-	sqlite3_bind_int(s->hdl_put, 3, h->handling.onward);
-	sqlite3_bind_int(s->hdl_put, 4, h->handling.evidential);
-	if ((rc = step_done(s, s->hdl_put, "handling_put")) != ENL_OK)
 		return rc;
 	for (size_t i = 0; i < h->n_recipients; i++) {
 		sqlite3_bind_blob(s->dlv_put, 1, h->message_id, ENL_MSG_ID_LEN, SQLITE_STATIC);
@@ -552,7 +549,7 @@ sq_close(void *db)
 				&s->states, &s->state_of, &s->audit_put, &s->audit_all,
 				&s->audit_get, &s->cosig_put, &s->cosig_list,
 				&s->meta_get, &s->meta_put, &s->msg_exists,
-				&s->hdl_put, &s->original, &s->cons_put, &s->cons_get,
+				&s->original, &s->cons_put, &s->cons_get,
 				&s->cons_set, &s->cons_exp};
 
 	if (s == NULL)
@@ -621,7 +618,7 @@ store_sqlite_open(const char *path, struct store *out)
 	struct stmt_def {
 		sqlite3_stmt **st;
 		const char *sql;
-	} stmts[24];
+	} stmts[23];
 	struct sq *s = calloc(1, sizeof(*s));
 	size_t n = 0;
 
@@ -633,8 +630,8 @@ store_sqlite_open(const char *path, struct store *out)
 	stmts[n++] = (struct stmt_def){&s->msg_get,
 		"SELECT hash, sender, received_at, log_index FROM messages WHERE id = ?"};
 	stmts[n++] = (struct stmt_def){&s->msg_put,
-		"INSERT INTO messages (id, hash, sender, received_at, envelope, log_index) "
-		"VALUES (?, ?, ?, ?, ?, ?)"};
+		"INSERT INTO messages (id, hash, sender, received_at, envelope, log_index, tlp, "
+		"onward, evidential) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"};
 	stmts[n++] = (struct stmt_def){&s->dlv_put,
 		"INSERT INTO deliveries (message_id, recipient, state, queued_at, reason) "
 		"VALUES (?, ?, ?, ?, ?)"};
@@ -673,12 +670,10 @@ store_sqlite_open(const char *path, struct store *out)
 		"UPDATE consents SET state = ? WHERE request_id = ?"};
 	stmts[n++] = (struct stmt_def){&s->cons_exp,
 		"SELECT " CONSENT_COLS " FROM consents WHERE state = 0 AND expires_at <= ? LIMIT ?"};
-	stmts[n++] = (struct stmt_def){&s->hdl_put,
-		"INSERT INTO handling (id, tlp, onward, evidential) VALUES (?, ?, ?, ?)"};
 	stmts[n++] = (struct stmt_def){&s->original,
-		"SELECT m.sender, h.tlp, h.onward, h.evidential, coalesce((SELECT d.state "
+		"SELECT m.sender, m.tlp, m.onward, m.evidential, coalesce((SELECT d.state "
 		"FROM deliveries d WHERE d.message_id = m.id AND d.recipient = ?2), 0) "
-		"FROM messages m JOIN handling h ON h.id = m.id WHERE m.id = ?1"};
+		"FROM messages m WHERE m.id = ?1"};
 	stmts[n++] = (struct stmt_def){&s->state_of,
 		"SELECT state FROM deliveries WHERE message_id = ? AND recipient = ?"};
 	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
