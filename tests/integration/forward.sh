@@ -64,11 +64,12 @@ bypass "a forward of AMBER+STRICT" "$s" CO-FGN amber+strict free "AMBER+STRICT"
 bypass "a forward of NEVER" "$n" CO-FGN green never "forbids onward sharing"
 bypass "a forward that lowers TLP" "$a" BR-COAF green free "never weaken"
 bypass "a forward that relaxes onward sharing" "$(send_to_brpf green consent c)" CO-FGN green free "never weaken"
+bypass "a forward that relaxes evidential use" "$g" CO-FGN green free may-use "never weaken"
 bypass "a forward of a message one never received" "$(enl AR-UIF send --to US-FINCEN --tlp green --onward free --text x)" CO-FGN green free "never received"
 bypass "a FORWARD without forward-of" "$g" CO-FGN green free no-link "malformed"
 bypass "forward-of on a message that is not a FORWARD" "$g" CO-FGN green free as-case "only a FORWARD"
 bypass "a forward of a message the broker never relayed" 00112233445566778899aabbccddeeff CO-FGN green free "never relayed"
-ok "every refusal is in the broker's log" test "$(grep -c 'refused SUBMIT' "$NET/broker/log")" -ge 9
+ok "every refusal is in the broker's log" test "$(grep -c 'refused SUBMIT' "$NET/broker/log")" -ge 10
 
 # Onward sharing CONSENT: the broker holds the forward.
 c=$(send_to_brpf green consent "needs consent")

@@ -18,7 +18,8 @@
  * ORIG_ID to TO under that handling, built by hand so that no agent-side
  * check stops it; no-link: a FORWARD naming no original, its header
  * rewritten and re-signed after sealing; as-case: a CASE_MESSAGE that
- * names ORIG_ID as its original. The broker must refuse each),
+ * names ORIG_ID as its original; may-use: evidential use MAY_USE. The
+ * broker must refuse each),
  * decide REQ ORIG ORIG_HASH FWD RECIPIENT (a consent decision granting
  * request REQ, signed by KEYDIR's agency, naming those: the broker must
  * refuse it).
@@ -362,6 +363,8 @@ main(int argc, char **argv)
 			return 2;
 		if (strcmp(how, "as-case") == 0)
 			h.type = ENL_MSG_CASE_MESSAGE;
+		if (strcmp(how, "may-use") == 0)	/* evidential use relaxed */
+			h.handling.evidential = ENL_EVID_MAY_USE;
 		if (enl_envelope_seal(me, &kr, &lim, &h, &p, (int64_t)time(NULL), &env, &len) !=
 		    ENL_OK)
 			return 2;
