@@ -89,14 +89,6 @@ struct work {
 	int64_t submitted_at;
 };
 
-/* A parked fetch answered without waiting for a commit of its own: its
- * marks are written in the next round, with whatever else that stores. */
-struct late_mark {
-	uint8_t id[ENL_MSG_ID_LEN];
-	char agency[ENL_ID_MAX + 1];
-	int64_t at;
-};
-
 struct server {
 	struct server_params p;
 	struct enl_keyring kr;
@@ -115,12 +107,10 @@ struct server {
 	size_t replay_next;
 	struct work *parked;	/* writer thread only */
 	struct work *ready;	/* writer thread only: answered after the commit */
-	struct late_mark *late;	/* writer thread only */
 	char *checkpoint;	/* writer thread only: the newest signed checkpoint */
 	uint64_t checkpoint_size;
 	char *cosigs;		/* writer thread only: cosignatures of cosig_size */
 	uint64_t cosig_size;
-	size_t n_late, cap_late;
 	struct store *store;	/* writer thread only */
 	struct policy_ref *policy;	/* under mu */
 	int64_t consents_swept;	/* writer thread only */
@@ -1372,38 +1362,6 @@ fetch_write(struct job *j, struct store *st, int64_t now)
 }
 
 static void
-late_marks_queue(struct server *srv, const struct work *w, int64_t now)
-{
-	for (size_t i = 0; i < w->n_found; i++) {
-		struct late_mark *m;
-		if (srv->n_late == srv->cap_late) {
-			size_t cap = srv->cap_late ? 2 * srv->cap_late : 64;
-			struct late_mark *nm = realloc(srv->late, cap * sizeof(*nm));
-			if (nm == NULL)
-				return;	/* the state stays QUEUED; the ack still counts */
-			srv->late = nm;
-			srv->cap_late = cap;
-		}
-		m = &srv->late[srv->n_late++];
-		memcpy(m->id, w->found[i].id, ENL_MSG_ID_LEN);
-		memcpy(m->agency, w->agency, sizeof(m->agency));
-		m->at = now;
-	}
-}
-
-static int
-late_marks_write(struct server *srv, struct store *st)
-{
-	int rc = ENL_OK;
-
-	for (size_t i = 0; rc == ENL_OK && i < srv->n_late; i++)
-		rc = mark_fetched(srv, st, srv->late[i].id, srv->late[i].agency, srv->late[i].at);
-	if (rc == ENL_OK)
-		srv->n_late = 0;
-	return rc;
-}
-
-static void
 fetch_reply(struct work *w)
 {
 	Enlace__Response r = ENLACE__RESPONSE__INIT;
@@ -1467,9 +1425,7 @@ fetch_prepare(void *arg, struct store *st, int64_t now)
 	int rc = ENL_OK;
 
 	srv->parked = NULL;
-	rc = late_marks_write(srv, st);
-	if (rc == ENL_OK)
-		rc = consents_sweep(srv, st, now);
+	rc = consents_sweep(srv, st, now);
 	while ((w = list) != NULL) {
 		bool dead;
 		list = w->next_parked;
@@ -1485,8 +1441,9 @@ fetch_prepare(void *arg, struct store *st, int64_t now)
 		if (w->dirty && rc == ENL_OK) {
 			w->dirty = false;
 			if ((rc = fetch_read(w, st)) == ENL_OK && w->n_found > 0) {
-				late_marks_queue(srv, w, now);
-				writer_kick(srv->p.writer);
+				/* marked fetched in this round's commit, which
+				 * the answer waits for */
+				rc = fetch_mark(w, st, now);
 			}
 		}
 		if (w->n_found == 0 && ms < w->deadline) {
@@ -2169,7 +2126,6 @@ server_stop(struct server *srv)
 	}
 	free(srv->works);
 	free(srv->replay);
-	free(srv->late);
 	free(srv->checkpoint);
 	free(srv->cosigs);
 	if (srv->policy != NULL)
