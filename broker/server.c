@@ -720,6 +720,13 @@ forward_check(struct work *w, struct store *st, char *why, size_t cap)
 		snprintf(why, cap, "a forward can never weaken the original's handling");
 	else
 		why[0] = '\0';
+	if (why[0] == '\0' && o.handling.onward == ENL_ONWARD_CONSENT) {
+		uint8_t pk[32];
+		uint32_t v;
+		if (w->srv->kr.encryption_key(w->srv->kr.ctx, o.sender, &v, pk) != ENL_OK)
+			snprintf(why, cap, "the originator %s cannot be asked for consent: it has "
+				 "no valid key in the directory", o.sender);
+	}
 	if (why[0] != '\0')
 		return ENL_E_PERMISSION;
 	if ((w->held = calloc(h->n_recipients, sizeof(*w->held))) == NULL)
@@ -1049,6 +1056,10 @@ submit_write(struct job *j, struct store *st, int64_t now)
 		if (rc == ENL_OK)
 			rc = st->ops->message_put(st->db, w->hdr, w->hash, now, w->env, w->env_len,
 						  index, d);
+		/* the recipients' waiting fetches take it in this same round
+		 * (after the jobs, in its transaction), answered after its commit */
+		if (rc == ENL_OK)
+			mark_parked_dirty(w->srv, w->hdr);
 		for (size_t i = 0; rc == ENL_OK && w->held != NULL && i < w->hdr->n_recipients; i++)
 			if (w->held[i])
 				rc = consent_request(w, st, now, w->hdr->recipients[i]);
@@ -1056,7 +1067,9 @@ submit_write(struct job *j, struct store *st, int64_t now)
 			rc = consent_apply(w, st, now, &cons);
 		free(d);
 		free(why);
-		return rc;
+		/* half a submission must never commit: any failure once writing
+		 * began fails the whole round, which rolls back */
+		return rc == ENL_OK || is_io(rc) ? rc : ENL_E_IO;
 	}
 }
 
@@ -1124,7 +1137,6 @@ submit_done(struct job *j, int rc)
 		return;
 	}
 	if (!w->idempotent) {
-		mark_parked_dirty(w->srv, w->hdr);
 		respond_fresh_receipt(w);
 		return;
 	}
@@ -1408,7 +1420,7 @@ mark_parked_dirty(struct server *srv, const struct enl_header *h)
 		for (size_t i = 0; i < h->n_recipients && !p->dirty; i++)
 			any |= p->dirty = strcmp(p->agency, h->recipients[i]) == 0;
 	if (any)
-		writer_kick(srv->p.writer);
+		writer_kick(srv->p.writer);	/* in case the round is over already */
 }
 
 /*
