@@ -568,6 +568,43 @@ cmd_trail(int argc, char **argv)
 	return rc == ENL_OK ? 0 : EXIT_BAD;
 }
 
+/*
+ * The broker keeps its newest cosigned checkpoint in `cosigned-checkpoint`.
+ * If it is signed by the broker, states a tree this log holds (same root)
+ * and covers every entry of the trail, the bundle takes it: *note
+ * (malloc'd) and *size; else the published checkpoint (*note NULL).
+ */
+static void
+cosigned_checkpoint(struct message_log *m, uint64_t *size, char **note)
+{
+	struct enl_note_verifier v;
+	struct enl_checkpoint cp;
+	enl_mhash root;
+	uint8_t *buf = NULL;
+	size_t len = 0, tl = 0;
+	char broker_id[ENL_ID_MAX + 1];
+
+	*size = m->cp.size;
+	*note = NULL;
+	if (directory_broker(m->dir, &v, broker_id) != ENL_OK ||
+	    m->src.s.read(m->src.s.ctx, "cosigned-checkpoint", ENL_NOTE_MAX, &buf, &len) != ENL_OK)
+		return;
+	if (memchr(buf, '\0', len) == NULL && enl_note_open((char *)buf, len, &v, 1, &tl, NULL) == ENL_OK &&
+	    enl_checkpoint_parse((char *)buf, tl, &cp) == ENL_OK && strcmp(cp.origin, v.name) == 0 &&
+	    cp.size <= m->cp.size && cp.size > m->t.ev[m->t.n - 1].index &&
+	    enl_tlog_root(m->log, cp.size, root) == ENL_OK &&
+	    sodium_memcmp(root, cp.root, ENL_MERKLE_HASH_LEN) == 0) {
+		char *t = realloc(buf, len + 1);
+		if (t != NULL) {
+			t[len] = '\0';
+			*note = t;
+			*size = cp.size;
+			return;
+		}
+	}
+	free(buf);
+}
+
 static int
 cmd_prove(int argc, char **argv)
 {
@@ -578,6 +615,8 @@ cmd_prove(int argc, char **argv)
 	struct message_log m;
 	struct opts o;
 	uint8_t *bytes = NULL;
+	uint64_t proof_size = 0;
+	char *note = NULL;
 	size_t len = 0;
 	int rc;
 
@@ -589,6 +628,8 @@ cmd_prove(int argc, char **argv)
 		message_log_free(&m);
 		return rc;
 	}
+	/* a checkpoint with cosignatures, if one covers every entry */
+	cosigned_checkpoint(&m, &proof_size, &note);
 	rc = ENL_E_NOMEM;
 	ee = calloc(m.t.n, sizeof(*ee));
 	eep = calloc(m.t.n, sizeof(*eep));
@@ -600,7 +641,7 @@ cmd_prove(int argc, char **argv)
 		enl_mhash *p = proofs + i * ENL_MERKLE_MAX_PROOF;
 		size_t n = 0;
 		enlace__evidence_entry__init(&ee[i]);
-		if ((rc = enl_tlog_inclusion(m.log, m.t.ev[i].index, m.cp.size, p, &n)) != ENL_OK)
+		if ((rc = enl_tlog_inclusion(m.log, m.t.ev[i].index, proof_size, p, &n)) != ENL_OK)
 			goto out;
 		ee[i].index = m.t.ev[i].index;
 		ee[i].entry.data = m.t.ev[i].bytes;
@@ -617,7 +658,7 @@ cmd_prove(int argc, char **argv)
 	b.broker = m.broker;
 	b.message_id.data = m.t.id;
 	b.message_id.len = ENL_MSG_ID_LEN;
-	b.checkpoint = (char *)enl_tlog_note(m.log);
+	b.checkpoint = note != NULL ? note : (char *)enl_tlog_note(m.log);
 	b.n_entries = m.t.n;
 	b.entries = eep;
 	b.directory.data = m.dir_bytes;
@@ -634,13 +675,15 @@ cmd_prove(int argc, char **argv)
 		enl_json_obj_begin(&j, NULL);
 		enl_json_str(&j, "bundle", o.out);
 		enl_json_int(&j, "entries", (int64_t)m.t.n);
-		enl_json_int(&j, "checkpoint_size", (int64_t)m.cp.size);
+		enl_json_int(&j, "checkpoint_size", (int64_t)proof_size);
+		enl_json_bool(&j, "cosigned", note != NULL);
 		enl_json_obj_end(&j);
 		enl_json_end(&j);
 	} else {
 		printf("%s: %zu entries of message %s with their inclusion proofs under the "
-		       "checkpoint of %" PRIu64 " entries, and directory serial %" PRIu64 "\n",
-		       o.out, m.t.n, o.argv[0], m.cp.size, enl_directory_serial(m.dir));
+		       "%scheckpoint of %" PRIu64 " entries, and directory serial %" PRIu64 "\n",
+		       o.out, m.t.n, o.argv[0], note != NULL ? "cosigned " : "", proof_size,
+		       enl_directory_serial(m.dir));
 	}
 out:
 	free(bytes);
@@ -648,6 +691,7 @@ out:
 	free(eep);
 	free(inc);
 	free(proofs);
+	free(note);
 	message_log_free(&m);
 	return rc == ENL_OK ? 0 : EXIT_BAD;
 }

@@ -582,6 +582,23 @@ enl_tlog_set_cosignatures(struct enl_tlog *log, uint64_t size, const char *lines
 	free(log->cosigs);
 	log->cosigs = copy;
 	log->cosig_size = size;
+	if (copy != NULL) {
+		/* the newest cosigned checkpoint stays available while the log grows */
+		char *note = NULL, *full = NULL, path[2048];
+		int rc = sign_checkpoint(log, size, &note);
+		if (rc == ENL_OK && (full = malloc(strlen(note) + strlen(copy) + 1)) == NULL)
+			rc = ENL_E_NOMEM;
+		if (rc == ENL_OK) {
+			strcpy(full, note);
+			strcat(full, copy);
+			snprintf(path, sizeof(path), "%s/cosigned-checkpoint", log->dir);
+			rc = enl_file_write(path, (const uint8_t *)full, strlen(full), 0644, true);
+		}
+		free(note);
+		free(full);
+		if (rc != ENL_OK)
+			return rc;
+	}
 	if (size == log->published && log->published > 0)
 		return write_checkpoint(log, size);
 	return ENL_OK;

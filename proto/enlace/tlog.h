@@ -134,8 +134,9 @@ int enl_tlog_root(const struct enl_tlog *log, uint64_t size, enl_mhash root) ENL
 /*
  * Cosignature lines (enlace/note.h, enl_cosign) for the checkpoint of
  * `size`: the published checkpoint file carries them below the log's own
- * signature for as long as it is of that size (rewritten now if it is).
- * NULL or "" drops them.
+ * signature for as long as it is of that size (rewritten now if it is),
+ * and `cosigned-checkpoint` keeps that checkpoint with them while the log
+ * grows. NULL or "" drops them from `checkpoint`.
  */
 int enl_tlog_set_cosignatures(struct enl_tlog *log, uint64_t size, const char *lines) ENL_WUR;
 

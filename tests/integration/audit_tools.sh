@@ -52,7 +52,6 @@ $A check-bundle "$NET/evidence.bundle" --authority-pub "$NET/other-authority/aut
 is "another authority's key: refused" $? 1
 ok "  ... the directory is named" grep -q "directory does not verify" "$NET/check.err"
 ok "every changed byte of the bundle is refused" "$BIN/tests/bundle_flip" "$NET/evidence.bundle" "$NET/authority/authority.pub"
-
 # report: the day's counts per agency
 today=$(date -u +%F) tomorrow=$(date -u -d tomorrow +%F)
 $A report --log "$LOG" --broker-pub "$NET/broker/key/card" --since "$today" --until "$tomorrow" --format json > "$NET/report.json"
@@ -65,6 +64,18 @@ $A report --log "$LOG" --broker-pub "$NET/broker/key/card" --since "$today" --un
 ok "report as CSV" grep -q "^day,agency,sent,delivered,acknowledged,rejected,pending" "$NET/report.csv"
 $A report --log "$LOG" --broker-pub "$NET/broker/key/card" --since "$tomorrow" --until "$today" 2>/dev/null
 is "report: until before since is a usage error" $? 2
+# the log grows: the broker keeps its newest cosigned checkpoint beside
+# the published one, and a bundle takes it
+size0=$(sed -n 2p "$LOG/checkpoint")
+enl AR-UIF send --to BR-PF --text "more" > /dev/null
+ok "the log grows" wait_for 20 "growth" sh -c "[ \$(sed -n 2p $LOG/checkpoint) -gt $size0 ]"
+for a in AR-UIF BR-PF US-FINCEN; do
+	ok "$a cosigns the grown log" wait_for 20 "$a cosignature" cosigned $a "$(sed -n 2p "$LOG/checkpoint")"
+done
+ok "the broker keeps its newest cosigned checkpoint" sh -c "[ \$(grep -c '^— [A-Z]*-' $LOG/cosigned-checkpoint) = 3 ]"
+ok "prove after growth" $A prove "$id" --log "$URL" "${KEYS[@]}" --out "$NET/later.bundle"
+$A check-bundle "$NET/later.bundle" --authority-pub "$NET/authority/authority.pub" > "$NET/later.txt"
+ok "  ... with every agency's cosignature" grep -q "cosigned by AR-UIF,BR-PF,US-FINCEN" "$NET/later.txt"
 # a message to a recipient whose agent is away stays pending
 stop_agent US-FINCEN TERM
 id2=$(enl AR-UIF send --to US-FINCEN --text "second" --wait --json | python3 -c "import json,sys; print(json.load(sys.stdin)['message_id'])")
