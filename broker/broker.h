@@ -94,6 +94,7 @@ struct consent {
 };
 
 struct original_info {
+	uint8_t hash[ENL_HASH_LEN];
 	char sender[ENL_ID_MAX + 1];
 	struct enl_handling handling;
 	int forwarder_state;	/* enum delivery_state, or 0: not a recipient */

@@ -77,7 +77,6 @@ struct work {
 	struct policy_decision *decisions;
 	bool *held;		/* a forward: recipients waiting for consent */
 	struct original_info orig;	/* a forward: its original */
-	uint8_t orig_hash[ENL_HASH_LEN];
 	Enlace__ConsentDecision *decision;	/* a consent decision, opened */
 	/* a policy to put in force once its POLICY_LOADED entry is durable */
 	struct policy_ref *new_policy;
@@ -697,12 +696,6 @@ forward_check(struct work *w, struct store *st, char *why, size_t cap)
 	}
 	if (rc != ENL_OK)
 		return rc;
-	{
-		struct stored_message om;
-		if ((rc = st->ops->message_get(st->db, h->forward_of, &om)) != ENL_OK)
-			return rc;
-		memcpy(w->orig_hash, om.hash, ENL_HASH_LEN);
-	}
 	w->orig = o;
 	if (o.forwarder_state == 0 || o.forwarder_state == DS_REJECTED ||
 	    o.forwarder_state == DS_HELD)
@@ -792,7 +785,7 @@ consent_request(struct work *w, struct store *st, int64_t now, const char *recip
 	randombytes_buf(c.request_id, sizeof(c.request_id));
 	memcpy(c.forward_id, w->hdr->message_id, ENL_MSG_ID_LEN);
 	memcpy(c.original_id, w->hdr->forward_of, ENL_MSG_ID_LEN);
-	memcpy(c.original_hash, w->orig_hash, ENL_HASH_LEN);
+	memcpy(c.original_hash, w->orig.hash, ENL_HASH_LEN);
 	snprintf(c.recipient, sizeof(c.recipient), "%s", recipient);
 	snprintf(c.originator, sizeof(c.originator), "%s", w->orig.sender);
 	snprintf(c.forwarder, sizeof(c.forwarder), "%s", w->hdr->sender);
@@ -1072,8 +1065,6 @@ submit_write(struct job *j, struct store *st, int64_t now)
 		return rc == ENL_OK || is_io(rc) ? rc : ENL_E_IO;
 	}
 }
-
-static void mark_parked_dirty(struct server *srv, const struct enl_header *h);
 
 /* The receipt of a message just stored: what it says is known without
  * reading it back (every recipient QUEUED now). */

@@ -455,6 +455,8 @@ sq_original(void *db, const uint8_t id[ENL_MSG_ID_LEN], const char *forwarder,
 		out->handling.onward = (enum enl_onward)sqlite3_column_int(s->original, 2);
 		out->handling.evidential = (enum enl_evidential)sqlite3_column_int(s->original, 3);
 		out->forwarder_state = sqlite3_column_int(s->original, 4);
+		if (sqlite3_column_bytes(s->original, 5) == ENL_HASH_LEN)
+			memcpy(out->hash, sqlite3_column_blob(s->original, 5), ENL_HASH_LEN);
 		rc = ENL_OK;
 	} else {
 		rc = rc == SQLITE_DONE ? ENL_E_NOT_FOUND : sq_err(s, "original");
@@ -672,7 +674,7 @@ store_sqlite_open(const char *path, struct store *out)
 		"SELECT " CONSENT_COLS " FROM consents WHERE state = 0 AND expires_at <= ? LIMIT ?"};
 	stmts[n++] = (struct stmt_def){&s->original,
 		"SELECT m.sender, m.tlp, m.onward, m.evidential, coalesce((SELECT d.state "
-		"FROM deliveries d WHERE d.message_id = m.id AND d.recipient = ?2), 0) "
+		"FROM deliveries d WHERE d.message_id = m.id AND d.recipient = ?2), 0), m.hash "
 		"FROM messages m WHERE m.id = ?1"};
 	stmts[n++] = (struct stmt_def){&s->state_of,
 		"SELECT state FROM deliveries WHERE message_id = ? AND recipient = ?"};

@@ -1400,18 +1400,16 @@ out:
 static bool
 receipt_in_log(struct agent *a, const Enlace__ReceiptBody *b, uint64_t *size)
 {
-	const struct enl_card *bc = enl_directory_find(a->dir, b->broker);
-	struct enl_note_verifier v = {0};
+	struct enl_note_verifier v;
 	struct enl_checkpoint cp;
 	Enlace__AuditEntry *e = NULL;
 	enl_mhash leaf, proof[ENL_MERKLE_MAX_PROOF];
 	size_t tl = 0;
 	bool ok;
 
-	if (bc == NULL || b->n_inclusion > ENL_MERKLE_MAX_PROOF)
+	if (strcmp(b->broker, a->cfg.broker_id) != 0 || !broker_verifier(a, &v) ||
+	    b->n_inclusion > ENL_MERKLE_MAX_PROOF)
 		return false;
-	snprintf(v.name, sizeof(v.name), "enlace/%s", b->broker);
-	memcpy(v.pk, enl_card_key(bc, bc->current_version)->sign_pk, 32);
 	if (enl_note_open(b->checkpoint, strlen(b->checkpoint), &v, 1, &tl, NULL) != ENL_OK ||
 	    enl_checkpoint_parse(b->checkpoint, tl, &cp) != ENL_OK ||
 	    strcmp(cp.origin, v.name) != 0)

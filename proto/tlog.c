@@ -543,31 +543,39 @@ sign_checkpoint(const struct enl_tlog *log, uint64_t size, char **note)
 	return rc;
 }
 
-/* Writes the checkpoint file for `size`: the broker's signature, and the
- * cosignatures held for that size. */
+/* Writes `name` in the log's folder: the checkpoint of `size` signed by
+ * the log, with the signature lines `lines` (may be NULL) below. */
 static int
-write_checkpoint(const struct enl_tlog *log, uint64_t size)
+write_note(const struct enl_tlog *log, const char *name, uint64_t size, const char *lines)
 {
 	char *note = NULL, path[2048];
 	int rc;
 
 	if ((rc = sign_checkpoint(log, size, &note)) != ENL_OK)
 		return rc;
-	if (log->cosigs != NULL && log->cosig_size == size) {
-		char *full = malloc(strlen(note) + strlen(log->cosigs) + 1);
+	if (lines != NULL) {
+		char *full = malloc(strlen(note) + strlen(lines) + 1);
 		if (full == NULL) {
 			free(note);
 			return ENL_E_NOMEM;
 		}
 		strcpy(full, note);
-		strcat(full, log->cosigs);
+		strcat(full, lines);
 		free(note);
 		note = full;
 	}
-	snprintf(path, sizeof(path), "%s/checkpoint", log->dir);
+	snprintf(path, sizeof(path), "%s/%s", log->dir, name);
 	rc = enl_file_write(path, (const uint8_t *)note, strlen(note), 0644, true);
 	free(note);
 	return rc;
+}
+
+/* The checkpoint file for `size`, with the cosignatures held for it. */
+static int
+write_checkpoint(const struct enl_tlog *log, uint64_t size)
+{
+	return write_note(log, "checkpoint", size,
+			  log->cosig_size == size ? log->cosigs : NULL);
 }
 
 int
@@ -582,20 +590,9 @@ enl_tlog_set_cosignatures(struct enl_tlog *log, uint64_t size, const char *lines
 	free(log->cosigs);
 	log->cosigs = copy;
 	log->cosig_size = size;
+	/* the newest cosigned checkpoint stays available while the log grows */
 	if (copy != NULL) {
-		/* the newest cosigned checkpoint stays available while the log grows */
-		char *note = NULL, *full = NULL, path[2048];
-		int rc = sign_checkpoint(log, size, &note);
-		if (rc == ENL_OK && (full = malloc(strlen(note) + strlen(copy) + 1)) == NULL)
-			rc = ENL_E_NOMEM;
-		if (rc == ENL_OK) {
-			strcpy(full, note);
-			strcat(full, copy);
-			snprintf(path, sizeof(path), "%s/cosigned-checkpoint", log->dir);
-			rc = enl_file_write(path, (const uint8_t *)full, strlen(full), 0644, true);
-		}
-		free(note);
-		free(full);
+		int rc = write_note(log, "cosigned-checkpoint", size, copy);
 		if (rc != ENL_OK)
 			return rc;
 	}
