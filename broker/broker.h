@@ -204,7 +204,6 @@ struct writer_tick {
 void writer_set_tick(struct writer *w, const struct writer_tick *tick);
 /* Asks for another round without waiting (callable from any thread). */
 void writer_kick(struct writer *w);
-uint64_t writer_batches(const struct writer *w);
 
 /* ---- the server ---- */
 

@@ -4,6 +4,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,10 @@ struct sq {
 	pthread_mutex_t ckpt_mu;
 	pthread_cond_t ckpt_cv;
 	bool ckpt_running, ckpt_stop;
+	/* set when the WAL is long and the checkpointer has copied nearly
+	 * all of it: the writer copies the rest, and its next transaction
+	 * starts the WAL over */
+	atomic_bool ckpt_finish;
 	sqlite3_stmt *begin, *commit, *rollback, *msg_get, *msg_put, *dlv_put;
 	sqlite3_stmt *pending, *mark, *states, *state_of;
 	sqlite3_stmt *audit_put, *audit_all, *audit_get;
@@ -52,23 +57,28 @@ blob_path(const struct sq *s, const uint8_t id[ENL_MSG_ID_LEN], char *out, size_
 }
 
 static const char schema[] =
+	/* Rows are appended in arrival order (seq); only the index on id is
+	 * written at random places. The envelope stays in its row's page
+	 * (a WITHOUT ROWID row that large would spill into overflow pages). */
 	"CREATE TABLE IF NOT EXISTS messages ("
-	"  id BLOB PRIMARY KEY, hash BLOB NOT NULL, sender TEXT NOT NULL,"
+	"  seq INTEGER PRIMARY KEY,"
+	"  id BLOB NOT NULL UNIQUE, hash BLOB NOT NULL, sender TEXT NOT NULL,"
 	"  received_at INTEGER NOT NULL, envelope BLOB NOT NULL,"
 	"  log_index INTEGER NOT NULL,"
 	/* its handling, for the forwards of it */
-	"  tlp INTEGER NOT NULL, onward INTEGER NOT NULL, evidential INTEGER NOT NULL)"
-	"  WITHOUT ROWID;"
+	"  tlp INTEGER NOT NULL, onward INTEGER NOT NULL, evidential INTEGER NOT NULL);"
+	/* One row per recipient of a message (msg is its seq, pos its place
+	 * in the header's list): appended in arrival order as well. */
 	"CREATE TABLE IF NOT EXISTS deliveries ("
-	"  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
-	"  message_id BLOB NOT NULL, recipient TEXT NOT NULL, state INTEGER NOT NULL,"
+	"  msg INTEGER NOT NULL, recipient TEXT NOT NULL, pos INTEGER NOT NULL,"
+	"  state INTEGER NOT NULL,"
 	"  queued_at INTEGER, fetched_at INTEGER, acked_at INTEGER, ack_time INTEGER,"
-	"  ack_sig BLOB, reason TEXT, UNIQUE (message_id, recipient));"
+	"  ack_sig BLOB, reason TEXT, PRIMARY KEY (msg, recipient)) WITHOUT ROWID;"
 	/* Only undelivered rows, in arrival order: a fetch reads its first rows. */
-	"CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries (recipient, seq) "
+	"CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries (recipient, msg) "
 	"  WHERE state IN (1, 2);"
 	/* the audit log's journal: committed with the store, tiles made from it */
-	"CREATE TABLE IF NOT EXISTS audit (idx INTEGER PRIMARY KEY, entry BLOB NOT NULL);"
+"CREATE TABLE IF NOT EXISTS audit (idx INTEGER PRIMARY KEY, entry BLOB NOT NULL);"
 	/* each agency's newest cosignature of a checkpoint */
 	"CREATE TABLE IF NOT EXISTS cosignatures ("
 	"  agency TEXT PRIMARY KEY, size INTEGER NOT NULL, line TEXT NOT NULL);"
@@ -105,7 +115,29 @@ step_done(struct sq *s, sqlite3_stmt *st, const char *what)
 	return sq_err(s, what);
 }
 
-static int sq_begin(void *db) { struct sq *s = db; return step_done(s, s->begin, "begin"); }
+/*
+ * A checkpointer beside a writer that never pauses never catches up, and
+ * SQLite starts the WAL over only once all of it is in the database: the
+ * WAL would grow for as long as the load lasts (and every commit would
+ * extend the file). So when the checkpointer has copied nearly all of a
+ * long WAL, the writer copies the few frames left before its next
+ * transaction, which then writes the WAL from its start again.
+ */
+#define WAL_RESTART_FRAMES 4096	/* 16 MiB of 4 KiB pages */
+#define WAL_FINISH_FRAMES 1024	/* what the writer may have to copy */
+
+static int
+sq_begin(void *db)
+{
+	struct sq *s = db;
+
+	if (atomic_exchange(&s->ckpt_finish, false) &&
+	    sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) !=
+		    SQLITE_OK &&
+	    sqlite3_errcode(s->db) != SQLITE_BUSY)
+		blog("store: checkpoint: %s", sqlite3_errmsg(s->db));
+	return step_done(s, s->begin, "begin");
+}
 static int sq_commit(void *db) { struct sq *s = db; return step_done(s, s->commit, "commit"); }
 static int sq_rollback(void *db) { struct sq *s = db; return step_done(s, s->rollback, "rollback"); }
 
@@ -138,6 +170,7 @@ sq_message_put(void *db, const struct enl_header *h, const uint8_t hash[ENL_HASH
 	       const struct delivery_init *d)
 {
 	struct sq *s = db;
+	sqlite3_int64 seq;
 	int rc;
 
 	sqlite3_bind_blob(s->msg_put, 1, h->message_id, ENL_MSG_ID_LEN, SQLITE_STATIC);
@@ -159,15 +192,17 @@ sq_message_put(void *db, const struct enl_header *h, const uint8_t hash[ENL_HASH
 	sqlite3_bind_int(s->msg_put, 9, h->handling.evidential);
 	if ((rc = step_done(s, s->msg_put, "message_put")) != ENL_OK)
 		return rc;
+	seq = sqlite3_last_insert_rowid(s->db);
 	for (size_t i = 0; i < h->n_recipients; i++) {
-		sqlite3_bind_blob(s->dlv_put, 1, h->message_id, ENL_MSG_ID_LEN, SQLITE_STATIC);
+		sqlite3_bind_int64(s->dlv_put, 1, seq);
 		sqlite3_bind_text(s->dlv_put, 2, h->recipients[i], -1, SQLITE_STATIC);
-		sqlite3_bind_int(s->dlv_put, 3, d[i].state);
-		sqlite3_bind_int64(s->dlv_put, 4, now);
+		sqlite3_bind_int64(s->dlv_put, 3, (sqlite3_int64)i);
+		sqlite3_bind_int(s->dlv_put, 4, d[i].state);
+		sqlite3_bind_int64(s->dlv_put, 5, now);
 		if (d[i].reason != NULL)
-			sqlite3_bind_text(s->dlv_put, 5, d[i].reason, -1, SQLITE_STATIC);
+			sqlite3_bind_text(s->dlv_put, 6, d[i].reason, -1, SQLITE_STATIC);
 		else
-			sqlite3_bind_null(s->dlv_put, 5);
+			sqlite3_bind_null(s->dlv_put, 6);
 		if ((rc = step_done(s, s->dlv_put, "delivery_put")) != ENL_OK)
 			return rc;
 	}
@@ -305,18 +340,24 @@ checkpointer(void *arg)
 	pthread_mutex_lock(&s->ckpt_mu);
 	while (!s->ckpt_stop) {
 		struct timespec until;
-		int busy = 0, log = 0, done = 0;
+		int log = 0, done = 0;
 		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += 1;
+		until.tv_nsec += 200 * 1000 * 1000;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
 		pthread_cond_timedwait(&s->ckpt_cv, &s->ckpt_mu, &until);
 		if (s->ckpt_stop)
 			break;
 		pthread_mutex_unlock(&s->ckpt_mu);
 		if (sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log,
-					      &done) != SQLITE_OK)
-			busy = 1;
-		if (busy && sqlite3_errcode(s->ckpt_db) != SQLITE_BUSY)
-			blog("store: checkpoint: %s", sqlite3_errmsg(s->ckpt_db));
+					      &done) != SQLITE_OK) {
+			if (sqlite3_errcode(s->ckpt_db) != SQLITE_BUSY)
+				blog("store: checkpoint: %s", sqlite3_errmsg(s->ckpt_db));
+		} else if (log >= WAL_RESTART_FRAMES && log - done <= WAL_FINISH_FRAMES) {
+			atomic_store(&s->ckpt_finish, true);
+		}
 		pthread_mutex_lock(&s->ckpt_mu);
 	}
 	pthread_mutex_unlock(&s->ckpt_mu);
@@ -635,22 +676,23 @@ store_sqlite_open(const char *path, struct store *out)
 		"INSERT INTO messages (id, hash, sender, received_at, envelope, log_index, tlp, "
 		"onward, evidential) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"};
 	stmts[n++] = (struct stmt_def){&s->dlv_put,
-		"INSERT INTO deliveries (message_id, recipient, state, queued_at, reason) "
-		"VALUES (?, ?, ?, ?, ?)"};
+		"INSERT INTO deliveries (msg, recipient, pos, state, queued_at, reason) "
+		"VALUES (?, ?, ?, ?, ?, ?)"};
 	stmts[n++] = (struct stmt_def){&s->pending,
-		"SELECT d.message_id, m.envelope FROM deliveries d JOIN messages m "
-		"ON m.id = d.message_id WHERE d.recipient = ? AND d.state IN (1, 2) "
-		"ORDER BY d.seq LIMIT ?"};
+		"SELECT m.id, m.envelope FROM deliveries d JOIN messages m "
+		"ON m.seq = d.msg WHERE d.recipient = ? AND d.state IN (1, 2) "
+		"ORDER BY d.msg LIMIT ?"};
 	stmts[n++] = (struct stmt_def){&s->mark,
 		"UPDATE deliveries SET state = ?1, "
 		"fetched_at = CASE WHEN ?1 = 2 THEN ?2 ELSE fetched_at END, "
 		"acked_at = CASE WHEN ?1 = 3 THEN ?2 ELSE acked_at END, "
 		"ack_sig = coalesce(?3, ack_sig), ack_time = CASE WHEN ?1 = 3 THEN ?4 "
 		"ELSE ack_time END, reason = coalesce(?5, reason) "
-		"WHERE message_id = ?6 AND recipient = ?7"};
+		"WHERE msg = (SELECT seq FROM messages WHERE id = ?6) AND recipient = ?7"};
 	stmts[n++] = (struct stmt_def){&s->states,
 		"SELECT recipient, state, queued_at, fetched_at, acked_at, ack_time, "
-		"ack_sig, reason FROM deliveries WHERE message_id = ? ORDER BY seq"};
+		"ack_sig, reason FROM deliveries "
+		"WHERE msg = (SELECT seq FROM messages WHERE id = ?) ORDER BY pos"};
 	stmts[n++] = (struct stmt_def){&s->audit_put, "INSERT INTO audit (idx, entry) VALUES (?, ?)"};
 	stmts[n++] = (struct stmt_def){&s->audit_all, "SELECT idx, entry FROM audit ORDER BY idx"};
 	stmts[n++] = (struct stmt_def){&s->audit_get, "SELECT entry FROM audit WHERE idx = ?"};
@@ -674,15 +716,19 @@ store_sqlite_open(const char *path, struct store *out)
 		"SELECT " CONSENT_COLS " FROM consents WHERE state = 0 AND expires_at <= ? LIMIT ?"};
 	stmts[n++] = (struct stmt_def){&s->original,
 		"SELECT m.sender, m.tlp, m.onward, m.evidential, coalesce((SELECT d.state "
-		"FROM deliveries d WHERE d.message_id = m.id AND d.recipient = ?2), 0), m.hash "
+		"FROM deliveries d WHERE d.msg = m.seq AND d.recipient = ?2), 0), m.hash "
 		"FROM messages m WHERE m.id = ?1"};
 	stmts[n++] = (struct stmt_def){&s->state_of,
-		"SELECT state FROM deliveries WHERE message_id = ? AND recipient = ?"};
+		"SELECT state FROM deliveries "
+		"WHERE msg = (SELECT seq FROM messages WHERE id = ?) AND recipient = ?"};
 	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 				  SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
 	    sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
 				"PRAGMA foreign_keys=ON; PRAGMA cache_size=-16384; "
-				"PRAGMA wal_autocheckpoint=0;", NULL, NULL, NULL) != SQLITE_OK ||
+				"PRAGMA wal_autocheckpoint=0; "
+				/* a WAL started over is cut back to this */
+				"PRAGMA journal_size_limit=33554432;",
+			 NULL, NULL, NULL) != SQLITE_OK ||
 	    sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK)
 		goto fail;
 	for (size_t i = 0; i < n; i++)

@@ -5,6 +5,7 @@
  * leaves the store as it was.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -18,7 +19,7 @@ struct writer {
 	pthread_cond_t cv;
 	struct job *head, *tail;
 	bool stopping;
-	uint64_t batches;
+	uint64_t batches, jobs;
 	bool kicked;
 	struct writer_tick tick;
 };
@@ -65,8 +66,10 @@ run_batch(struct writer *w, struct job *batch, int64_t now)
 			blog("writer: rollback failed");
 		blog("writer: batch of %zu not stored: %s", n, enl_strerror(rc));
 	}
-	if (batch != NULL)
+	if (batch != NULL) {
 		w->batches++;
+		w->jobs += n;
+	}
 	n = 0;
 	for (j = batch; j != NULL; j = next, n++) {
 		next = j->next;
@@ -166,12 +169,6 @@ writer_submit(struct writer *w, struct job *j)
 	pthread_mutex_unlock(&w->mu);
 }
 
-uint64_t
-writer_batches(const struct writer *w)
-{
-	return w->batches;
-}
-
 void
 writer_stop(struct writer *w)
 {
@@ -182,6 +179,9 @@ writer_stop(struct writer *w)
 	pthread_cond_signal(&w->cv);
 	pthread_mutex_unlock(&w->mu);
 	pthread_join(w->thread, NULL);
+	if (w->batches > 0)
+		blog("writer: %" PRIu64 " requests stored in %" PRIu64 " transactions (%.1f each)",
+		     w->jobs, w->batches, (double)w->jobs / (double)w->batches);
 	pthread_mutex_destroy(&w->mu);
 	pthread_cond_destroy(&w->cv);
 	free(w);

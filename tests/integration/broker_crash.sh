@@ -21,7 +21,7 @@ for round in $(seq 1 $rounds); do
 	sleep 0.$((RANDOM % 4))	# a random instant in the stream, not a synchronisation
 	stop_broker KILL
 	ok "store intact after kill $round" sh -c "[ \$(sqlite3 $NET/broker/data/store.sqlite 'pragma integrity_check') = ok ]"
-	ok "no half-stored message" sh -c "[ \$(sqlite3 $NET/broker/data/store.sqlite 'select count(*) from messages m where (select count(*) from deliveries d where d.message_id = m.id) != 2') = 0 ]"
+	ok "no half-stored message" sh -c "[ \$(sqlite3 $NET/broker/data/store.sqlite 'select count(*) from messages m where (select count(*) from deliveries d where d.msg = m.seq) != 2') = 0 ]"
 	cp "$NET/AR-UIF/spool/checkpoint" "$NET/held" 2>/dev/null
 	start_broker || finish
 	if [ -f "$NET/held" ]; then
