@@ -134,6 +134,7 @@ writer_start(struct store *st, size_t batch_max, struct writer **out)
 		free(w);
 		return ENL_E_NOMEM;
 	}
+	pthread_setname_np(w->thread, "enl:writer");	/* as top -H and ps show it */
 	*out = w;
 	return ENL_OK;
 }

@@ -1976,6 +1976,8 @@ main(int argc, char **argv)
 		alog("cannot start threads");
 		goto out;
 	}
+	pthread_setname_np(sender, "enl:sender");
+	pthread_setname_np(fetcher, "enl:fetcher");
 	alog("agent %s ready; broker %s at %s; control %s", enl_identity_id(a.me),
 	     a.cfg.broker_id, a.cfg.broker, a.cfg.control);
 	control_loop(&a);

@@ -74,8 +74,12 @@ int enl_tlog_open_with(const char *dir, const char *origin,
 		       const struct enl_tlog_journal *journal, struct enl_tlog **out,
 		       char *why, size_t why_cap) ENL_WUR;
 
-/* Publishes tiles and the checkpoint file if a second has passed since
- * the last time (for logs opened with an external journal). */
+/* For logs opened with an external journal: if a second has passed since
+ * the last time, hands a copy of what the tiles and the checkpoint file of
+ * everything committed need to a thread of the log's own, which writes
+ * them while the caller goes on (one publication at a time; none is
+ * started while one is at work). Returns the outcome of the publication
+ * before, if it failed (its entries are written again with the next). */
 int enl_tlog_publish_due(struct enl_tlog *log) ENL_WUR;
 
 /* Opens (or creates) the log in `dir`: re-hashes every journal entry
@@ -101,7 +105,8 @@ int enl_tlog_append(struct enl_tlog *log, const uint8_t *entry, size_t len,
  */
 int enl_tlog_commit(struct enl_tlog *log, char **checkpoint) ENL_WUR;
 
-/* Publishes the tiles and checkpoint of everything committed now. */
+/* Publishes the tiles and checkpoint of everything committed now, on
+ * this thread (after waiting for a publication at work). */
 int enl_tlog_flush(struct enl_tlog *log) ENL_WUR;
 
 /* The bytes of committed entry `index` into *out (malloc'd), from memory

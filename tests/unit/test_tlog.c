@@ -1,7 +1,9 @@
 /* The audit log in tiles: paths, the growing tree, write and read back,
  * proofs from tiles, and damage found and located. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "enlace/tlog.h"
@@ -213,6 +215,125 @@ test_cosignatures_published(void)
 	free(line);
 }
 
+/* An external journal in memory, as the broker's store is one. */
+struct memjournal {
+	uint8_t **e;
+	size_t *len, n, cap;
+};
+
+static int
+mj_append(void *ctx, uint64_t first, const uint8_t *const *entries, const size_t *lens, size_t n)
+{
+	struct memjournal *j = ctx;
+
+	if (first != j->n || j->n + n > j->cap)
+		return ENL_E_IO;
+	for (size_t i = 0; i < n; i++) {
+		if ((j->e[j->n] = malloc(lens[i] + 1)) == NULL)
+			return ENL_E_NOMEM;
+		memcpy(j->e[j->n], entries[i], lens[i]);
+		j->len[j->n++] = lens[i];
+	}
+	return ENL_OK;
+}
+
+static int
+mj_load(void *ctx, int (*cb)(void *arg, const uint8_t *entry, size_t len), void *arg)
+{
+	struct memjournal *j = ctx;
+	int rc = ENL_OK;
+
+	for (size_t i = 0; rc == ENL_OK && i < j->n; i++)
+		rc = cb(arg, j->e[i], j->len[i]);
+	return rc;
+}
+
+static int
+mj_get(void *ctx, uint64_t index, uint8_t **out, size_t *len)
+{
+	struct memjournal *j = ctx;
+
+	if (index >= j->n || (*out = malloc(j->len[index] + 1)) == NULL)
+		return ENL_E_NOT_FOUND;
+	memcpy(*out, j->e[index], j->len[index]);
+	*len = j->len[index];
+	return ENL_OK;
+}
+
+/* With an external journal the tiles are written by the log's own
+ * thread while entries go on being appended and committed: what lands on
+ * disk is always a whole, verifiable log of some committed size, and
+ * closing the log leaves it complete. */
+static void
+test_publish_in_background(void)
+{
+	struct memjournal mj = {0};
+	const struct enl_tlog_journal jops = {&mj, mj_append, mj_load, mj_get};
+	const struct enl_tlog_source src = {dir, enl_tlog_read_dir, NULL, NULL};
+	struct enl_tlog *log = NULL;
+	enl_mhash *leaves, root, want;
+	char why[512], cmd[600];
+	uint64_t i = 0, idx, size = 0, seen = 0;
+	time_t deadline = time(NULL) + 20;
+	int published = 0;
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'/*", dir);
+	REQUIRE(system(cmd) == 0);
+	mj.cap = 200000;
+	REQUIRE((mj.e = calloc(mj.cap, sizeof(*mj.e))) != NULL);
+	REQUIRE((mj.len = calloc(mj.cap, sizeof(*mj.len))) != NULL);
+	REQUIRE((leaves = calloc(mj.cap, sizeof(*leaves))) != NULL);
+	REQUIRE_OK(enl_tlog_open_with(dir, "enlace/OAS-BROKER", broker, &jops, &log, why,
+				      sizeof(why)));
+	/* commits of 7 entries, about 7,000 a second, until two
+	 * publications were seen on disk (each at most once a second) */
+	while (published < 2 && time(NULL) < deadline && i + 7 <= mj.cap) {
+		const struct timespec ms = {0, 1000000};
+		for (int k = 0; k < 7; k++, i++) {
+			uint8_t buf[64];
+			size_t len;
+			entry_of(i, buf, &len);
+			enl_merkle_leaf_hash(buf, len, leaves[i]);
+			CHECK_RC(enl_tlog_append(log, buf, len, &idx), ENL_OK);
+		}
+		CHECK_RC(enl_tlog_commit(log, NULL), ENL_OK);
+		CHECK_RC(enl_tlog_publish_due(log), ENL_OK);
+		nanosleep(&ms, NULL);	/* the pace of the appender, not a wait */
+		/* what is on disk now: a whole log of a committed size */
+		if (i % 700 == 0) {
+			struct enl_tlog *back = NULL;
+			struct enl_checkpoint cp;
+			int lrc = ENL_E_IO;
+			/* a reader that raced a publication (a partial tile it
+			 * was about to read replaced by a wider one) reads again */
+			for (int t = 0; t < 3 && lrc != ENL_OK; t++)
+				lrc = enl_tlog_load(&src, &v, &back, &cp, why, sizeof(why));
+			if (lrc == ENL_OK) {
+				enl_merkle_root(leaves, cp.size, want);
+				CHECK(cp.size <= i && memcmp(cp.root, want, 32) == 0);
+				if (cp.size > seen) {
+					published++;
+					seen = cp.size;
+				}
+				enl_tlog_close(back);
+			} else {
+				CHECK(0 && "the published log does not load");
+				fprintf(stderr, "%s\n", why);
+			}
+		}
+	}
+	CHECK(published >= 2);
+	enl_tlog_close(log);
+	enl_merkle_root(leaves, i, want);
+	CHECK_RC(enl_tlog_verify(dir, &v, &size, root, why, sizeof(why)), ENL_OK);
+	CHECK(size == i && memcmp(root, want, 32) == 0);
+	for (size_t k = 0; k < mj.n; k++)
+		free(mj.e[k]);
+	free(mj.e);
+	free(mj.len);
+	free(leaves);
+}
+
 int
 main(void)
 {
@@ -235,6 +356,7 @@ main(void)
 	RUN(test_size_levels);
 	RUN(test_damage_located);
 	RUN(test_cosignatures_published);
+	RUN(test_publish_in_background);
 	rc = harness_done();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd) != 0)
