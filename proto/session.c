@@ -355,26 +355,88 @@ nonce_of(uint64_t counter, uint8_t nonce[12])
 		nonce[4 + i] = (uint8_t)(counter >> (56 - 8 * i));
 }
 
+/*
+ * A sealed frame is the protobuf Frame with only counter (field 3) and
+ * sealed (field 4) set. It is written by hand, byte for byte what
+ * protobuf-c writes, so that the ciphertext goes straight into the frame;
+ * and a frame in exactly that form is read without copying the
+ * ciphertext out first (anything else takes protobuf-c's way). For a
+ * 50 MiB envelope that is two passes over it fewer at each end.
+ */
+#define TAG_COUNTER 0x18	/* field 3, varint */
+#define TAG_SEALED 0x22		/* field 4, length-delimited */
+
+static size_t
+varint_put(uint8_t *p, uint64_t v)
+{
+	size_t n = 0;
+
+	while (v >= 0x80) {
+		p[n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	p[n++] = (uint8_t)v;
+	return n;
+}
+
+/* A varint in its shortest form (the only one enl_pb_unpack accepts). */
+static bool
+varint_get(const uint8_t *p, size_t len, size_t *off, uint64_t *v)
+{
+	uint64_t r = 0;
+	size_t start = *off;
+	uint8_t tmp[10];
+
+	for (unsigned shift = 0; shift < 63 && *off < len; shift += 7) {
+		uint8_t b = p[(*off)++];
+		r |= (uint64_t)(b & 0x7f) << shift;
+		if ((b & 0x80) == 0) {
+			*v = r;
+			return varint_put(tmp, r) == *off - start;
+		}
+	}
+	return false;
+}
+
+/* The counter and ciphertext of a frame in the hand-written form. */
+static bool
+frame_plain_form(const uint8_t *buf, size_t len, uint64_t *counter, const uint8_t **ct,
+		 size_t *ct_len)
+{
+	size_t off = 0;
+	uint64_t c, n;
+
+	if (len < 4 || buf[off++] != TAG_COUNTER || !varint_get(buf, len, &off, &c) || c == 0 ||
+	    off >= len || buf[off++] != TAG_SEALED || !varint_get(buf, len, &off, &n) ||
+	    n == 0 || n != len - off)
+		return false;
+	*counter = c;
+	*ct = buf + off;
+	*ct_len = (size_t)n;
+	return true;
+}
+
 static int
 seal(const uint8_t key[32], uint64_t counter, const uint8_t *plain, size_t len,
      uint8_t **frame, size_t *frame_len)
 {
-	Enlace__Frame f = ENLACE__FRAME__INIT;
-	uint8_t nonce[12], *ct;
-	unsigned long long ctlen = 0;
-	int rc;
+	size_t ct_len = len + crypto_aead_chacha20poly1305_ietf_ABYTES, h = 0;
+	uint8_t nonce[12], hdr[2 + 2 * 10], *out;
+	unsigned long long n = 0;
 
-	if ((ct = malloc(len + crypto_aead_chacha20poly1305_ietf_ABYTES)) == NULL)
+	hdr[h++] = TAG_COUNTER;
+	h += varint_put(hdr + h, counter);
+	hdr[h++] = TAG_SEALED;
+	h += varint_put(hdr + h, ct_len);
+	if ((out = malloc(h + ct_len)) == NULL)
 		return ENL_E_NOMEM;
+	memcpy(out, hdr, h);
 	nonce_of(counter, nonce);
-	crypto_aead_chacha20poly1305_ietf_encrypt(ct, &ctlen, plain, len, nonce, 12, NULL,
-						  nonce, key);
-	f.counter = counter;
-	f.sealed.data = ct;
-	f.sealed.len = (size_t)ctlen;
-	rc = enl_pb_pack(&f.base, frame, frame_len);
-	free(ct);
-	return rc;
+	crypto_aead_chacha20poly1305_ietf_encrypt(out + h, &n, plain, len, nonce, 12, NULL, nonce,
+						  key);
+	*frame = out;
+	*frame_len = h + (size_t)n;
+	return ENL_OK;
 }
 
 /* Opens a sealed frame; *counter gets its counter. */
@@ -383,36 +445,46 @@ open_frame(const uint8_t key[32], const uint8_t *buf, size_t len, size_t max,
 	   uint64_t *counter, uint8_t **plain, size_t *plain_len)
 {
 	Enlace__Frame *f = NULL;
+	const uint8_t *ct;
 	uint8_t nonce[12], *pt = NULL;
 	unsigned long long n = 0;
+	uint64_t c = 0;
+	size_t ct_len = 0;
 	int rc;
 
-	if ((rc = frame_unpack(buf, len, max + ENL_FRAME_OVERHEAD, &f)) != ENL_OK)
-		return rc;
-	if ((rc = refusal_of(f, NULL, 0)) != ENL_OK)
-		goto out;
+	if (len > max + ENL_FRAME_OVERHEAD)
+		return ENL_E_TOO_LARGE;
+	if (!frame_plain_form(buf, len, &c, &ct, &ct_len)) {
+		if ((rc = frame_unpack(buf, len, max + ENL_FRAME_OVERHEAD, &f)) != ENL_OK)
+			return rc;
+		if ((rc = refusal_of(f, NULL, 0)) != ENL_OK)
+			goto out;
+		c = f->counter;
+		ct = f->sealed.data;
+		ct_len = f->sealed.len;
+	}
 	rc = ENL_E_MALFORMED;
-	if (f->counter == 0 || f->sealed.len < crypto_aead_chacha20poly1305_ietf_ABYTES)
+	if (c == 0 || ct_len < crypto_aead_chacha20poly1305_ietf_ABYTES)
 		goto out;
-	if ((pt = malloc(f->sealed.len)) == NULL) {
+	if ((pt = malloc(ct_len)) == NULL) {
 		rc = ENL_E_NOMEM;
 		goto out;
 	}
-	nonce_of(f->counter, nonce);
-	if (crypto_aead_chacha20poly1305_ietf_decrypt(pt, &n, NULL, f->sealed.data,
-						      f->sealed.len, nonce, 12, nonce,
+	nonce_of(c, nonce);
+	if (crypto_aead_chacha20poly1305_ietf_decrypt(pt, &n, NULL, ct, ct_len, nonce, 12, nonce,
 						      key) != 0) {
 		rc = ENL_E_TAMPERED;
 		goto out;
 	}
-	*counter = f->counter;
+	*counter = c;
 	*plain = pt;
 	*plain_len = (size_t)n;
 	pt = NULL;
 	rc = ENL_OK;
 out:
 	free(pt);
-	protobuf_c_message_free_unpacked(&f->base, NULL);
+	if (f != NULL)
+		protobuf_c_message_free_unpacked(&f->base, NULL);
 	return rc;
 }
 

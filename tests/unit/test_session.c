@@ -3,6 +3,7 @@
 
 #include "enlace/keys.h"
 #include "enlace/session.h"
+#include "enlace/wire.h"
 #include "harness.h"
 #include "world.h"
 
@@ -154,6 +155,68 @@ test_refused(void)
 	CHECK(c == NULL);
 }
 
+/* A sealed frame is written by hand: it must be exactly protobuf-c's
+ * Frame {counter, sealed}; the same frame written by protobuf-c opens the
+ * same way, one with a field more takes protobuf-c's way and is refused,
+ * one with a longer-than-needed varint is refused. */
+static void
+test_frame_form(void)
+{
+	struct enl_session *c = NULL, *s = NULL;
+	Enlace__Frame *f = NULL;
+	uint8_t *fr = NULL, *p = NULL, *pb = NULL, big[70000];
+	size_t fl = 0, pl = 0, pbl = 0;
+	uint64_t ctr = 0;
+
+	REQUIRE_OK(handshake(w.agency[1], NOW, &c, &s));
+	memset(big, 0x5a, sizeof(big));
+	/* counters and lengths of one, two and three varint bytes */
+	for (size_t n = 0; n < 4; n++) {
+		size_t len = n == 0 ? 1 : n == 1 ? 200 : n == 2 ? 20000 : sizeof(big);
+		REQUIRE_OK(enl_session_seal_request(c, big, len, &fr, &fl));
+		REQUIRE_OK(enl_pb_unpack(&enlace__frame__descriptor, fr, fl, fl,
+					 (ProtobufCMessage **)&f));
+		CHECK(f->counter == n + 1 && f->sealed.len == len + 16 && f->error == 0 &&
+		      f->hello == NULL && f->welcome == NULL);
+		/* protobuf-c's own writing of it */
+		REQUIRE_OK(enl_pb_pack(&f->base, &pb, &pbl));
+		CHECK(pbl == fl && memcmp(pb, fr, fl) == 0);
+		CHECK_RC(enl_session_open_request(s, pb, pbl, sizeof(big), &ctr, &p, &pl), ENL_OK);
+		CHECK(ctr == n + 1 && pl == len && memcmp(p, big, len) == 0);
+		free(p);
+		p = NULL;
+		free(pb);
+		pb = NULL;
+		protobuf_c_message_free_unpacked(&f->base, NULL);
+		f = NULL;
+		free(fr);
+		fr = NULL;
+	}
+	/* a field more (an error code) after a valid sealed frame */
+	REQUIRE_OK(enl_session_seal_request(c, (const uint8_t *)"x", 1, &fr, &fl));
+	{
+		uint8_t more[128];
+		REQUIRE(fl + 2 <= sizeof(more));
+		memcpy(more, fr, fl);
+		more[fl] = 0x28;	/* field 5, varint */
+		more[fl + 1] = 0x01;
+		CHECK_RC(enl_session_open_request(s, more, fl + 2, 64, &ctr, &p, &pl), ENL_E_INVAL);
+		CHECK(p == NULL);
+		/* the counter as a two-byte varint of a one-byte value */
+		more[0] = fr[0];
+		more[1] = (uint8_t)(fr[1] | 0x80);
+		more[2] = 0x00;
+		memcpy(more + 3, fr + 2, fl - 2);
+		CHECK_RC(enl_session_open_request(s, more, fl + 1, 64, &ctr, &p, &pl), ENL_E_MALFORMED);
+		CHECK(p == NULL);
+	}
+	CHECK_RC(enl_session_open_request(s, fr, fl, 64, &ctr, &p, &pl), ENL_OK);
+	free(p);
+	free(fr);
+	enl_session_free(c);
+	enl_session_free(s);
+}
+
 int
 main(void)
 {
@@ -162,6 +225,7 @@ main(void)
 	RUN(test_roundtrip);
 	RUN(test_reordered);
 	RUN(test_refused);
+	RUN(test_frame_form);
 	world_fini(&w);
 	return harness_done();
 }
