@@ -253,6 +253,7 @@ main(int argc, char **argv)
 	if ((ret = enl_daemon_args(argc, argv, "enlace-broker", usage, &config, &check)) >= 0)
 		return ret;
 	ret = 1;
+	enl_tune_malloc();
 	if (enl_init() != ENL_OK)
 		return 1;
 	if (config_load(config, &b.cfg, err, sizeof(err)) != 0) {

@@ -1936,6 +1936,7 @@ main(int argc, char **argv)
 	if ((ret = enl_daemon_args(argc, argv, "enlace-agent", usage, &config, &check)) >= 0)
 		return ret;
 	ret = 1;
+	enl_tune_malloc();
 	if (enl_init() != ENL_OK)
 		return 1;
 	pthread_mutex_init(&a.mu, NULL);

@@ -1542,6 +1542,7 @@ help(FILE *fp)
 int
 main(int argc, char **argv)
 {
+	enl_tune_malloc();
 	if (enl_init() != ENL_OK) {
 		fprintf(stderr, "%s: cannot initialize libsodium\n", prog);
 		return EXIT_FAIL;

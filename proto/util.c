@@ -1,4 +1,5 @@
 #include <ctype.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -51,6 +52,23 @@ int
 enl_init(void)
 {
 	return sodium_init() < 0 ? ENL_E_CRYPTO : ENL_OK;
+}
+
+/*
+ * glibc maps every buffer over 32 MiB afresh and returns it on free, so
+ * each copy of a 50 MiB envelope was paid again in page faults and the
+ * kernel's zeroing: that was most of such a message's time through each
+ * process (bench_broker.sh measures it). One arena,
+ * because a thread's own arena cannot grow past 64 MiB and would map a
+ * large buffer afresh again; the broker's small-message throughput did
+ * not change measurably.
+ */
+void
+enl_tune_malloc(void)
+{
+	mallopt(M_MMAP_THRESHOLD, 256 << 20);
+	mallopt(M_TRIM_THRESHOLD, 512 << 20);
+	mallopt(M_ARENA_MAX, 1);
 }
 
 bool

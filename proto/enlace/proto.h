@@ -53,6 +53,14 @@ const char *enl_strerror(int err);
 
 /* Initializes libsodium. Returns ENL_E_CRYPTO if it cannot. */
 int enl_init(void) ENL_WUR;
+/*
+ * For the programs that carry whole messages (broker, agent, enlace): the
+ * buffers of a large message (up to 2 x the payload limit, several alive
+ * at once) come from one heap and are reused, rather than mapped fresh for
+ * each copy and faulted in page by page. Call before any thread starts.
+ * Freed memory is kept for reuse up to 512 MiB before it is returned.
+ */
+void enl_tune_malloc(void);
 
 /* ---- identifiers -------------------------------------------------- */
 
