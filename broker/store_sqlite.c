@@ -655,6 +655,22 @@ blobs_open(struct sq *s, const char *db_path)
 	return ENL_OK;
 }
 
+/*
+ * Tables that existed before the schema above are kept as they were: a
+ * store made by an earlier build (deliveries keyed by message id) is
+ * recognised and refused by name rather than failing on a missing column.
+ */
+static bool
+layout_current(sqlite3 *db)
+{
+	sqlite3_stmt *st = NULL;
+	bool ok = sqlite3_prepare_v2(db, "SELECT m.seq, d.msg, d.pos FROM messages m, deliveries d "
+				     "LIMIT 0", -1, &st, NULL) == SQLITE_OK;
+
+	sqlite3_finalize(st);
+	return ok;
+}
+
 int
 store_sqlite_open(const char *path, struct store *out)
 {
@@ -728,9 +744,17 @@ store_sqlite_open(const char *path, struct store *out)
 				"PRAGMA wal_autocheckpoint=0; "
 				/* a WAL started over is cut back to this */
 				"PRAGMA journal_size_limit=33554432;",
-			 NULL, NULL, NULL) != SQLITE_OK ||
-	    sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK)
+			 NULL, NULL, NULL) != SQLITE_OK)
 		goto fail;
+	/* an index of the schema may fail on an earlier layout's table */
+	if (sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK && layout_current(s->db))
+		goto fail;
+	if (!layout_current(s->db)) {
+		blog("store: %s was written by an earlier build of enlace-broker, whose tables have "
+		     "another layout; this build cannot use it", path);
+		sq_close(s);
+		return ENL_E_UNSUPPORTED;
+	}
 	for (size_t i = 0; i < n; i++)
 		if (sqlite3_prepare_v2(s->db, stmts[i].sql, -1, stmts[i].st, NULL) != SQLITE_OK)
 			goto fail;

@@ -29,4 +29,15 @@ $BIN/keys/enlace-keys directory build --authority "$NET/authority" --serial 2 --
 sed "s#^directory = .*#directory = $NET/nobroker#" "$NET/broker/broker.conf" > "$NET/bad4.conf"
 is "broker not in its directory" "$(out $B --config "$NET/bad4.conf" --check-config)" 1
 ok "  ... says so" grep -q "no BROKER card for OAS-BROKER" "$NET/out.txt"
+# A store made by an earlier build (deliveries keyed by message id) is
+# refused by name, and left as it was.
+mkdir -p "$NET/broker/data"
+sqlite3 "$NET/broker/data/store.sqlite" "CREATE TABLE messages (id BLOB PRIMARY KEY, hash BLOB,
+	sender TEXT, received_at INTEGER, envelope BLOB, log_index INTEGER, tlp INTEGER,
+	onward INTEGER, evidential INTEGER) WITHOUT ROWID; CREATE TABLE deliveries (seq INTEGER
+	PRIMARY KEY AUTOINCREMENT, message_id BLOB, recipient TEXT, state INTEGER);"
+before=$(sqlite3 "$NET/broker/data/store.sqlite" .schema | sha256sum)
+is "a store of an earlier layout" "$(out $B --config "$NET/broker/broker.conf")" 1
+ok "  ... says so" grep -q "was written by an earlier build of enlace-broker" "$NET/out.txt"
+is "  ... and is left as it was" "$(sqlite3 "$NET/broker/data/store.sqlite" .schema | sha256sum)" "$before"
 finish
