@@ -292,6 +292,24 @@ proc_cpu_s(long pid)
 	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
+/* Bytes the process has handed to write calls so far (wchar), or -1. */
+static double
+proc_wchar(long pid)
+{
+	char path[64], line[256];
+	double v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/io", pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "wchar: %lf", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
 static long
 proc_hwm_kb(long pid)
 {
@@ -431,7 +449,7 @@ main(int argc, char **argv)
 	const char *dir_file = NULL, *ceiling_dir = NULL;
 	long broker_pid = 0;
 	bool phased = false;	/* recipients start once every submit is done */
-	double cpu0 = 0, cpu1 = 0, ceiling = 0, fsync_ms = 0;
+	double cpu0 = 0, cpu1 = 0, wr0 = -1, wr1 = -1, ceiling = 0, fsync_ms = 0;
 	int64_t t_end, *lat_r, *lat_a;
 	int c;
 
@@ -496,8 +514,10 @@ main(int argc, char **argv)
 	       phased ? "; recipients fetch after every submit is receipted" : "");
 	if (sh.rate > 0)
 		printf("offered %.0f msg/s\n", sh.rate);
-	if (broker_pid)
+	if (broker_pid) {
 		cpu0 = proc_cpu_s(broker_pid);
+		wr0 = proc_wchar(broker_pid);
+	}
 	sh.start_ns = now_ns();
 	for (size_t i = 0; i < nr && !phased; i++) {
 		rcpts[i] = (struct party){&sh, rcpts[i].me, i, nr};
@@ -510,8 +530,10 @@ main(int argc, char **argv)
 	for (size_t i = 0; i < ns; i++)
 		pthread_join(st[i], NULL);
 	t_end = now_ns();
-	if (broker_pid)
+	if (broker_pid) {
 		cpu1 = proc_cpu_s(broker_pid);
+		wr1 = proc_wchar(broker_pid);
+	}
 	for (size_t i = 0; i < nr && phased; i++) {
 		rcpts[i] = (struct party){&sh, rcpts[i].me, i, nr};
 		pthread_create(&rt[i], NULL, recipient, &rcpts[i]);
@@ -542,6 +564,9 @@ main(int argc, char **argv)
 		printf("broker CPU %.2f s over the submit phase (%.0f%% of one core), peak RSS %ld KiB\n",
 		       cpu1 - cpu0, 100 * (cpu1 - cpu0) / ((double)(t_end - sh.start_ns) / 1e9),
 		       proc_hwm_kb(broker_pid));
+	if (broker_pid && wr0 >= 0 && wr1 >= 0 && n_rec > 0)
+		printf("broker wrote %.1f KiB per message over the submit phase (store, log)\n",
+		       (wr1 - wr0) / 1024.0 / (double)n_rec);
 	if (ceiling_dir != NULL) {
 		double thr = (double)n_rec / ((double)(t_end - sh.start_ns) / 1e9);
 		ceiling = measure_ceiling(ceiling_dir, 100000, &fsync_ms);
