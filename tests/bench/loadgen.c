@@ -292,39 +292,24 @@ proc_cpu_s(long pid)
 	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
-/* Bytes the process has handed to write calls so far (wchar), or -1. */
+/* The number after `key` on its line of /proc/PID/FILE, or -1. */
 static double
-proc_wchar(long pid)
+proc_value(long pid, const char *file, const char *key)
 {
 	char path[64], line[256];
 	double v = -1;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/%ld/io", pid);
+	snprintf(path, sizeof(path), "/proc/%ld/%s", pid, file);
 	if ((f = fopen(path, "r")) == NULL)
 		return -1;
 	while (fgets(line, sizeof(line), f) != NULL)
-		if (sscanf(line, "wchar: %lf", &v) == 1)
+		if (strncmp(line, key, strlen(key)) == 0) {
+			v = strtod(line + strlen(key), NULL);
 			break;
+		}
 	fclose(f);
 	return v;
-}
-
-static long
-proc_hwm_kb(long pid)
-{
-	char path[64], line[256];
-	long kb = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%ld/status", pid);
-	if ((f = fopen(path, "r")) == NULL)
-		return -1;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (sscanf(line, "VmHWM: %ld kB", &kb) == 1)
-			break;
-	fclose(f);
-	return kb;
 }
 
 /* ---- the ceiling: verify + leaf hash on two threads, group-committed append ---- */
@@ -516,7 +501,7 @@ main(int argc, char **argv)
 		printf("offered %.0f msg/s\n", sh.rate);
 	if (broker_pid) {
 		cpu0 = proc_cpu_s(broker_pid);
-		wr0 = proc_wchar(broker_pid);
+		wr0 = proc_value(broker_pid, "io", "wchar:");
 	}
 	sh.start_ns = now_ns();
 	for (size_t i = 0; i < nr && !phased; i++) {
@@ -532,7 +517,7 @@ main(int argc, char **argv)
 	t_end = now_ns();
 	if (broker_pid) {
 		cpu1 = proc_cpu_s(broker_pid);
-		wr1 = proc_wchar(broker_pid);
+		wr1 = proc_value(broker_pid, "io", "wchar:");
 	}
 	for (size_t i = 0; i < nr && phased; i++) {
 		rcpts[i] = (struct party){&sh, rcpts[i].me, i, nr};
@@ -561,9 +546,9 @@ main(int argc, char **argv)
 		percentiles("latency submit->ack", lat_a, n_ack);
 	}
 	if (broker_pid)
-		printf("broker CPU %.2f s over the submit phase (%.0f%% of one core), peak RSS %ld KiB\n",
+		printf("broker CPU %.2f s over the submit phase (%.0f%% of one core), peak RSS %.0f KiB\n",
 		       cpu1 - cpu0, 100 * (cpu1 - cpu0) / ((double)(t_end - sh.start_ns) / 1e9),
-		       proc_hwm_kb(broker_pid));
+		       proc_value(broker_pid, "status", "VmHWM:"));
 	if (broker_pid && wr0 >= 0 && wr1 >= 0 && n_rec > 0)
 		printf("broker wrote %.1f KiB per message over the submit phase (store, log)\n",
 		       (wr1 - wr0) / 1024.0 / (double)n_rec);
