@@ -133,15 +133,23 @@ policy_get(struct server *srv)
 	return r;
 }
 
-static void
-policy_put(struct server *srv, struct policy_ref *r)
+/* Drops one reference (sessions and policies count theirs under mu);
+ * true for the last, whose holder frees the thing. */
+static bool
+unref(struct server *srv, int *refs)
 {
 	bool last;
 
 	pthread_mutex_lock(&srv->mu);
-	last = --r->refs == 0;
+	last = --*refs == 0;
 	pthread_mutex_unlock(&srv->mu);
-	if (last) {
+	return last;
+}
+
+static void
+policy_put(struct server *srv, struct policy_ref *r)
+{
+	if (unref(srv, &r->refs)) {
 		policy_free(r->p);
 		free(r);
 	}
@@ -163,12 +171,7 @@ now_ms(void)
 static void
 sess_put(struct server *srv, struct sess *s)
 {
-	bool last;
-
-	pthread_mutex_lock(&srv->mu);
-	last = --s->refs == 0;
-	pthread_mutex_unlock(&srv->mu);
-	if (last) {
+	if (unref(srv, &s->refs)) {
 		enl_session_free(s->s);
 		free(s);
 	}

@@ -703,61 +703,6 @@ publish_view(struct enl_tlog *log, const struct pub_view *v, uint64_t old, const
 	return ENL_OK;
 }
 
-/* Writes the bundles, tiles and checkpoint of everything committed, now,
- * on the appender's thread. */
-static int
-publish(struct enl_tlog *log)
-{
-	uint64_t old = log->published, now = log->committed;
-	struct pub_view v;
-	enl_mhash root;
-	size_t keep = 0;
-	int rc;
-
-	if (now == old && now > 0)
-		return ENL_OK;
-	memset(&v, 0, sizeof(v));
-	v.first = log->pend_first;
-	v.size = now;
-	v.pend = log->pend;
-	for (int L = 0; L < ENL_TILE_LEVELS; L++) {
-		v.h[L] = (const enl_mhash *)log->lv[L].h;
-		v.n[L] = L == 0 ? now : now >> (8 * L);
-	}
-	if ((rc = enl_tlog_root(log, now, root)) != ENL_OK ||
-	    (rc = publish_view(log, &v, old, root, log->cosig_size == now ? log->cosigs : NULL,
-			       &keep)) != ENL_OK)
-		return rc;
-	pend_trim(log, now, keep);
-	log->published = now;
-	log->published_at = (int64_t)time(NULL);
-	return ENL_OK;
-}
-
-int
-enl_tlog_commit(struct enl_tlog *log, char **checkpoint)
-{
-	int rc;
-
-	if ((rc = journal_append(log)) != ENL_OK)
-		return rc;
-	log->committed = log->tree.size;
-	log->committed_tree = log->tree;
-	log->pend_commit_off = log->pend_len;
-	/* Tiles are rewritten at most once a second: the journal is what
-	 * makes entries durable, and opening publishes what is missing. An
-	 * external journal is durable only once its owner commits, so then
-	 * the owner publishes (enl_tlog_publish_due). */
-	if (log->jops == NULL && (int64_t)time(NULL) > log->published_at &&
-	    (rc = publish(log)) != ENL_OK)
-		return rc;
-	if (checkpoint != NULL)
-		return sign_checkpoint(log, log->committed, checkpoint);
-	return ENL_OK;
-}
-
-/* ---- the publisher thread ---- */
-
 static void
 job_free(struct pub_job *j)
 {
@@ -785,11 +730,12 @@ job_make(const struct enl_tlog *log)
 	/* pend holds the entries from pend_first on; the committed ones first */
 	if ((j->pend = malloc(log->pend_commit_off + 1)) == NULL)
 		goto fail;
-	memcpy(j->pend, log->pend, log->pend_commit_off);
+	if (log->pend_commit_off > 0)
+		memcpy(j->pend, log->pend, log->pend_commit_off);
 	j->v.pend = j->pend;
 	for (int L = 0; L < ENL_TILE_LEVELS; L++) {
-		uint64_t n = L == 0 ? now : now >> (8 * L);
-		uint64_t base = (L == 0 ? old : old >> (8 * L)) / ENL_TILE_WIDTH * ENL_TILE_WIDTH;
+		uint64_t n = now >> (8 * L);
+		uint64_t base = (old >> (8 * L)) / ENL_TILE_WIDTH * ENL_TILE_WIDTH;
 		if (n == 0)
 			break;
 		if ((j->h[L] = malloc((size_t)(n - base) * sizeof(enl_mhash) + 1)) == NULL)
@@ -809,6 +755,63 @@ fail:
 	job_free(j);
 	return NULL;
 }
+
+/* What a finished publication leaves: pend without what it published
+ * whole, the published size. Frees the job. */
+static int
+job_apply(struct enl_tlog *log, struct pub_job *j)
+{
+	int rc = j->rc;
+
+	if (rc == ENL_OK) {
+		pend_trim(log, j->v.size, j->keep);
+		log->published = j->v.size;
+	}
+	job_free(j);
+	return rc;
+}
+
+/* Writes the bundles, tiles and checkpoint of everything committed, now,
+ * on the appender's thread. */
+static int
+publish(struct enl_tlog *log)
+{
+	struct pub_job *j;
+	int rc;
+
+	if (log->committed == log->published && log->committed > 0)
+		return ENL_OK;
+	if ((j = job_make(log)) == NULL)
+		return ENL_E_NOMEM;
+	j->rc = publish_view(log, &j->v, j->old, j->root, j->cosigs, &j->keep);
+	if ((rc = job_apply(log, j)) == ENL_OK)
+		log->published_at = (int64_t)time(NULL);
+	return rc;
+}
+
+int
+enl_tlog_commit(struct enl_tlog *log, char **checkpoint)
+{
+	int rc;
+
+	if ((rc = journal_append(log)) != ENL_OK)
+		return rc;
+	log->committed = log->tree.size;
+	log->committed_tree = log->tree;
+	log->pend_commit_off = log->pend_len;
+	/* Tiles are rewritten at most once a second: the journal is what
+	 * makes entries durable, and opening publishes what is missing. An
+	 * external journal is durable only once its owner commits, so then
+	 * the owner publishes (enl_tlog_publish_due). */
+	if (log->jops == NULL && (int64_t)time(NULL) > log->published_at &&
+	    (rc = publish(log)) != ENL_OK)
+		return rc;
+	if (checkpoint != NULL)
+		return sign_checkpoint(log, log->committed, checkpoint);
+	return ENL_OK;
+}
+
+/* ---- the publisher thread ---- */
 
 static void *
 publisher(void *arg)
@@ -840,7 +843,6 @@ static int
 job_collect(struct enl_tlog *log, bool wait, bool *busy)
 {
 	struct pub_job *j;
-	int rc;
 
 	*busy = false;
 	pthread_mutex_lock(&log->pub_mu);
@@ -854,14 +856,7 @@ job_collect(struct enl_tlog *log, bool wait, bool *busy)
 	}
 	log->job = NULL;
 	pthread_mutex_unlock(&log->pub_mu);
-	if (j == NULL)
-		return ENL_OK;
-	if ((rc = j->rc) == ENL_OK) {
-		pend_trim(log, j->v.size, j->keep);
-		log->published = j->v.size;
-	}
-	job_free(j);
-	return rc;
+	return j == NULL ? ENL_OK : job_apply(log, j);
 }
 
 int
