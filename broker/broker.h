@@ -113,6 +113,13 @@ typedef void (*store_state_cb)(void *arg, const struct rcpt_state *st);
 struct store_ops {
 	int (*begin)(void *db);
 	int (*commit)(void *db);	/* durable when it returns ENL_OK */
+	/* Committed for every reader of the store, but durable only once a
+	 * later `sync` returns ENL_OK. */
+	int (*commit_nosync)(void *db);
+	/* Makes every commit made before it durable. On any one thread
+	 * besides the one writing; an error means the store's state on disk
+	 * is unknown. */
+	int (*sync)(void *db);
 	int (*rollback)(void *db);
 	/* ENL_E_NOT_FOUND if absent. */
 	int (*message_get)(void *db, const uint8_t id[ENL_MSG_ID_LEN],
@@ -175,8 +182,9 @@ typedef void (*job_done_fn)(struct job *j, int rc);
 
 /*
  * A unit of store work. `write` runs inside the batch transaction on the
- * writer thread; `done` runs after the batch is durable (or failed), also
- * on the writer thread, and owns the job from then on.
+ * writer thread; `done` runs after the batch is committed (or failed),
+ * also on the writer thread, and owns the job from then on. The commit
+ * is durable only later: whatever `done` answers waits (writer_hold).
  */
 struct job {
 	job_write_fn write;
@@ -202,6 +210,22 @@ struct writer_tick {
 	void *arg;
 };
 void writer_set_tick(struct writer *w, const struct writer_tick *tick);
+
+/* Something to let out once the store is durable. */
+struct writer_hold {
+	struct writer_hold *next;
+	uint64_t seq;
+	void (*release)(struct writer_hold *h);
+};
+/*
+ * On the writer thread, while something it committed is not yet durable:
+ * queues h and returns true; h->release runs on another thread once
+ * everything committed so far is durable (answers are let out in the
+ * order they were held). Otherwise returns false: nothing waits, go on.
+ */
+bool writer_hold(struct writer *w, struct writer_hold *h);
+/* On the writer thread: waits until everything committed is durable. */
+void writer_wait_durable(struct writer *w);
 /* Asks for another round without waiting (callable from any thread). */
 void writer_kick(struct writer *w);
 

@@ -47,6 +47,10 @@ struct work {
 	nng_aio *aio;
 	nng_ctx ctx;
 	bool sending;
+	/* an answer made on the writer, let out once its batch is durable:
+	 * a sealed frame, or (without one) the deferred reply in `replying` */
+	struct writer_hold hold;
+	nng_msg *held_msg;
 	struct sess *sess;
 	uint64_t counter;
 	enum op op;
@@ -239,6 +243,25 @@ replayed(struct server *srv, const uint8_t nonce[32], int64_t now)
 
 /* ---- replies ---- */
 
+static void defer_now(struct work *w);
+
+/* The writer's sync covers what this answer says: out it goes. */
+static void
+hold_release(struct writer_hold *h)
+{
+	struct work *w = (struct work *)((char *)h - offsetof(struct work, hold));
+	nng_msg *msg = w->held_msg;
+
+	if (msg == NULL) {
+		defer_now(w);
+		return;
+	}
+	w->held_msg = NULL;
+	nng_aio_set_msg(w->aio, msg);
+	w->sending = true;
+	nng_ctx_send(w->ctx, w->aio);
+}
+
 static void
 send_bytes(struct work *w, uint8_t *frame, size_t len)
 {
@@ -251,9 +274,10 @@ send_bytes(struct work *w, uint8_t *frame, size_t len)
 		return;
 	}
 	free(frame);
-	nng_aio_set_msg(w->aio, msg);
-	w->sending = true;
-	nng_ctx_send(w->ctx, w->aio);
+	w->held_msg = msg;
+	w->hold.release = hold_release;
+	if (!writer_hold(w->srv->p.writer, &w->hold))
+		hold_release(&w->hold);
 }
 
 static void
@@ -538,6 +562,15 @@ static void
 defer_reply(struct work *w, int kind)
 {
 	w->replying = kind;
+	w->held_msg = NULL;
+	w->hold.release = hold_release;
+	if (!writer_hold(w->srv->p.writer, &w->hold))
+		defer_now(w);
+}
+
+static void
+defer_now(struct work *w)
+{
 	/* completes at once: work_cb runs on nng's task threads */
 	if (nng_aio_begin(w->aio)) {
 		nng_aio_finish(w->aio, 0);
@@ -1470,9 +1503,13 @@ fetch_complete(void *arg, int rc)
 	struct server *srv = arg;
 	struct work *w;
 
-	/* the round is durable: the tiles may follow (at most once a second) */
-	if (rc == ENL_OK && enl_tlog_publish_due(srv->p.log) != ENL_OK)
-		blog("audit log: cannot publish the tiles (the journal has the entries)");
+	/* the tiles may follow (at most once a second), once the round is
+	 * durable: nothing is published that a crash could take back */
+	if (rc == ENL_OK && enl_tlog_publish_wanted(srv->p.log)) {
+		writer_wait_durable(srv->p.writer);
+		if (enl_tlog_publish_due(srv->p.log) != ENL_OK)
+			blog("audit log: cannot publish the tiles (the journal has the entries)");
+	}
 
 	while ((w = srv->ready) != NULL) {
 		srv->ready = w->next_parked;

@@ -95,8 +95,8 @@ write_all(int fd, const uint8_t *buf, size_t len)
 	return ENL_OK;
 }
 
-static int
-fsync_parent(const char *path)
+int
+enl_file_sync_parent(const char *path)
 {
 	char copy[4096];
 	int fd, rc = ENL_OK;
@@ -152,7 +152,7 @@ enl_file_write(const char *path, const uint8_t *buf, size_t len, unsigned mode,
 		}
 		unlink(tmp);
 	}
-	return fsync_parent(path);
+	return enl_file_sync_parent(path);
 fail:
 	unlink(tmp);
 	return rc;

@@ -868,6 +868,12 @@ enl_tlog_flush(struct enl_tlog *log)
 	return rc != ENL_OK ? rc : publish(log);
 }
 
+bool
+enl_tlog_publish_wanted(const struct enl_tlog *log)
+{
+	return (int64_t)time(NULL) > log->published_at && log->committed != log->published;
+}
+
 int
 enl_tlog_publish_due(struct enl_tlog *log)
 {

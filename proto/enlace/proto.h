@@ -417,6 +417,9 @@ int enl_file_read(const char *path, size_t max, uint8_t **out,
 int enl_file_write(const char *path, const uint8_t *buf, size_t len,
 		   unsigned mode, bool replace) ENL_WUR;
 
+/* Syncs the folder `path` is in, so that a name made in it is durable. */
+int enl_file_sync_parent(const char *path) ENL_WUR;
+
 /* ---- JSON output ----------------------------------------------------- */
 
 /* A tiny JSON writer to a stdio stream, for --json output. */

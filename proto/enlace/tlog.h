@@ -67,8 +67,8 @@ struct enl_tlog_journal {
 };
 
 /* As enl_tlog_open, with the journal in `journal`. Commits then make
- * nothing durable by themselves: the caller commits its store, and then
- * calls enl_tlog_publish_due. */
+ * nothing durable by themselves: the caller commits its store, makes it
+ * durable, and then calls enl_tlog_publish_due. */
 int enl_tlog_open_with(const char *dir, const char *origin,
 		       const struct enl_identity *signer,
 		       const struct enl_tlog_journal *journal, struct enl_tlog **out,
@@ -81,6 +81,10 @@ int enl_tlog_open_with(const char *dir, const char *origin,
  * started while one is at work). Returns the outcome of the publication
  * before, if it failed (its entries are written again with the next). */
 int enl_tlog_publish_due(struct enl_tlog *log) ENL_WUR;
+/* Whether enl_tlog_publish_due would start a publication now (a second
+ * has passed and there is something new): the caller makes its store
+ * durable first. */
+bool enl_tlog_publish_wanted(const struct enl_tlog *log);
 
 /* Opens (or creates) the log in `dir`: re-hashes every journal entry
  * (cutting a torn last write, reported in `why`), checks that the
