@@ -196,7 +196,10 @@ struct writer;
 
 int writer_start(struct store *st, size_t batch_max, struct writer **out);
 void writer_submit(struct writer *w, struct job *j);
+/* Writes what is queued, makes it durable, lets out every answer held;
+ * writer_hold stays callable (and holds nothing) until writer_free. */
 void writer_stop(struct writer *w);
+void writer_free(struct writer *w);
 /*
  * Work the writer does every round (after each batch, and at least every
  * 100 ms): prepare runs inside the round's transaction, complete after
@@ -206,6 +209,7 @@ struct writer_tick {
 	int (*prepare)(void *arg, struct store *st, int64_t now);
 	int (*before_commit)(void *arg);	/* e.g. the audit log's own commit */
 	void (*abort)(void *arg);		/* the round will not commit */
+	void (*committed)(void *arg);	/* it did, before the jobs are done */
 	void (*complete)(void *arg, int rc);
 	void *arg;
 };
@@ -218,12 +222,16 @@ struct writer_hold {
 	void (*release)(struct writer_hold *h);
 };
 /*
- * On the writer thread, while something it committed is not yet durable:
- * queues h and returns true; h->release runs on another thread once
- * everything committed so far is durable (answers are let out in the
- * order they were held). Otherwise returns false: nothing waits, go on.
+ * On the writer thread: the batch that what is being answered now speaks
+ * of (the last one committed), for writer_hold. 0 on other threads.
  */
-bool writer_hold(struct writer *w, struct writer_hold *h);
+uint64_t writer_seq(struct writer *w);
+/*
+ * From any thread: if batch `seq` is not yet durable, queues h and
+ * returns true, and h->release runs on the syncer once it is. Otherwise
+ * (or for seq 0) returns false: nothing waits, go on.
+ */
+bool writer_hold(struct writer *w, uint64_t seq, struct writer_hold *h);
 /* On the writer thread: waits until everything committed is durable. */
 void writer_wait_durable(struct writer *w);
 /* Asks for another round without waiting (callable from any thread). */

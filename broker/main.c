@@ -224,7 +224,8 @@ broker_fini(struct broker *b)
 	logserver_stop(b->logserver);
 	server_close(b->server);
 	writer_stop(b->writer);
-	server_stop(b->server);
+	server_stop(b->server);	/* its last answers may still ask the writer */
+	writer_free(b->writer);
 	if (b->store.ops != NULL)
 		b->store.ops->close(b->store.db);
 	enl_tlog_close(b->log);

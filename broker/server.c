@@ -47,8 +47,10 @@ struct work {
 	nng_aio *aio;
 	nng_ctx ctx;
 	bool sending;
-	/* an answer made on the writer, let out once its batch is durable:
-	 * a sealed frame, or (without one) the deferred reply in `replying` */
+	/* the batch an answer made on the writer speaks of (deferred to an
+	 * nng thread, which encodes, signs and seals it meanwhile), and the
+	 * sealed answer held until that batch is durable */
+	uint64_t durable_seq;
 	struct writer_hold hold;
 	nng_msg *held_msg;
 	struct sess *sess;
@@ -243,8 +245,6 @@ replayed(struct server *srv, const uint8_t nonce[32], int64_t now)
 
 /* ---- replies ---- */
 
-static void defer_now(struct work *w);
-
 /* The writer's sync covers what this answer says: out it goes. */
 static void
 hold_release(struct writer_hold *h)
@@ -252,21 +252,23 @@ hold_release(struct writer_hold *h)
 	struct work *w = (struct work *)((char *)h - offsetof(struct work, hold));
 	nng_msg *msg = w->held_msg;
 
-	if (msg == NULL) {
-		defer_now(w);
-		return;
-	}
 	w->held_msg = NULL;
 	nng_aio_set_msg(w->aio, msg);
 	w->sending = true;
 	nng_ctx_send(w->ctx, w->aio);
 }
 
+/* Sends the frame, once what it says is durable (on the writer, the batch
+ * just committed; elsewhere, the batch it was deferred from). */
 static void
 send_bytes(struct work *w, uint8_t *frame, size_t len)
 {
+	uint64_t seq = writer_seq(w->srv->p.writer);
 	nng_msg *msg;
 
+	if (w->durable_seq > seq)
+		seq = w->durable_seq;
+	w->durable_seq = 0;
 	if (frame == NULL || nng_msg_alloc(&msg, 0) != 0 ||
 	    nng_msg_append(msg, frame, len) != 0) {
 		free(frame);
@@ -276,7 +278,7 @@ send_bytes(struct work *w, uint8_t *frame, size_t len)
 	free(frame);
 	w->held_msg = msg;
 	w->hold.release = hold_release;
-	if (!writer_hold(w->srv->p.writer, &w->hold))
+	if (!writer_hold(w->srv->p.writer, seq, &w->hold))
 		hold_release(&w->hold);
 }
 
@@ -562,15 +564,7 @@ static void
 defer_reply(struct work *w, int kind)
 {
 	w->replying = kind;
-	w->held_msg = NULL;
-	w->hold.release = hold_release;
-	if (!writer_hold(w->srv->p.writer, &w->hold))
-		defer_now(w);
-}
-
-static void
-defer_now(struct work *w)
-{
+	w->durable_seq = writer_seq(w->srv->p.writer);
 	/* completes at once: work_cb runs on nng's task threads */
 	if (nng_aio_begin(w->aio)) {
 		nng_aio_finish(w->aio, 0);
@@ -671,23 +665,42 @@ audit(struct server *srv, const struct audit *a, int64_t now, uint64_t *index)
 	return rc == ENL_E_TOO_LARGE ? ENL_E_IO : rc;
 }
 
+/* Before the store's commit: the log's entries go into the same
+ * transaction. */
 static int
 log_commit(void *arg)
+{
+	struct server *srv = arg;
+	int rc;
+
+	if (enl_tlog_size(srv->p.log) == enl_tlog_committed(srv->p.log))
+		return ENL_OK;	/* nothing new */
+	if ((rc = enl_tlog_commit(srv->p.log, NULL)) != ENL_OK) {
+		blog("audit log: cannot commit: %s", enl_strerror(rc));
+		return rc == ENL_E_NO_SPACE ? rc : ENL_E_IO;
+	}
+	return ENL_OK;
+}
+
+/* After the commit, while the syncer makes it durable: the checkpoint the
+ * round's receipts carry (they leave only once it is durable). */
+static void
+log_sign(void *arg)
 {
 	struct server *srv = arg;
 	char *note = NULL;
 	int rc;
 
-	if (enl_tlog_size(srv->p.log) == enl_tlog_committed(srv->p.log) && srv->checkpoint)
-		return ENL_OK;	/* nothing new: the last checkpoint stands */
-	if ((rc = enl_tlog_commit(srv->p.log, &note)) != ENL_OK) {
-		blog("audit log: cannot commit: %s", enl_strerror(rc));
-		return rc == ENL_E_NO_SPACE ? rc : ENL_E_IO;
+	if (enl_tlog_committed(srv->p.log) == srv->checkpoint_size && srv->checkpoint)
+		return;	/* nothing new: the last checkpoint stands */
+	if ((rc = enl_tlog_checkpoint(srv->p.log, &note)) != ENL_OK) {
+		/* receipts of the round fail (the client asks again) */
+		blog("audit log: cannot sign a checkpoint: %s", enl_strerror(rc));
+		return;
 	}
 	free(srv->checkpoint);
 	srv->checkpoint = note;
 	srv->checkpoint_size = enl_tlog_committed(srv->p.log);
-	return ENL_OK;
 }
 
 static void
@@ -2125,8 +2138,8 @@ server_start(const struct server_params *p, struct server **out)
 		goto fail;
 	}
 	{
-		struct writer_tick t = {fetch_prepare, log_commit, log_abort, fetch_complete,
-					srv};
+		struct writer_tick t = {fetch_prepare, log_commit, log_abort, log_sign,
+					fetch_complete, srv};
 		writer_set_tick(p->writer, &t);
 	}
 	for (size_t i = 0; i < srv->n_works; i++)

@@ -6,7 +6,7 @@
  * The commit is made durable by a second thread, the syncer, while the
  * writer goes on with the next batch: one sync covers every batch
  * committed before it. What the jobs answer (writer_hold) waits for the
- * sync that covers their batch, so nothing is answered before it is on
+ * sync that covers their batch (writer_seq), so nothing is answered before it is on
  * disk. A sync that fails leaves the store's state on disk unknown: the
  * broker stops at once, answering nothing more, and a restart recovers
  * what is durable.
@@ -35,7 +35,7 @@ struct writer {
 	pthread_cond_t sync_cv;		/* the syncer waits for a commit */
 	pthread_cond_t durable_cv;	/* writer_wait_durable waits for a sync */
 	uint64_t committed, synced;	/* batches */
-	struct writer_hold *held, *held_tail;
+	struct writer_hold *held;	/* newest first */
 	bool sync_stop;
 };
 
@@ -79,6 +79,8 @@ run_batch(struct writer *w, struct job *batch, int64_t now)
 		w->committed++;
 		pthread_cond_signal(&w->sync_cv);
 		pthread_mutex_unlock(&w->mu);
+		if (w->tick.committed != NULL)
+			w->tick.committed(w->tick.arg);
 	}
 	if (rc != ENL_OK && w->tick.abort != NULL)
 		w->tick.abort(w->tick.arg);
@@ -111,7 +113,7 @@ syncer_main(void *arg)
 
 	pthread_mutex_lock(&w->mu);
 	for (;;) {
-		struct writer_hold *out, *last = NULL, *h;
+		struct writer_hold *out, *h;
 		uint64_t target;
 		if (w->synced == w->committed && !w->sync_stop) {
 			pthread_cond_wait(&w->sync_cv, &w->mu);
@@ -129,16 +131,16 @@ syncer_main(void *arg)
 		pthread_mutex_lock(&w->mu);
 		w->synced = target;
 		pthread_cond_broadcast(&w->durable_cv);
-		out = w->held;
-		for (h = w->held; h != NULL && h->seq <= target; h = h->next)
-			last = h;
-		if (last == NULL) {
-			out = NULL;
-		} else {
-			w->held = last->next;
-			if (w->held == NULL)
-				w->held_tail = NULL;
-			last->next = NULL;
+		/* what the sync covers leaves the queue */
+		out = NULL;
+		for (struct writer_hold **pp = &w->held; (h = *pp) != NULL;) {
+			if (h->seq <= target) {	/* newest first: out is oldest first */
+				*pp = h->next;
+				h->next = out;
+				out = h;
+			} else {
+				pp = &h->next;
+			}
 		}
 		pthread_mutex_unlock(&w->mu);
 		while ((h = out) != NULL) {
@@ -151,22 +153,31 @@ syncer_main(void *arg)
 	return NULL;
 }
 
+uint64_t
+writer_seq(struct writer *w)
+{
+	uint64_t seq;
+
+	if (w == NULL || !pthread_equal(pthread_self(), w->thread))
+		return 0;
+	pthread_mutex_lock(&w->mu);
+	seq = w->committed;
+	pthread_mutex_unlock(&w->mu);
+	return seq;
+}
+
 bool
-writer_hold(struct writer *w, struct writer_hold *h)
+writer_hold(struct writer *w, uint64_t seq, struct writer_hold *h)
 {
 	bool held = false;
 
-	if (w == NULL || !pthread_equal(pthread_self(), w->thread))
+	if (w == NULL || seq == 0)
 		return false;
 	pthread_mutex_lock(&w->mu);
-	if (w->committed > w->synced) {
-		h->seq = w->committed;
-		h->next = NULL;
-		if (w->held_tail)
-			w->held_tail->next = h;
-		else
-			w->held = h;
-		w->held_tail = h;
+	if (seq > w->synced) {
+		h->seq = seq;
+		h->next = w->held;
+		w->held = h;
 		held = true;
 	}
 	pthread_mutex_unlock(&w->mu);
@@ -241,9 +252,11 @@ writer_join(struct writer *w)
 	pthread_join(w->thread, NULL);
 }
 
-static void
+void
 writer_free(struct writer *w)
 {
+	if (w == NULL)
+		return;
 	pthread_mutex_destroy(&w->mu);
 	pthread_cond_destroy(&w->cv);
 	pthread_cond_destroy(&w->sync_cv);
@@ -264,7 +277,7 @@ writer_start(struct store *st, size_t batch_max, struct writer **out)
 	pthread_cond_init(&w->cv, NULL);
 	pthread_cond_init(&w->sync_cv, NULL);
 	pthread_cond_init(&w->durable_cv, NULL);
-	/* the writer is made first: writer_hold compares threads with it */
+	/* the writer is made first: writer_seq compares threads with it */
 	if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
 		writer_free(w);
 		return ENL_E_NOMEM;
@@ -326,5 +339,4 @@ writer_stop(struct writer *w)
 	if (w->batches > 0)
 		blog("writer: %" PRIu64 " requests stored in %" PRIu64 " transactions (%.1f each)",
 		     w->jobs, w->batches, (double)w->jobs / (double)w->batches);
-	writer_free(w);
 }

@@ -807,8 +807,14 @@ enl_tlog_commit(struct enl_tlog *log, char **checkpoint)
 	    (rc = publish(log)) != ENL_OK)
 		return rc;
 	if (checkpoint != NULL)
-		return sign_checkpoint(log, log->committed, checkpoint);
+		return enl_tlog_checkpoint(log, checkpoint);
 	return ENL_OK;
+}
+
+int
+enl_tlog_checkpoint(const struct enl_tlog *log, char **checkpoint)
+{
+	return sign_checkpoint(log, log->committed, checkpoint);
 }
 
 /* ---- the publisher thread ---- */

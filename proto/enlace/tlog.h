@@ -109,6 +109,10 @@ int enl_tlog_append(struct enl_tlog *log, const uint8_t *entry, size_t len,
  */
 int enl_tlog_commit(struct enl_tlog *log, char **checkpoint) ENL_WUR;
 
+/* *checkpoint (malloc'd): a checkpoint of everything committed, signed
+ * now. Any thread that owns the log. */
+int enl_tlog_checkpoint(const struct enl_tlog *log, char **checkpoint) ENL_WUR;
+
 /* Publishes the tiles and checkpoint of everything committed now, on
  * this thread (after waiting for a publication at work). */
 int enl_tlog_flush(struct enl_tlog *log) ENL_WUR;

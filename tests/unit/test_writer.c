@@ -85,6 +85,7 @@ struct tjob {
 	bool write_gate;	/* write waits until write_open */
 	bool wrote, done, held;
 	int rc;
+	uint64_t seq;		/* the batch its answer speaks of */
 };
 
 static struct writer *W;
@@ -136,7 +137,8 @@ t_done(struct job *j, int rc)
 	bool held;
 
 	t->hold.release = t_release;
-	held = writer_hold(W, &t->hold);
+	t->seq = writer_seq(W);
+	held = writer_hold(W, t->seq, &t->hold);
 	if (done_pipe >= 0 && write(done_pipe, "D", 1) != 1)
 		_exit(3);
 	pthread_mutex_lock(&fs.mu);
@@ -242,15 +244,24 @@ test_answer_waits_for_its_sync(void)
 	CHECK(a.held && b.held);
 	CHECK(a.rc == ENL_OK && b.rc == ENL_OK);
 	CHECK(locked_int(&n_released) == 0);
-	/* not from another thread: nothing of this thread's waits */
+	/* another thread has no batch of its own; with a batch's number from
+	 * the writer it waits for that batch just the same */
+	CHECK(writer_seq(W) == 0);
 	{
-		struct writer_hold h = {0};
-		CHECK(!writer_hold(W, &h));
+		struct tjob c;
+		job_init(&c, 3);
+		c.hold.release = t_release;
+		CHECK(writer_hold(W, b.seq, &c.hold));
+		CHECK(!writer_hold(W, 0, &c.hold));
+		set_open(&fs.sync_open, true);
+		REQUIRE(wait_count(&n_released, 3));
+		/* let out oldest first */
+		CHECK(released[0] == 1 && released[1] == 2 && released[2] == 3);
+		/* durable now: nothing waits */
+		CHECK(!writer_hold(W, b.seq, &c.hold));
 	}
-	set_open(&fs.sync_open, true);
-	REQUIRE(wait_count(&n_released, 2));
-	CHECK(released[0] == 1 && released[1] == 2);
 	writer_stop(W);
+	writer_free(W);
 	W = NULL;
 }
 
@@ -293,6 +304,7 @@ test_stop_lets_out_what_it_held(void)
 	pthread_join(s.t, NULL);
 	CHECK(s.returned);
 	CHECK(n_released == 1 && released[0] == 7);
+	writer_free(W);
 	W = NULL;
 }
 
@@ -313,6 +325,7 @@ test_failed_commit_answers_at_once(void)
 	CHECK(!a.held);		/* nothing it says waits for a sync */
 	CHECK(wait_count(&n_released, 1));
 	writer_stop(W);
+	writer_free(W);
 	W = NULL;
 }
 
