@@ -6,7 +6,7 @@
 #
 #   bash tests/bench/bench_broker.sh [COUNT] [SENDERS] [RECIPIENTS]
 # Environment: BIN (build folder, default ./build), RATE (offered msg/s).
-set -eu
+set -eu -o pipefail
 cd "$(dirname "$0")/../.."
 SRC=$PWD
 BIN=$(realpath "${BIN:-build}")
@@ -27,7 +27,7 @@ for i in $(seq 1 "$NR"); do args+=(--recipient "$NET/BR-R$i/key"); done
 echo "== $COUNT messages, as fast as the senders go; recipients fetch afterwards"
 "$BIN/tests/bench/loadgen" --url "tcp://127.0.0.1:$BROKER_PORT" --directory "$NET/directory" \
 	"${args[@]}" --count "$COUNT" --broker-pid "$(cat "$NET/broker/pid")" --ceiling-dir "$NET" \
-	--phased
+	--phased | tee "$NET/phased.out"
 echo
 echo "== $COUNT messages, senders and recipients at once"
 "$BIN/tests/bench/loadgen" --url "tcp://127.0.0.1:$BROKER_PORT" --directory "$NET/directory" \
@@ -35,16 +35,17 @@ echo "== $COUNT messages, senders and recipients at once"
 echo
 echo "== a lone client: 1 sender, 2000 messages (its recipient fetches afterwards)"
 "$BIN/tests/bench/loadgen" --url "tcp://127.0.0.1:$BROKER_PORT" --directory "$NET/directory" \
-	--sender "$NET/AR-S1/key" --recipient "$NET/BR-R1/key" --count 2000 --phased
+	--sender "$NET/AR-S1/key" --recipient "$NET/BR-R1/key" --count 2000 --phased | tee "$NET/lone.out"
 echo
 echo "== offered ${RATE:-2000} msg/s for 10 s"
 "$BIN/tests/bench/loadgen" --url "tcp://127.0.0.1:$BROKER_PORT" --directory "$NET/directory" \
-	"${args[@]}" --count $((${RATE:-2000} * 10)) --rate "${RATE:-2000}"
+	"${args[@]}" --count $((${RATE:-2000} * 10)) --rate "${RATE:-2000}" | tee "$NET/rate.out"
 echo
 echo "== a 50 MiB attachment, enlace send to the recipient's inbox (3 times)"
 start_agent US-BIG
 start_agent CO-BIG
 head -c $((50 * 1024 * 1024 - 4096)) /dev/urandom > "$NET/big.bin"
+big=()
 for round in 1 2 3; do
 	t0=$(date +%s%N)
 	id=$(enl US-BIG send --to CO-BIG --text "large $round" --attach "$NET/big.bin")
@@ -53,4 +54,27 @@ for round in 1 2 3; do
 	t2=$(date +%s%N)
 	echo "enlace send returned (durable in the outbox) after $(((t1 - t0) / 1000000)) ms;" \
 		"in the recipient's inbox (verified, decrypted, durable) after $(((t2 - t0) / 1000000)) ms"
+	big+=("$(((t2 - t0) / 1000000))")
 done
+
+# The figures above against the issue's goals (a reading, not a test).
+field() { # field FILE LINE-START WORD: the number after WORD on that line
+	awk -v s="$2" -v w="$3" 'index($0, s) == 1 { for (i = 1; i < NF; i++) if ($i == w) { print $(i + 1); exit } }' "$1"
+}
+verdict() { if awk "BEGIN { exit !($1) }"; then echo "met"; else echo "not met"; fi; }
+ratio=$(field "$NET/phased.out" "broker / ceiling" ceiling)
+fsync=$(field "$NET/phased.out" "one fdatasync" "(alone)")
+lone=$(field "$NET/lone.out" "latency submit->receipt" p50)
+p99=$(field "$NET/rate.out" "latency submit->receipt" p99)
+worst=$(printf '%s\n' "${big[@]}" | sort -n | tail -1)
+echo
+echo "== against the goals"
+echo "throughput: $ratio of the ceiling (goal >= 0.4): $(verdict "$ratio >= 0.4")"
+echo "lone client p50: $lone ms = $(awk "BEGIN { printf \"%.1f\", $lone / $fsync }") x one fdatasync of $fsync ms (goal <= 2x): $(verdict "$lone <= 2 * $fsync")"
+if [ "${RATE:-2000}" = 2000 ]; then
+	echo "p99 at 2000 msg/s offered ($NS senders, $NR recipients): $p99 ms (goal <= 5 ms):" \
+		"$(verdict "$p99 <= 5")"
+else
+	echo "p99 at ${RATE} msg/s offered: $p99 ms (the goal is set at 2000 msg/s)"
+fi
+echo "50 MiB send to inbox, slowest of 3: $worst ms (goal <= 2000 ms): $(verdict "$worst <= 2000")"
