@@ -6,10 +6,10 @@
  * The commit is made durable by a second thread, the syncer, while the
  * writer goes on with the next batch: one sync covers every batch
  * committed before it. What the jobs answer (writer_hold) waits for the
- * sync that covers their batch (writer_seq), so nothing is answered before it is on
- * disk. A sync that fails leaves the store's state on disk unknown: the
- * broker stops at once, answering nothing more, and a restart recovers
- * what is durable.
+ * sync that covers their batch (writer_seq), so nothing is answered
+ * before it is on disk. A sync that fails leaves the store's state on
+ * disk unknown: the broker stops at once, answering nothing more, and a
+ * restart recovers what is durable.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -104,7 +104,7 @@ run_batch(struct writer *w, struct job *batch, int64_t now)
 
 /*
  * Syncs whatever the writer committed since the last sync, then lets
- * out the answers that waited for it, in the order they were held.
+ * out the answers that waited for it, oldest first.
  */
 static void *
 syncer_main(void *arg)

@@ -20,6 +20,18 @@ entry_of(uint64_t i, uint8_t *buf, size_t *len)
 	*len = (size_t)snprintf((char *)buf, 64, "entry %llu", (unsigned long long)i);
 }
 
+/* Appends entry i; `leaf` gets its leaf hash, *idx where it went. */
+static int
+append_entry(struct enl_tlog *log, uint64_t i, enl_mhash leaf, uint64_t *idx)
+{
+	uint8_t buf[64];
+	size_t len;
+
+	entry_of(i, buf, &len);
+	enl_merkle_leaf_hash(buf, len, leaf);
+	return enl_tlog_append(log, buf, len, idx);
+}
+
 static void
 test_paths(void)
 {
@@ -67,11 +79,7 @@ write_and_verify(uint64_t n, uint64_t step)
 	REQUIRE((leaves = calloc(n + 1, sizeof(*leaves))) != NULL);
 	REQUIRE_OK(enl_tlog_open(dir, "enlace/OAS-BROKER", broker, &log, why, sizeof(why)));
 	for (uint64_t i = 0; i < n; i++) {
-		uint8_t buf[64];
-		size_t len;
-		entry_of(i, buf, &len);
-		enl_merkle_leaf_hash(buf, len, leaves[i]);
-		CHECK_RC(enl_tlog_append(log, buf, len, &idx), ENL_OK);
+		CHECK_RC(append_entry(log, i, leaves[i], &idx), ENL_OK);
 		CHECK(idx == i);
 		if ((i + 1) % step == 0 || i + 1 == n)
 			CHECK_RC(enl_tlog_commit(log, NULL), ENL_OK);
@@ -105,14 +113,8 @@ write_and_verify(uint64_t n, uint64_t step)
 	/* Reopen and go on appending where it stopped. */
 	REQUIRE_OK(enl_tlog_open(dir, "enlace/OAS-BROKER", broker, &log, why, sizeof(why)));
 	CHECK(enl_tlog_size(log) == n);
-	{
-		uint8_t buf[64];
-		size_t len;
-		entry_of(n, buf, &len);
-		enl_merkle_leaf_hash(buf, len, leaves[n]);
-		CHECK_RC(enl_tlog_append(log, buf, len, &idx), ENL_OK);
-		CHECK_RC(enl_tlog_commit(log, NULL), ENL_OK);
-	}
+	CHECK_RC(append_entry(log, n, leaves[n], &idx), ENL_OK);
+	CHECK_RC(enl_tlog_commit(log, NULL), ENL_OK);
 	enl_tlog_close(log);
 	enl_merkle_root(leaves, n + 1, want);
 	CHECK_RC(enl_tlog_verify(dir, &v, &size, root, why, sizeof(why)), ENL_OK);
@@ -289,13 +291,8 @@ test_publish_in_background(void)
 	 * publications were seen on disk (each at most once a second) */
 	while (published < 2 && time(NULL) < deadline && i + 7 <= mj.cap) {
 		const struct timespec ms = {0, 1000000};
-		for (int k = 0; k < 7; k++, i++) {
-			uint8_t buf[64];
-			size_t len;
-			entry_of(i, buf, &len);
-			enl_merkle_leaf_hash(buf, len, leaves[i]);
-			CHECK_RC(enl_tlog_append(log, buf, len, &idx), ENL_OK);
-		}
+		for (int k = 0; k < 7; k++, i++)
+			CHECK_RC(append_entry(log, i, leaves[i], &idx), ENL_OK);
 		CHECK_RC(enl_tlog_commit(log, NULL), ENL_OK);
 		CHECK_RC(enl_tlog_publish_due(log), ENL_OK);
 		nanosleep(&ms, NULL);	/* the pace of the appender, not a wait */
