@@ -5,7 +5,9 @@
 # recipient's inbox through real agents.
 #
 #   bash tests/bench/bench_broker.sh [COUNT] [SENDERS] [RECIPIENTS]
-# Environment: BIN (build folder, default ./build), RATE (offered msg/s).
+# Environment: BIN (build folder, default ./build), RATE (offered msg/s),
+# OPEN=1 (recipients verify, decrypt and sign on the clock, as agents do;
+# by default their acknowledgements are signed before it: see loadgen.c).
 set -eu -o pipefail
 cd "$(dirname "$0")/../.."
 SRC=$PWD
@@ -19,26 +21,27 @@ specs=()
 for i in $(seq 1 "$NS"); do specs+=("AR-S$i:FIU"); done
 for i in $(seq 1 "$NR"); do specs+=("BR-R$i:POLICE"); done
 specs+=("US-BIG:FIU" "CO-BIG:PROSECUTOR")
+[ "${OPEN:-}" = 1 ] && args_open=(--open) || args_open=()
 FETCH_WAIT=5s net_init "${specs[@]}"
 start_broker
 args=()
 for i in $(seq 1 "$NS"); do args+=(--sender "$NET/AR-S$i/key"); done
 for i in $(seq 1 "$NR"); do args+=(--recipient "$NET/BR-R$i/key"); done
 echo "== $COUNT messages, as fast as the senders go; recipients fetch afterwards"
-"$BIN/tests/bench/loadgen" --url "tcp://127.0.0.1:$BROKER_PORT" --directory "$NET/directory" \
+"$BIN/tests/bench/loadgen" "${args_open[@]}" --url "tcp://127.0.0.1:$BROKER_PORT" --directory "$NET/directory" \
 	"${args[@]}" --count "$COUNT" --broker-pid "$(cat "$NET/broker/pid")" --ceiling-dir "$NET" \
 	--phased | tee "$NET/phased.out"
 echo
 echo "== $COUNT messages, senders and recipients at once"
-"$BIN/tests/bench/loadgen" --url "tcp://127.0.0.1:$BROKER_PORT" --directory "$NET/directory" \
+"$BIN/tests/bench/loadgen" "${args_open[@]}" --url "tcp://127.0.0.1:$BROKER_PORT" --directory "$NET/directory" \
 	"${args[@]}" --count "$COUNT" --broker-pid "$(cat "$NET/broker/pid")"
 echo
 echo "== a lone client: 1 sender, 2000 messages (its recipient fetches afterwards)"
-"$BIN/tests/bench/loadgen" --url "tcp://127.0.0.1:$BROKER_PORT" --directory "$NET/directory" \
+"$BIN/tests/bench/loadgen" "${args_open[@]}" --url "tcp://127.0.0.1:$BROKER_PORT" --directory "$NET/directory" \
 	--sender "$NET/AR-S1/key" --recipient "$NET/BR-R1/key" --count 2000 --phased | tee "$NET/lone.out"
 echo
 echo "== offered ${RATE:-2000} msg/s for 10 s"
-"$BIN/tests/bench/loadgen" --url "tcp://127.0.0.1:$BROKER_PORT" --directory "$NET/directory" \
+"$BIN/tests/bench/loadgen" "${args_open[@]}" --url "tcp://127.0.0.1:$BROKER_PORT" --directory "$NET/directory" \
 	"${args[@]}" --count $((${RATE:-2000} * 10)) --rate "${RATE:-2000}" | tee "$NET/rate.out"
 echo
 echo "== a 50 MiB attachment, enlace send to the recipient's inbox (3 times)"
