@@ -90,24 +90,14 @@ load(const char *dir)
 	return id;
 }
 
-static struct msg **by_id;	/* sorted by message id, for find() */
-static struct msg **by_hash;	/* sorted by envelope hash, for find_hash() */
+static struct msg **by_id;	/* sorted by message id (cmp_id) */
+static struct msg **by_hash;	/* sorted by envelope hash (cmp_hash) */
 
 static int
 cmp_id(const void *a, const void *b)
 {
 	return memcmp((*(struct msg *const *)a)->id, (*(struct msg *const *)b)->id,
 		      ENL_MSG_ID_LEN);
-}
-
-static struct msg *
-find(struct shared *sh, const uint8_t id[ENL_MSG_ID_LEN])
-{
-	struct msg key, *kp = &key, **hit;
-
-	memcpy(key.id, id, ENL_MSG_ID_LEN);
-	hit = bsearch(&kp, by_id, sh->count, sizeof(*by_id), cmp_id);
-	return hit ? *hit : NULL;
 }
 
 static int
@@ -117,13 +107,13 @@ cmp_hash(const void *a, const void *b)
 		      ENL_HASH_LEN);
 }
 
+/* The message like `key` in an index sorted by `cmp`, or NULL. */
 static struct msg *
-find_hash(struct shared *sh, const uint8_t hash[ENL_HASH_LEN])
+find(struct shared *sh, struct msg **index, int (*cmp)(const void *, const void *),
+     struct msg *key)
 {
-	struct msg key, *kp = &key, **hit;
+	struct msg **hit = bsearch(&key, index, sh->count, sizeof(*index), cmp);
 
-	memcpy(key.hash, hash, ENL_HASH_LEN);
-	hit = bsearch(&kp, by_hash, sh->count, sizeof(*by_hash), cmp_hash);
 	return hit ? *hit : NULL;
 }
 
@@ -207,9 +197,10 @@ prepare_ack(struct shared *sh, const struct party *p, const uint8_t *env, size_t
 		enl_message_free(m);
 		sign_ack(p->me, it->id, it->hash, t, it->sig);
 	} else {
-		struct msg *m;
-		enl_hash(env, len, it->hash);
-		if ((m = find_hash(sh, it->hash)) == NULL || m->recipient != p->index ||
+		struct msg key, *m;
+		enl_hash(env, len, key.hash);
+		memcpy(it->hash, key.hash, ENL_HASH_LEN);
+		if ((m = find(sh, by_hash, cmp_hash, &key)) == NULL || m->recipient != p->index ||
 		    m->len != len || memcmp(m->env, env, len) != 0)
 			return ENL_E_BAD_SIGNATURE;
 		memcpy(it->id, m->id, ENL_MSG_ID_LEN);
@@ -248,7 +239,9 @@ send_acks(struct conn *c, struct shared *sh, struct ack_item *items, size_t n)
 	if (rc == ENL_OK && resp->status == ENL_OK) {
 		pthread_mutex_lock(&sh->mu);
 		for (size_t i = 0; i < n; i++) {
-			struct msg *mine = find(sh, items[i].id);
+			struct msg key, *mine;
+			memcpy(key.id, items[i].id, ENL_MSG_ID_LEN);
+			mine = find(sh, by_id, cmp_id, &key);
 			if (mine != NULL && mine->ack_ns == 0) {
 				mine->ack_ns = t;
 				sh->acked++;
