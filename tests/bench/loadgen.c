@@ -35,7 +35,7 @@
 
 #include "conn.h"
 
-#define MAX_PARTIES 64
+#define MAX_PARTIES 256
 
 struct msg {
 	uint8_t *env;
@@ -496,8 +496,18 @@ main(int argc, char **argv)
 		switch (c) {
 		case 'u': sh.url = optarg; break;
 		case 'd': dir_file = optarg; break;
-		case 's': if (ns < MAX_PARTIES) senders[ns++].me = load(optarg); break;
-		case 'r': if (nr < MAX_PARTIES) rcpts[nr++].me = load(optarg); break;
+		case 's':
+		case 'r':
+			if ((c == 's' ? ns : nr) == MAX_PARTIES) {
+				fprintf(stderr, "at most %d senders and %d recipients\n", MAX_PARTIES,
+					MAX_PARTIES);
+				return 2;
+			}
+			if (c == 's')
+				senders[ns++].me = load(optarg);
+			else
+				rcpts[nr++].me = load(optarg);
+			break;
 		case 'n': sh.count = strtoul(optarg, NULL, 10); break;
 		case 'R': sh.rate = atof(optarg); break;
 		case 'p': broker_pid = atol(optarg); break;
