@@ -112,9 +112,8 @@ typedef void (*store_state_cb)(void *arg, const struct rcpt_state *st);
 
 struct store_ops {
 	int (*begin)(void *db);
-	int (*commit)(void *db);	/* durable when it returns ENL_OK */
 	/* Committed for every reader of the store, but durable only once a
-	 * later `sync` returns ENL_OK. */
+	 * later `sync` returns ENL_OK (store_commit does both). */
 	int (*commit_nosync)(void *db);
 	/* Makes every commit made before it durable. On any one thread
 	 * besides the one writing; an error means the store's state on disk
@@ -171,6 +170,15 @@ struct store {
 	const struct store_ops *ops;
 	void *db;
 };
+
+/* Commits and makes durable at once (ENL_OK: on disk). */
+static inline int
+store_commit(struct store *st)
+{
+	int rc = st->ops->commit_nosync(st->db);
+
+	return rc == ENL_OK ? st->ops->sync(st->db) : rc;
+}
 
 int store_sqlite_open(const char *path, struct store *out);
 

@@ -202,7 +202,7 @@ open_log(struct broker *b)
 		    (rc = log_directory(b, e.time)) == ENL_OK &&
 		    (rc = log_policy(b, e.time)) == ENL_OK &&
 		    (rc = enl_tlog_commit(b->log, NULL)) == ENL_OK)
-			rc = b->store.ops->commit(b->store.db);
+			rc = store_commit(&b->store);
 		if (rc != ENL_OK && b->store.ops->rollback(b->store.db) != ENL_OK)
 			blog("store: rollback failed");
 		if (rc == ENL_OK)

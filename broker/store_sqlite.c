@@ -5,9 +5,8 @@
  * A commit is made durable by syncing the WAL (every frame before the
  * commit's own; SQLite's recovery takes the WAL up to its last whole
  * commit). SQLite itself runs with synchronous=NORMAL, which syncs only
- * around checkpoints; commit() syncs the WAL itself, and the writer uses
- * commit_nosync() and sync() to sync one batch's WAL on another thread
- * while it writes the next.
+ * around checkpoints; sync() syncs the WAL itself, so that the writer
+ * can sync one batch's WAL on another thread while it writes the next.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -191,13 +190,6 @@ sq_sync(void *db)
 	return rc;
 }
 
-static int
-sq_commit(void *db)
-{
-	int rc = sq_commit_nosync(db);
-
-	return rc == ENL_OK ? sq_sync(db) : rc;
-}
 static int sq_rollback(void *db) { struct sq *s = db; return step_done(s, s->rollback, "rollback"); }
 
 static int
@@ -679,7 +671,7 @@ sq_close(void *db)
 }
 
 static const struct store_ops sq_ops = {
-	sq_begin, sq_commit, sq_commit_nosync, sq_sync, sq_rollback, sq_message_get, sq_message_put,
+	sq_begin, sq_commit_nosync, sq_sync, sq_rollback, sq_message_get, sq_message_put,
 	sq_pending, sq_mark, sq_states, sq_audit_append, sq_audit_load, sq_audit_get,
 	sq_cosig_put, sq_cosigs, sq_original, sq_consent_put, sq_consent_get,
 	sq_consent_set, sq_consents_expired, sq_meta_get, sq_meta_put, sq_close,

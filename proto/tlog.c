@@ -887,7 +887,7 @@ enl_tlog_publish_due(struct enl_tlog *log)
 	bool busy;
 	int rc = job_collect(log, false, &busy);
 
-	if (busy || (int64_t)time(NULL) <= log->published_at || log->committed == log->published)
+	if (busy || !enl_tlog_publish_wanted(log))
 		return rc;
 	log->published_at = (int64_t)time(NULL);
 	if (!log->pub_running) {

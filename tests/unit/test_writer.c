@@ -62,16 +62,8 @@ f_sync(void *db)
 	return rc;
 }
 
-static int
-f_commit(void *db)
-{
-	int rc = f_commit_nosync(db);
-
-	return rc == ENL_OK ? f_sync(db) : rc;
-}
-
 static const struct store_ops fake_ops = {
-	.begin = f_begin, .commit = f_commit, .commit_nosync = f_commit_nosync,
+	.begin = f_begin, .commit_nosync = f_commit_nosync,
 	.sync = f_sync, .rollback = f_rollback,
 };
 static struct store fake = {&fake_ops, NULL};
