@@ -21,7 +21,7 @@ COUNT=${1:-20000} NS=${2:-16} NR=${3:-4} CAP=${CAP:-64}
 NET=$(mktemp -d /tmp/enlace-bench-XXXXXX)
 . examples/lib/network.sh
 trap 'stop_all >/dev/null 2>&1; rm -rf "$NET"' EXIT
-ninja -C "$BIN" tests/bench/loadgen client/enlace client/enlace-agent broker/enlace-broker >/dev/null
+ninja -C "$BIN" tests/bench/loadgen tests/bench/bench_transport client/enlace client/enlace-agent broker/enlace-broker >/dev/null
 specs=()
 for i in $(seq 1 $((NS > CAP ? NS : CAP))); do specs+=("AR-S$i:FIU"); done
 for i in $(seq 1 "$NR"); do specs+=("BR-R$i:POLICE"); done
@@ -72,6 +72,11 @@ for round in 1 2 3; do
 	big+=("$(((t2 - t0) / 1000000))")
 done
 
+echo
+echo "== the transport alone: nng req/rep on loopback, no work behind it"
+"$BIN/tests/bench/bench_transport" --sessions 1 --count 5000 | tee "$NET/transport1.out"
+"$BIN/tests/bench/bench_transport" --sessions "$CAP" --count 60000 | tee "$NET/transportcap.out"
+
 # The figures above against the issue's goals (a reading, not a test).
 field() { # field FILE LINE-START WORD: the number after WORD on that line
 	awk -v s="$2" -v w="$3" 'index($0, s) == 1 { for (i = 1; i < NF; i++) if ($i == w) { print $(i + 1); exit } }' "$1"
@@ -97,3 +102,7 @@ else
 	echo "p99 at ${RATE} msg/s offered: $p99 ms (the goal is set at 2000 msg/s)"
 fi
 echo "50 MiB send to inbox, slowest of 3: $worst ms (goal <= 2000 ms): $(verdict "$worst <= 2000")"
+echo "for reference, nng alone: a lone round trip $(field "$NET/transport1.out" "mean round trip" trip) ms;" \
+	"$CAP sessions: $(field "$NET/transportcap.out" requests/s requests/s) requests/s, CPU per request" \
+	"$(field "$NET/transportcap.out" "answering side" request) us answering +" \
+	"$(field "$NET/transportcap.out" "requesting side" request) us requesting"
