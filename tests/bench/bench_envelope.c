@@ -15,17 +15,9 @@
 
 #include "enlace/keys.h"
 #include "world.h"
+#include "clock.h"
 
 static double seconds = 1.0;
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* Runs fn until `seconds` pass; returns operations per second. */
 static double

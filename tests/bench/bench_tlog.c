@@ -20,15 +20,7 @@
 #include "enlace/tlog.h"
 #include "enlace/wire.h"
 #include "world.h"
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#include "clock.h"
 
 /* An entry like the broker's: QUEUED, with id, hash, names and time. */
 static int

@@ -27,6 +27,8 @@
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
 
+#include "clock.h"
+
 #define MAX_SESSIONS 1024
 
 static size_t reply_len = 1100;
@@ -162,15 +164,6 @@ client_main(void *arg)
 	}
 	nng_close(sock);
 	return NULL;
-}
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static double
