@@ -53,11 +53,12 @@ ctx_cb(void *arg)
 {
 	struct ctx *c = arg;
 	nng_msg *msg;
+	int rc = nng_aio_result(c->aio);
 
-	if (nng_aio_result(c->aio) != 0) {
+	if (rc != 0) {
 		if (c->sending && (msg = nng_aio_get_msg(c->aio)) != NULL)
 			nng_msg_free(msg);
-		if (nng_aio_result(c->aio) == NNG_ECLOSED)
+		if (rc == NNG_ECLOSED)
 			return;
 		c->sending = false;
 		nng_ctx_recv(c->ctx, c->aio);

@@ -107,6 +107,20 @@ cmp_hash(const void *a, const void *b)
 		      ENL_HASH_LEN);
 }
 
+/* Every message, sorted by `cmp` for find(); NULL when out of memory. */
+static struct msg **
+make_index(struct shared *sh, int (*cmp)(const void *, const void *))
+{
+	struct msg **index = malloc(sh->count * sizeof(*index));
+
+	if (index == NULL)
+		return NULL;
+	for (size_t i = 0; i < sh->count; i++)
+		index[i] = &sh->msgs[i];
+	qsort(index, sh->count, sizeof(*index), cmp);
+	return index;
+}
+
 /* The message like `key` in an index sorted by `cmp`, or NULL. */
 static struct msg *
 find(struct shared *sh, struct msg **index, int (*cmp)(const void *, const void *),
@@ -527,12 +541,20 @@ main(int argc, char **argv)
 	sh.msgs = calloc(sh.count, sizeof(*sh.msgs));
 	lat_r = calloc(sh.count, sizeof(*lat_r));
 	lat_a = calloc(sh.count, sizeof(*lat_a));
+	if (sh.msgs == NULL || lat_r == NULL || lat_a == NULL) {
+		fprintf(stderr, "loadgen: out of memory\n");
+		return 1;
+	}
 	{
 		uint8_t body[1024];
 		struct enl_limits lim = {1 << 20};
 		struct enl_attachment att = {"report.bin", "", body, sizeof(body)};
 		struct enl_payload pl = {"bench", "", 1, &att, NULL, 0, NULL};
 		struct enl_header *h = malloc(sizeof(*h));
+		if (h == NULL) {
+			fprintf(stderr, "loadgen: out of memory\n");
+			return 1;
+		}
 		randombytes_buf(body, sizeof(body));
 		for (size_t i = 0; i < sh.count; i++) {
 			memset(h, 0, sizeof(*h));
@@ -557,13 +579,10 @@ main(int argc, char **argv)
 		}
 		free(h);
 	}
-	by_id = malloc(sh.count * sizeof(*by_id));
-	for (size_t i = 0; i < sh.count; i++)
-		by_id[i] = &sh.msgs[i];
-	qsort(by_id, sh.count, sizeof(*by_id), cmp_id);
-	by_hash = malloc(sh.count * sizeof(*by_hash));
-	memcpy(by_hash, by_id, sh.count * sizeof(*by_hash));
-	qsort(by_hash, sh.count, sizeof(*by_hash), cmp_hash);
+	if ((by_id = make_index(&sh, cmp_id)) == NULL || (by_hash = make_index(&sh, cmp_hash)) == NULL) {
+		fprintf(stderr, "loadgen: out of memory\n");
+		return 1;
+	}
 	printf("%zu senders, %zu recipients, %zu messages of 1 KiB, offered rate %s%s\n", ns, nr,
 	       sh.count, sh.rate > 0 ? "paced" : "as fast as possible",
 	       phased ? "; recipients fetch after every submit is receipted" : "");
