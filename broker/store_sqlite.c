@@ -830,7 +830,7 @@ store_sqlite_open(const char *path, struct store *out)
 	pthread_cond_init(&s->ckpt_cv, NULL);
 	if (pthread_create(&s->ckpt_thread, NULL, checkpointer, s) != 0)
 		goto fail;
-	pthread_setname_np(s->ckpt_thread, "enl:checkpointer");	/* as top -H and ps show it */
+	pthread_setname_np(s->ckpt_thread, "enl:checkpoint");	/* as top -H and ps show it */
 	s->ckpt_running = true;
 	out->ops = &sq_ops;
 	out->db = s;
