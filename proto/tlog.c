@@ -3,6 +3,7 @@
  * are kept in memory (32 bytes a leaf, and 1/256 of that a level up), so
  * tiles and proofs come from memory; the files are the durable copy.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -657,17 +658,29 @@ enl_tlog_set_cosignatures(struct enl_tlog *log, uint64_t size, const char *lines
 	return write_checkpoint(log, size, root, copy, true);
 }
 
-/* Removes a partial tile that a wider one or the full tile replaces. */
+/*
+ * Removes every partial tile of (level, index), the full tile being
+ * published. Until then each stays: a checkpoint may name it (C2SP
+ * tlog-tiles: partial tiles are served for every checkpointed size, and
+ * may go once the full tile is available).
+ */
 static void
-remove_partial(const struct enl_tlog *log, int level, uint64_t index, unsigned old_width)
+remove_partials(const struct enl_tlog *log, int level, uint64_t index)
 {
 	char rel[ENL_TILE_PATH_MAX], path[2048];
+	struct dirent *e;
+	DIR *d;
 
-	if (old_width == 0 || old_width >= ENL_TILE_WIDTH)
-		return;
-	enl_tile_path(level, index, old_width, rel);
+	enl_tile_path(level, index, 1, rel);
+	*strrchr(rel, '/') = '\0';	/* tile/<L>/<N>.p */
 	snprintf(path, sizeof(path), "%s/%s", log->dir, rel);
-	unlink(path);
+	if ((d = opendir(path)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			unlinkat(dirfd(d), e->d_name, 0);
+	closedir(d);
+	rmdir(path);
 }
 
 /* Writes the bundles, tiles and checkpoint of a view, `old` being the
@@ -693,12 +706,14 @@ publish_view(struct enl_tlog *log, const struct pub_view *v, uint64_t old, const
 	}
 	if ((rc = write_checkpoint(log, now, root, cosigs, false)) != ENL_OK)
 		return rc;
-	if (old / ENL_TILE_WIDTH != now / ENL_TILE_WIDTH || old % ENL_TILE_WIDTH != now % ENL_TILE_WIDTH)
-		remove_partial(log, -1, old / ENL_TILE_WIDTH, (unsigned)(old % ENL_TILE_WIDTH));
+	/* the partials of a tile that is now full (they are on disk no
+	 * longer than the full tile is, so a reader always finds one) */
+	if (old / ENL_TILE_WIDTH != now / ENL_TILE_WIDTH)
+		remove_partials(log, -1, old / ENL_TILE_WIDTH);
 	for (int L = 0; L < ENL_TILE_LEVELS; L++) {
 		uint64_t span = L == 0 ? 1 : (uint64_t)1 << (8 * L), o = old / span, n = now / span;
-		if (o != n)
-			remove_partial(log, L, o / ENL_TILE_WIDTH, (unsigned)(o % ENL_TILE_WIDTH));
+		if (o / ENL_TILE_WIDTH != n / ENL_TILE_WIDTH)
+			remove_partials(log, L, o / ENL_TILE_WIDTH);
 	}
 	return ENL_OK;
 }
@@ -1027,6 +1042,15 @@ read_back(struct enl_tlog *log, struct reader_state *r, uint64_t size)
 				w = ENL_TILE_WIDTH;
 			enl_tile_path(L, t, (unsigned)w, rel);
 			rc = src_read(r, rel, ENL_TILE_WIDTH * ENL_MERKLE_HASH_LEN, &buf, &len);
+			if (rc == ENL_E_NOT_FOUND && w < ENL_TILE_WIDTH) {
+				/* the log grew past the checkpoint read, and the
+				 * tile is full now: its first w hashes are these */
+				enl_tile_path(L, t, 0, rel);
+				rc = src_read(r, rel, ENL_TILE_WIDTH * ENL_MERKLE_HASH_LEN, &buf,
+					      &len);
+				if (rc == ENL_OK && len == ENL_TILE_WIDTH * ENL_MERKLE_HASH_LEN)
+					len = w * ENL_MERKLE_HASH_LEN;
+			}
 			if (rc != ENL_OK || len != w * ENL_MERKLE_HASH_LEN ||
 			    memcmp(buf, l->h[t * ENL_TILE_WIDTH], len) != 0) {
 				/* locate the first differing hash, for the message */
