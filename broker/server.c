@@ -119,6 +119,8 @@ struct server {
 	struct store *store;	/* writer thread only */
 	struct policy_ref *policy;	/* under mu */
 	int64_t consents_swept;	/* writer thread only */
+	bool publish_failing;	/* writer thread only: said once until it works, */
+	uint64_t publish_failed_at;	/* ... which is when the log is published past this */
 };
 
 /* A policy in force, shared by the messages being decided with it. */
@@ -593,12 +595,6 @@ respond_receipt(struct work *w, const uint8_t id[ENL_MSG_ID_LEN])
 		return;
 	}
 	respond_receipt_job(w, rj);
-}
-
-static bool
-is_io(int rc)
-{
-	return rc == ENL_E_IO || rc == ENL_E_NO_SPACE || rc == ENL_E_NOMEM;
 }
 
 /* ---- the audit log (writer thread only) ---- */
@@ -1111,7 +1107,7 @@ submit_write(struct job *j, struct store *st, int64_t now)
 		free(why);
 		/* half a submission must never commit: any failure once writing
 		 * began fails the whole round, which rolls back */
-		return rc == ENL_OK || is_io(rc) ? rc : ENL_E_IO;
+		return rc == ENL_OK || enl_err_transient(rc) ? rc : ENL_E_IO;
 	}
 }
 
@@ -1173,7 +1169,10 @@ submit_done(struct job *j, int rc)
 		return;
 	}
 	if (rc != ENL_OK) {
-		respond_status(w, rc, "the broker could not store the message");
+		char why[160];
+		snprintf(why, sizeof(why), "the broker could not store the message: %s",
+			 enl_strerror(rc));
+		respond_status(w, rc, why);
 		return;
 	}
 	if (!w->idempotent) {
@@ -1520,8 +1519,18 @@ fetch_complete(void *arg, int rc)
 	 * durable: nothing is published that a crash could take back */
 	if (rc == ENL_OK && enl_tlog_publish_wanted(srv->p.log)) {
 		writer_wait_durable(srv->p.writer);
-		if (enl_tlog_publish_due(srv->p.log) != ENL_OK)
-			blog("audit log: cannot publish the tiles (the journal has the entries)");
+		int prc = enl_tlog_publish_due(srv->p.log);
+		uint64_t published = enl_tlog_published(srv->p.log);
+		if (prc != ENL_OK && !srv->publish_failing) {
+			blog("audit log: cannot publish the tiles: %s (the journal has the entries; "
+			     "tried again each second; said once)", enl_strerror(prc));
+			srv->publish_failing = true;
+			srv->publish_failed_at = published;
+		} else if (prc == ENL_OK && srv->publish_failing &&
+			   published > srv->publish_failed_at) {
+			blog("audit log: the tiles are published again");
+			srv->publish_failing = false;
+		}
 	}
 
 	while ((w = srv->ready) != NULL) {
@@ -1586,7 +1595,7 @@ ack_write(struct job *j, struct store *st, int64_t now)
 		/* every ack of the list is tried; the first failure is reported */
 		for (size_t i = 0; i < w->req->acks->n_acks; i++) {
 			int one = ack_one(w, st, w->req->acks->acks[i], now);
-			if (is_io(one))
+			if (enl_err_transient(one))
 				return one;
 			if (rc == ENL_OK)
 				rc = one;

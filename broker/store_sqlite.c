@@ -190,7 +190,16 @@ sq_sync(void *db)
 	return rc;
 }
 
-static int sq_rollback(void *db) { struct sq *s = db; return step_done(s, s->rollback, "rollback"); }
+static int
+sq_rollback(void *db)
+{
+	struct sq *s = db;
+
+	/* SQLite rolls back itself on some errors (a full disk) */
+	if (sqlite3_get_autocommit(s->db))
+		return ENL_OK;
+	return step_done(s, s->rollback, "rollback");
+}
 
 static int
 sq_message_get(void *db, const uint8_t id[ENL_MSG_ID_LEN], struct stored_message *out)
@@ -389,6 +398,7 @@ checkpointer(void *arg)
 	struct sq *s = arg;
 	long wait_ms = CKPT_IDLE_MS;
 	int last_log = -1;
+	bool failing = false;	/* said once, until it works again */
 
 	pthread_mutex_lock(&s->ckpt_mu);
 	while (!s->ckpt_stop) {
@@ -406,11 +416,21 @@ checkpointer(void *arg)
 		pthread_mutex_unlock(&s->ckpt_mu);
 		if (sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log,
 					      &done) != SQLITE_OK) {
-			if (sqlite3_errcode(s->ckpt_db) != SQLITE_BUSY)
-				blog("store: checkpoint: %s", sqlite3_errmsg(s->ckpt_db));
-		} else if (log >= WAL_RESTART_FRAMES && log - done <= WAL_FINISH_FRAMES) {
-			atomic_store(&s->ckpt_finish, true);
+			if (sqlite3_errcode(s->ckpt_db) != SQLITE_BUSY && !failing) {
+				/* the WAL keeps what it holds, and grows */
+				blog("store: cannot copy the WAL into the database: %s (tried again "
+				     "and again; said once)", sqlite3_errmsg(s->ckpt_db));
+				failing = true;
+			}
+			wait_ms = CKPT_IDLE_MS;
+			pthread_mutex_lock(&s->ckpt_mu);
+			continue;
 		}
+		if (failing)
+			blog("store: the WAL is copied into the database again");
+		failing = false;
+		if (log >= WAL_RESTART_FRAMES && log - done <= WAL_FINISH_FRAMES)
+			atomic_store(&s->ckpt_finish, true);
 		/* busy: the WAL changed since the last look, or is not all copied */
 		wait_ms = log != last_log || done < log ? CKPT_BUSY_MS : CKPT_IDLE_MS;
 		last_log = log;

@@ -39,12 +39,6 @@ struct writer {
 	bool sync_stop;
 };
 
-static bool
-is_storage_failure(int rc)
-{
-	return rc == ENL_E_IO || rc == ENL_E_NO_SPACE || rc == ENL_E_NOMEM;
-}
-
 /*
  * One transaction: the batch's jobs, then the tick's own writes (parked
  * fetches), one commit; then every job and the tick learn the outcome.
@@ -60,12 +54,12 @@ run_batch(struct writer *w, struct job *batch, int64_t now)
 	rc = w->st->ops->begin(w->st->db);
 	for (j = batch; j != NULL; j = j->next, n++) {
 		rcs[n] = rc == ENL_OK ? j->write(j, w->st, now) : rc;
-		if (is_storage_failure(rcs[n]))
+		if (enl_err_transient(rcs[n]))
 			rc = rcs[n];
 	}
 	if (rc == ENL_OK && w->tick.prepare != NULL) {
 		int trc = w->tick.prepare(w->tick.arg, w->st, now);
-		if (is_storage_failure(trc))
+		if (enl_err_transient(trc))
 			rc = trc;
 	}
 	/* The audit log first: a receipt must never name an entry that a

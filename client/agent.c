@@ -582,6 +582,13 @@ submit_one(struct agent *a, const char *name)
 	if (rc != ENL_OK)
 		return -1;
 	snprintf(base, sizeof(base), "%.*s", (int)(strlen(name) - 4), name);
+	if (enl_err_transient(resp->status)) {
+		/* the broker's own failure (a full disk, say): nothing of it was
+		 * kept there, and the same envelope is sent again later */
+		alog("message %s not stored by the broker (%s); it stays in the outbox and is "
+		     "sent again", base, resp->reason);
+		goto out;
+	}
 	if (resp->status != ENL_OK) {
 		char reason[512];
 		int n = snprintf(reason, sizeof(reason), "%s\n", resp->reason);

@@ -351,6 +351,12 @@ enl_tlog_committed(const struct enl_tlog *log)
 	return log->committed;
 }
 
+uint64_t
+enl_tlog_published(const struct enl_tlog *log)
+{
+	return log->published;
+}
+
 /* ---- files ---- */
 
 static int

@@ -48,6 +48,12 @@ enl_strerror(int err)
 	return errors[-err];
 }
 
+bool
+enl_err_transient(int err)
+{
+	return err == ENL_E_IO || err == ENL_E_NO_SPACE || err == ENL_E_NOMEM;
+}
+
 int
 enl_init(void)
 {

@@ -51,6 +51,10 @@ enum enl_err {
 /* A static, human-readable text for an enl_err; never NULL. */
 const char *enl_strerror(int err);
 
+/* A failure of the machine that did the work (I/O, a full disk, out of
+ * memory), not of the request: the same request may succeed later. */
+bool enl_err_transient(int err);
+
 /* Initializes libsodium. Returns ENL_E_CRYPTO if it cannot. */
 int enl_init(void) ENL_WUR;
 /*

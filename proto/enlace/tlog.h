@@ -126,9 +126,11 @@ int enl_tlog_entry(const struct enl_tlog *log, uint64_t index, uint8_t **out,
  * commit, or when the store it goes with could not commit). */
 void enl_tlog_rollback(struct enl_tlog *log);
 
-/* Entries appended, and entries committed. */
+/* Entries appended, entries committed, and entries whose tiles and
+ * checkpoint are published. */
 uint64_t enl_tlog_size(const struct enl_tlog *log);
 uint64_t enl_tlog_committed(const struct enl_tlog *log);
+uint64_t enl_tlog_published(const struct enl_tlog *log);
 
 /* Inclusion proof of `index` in the tree of `size` leaves (size <= the
  * committed size), from the tiles in memory. */
