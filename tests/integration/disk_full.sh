@@ -1,0 +1,72 @@
+#!/bin/bash
+# A full disk, made by the diskfull module (LD_PRELOAD): every write under
+# one folder fails with ENOSPC while a flag file exists.
+# - At the broker: a submission is refused with a clear error, nothing of
+#   it is stored, the broker keeps running, and the agent sends it again
+#   from its outbox once there is space; delivered once.
+# - At a recipient agent: nothing is acknowledged that is not in its inbox;
+#   once there is space it is, once.
+# - At a sending agent: `enlace send` fails with a clear error and leaves
+#   nothing in the outbox.
+. "$(dirname "$0")/common.sh"
+: "${DISKFULL:?DISKFULL must name the diskfull module}"
+export ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0"
+FETCH_WAIT=2s net_init AR-UIF:FIU BR-PF:POLICE
+full() { # full WHO FOLDER command...: runs command with WHO's disk made fillable
+	local who=$1 dir=$2
+	shift 2
+	LD_PRELOAD=$DISKFULL ENLACE_DISKFULL_FLAG="$NET/full-$who" ENLACE_DISKFULL_DIR="$dir" "$@"
+}
+msgid() { grep -o '"message_id":"[0-9a-f]*"' | cut -d'"' -f4; }
+stored() { sqlite3 "$NET/broker/data/store.sqlite" "select count(*) from messages where hex(id) = upper('$1')"; }
+full broker "$NET/broker/data" start_broker || finish
+full AR-UIF "$NET/AR-UIF/spool" start_agent AR-UIF || finish
+full BR-PF "$NET/BR-PF/spool" start_agent BR-PF || finish
+broker_pid=$(cat "$NET/broker/pid")
+
+id0=$(enl AR-UIF send --wait --json --to BR-PF --text "before the disk fills" | msgid)
+ok "a message goes through with the module loaded" wait_for 20 "delivered" test -e "$NET/BR-PF/spool/inbox/$id0.env"
+
+# The broker's disk is full.
+touch "$NET/full-broker"
+id1=$(enl AR-UIF send --json --to BR-PF --text "while the broker's disk is full" | msgid)
+ok "the agent keeps it in its outbox" test -e "$NET/AR-UIF/spool/outbox/$id1.env"
+ok "the broker refuses it: no space" wait_for 20 "the refusal" \
+	grep -q "refused SUBMIT request from AR-UIF: .*no space left on device" "$NET/broker/log"
+ok "  ... and the agent hears why" wait_for 20 "the agent's log" \
+	grep -q "no space left on device" "$NET/AR-UIF/log"
+ok "the broker is still running" kill -0 "$broker_pid"
+is "nothing of it is stored" "$(stored "$id1")" 0
+ok "  ... nor receipted" test ! -e "$NET/AR-UIF/spool/sent/$id1.receipt"
+rm "$NET/full-broker"
+ok "sent once there is space" wait_for 60 "the receipt" test -e "$NET/AR-UIF/spool/sent/$id1.receipt"
+ok "  ... and delivered" wait_for 30 "delivered" test -e "$NET/BR-PF/spool/inbox/$id1.env"
+is "  ... once" "$(received_times BR-PF "$id1")" 1
+
+# The recipient's disk is full: it cannot keep the message, so it does not
+# acknowledge it.
+touch "$NET/full-BR-PF"
+id2=$(enl AR-UIF send --wait --json --to BR-PF --text "while the recipient's disk is full" | msgid)
+ok "the recipient cannot keep it" wait_for 30 "the recipient's error" \
+	grep -q "no space left on device" "$NET/BR-PF/log"
+ok "  ... so it is not in its inbox" test ! -e "$NET/BR-PF/spool/inbox/$id2.env"
+is "  ... nor acknowledged" "$(acked_count AR-UIF "$id2")" 0
+rm "$NET/full-BR-PF"
+ok "received once there is space" wait_for 60 "the inbox" test -e "$NET/BR-PF/spool/inbox/$id2.env"
+ok "  ... and acknowledged" wait_for 30 "the ack" sh -c "[ \$(ENLACE_SOCKET=$NET/AR-UIF/agent.sock $BIN/client/enlace receipts --json $id2 | grep -o '\"state\":\"acknowledged\"' | wc -l) = 1 ]"
+is "  ... once" "$(received_times BR-PF "$id2")" 1
+
+# The sender's disk is full: `enlace send` says so, and nothing is kept.
+before=$(ls -A "$NET/AR-UIF/spool/outbox" | wc -l)
+touch "$NET/full-AR-UIF"
+ok "enlace send fails" sh -c "! ENLACE_SOCKET=$NET/AR-UIF/agent.sock $BIN/client/enlace send --to BR-PF --text 'no room' > $NET/send.out 2> $NET/send.err"
+ok "  ... saying why" grep -q "no space left on device" "$NET/send.err"
+is "  ... and leaves nothing in the outbox" "$(ls -A "$NET/AR-UIF/spool/outbox" | wc -l)" "$before"
+rm "$NET/full-AR-UIF"
+id3=$(enl AR-UIF send --wait --json --to BR-PF --text "room again" | msgid)
+ok "with room again it sends" test ${#id3} = 32
+
+stop_broker TERM
+ok "the audit log verifies" "$BIN/client/enlace-audit" verify "$NET/broker/data/log" \
+	--broker-pub "$NET/broker/key/card"
+finish

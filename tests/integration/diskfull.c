@@ -1,0 +1,123 @@
+/*
+ * A full disk, for the integration tests (LD_PRELOAD): while the file
+ * named by ENLACE_DISKFULL_FLAG exists, every write to a file under the
+ * folder ENLACE_DISKFULL_DIR fails with ENOSPC, as on a full file system.
+ * Writes elsewhere (the process's log, sockets) go through. The process
+ * under test is not changed: it meets the error where a full disk would
+ * give it.
+ */
+#undef _FILE_OFFSET_BITS	/* pwrite and pwrite64 are both defined here */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+static bool
+full(int fd)
+{
+	const char *flag = getenv("ENLACE_DISKFULL_FLAG");
+	const char *dir = getenv("ENLACE_DISKFULL_DIR");
+	char link[64], path[PATH_MAX];
+	struct stat st;
+	ssize_t n;
+	size_t dl;
+
+	if (flag == NULL || dir == NULL || access(flag, F_OK) != 0)
+		return false;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+		return false;
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	if ((n = readlink(link, path, sizeof(path) - 1)) < 0)
+		return false;
+	path[n] = '\0';
+	dl = strlen(dir);
+	return strncmp(path, dir, dl) == 0 && (path[dl] == '/' || path[dl] == '\0');
+}
+
+#define NEXT(name) ((__typeof__(&name))dlsym(RTLD_NEXT, #name))
+
+ssize_t
+write(int fd, const void *buf, size_t len)
+{
+	if (full(fd)) {
+		errno = ENOSPC;
+		return -1;
+	}
+	return NEXT(write)(fd, buf, len);
+}
+
+ssize_t
+pwrite(int fd, const void *buf, size_t len, off_t off)
+{
+	if (full(fd)) {
+		errno = ENOSPC;
+		return -1;
+	}
+	return NEXT(pwrite)(fd, buf, len, off);
+}
+
+ssize_t
+pwrite64(int fd, const void *buf, size_t len, off64_t off)
+{
+	if (full(fd)) {
+		errno = ENOSPC;
+		return -1;
+	}
+	return NEXT(pwrite64)(fd, buf, len, off);
+}
+
+ssize_t
+writev(int fd, const struct iovec *iov, int n)
+{
+	if (full(fd)) {
+		errno = ENOSPC;
+		return -1;
+	}
+	return NEXT(writev)(fd, iov, n);
+}
+
+int
+fallocate(int fd, int mode, off_t off, off_t len)
+{
+	if (full(fd)) {
+		errno = ENOSPC;
+		return -1;
+	}
+	return NEXT(fallocate)(fd, mode, off, len);
+}
+
+int
+fallocate64(int fd, int mode, off64_t off, off64_t len)
+{
+	if (full(fd)) {
+		errno = ENOSPC;
+		return -1;
+	}
+	return NEXT(fallocate64)(fd, mode, off, len);
+}
+
+int
+posix_fallocate(int fd, off_t off, off_t len)
+{
+	if (full(fd))
+		return ENOSPC;
+	return NEXT(posix_fallocate)(fd, off, len);
+}
+
+int
+posix_fallocate64(int fd, off64_t off, off64_t len)
+{
+	if (full(fd))
+		return ENOSPC;
+	return NEXT(posix_fallocate64)(fd, off, len);
+}
