@@ -92,6 +92,7 @@ struct agent {
 	struct conn in;			/* FETCH, ACK, REJECT */
 	bool connected;
 	char last_error[256];
+	char outbox_waiting[300];	/* under mu: why the last try left the outbox as it was */
 	/* the broker's audit log, as this agency has seen it (log_mu) */
 	pthread_mutex_t log_mu;
 	struct enl_checkpoint held;	/* size 0: none yet */
@@ -587,6 +588,9 @@ submit_one(struct agent *a, const char *name)
 		 * kept there, and the same envelope is sent again later */
 		alog("message %s not stored by the broker (%s); it stays in the outbox and is "
 		     "sent again", base, resp->reason);
+		pthread_mutex_lock(&a->mu);
+		snprintf(a->outbox_waiting, sizeof(a->outbox_waiting), "%s", resp->reason);
+		pthread_mutex_unlock(&a->mu);
 		goto out;
 	}
 	if (resp->status != ENL_OK) {
@@ -607,6 +611,9 @@ submit_one(struct agent *a, const char *name)
 	    spool_move(a, "outbox", "sent", name) == ENL_OK) {
 		alog("message %s receipted by the broker", base);
 		receipt_audit(a, resp->receipt, base);
+		pthread_mutex_lock(&a->mu);
+		a->outbox_waiting[0] = '\0';
+		pthread_mutex_unlock(&a->mu);
 		ret = 0;
 	}
 out:
@@ -1790,10 +1797,11 @@ ctl_status(struct agent *a)
 {
 	Enlace__CtlResponse r = ENLACE__CTL_RESPONSE__INIT;
 	Enlace__CtlStatus s = ENLACE__CTL_STATUS__INIT;
-	char last_error[256], alarm[512];
+	char last_error[256], alarm[512], waiting[300];
 
 	pthread_mutex_lock(&a->mu);
 	s.connected = a->connected;
+	snprintf(waiting, sizeof(waiting), "%s", a->outbox_waiting);
 	s.directory_serial = enl_directory_serial(a->dir);
 	snprintf(last_error, sizeof(last_error), "%s", a->last_error);
 	snprintf(alarm, sizeof(alarm), "%s", a->alarm);
@@ -1810,6 +1818,7 @@ ctl_status(struct agent *a)
 	s.refused = (uint32_t)count_files(a, "refused", ".env");
 	s.failed = (uint32_t)count_files(a, "failed", ".env");
 	s.last_error = last_error;
+	s.outbox_waiting = waiting;
 	r.agent = &s;
 	ctl_reply(a, &r);
 }

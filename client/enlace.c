@@ -1486,6 +1486,7 @@ cmd_status(int argc, char **argv)
 		enl_json_int(&j, "refused", s->refused);
 		enl_json_int(&j, "failed", s->failed);
 		enl_json_str(&j, "last_error", s->last_error);
+		enl_json_str(&j, "outbox_waiting", s->outbox_waiting);
 		enl_json_int(&j, "checkpoint_size", (int64_t)s->checkpoint_size);
 		enl_json_int(&j, "cosigned_size", (int64_t)s->cosigned_size);
 		enl_json_str(&j, "log_alarm", s->log_alarm);
@@ -1499,6 +1500,8 @@ cmd_status(int argc, char **argv)
 		printf("directory  serial %" PRIu64 "\n", s->directory_serial);
 		printf("outbox %u  sent %u  inbox %u  refused %u  failed %u\n", s->outbox, s->sent,
 		       s->inbox, s->refused, s->failed);
+		if (s->outbox > 0 && s->outbox_waiting[0])
+			printf("           the outbox waits: %s\n", s->outbox_waiting);
 		printf("audit log  checkpoint of %" PRIu64 " entries held, consistent; "
 		       "cosigned up to %" PRIu64 "\n", s->checkpoint_size, s->cosigned_size);
 		if (s->log_alarm[0])

@@ -35,12 +35,16 @@ ok "the broker refuses it: no space" wait_for 20 "the refusal" \
 	grep -q "refused SUBMIT request from AR-UIF: .*no space left on device" "$NET/broker/log"
 ok "  ... and the agent hears why" wait_for 20 "the agent's log" \
 	grep -q "no space left on device" "$NET/AR-UIF/log"
+ok "  ... and enlace status shows why the outbox waits" wait_for 10 "status" sh -c \
+	"ENLACE_SOCKET=$NET/AR-UIF/agent.sock $BIN/client/enlace status | grep -q 'the outbox waits: the broker could not store the message: no space left on device'"
 ok "the broker is still running" kill -0 "$broker_pid"
 is "nothing of it is stored" "$(stored "$id1")" 0
 ok "  ... nor receipted" test ! -e "$NET/AR-UIF/spool/sent/$id1.receipt"
 rm "$NET/full-broker"
 ok "sent once there is space" wait_for 60 "the receipt" test -e "$NET/AR-UIF/spool/sent/$id1.receipt"
 ok "  ... and delivered" wait_for 30 "delivered" test -e "$NET/BR-PF/spool/inbox/$id1.env"
+ok "  ... and status no longer says it waits" sh -c \
+	"ENLACE_SOCKET=$NET/AR-UIF/agent.sock $BIN/client/enlace status --json | grep -q '\"outbox_waiting\":\"\"'"
 is "  ... once" "$(received_times BR-PF "$id1")" 1
 
 # The recipient's disk is full: it cannot keep the message, so it does not
