@@ -86,8 +86,8 @@ struct agent {
 	pthread_mutex_t out_mu;		/* the `out` connection: one request at a time */
 	pthread_cond_t cv;		/* outbox changed, or a receipt arrived */
 	struct enl_directory *dir;
-	struct enl_directory *old_dirs[64];
-	size_t n_old;
+	struct enl_directory **old_dirs;	/* superseded: readers may hold them */
+	size_t n_old, cap_old;
 	struct conn out;		/* SUBMIT, RECEIPTS, DIRECTORY */
 	struct conn in;			/* FETCH, ACK, REJECT */
 	bool connected;
@@ -195,7 +195,11 @@ set_connected(struct agent *a, const struct conn *c, bool up)
 
 /* ---- the directory: the broker may hand out a newer one ---- */
 
-static void
+/*
+ * Asks the broker for a newer directory, and takes it if it verifies.
+ * ENL_OK once the broker answered (with a newer one or not).
+ */
+static int
 directory_refresh(struct agent *a)
 {
 	Enlace__Request req = ENLACE__REQUEST__INIT;
@@ -215,7 +219,7 @@ directory_refresh(struct agent *a)
 	rc = conn_request(&a->out, &kr, &req, 10000, &resp);
 	pthread_mutex_unlock(&a->out_mu);
 	if (rc != ENL_OK)
-		return;
+		return rc;
 	set_connected(a, &a->out, true);
 	if (resp->directory.len > 0) {
 		rc = enl_directory_parse(resp->directory.data, resp->directory.len, &chk, &nd);
@@ -227,19 +231,34 @@ directory_refresh(struct agent *a)
 			alog("%s: cannot save the new directory", a->cfg.directory);
 			enl_directory_free(nd);
 		} else {
+			uint64_t serial = enl_directory_serial(nd);
+			bool taken = false;
 			pthread_mutex_lock(&a->mu);
-			if (a->n_old < 64) {
-				a->old_dirs[a->n_old++] = a->dir;	/* readers may hold it */
+			if (a->n_old == a->cap_old) {
+				size_t cap = a->cap_old ? 2 * a->cap_old : 8;
+				struct enl_directory **od = realloc(a->old_dirs, cap * sizeof(*od));
+				if (od != NULL) {
+					a->old_dirs = od;
+					a->cap_old = cap;
+				}
+			}
+			if (a->n_old < a->cap_old) {
+				a->old_dirs[a->n_old++] = a->dir;
 				a->dir = nd;
-			} else {
-				enl_directory_free(nd);
+				taken = true;
 			}
 			pthread_mutex_unlock(&a->mu);
-			alog("directory serial %" PRIu64 " from the broker, verified",
-			     enl_directory_serial(nd));
+			if (taken) {
+				alog("directory serial %" PRIu64 " from the broker, verified", serial);
+			} else {
+				alog("directory serial %" PRIu64 ": out of memory; the one held stays",
+				     serial);
+				enl_directory_free(nd);
+			}
 		}
 	}
 	protobuf_c_message_free_unpacked(&resp->base, NULL);
+	return ENL_OK;
 }
 
 /* ---- the broker's audit log: held checkpoint, consistency, cosigning ---- */
@@ -673,14 +692,14 @@ sender_main(void *arg)
 	time_t refreshed = time(NULL);
 	struct timespec polled;
 
-	directory_refresh(a);
+	(void)directory_refresh(a);
 	log_poll(a);
 	clock_gettime(CLOCK_MONOTONIC, &polled);
 	while (!a->stopping) {
 		char **names = NULL;
 		struct timespec now;
 		if (time(NULL) - refreshed >= 300) {	/* a newer directory, every 5 minutes */
-			directory_refresh(a);
+			(void)directory_refresh(a);
 			refreshed = time(NULL);
 		}
 		clock_gettime(CLOCK_MONOTONIC, &now);
@@ -864,10 +883,33 @@ receive_one(struct agent *a, const struct enl_keyring *kr, const uint8_t *env, s
 	int rc;
 
 	char reason[300];
+	struct enl_keyring k = *kr;
+	uint64_t serial;
 
-	rc = enl_envelope_open(env, len, a->me, kr, &a->lim, (int64_t)time(NULL), &m);
+	rc = enl_envelope_open(env, len, a->me, &k, &a->lim, (int64_t)time(NULL), &m);
+	if (rc == ENL_E_UNKNOWN_SENDER || rc == ENL_E_UNKNOWN_KEY_VERSION) {
+		/* The broker checked the sender against its directory: this
+		 * agent's may be older (a new agency, a new key). Before it is
+		 * refused for good, the newest directory is asked for. */
+		pthread_mutex_lock(&a->mu);
+		serial = enl_directory_serial(a->dir);
+		pthread_mutex_unlock(&a->mu);
+		if (directory_refresh(a) != ENL_OK)
+			return ENL_E_IO;	/* it stays at the broker; asked again later */
+		pthread_mutex_lock(&a->mu);
+		if (enl_directory_serial(a->dir) != serial) {
+			k = enl_directory_keyring(a->dir);
+			pthread_mutex_unlock(&a->mu);
+			rc = enl_envelope_open(env, len, a->me, &k, &a->lim, (int64_t)time(NULL),
+					       &m);
+		} else {
+			pthread_mutex_unlock(&a->mu);
+		}
+	}
+	if (rc == ENL_E_NOMEM)
+		return rc;	/* this agent's failure, not the envelope's */
 	if (rc == ENL_OK && (m->header.has_forward_of || m->header.type == ENL_MSG_FORWARD) &&
-	    !forward_verified(a, kr, m, reason, sizeof(reason))) {
+	    !forward_verified(a, &k, m, reason, sizeof(reason))) {
 		enl_message_free(m);
 		m = NULL;
 		rc = ENL_E_TAMPERED;
@@ -1933,6 +1975,7 @@ agent_fini(struct agent *a)
 	enl_directory_free(a->dir);
 	for (size_t i = 0; i < a->n_old; i++)
 		enl_directory_free(a->old_dirs[i]);
+	free(a->old_dirs);
 }
 
 int
