@@ -1159,6 +1159,7 @@ ctl_send(struct agent *a, const Enlace__CtlSend *s)
 	uint8_t *env = NULL, *orig = NULL;
 	size_t len = 0, orig_len = 0;
 	char hex[2 * ENL_MSG_ID_LEN + 1], path[2048], reason[256], fwd_subject[300];
+	bool refreshed = false;
 	int rc = ENL_E_INVAL;
 
 	if (h == NULL || (s->n_attachments &&
@@ -1178,7 +1179,16 @@ ctl_send(struct agent *a, const Enlace__CtlSend *s)
 			ctl_error(a, ENL_E_INVAL, "a recipient is not a valid agency id");
 			goto out;
 		}
-		if ((rc = kr.encryption_key(kr.ctx, s->to[i], &v, pk)) != ENL_OK) {
+		rc = kr.encryption_key(kr.ctx, s->to[i], &v, pk);
+		if (rc == ENL_E_UNKNOWN_RECIPIENT && !refreshed) {
+			/* an agency newer than this agent's directory, perhaps */
+			refreshed = true;
+			if (directory_refresh(a) == ENL_OK) {
+				kr = keyring(a);
+				rc = kr.encryption_key(kr.ctx, s->to[i], &v, pk);
+			}
+		}
+		if (rc != ENL_OK) {
 			snprintf(reason, sizeof(reason), "%s: %s", s->to[i], enl_strerror(rc));
 			ctl_error(a, rc, reason);
 			goto out;

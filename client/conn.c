@@ -100,9 +100,11 @@ connect_session(struct conn *c, const struct enl_keyring *kr)
 	return ENL_OK;
 }
 
-int
-conn_request(struct conn *c, const struct enl_keyring *kr, const Enlace__Request *req,
-	     int timeout_ms, Enlace__Response **resp)
+/* One request on the session there is, or on a new one. *stale: the
+ * broker refused the frame of a session it no longer has. */
+static int
+request_once(struct conn *c, const struct enl_keyring *kr, const Enlace__Request *req,
+	     int timeout_ms, Enlace__Response **resp, bool *stale)
 {
 	uint8_t *plain = NULL, *frame = NULL;
 	size_t plen = 0, flen = 0;
@@ -125,12 +127,31 @@ conn_request(struct conn *c, const struct enl_keyring *kr, const Enlace__Request
 	rc = enl_session_open_reply(c->s, nng_msg_body(reply), nng_msg_len(reply),
 				    c->frame_max, &plain, &plen);
 	nng_msg_free(reply);
-	if (rc != ENL_OK)
+	if (rc != ENL_OK) {
+		*stale = true;
 		return fail(c, ENL_E_IO, "reply refused", enl_strerror(rc));
+	}
 	rc = enl_pb_unpack(&enlace__response__descriptor, plain, plen, c->frame_max,
 			   (ProtobufCMessage **)resp);
 	free(plain);
 	if (rc != ENL_OK)
 		return fail(c, ENL_E_IO, "reply", enl_strerror(rc));
 	return ENL_OK;
+}
+
+int
+conn_request(struct conn *c, const struct enl_keyring *kr, const Enlace__Request *req,
+	     int timeout_ms, Enlace__Response **resp)
+{
+	bool had_session = c->s != NULL, stale = false;
+	int rc = request_once(c, kr, req, timeout_ms, resp, &stale);
+
+	/* The broker restarted since the session opened: it answers the
+	 * session's frames with a refusal. Once more, on a new session (every
+	 * request is safe to repeat: SUBMIT by its message id). */
+	if (rc != ENL_OK && had_session && stale) {
+		stale = false;
+		rc = request_once(c, kr, req, timeout_ms, resp, &stale);
+	}
+	return rc;
 }

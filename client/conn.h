@@ -31,7 +31,9 @@ void conn_init(struct conn *c, const char *url, const char *broker_id,
  * Sends one request and waits up to timeout_ms for the answer. Opens the
  * session first if there is none (checked against `kr`). ENL_E_IO when
  * the broker cannot be reached or the connection failed (try again
- * later); otherwise the answer's own status is the caller's to read.
+ * later); otherwise the answer's own status is the caller's to read. A
+ * session the broker refuses (it restarted since) is opened anew and the
+ * request sent once more.
  */
 int conn_request(struct conn *c, const struct enl_keyring *kr, const Enlace__Request *req,
 		 int timeout_ms, Enlace__Response **resp) ENL_WUR;

@@ -32,6 +32,15 @@ ok "  ... having taken serial 2 from the broker" \
 	grep -q "directory serial 2 from the broker, verified" "$NET/BR-PF/log"
 ok "  ... and acknowledged it" wait_for 30 "the ack" sh -c "[ \$(ENLACE_SOCKET=$NET/MX-UIF/agent.sock $BIN/client/enlace receipts --json $id | grep -o '\"state\":\"acknowledged\"' | wc -l) = 1 ]"
 
+id3=$(enl AR-UIF send --wait --json --to MX-UIF --text "welcome" | msgid)
+ok "AR-UIF, with serial 1, can write to the new agency" test ${#id3} = 32
+ok "  ... having taken serial 2 from the broker" \
+	grep -q "directory serial 2 from the broker, verified" "$NET/AR-UIF/log"
+ok "  ... and MX-UIF receives it" wait_for 30 "the inbox" test -e "$NET/MX-UIF/spool/inbox/$id3.env"
+ok "an agency in no directory is still refused, by name" sh -c \
+	"! ENLACE_SOCKET=$NET/AR-UIF/agent.sock $BIN/client/enlace send --to XX-NONE --text x 2> $NET/none.err"
+ok "  ... saying so" grep -q "XX-NONE: recipient is not in the directory" "$NET/none.err"
+
 # AR-UIF rotates its key: serial 3, at the broker and at AR-UIF only.
 $K agency rotate "$NET/AR-UIF/key" >/dev/null || finish
 new_directory 3 || finish
