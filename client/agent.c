@@ -1254,8 +1254,14 @@ ctl_send(struct agent *a, const Enlace__CtlSend *s)
 			refused_reason(a, hex, reason, sizeof(reason));
 			ctl_error(a, ENL_E_PERMISSION, reason);
 		} else {
-			ctl_error(a, ENL_E_IO, "in the outbox, but no receipt from the broker "
-				  "within 60 s; it will be sent when the broker answers");
+			char waiting[300], why[500];
+			pthread_mutex_lock(&a->mu);
+			snprintf(waiting, sizeof(waiting), "%s", a->outbox_waiting);
+			pthread_mutex_unlock(&a->mu);
+			snprintf(why, sizeof(why), "in the outbox, but no receipt from the broker "
+				 "within 60 s; it will be sent when the broker answers%s%s",
+				 waiting[0] ? "; the broker said: " : "", waiting);
+			ctl_error(a, ENL_E_IO, why);
 		}
 		goto out;
 	}
