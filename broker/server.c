@@ -2009,6 +2009,16 @@ handle_hello(struct work *w, uint32_t pipe, const uint8_t *frame, size_t len)
 		refuse(w, rc, "replayed handshake");
 		return;
 	}
+	if (rc == ENL_E_EXPIRED) {
+		/* the one check of a handshake that fails on an honest agent:
+		 * its machine's clock */
+		char why[160];
+		snprintf(why, sizeof(why), "the handshake's time is more than %d s from the "
+			 "broker's clock: check the clock of the agent's machine", ENL_HELLO_SKEW);
+		blog("refused a session: %s", why);
+		refuse(w, rc, why);
+		return;
+	}
 	if (rc != ENL_OK) {
 		blog("refused a session: %s", enl_strerror(rc));
 		refuse(w, rc, NULL);

@@ -9,6 +9,7 @@
  * MODE: hello (an honest handshake and DIRECTORY request: must succeed),
  * replay-hello, replay-frame, wrong-sender (OTHER_KEYDIR seals),
  * forged (a key not in the directory signs as KEYDIR's agency),
+ * skewed (an honest handshake from a machine whose clock is an hour slow),
  * oversized, garbage-first, garbage-after, stranger (KEYDIR is not in
  * the directory: the handshake must be refused), bad-ciphertext (a
  * message to OTHER_KEYDIR's position taken as a recipient id: signed
@@ -108,6 +109,8 @@ load_key(const char *dir)
 	return id;
 }
 
+static int64_t clock_offset;	/* seconds added to this machine's clock */
+
 static struct enl_session *
 handshake(nng_socket s, const struct enl_identity *me, const struct enl_keyring *kr,
 	  uint8_t **hello_out, size_t *hello_len)
@@ -119,7 +122,7 @@ handshake(nng_socket s, const struct enl_identity *me, const struct enl_keyring 
 	char reason[200] = "";
 	int rc;
 
-	if (enl_session_hello(me, (int64_t)time(NULL), &st, &hello, &hl) != ENL_OK)
+	if (enl_session_hello(me, (int64_t)time(NULL) + clock_offset, &st, &hello, &hl) != ENL_OK)
 		exit(2);
 	w = ask(s, hello, hl, &wl);
 	rc = w ? enl_session_client_finish(st, w, wl, kr, "OAS-BROKER", &sess, reason,
@@ -243,7 +246,12 @@ main(int argc, char **argv)
 	    strcmp(mode, "decide") != 0)
 		other = load_key(argv[5]);
 	s = dial(argv[2]);
-	if (strcmp(mode, "hello") == 0 || strcmp(mode, "stranger") == 0) {
+	if (strcmp(mode, "skewed") == 0) {
+		clock_offset = -3600;
+		sess = handshake(s, me, &kr, NULL, NULL);
+		ok = sess == NULL;
+		enl_session_free(sess);
+	} else if (strcmp(mode, "hello") == 0 || strcmp(mode, "stranger") == 0) {
 		Enlace__Request req = ENLACE__REQUEST__INIT;
 		Enlace__DirectoryReq dr = ENLACE__DIRECTORY_REQ__INIT;
 		sess = handshake(s, me, &kr, NULL, NULL);

@@ -16,6 +16,8 @@ run() { # run MODE ARGS...: the refusal must come back
 ok "an honest client is served" run hello "$NET/AR-UIF/key" "$D"
 ok "unknown key refused" run stranger "$NET/stranger" "$D"
 ok "  ... and said why" grep -q "not in the directory" "$NET/raw.out"
+ok "a handshake from a clock an hour slow refused" run skewed "$NET/AR-UIF/key" "$D"
+ok "  ... and said why" grep -q "more than 300 s from the broker's clock" "$NET/raw.out"
 ok "replayed handshake refused" run replay-hello "$NET/AR-UIF/key" "$D"
 ok "  ... and said why" grep -q "replayed handshake" "$NET/raw.out"
 ok "replayed frame refused" run replay-frame "$NET/AR-UIF/key" "$D"
@@ -32,7 +34,8 @@ ok "garbage instead of a handshake refused" run garbage-first "$NET/AR-UIF/key" 
 ok "garbage after the handshake refused" run garbage-after "$NET/AR-UIF/key" "$D"
 for line in "refused a session: sender is not in the directory" "replayed handshake" \
 	"replayed or reordered frame" "envelope claims sender BR-PF" \
-	"signature does not verify" "larger than the limit" "refused a session: malformed"; do
+	"signature does not verify" "larger than the limit" "refused a session: malformed" \
+	"refused a session: the handshake's time is more than 300 s"; do
 	ok "broker logged: $line" grep -q "$line" "$NET/broker/log"
 done
 is "nothing stored" "$(sqlite3 "$NET/broker/data/store.sqlite" 'select count(*) from messages')" 0
