@@ -644,19 +644,37 @@ out:
 	return ret;
 }
 
+struct queued {
+	char *name;
+	struct timespec at;	/* when it was written into the outbox */
+};
+
 static int
-by_name(const void *x, const void *y)
+by_arrival(const void *x, const void *y)
 {
-	return strcmp(*(char *const *)x, *(char *const *)y);
+	const struct queued *p = x, *q = y;
+
+	if (p->at.tv_sec != q->at.tv_sec)
+		return p->at.tv_sec < q->at.tv_sec ? -1 : 1;
+	if (p->at.tv_nsec != q->at.tv_nsec)
+		return p->at.tv_nsec < q->at.tv_nsec ? -1 : 1;
+	return strcmp(p->name, q->name);
 }
 
-/* Names of outbox envelopes, oldest first by name order of arrival. */
+/*
+ * Names of outbox envelopes, oldest first: in the order the analyst sent
+ * them (the time each file was written), so that messages that waited
+ * for the broker together reach it, and their recipients, in that order.
+ * Their names (random message ids) say nothing of it.
+ */
 static size_t
 outbox_list(const struct agent *a, char ***out)
 {
 	char dir[1100], **names = NULL;
+	struct queued *q = NULL;
 	size_t n = 0, cap = 0;
 	struct dirent *e;
+	struct stat st;
 	DIR *d;
 
 	*out = NULL;
@@ -665,20 +683,33 @@ outbox_list(const struct agent *a, char ***out)
 		return 0;
 	while ((e = readdir(d)) != NULL) {
 		size_t l = strlen(e->d_name);
-		if (l != 2 * ENL_MSG_ID_LEN + 4 || strcmp(e->d_name + l - 4, ".env") != 0)
+		if (l != 2 * ENL_MSG_ID_LEN + 4 || strcmp(e->d_name + l - 4, ".env") != 0 ||
+		    fstatat(dirfd(d), e->d_name, &st, 0) != 0)
 			continue;
 		if (n == cap) {
-			char **nn = realloc(names, (cap = cap ? 2 * cap : 16) * sizeof(*nn));
-			if (nn == NULL)
+			size_t ncap = cap ? 2 * cap : 16;
+			struct queued *nq = realloc(q, ncap * sizeof(*nq));
+			if (nq == NULL)
 				break;
-			names = nn;
+			q = nq;
+			cap = ncap;
 		}
-		if ((names[n] = strdup(e->d_name)) != NULL)
+		if ((q[n].name = strdup(e->d_name)) != NULL) {
+			q[n].at = st.st_mtim;
 			n++;
+		}
 	}
 	closedir(d);
+	if (n > 0 && (names = malloc(n * sizeof(*names))) == NULL) {
+		for (size_t i = 0; i < n; i++)
+			free(q[i].name);
+		n = 0;	/* tried again on the next round */
+	}
 	if (n > 1)
-		qsort(names, n, sizeof(*names), by_name);
+		qsort(q, n, sizeof(*q), by_arrival);
+	for (size_t i = 0; i < n; i++)
+		names[i] = q[i].name;
+	free(q);
 	*out = names;
 	return n;
 }

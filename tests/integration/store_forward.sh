@@ -20,9 +20,19 @@ id2=$(enl AR-UIF send --to BR-PF --text "broker away")
 ok "accepted into the outbox" test -e "$NET/AR-UIF/spool/outbox/$id2.env"
 enl AR-UIF status > "$NET/status.txt"
 ok "status says not connected" wait_for 15 "disconnected" sh -c "ENLACE_SOCKET=$NET/AR-UIF/agent.sock $BIN/client/enlace status | grep -q 'NOT CONNECTED'"
+# ... and more after it: they wait together, and go in the order they were sent
+order=("$id2")
+for i in 1 2 3 4 5; do order+=("$(enl AR-UIF send --to BR-PF --text "broker away, then $i")"); done
 start_broker || finish
 ok "sent once the broker is back" wait_for 30 "sent" test -e "$NET/AR-UIF/spool/sent/$id2.receipt"
 ok "and delivered" wait_for 30 "delivered" test -e "$NET/BR-PF/spool/inbox/$id2.env"
+ok "all six delivered" wait_for 30 "all delivered" test -e "$NET/BR-PF/spool/inbox/${order[5]}.env"
+is "submitted in the order they were sent" \
+	"$(grep -o "message [0-9a-f]* receipted" "$NET/AR-UIF/log" | cut -d' ' -f2 | tail -n 6 | tr '\n' ' ')" \
+	"$(printf '%s ' "${order[@]}")"
+is "received in that order" \
+	"$(grep -o "received message [0-9a-f]*" "$NET/BR-PF/log" | cut -d' ' -f3 | tail -n 6 | tr '\n' ' ')" \
+	"$(printf '%s ' "${order[@]}")"
 
 # A large message (over 1 MiB) is kept by the broker in a file of its own,
 # across a restart; a file that no stored message names is removed.
