@@ -263,6 +263,25 @@ struct server_params {
 
 int server_start(const struct server_params *p, struct server **out);
 /*
+ * Puts a newer directory in force (the server owns dir and bytes from then
+ * on): its DIRECTORY_UPDATED entry is committed first; then every new
+ * request is checked against it, and the sessions whose key it no longer
+ * holds (revoked, or gone) are closed.
+ */
+void server_set_directory(struct server *s, struct enl_directory *dir, uint8_t *bytes,
+			  size_t len);
+/* The serial of the directory in force. */
+uint64_t server_directory_serial(struct server *s);
+/*
+ * A directory the log has not seen yet (by its hash) gets a
+ * DIRECTORY_UPDATED entry: serial and BLAKE2b-256 of the signed file, so
+ * that an auditor can tell which keys were valid from then on. In the
+ * transaction the caller has open.
+ */
+int audit_directory(struct store *st, struct enl_tlog *log, const struct enl_identity *me,
+		    const struct enl_directory *dir, const uint8_t *bytes, size_t len,
+		    int64_t now);
+/*
  * Puts a newly loaded policy in force (the server owns it from then on):
  * a POLICY_LOADED entry with the file's hash is committed first, then
  * every message is decided by the new policy, whole; one being decided

@@ -87,13 +87,22 @@ log_policy(struct broker *b, int64_t now)
 	return rc;
 }
 
+/* A directory's card for this broker, at the key version it holds. */
+static bool
+has_my_card(const struct broker *b, const struct enl_directory *d)
+{
+	const struct enl_card *card = enl_directory_find(d, enl_identity_id(b->me));
+
+	return card != NULL && card->kind == ENL_KIND_BROKER &&
+	       card->current_version == enl_identity_current(b->me);
+}
+
 static int
 load_keys(struct broker *b)
 {
 	char why[1200];
 	uint8_t pk[32];
 	struct enl_dir_check chk = {pk, 0, (int64_t)time(NULL)};
-	const struct enl_card *card;
 	int rc;
 
 	if ((rc = enl_authority_pub_read(b->cfg.authority_pub, pk)) != ENL_OK) {
@@ -112,9 +121,7 @@ load_keys(struct broker *b)
 		blog("%s", why);
 		return -1;
 	}
-	card = enl_directory_find(b->dir, enl_identity_id(b->me));
-	if (card == NULL || card->kind != ENL_KIND_BROKER ||
-	    card->current_version != enl_identity_current(b->me)) {
+	if (!has_my_card(b, b->dir)) {
 		blog("%s: the directory has no BROKER card for %s at key version %" PRIu32,
 		     b->cfg.directory, enl_identity_id(b->me), enl_identity_current(b->me));
 		return -1;
@@ -123,45 +130,42 @@ load_keys(struct broker *b)
 }
 
 /*
- * A directory the log has not seen yet (by its hash) gets a
- * DIRECTORY_UPDATED entry: serial and BLAKE2b-256 of the signed file, so
- * that an auditor can tell which keys were valid from then on.
+ * SIGHUP: the directory file again. A newer one, checked as at start (the
+ * authority's signature, not expired, this broker's card), is put in
+ * force; the same serial is no change; an older one or a bad one is
+ * refused whole, and the one in force stays.
  */
-static int
-log_directory(struct broker *b, int64_t now)
+static void
+reload_directory(struct broker *b)
 {
-	Enlace__AuditEntry e = ENLACE__AUDIT_ENTRY__INIT;
-	uint8_t hash[ENL_HASH_LEN], seen[ENL_HASH_LEN], *bytes = NULL;
-	char reason[64];
-	size_t len = 0, slen = 0;
-	uint64_t index;
+	uint8_t pk[32], *bytes = NULL;
+	struct enl_dir_check chk = {pk, 0, (int64_t)time(NULL)};
+	struct enl_directory *nd = NULL;
+	uint64_t held = server_directory_serial(b->server);
+	size_t len = 0;
 	int rc;
 
-	crypto_generichash(hash, sizeof(hash), b->dir_bytes, b->dir_len, NULL, 0);
-	rc = b->store.ops->meta_get(b->store.db, "directory_hash", seen, sizeof(seen), &slen);
-	if (rc == ENL_OK && slen == sizeof(seen) && sodium_memcmp(seen, hash, sizeof(hash)) == 0)
-		return ENL_OK;
-	if (rc != ENL_OK && rc != ENL_E_NOT_FOUND)
-		return rc;
-	snprintf(reason, sizeof(reason), "directory serial %" PRIu64,
-		 enl_directory_serial(b->dir));
-	e.time = now;
-	e.event = ENLACE__AUDIT_EVENT__DIRECTORY_UPDATED;
-	e.sender = (char *)enl_identity_id(b->me);
-	e.directory_serial = enl_directory_serial(b->dir);
-	e.envelope_hash.data = hash;
-	e.envelope_hash.len = sizeof(hash);
-	e.reason = reason;
-	if ((rc = enl_pb_pack(&e.base, &bytes, &len)) != ENL_OK)
-		return rc;
-	rc = enl_tlog_append(b->log, bytes, len, &index);
-	free(bytes);
-	if (rc == ENL_OK)
-		rc = b->store.ops->meta_put(b->store.db, "directory_hash", hash, sizeof(hash));
-	if (rc == ENL_OK)
-		blog("audit log: directory serial %" PRIu64 " recorded",
-		     enl_directory_serial(b->dir));
-	return rc;
+	if ((rc = enl_authority_pub_read(b->cfg.authority_pub, pk)) != ENL_OK ||
+	    (rc = enl_file_read(b->cfg.directory, ENL_DIRECTORY_MAX, &bytes, &len)) != ENL_OK ||
+	    (rc = enl_directory_parse(bytes, len, &chk, &nd)) != ENL_OK) {
+		blog("directory %s: %s; the directory in force (serial %" PRIu64 ") stays",
+		     b->cfg.directory, enl_strerror(rc), held);
+		free(bytes);
+		return;
+	}
+	if (enl_directory_serial(nd) <= held || !has_my_card(b, nd)) {
+		if (enl_directory_serial(nd) < held || !has_my_card(b, nd))
+			blog("directory %s: %s; the directory in force (serial %" PRIu64 ") stays",
+			     b->cfg.directory,
+			     enl_directory_serial(nd) < held
+				     ? "older than the one in force"
+				     : "no BROKER card for this broker at its key version",
+			     held);
+		enl_directory_free(nd);
+		free(bytes);
+		return;
+	}
+	server_set_directory(b->server, nd, bytes, len);
 }
 
 /*
@@ -199,7 +203,8 @@ open_log(struct broker *b)
 	if ((rc = enl_pb_pack(&e.base, &bytes, &len)) == ENL_OK &&
 	    (rc = b->store.ops->begin(b->store.db)) == ENL_OK) {
 		if ((rc = enl_tlog_append(b->log, bytes, len, &index)) == ENL_OK &&
-		    (rc = log_directory(b, e.time)) == ENL_OK &&
+		    (rc = audit_directory(&b->store, b->log, b->me, b->dir, b->dir_bytes,
+						  b->dir_len, e.time)) == ENL_OK &&
 		    (rc = log_policy(b, e.time)) == ENL_OK &&
 		    (rc = enl_tlog_commit(b->log, NULL)) == ENL_OK)
 			rc = store_commit(&b->store);
@@ -310,6 +315,7 @@ main(int argc, char **argv)
 			break;
 		if (sig == SIGHUP) {
 			struct policy *np = NULL;
+			reload_directory(&b);
 			uint8_t hash[32];
 			char perr[1200];
 			if (policy_load(b.cfg.policy, &np, hash, perr, sizeof(perr)) != ENL_OK)

@@ -41,6 +41,18 @@ struct env_ref {
 struct receipt_job;
 static void receipt_job_free(struct receipt_job *rj);
 
+/* A directory in force. A newer one replaces it whole; the ones before
+ * stay until the server stops (a request may still be using one). */
+struct dir_state {
+	const struct enl_directory *dir;
+	const uint8_t *bytes;
+	size_t len;
+	struct enl_keyring kr;
+	struct enl_directory *owned;	/* NULL for the first, which is main's */
+	uint8_t *owned_bytes;
+	struct dir_state *before;
+};
+
 struct work {
 	struct job job;		/* first: the writer hands it back */
 	struct server *srv;
@@ -54,6 +66,7 @@ struct work {
 	struct writer_hold hold;
 	nng_msg *held_msg;
 	struct sess *sess;
+	const struct dir_state *dir;	/* the directory the request is checked against */
 	uint64_t counter;
 	enum op op;
 	char agency[ENL_ID_MAX + 1];
@@ -96,7 +109,6 @@ struct work {
 
 struct server {
 	struct server_params p;
-	struct enl_keyring kr;
 	struct enl_limits lim;
 	size_t frame_max;
 	nng_socket sock;
@@ -118,6 +130,7 @@ struct server {
 	uint64_t cosig_size;
 	struct store *store;	/* writer thread only */
 	struct policy_ref *policy;	/* under mu */
+	struct dir_state *dir;	/* under mu */
 	int64_t consents_swept;	/* writer thread only */
 	bool publish_failing;	/* writer thread only: said once until it works, */
 	uint64_t publish_failed_at;	/* ... which is when the log is published past this */
@@ -164,6 +177,17 @@ policy_put(struct server *srv, struct policy_ref *r)
 }
 
 static void work_recv(struct work *w);
+
+static const struct dir_state *
+dir_now(struct server *srv)
+{
+	const struct dir_state *d;
+
+	pthread_mutex_lock(&srv->mu);
+	d = srv->dir;
+	pthread_mutex_unlock(&srv->mu);
+	return d;
+}
 
 static int64_t
 now_ms(void)
@@ -643,7 +667,7 @@ audit(struct server *srv, const struct audit *a, int64_t now, uint64_t *index)
 	e.sender = (char *)(a->sender ? a->sender : "");
 	e.recipient = (char *)(a->recipient ? a->recipient : "");
 	e.reason = (char *)(a->reason ? a->reason : "");
-	e.directory_serial = enl_directory_serial(srv->p.dir);
+	e.directory_serial = enl_directory_serial(dir_now(srv)->dir);
 	if (a->original != NULL) {
 		e.original_id.data = (uint8_t *)a->original;
 		e.original_id.len = ENL_MSG_ID_LEN;
@@ -761,7 +785,7 @@ forward_check(struct work *w, struct store *st, char *why, size_t cap)
 	if (why[0] == '\0' && o.handling.onward == ENL_ONWARD_CONSENT) {
 		uint8_t pk[32];
 		uint32_t v;
-		if (w->srv->kr.encryption_key(w->srv->kr.ctx, o.sender, &v, pk) != ENL_OK)
+		if (w->dir->kr.encryption_key(w->dir->kr.ctx, o.sender, &v, pk) != ENL_OK)
 			snprintf(why, cap, "the originator %s cannot be asked for consent: it has "
 				 "no valid key in the directory", o.sender);
 	}
@@ -769,10 +793,10 @@ forward_check(struct work *w, struct store *st, char *why, size_t cap)
 		return ENL_E_PERMISSION;
 	if ((w->held = calloc(h->n_recipients, sizeof(*w->held))) == NULL)
 		return ENL_E_NOMEM;
-	me = enl_directory_find(w->srv->p.dir, h->sender);
+	me = enl_directory_find(w->dir->dir, h->sender);
 	for (size_t i = 0; i < h->n_recipients; i++) {
 		struct policy_decision *d = &w->decisions[i];
-		const struct enl_card *c = enl_directory_find(w->srv->p.dir, h->recipients[i]);
+		const struct enl_card *c = enl_directory_find(w->dir->dir, h->recipients[i]);
 		if (!d->allow)
 			continue;
 		if (o.handling.tlp == ENL_TLP_AMBER &&
@@ -873,7 +897,7 @@ consent_request(struct work *w, struct store *st, int64_t now, const char *recip
 	h->handling.onward = ENL_ONWARD_NEVER;
 	h->handling.evidential = ENL_EVID_INTELLIGENCE_ONLY;
 	snprintf(h->case_ref, sizeof(h->case_ref), "%s", w->hdr->case_ref);
-	rc = enl_envelope_seal(srv->p.me, &srv->kr, &lim, h, &p, now, &env, &len);
+	rc = enl_envelope_seal(srv->p.me, &dir_now(srv)->kr, &lim, h, &p, now, &env, &len);
 	if (rc != ENL_OK)
 		goto out;
 	enl_hash(env, len, hash);
@@ -1234,7 +1258,7 @@ decide(struct work *w)
 	if ((w->decisions = calloc(h->n_recipients, sizeof(*w->decisions))) == NULL)
 		return ENL_E_NOMEM;
 	memset(&q, 0, sizeof(q));
-	policy_query_from(&q, enl_directory_find(w->srv->p.dir, h->sender));
+	policy_query_from(&q, enl_directory_find(w->dir->dir, h->sender));
 	q.type = (int)h->type;
 	q.tlp = (int)h->handling.tlp;
 	q.size = w->req->submit->envelope.len;
@@ -1248,7 +1272,7 @@ decide(struct work *w)
 				 "consent-decision-to-the-broker");
 			continue;
 		}
-		policy_query_to(&q, enl_directory_find(w->srv->p.dir, h->recipients[i]));
+		policy_query_to(&q, enl_directory_find(w->dir->dir, h->recipients[i]));
 		policy_decide(pr->p, &q, &w->decisions[i]);
 	}
 	policy_put(w->srv, pr);
@@ -1275,7 +1299,7 @@ decision_open(struct work *w, char *why, size_t cap)
 		snprintf(why, cap, "a consent decision goes to the broker, and to it alone");
 		return ENL_E_PERMISSION;
 	}
-	rc = enl_envelope_open(s->envelope.data, s->envelope.len, w->srv->p.me, &w->srv->kr,
+	rc = enl_envelope_open(s->envelope.data, s->envelope.len, w->srv->p.me, &w->dir->kr,
 			       &lim, (int64_t)time(NULL), &m);
 	if (rc != ENL_OK) {
 		snprintf(why, cap, "the consent decision does not open: %s", enl_strerror(rc));
@@ -1315,7 +1339,7 @@ handle_submit(struct work *w)
 	if ((h = malloc(sizeof(*h))) == NULL)
 		return ENL_E_NOMEM;
 	w->hdr = h;
-	rc = enl_envelope_verify(s->envelope.data, s->envelope.len, &w->srv->kr,
+	rc = enl_envelope_verify(s->envelope.data, s->envelope.len, &w->dir->kr,
 				 &w->srv->lim, (int64_t)time(NULL), h, w->hash);
 	if (rc == ENL_E_NOMEM)
 		return rc;
@@ -1328,7 +1352,7 @@ handle_submit(struct work *w)
 				     "the envelope's sender is not this session's agency");
 	}
 	for (size_t i = 0; i < h->n_recipients; i++)
-		if (enl_directory_find(w->srv->p.dir, h->recipients[i]) == NULL) {
+		if (enl_directory_find(w->dir->dir, h->recipients[i]) == NULL) {
 			snprintf(why, sizeof(why), "unknown recipient %s", h->recipients[i]);
 			return submit_refuse(w, ENL_E_UNKNOWN_RECIPIENT, why);
 		}
@@ -1634,7 +1658,7 @@ ack_check(struct work *w, const Enlace__AckReq *a)
 	    a->signature.len != 64)
 		return ENL_E_MALFORMED;
 	enl_ack_message(a->message_id.data, a->envelope_hash.data, a->time, msg);
-	rc = w->srv->kr.signing_key(w->srv->kr.ctx, w->agency,
+	rc = w->dir->kr.signing_key(w->dir->kr.ctx, w->agency,
 				    enl_session_peer_version(w->sess->s), pk);
 	if (rc == ENL_OK)
 		rc = enl_verify_labeled(pk, ENL_LABEL_ACK, msg, sizeof(msg), a->signature.data);
@@ -1724,9 +1748,9 @@ handle_directory(struct work *w)
 {
 	Enlace__Response r = ENLACE__RESPONSE__INIT;
 
-	if (w->req->directory->have_serial < enl_directory_serial(w->srv->p.dir)) {
-		r.directory.data = (uint8_t *)w->srv->p.dir_bytes;
-		r.directory.len = w->srv->p.dir_len;
+	if (w->req->directory->have_serial < enl_directory_serial(w->dir->dir)) {
+		r.directory.data = (uint8_t *)w->dir->bytes;
+		r.directory.len = w->dir->len;
 	}
 	respond(w, &r);
 	return 0;
@@ -1770,7 +1794,7 @@ cosig_check(struct work *w, uint64_t size, const char *line)
 	snprintf(v.name, sizeof(v.name), "%s", w->agency);
 	v.cosigner = true;
 	if ((rc = enl_tlog_root(w->srv->p.log, size, cp.root)) != ENL_OK ||
-	    (rc = w->srv->kr.signing_key(w->srv->kr.ctx, w->agency,
+	    (rc = w->dir->kr.signing_key(w->dir->kr.ctx, w->agency,
 					 enl_session_peer_version(w->sess->s), v.pk)) != ENL_OK ||
 	    (rc = enl_checkpoint_format(&cp, &body)) != ENL_OK)
 		goto out;
@@ -1935,6 +1959,143 @@ server_set_policy(struct server *srv, struct policy *p, const uint8_t hash[32],
 	writer_submit(srv->p.writer, &pj->job);
 }
 
+/* ---- a newer directory ---- */
+
+int
+audit_directory(struct store *st, struct enl_tlog *log, const struct enl_identity *me,
+		const struct enl_directory *dir, const uint8_t *bytes, size_t len, int64_t now)
+{
+	Enlace__AuditEntry e = ENLACE__AUDIT_ENTRY__INIT;
+	uint8_t hash[ENL_HASH_LEN], seen[ENL_HASH_LEN], *entry = NULL;
+	char reason[64];
+	size_t elen = 0, slen = 0;
+	uint64_t index;
+	int rc;
+
+	crypto_generichash(hash, sizeof(hash), bytes, len, NULL, 0);
+	rc = st->ops->meta_get(st->db, "directory_hash", seen, sizeof(seen), &slen);
+	if (rc == ENL_OK && slen == sizeof(seen) && sodium_memcmp(seen, hash, sizeof(hash)) == 0)
+		return ENL_OK;
+	if (rc != ENL_OK && rc != ENL_E_NOT_FOUND)
+		return rc;
+	snprintf(reason, sizeof(reason), "directory serial %" PRIu64, enl_directory_serial(dir));
+	e.time = now;
+	e.event = ENLACE__AUDIT_EVENT__DIRECTORY_UPDATED;
+	e.sender = (char *)enl_identity_id(me);
+	e.directory_serial = enl_directory_serial(dir);
+	e.envelope_hash.data = hash;
+	e.envelope_hash.len = sizeof(hash);
+	e.reason = reason;
+	if ((rc = enl_pb_pack(&e.base, &entry, &elen)) != ENL_OK)
+		return rc;
+	rc = enl_tlog_append(log, entry, elen, &index);
+	free(entry);
+	if (rc == ENL_OK)
+		rc = st->ops->meta_put(st->db, "directory_hash", hash, sizeof(hash));
+	if (rc == ENL_OK)
+		blog("audit log: directory serial %" PRIu64 " recorded", enl_directory_serial(dir));
+	return rc == ENL_E_TOO_LARGE ? ENL_E_IO : rc;
+}
+
+struct dir_job {
+	struct job job;
+	struct server *srv;
+	struct dir_state *state;
+};
+
+static int
+dir_job_write(struct job *j, struct store *st, int64_t now)
+{
+	struct dir_job *dj = (struct dir_job *)j;
+
+	return audit_directory(st, dj->srv->p.log, dj->srv->p.me, dj->state->dir,
+			       dj->state->bytes, dj->state->len, now);
+}
+
+static void
+dir_state_free(struct dir_state *d)
+{
+	enl_directory_free(d->owned);
+	free(d->owned_bytes);
+	free(d);
+}
+
+/* On the writer, once the DIRECTORY_UPDATED entry is stored: the new
+ * directory in force, and the sessions it no longer admits closed. */
+static void
+dir_job_done(struct job *j, int rc)
+{
+	struct dir_job *dj = (struct dir_job *)j;
+	struct server *srv = dj->srv;
+	struct dir_state *d = dj->state;
+	uint32_t *drop = NULL;
+	size_t n_drop = 0;
+
+	free(dj);
+	if (rc != ENL_OK) {
+		blog("directory serial %" PRIu64 " not put in force: its DIRECTORY_UPDATED entry "
+		     "could not be stored: %s", enl_directory_serial(d->dir), enl_strerror(rc));
+		dir_state_free(d);
+		return;
+	}
+	pthread_mutex_lock(&srv->mu);
+	d->before = srv->dir;
+	srv->dir = d;
+	if (srv->n_sessions > 0 && (drop = calloc(srv->n_sessions, sizeof(*drop))) == NULL)
+		blog("out of memory: the sessions of keys no longer in the directory stay open "
+		     "(each request of theirs is refused)");
+	for (struct sess *s = srv->sessions; s != NULL && drop != NULL; s = s->next) {
+		uint8_t pk[32];
+		if (!s->dead && d->kr.signing_key(d->kr.ctx, enl_session_peer(s->s),
+						  enl_session_peer_version(s->s), pk) != ENL_OK) {
+			blog("session %s v%u closed: directory serial %" PRIu64 " no longer holds "
+			     "its key", enl_session_peer(s->s), enl_session_peer_version(s->s),
+			     enl_directory_serial(d->dir));
+			drop[n_drop++] = s->pipe;
+		}
+	}
+	pthread_mutex_unlock(&srv->mu);
+	blog("directory serial %" PRIu64 " in force", enl_directory_serial(d->dir));
+	for (size_t i = 0; i < n_drop; i++) {
+		nng_pipe p = NNG_PIPE_INITIALIZER;
+		p.id = drop[i];
+		nng_pipe_close(p);	/* the session ends with its pipe */
+	}
+	free(drop);
+}
+
+uint64_t
+server_directory_serial(struct server *srv)
+{
+	return enl_directory_serial(dir_now(srv)->dir);
+}
+
+void
+server_set_directory(struct server *srv, struct enl_directory *dir, uint8_t *bytes, size_t len)
+{
+	struct dir_job *dj = calloc(1, sizeof(*dj));
+	struct dir_state *d = calloc(1, sizeof(*d));
+
+	if (dj == NULL || d == NULL) {
+		blog("directory serial %" PRIu64 ": out of memory; the directory in force stays",
+		     enl_directory_serial(dir));
+		free(dj);
+		free(d);
+		enl_directory_free(dir);
+		free(bytes);
+		return;
+	}
+	d->dir = d->owned = dir;
+	d->bytes = d->owned_bytes = bytes;
+	d->len = len;
+	d->kr = enl_directory_keyring(dir);
+	dj->srv = srv;
+	dj->state = d;
+	dj->job.write = dir_job_write;
+	dj->job.done = dir_job_done;
+	writer_submit(srv->p.writer, &dj->job);
+}
+
 /* ---- dispatch ---- */
 
 static const struct {
@@ -1970,6 +2131,21 @@ handle_request(struct work *w, const uint8_t *frame, size_t len)
 		refuse(w, rc, why);
 		return;
 	}
+	/* the directory may have changed since the session opened */
+	{
+		uint8_t pk[32];
+		rc = w->dir->kr.signing_key(w->dir->kr.ctx, w->agency,
+					    enl_session_peer_version(w->sess->s), pk);
+		if (rc != ENL_OK) {
+			char why[200];
+			free(plain);
+			snprintf(why, sizeof(why), "the directory in force (serial %" PRIu64
+				 ") does not admit this session's key: %s",
+				 enl_directory_serial(w->dir->dir), enl_strerror(rc));
+			respond_status(w, rc, why);
+			return;
+		}
+	}
 	rc = enl_pb_unpack(&enlace__request__descriptor, plain, plen, w->srv->frame_max,
 			   (ProtobufCMessage **)&w->req);
 	free(plain);
@@ -1999,7 +2175,7 @@ handle_hello(struct work *w, uint32_t pipe, const uint8_t *frame, size_t len)
 	int64_t now = (int64_t)time(NULL);
 	int rc;
 
-	rc = enl_session_accept(srv->p.me, &srv->kr, frame, len, now, nonce, &s, &welcome,
+	rc = enl_session_accept(srv->p.me, &w->dir->kr, frame, len, now, nonce, &s, &welcome,
 				&wlen);
 	if (rc == ENL_OK && replayed(srv, nonce, now)) {
 		rc = ENL_E_INVAL;
@@ -2090,6 +2266,7 @@ work_cb(void *arg)
 	}
 	msg = nng_aio_get_msg(w->aio);
 	pipe = (uint32_t)nng_pipe_id(nng_msg_get_pipe(msg));
+	w->dir = dir_now(w->srv);
 	w->sess = sess_get(w->srv, pipe);
 	if (w->sess == NULL) {
 		handle_hello(w, pipe, nng_msg_body(msg), nng_msg_len(msg));
@@ -2124,7 +2301,15 @@ server_start(const struct server_params *p, struct server **out)
 	}
 	srv->policy->p = p->policy;
 	srv->policy->refs = 1;
-	srv->kr = enl_directory_keyring(p->dir);
+	if ((srv->dir = calloc(1, sizeof(*srv->dir))) == NULL) {
+		policy_put(srv, srv->policy);
+		free(srv);
+		return ENL_E_NOMEM;
+	}
+	srv->dir->dir = p->dir;
+	srv->dir->bytes = p->dir_bytes;
+	srv->dir->len = p->dir_len;
+	srv->dir->kr = enl_directory_keyring(p->dir);
 	srv->lim.max_payload = p->cfg->max_payload;
 	srv->frame_max = enl_envelope_max_size(&srv->lim) + 4096;
 	pthread_mutex_init(&srv->mu, NULL);
@@ -2205,6 +2390,11 @@ server_stop(struct server *srv)
 	free(srv->cosigs);
 	if (srv->policy != NULL)
 		policy_put(srv, srv->policy);
+	while (srv->dir != NULL) {
+		struct dir_state *d = srv->dir;
+		srv->dir = d->before;
+		dir_state_free(d);
+	}
 	pthread_mutex_destroy(&srv->mu);
 	free(srv);
 }

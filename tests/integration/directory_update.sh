@@ -3,7 +3,9 @@
 # agency that joined, then a sender's rotated key. The recipient's agent,
 # whose directory does not know the sender (or its key), asks the broker
 # for the newest directory before it would refuse the message, and
-# receives it; nothing is refused.
+# receives it; nothing is refused. Then a revocation put in force at the
+# broker by SIGHUP, without a restart: the revoked agency's session is
+# closed and it cannot open another; an older directory is refused.
 . "$(dirname "$0")/common.sh"
 K=$BIN/keys/enlace-keys
 FETCH_WAIT=2s net_init AR-UIF:FIU BR-PF:POLICE
@@ -54,4 +56,35 @@ ok "  ... having taken serial 3 from the broker" \
 	grep -q "directory serial 3 from the broker, verified" "$NET/BR-PF/log"
 ok "nothing was refused" test -z "$(ls -A "$NET/BR-PF/spool/refused" 2>/dev/null)"
 ok "no REFUSED line" sh -c "! grep -q REFUSED '$NET/BR-PF/log'"
+
+# MX-UIF's key is revoked: serial 4, put in force by SIGHUP, no restart.
+bpid=$(cat "$NET/broker/pid")
+$K directory revoke --authority "$NET/authority" --in "$NET/directory" --id MX-UIF \
+	--reason "key compromised" --out "$NET/directory.4" >/dev/null || finish
+mv "$NET/directory.4" "$NET/directory"
+kill -HUP "$bpid"
+ok "SIGHUP puts serial 4 in force" wait_for 10 "serial 4" grep -q "directory serial 4 in force" "$NET/broker/log"
+ok "  ... recorded in the audit log" grep -q "audit log: directory serial 4 recorded" "$NET/broker/log"
+ok "  ... MX-UIF's session is closed" grep -q "session MX-UIF v1 closed: directory serial 4 no longer holds its key" "$NET/broker/log"
+ok "  ... the broker kept running" kill -0 "$bpid"
+idx=$(enl MX-UIF send --json --to BR-PF --text "from a revoked key" | msgid)
+ok "MX-UIF's message stays in its outbox" test -e "$NET/MX-UIF/spool/outbox/$idx.env"
+ok "  ... its sessions refused as revoked" wait_for 20 "the refusal" \
+	grep -q "refused a session: .*revoked" "$NET/broker/log"
+is "  ... nothing of it stored" \
+	"$(sqlite3 "$NET/broker/data/store.sqlite" "select count(*) from messages where hex(id) = upper('$idx')")" 0
+# the same file again is no change; an older one is refused, and serial 4 stays
+kill -HUP "$bpid"
+cp "$NET/directory" "$NET/directory.4"
+$K directory build --authority "$NET/authority" --serial 2 --expires 30d \
+	--out "$NET/directory" "$NET/broker/key/card" "$NET"/*-*/key/card >/dev/null
+kill -HUP "$bpid"
+ok "an older directory is refused on SIGHUP" wait_for 10 "the refusal" \
+	grep -q "older than the one in force; the directory in force (serial 4) stays" "$NET/broker/log"
+is "  ... and serial 4 was put in force once" "$(grep -c "directory serial 4 in force" "$NET/broker/log")" 1
+ok "AR-UIF still sends" test "$(enl AR-UIF send --wait --json --to BR-PF --text "after the revocation" | msgid | wc -c)" = 33
+mv "$NET/directory.4" "$NET/directory"
+stop_broker TERM
+ok "the audit log verifies" "$BIN/client/enlace-audit" verify "$NET/broker/data/log" \
+	--broker-pub "$NET/broker/key/card"
 finish
