@@ -206,8 +206,9 @@ open_log(struct broker *b)
 		    (rc = audit_directory(&b->store, b->log, b->me, b->dir, b->dir_bytes,
 						  b->dir_len, e.time)) == ENL_OK &&
 		    (rc = log_policy(b, e.time)) == ENL_OK &&
-		    (rc = enl_tlog_commit(b->log, NULL)) == ENL_OK)
-			rc = store_commit(&b->store);
+		    (rc = enl_tlog_stage(b->log)) == ENL_OK &&
+		    (rc = store_commit(&b->store)) == ENL_OK)
+			enl_tlog_stage_done(b->log);
 		if (rc != ENL_OK && b->store.ops->rollback(b->store.db) != ENL_OK)
 			blog("store: rollback failed");
 		if (rc == ENL_OK)

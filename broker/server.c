@@ -695,7 +695,8 @@ log_commit(void *arg)
 
 	if (enl_tlog_size(srv->p.log) == enl_tlog_committed(srv->p.log))
 		return ENL_OK;	/* nothing new */
-	if ((rc = enl_tlog_commit(srv->p.log, NULL)) != ENL_OK) {
+	/* committed for the log only once the store's commit is (log_sign) */
+	if ((rc = enl_tlog_stage(srv->p.log)) != ENL_OK) {
 		blog("audit log: cannot commit: %s", enl_strerror(rc));
 		return rc == ENL_E_NO_SPACE ? rc : ENL_E_IO;
 	}
@@ -711,6 +712,7 @@ log_sign(void *arg)
 	char *note = NULL;
 	int rc;
 
+	enl_tlog_stage_done(srv->p.log);	/* the store committed what log_commit staged */
 	if (enl_tlog_committed(srv->p.log) == srv->checkpoint_size && srv->checkpoint)
 		return;	/* nothing new: the last checkpoint stands */
 	if ((rc = enl_tlog_checkpoint(srv->p.log, &note)) != ENL_OK) {

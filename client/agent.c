@@ -1004,6 +1004,11 @@ fetcher_main(void *arg)
 		req.fetch = &fr;
 		rc = conn_request(&a->in, &kr, &req, (int)a->cfg.fetch_wait_ms + 15000, &resp);
 		set_connected(a, &a->in, rc == ENL_OK);
+		if (rc == ENL_OK && resp->status != ENL_OK) {
+			/* refused (the broker's disk full, say): not again at once */
+			alog("the broker refused a fetch: %s", resp->reason);
+			rc = resp->status;
+		}
 		if (rc == ENL_OK && resp->status == ENL_OK && resp->n_envelopes > 0) {
 			struct pending_ack *acks = calloc(resp->n_envelopes, sizeof(*acks));
 			size_t n = 0;

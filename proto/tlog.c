@@ -100,6 +100,12 @@ struct enl_tlog {
 	size_t pend_len, pend_cap;
 	uint64_t pend_first;	/* index of the first entry in pend */
 	size_t pend_commit_off;	/* where the entries not yet journaled start */
+	/* staged in an external journal's open transaction, not yet known
+	 * committed (enl_tlog_stage) */
+	bool staged;
+	uint64_t staged_size;
+	struct enl_tlog_tree staged_tree;
+	size_t staged_pend_off;
 	/* the journal: every entry, appended and synced at each commit */
 	int jfd;
 	uint64_t *joff;		/* offset of each entry's record */
@@ -337,6 +343,7 @@ enl_tlog_rollback(struct enl_tlog *log)
 		log->hh[h].n = log->committed >> h;
 	log->tree = log->committed_tree;
 	log->pend_len = log->pend_commit_off;
+	log->staged = false;
 }
 
 uint64_t
@@ -830,6 +837,33 @@ enl_tlog_commit(struct enl_tlog *log, char **checkpoint)
 	if (checkpoint != NULL)
 		return enl_tlog_checkpoint(log, checkpoint);
 	return ENL_OK;
+}
+
+int
+enl_tlog_stage(struct enl_tlog *log)
+{
+	int rc;
+
+	if (log->jops == NULL)
+		return ENL_E_INVAL;
+	if ((rc = journal_append(log)) != ENL_OK)
+		return rc;
+	log->staged = true;
+	log->staged_size = log->tree.size;
+	log->staged_tree = log->tree;
+	log->staged_pend_off = log->pend_len;
+	return ENL_OK;
+}
+
+void
+enl_tlog_stage_done(struct enl_tlog *log)
+{
+	if (!log->staged)
+		return;
+	log->committed = log->staged_size;
+	log->committed_tree = log->staged_tree;
+	log->pend_commit_off = log->staged_pend_off;
+	log->staged = false;
 }
 
 int

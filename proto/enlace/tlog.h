@@ -109,6 +109,18 @@ int enl_tlog_append(struct enl_tlog *log, const uint8_t *entry, size_t len,
  */
 int enl_tlog_commit(struct enl_tlog *log, char **checkpoint) ENL_WUR;
 
+/*
+ * With an external journal (enl_tlog_open_with), the commit in two steps,
+ * as the journal's owner commits: enl_tlog_stage hands what was appended
+ * to the journal, in the owner's open transaction; once that transaction
+ * has committed, enl_tlog_stage_done makes it the log's committed state.
+ * If the transaction fails instead, enl_tlog_rollback forgets it, and the
+ * log stays what the journal holds. (enl_tlog_commit counts it committed
+ * at once, which is right only if the owner's commit cannot fail.)
+ */
+int enl_tlog_stage(struct enl_tlog *log) ENL_WUR;
+void enl_tlog_stage_done(struct enl_tlog *log);
+
 /* *checkpoint (malloc'd): a checkpoint of everything committed, signed
  * now. Any thread that owns the log. */
 int enl_tlog_checkpoint(const struct enl_tlog *log, char **checkpoint) ENL_WUR;

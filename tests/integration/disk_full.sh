@@ -47,6 +47,23 @@ ok "  ... and status no longer says it waits" sh -c \
 	"ENLACE_SOCKET=$NET/AR-UIF/agent.sock $BIN/client/enlace status --json | grep -q '\"outbox_waiting\":\"\"'"
 is "  ... once" "$(received_times BR-PF "$id1")" 1
 
+# The broker's disk fills while a message waits for a recipient that is
+# away: the recipient's fetches fail (the broker cannot mark it fetched),
+# and the agent backs off rather than asking again at once.
+stop_agent BR-PF TERM
+idw=$(enl AR-UIF send --wait --json --to BR-PF --text "waiting for BR-PF" | msgid)
+touch "$NET/full-broker"
+before=$(grep -c "refused a request from BR-PF" "$NET/broker/log")
+full BR-PF "$NET/BR-PF/spool" start_agent BR-PF || finish
+ok "BR-PF's fetch is refused: no space" wait_for 20 "the refusal" sh -c \
+	"[ \$(grep -c 'refused a request from BR-PF: no space left on device' '$NET/broker/log') -gt $before ]"
+t0=$(date +%s%N)
+wait_for 10 "three seconds" sh -c "[ \$(( (\$(date +%s%N) - $t0) / 1000000 )) -ge 3000 ]"
+refusals=$(( $(grep -c "refused a request from BR-PF" "$NET/broker/log") - before ))
+ok "  ... and it backs off: $refusals refusals in about 3 s" test "$refusals" -le 30
+rm "$NET/full-broker"
+ok "  ... then receives it" wait_for 60 "the inbox" test -e "$NET/BR-PF/spool/inbox/$idw.env"
+
 # The recipient's disk is full: it cannot keep the message, so it does not
 # acknowledge it.
 touch "$NET/full-BR-PF"
@@ -73,4 +90,13 @@ ok "with room again it sends" test ${#id3} = 32
 stop_broker TERM
 ok "the audit log verifies" "$BIN/client/enlace-audit" verify "$NET/broker/data/log" \
 	--broker-pub "$NET/broker/key/card"
+# what a batch that could not commit had put in the log is not in it: the
+# journal in the store holds every entry of the published checkpoint, no
+# more and no gap, and the broker starts again on it
+size=$(sed -n 2p "$NET/broker/data/log/checkpoint")
+is "the store's journal is the checkpoint's entries" \
+	"$(sqlite3 "$NET/broker/data/store.sqlite" "select count(*) || ' ' || coalesce(max(idx) + 1, 0) from audit")" \
+	"$size $size"
+start_broker || finish
+ok "the broker starts again" kill -0 "$(cat "$NET/broker/pid")"
 finish

@@ -262,6 +262,72 @@ mj_get(void *ctx, uint64_t index, uint8_t **out, size_t *len)
 	return ENL_OK;
 }
 
+/*
+ * The journal's owner commits the staged entries, or fails to (its disk
+ * full): then the log forgets them, the next entries take their places,
+ * and the log stays exactly what the journal holds; it opens again on it.
+ */
+static void
+test_stage_with_the_owner(void)
+{
+	struct memjournal mj = {0};
+	const struct enl_tlog_journal jops = {&mj, mj_append, mj_load, mj_get};
+	struct enl_tlog *log = NULL;
+	enl_mhash leaf, *leaves, want, got;
+	char why[512], cmd[600];
+	uint64_t idx, n = 0;
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'/*", dir);
+	REQUIRE(system(cmd) == 0);
+	mj.cap = 64;
+	REQUIRE((mj.e = calloc(mj.cap, sizeof(*mj.e))) != NULL);
+	REQUIRE((mj.len = calloc(mj.cap, sizeof(*mj.len))) != NULL);
+	REQUIRE((leaves = calloc(mj.cap, sizeof(*leaves))) != NULL);
+	REQUIRE_OK(enl_tlog_open_with(dir, "enlace/OAS-BROKER", broker, &jops, &log, why,
+				      sizeof(why)));
+	/* 5 entries, committed by the owner */
+	for (; n < 5; n++)
+		CHECK_RC(append_entry(log, n, leaves[n], &idx), ENL_OK);
+	CHECK_RC(enl_tlog_stage(log), ENL_OK);
+	CHECK(enl_tlog_committed(log) == 0);	/* not before the owner's commit */
+	enl_tlog_stage_done(log);
+	CHECK(enl_tlog_committed(log) == 5);
+	/* 3 more staged, and the owner's commit fails: its journal drops them */
+	for (uint64_t i = 100; i < 103; i++)
+		CHECK_RC(append_entry(log, i, leaf, &idx), ENL_OK);
+	CHECK_RC(enl_tlog_stage(log), ENL_OK);
+	CHECK(mj.n == 8);
+	for (size_t i = 5; i < mj.n; i++)
+		free(mj.e[i]);
+	mj.n = 5;
+	enl_tlog_rollback(log);
+	CHECK(enl_tlog_size(log) == 5 && enl_tlog_committed(log) == 5);
+	/* the next entries take their places */
+	for (; n < 9; n++) {
+		CHECK_RC(append_entry(log, n, leaves[n], &idx), ENL_OK);
+		CHECK(idx == n);
+	}
+	CHECK_RC(enl_tlog_stage(log), ENL_OK);	/* mj_append checks `first` */
+	enl_tlog_stage_done(log);
+	CHECK(enl_tlog_committed(log) == 9 && mj.n == 9);
+	CHECK_RC(enl_tlog_root(log, 9, got), ENL_OK);
+	enl_merkle_root(leaves, 9, want);
+	CHECK(memcmp(got, want, 32) == 0);
+	CHECK_RC(enl_tlog_flush(log), ENL_OK);
+	enl_tlog_close(log);
+	/* it opens again on what the journal holds */
+	log = NULL;
+	CHECK_RC(enl_tlog_open_with(dir, "enlace/OAS-BROKER", broker, &jops, &log, why,
+				    sizeof(why)), ENL_OK);
+	CHECK(log != NULL && enl_tlog_committed(log) == 9);
+	enl_tlog_close(log);
+	for (size_t k = 0; k < mj.n; k++)
+		free(mj.e[k]);
+	free(mj.e);
+	free(mj.len);
+	free(leaves);
+}
+
 /* A source that reads the folder, but gives the checkpoint it was made
  * with: an auditor that read the checkpoint before the log grew. */
 struct old_view {
@@ -462,6 +528,7 @@ main(void)
 	RUN(test_damage_located);
 	RUN(test_cosignatures_published);
 	RUN(test_old_checkpoint_readable);
+	RUN(test_stage_with_the_owner);
 	RUN(test_publish_in_background);
 	rc = harness_done();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
