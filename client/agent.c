@@ -93,6 +93,7 @@ struct agent {
 	bool connected;
 	char last_error[256];
 	char outbox_waiting[300];	/* under mu: why the last try left the outbox as it was */
+	struct timespec last_queued;	/* under mu: the newest outbox file's time */
 	/* the broker's audit log, as this agency has seen it (log_mu) */
 	pthread_mutex_t log_mu;
 	struct enl_checkpoint held;	/* size 0: none yet */
@@ -1183,6 +1184,34 @@ forward_prepare(struct agent *a, const Enlace__CtlSend *s, struct enl_header *h,
 	return ENL_OK;
 }
 
+/*
+ * Puts an envelope in the outbox (durably, never over another). Its
+ * file's time orders the outbox (outbox_list): strictly after every one
+ * before it, to the nanosecond, even within one tick of the file
+ * system's clock, and even if the clock stepped back.
+ */
+static int
+outbox_put(struct agent *a, const char *hex, const uint8_t *env, size_t len)
+{
+	char path[2048];
+	struct timespec at;
+
+	clock_gettime(CLOCK_REALTIME, &at);
+	pthread_mutex_lock(&a->mu);
+	if (at.tv_sec < a->last_queued.tv_sec ||
+	    (at.tv_sec == a->last_queued.tv_sec && at.tv_nsec <= a->last_queued.tv_nsec)) {
+		at = a->last_queued;
+		if (++at.tv_nsec == 1000000000L) {
+			at.tv_sec++;
+			at.tv_nsec = 0;
+		}
+	}
+	a->last_queued = at;
+	pthread_mutex_unlock(&a->mu);
+	snprintf(path, sizeof(path), "%s/outbox/%s.env", a->cfg.spool, hex);
+	return enl_file_write_at(path, env, len, 0600, false, &at);
+}
+
 static void
 ctl_send(struct agent *a, const Enlace__CtlSend *s)
 {
@@ -1194,7 +1223,7 @@ ctl_send(struct agent *a, const Enlace__CtlSend *s)
 	struct enl_message *om = NULL;
 	uint8_t *env = NULL, *orig = NULL;
 	size_t len = 0, orig_len = 0;
-	char hex[2 * ENL_MSG_ID_LEN + 1], path[2048], reason[256], fwd_subject[300];
+	char hex[2 * ENL_MSG_ID_LEN + 1], reason[256], fwd_subject[300];
 	bool refreshed = false;
 	int rc = ENL_E_INVAL;
 
@@ -1272,8 +1301,7 @@ ctl_send(struct agent *a, const Enlace__CtlSend *s)
 		goto out;
 	}
 	enl_hex(h->message_id, ENL_MSG_ID_LEN, hex);
-	snprintf(path, sizeof(path), "%s/outbox/%s.env", a->cfg.spool, hex);
-	if ((rc = enl_file_write(path, env, len, 0600, false)) != ENL_OK) {
+	if ((rc = outbox_put(a, hex, env, len)) != ENL_OK) {
 		snprintf(reason, sizeof(reason), "outbox: %s", enl_strerror(rc));
 		ctl_error(a, rc, reason);
 		goto out;
@@ -1854,8 +1882,7 @@ ctl_decide(struct agent *a, const Enlace__CtlDecide *dc)
 		goto out;
 	}
 	enl_hex(h->message_id, ENL_MSG_ID_LEN, hex);
-	snprintf(path, sizeof(path), "%s/outbox/%s.env", a->cfg.spool, hex);
-	if ((rc = enl_file_write(path, env, len, 0600, false)) != ENL_OK) {
+	if ((rc = outbox_put(a, hex, env, len)) != ENL_OK) {
 		ctl_error(a, rc, "outbox: cannot write the decision");
 		goto out;
 	}
@@ -2014,6 +2041,20 @@ agent_load(struct agent *a, const char *config)
 			alog("%s: %s", path, strerror(errno));
 			return -1;
 		}
+	}
+	/* the outbox's order goes on after its newest file */
+	{
+		char **names = NULL;
+		size_t n = outbox_list(a, &names);
+		struct stat st;
+		if (n > 0) {
+			snprintf(path, sizeof(path), "%s/outbox/%s", a->cfg.spool, names[n - 1]);
+			if (stat(path, &st) == 0)
+				a->last_queued = st.st_mtim;
+		}
+		for (size_t i = 0; i < n; i++)
+			free(names[i]);
+		free(names);
 	}
 	return 0;
 }

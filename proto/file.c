@@ -116,6 +116,13 @@ int
 enl_file_write(const char *path, const uint8_t *buf, size_t len, unsigned mode,
 	       bool replace)
 {
+	return enl_file_write_at(path, buf, len, mode, replace, NULL);
+}
+
+int
+enl_file_write_at(const char *path, const uint8_t *buf, size_t len, unsigned mode,
+		  bool replace, const struct timespec *mtime)
+{
 	char tmp[4096];
 	uint8_t rnd[8];
 	char hex[17];
@@ -130,6 +137,8 @@ enl_file_write(const char *path, const uint8_t *buf, size_t len, unsigned mode,
 		return from_errno(errno);
 	/* The umask must not widen nor narrow what was asked for. */
 	if (fchmod(fd, (mode_t)mode) != 0 || (rc = write_all(fd, buf, len)) != ENL_OK ||
+	    (mtime != NULL &&
+	     futimens(fd, (const struct timespec[2]){{0, UTIME_OMIT}, *mtime}) != 0) ||
 	    fsync(fd) != 0) {
 		rc = from_errno(errno);
 		close(fd);

@@ -420,6 +420,11 @@ int enl_file_read(const char *path, size_t max, uint8_t **out,
  */
 int enl_file_write(const char *path, const uint8_t *buf, size_t len,
 		   unsigned mode, bool replace) ENL_WUR;
+/* The same, the file's modification time set to *mtime (to the
+ * nanosecond) before it is synced. */
+struct timespec;
+int enl_file_write_at(const char *path, const uint8_t *buf, size_t len, unsigned mode,
+		      bool replace, const struct timespec *mtime) ENL_WUR;
 
 /* Syncs the folder `path` is in, so that a name made in it is durable. */
 int enl_file_sync_parent(const char *path) ENL_WUR;

@@ -62,6 +62,8 @@ bpid=$(cat "$NET/broker/pid")
 $K directory revoke --authority "$NET/authority" --in "$NET/directory" --id MX-UIF \
 	--reason "key compromised" --out "$NET/directory.4" >/dev/null || finish
 mv "$NET/directory.4" "$NET/directory"
+# MX-UIF has a session open (a request on it) when serial 4 comes
+ok "MX-UIF asks the broker" sh -c "ENLACE_SOCKET=$NET/MX-UIF/agent.sock $BIN/client/enlace receipts $id >/dev/null"
 kill -HUP "$bpid"
 ok "SIGHUP puts serial 4 in force" wait_for 10 "serial 4" grep -q "directory serial 4 in force" "$NET/broker/log"
 ok "  ... recorded in the audit log" grep -q "audit log: directory serial 4 recorded" "$NET/broker/log"

@@ -23,6 +23,9 @@ ok "status says not connected" wait_for 15 "disconnected" sh -c "ENLACE_SOCKET=$
 # ... and more after it: they wait together, and go in the order they were sent
 order=("$id2")
 for i in 1 2 3 4 5; do order+=("$(enl AR-UIF send --to BR-PF --text "broker away, then $i")"); done
+times=$(for id in "${order[@]}"; do stat -c '%.9Y' "$NET/AR-UIF/spool/outbox/$id.env"; done)
+is "their files' times are strictly increasing, in that order" \
+	"$(printf '%s\n' "$times" | sort -u -n | tr '\n' ' ')" "$(printf '%s\n' "$times" | tr '\n' ' ')"
 start_broker || finish
 ok "sent once the broker is back" wait_for 30 "sent" test -e "$NET/AR-UIF/spool/sent/$id2.receipt"
 ok "and delivered" wait_for 30 "delivered" test -e "$NET/BR-PF/spool/inbox/$id2.env"
