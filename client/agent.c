@@ -940,6 +940,18 @@ receive_one(struct agent *a, const struct enl_keyring *kr, const uint8_t *env, s
 	}
 	if (rc == ENL_E_NOMEM)
 		return rc;	/* this agent's failure, not the envelope's */
+	if (rc == ENL_E_UNKNOWN_KEY_VERSION &&
+	    enl_envelope_verify(env, len, &k, &a->lim, (int64_t)time(NULL), &h, NULL) == ENL_OK) {
+		/* Signed by a sender the directory holds, but sealed to a key
+		 * version of this agency that this agent has not loaded (a key
+		 * rotated since it started): not the message's fault. It waits
+		 * at the broker, unacknowledged, for a restart with that key. */
+		enl_hex(h.message_id, ENL_MSG_ID_LEN, hex);
+		alog("message %s from %s is sealed to a key of %s that this agent has not loaded "
+		     "(rotated since it started?); it waits at the broker until the agent is "
+		     "restarted with that key", hex, h.sender, enl_identity_id(a->me));
+		return ENL_E_IO;
+	}
 	if (rc == ENL_OK && (m->header.has_forward_of || m->header.type == ENL_MSG_FORWARD) &&
 	    !forward_verified(a, &k, m, reason, sizeof(reason))) {
 		enl_message_free(m);

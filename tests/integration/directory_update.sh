@@ -86,6 +86,29 @@ ok "an older directory is refused on SIGHUP" wait_for 10 "the refusal" \
 is "  ... and serial 4 was put in force once" "$(grep -c "directory serial 4 in force" "$NET/broker/log")" 1
 ok "AR-UIF still sends" test "$(enl AR-UIF send --wait --json --to BR-PF --text "after the revocation" | msgid | wc -c)" = 33
 mv "$NET/directory.4" "$NET/directory"
+
+# BR-PF rotates its key: serial 5 reaches the broker (SIGHUP) and AR-UIF
+# (restarted), but BR-PF's agent runs on with the keys it loaded at start.
+$K agency rotate "$NET/BR-PF/key" >/dev/null || finish
+$K directory build --authority "$NET/authority" --serial 5 --expires 30d \
+	--keep-revocations "$NET/directory" --out "$NET/directory.5" \
+	"$NET/broker/key/card" "$NET"/*-*/key/card >/dev/null || finish
+mv "$NET/directory.5" "$NET/directory"
+kill -HUP "$bpid"
+ok "serial 5 in force" wait_for 10 "serial 5" grep -q "directory serial 5 in force" "$NET/broker/log"
+cp "$NET/directory" "$NET/AR-UIF/directory"
+stop_agent AR-UIF TERM
+start_agent AR-UIF || finish
+id5=$(enl AR-UIF send --wait --json --to BR-PF --text "to the new key" | msgid)
+ok "a message sealed to BR-PF's new key is receipted" test ${#id5} = 32
+ok "BR-PF, without that key, says why it cannot take it" wait_for 20 "the log line" \
+	grep -q "message $id5 from AR-UIF is sealed to a key of BR-PF that this agent has not loaded" \
+	"$NET/BR-PF/log"
+ok "  ... and does not refuse it" sh -c "! grep -q REFUSED '$NET/BR-PF/log'"
+stop_agent BR-PF TERM
+start_agent BR-PF || finish
+ok "restarted with the key, BR-PF receives it" wait_for 30 "the inbox" \
+	test -e "$NET/BR-PF/spool/inbox/$id5.env"
 stop_broker TERM
 ok "the audit log verifies" "$BIN/client/enlace-audit" verify "$NET/broker/data/log" \
 	--broker-pub "$NET/broker/key/card"
