@@ -950,7 +950,7 @@ receive_one(struct agent *a, const struct enl_keyring *kr, const uint8_t *env, s
 		alog("message %s from %s is sealed to a key of %s that this agent has not loaded "
 		     "(rotated since it started?); it waits at the broker until the agent is "
 		     "restarted with that key", hex, h.sender, enl_identity_id(a->me));
-		return ENL_E_IO;
+		return ENL_E_UNKNOWN_KEY_VERSION;
 	}
 	if (rc == ENL_OK && (m->header.has_forward_of || m->header.type == ENL_MSG_FORWARD) &&
 	    !forward_verified(a, &k, m, reason, sizeof(reason))) {
@@ -1025,6 +1025,7 @@ fetcher_main(void *arg)
 		if (rc == ENL_OK && resp->status == ENL_OK && resp->n_envelopes > 0) {
 			struct pending_ack *acks = calloc(resp->n_envelopes, sizeof(*acks));
 			size_t n = 0;
+			bool waits = false;
 			backoff = 0;
 			rc = acks == NULL ? ENL_E_NOMEM : ENL_OK;
 			for (size_t i = 0; i < resp->n_envelopes && rc == ENL_OK; i++) {
@@ -1032,7 +1033,14 @@ fetcher_main(void *arg)
 				rc = receive_one(a, &kr, resp->envelopes[i].data,
 						 resp->envelopes[i].len, &acks[n], &have);
 				n += have;
+				if (rc == ENL_E_UNKNOWN_KEY_VERSION) {
+					/* it waits at the broker; the others come in */
+					waits = true;
+					rc = ENL_OK;
+				}
 			}
+			if (rc == ENL_OK && waits)
+				rc = ENL_E_UNKNOWN_KEY_VERSION;	/* fetched again after a pause */
 			/* what is durably in the inbox is acknowledged, even after a failure */
 			if (n > 0) {
 				int arc = send_acks(a, &kr, acks, n);

@@ -89,6 +89,7 @@ mv "$NET/directory.4" "$NET/directory"
 
 # BR-PF rotates its key: serial 5 reaches the broker (SIGHUP) and AR-UIF
 # (restarted), but BR-PF's agent runs on with the keys it loaded at start.
+cp "$NET/directory" "$NET/directory.4"
 $K agency rotate "$NET/BR-PF/key" >/dev/null || finish
 $K directory build --authority "$NET/authority" --serial 5 --expires 30d \
 	--keep-revocations "$NET/directory" --out "$NET/directory.5" \
@@ -105,6 +106,16 @@ ok "BR-PF, without that key, says why it cannot take it" wait_for 20 "the log li
 	grep -q "message $id5 from AR-UIF is sealed to a key of BR-PF that this agent has not loaded" \
 	"$NET/BR-PF/log"
 ok "  ... and does not refuse it" sh -c "! grep -q REFUSED '$NET/BR-PF/log'"
+# a later message BR-PF can open (sealed to its old key, with serial 4,
+# put in AR-UIF's outbox as its agent does) is not held up behind it
+$BIN/client/enlace seal --key "$NET/AR-UIF/key" --directory "$NET/directory.4" \
+	--authority-pub "$NET/authority/authority.pub" --to BR-PF --text "to the old key" \
+	--json --out "$NET/old.env" > "$NET/seal.json" || finish
+id6=$(msgid < "$NET/seal.json")
+mv "$NET/old.env" "$NET/AR-UIF/spool/outbox/$id6.env"
+ok "  ... a later message to the key it has comes in meanwhile" wait_for 30 "the inbox" \
+	test -e "$NET/BR-PF/spool/inbox/$id6.env"
+ok "  ... while the first still waits" test ! -e "$NET/BR-PF/spool/inbox/$id5.env"
 stop_agent BR-PF TERM
 start_agent BR-PF || finish
 ok "restarted with the key, BR-PF receives it" wait_for 30 "the inbox" \
