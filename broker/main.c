@@ -153,14 +153,13 @@ reload_directory(struct broker *b)
 		free(bytes);
 		return;
 	}
-	if (enl_directory_serial(nd) <= held || !has_my_card(b, nd)) {
-		if (enl_directory_serial(nd) < held || !has_my_card(b, nd))
-			blog("directory %s: %s; the directory in force (serial %" PRIu64 ") stays",
-			     b->cfg.directory,
-			     enl_directory_serial(nd) < held
-				     ? "older than the one in force"
-				     : "no BROKER card for this broker at its key version",
-			     held);
+	const char *why = enl_directory_serial(nd) < held ? "older than the one in force"
+			  : !has_my_card(b, nd) ? "no BROKER card for this broker at its key version"
+						 : NULL;
+	if (why != NULL)
+		blog("directory %s: %s; the directory in force (serial %" PRIu64 ") stays",
+		     b->cfg.directory, why, held);
+	if (why != NULL || enl_directory_serial(nd) == held) {	/* the same: no change */
 		enl_directory_free(nd);
 		free(bytes);
 		return;

@@ -120,6 +120,15 @@ stop_agent BR-PF TERM
 start_agent BR-PF || finish
 ok "restarted with the key, BR-PF receives it" wait_for 30 "the inbox" \
 	test -e "$NET/BR-PF/spool/inbox/$id5.env"
+# a newer directory without the broker's own card is refused whole
+cp "$NET/directory" "$NET/directory.5"
+$K directory build --authority "$NET/authority" --serial 6 --expires 30d \
+	--keep-revocations "$NET/directory.5" --out "$NET/directory" "$NET"/*-*/key/card >/dev/null
+kill -HUP "$bpid"
+ok "a directory without the broker's card is refused on SIGHUP" wait_for 10 "the refusal" \
+	grep -q "no BROKER card for this broker at its key version; the directory in force (serial 5) stays" \
+	"$NET/broker/log"
+mv "$NET/directory.5" "$NET/directory"
 stop_broker TERM
 ok "the audit log verifies" "$BIN/client/enlace-audit" verify "$NET/broker/data/log" \
 	--broker-pub "$NET/broker/key/card"
