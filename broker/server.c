@@ -22,9 +22,12 @@
 
 #define REPLAY_SLOTS 16384
 
+struct dir_state;
+
 struct sess {
 	uint32_t pipe;
 	struct enl_session *s;
+	const struct dir_state *opened;	/* the directory its handshake was checked against */
 	int refs;
 	bool dead;
 	struct sess *next;
@@ -2133,8 +2136,8 @@ handle_request(struct work *w, const uint8_t *frame, size_t len)
 		refuse(w, rc, why);
 		return;
 	}
-	/* the directory may have changed since the session opened */
-	{
+	/* the directory changed since the session opened: is its key still in it? */
+	if (w->dir != w->sess->opened) {
 		uint8_t pk[32];
 		rc = w->dir->kr.signing_key(w->dir->kr.ctx, w->agency,
 					    enl_session_peer_version(w->sess->s), pk);
@@ -2211,6 +2214,7 @@ handle_hello(struct work *w, uint32_t pipe, const uint8_t *frame, size_t len)
 	ss->pipe = pipe;
 	ss->s = s;
 	ss->refs = 1;
+	ss->opened = w->dir;
 	pthread_mutex_lock(&srv->mu);
 	if (srv->n_sessions >= srv->p.cfg->max_sessions) {
 		pthread_mutex_unlock(&srv->mu);

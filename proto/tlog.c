@@ -103,7 +103,6 @@ struct enl_tlog {
 	/* staged in an external journal's open transaction, not yet known
 	 * committed (enl_tlog_stage) */
 	bool staged;
-	uint64_t staged_size;
 	struct enl_tlog_tree staged_tree;
 	size_t staged_pend_off;
 	/* the journal: every entry, appended and synced at each commit */
@@ -849,7 +848,6 @@ enl_tlog_stage(struct enl_tlog *log)
 	if ((rc = journal_append(log)) != ENL_OK)
 		return rc;
 	log->staged = true;
-	log->staged_size = log->tree.size;
 	log->staged_tree = log->tree;
 	log->staged_pend_off = log->pend_len;
 	return ENL_OK;
@@ -860,7 +858,7 @@ enl_tlog_stage_done(struct enl_tlog *log)
 {
 	if (!log->staged)
 		return;
-	log->committed = log->staged_size;
+	log->committed = log->staged_tree.size;
 	log->committed_tree = log->staged_tree;
 	log->pend_commit_off = log->staged_pend_off;
 	log->staged = false;

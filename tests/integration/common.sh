@@ -54,6 +54,10 @@ finish() {
 acked_count() {
 	enl "$1" receipts --json "$2" 2>/dev/null | grep -o '"state":"acknowledged"' | wc -l
 }
+# acked_by SENDER ID [N]: exactly N (1) recipients acknowledged message ID
+acked_by() {
+	[ "$(acked_count "$1" "$2")" = "${3:-1}" ]
+}
 # received_times ID MSGID: how many times ID's agent logged receiving it
 received_times() {
 	grep -c "received message $2" "$NET/$1/log" 2>/dev/null || true

@@ -32,7 +32,7 @@ ok "the broker takes a message from the new agency" test ${#id} = 32
 ok "BR-PF, with serial 1, receives it" wait_for 30 "the inbox" test -e "$NET/BR-PF/spool/inbox/$id.env"
 ok "  ... having taken serial 2 from the broker" \
 	grep -q "directory serial 2 from the broker, verified" "$NET/BR-PF/log"
-ok "  ... and acknowledged it" wait_for 30 "the ack" sh -c "[ \$(ENLACE_SOCKET=$NET/MX-UIF/agent.sock $BIN/client/enlace receipts --json $id | grep -o '\"state\":\"acknowledged\"' | wc -l) = 1 ]"
+ok "  ... and acknowledged it" wait_for 30 "the ack" acked_by MX-UIF "$id"
 
 id3=$(enl AR-UIF send --wait --json --to MX-UIF --text "welcome" | msgid)
 ok "AR-UIF, with serial 1, can write to the new agency" test ${#id3} = 32

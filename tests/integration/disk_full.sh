@@ -74,7 +74,7 @@ ok "  ... so it is not in its inbox" test ! -e "$NET/BR-PF/spool/inbox/$id2.env"
 is "  ... nor acknowledged" "$(acked_count AR-UIF "$id2")" 0
 rm "$NET/full-BR-PF"
 ok "received once there is space" wait_for 60 "the inbox" test -e "$NET/BR-PF/spool/inbox/$id2.env"
-ok "  ... and acknowledged" wait_for 30 "the ack" sh -c "[ \$(ENLACE_SOCKET=$NET/AR-UIF/agent.sock $BIN/client/enlace receipts --json $id2 | grep -o '\"state\":\"acknowledged\"' | wc -l) = 1 ]"
+ok "  ... and acknowledged" wait_for 30 "the ack" acked_by AR-UIF "$id2"
 is "  ... once" "$(received_times BR-PF "$id2")" 1
 
 # The sender's disk is full: `enlace send` says so, and nothing is kept.

@@ -45,64 +45,54 @@ full(int fd)
 }
 
 #define NEXT(name) ((__typeof__(&name))dlsym(RTLD_NEXT, #name))
+/* A write call's answer on a full disk: -1 with ENOSPC. */
+#define FULL_FAILS(fd)                   \
+	do {                             \
+		if (full(fd)) {          \
+			errno = ENOSPC;  \
+			return -1;       \
+		}                        \
+	} while (0)
 
 ssize_t
 write(int fd, const void *buf, size_t len)
 {
-	if (full(fd)) {
-		errno = ENOSPC;
-		return -1;
-	}
+	FULL_FAILS(fd);
 	return NEXT(write)(fd, buf, len);
 }
 
 ssize_t
 pwrite(int fd, const void *buf, size_t len, off_t off)
 {
-	if (full(fd)) {
-		errno = ENOSPC;
-		return -1;
-	}
+	FULL_FAILS(fd);
 	return NEXT(pwrite)(fd, buf, len, off);
 }
 
 ssize_t
 pwrite64(int fd, const void *buf, size_t len, off64_t off)
 {
-	if (full(fd)) {
-		errno = ENOSPC;
-		return -1;
-	}
+	FULL_FAILS(fd);
 	return NEXT(pwrite64)(fd, buf, len, off);
 }
 
 ssize_t
 writev(int fd, const struct iovec *iov, int n)
 {
-	if (full(fd)) {
-		errno = ENOSPC;
-		return -1;
-	}
+	FULL_FAILS(fd);
 	return NEXT(writev)(fd, iov, n);
 }
 
 int
 fallocate(int fd, int mode, off_t off, off_t len)
 {
-	if (full(fd)) {
-		errno = ENOSPC;
-		return -1;
-	}
+	FULL_FAILS(fd);
 	return NEXT(fallocate)(fd, mode, off, len);
 }
 
 int
 fallocate64(int fd, int mode, off64_t off, off64_t len)
 {
-	if (full(fd)) {
-		errno = ENOSPC;
-		return -1;
-	}
+	FULL_FAILS(fd);
 	return NEXT(fallocate64)(fd, mode, off, len);
 }
 

@@ -14,6 +14,16 @@ static char dir[256];
 static struct enl_identity *broker;
 static struct enl_note_verifier v;
 
+/* The test folder, emptied for the next log. */
+static void
+empty_dir(void)
+{
+	char cmd[600];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'/*", dir);
+	REQUIRE(system(cmd) == 0);
+}
+
 static void
 entry_of(uint64_t i, uint8_t *buf, size_t *len)
 {
@@ -69,13 +79,12 @@ static void
 write_and_verify(uint64_t n, uint64_t step)
 {
 	struct enl_tlog *log = NULL;
-	char why[512], cmd[600];
+	char why[512];
 	enl_mhash root, want, proof[ENL_MERKLE_MAX_PROOF], *leaves;
 	uint64_t size = 0, idx = 0;
 	size_t plen = 0;
 
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'/*", dir);
-	REQUIRE(system(cmd) == 0);
+	empty_dir();
 	REQUIRE((leaves = calloc(n + 1, sizeof(*leaves))) != NULL);
 	REQUIRE_OK(enl_tlog_open(dir, "enlace/OAS-BROKER", broker, &log, why, sizeof(why)));
 	for (uint64_t i = 0; i < n; i++) {
@@ -262,6 +271,25 @@ mj_get(void *ctx, uint64_t index, uint8_t **out, size_t *len)
 	return ENL_OK;
 }
 
+/* An empty journal with room for `cap` entries. */
+static void
+mj_init(struct memjournal *mj, size_t cap)
+{
+	memset(mj, 0, sizeof(*mj));
+	mj->cap = cap;
+	REQUIRE((mj->e = calloc(cap, sizeof(*mj->e))) != NULL);
+	REQUIRE((mj->len = calloc(cap, sizeof(*mj->len))) != NULL);
+}
+
+static void
+mj_free(struct memjournal *mj)
+{
+	for (size_t k = 0; k < mj->n; k++)
+		free(mj->e[k]);
+	free(mj->e);
+	free(mj->len);
+}
+
 /*
  * The journal's owner commits the staged entries, or fails to (its disk
  * full): then the log forgets them, the next entries take their places,
@@ -274,14 +302,11 @@ test_stage_with_the_owner(void)
 	const struct enl_tlog_journal jops = {&mj, mj_append, mj_load, mj_get};
 	struct enl_tlog *log = NULL;
 	enl_mhash leaf, *leaves, want, got;
-	char why[512], cmd[600];
+	char why[512];
 	uint64_t idx, n = 0;
 
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'/*", dir);
-	REQUIRE(system(cmd) == 0);
-	mj.cap = 64;
-	REQUIRE((mj.e = calloc(mj.cap, sizeof(*mj.e))) != NULL);
-	REQUIRE((mj.len = calloc(mj.cap, sizeof(*mj.len))) != NULL);
+	empty_dir();
+	mj_init(&mj, 64);
 	REQUIRE((leaves = calloc(mj.cap, sizeof(*leaves))) != NULL);
 	REQUIRE_OK(enl_tlog_open_with(dir, "enlace/OAS-BROKER", broker, &jops, &log, why,
 				      sizeof(why)));
@@ -321,10 +346,7 @@ test_stage_with_the_owner(void)
 				    sizeof(why)), ENL_OK);
 	CHECK(log != NULL && enl_tlog_committed(log) == 9);
 	enl_tlog_close(log);
-	for (size_t k = 0; k < mj.n; k++)
-		free(mj.e[k]);
-	free(mj.e);
-	free(mj.len);
+	mj_free(&mj);
 	free(leaves);
 }
 
@@ -411,10 +433,9 @@ static void
 test_old_checkpoint_readable(void)
 {
 	struct enl_tlog *log = NULL;
-	char why[512], cmd[600], *at10 = NULL, *at30 = NULL, *at300 = NULL;
+	char why[512], *at10 = NULL, *at30 = NULL, *at300 = NULL;
 
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'/*", dir);
-	REQUIRE(system(cmd) == 0);
+	empty_dir();
 	REQUIRE_OK(enl_tlog_open(dir, "enlace/OAS-BROKER", broker, &log, why, sizeof(why)));
 	grow(log, 0, 10);
 	checkpoint_now(&at10);
@@ -450,16 +471,13 @@ test_publish_in_background(void)
 	const struct enl_tlog_source src = {dir, enl_tlog_read_dir, NULL, NULL};
 	struct enl_tlog *log = NULL;
 	enl_mhash *leaves, root, want;
-	char why[512], cmd[600];
+	char why[512];
 	uint64_t i = 0, idx, size = 0, seen = 0;
 	time_t deadline = time(NULL) + 20;
 	int published = 0;
 
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'/*", dir);
-	REQUIRE(system(cmd) == 0);
-	mj.cap = 200000;
-	REQUIRE((mj.e = calloc(mj.cap, sizeof(*mj.e))) != NULL);
-	REQUIRE((mj.len = calloc(mj.cap, sizeof(*mj.len))) != NULL);
+	empty_dir();
+	mj_init(&mj, 200000);
 	REQUIRE((leaves = calloc(mj.cap, sizeof(*leaves))) != NULL);
 	REQUIRE_OK(enl_tlog_open_with(dir, "enlace/OAS-BROKER", broker, &jops, &log, why,
 				      sizeof(why)));
@@ -498,10 +516,7 @@ test_publish_in_background(void)
 	enl_merkle_root(leaves, i, want);
 	CHECK_RC(enl_tlog_verify(dir, &v, &size, root, why, sizeof(why)), ENL_OK);
 	CHECK(size == i && memcmp(root, want, 32) == 0);
-	for (size_t k = 0; k < mj.n; k++)
-		free(mj.e[k]);
-	free(mj.e);
-	free(mj.len);
+	mj_free(&mj);
 	free(leaves);
 }
 
