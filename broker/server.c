@@ -2178,10 +2178,12 @@ handle_hello(struct work *w, uint32_t pipe, const uint8_t *frame, size_t len)
 	uint8_t *welcome = NULL, nonce[32];
 	size_t wlen = 0;
 	int64_t now = (int64_t)time(NULL);
+	const struct enl_broker_directory bd = {w->dir->bytes, w->dir->len,
+						 enl_directory_serial(w->dir->dir)};
 	int rc;
 
-	rc = enl_session_accept(srv->p.me, &w->dir->kr, frame, len, now, nonce, &s, &welcome,
-				&wlen);
+	rc = enl_session_accept(srv->p.me, &w->dir->kr, frame, len, now, &bd, nonce, &s,
+				&welcome, &wlen);
 	if (rc == ENL_OK && replayed(srv, nonce, now)) {
 		rc = ENL_E_INVAL;
 		blog("refused a session: replayed handshake");

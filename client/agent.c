@@ -84,6 +84,7 @@ struct agent {
 	uint8_t authority_pk[32];
 	pthread_mutex_t mu;		/* directory, status */
 	pthread_mutex_t out_mu;		/* the `out` connection: one request at a time */
+	pthread_mutex_t dir_mu;		/* taking a newer directory: one at a time */
 	pthread_cond_t cv;		/* outbox changed, or a receipt arrived */
 	struct enl_directory *dir;
 	struct enl_directory **old_dirs;	/* superseded: readers may hold them */
@@ -197,6 +198,92 @@ set_connected(struct agent *a, const struct conn *c, bool up)
 /* ---- the directory: the broker may hand out a newer one ---- */
 
 /*
+ * Puts a directory the broker offered in force if it verifies against the
+ * pinned authority, is not expired and its serial is above the one held:
+ * saved to the agent's directory file first. `how` says where it came
+ * from, for the log. ENL_OK if it was taken.
+ */
+static int
+directory_take(struct agent *a, const uint8_t *bytes, size_t len, const char *how)
+{
+	struct enl_dir_check chk = {a->authority_pk, 0, (int64_t)time(NULL)};
+	struct enl_directory *nd = NULL;
+	uint64_t serial;
+	bool taken = false;
+	int rc;
+
+	pthread_mutex_lock(&a->mu);
+	chk.held_serial = enl_directory_serial(a->dir);
+	pthread_mutex_unlock(&a->mu);
+	rc = enl_directory_parse(bytes, len, &chk, &nd);
+	if (rc == ENL_E_DIR_OLD_SERIAL)
+		return rc;	/* the other connection took it first */
+	if (rc != ENL_OK) {
+		alog("ALARM: the broker offered a directory that does not verify: %s",
+		     enl_strerror(rc));
+		return rc;
+	}
+	serial = enl_directory_serial(nd);
+	/* one writer of the file and a->dir at a time, the newest winning */
+	pthread_mutex_lock(&a->dir_mu);
+	pthread_mutex_lock(&a->mu);
+	rc = serial > enl_directory_serial(a->dir) ? ENL_OK : ENL_E_DIR_OLD_SERIAL;
+	pthread_mutex_unlock(&a->mu);
+	if (rc == ENL_OK && (rc = enl_file_write(a->cfg.directory, bytes, len, 0644, true)) != ENL_OK)
+		alog("%s: cannot save the new directory", a->cfg.directory);
+	if (rc == ENL_OK) {
+		pthread_mutex_lock(&a->mu);
+		if (a->n_old == a->cap_old) {
+			size_t cap = a->cap_old ? 2 * a->cap_old : 8;
+			struct enl_directory **od = realloc(a->old_dirs, cap * sizeof(*od));
+			if (od != NULL) {
+				a->old_dirs = od;
+				a->cap_old = cap;
+			}
+		}
+		if (a->n_old < a->cap_old) {
+			a->old_dirs[a->n_old++] = a->dir;
+			a->dir = nd;
+			taken = true;
+		}
+		pthread_mutex_unlock(&a->mu);
+		rc = taken ? ENL_OK : ENL_E_NOMEM;
+	}
+	pthread_mutex_unlock(&a->dir_mu);
+	if (taken)
+		alog("directory serial %" PRIu64 " from the broker%s, verified", serial, how);
+	else if (rc == ENL_E_NOMEM)
+		alog("directory serial %" PRIu64 ": out of memory; the one held stays", serial);
+	if (!taken)
+		enl_directory_free(nd);
+	return rc;
+}
+
+/* The serial a hello names. */
+static uint64_t
+held_serial(void *arg)
+{
+	struct agent *a = arg;
+	uint64_t serial;
+
+	pthread_mutex_lock(&a->mu);
+	serial = enl_directory_serial(a->dir);
+	pthread_mutex_unlock(&a->mu);
+	return serial;
+}
+
+/* A newer directory with the broker's welcome: how an agent learns the
+ * broker's rotated key, which it needs to check that welcome. */
+static void
+welcome_directory(void *arg, const uint8_t *dir, size_t len, struct enl_keyring *kr)
+{
+	struct agent *a = arg;
+
+	(void)directory_take(a, dir, len, " (with its welcome)");
+	*kr = keyring(a);
+}
+
+/*
  * Asks the broker for a newer directory, and takes it if it verifies.
  * ENL_OK once the broker answered (with a newer one or not).
  */
@@ -206,14 +293,10 @@ directory_refresh(struct agent *a)
 	Enlace__Request req = ENLACE__REQUEST__INIT;
 	Enlace__DirectoryReq dr = ENLACE__DIRECTORY_REQ__INIT;
 	Enlace__Response *resp = NULL;
-	struct enl_directory *nd = NULL;
-	struct enl_dir_check chk = {a->authority_pk, 0, (int64_t)time(NULL)};
 	struct enl_keyring kr = keyring(a);
 	int rc;
 
-	pthread_mutex_lock(&a->mu);
-	dr.have_serial = chk.held_serial = enl_directory_serial(a->dir);
-	pthread_mutex_unlock(&a->mu);
+	dr.have_serial = held_serial(a);
 	req.body_case = ENLACE__REQUEST__BODY_DIRECTORY;
 	req.directory = &dr;
 	pthread_mutex_lock(&a->out_mu);
@@ -222,42 +305,8 @@ directory_refresh(struct agent *a)
 	if (rc != ENL_OK)
 		return rc;
 	set_connected(a, &a->out, true);
-	if (resp->directory.len > 0) {
-		rc = enl_directory_parse(resp->directory.data, resp->directory.len, &chk, &nd);
-		if (rc != ENL_OK) {
-			alog("ALARM: the broker offered a directory that does not verify: %s",
-			     enl_strerror(rc));
-		} else if (enl_file_write(a->cfg.directory, resp->directory.data,
-					  resp->directory.len, 0644, true) != ENL_OK) {
-			alog("%s: cannot save the new directory", a->cfg.directory);
-			enl_directory_free(nd);
-		} else {
-			uint64_t serial = enl_directory_serial(nd);
-			bool taken = false;
-			pthread_mutex_lock(&a->mu);
-			if (a->n_old == a->cap_old) {
-				size_t cap = a->cap_old ? 2 * a->cap_old : 8;
-				struct enl_directory **od = realloc(a->old_dirs, cap * sizeof(*od));
-				if (od != NULL) {
-					a->old_dirs = od;
-					a->cap_old = cap;
-				}
-			}
-			if (a->n_old < a->cap_old) {
-				a->old_dirs[a->n_old++] = a->dir;
-				a->dir = nd;
-				taken = true;
-			}
-			pthread_mutex_unlock(&a->mu);
-			if (taken) {
-				alog("directory serial %" PRIu64 " from the broker, verified", serial);
-			} else {
-				alog("directory serial %" PRIu64 ": out of memory; the one held stays",
-				     serial);
-				enl_directory_free(nd);
-			}
-		}
-	}
+	if (resp->directory.len > 0)
+		(void)directory_take(a, resp->directory.data, resp->directory.len, "");
 	protobuf_c_message_free_unpacked(&resp->base, NULL);
 	return ENL_OK;
 }
@@ -299,38 +348,41 @@ alarm_raise(struct agent *a, const char *fmt, ...)
 	}
 }
 
-/* The broker's note key, from the directory. Called with a->mu held. */
+/* The broker's note keys, from the directory: every version not revoked,
+ * as checkpoints signed before a rotation stay valid. Called with a->mu
+ * held. */
 static bool
-broker_verifier(struct agent *a, struct enl_note_verifier *v)
+broker_verifier(struct agent *a, struct enl_note_keys *k)
 {
 	const struct enl_card *bc = enl_directory_find(a->dir, a->cfg.broker_id);
+	char name[ENL_VKEY_NAME_MAX + 1];
 
-	memset(v, 0, sizeof(*v));
+	k->n = 0;
 	if (bc == NULL)
 		return false;
-	snprintf(v->name, sizeof(v->name), "enlace/%s", a->cfg.broker_id);
-	memcpy(v->pk, enl_card_key(bc, bc->current_version)->sign_pk, 32);
-	return true;
+	snprintf(name, sizeof(name), "enlace/%s", a->cfg.broker_id);
+	enl_card_note_keys(a->dir, bc, name, false, k);
+	return k->n > 0;
 }
 
 /* Opens a checkpoint note signed by the broker. */
 static int
 checkpoint_open(struct agent *a, const char *note, struct enl_checkpoint *cp)
 {
-	struct enl_note_verifier v;
+	struct enl_note_keys k;
 	size_t tl = 0;
 	bool ok;
 	int rc;
 
 	pthread_mutex_lock(&a->mu);
-	ok = broker_verifier(a, &v);
+	ok = broker_verifier(a, &k);
 	pthread_mutex_unlock(&a->mu);
 	if (!ok)
 		return ENL_E_UNKNOWN_SENDER;
-	if ((rc = enl_note_open(note, strlen(note), &v, 1, &tl, NULL)) != ENL_OK ||
+	if ((rc = enl_note_open(note, strlen(note), k.v, k.n, &tl, NULL)) != ENL_OK ||
 	    (rc = enl_checkpoint_parse(note, tl, cp)) != ENL_OK)
 		return rc;
-	return strcmp(cp->origin, v.name) == 0 ? ENL_OK : ENL_E_MALFORMED;
+	return strcmp(cp->origin, k.v[0].name) == 0 ? ENL_OK : ENL_E_MALFORMED;
 }
 
 /* Keeps `note` (a checkpoint already checked) as the newest held. */
@@ -915,27 +967,26 @@ receive_one(struct agent *a, const struct enl_keyring *kr, const uint8_t *env, s
 	int rc;
 
 	char reason[300];
-	struct enl_keyring k = *kr;
-	uint64_t serial;
+	struct enl_keyring k = *kr, now;
 
 	rc = enl_envelope_open(env, len, a->me, &k, &a->lim, (int64_t)time(NULL), &m);
 	if (rc == ENL_E_UNKNOWN_SENDER || rc == ENL_E_UNKNOWN_KEY_VERSION) {
 		/* The broker checked the sender against its directory: this
 		 * agent's may be older (a new agency, a new key). Before it is
-		 * refused for good, the newest directory is asked for. */
-		pthread_mutex_lock(&a->mu);
-		serial = enl_directory_serial(a->dir);
-		pthread_mutex_unlock(&a->mu);
-		if (directory_refresh(a) != ENL_OK)
-			return ENL_E_IO;	/* it stays at the broker; asked again later */
-		pthread_mutex_lock(&a->mu);
-		if (enl_directory_serial(a->dir) != serial) {
-			k = enl_directory_keyring(a->dir);
-			pthread_mutex_unlock(&a->mu);
+		 * refused for good, the newest directory is asked for, unless
+		 * a newer one came in since `kr` was taken (with the welcome
+		 * of the session this envelope came on, say). A keyring's ctx
+		 * is its directory. */
+		now = keyring(a);
+		if (now.ctx == k.ctx) {
+			if (directory_refresh(a) != ENL_OK)
+				return ENL_E_IO;	/* it stays at the broker; asked again later */
+			now = keyring(a);
+		}
+		if (now.ctx != k.ctx) {
+			k = now;
 			rc = enl_envelope_open(env, len, a->me, &k, &a->lim, (int64_t)time(NULL),
 					       &m);
-		} else {
-			pthread_mutex_unlock(&a->mu);
 		}
 	}
 	if (rc == ENL_E_NOMEM)
@@ -1556,19 +1607,19 @@ out:
 static bool
 receipt_in_log(struct agent *a, const Enlace__ReceiptBody *b, uint64_t *size)
 {
-	struct enl_note_verifier v;
+	struct enl_note_keys k;
 	struct enl_checkpoint cp;
 	Enlace__AuditEntry *e = NULL;
 	enl_mhash leaf, proof[ENL_MERKLE_MAX_PROOF];
 	size_t tl = 0;
 	bool ok;
 
-	if (strcmp(b->broker, a->cfg.broker_id) != 0 || !broker_verifier(a, &v) ||
+	if (strcmp(b->broker, a->cfg.broker_id) != 0 || !broker_verifier(a, &k) ||
 	    b->n_inclusion > ENL_MERKLE_MAX_PROOF)
 		return false;
-	if (enl_note_open(b->checkpoint, strlen(b->checkpoint), &v, 1, &tl, NULL) != ENL_OK ||
+	if (enl_note_open(b->checkpoint, strlen(b->checkpoint), k.v, k.n, &tl, NULL) != ENL_OK ||
 	    enl_checkpoint_parse(b->checkpoint, tl, &cp) != ENL_OK ||
-	    strcmp(cp.origin, v.name) != 0)
+	    strcmp(cp.origin, k.v[0].name) != 0)
 		return false;
 	for (size_t i = 0; i < b->n_inclusion; i++) {
 		if (b->inclusion[i].len != ENL_MERKLE_HASH_LEN)
@@ -2113,6 +2164,7 @@ main(int argc, char **argv)
 		return 1;
 	pthread_mutex_init(&a.mu, NULL);
 	pthread_mutex_init(&a.out_mu, NULL);
+	pthread_mutex_init(&a.dir_mu, NULL);
 	pthread_mutex_init(&a.log_mu, NULL);
 	pthread_cond_init(&a.cv, NULL);
 	if (agent_load(&a, config) != 0)
@@ -2127,6 +2179,8 @@ main(int argc, char **argv)
 	a.shown_held = a.held.size;
 	conn_init(&a.out, a.cfg.broker, a.cfg.broker_id, a.me, a.cfg.max_payload);
 	conn_init(&a.in, a.cfg.broker, a.cfg.broker_id, a.me, a.cfg.max_payload);
+	conn_set_directory(&a.out, held_serial, welcome_directory, &a);
+	conn_set_directory(&a.in, held_serial, welcome_directory, &a);
 	the_agent = &a;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;

@@ -19,8 +19,22 @@ conn_init(struct conn *c, const char *url, const char *broker_id,
 	snprintf(c->url, sizeof(c->url), "%s", url);
 	snprintf(c->broker_id, sizeof(c->broker_id), "%s", broker_id);
 	c->me = me;
-	/* a fetch answer may carry several envelopes */
+	/* a fetch answer may carry several envelopes; a directory answer (or
+	 * welcome) the largest directory */
 	c->frame_max = enl_envelope_max_size(&lim) * 2 + 4096;
+	if (c->frame_max < ENL_DIRECTORY_MAX + 65536)
+		c->frame_max = ENL_DIRECTORY_MAX + 65536;
+}
+
+void
+conn_set_directory(struct conn *c, uint64_t (*serial)(void *arg),
+		   void (*take)(void *arg, const uint8_t *dir, size_t len, struct enl_keyring *kr),
+		   void *arg)
+{
+	c->dir_serial = serial;
+	c->offered.take = take;
+	c->offered.arg = arg;
+	c->offered.max = ENL_DIRECTORY_MAX;
 }
 
 void
@@ -82,7 +96,10 @@ connect_session(struct conn *c, const struct enl_keyring *kr)
 	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 2000);
 	if ((rc = nng_dial(c->sock, c->url, NULL, NNG_FLAG_NONBLOCK)) != 0)
 		return fail(c, ENL_E_IO, c->url, nng_strerror(rc));
-	if ((rc = enl_session_hello(c->me, (int64_t)time(NULL), &st, &hello, &hlen)) != ENL_OK)
+	rc = enl_session_hello(c->me, (int64_t)time(NULL),
+			       c->dir_serial != NULL ? c->dir_serial(c->offered.arg) : 0, &st, &hello,
+			       &hlen);
+	if (rc != ENL_OK)
 		return fail(c, rc, "hello", enl_strerror(rc));
 	rc = exchange(c, hello, hlen, 5000, &reply);
 	free(hello);
@@ -91,7 +108,8 @@ connect_session(struct conn *c, const struct enl_keyring *kr)
 		return rc;
 	}
 	rc = enl_session_client_finish(st, nng_msg_body(reply), nng_msg_len(reply), kr,
-				       c->broker_id, &c->s, reason, sizeof(reason));
+				       c->broker_id, c->offered.take != NULL ? &c->offered : NULL,
+				       &c->s, reason, sizeof(reason));
 	nng_msg_free(reply);
 	if (rc != ENL_OK)
 		return fail(c, rc, "session refused",

@@ -22,10 +22,21 @@ struct conn {
 	bool open;
 	struct enl_session *s;
 	char last_error[256];
+	/* the directory held: its serial goes in the hello, and `offered`
+	 * (if its take is set) takes a newer one the broker attaches to the
+	 * welcome. Both called with offered.arg. */
+	uint64_t (*dir_serial)(void *arg);
+	struct enl_offered_directory offered;
 };
 
 void conn_init(struct conn *c, const char *url, const char *broker_id,
 	       const struct enl_identity *me, size_t max_payload);
+
+/* What connect names and takes as the directory (see struct conn). */
+void conn_set_directory(struct conn *c, uint64_t (*serial)(void *arg),
+			void (*take)(void *arg, const uint8_t *dir, size_t len,
+				     struct enl_keyring *kr),
+			void *arg);
 
 /*
  * Sends one request and waits up to timeout_ms for the answer. Opens the

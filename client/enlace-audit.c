@@ -116,21 +116,23 @@ parse_opts(int argc, char **argv, struct opts *o)
 	return -1;
 }
 
-/* The broker's note key from its card ("enlace/<id>") or a vkey line. */
+/* The broker's note keys from its card (every version) or a vkey line. */
 static int
-broker_key(const char *path, struct enl_note_verifier *v)
+broker_key(const char *path, struct enl_note_keys *k)
 {
+	struct enl_note_verifier *v = &k->v[0];
+	char name[ENL_VKEY_NAME_MAX + 1];
 	struct enl_card card;
 	uint8_t *buf = NULL;
 	size_t len = 0;
 	int rc = enl_file_read(path, ENL_CARD_MAX, &buf, &len);
 
-	memset(v, 0, sizeof(*v));
+	memset(k, 0, sizeof(*k));
 	if (rc != ENL_OK)
 		return rc;
 	if (enl_card_parse(buf, len, &card) == ENL_OK) {
-		snprintf(v->name, sizeof(v->name), "enlace/%s", card.id);
-		memcpy(v->pk, enl_card_key(&card, card.current_version)->sign_pk, 32);
+		snprintf(name, sizeof(name), "enlace/%s", card.id);
+		enl_card_note_keys(NULL, &card, name, false, k);
 	} else {
 		char *text = realloc(buf, len + 1);
 		if (text == NULL) {
@@ -141,6 +143,7 @@ broker_key(const char *path, struct enl_note_verifier *v)
 		text[len] = '\0';
 		rc = memchr(buf, '\0', len) ? ENL_E_MALFORMED
 					    : enl_vkey_parse(text, v->name, v->pk);
+		k->n = rc == ENL_OK;
 	}
 	free(buf);
 	return rc;
@@ -171,9 +174,10 @@ load_directory(const struct opts *o, struct enl_directory **dir, uint8_t **bytes
 
 /* The broker of a directory: its only BROKER card. */
 static int
-directory_broker(const struct enl_directory *dir, struct enl_note_verifier *v, char *id)
+directory_broker(const struct enl_directory *dir, struct enl_note_keys *k, char *id)
 {
 	const struct enl_card *found = NULL;
+	char name[ENL_VKEY_NAME_MAX + 1];
 
 	for (size_t i = 0; i < enl_directory_card_count(dir); i++) {
 		const struct enl_card *c = enl_directory_card_at(dir, i);
@@ -190,9 +194,12 @@ directory_broker(const struct enl_directory *dir, struct enl_note_verifier *v, c
 		fprintf(stderr, "enlace-audit: the directory has no broker\n");
 		return ENL_E_NOT_FOUND;
 	}
-	memset(v, 0, sizeof(*v));
-	snprintf(v->name, sizeof(v->name), "enlace/%s", found->id);
-	memcpy(v->pk, enl_card_key(found, found->current_version)->sign_pk, 32);
+	snprintf(name, sizeof(name), "enlace/%s", found->id);
+	enl_card_note_keys(dir, found, name, false, k);
+	if (k->n == 0) {
+		fprintf(stderr, "enlace-audit: every key of the broker %s is revoked\n", found->id);
+		return ENL_E_REVOKED_KEY;
+	}
 	snprintf(id, ENL_ID_MAX + 1, "%s", found->id);
 	return ENL_OK;
 }
@@ -334,13 +341,13 @@ source_close(struct source *src)
 
 /* Reads and verifies the whole log; on failure says why on stderr. */
 static int
-source_load(struct source *src, const struct enl_note_verifier *v, struct enl_tlog **log,
+source_load(struct source *src, const struct enl_note_keys *k, struct enl_tlog **log,
 	    struct enl_checkpoint *cp, bool json)
 {
 	char why[700];
 	int rc;
 
-	rc = enl_tlog_load(&src->s, v, log, cp, why, sizeof(why));
+	rc = enl_tlog_load(&src->s, k->v, k->n, log, cp, why, sizeof(why));
 	if (rc != ENL_OK && !json)
 		fprintf(stderr, "enlace-audit: %s: NOT VALID: %s\n", src->where,
 			why[0] ? why : enl_strerror(rc));
@@ -361,7 +368,7 @@ source_load(struct source *src, const struct enl_note_verifier *v, struct enl_tl
 
 /* An older checkpoint must be a state of the verified log. */
 static int
-check_since(const struct opts *o, const struct enl_note_verifier *v, struct enl_tlog *log,
+check_since(const struct opts *o, const struct enl_note_keys *k, struct enl_tlog *log,
 	    const struct enl_checkpoint *cp, char *why, size_t cap)
 {
 	struct enl_checkpoint old;
@@ -371,11 +378,11 @@ check_since(const struct opts *o, const struct enl_note_verifier *v, struct enl_
 	int rc = enl_file_read(o->since_checkpoint, ENL_NOTE_MAX, &buf, &len);
 
 	if (rc == ENL_OK)
-		rc = enl_note_open((const char *)buf, len, v, 1, &tl, NULL);
+		rc = enl_note_open((const char *)buf, len, k->v, k->n, &tl, NULL);
 	if (rc == ENL_OK)
 		rc = enl_checkpoint_parse((const char *)buf, tl, &old);
 	free(buf);
-	if (rc == ENL_OK && strcmp(old.origin, v->name) != 0)
+	if (rc == ENL_OK && strcmp(old.origin, k->v[0].name) != 0)
 		rc = ENL_E_MALFORMED;
 	if (rc != ENL_OK) {
 		snprintf(why, cap, "%s: not a checkpoint signed by the broker: %s",
@@ -411,7 +418,7 @@ check_since(const struct opts *o, const struct enl_note_verifier *v, struct enl_
 static int
 cmd_verify(int argc, char **argv)
 {
-	struct enl_note_verifier v;
+	struct enl_note_keys k;
 	struct enl_checkpoint cp;
 	struct enl_tlog *log = NULL;
 	struct source src;
@@ -423,18 +430,18 @@ cmd_verify(int argc, char **argv)
 		return rc;
 	if (o.broker_pub == NULL || o.argc != 1)
 		return usage_error("verify takes one log (DIR or URL) and --broker-pub");
-	if ((rc = broker_key(o.broker_pub, &v)) != ENL_OK) {
+	if ((rc = broker_key(o.broker_pub, &k)) != ENL_OK) {
 		fprintf(stderr, "enlace-audit: %s: %s\n", o.broker_pub, enl_strerror(rc));
 		return EXIT_BAD;
 	}
 	if (source_open(&src, o.argv[0], o.quiet || o.json) != ENL_OK)
 		return EXIT_BAD;
-	if ((rc = source_load(&src, &v, &log, &cp, o.json)) != ENL_OK) {
+	if ((rc = source_load(&src, &k, &log, &cp, o.json)) != ENL_OK) {
 		source_close(&src);
 		return EXIT_BAD;
 	}
 	if (o.since_checkpoint != NULL)
-		rc = check_since(&o, &v, log, &cp, why, sizeof(why));
+		rc = check_since(&o, &k, log, &cp, why, sizeof(why));
 	enl_hex(cp.root, 32, hex);
 	if (o.json) {
 		struct enl_json j;
@@ -442,7 +449,7 @@ cmd_verify(int argc, char **argv)
 		enl_json_obj_begin(&j, NULL);
 		enl_json_bool(&j, "valid", rc == ENL_OK);
 		enl_json_str(&j, "log", o.argv[0]);
-		enl_json_str(&j, "origin", v.name);
+		enl_json_str(&j, "origin", k.v[0].name);
 		enl_json_int(&j, "size", (int64_t)cp.size);
 		enl_json_str(&j, "root", hex);
 		if (rc != ENL_OK)
@@ -451,7 +458,7 @@ cmd_verify(int argc, char **argv)
 		enl_json_end(&j);
 	} else if (rc == ENL_OK) {
 		printf("%s: log %s holds: %" PRIu64 " entries, every tile rebuilt and equal, "
-		       "checkpoint signed by the broker, root %s%s\n", o.argv[0], v.name, cp.size,
+		       "checkpoint signed by the broker, root %s%s\n", o.argv[0], k.v[0].name, cp.size,
 		       hex, o.since_checkpoint ? "; it extends the older checkpoint" : "");
 	} else {
 		fprintf(stderr, "enlace-audit: %s: NOT VALID: %s\n", o.argv[0], why);
@@ -511,7 +518,7 @@ message_log_free(struct message_log *m)
 static int
 message_log_load(const struct opts *o, struct message_log *m)
 {
-	struct enl_note_verifier v;
+	struct enl_note_keys k;
 
 	memset(m, 0, sizeof(*m));
 	if (o->argc != 1 || !enl_unhex(o->argv[0], m->t.id, ENL_MSG_ID_LEN))
@@ -519,13 +526,13 @@ message_log_load(const struct opts *o, struct message_log *m)
 	if (o->log == NULL || o->directory == NULL || o->authority_pub == NULL)
 		return usage_error("--log, --directory and --authority-pub are needed");
 	if (load_directory(o, &m->dir, &m->dir_bytes, &m->dir_len) != ENL_OK ||
-	    directory_broker(m->dir, &v, m->broker) != ENL_OK)
+	    directory_broker(m->dir, &k, m->broker) != ENL_OK)
 		return EXIT_BAD;
 	if (source_open(&m->src, o->log, o->quiet || o->json) != ENL_OK)
 		return EXIT_BAD;
 	m->src.on_entry = collect_trail;
 	m->src.arg = &m->t;
-	if (source_load(&m->src, &v, &m->log, &m->cp, o->json) != ENL_OK)
+	if (source_load(&m->src, &k, &m->log, &m->cp, o->json) != ENL_OK)
 		return EXIT_BAD;
 	if (m->t.n == 0) {
 		fprintf(stderr, "enlace-audit: message %s is not in the log\n", o->argv[0]);
@@ -577,7 +584,7 @@ cmd_trail(int argc, char **argv)
 static void
 cosigned_checkpoint(struct message_log *m, uint64_t *size, char **note)
 {
-	struct enl_note_verifier v;
+	struct enl_note_keys k;
 	struct enl_checkpoint cp;
 	enl_mhash root;
 	uint8_t *buf = NULL;
@@ -586,11 +593,11 @@ cosigned_checkpoint(struct message_log *m, uint64_t *size, char **note)
 
 	*size = m->cp.size;
 	*note = NULL;
-	if (directory_broker(m->dir, &v, broker_id) != ENL_OK ||
+	if (directory_broker(m->dir, &k, broker_id) != ENL_OK ||
 	    m->src.s.read(m->src.s.ctx, "cosigned-checkpoint", ENL_NOTE_MAX, &buf, &len) != ENL_OK)
 		return;
-	if (memchr(buf, '\0', len) == NULL && enl_note_open((char *)buf, len, &v, 1, &tl, NULL) == ENL_OK &&
-	    enl_checkpoint_parse((char *)buf, tl, &cp) == ENL_OK && strcmp(cp.origin, v.name) == 0 &&
+	if (memchr(buf, '\0', len) == NULL && enl_note_open((char *)buf, len, k.v, k.n, &tl, NULL) == ENL_OK &&
+	    enl_checkpoint_parse((char *)buf, tl, &cp) == ENL_OK && strcmp(cp.origin, k.v[0].name) == 0 &&
 	    cp.size <= m->cp.size && cp.size > m->t.ev[m->t.n - 1].index &&
 	    enl_tlog_root(m->log, cp.size, root) == ENL_OK &&
 	    sodium_memcmp(root, cp.root, ENL_MERKLE_HASH_LEN) == 0) {
@@ -1114,7 +1121,7 @@ report_print(const struct report *r, bool json)
 static int
 cmd_report(int argc, char **argv)
 {
-	struct enl_note_verifier v;
+	struct enl_note_keys k;
 	struct enl_checkpoint cp;
 	struct enl_tlog *log = NULL;
 	struct report r;
@@ -1136,7 +1143,7 @@ cmd_report(int argc, char **argv)
 	if (o.format != NULL && strcmp(o.format, "csv") != 0 && strcmp(o.format, "json") != 0)
 		return usage_error("--format is csv or json");
 	json = o.json || (o.format != NULL && strcmp(o.format, "json") == 0);
-	if ((rc = broker_key(o.broker_pub, &v)) != ENL_OK) {
+	if ((rc = broker_key(o.broker_pub, &k)) != ENL_OK) {
 		fprintf(stderr, "enlace-audit: %s: %s\n", o.broker_pub, enl_strerror(rc));
 		return EXIT_BAD;
 	}
@@ -1144,7 +1151,7 @@ cmd_report(int argc, char **argv)
 		return EXIT_BAD;
 	src.on_entry = report_entry;
 	src.arg = &r;
-	rc = source_load(&src, &v, &log, &cp, json);
+	rc = source_load(&src, &k, &log, &cp, json);
 	if (rc == ENL_OK && r.failed)
 		rc = ENL_E_NOMEM;
 	if (rc == ENL_OK) {

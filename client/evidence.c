@@ -260,32 +260,37 @@ trail_json(const struct trail *t, struct enl_json *j)
 
 #define fail(...) snprintf(why, why_cap, __VA_ARGS__)
 
-/* Verifiers for the checkpoint: the broker's note key, and every key
- * version of every other card as a cosigner. */
+/* Verifiers for the checkpoint: the broker's note keys (the first
+ * *n_broker: every version not revoked, as it may have rotated since),
+ * and every key version of every card as a cosigner. */
 static int
 checkpoint_verifiers(const struct enl_directory *dir, const struct enl_card *broker,
-		     struct enl_note_verifier **out, size_t *n)
+		     struct enl_note_verifier **out, size_t *n, size_t *n_broker)
 {
-	size_t cards = enl_directory_card_count(dir), total = 1, k = 0;
-	struct enl_note_verifier *v;
+	size_t cards = enl_directory_card_count(dir), total = ENL_MAX_KEY_VERSIONS, k = 0;
+	struct enl_note_keys *keys = malloc(sizeof(*keys));
+	struct enl_note_verifier *v = NULL;
+	char name[ENL_VKEY_NAME_MAX + 1];
 
 	for (size_t i = 0; i < cards; i++)
 		total += enl_directory_card_at(dir, i)->n_keys;
-	if ((v = calloc(total, sizeof(*v))) == NULL)
+	if (keys == NULL || (v = calloc(total, sizeof(*v))) == NULL) {
+		free(keys);
 		return ENL_E_NOMEM;
-	snprintf(v[0].name, sizeof(v[0].name), "enlace/%s", broker->id);
-	memcpy(v[0].pk, enl_card_key(broker, broker->current_version)->sign_pk, 32);
-	k = 1;
+	}
+	snprintf(name, sizeof(name), "enlace/%s", broker->id);
+	enl_card_note_keys(dir, broker, name, false, keys);
+	memcpy(v, keys->v, keys->n * sizeof(*v));
+	k = *n_broker = keys->n;
 	for (size_t i = 0; i < cards; i++) {
 		const struct enl_card *c = enl_directory_card_at(dir, i);
-		for (size_t j = 0; j < c->n_keys; j++, k++) {
-			snprintf(v[k].name, sizeof(v[k].name), "%s", c->id);
-			memcpy(v[k].pk, c->keys[j].sign_pk, 32);
-			v[k].cosigner = true;
-		}
+		enl_card_note_keys(NULL, c, c->id, true, keys);
+		memcpy(v + k, keys->v, keys->n * sizeof(*v));
+		k += keys->n;
 	}
+	free(keys);
 	*out = v;
-	*n = total;
+	*n = k;
 	return ENL_OK;
 }
 
@@ -311,7 +316,8 @@ evidence_check(const uint8_t *buf, size_t len, const uint8_t authority_pk[32],
 	const struct enl_card *broker;
 	struct enl_checkpoint cp;
 	bool *ok = NULL;
-	size_t nv = 0, tl = 0, n_ok = 0;
+	size_t nv = 0, nb = 0, tl = 0, n_ok = 0;
+	bool by_broker = false;
 	int64_t first_time = 0;
 	int rc;
 
@@ -377,13 +383,15 @@ evidence_check(const uint8_t *buf, size_t len, const uint8_t authority_pk[32],
 		fail("the directory has no broker %s", b->broker);
 		goto out;
 	}
-	if ((rc = checkpoint_verifiers(dir, broker, &v, &nv)) != ENL_OK ||
+	if ((rc = checkpoint_verifiers(dir, broker, &v, &nv, &nb)) != ENL_OK ||
 	    (ok = calloc(nv, sizeof(*ok))) == NULL) {
 		rc = rc != ENL_OK ? rc : ENL_E_NOMEM;
 		goto out;
 	}
 	rc = enl_note_open(b->checkpoint, strlen(b->checkpoint), v, nv, &tl, ok);
-	if (rc == ENL_OK && !ok[0])
+	for (size_t i = 0; i < nb; i++)
+		by_broker = by_broker || ok[i];
+	if (rc == ENL_OK && !by_broker)
 		rc = ENL_E_BAD_SIGNATURE;
 	if (rc == ENL_OK)
 		rc = enl_checkpoint_parse(b->checkpoint, tl, &cp);
@@ -396,7 +404,7 @@ evidence_check(const uint8_t *buf, size_t len, const uint8_t authority_pk[32],
 	for (size_t i = 0; i < nv; i++)
 		if (ok[i]) {
 			n_ok++;
-			if (i > 0) {
+			if (i >= nb) {
 				size_t used = strlen(cosigners);
 				snprintf(cosigners + used, cap - used, "%s%s", used ? "," : "",
 					 v[i].name);

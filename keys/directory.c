@@ -1,3 +1,4 @@
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,6 +72,23 @@ enl_directory_revoked(const struct enl_directory *d, const char *id, uint32_t ve
 		    (d->revs[i].version == 0 || d->revs[i].version == version))
 			return &d->revs[i];
 	return NULL;
+}
+
+void
+enl_card_note_keys(const struct enl_directory *d, const struct enl_card *c, const char *name,
+		   bool cosigner, struct enl_note_keys *out)
+{
+	out->n = 0;
+	for (size_t i = 0; i < c->n_keys && i < ENL_MAX_KEY_VERSIONS; i++) {
+		struct enl_note_verifier *v = &out->v[out->n];
+		if (d != NULL && enl_directory_revoked(d, c->id, c->keys[i].version) != NULL)
+			continue;
+		memset(v, 0, sizeof(*v));
+		snprintf(v->name, sizeof(v->name), "%s", name);
+		memcpy(v->pk, c->keys[i].sign_pk, 32);
+		v->cosigner = cosigner;
+		out->n++;
+	}
 }
 
 static bool

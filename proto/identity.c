@@ -55,6 +55,12 @@ enl_identity_count(const struct enl_identity *ident)
 	return ident->n;
 }
 
+uint32_t
+enl_identity_version_at(const struct enl_identity *ident, size_t i)
+{
+	return i < ident->n ? ident->v[i].version : 0;
+}
+
 static const struct key_version *
 find(const struct enl_identity *ident, uint32_t version)
 {

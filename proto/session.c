@@ -66,10 +66,11 @@ sign_into(const struct enl_identity *me, const char *label, const ProtobufCMessa
 	return rc;
 }
 
-/* A Frame holding one Signed, given as its bytes. */
+/* A Frame holding one Signed, given as its bytes (and a directory, for a
+ * welcome, if not NULL). */
 static int
-frame_with_signed(const uint8_t *sbytes, size_t slen, bool hello, uint8_t **out,
-		  size_t *out_len)
+frame_with_signed(const uint8_t *sbytes, size_t slen, bool hello,
+		  const struct enl_broker_directory *dir, uint8_t **out, size_t *out_len)
 {
 	Enlace__Frame f = ENLACE__FRAME__INIT;
 	Enlace__Signed *sg = NULL;
@@ -83,6 +84,10 @@ frame_with_signed(const uint8_t *sbytes, size_t slen, bool hello, uint8_t **out,
 		f.hello = sg;
 	else
 		f.welcome = sg;
+	if (dir != NULL) {
+		f.directory.data = (uint8_t *)dir->bytes;
+		f.directory.len = dir->len;
+	}
 	rc = enl_pb_pack(&f.base, out, out_len);
 	protobuf_c_message_free_unpacked(&sg->base, NULL);
 	return rc;
@@ -105,7 +110,7 @@ enl_session_refusal(int err, const char *reason, uint8_t **frame, size_t *len)
 }
 
 int
-enl_session_hello(const struct enl_identity *me, int64_t now,
+enl_session_hello(const struct enl_identity *me, int64_t now, uint64_t dir_serial,
 		  struct enl_hello_state **state, uint8_t **frame, size_t *frame_len)
 {
 	Enlace__Hello h = ENLACE__HELLO__INIT;
@@ -126,9 +131,10 @@ enl_session_hello(const struct enl_identity *me, int64_t now,
 	h.nonce.data = nonce;
 	h.nonce.len = 32;
 	h.time = now;
+	h.directory_serial = dir_serial;
 	rc = sign_into(me, ENL_LABEL_HELLO, &h.base, &st->signed_hello, &st->signed_hello_len);
 	if (rc == ENL_OK)
-		rc = frame_with_signed(st->signed_hello, st->signed_hello_len, true, frame,
+		rc = frame_with_signed(st->signed_hello, st->signed_hello_len, true, NULL, frame,
 				       frame_len);
 	if (rc != ENL_OK) {
 		enl_hello_state_free(st);
@@ -186,22 +192,26 @@ refusal_of(const Enlace__Frame *f, char *reason, size_t cap)
 int
 enl_session_client_finish(struct enl_hello_state *st, const uint8_t *frame, size_t len,
 			  const struct enl_keyring *kr, const char *broker_id,
-			  struct enl_session **out, char *reason, size_t reason_cap)
+			  const struct enl_offered_directory *offered, struct enl_session **out,
+			  char *reason, size_t reason_cap)
 {
 	Enlace__Frame *f = NULL;
 	Enlace__Welcome *w = NULL;
 	struct enl_session *s = NULL;
+	struct enl_keyring ring = *kr;
 	uint8_t pk[32], t[32], *wbytes = NULL;
-	size_t wlen = 0;
+	size_t wlen = 0, dmax = offered != NULL ? offered->max : 0;
 	int rc;
 
-	if ((rc = frame_unpack(frame, len, SIGNED_MAX + 64, &f)) != ENL_OK)
+	if ((rc = frame_unpack(frame, len, SIGNED_MAX + 64 + dmax + 8, &f)) != ENL_OK)
 		goto out;
 	if ((rc = refusal_of(f, reason, reason_cap)) != ENL_OK)
 		goto out;
 	rc = ENL_E_MALFORMED;
-	if (f->welcome == NULL || f->welcome->signature.len != 64)
+	if (f->welcome == NULL || f->welcome->signature.len != 64 || f->directory.len > dmax)
 		goto out;
+	if (f->directory.len > 0)
+		offered->take(offered->arg, f->directory.data, f->directory.len, &ring);
 	if (enl_pb_unpack(&enlace__welcome__descriptor, f->welcome->body.data,
 			  f->welcome->body.len, SIGNED_MAX, (ProtobufCMessage **)&w) != ENL_OK)
 		goto out;
@@ -209,7 +219,7 @@ enl_session_client_finish(struct enl_hello_state *st, const uint8_t *frame, size
 	    w->eph_pk.len != 32 || w->nonce.len != 32 || w->hello_hash.len != 32 ||
 	    sodium_memcmp(w->hello_hash.data, st->hello_hash, 32) != 0)
 		goto out;
-	if ((rc = kr->signing_key(kr->ctx, w->broker, w->key_version, pk)) != ENL_OK)
+	if ((rc = ring.signing_key(ring.ctx, w->broker, w->key_version, pk)) != ENL_OK)
 		goto out;
 	rc = enl_verify_labeled(pk, ENL_LABEL_WELCOME, f->welcome->body.data,
 				f->welcome->body.len, f->welcome->signature.data);
@@ -282,7 +292,8 @@ out:
 
 int
 enl_session_accept(const struct enl_identity *broker, const struct enl_keyring *kr,
-		   const uint8_t *frame, size_t len, int64_t now, uint8_t hello_nonce[32],
+		   const uint8_t *frame, size_t len, int64_t now,
+		   const struct enl_broker_directory *dir, uint8_t hello_nonce[32],
 		   struct enl_session **out, uint8_t **welcome, size_t *welcome_len)
 {
 	Enlace__Welcome w = ENLACE__WELCOME__INIT;
@@ -329,7 +340,10 @@ enl_session_accept(const struct enl_identity *broker, const struct enl_keyring *
 	bind_keys(s, t);
 	snprintf(s->peer, sizeof(s->peer), "%s", h->agency);
 	s->peer_version = h->key_version;
-	if ((rc = frame_with_signed(wbytes, wlen, false, welcome, welcome_len)) != ENL_OK)
+	/* an agent with an older directory gets the newer one with the welcome */
+	if (dir != NULL && dir->serial <= h->directory_serial)
+		dir = NULL;
+	if ((rc = frame_with_signed(wbytes, wlen, false, dir, welcome, welcome_len)) != ENL_OK)
 		goto out;
 	*out = s;
 	s = NULL;

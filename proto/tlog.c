@@ -1116,7 +1116,7 @@ read_back(struct enl_tlog *log, struct reader_state *r, uint64_t size)
 
 /* Reads and checks the checkpoint; *note (if not NULL) keeps its bytes. */
 static int
-read_checkpoint(struct reader_state *r, const struct enl_note_verifier *v,
+read_checkpoint(struct reader_state *r, const struct enl_note_verifier *v, size_t n_v,
 		struct enl_checkpoint *cp, bool *exists, char **note)
 {
 	uint8_t *buf = NULL;
@@ -1129,10 +1129,10 @@ read_checkpoint(struct reader_state *r, const struct enl_note_verifier *v,
 		return ENL_OK;
 	if (rc != ENL_OK)
 		return fail_msg(r, rc, "checkpoint cannot be read");
-	rc = enl_note_open((const char *)buf, len, v, 1, &tl, NULL);
+	rc = n_v == 0 ? ENL_E_UNKNOWN_SENDER : enl_note_open((const char *)buf, len, v, n_v, &tl, NULL);
 	if (rc == ENL_OK)
 		rc = enl_checkpoint_parse((const char *)buf, tl, cp);
-	if (rc == ENL_OK && strcmp(cp->origin, v->name) != 0)
+	if (rc == ENL_OK && strcmp(cp->origin, v[0].name) != 0)
 		rc = ENL_E_MALFORMED;
 	if (rc != ENL_OK) {
 		free(buf);
@@ -1163,15 +1163,15 @@ tlog_free_levels(struct enl_tlog *log)
 }
 
 static int
-load(struct enl_tlog *log, const struct enl_note_verifier *v, struct reader_state *r,
-     struct enl_checkpoint *cp)
+load(struct enl_tlog *log, const struct enl_note_verifier *v, size_t n_v,
+     struct reader_state *r, struct enl_checkpoint *cp)
 {
 	enl_mhash root;
 	bool exists = false;
 	int rc;
 
 	memset(cp, 0, sizeof(*cp));
-	if ((rc = read_checkpoint(r, v, cp, &exists, &log->note)) != ENL_OK)
+	if ((rc = read_checkpoint(r, v, n_v, cp, &exists, &log->note)) != ENL_OK)
 		return rc;
 	if (!exists)
 		return fail_msg(r, ENL_E_NOT_FOUND, "no checkpoint");
@@ -1354,12 +1354,12 @@ enl_tlog_open_with(const char *dir, const char *origin, const struct enl_identit
 {
 	const struct enl_tlog_source src = {(void *)dir, enl_tlog_read_dir, NULL, NULL};
 	struct reader_state r = {&src, why, why_cap};
-	struct enl_note_verifier v = {0};
+	struct enl_note_verifier v[ENL_MAX_KEY_VERSIONS];
 	struct enl_checkpoint cp;
 	struct enl_tlog *log;
 	char path[2048];
 	uint8_t epk[32], *journal = NULL;
-	size_t jlen = 0;
+	size_t jlen = 0, n_v = 0;
 	bool exists = false;
 	int rc;
 
@@ -1368,7 +1368,6 @@ enl_tlog_open_with(const char *dir, const char *origin, const struct enl_identit
 	log->jops = jops;
 	snprintf(log->dir, sizeof(log->dir), "%s", dir);
 	snprintf(log->origin, sizeof(log->origin), "%s", origin);
-	snprintf(v.name, sizeof(v.name), "%s", origin);
 	log->signer = signer;
 	enl_tlog_tree_init(&log->tree);
 	why[0] = '\0';
@@ -1377,8 +1376,14 @@ enl_tlog_open_with(const char *dir, const char *origin, const struct enl_identit
 		snprintf(why, why_cap, "%s: %s", dir, strerror(errno));
 		goto fail;
 	}
-	if ((rc = enl_identity_public(signer, enl_identity_current(signer), v.pk, epk)) != ENL_OK)
-		goto fail;
+	/* the checkpoint may have been signed by a version since retired */
+	memset(v, 0, sizeof(v));
+	for (; n_v < enl_identity_count(signer) && n_v < ENL_MAX_KEY_VERSIONS; n_v++) {
+		snprintf(v[n_v].name, sizeof(v[n_v].name), "%s", origin);
+		rc = enl_identity_public(signer, enl_identity_version_at(signer, n_v), v[n_v].pk, epk);
+		if (rc != ENL_OK)
+			goto fail;
+	}
 	if (jops != NULL) {
 		if ((rc = jops->load(jops->ctx, ext_leaf, log)) != ENL_OK) {
 			snprintf(why, why_cap, "the journal in the store cannot be read");
@@ -1396,7 +1401,7 @@ enl_tlog_open_with(const char *dir, const char *origin, const struct enl_identit
 	}
 	/* The published checkpoint must be a state of the journal's tree. */
 	memset(&cp, 0, sizeof(cp));
-	if ((rc = read_checkpoint(&r, &v, &cp, &exists, NULL)) != ENL_OK)
+	if ((rc = read_checkpoint(&r, v, n_v, &cp, &exists, NULL)) != ENL_OK)
 		goto fail;
 	if (exists) {
 		enl_mhash root;
@@ -1469,7 +1474,7 @@ enl_tlog_close(struct enl_tlog *log)
 
 int
 enl_tlog_load(const struct enl_tlog_source *src, const struct enl_note_verifier *v,
-	      struct enl_tlog **out, struct enl_checkpoint *cp, char *why, size_t why_cap)
+	      size_t n_v, struct enl_tlog **out, struct enl_checkpoint *cp, char *why, size_t why_cap)
 {
 	struct reader_state r = {src, why, why_cap};
 	struct enl_tlog *log = log_alloc();
@@ -1478,8 +1483,13 @@ enl_tlog_load(const struct enl_tlog_source *src, const struct enl_note_verifier 
 	why[0] = '\0';
 	if (log == NULL)
 		return ENL_E_NOMEM;
-	snprintf(log->origin, sizeof(log->origin), "%s", v->name);
-	if ((rc = load(log, v, &r, cp)) != ENL_OK) {
+	if (n_v == 0) {
+		enl_tlog_close(log);
+		snprintf(why, why_cap, "no key to check the checkpoint with");
+		return ENL_E_INVAL;
+	}
+	snprintf(log->origin, sizeof(log->origin), "%s", v[0].name);
+	if ((rc = load(log, v, n_v, &r, cp)) != ENL_OK) {
 		enl_tlog_close(log);
 		return rc;
 	}
@@ -1494,13 +1504,13 @@ enl_tlog_note(const struct enl_tlog *log)
 }
 
 int
-enl_tlog_verify(const char *dir, const struct enl_note_verifier *v, uint64_t *size,
-		enl_mhash root, char *why, size_t why_cap)
+enl_tlog_verify(const char *dir, const struct enl_note_verifier *v, size_t n_v,
+		uint64_t *size, enl_mhash root, char *why, size_t why_cap)
 {
 	const struct enl_tlog_source src = {(void *)dir, enl_tlog_read_dir, NULL, NULL};
 	struct enl_checkpoint cp;
 	struct enl_tlog *log = NULL;
-	int rc = enl_tlog_load(&src, v, &log, &cp, why, why_cap);
+	int rc = enl_tlog_load(&src, v, n_v, &log, &cp, why, why_cap);
 
 	if (rc == ENL_OK) {
 		*size = cp.size;

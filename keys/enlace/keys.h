@@ -9,6 +9,7 @@
 #ifndef ENLACE_KEYS_H
 #define ENLACE_KEYS_H
 
+#include "enlace/note.h"
 #include "enlace/proto.h"
 
 /* ---- key files --------------------------------------------------------- */
@@ -224,6 +225,19 @@ const struct enl_revocation *enl_directory_revocation_at(const struct enl_direct
 /* The revocation covering (id, version), or NULL. */
 const struct enl_revocation *enl_directory_revoked(const struct enl_directory *d,
 						   const char *id, uint32_t version);
+
+/* A signer's note keys: one per version of its signing key, under one
+ * key name (a log's checkpoints stay verifiable after it rotates). */
+struct enl_note_keys {
+	size_t n;
+	struct enl_note_verifier v[ENL_MAX_KEY_VERSIONS];
+};
+
+/* The note keys of every version of card `c` that `d` (may be NULL) does
+ * not revoke, under the key name `name`, as note signers or (with
+ * `cosigner`) as cosigners. out->n is 0 if every version is revoked. */
+void enl_card_note_keys(const struct enl_directory *d, const struct enl_card *c,
+			const char *name, bool cosigner, struct enl_note_keys *out);
 
 /* A keyring backed by the directory, valid while `d` lives. Revoked
  * versions are ENL_E_REVOKED_KEY; retired ones still verify. */

@@ -137,6 +137,8 @@ const char *enl_identity_id(const struct enl_identity *ident);
 uint32_t enl_identity_current(const struct enl_identity *ident);
 
 size_t enl_identity_count(const struct enl_identity *ident);
+/* The i-th version held (ascending), retired ones included; 0 past the end. */
+uint32_t enl_identity_version_at(const struct enl_identity *ident, size_t i);
 
 /* Copies the secrets of the i-th version (ascending) for a key-file
  * writer. The caller must sodium_memzero `out` after use. */

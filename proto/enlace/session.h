@@ -28,14 +28,29 @@ struct enl_hello_state;	/* the client's ephemeral secret between the two */
  * ephemeral secret for enl_session_client_finish (free it with
  * enl_hello_state_free if the handshake is abandoned).
  */
-int enl_session_hello(const struct enl_identity *me, int64_t now,
+int enl_session_hello(const struct enl_identity *me, int64_t now, uint64_t dir_serial,
 		      struct enl_hello_state **state, uint8_t **frame,
 		      size_t *frame_len) ENL_WUR;
 void enl_hello_state_free(struct enl_hello_state *st);
 
 /*
+ * Client: what to do with a directory the broker attaches to its welcome
+ * (newer than the serial the hello named). take() is called with its
+ * bytes before the welcome is checked; it verifies the directory against
+ * the pinned authority and, if it takes it, sets *kr to the keyring of
+ * the directory now in force (else leaves it). Directories above `max`
+ * bytes make the welcome malformed.
+ */
+struct enl_offered_directory {
+	void (*take)(void *arg, const uint8_t *dir, size_t len, struct enl_keyring *kr);
+	void *arg;
+	size_t max;
+};
+
+/*
  * Client: checks the broker's Welcome frame (signed by `broker_id`'s key
- * in `kr`, answering our Hello) and derives the session. Consumes state.
+ * in `kr`, or in the directory `offered` took; answering our Hello) and
+ * derives the session. `offered` may be NULL. Consumes state.
  * A refusal frame from the broker comes back as its error code, with its
  * reason copied into reason (if not NULL). ENL_E_MALFORMED,
  * ENL_E_BAD_SIGNATURE, ENL_E_UNKNOWN_SENDER, ENL_E_REVOKED_KEY.
@@ -43,6 +58,7 @@ void enl_hello_state_free(struct enl_hello_state *st);
 int enl_session_client_finish(struct enl_hello_state *state,
 			      const uint8_t *frame, size_t len,
 			      const struct enl_keyring *kr, const char *broker_id,
+			      const struct enl_offered_directory *offered,
 			      struct enl_session **out, char *reason,
 			      size_t reason_cap) ENL_WUR;
 
@@ -53,10 +69,19 @@ int enl_session_client_finish(struct enl_hello_state *state,
  * replay cache; the caller must refuse a nonce it has seen. Errors:
  * ENL_E_MALFORMED, ENL_E_UNKNOWN_SENDER, ENL_E_UNKNOWN_KEY_VERSION,
  * ENL_E_REVOKED_KEY, ENL_E_BAD_SIGNATURE, ENL_E_EXPIRED (clock skew).
+ * `dir` (may be NULL) is the broker's signed directory: attached to the
+ * welcome when its serial is above the one the hello names.
  */
+struct enl_broker_directory {
+	const uint8_t *bytes;
+	size_t len;
+	uint64_t serial;
+};
+
 int enl_session_accept(const struct enl_identity *broker,
 		       const struct enl_keyring *kr, const uint8_t *frame,
-		       size_t len, int64_t now, uint8_t hello_nonce[32],
+		       size_t len, int64_t now, const struct enl_broker_directory *dir,
+		       uint8_t hello_nonce[32],
 		       struct enl_session **out, uint8_t **welcome,
 		       size_t *welcome_len) ENL_WUR;
 

@@ -88,7 +88,8 @@ bool enl_tlog_publish_wanted(const struct enl_tlog *log);
 
 /* Opens (or creates) the log in `dir`: re-hashes every journal entry
  * (cutting a torn last write, reported in `why`), checks that the
- * published checkpoint (signed by `signer` under `origin`) is a state of
+ * published checkpoint (signed under `origin` by any version of `signer`'s
+ * key: it may have rotated since) is a state of
  * that tree, and publishes what is missing. Errors: ENL_E_IO,
  * ENL_E_MALFORMED (the message in `why` names what), ENL_E_NOMEM. */
 int enl_tlog_open(const char *dir, const char *origin, const struct enl_identity *signer,
@@ -184,25 +185,30 @@ struct enl_tlog_source {
 int enl_tlog_read_dir(void *ctx, const char *rel, size_t max, uint8_t **out, size_t *len);
 
 /*
+ * Readers take the log's note keys as `v[0..n_v)`: one per version of the
+ * log's signing key (after a rotation the checkpoint is signed by the new
+ * one), all under the log's origin as key name.
+ *
  * Reads and verifies a whole log from `src` (see enl_tlog_verify), and
  * gives it as a read-only log: proofs, roots and enl_tlog_note work on
  * it. *cp is its checkpoint. Close it with enl_tlog_close.
  */
 int enl_tlog_load(const struct enl_tlog_source *src, const struct enl_note_verifier *v,
-		  struct enl_tlog **out, struct enl_checkpoint *cp, char *why,
+		  size_t n_v, struct enl_tlog **out, struct enl_checkpoint *cp, char *why,
 		  size_t why_cap) ENL_WUR;
 
 /* A loaded log's checkpoint note as read, cosignatures included. */
 const char *enl_tlog_note(const struct enl_tlog *log);
 
 /*
- * Verifies a log folder with nothing but the folder and the verifier key:
+ * Verifies a log folder with nothing but the folder and the verifier keys:
  * re-hashes every entry, rebuilds every tile and compares it byte for
  * byte, and checks the checkpoint's signature and root. On failure `why`
  * names the first bad index or file and what is wrong. *size gets the
  * checkpoint's size.
  */
-int enl_tlog_verify(const char *dir, const struct enl_note_verifier *v, uint64_t *size,
+int enl_tlog_verify(const char *dir, const struct enl_note_verifier *v, size_t n_v,
+		    uint64_t *size,
 		    enl_mhash root, char *why, size_t why_cap) ENL_WUR;
 
 #endif

@@ -131,6 +131,13 @@ find(struct shared *sh, struct msg **index, int (*cmp)(const void *, const void 
 	return hit ? *hit : NULL;
 }
 
+/* The hello names the directory held: the broker attaches none. */
+static uint64_t
+held_serial(void *arg)
+{
+	return enl_directory_serial(((struct shared *)arg)->dir);
+}
+
 static void *
 sender(void *arg)
 {
@@ -139,6 +146,7 @@ sender(void *arg)
 	struct conn c;
 
 	conn_init(&c, sh->url, "OAS-BROKER", p->me, 1 << 20);
+	conn_set_directory(&c, held_serial, NULL, sh);
 	for (size_t i = p->index; i < sh->count; i += p->n_parties) {
 		Enlace__Request req = ENLACE__REQUEST__INIT;
 		Enlace__SubmitReq sr = ENLACE__SUBMIT_REQ__INIT;
@@ -277,6 +285,7 @@ recipient(void *arg)
 	int64_t deadline = 0;
 
 	conn_init(&c, sh->url, "OAS-BROKER", p->me, 1 << 20);
+	conn_set_directory(&c, held_serial, NULL, sh);
 	for (;;) {
 		Enlace__Request req = ENLACE__REQUEST__INIT;
 		Enlace__FetchReq fr = ENLACE__FETCH_REQ__INIT;

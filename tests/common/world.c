@@ -1,8 +1,10 @@
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
 
+#include "enlace/session.h"
 #include "world.h"
 
 static void
@@ -110,4 +112,30 @@ world_fini(struct world *w)
 	free(w->dir);
 	enl_directory_free(w->d);
 	memset(w, 0, sizeof(*w));
+}
+
+int
+world_session(struct world *w, const struct enl_identity *agent, int64_t agent_now,
+	      int64_t broker_now, struct enl_session **client, struct enl_session **server)
+{
+	struct enl_hello_state *st = NULL;
+	uint8_t *hello = NULL, *welcome = NULL, nonce[32];
+	size_t hlen = 0, wlen = 0;
+	int rc;
+
+	if ((rc = enl_session_hello(agent, agent_now, w->serial, &st, &hello, &hlen)) != ENL_OK)
+		return rc;
+	rc = enl_session_accept(w->agency[0], &w->kr, hello, hlen, broker_now, NULL, nonce,
+				server, &welcome, &wlen);
+	if (rc != ENL_OK) {
+		enl_hello_state_free(st);
+	} else if ((rc = enl_session_client_finish(st, welcome, wlen, &w->kr,
+						   enl_identity_id(w->agency[0]), NULL, client,
+						   NULL, 0)) != ENL_OK) {
+		enl_session_free(*server);
+		*server = NULL;
+	}
+	free(hello);
+	free(welcome);
+	return rc;
 }

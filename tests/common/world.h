@@ -37,6 +37,12 @@ int world_rebuild(struct world *w, const struct enl_revocation *revs, size_t n_r
 /* The identity of id, or NULL. */
 struct enl_identity *world_find(struct world *w, const char *id);
 
+/* A session between `agent` (its clock at agent_now) and agency[0], the
+ * broker (at broker_now), checked against the world's directory. */
+struct enl_session;
+int world_session(struct world *w, const struct enl_identity *agent, int64_t agent_now,
+		  int64_t broker_now, struct enl_session **client, struct enl_session **server);
+
 void world_fini(struct world *w);
 
 #endif

@@ -25,22 +25,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t wlen = 0, plen = 0;
 	uint64_t counter = 0;
 
-	if (client == NULL) {
-		struct enl_hello_state *st = NULL;
-		uint8_t *hello = NULL;
-		size_t hlen = 0;
-		if (enl_init() != ENL_OK || world_init(&w, ids, 2) != ENL_OK ||
-		    enl_session_hello(w.agency[1], WORLD_TIME, &st, &hello, &hlen) != ENL_OK ||
-		    enl_session_accept(w.agency[0], &w.kr, hello, hlen, WORLD_TIME, nonce,
-				       &server, &welcome, &wlen) != ENL_OK ||
-		    enl_session_client_finish(st, welcome, wlen, &w.kr, "OAS-BROKER", &client,
-					      NULL, 0) != ENL_OK)
-			abort();
-		free(hello);
-		free(welcome);
-		welcome = NULL;
-	}
-	if (enl_session_accept(w.agency[0], &w.kr, data, size, WORLD_TIME, nonce, &s,
+	if (client == NULL && (enl_init() != ENL_OK || world_init(&w, ids, 2) != ENL_OK ||
+			       world_session(&w, w.agency[1], WORLD_TIME, WORLD_TIME, &client,
+					     &server) != ENL_OK))
+		abort();
+	if (enl_session_accept(w.agency[0], &w.kr, data, size, WORLD_TIME, NULL, nonce, &s,
 			       &welcome, &wlen) == ENL_OK) {
 		enl_session_free(s);
 		free(welcome);

@@ -69,7 +69,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(body);
 		enl_identity_free(broker);
 	}
-	if (enl_tlog_load(&src, &v, &log, &cp, why, sizeof(why)) == ENL_OK)
+	if (enl_tlog_load(&src, &v, 1, &log, &cp, why, sizeof(why)) == ENL_OK)
 		enl_tlog_close(log);
 	return 0;
 }

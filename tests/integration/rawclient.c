@@ -111,6 +111,8 @@ load_key(const char *dir)
 
 static int64_t clock_offset;	/* seconds added to this machine's clock */
 
+static uint64_t dir_serial;	/* of the directory loaded: the hello names it */
+
 static struct enl_session *
 handshake(nng_socket s, const struct enl_identity *me, const struct enl_keyring *kr,
 	  uint8_t **hello_out, size_t *hello_len)
@@ -122,10 +124,10 @@ handshake(nng_socket s, const struct enl_identity *me, const struct enl_keyring 
 	char reason[200] = "";
 	int rc;
 
-	if (enl_session_hello(me, (int64_t)time(NULL) + clock_offset, &st, &hello, &hl) != ENL_OK)
+	if (enl_session_hello(me, (int64_t)time(NULL) + clock_offset, dir_serial, &st, &hello, &hl) != ENL_OK)
 		exit(2);
 	w = ask(s, hello, hl, &wl);
-	rc = w ? enl_session_client_finish(st, w, wl, kr, "OAS-BROKER", &sess, reason,
+	rc = w ? enl_session_client_finish(st, w, wl, kr, "OAS-BROKER", NULL, &sess, reason,
 					   sizeof(reason))
 	       : ENL_E_IO;
 	if (w == NULL)
@@ -241,6 +243,7 @@ main(int argc, char **argv)
 	if (enl_directory_load(argv[4], &chk, &d) != ENL_OK)
 		return 2;
 	kr = enl_directory_keyring(d);
+	dir_serial = enl_directory_serial(d);
 	me = load_key(argv[3]);
 	if (argc > 5 && strcmp(mode, "bad-ciphertext") != 0 && strcmp(mode, "forward") != 0 &&
 	    strcmp(mode, "decide") != 0)

@@ -16,23 +16,7 @@ static int
 handshake(struct enl_identity *agent, int64_t agent_now, struct enl_session **client,
 	  struct enl_session **server)
 {
-	struct enl_hello_state *st = NULL;
-	uint8_t *hello = NULL, *welcome = NULL, nonce[32];
-	size_t hlen = 0, wlen = 0;
-	int rc;
-
-	if ((rc = enl_session_hello(agent, agent_now, &st, &hello, &hlen)) != ENL_OK)
-		return rc;
-	rc = enl_session_accept(w.agency[0], &w.kr, hello, hlen, NOW, nonce, server,
-				&welcome, &wlen);
-	if (rc == ENL_OK)
-		rc = enl_session_client_finish(st, welcome, wlen, &w.kr, "OAS-BROKER",
-					       client, NULL, 0);
-	else
-		enl_hello_state_free(st);
-	free(hello);
-	free(welcome);
-	return rc;
+	return world_session(&w, agent, agent_now, NOW, client, server);
 }
 
 static void
@@ -127,10 +111,10 @@ test_refused(void)
 		uint8_t *hello = NULL, *welcome = NULL, nonce[32];
 		size_t hlen = 0, wlen = 0;
 		REQUIRE_OK(world_identity("OAS-BROKER", 2, &fake));
-		REQUIRE_OK(enl_session_hello(w.agency[1], NOW, &st, &hello, &hlen));
-		REQUIRE_OK(enl_session_accept(fake, &w.kr, hello, hlen, NOW, nonce, &s,
+		REQUIRE_OK(enl_session_hello(w.agency[1], NOW, 0, &st, &hello, &hlen));
+		REQUIRE_OK(enl_session_accept(fake, &w.kr, hello, hlen, NOW, NULL, nonce, &s,
 					      &welcome, &wlen));
-		CHECK(enl_session_client_finish(st, welcome, wlen, &w.kr, "OAS-BROKER", &c,
+		CHECK(enl_session_client_finish(st, welcome, wlen, &w.kr, "OAS-BROKER", NULL, &c,
 						NULL, 0) != ENL_OK);
 		enl_session_free(s);
 		s = NULL;
@@ -144,9 +128,9 @@ test_refused(void)
 		uint8_t *hello = NULL, *ref = NULL;
 		size_t hlen = 0, rlen = 0;
 		char reason[64] = "";
-		REQUIRE_OK(enl_session_hello(w.agency[1], NOW, &st, &hello, &hlen));
+		REQUIRE_OK(enl_session_hello(w.agency[1], NOW, 0, &st, &hello, &hlen));
 		REQUIRE_OK(enl_session_refusal(ENL_E_REVOKED_KEY, "key revoked", &ref, &rlen));
-		CHECK_RC(enl_session_client_finish(st, ref, rlen, &w.kr, "OAS-BROKER", &c,
+		CHECK_RC(enl_session_client_finish(st, ref, rlen, &w.kr, "OAS-BROKER", NULL, &c,
 						   reason, sizeof(reason)), ENL_E_REVOKED_KEY);
 		CHECK(strcmp(reason, "key revoked") == 0);
 		free(hello);
@@ -217,6 +201,100 @@ test_frame_form(void)
 	enl_session_free(s);
 }
 
+/* ---- a directory with the welcome ---- */
+
+static struct enl_identity *rotated;	/* OAS-BROKER, a version w.kr does not know */
+
+/* w.kr, plus the broker's rotated key: the keyring of a newer directory */
+static int
+newer_signing_key(void *ctx, const char *id, uint32_t version, uint8_t pk[static 32])
+{
+	uint8_t epk[32];
+
+	(void)ctx;
+	if (strcmp(id, "OAS-BROKER") == 0 && version == enl_identity_current(rotated))
+		return enl_identity_public(rotated, version, pk, epk);
+	return w.kr.signing_key(w.kr.ctx, id, version, pk);
+}
+
+struct taken {
+	size_t calls, len;
+	uint8_t first;
+	bool switch_ring;
+};
+
+static void
+take(void *arg, const uint8_t *dir, size_t len, struct enl_keyring *kr)
+{
+	struct taken *t = arg;
+
+	t->calls++;
+	t->len = len;
+	t->first = dir[0];
+	if (t->switch_ring) {
+		kr->ctx = NULL;
+		kr->signing_key = newer_signing_key;
+	}
+}
+
+/* One handshake with the rotated broker: the hello names `serial`, the
+ * broker holds directory serial 5. */
+static int
+rotated_handshake(uint64_t serial, struct taken *t, size_t max, bool with_offered)
+{
+	static const uint8_t dir[300] = {0xd1};
+	const struct enl_broker_directory bd = {dir, sizeof(dir), 5};
+	const struct enl_offered_directory od = {take, t, max};
+	struct enl_hello_state *st = NULL;
+	struct enl_session *c = NULL, *s = NULL;
+	uint8_t *hello = NULL, *welcome = NULL, nonce[32];
+	size_t hlen = 0, wlen = 0;
+	int rc;
+
+	if ((rc = enl_session_hello(w.agency[1], NOW, serial, &st, &hello, &hlen)) != ENL_OK)
+		return rc;
+	rc = enl_session_accept(rotated, &w.kr, hello, hlen, NOW, &bd, nonce, &s, &welcome, &wlen);
+	free(hello);
+	if (rc != ENL_OK) {
+		enl_hello_state_free(st);
+		return rc;
+	}
+	rc = enl_session_client_finish(st, welcome, wlen, &w.kr, "OAS-BROKER",
+				       with_offered ? &od : NULL, &c, NULL, 0);
+	CHECK((rc == ENL_OK) == (c != NULL));
+	enl_session_free(c);
+	enl_session_free(s);
+	free(welcome);
+	return rc;
+}
+
+/* The broker attaches its directory to the welcome when the hello names
+ * an older serial; the agent's take() puts it in force, and the welcome,
+ * signed by a broker key only the newer directory knows, then checks. */
+static void
+test_offered_directory(void)
+{
+	struct taken t = {0, 0, 0, true};
+
+	REQUIRE_OK(world_identity("OAS-BROKER", 2, &rotated));
+	CHECK_RC(rotated_handshake(4, &t, 1000, true), ENL_OK);
+	CHECK(t.calls == 1 && t.len == 300 && t.first == 0xd1);
+	/* an agent with serial 5 gets none, and cannot check the new key */
+	t = (struct taken){0, 0, 0, true};
+	CHECK_RC(rotated_handshake(5, &t, 1000, true), ENL_E_UNKNOWN_KEY_VERSION);
+	CHECK(t.calls == 0);
+	/* a directory that is not taken changes nothing */
+	t = (struct taken){0, 0, 0, false};
+	CHECK_RC(rotated_handshake(4, &t, 1000, true), ENL_E_UNKNOWN_KEY_VERSION);
+	CHECK(t.calls == 1);
+	/* one above the agent's limit, or to an agent that takes none: malformed */
+	t = (struct taken){0, 0, 0, true};
+	CHECK_RC(rotated_handshake(4, &t, 299, true), ENL_E_MALFORMED);
+	CHECK_RC(rotated_handshake(4, &t, 1000, false), ENL_E_MALFORMED);
+	CHECK(t.calls == 0);
+	enl_identity_free(rotated);
+}
+
 int
 main(void)
 {
@@ -226,6 +304,7 @@ main(void)
 	RUN(test_reordered);
 	RUN(test_refused);
 	RUN(test_frame_form);
+	RUN(test_offered_directory);
 	world_fini(&w);
 	return harness_done();
 }

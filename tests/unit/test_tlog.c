@@ -117,7 +117,7 @@ write_and_verify(uint64_t n, uint64_t step)
 	CHECK_RC(enl_tlog_consistency(log, n, n + 1, proof, &plen), ENL_E_INVAL);
 	enl_tlog_close(log);
 	log = NULL;
-	CHECK_RC(enl_tlog_verify(dir, &v, &size, root, why, sizeof(why)), ENL_OK);
+	CHECK_RC(enl_tlog_verify(dir, &v, 1, &size, root, why, sizeof(why)), ENL_OK);
 	CHECK(size == n && memcmp(root, want, 32) == 0);
 	/* Reopen and go on appending where it stopped. */
 	REQUIRE_OK(enl_tlog_open(dir, "enlace/OAS-BROKER", broker, &log, why, sizeof(why)));
@@ -126,7 +126,7 @@ write_and_verify(uint64_t n, uint64_t step)
 	CHECK_RC(enl_tlog_commit(log, NULL), ENL_OK);
 	enl_tlog_close(log);
 	enl_merkle_root(leaves, n + 1, want);
-	CHECK_RC(enl_tlog_verify(dir, &v, &size, root, why, sizeof(why)), ENL_OK);
+	CHECK_RC(enl_tlog_verify(dir, &v, 1, &size, root, why, sizeof(why)), ENL_OK);
 	CHECK(size == n + 1 && memcmp(root, want, 32) == 0);
 	free(leaves);
 }
@@ -160,18 +160,18 @@ test_damage_located(void)
 
 	write_and_verify(600, 200);	/* 601 entries: bundles 0, 1 full, 2 partial */
 	flip("tile/entries/001", 30);
-	CHECK(enl_tlog_verify(dir, &v, &size, root, why, sizeof(why)) != ENL_OK);
+	CHECK(enl_tlog_verify(dir, &v, 1, &size, root, why, sizeof(why)) != ENL_OK);
 	CHECK(strstr(why, "tile/0/001") != NULL || strstr(why, "entry 2") != NULL);
 	fprintf(stderr, "  damaged bundle: %s\n", why);
 	flip("tile/entries/001", 30);
-	CHECK_RC(enl_tlog_verify(dir, &v, &size, root, why, sizeof(why)), ENL_OK);
+	CHECK_RC(enl_tlog_verify(dir, &v, 1, &size, root, why, sizeof(why)), ENL_OK);
 	flip("tile/0/002.p/89", 40);
-	CHECK_RC(enl_tlog_verify(dir, &v, &size, root, why, sizeof(why)), ENL_E_MALFORMED);
+	CHECK_RC(enl_tlog_verify(dir, &v, 1, &size, root, why, sizeof(why)), ENL_E_MALFORMED);
 	CHECK(strstr(why, "tile/0/002.p/89") != NULL && strstr(why, "513") != NULL);
 	fprintf(stderr, "  damaged tile: %s\n", why);
 	flip("tile/0/002.p/89", 40);
 	flip("checkpoint", 2);
-	CHECK(enl_tlog_verify(dir, &v, &size, root, why, sizeof(why)) != ENL_OK);
+	CHECK(enl_tlog_verify(dir, &v, 1, &size, root, why, sizeof(why)) != ENL_OK);
 	CHECK(strstr(why, "checkpoint") != NULL);
 	flip("checkpoint", 2);
 	/* a truncated log: the last bundle is gone */
@@ -179,7 +179,7 @@ test_damage_located(void)
 		char path[600];
 		snprintf(path, sizeof(path), "%s/tile/entries/002.p/89", dir);
 		CHECK(unlink(path) == 0);
-		CHECK(enl_tlog_verify(dir, &v, &size, root, why, sizeof(why)) != ENL_OK);
+		CHECK(enl_tlog_verify(dir, &v, 1, &size, root, why, sizeof(why)) != ENL_OK);
 		CHECK(strstr(why, "entry bundle 2") != NULL);
 	}
 }
@@ -202,14 +202,14 @@ test_cosignatures_published(void)
 	write_and_verify(10, 10);	/* 11 entries */
 	REQUIRE_OK(world_identity("AR-UIF", 1, &agency));
 	REQUIRE_OK(enl_tlog_open(dir, "enlace/OAS-BROKER", broker, &log, why, sizeof(why)));
-	REQUIRE_OK(enl_tlog_load(&src, &v, &back, &cp, why, sizeof(why)));
+	REQUIRE_OK(enl_tlog_load(&src, &v, 1, &back, &cp, why, sizeof(why)));
 	CHECK(cp.size == 11);
 	REQUIRE_OK(enl_checkpoint_format(&cp, &body));
 	REQUIRE_OK(enl_cosign(agency, "AR-UIF", body, 1700000000, &line));
 	enl_tlog_close(back);
 	CHECK_RC(enl_tlog_set_cosignatures(log, 12, line), ENL_E_INVAL);
 	CHECK_RC(enl_tlog_set_cosignatures(log, 11, line), ENL_OK);
-	REQUIRE_OK(enl_tlog_load(&src, &v, &back, &cp, why, sizeof(why)));
+	REQUIRE_OK(enl_tlog_load(&src, &v, 1, &back, &cp, why, sizeof(why)));
 	CHECK(strstr(enl_tlog_note(back), line) != NULL);
 	enl_tlog_close(back);
 	/* a bigger checkpoint does not carry them */
@@ -217,7 +217,7 @@ test_cosignatures_published(void)
 	REQUIRE_OK(enl_tlog_append(log, buf, len, &idx));
 	REQUIRE_OK(enl_tlog_commit(log, NULL));
 	REQUIRE_OK(enl_tlog_flush(log));
-	REQUIRE_OK(enl_tlog_load(&src, &v, &back, &cp, why, sizeof(why)));
+	REQUIRE_OK(enl_tlog_load(&src, &v, 1, &back, &cp, why, sizeof(why)));
 	CHECK(cp.size == 12 && strstr(enl_tlog_note(back), line) == NULL);
 	enl_tlog_close(back);
 	enl_tlog_close(log);
@@ -417,7 +417,7 @@ load_with(const char *note, uint64_t want_size)
 	struct enl_checkpoint cp;
 	char why[512] = "";
 
-	CHECK_RC(enl_tlog_load(&src, &v, &back, &cp, why, sizeof(why)), ENL_OK);
+	CHECK_RC(enl_tlog_load(&src, &v, 1, &back, &cp, why, sizeof(why)), ENL_OK);
 	if (why[0])
 		fprintf(stderr, "  %s\n", why);
 	CHECK(back == NULL || cp.size == want_size);
@@ -459,6 +459,49 @@ test_old_checkpoint_readable(void)
 	free(at300);
 }
 
+/* The signer rotates its key: the log opens on the checkpoint its older
+ * key signed and goes on under the new one; readers need both keys, and
+ * another signer's key opens nothing. */
+static void
+test_signer_rotated(void)
+{
+	struct enl_identity *b2 = NULL, *other = NULL;
+	struct enl_tlog *log = NULL;
+	struct enl_note_verifier both[2];
+	uint8_t epk[32];
+	uint64_t size = 0;
+	enl_mhash root;
+	char why[512];
+
+	empty_dir();
+	REQUIRE_OK(world_identity("OAS-BROKER", 2, &b2));	/* version 1 is `broker` */
+	REQUIRE_OK(world_identity("XX-OTHER", 1, &other));
+	REQUIRE_OK(enl_tlog_open(dir, "enlace/OAS-BROKER", broker, &log, why, sizeof(why)));
+	grow(log, 0, 10);
+	enl_tlog_close(log);
+	log = NULL;
+	CHECK_RC(enl_tlog_open(dir, "enlace/OAS-BROKER", b2, &log, why, sizeof(why)), ENL_OK);
+	if (log != NULL) {
+		CHECK(enl_tlog_size(log) == 10);
+		grow(log, 10, 20);
+		enl_tlog_close(log);
+		log = NULL;
+	}
+	both[0] = v;
+	both[1] = v;
+	REQUIRE_OK(enl_identity_public(b2, 2, both[1].pk, epk));
+	CHECK_RC(enl_tlog_verify(dir, both, 2, &size, root, why, sizeof(why)), ENL_OK);
+	CHECK(size == 20);
+	CHECK(enl_tlog_verify(dir, &v, 1, &size, root, why, sizeof(why)) != ENL_OK);
+	CHECK(enl_tlog_verify(dir, &both[1], 1, &size, root, why, sizeof(why)) == ENL_OK);
+	CHECK_RC(enl_tlog_open(dir, "enlace/OAS-BROKER", other, &log, why, sizeof(why)),
+		 ENL_E_UNKNOWN_SENDER);
+	CHECK(log == NULL);
+	enl_tlog_close(log);
+	enl_identity_free(b2);
+	enl_identity_free(other);
+}
+
 /* With an external journal the tiles are written by the log's own
  * thread while entries go on being appended and committed: what lands on
  * disk is always a whole, verifiable log of some committed size, and
@@ -496,7 +539,7 @@ test_publish_in_background(void)
 			struct enl_checkpoint cp;
 			/* racing the publisher: every tile the checkpoint it
 			 * read names is still there, or its full tile is */
-			int lrc = enl_tlog_load(&src, &v, &back, &cp, why, sizeof(why));
+			int lrc = enl_tlog_load(&src, &v, 1, &back, &cp, why, sizeof(why));
 			if (lrc == ENL_OK) {
 				enl_merkle_root(leaves, cp.size, want);
 				CHECK(cp.size <= i && memcmp(cp.root, want, 32) == 0);
@@ -514,7 +557,7 @@ test_publish_in_background(void)
 	CHECK(published >= 2);
 	enl_tlog_close(log);
 	enl_merkle_root(leaves, i, want);
-	CHECK_RC(enl_tlog_verify(dir, &v, &size, root, why, sizeof(why)), ENL_OK);
+	CHECK_RC(enl_tlog_verify(dir, &v, 1, &size, root, why, sizeof(why)), ENL_OK);
 	CHECK(size == i && memcmp(root, want, 32) == 0);
 	mj_free(&mj);
 	free(leaves);
@@ -543,6 +586,7 @@ main(void)
 	RUN(test_damage_located);
 	RUN(test_cosignatures_published);
 	RUN(test_old_checkpoint_readable);
+	RUN(test_signer_rotated);
 	RUN(test_stage_with_the_owner);
 	RUN(test_publish_in_background);
 	rc = harness_done();
