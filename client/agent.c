@@ -101,6 +101,8 @@ struct agent {
 	uint64_t cosigned;		/* the size this agency last cosigned */
 	char alarm[512];		/* under mu: the first, kept */
 	char alarm_said[512];		/* under mu: the last one logged */
+	char waiting_said[2 * ENL_HASH_LEN + 1];	/* under mu: the last message logged
+							 * as waiting for a key */
 	uint64_t shown_held, shown_cosigned;	/* copies for status, under mu */
 	volatile sig_atomic_t stopping;
 	nng_socket ctl;
@@ -998,9 +1000,15 @@ receive_one(struct agent *a, const struct enl_keyring *kr, const uint8_t *env, s
 		 * rotated since it started): not the message's fault. It waits
 		 * at the broker, unacknowledged, for a restart with that key. */
 		enl_hex(h.message_id, ENL_MSG_ID_LEN, hex);
-		alog("message %s from %s is sealed to a key of %s that this agent has not loaded "
-		     "(rotated since it started?); it waits at the broker until the agent is "
-		     "restarted with that key", hex, h.sender, enl_identity_id(a->me));
+		pthread_mutex_lock(&a->mu);
+		bool again = strcmp(a->waiting_said, hex) == 0;
+		snprintf(a->waiting_said, sizeof(a->waiting_said), "%s", hex);
+		pthread_mutex_unlock(&a->mu);
+		if (!again)	/* said once, not at every fetch */
+			alog("message %s from %s is sealed to a key of %s that this agent has not "
+			     "loaded (rotated since it started?); it waits at the broker until the "
+			     "agent is restarted with that key", hex, h.sender,
+			     enl_identity_id(a->me));
 		return ENL_E_UNKNOWN_KEY_VERSION;
 	}
 	if (rc == ENL_OK && (m->header.has_forward_of || m->header.type == ENL_MSG_FORWARD) &&
@@ -1077,7 +1085,6 @@ fetcher_main(void *arg)
 			struct pending_ack *acks = calloc(resp->n_envelopes, sizeof(*acks));
 			size_t n = 0;
 			bool waits = false;
-			backoff = 0;
 			rc = acks == NULL ? ENL_E_NOMEM : ENL_OK;
 			for (size_t i = 0; i < resp->n_envelopes && rc == ENL_OK; i++) {
 				bool have = false;
@@ -1092,6 +1099,8 @@ fetcher_main(void *arg)
 			}
 			if (rc == ENL_OK && waits)
 				rc = ENL_E_UNKNOWN_KEY_VERSION;	/* fetched again after a pause */
+			else if (rc == ENL_OK)
+				backoff = 0;
 			/* what is durably in the inbox is acknowledged, even after a failure */
 			if (n > 0) {
 				int arc = send_acks(a, &kr, acks, n);
@@ -1103,7 +1112,9 @@ fetcher_main(void *arg)
 			protobuf_c_message_free_unpacked(&resp->base, NULL);
 		if (rc != ENL_OK && !a->stopping) {
 			unsigned ms = 100u << (backoff < 7 ? backoff : 7);
-			ms = ms > 10000 ? 10000 : ms;
+			/* a message waiting for a key holds up the others: 2 s at most */
+			unsigned cap = rc == ENL_E_UNKNOWN_KEY_VERSION ? 2000 : 10000;
+			ms = ms > cap ? cap : ms;
 			usleep((ms / 2 + randombytes_uniform(ms / 2 + 1)) * 1000);
 			backoff++;
 		}

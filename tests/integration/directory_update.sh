@@ -119,6 +119,8 @@ mv "$NET/old.env" "$NET/AR-UIF/spool/outbox/$id6.env"
 ok "  ... a later message to the key it has comes in meanwhile" wait_for 30 "the inbox" \
 	test -e "$NET/BR-PF/spool/inbox/$id6.env"
 ok "  ... while the first still waits" test ! -e "$NET/BR-PF/spool/inbox/$id5.env"
+is "  ... said once in the log, not at every fetch" \
+	"$(grep -c "message $id5 from AR-UIF is sealed to a key" "$NET/BR-PF/log")" 1
 stop_agent BR-PF TERM
 start_agent BR-PF || finish
 ok "restarted with the key, BR-PF receives it" wait_for 30 "the inbox" \
