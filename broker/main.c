@@ -248,7 +248,8 @@ main(int argc, char **argv)
 	bool check = false;
 	char err[1200], path[1100];
 	sigset_t sigs;
-	int sig = 0, ret;
+	int sig = 0, ret, rc, lock_fd = -1;
+	long holder = 0;
 
 	memset(&b, 0, sizeof(b));
 	if (argc >= 2 && strcmp(argv[1], "policy") == 0) {
@@ -284,6 +285,14 @@ main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	if (mkdir(b.cfg.data_dir, 0700) != 0 && errno != EEXIST) {
 		blog("%s: %s", b.cfg.data_dir, strerror(errno));
+		goto out;
+	}
+	if ((rc = enl_dir_lock(b.cfg.data_dir, &lock_fd, &holder)) != ENL_OK) {
+		if (rc == ENL_E_EXISTS)
+			blog("%s: in use by another enlace-broker (pid %ld); one broker per data "
+			     "folder", b.cfg.data_dir, holder);
+		else
+			blog("%s/lock: %s", b.cfg.data_dir, enl_strerror(rc));
 		goto out;
 	}
 	snprintf(path, sizeof(path), "%s/store.sqlite", b.cfg.data_dir);
@@ -328,5 +337,7 @@ main(int argc, char **argv)
 	ret = 0;
 out:
 	broker_fini(&b);
+	if (lock_fd >= 0)
+		close(lock_fd);	/* last: everything in the folder is closed */
 	return ret;
 }

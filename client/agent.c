@@ -2165,7 +2165,8 @@ main(int argc, char **argv)
 	pthread_t sender, fetcher;
 	char url[1100];
 	struct sigaction sa;
-	int rc, ret;
+	int rc, ret, lock_fd = -1;
+	long holder = 0;
 
 	if ((ret = enl_daemon_args(argc, argv, "enlace-agent", usage, &config, &check)) >= 0)
 		return ret;
@@ -2184,6 +2185,14 @@ main(int argc, char **argv)
 		printf("%s: valid; agency %s, directory serial %" PRIu64 "\n", config,
 		       enl_identity_id(a.me), enl_directory_serial(a.dir));
 		ret = 0;
+		goto out;
+	}
+	if ((rc = enl_dir_lock(a.cfg.spool, &lock_fd, &holder)) != ENL_OK) {
+		if (rc == ENL_E_EXISTS)
+			alog("%s: in use by another enlace-agent (pid %ld); one agent per spool",
+			     a.cfg.spool, holder);
+		else
+			alog("%s/lock: %s", a.cfg.spool, enl_strerror(rc));
 		goto out;
 	}
 	log_state_load(&a);
@@ -2233,5 +2242,7 @@ main(int argc, char **argv)
 	ret = 0;
 out:
 	agent_fini(&a);
+	if (lock_fd >= 0)
+		close(lock_fd);
 	return ret;
 }

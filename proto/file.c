@@ -3,6 +3,8 @@
 #include <libgen.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -110,6 +112,37 @@ enl_file_sync_parent(const char *path)
 		rc = from_errno(errno);
 	close(fd);
 	return rc;
+}
+
+int
+enl_dir_lock(const char *dir, int *fd, long *holder)
+{
+	char path[4096], pid[32];
+	int f, n;
+
+	*holder = 0;
+	if ((size_t)snprintf(path, sizeof(path), "%s/lock", dir) >= sizeof(path))
+		return ENL_E_INVAL;
+	if ((f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
+		return from_errno(errno);
+	if (flock(f, LOCK_EX | LOCK_NB) != 0) {
+		int e = errno;
+		ssize_t got = e == EWOULDBLOCK ? pread(f, pid, sizeof(pid) - 1, 0) : -1;
+		if (got > 0) {
+			pid[got] = '\0';
+			*holder = strtol(pid, NULL, 10);
+		}
+		close(f);
+		return e == EWOULDBLOCK ? ENL_E_EXISTS : from_errno(e);
+	}
+	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(f, 0) != 0 || pwrite(f, pid, (size_t)n, 0) != n) {
+		int e = errno;
+		close(f);
+		return from_errno(e);
+	}
+	*fd = f;
+	return ENL_OK;
 }
 
 int

@@ -431,6 +431,15 @@ int enl_file_write_at(const char *path, const uint8_t *buf, size_t len, unsigned
 /* Syncs the folder `path` is in, so that a name made in it is durable. */
 int enl_file_sync_parent(const char *path) ENL_WUR;
 
+/*
+ * Takes the folder `dir` for this process alone: an exclusive lock on
+ * dir/lock (made 0600, this process's pid written in it), held while *fd
+ * is open, and let go when the process ends however it ends. ENL_E_EXISTS
+ * if another process holds it (*holder gets that process's pid, or 0 if
+ * it cannot be read); ENL_E_NOT_FOUND, ENL_E_PERMISSION, ENL_E_IO.
+ */
+int enl_dir_lock(const char *dir, int *fd, long *holder) ENL_WUR;
+
 /* ---- JSON output ----------------------------------------------------- */
 
 /* A tiny JSON writer to a stdio stream, for --json output. */

@@ -1,8 +1,9 @@
 #!/bin/bash
 # Configuration files: --check-config accepts a good file and names the
-# file, line and key of a bad one; --help everywhere.
+# file, line and key of a bad one; --help everywhere. One broker per data
+# folder and one agent per spool.
 . "$(dirname "$0")/common.sh"
-net_init AR-UIF:FIU
+FETCH_WAIT=2s net_init AR-UIF:FIU BR-PF:POLICE
 B=$BIN/broker/enlace-broker A=$BIN/client/enlace-agent
 out() { "$@" > "$NET/out.txt" 2>&1; echo $?; }
 is "broker --help" "$(out $B --help)" 0
@@ -40,4 +41,27 @@ before=$(sqlite3 "$NET/broker/data/store.sqlite" .schema | sha256sum)
 is "a store of an earlier layout" "$(out $B --config "$NET/broker/broker.conf")" 1
 ok "  ... says so" grep -q "was written by an earlier build of enlace-broker" "$NET/out.txt"
 is "  ... and is left as it was" "$(sqlite3 "$NET/broker/data/store.sqlite" .schema | sha256sum)" "$before"
+rm -rf "$NET/broker/data"
+
+# A second broker on the data folder of a running one (another port) is
+# refused before it touches anything; so is a second agent on a spool.
+start_broker || finish
+start_agent AR-UIF || finish
+start_agent BR-PF || finish
+sed -e "s#^listen = .*#listen = tcp://127.0.0.1:$(free_port)#" -e "/^log_listen/d" \
+	"$NET/broker/broker.conf" > "$NET/second.conf"
+is "a second broker on the same data folder" "$(out timeout 20 $B --config "$NET/second.conf")" 1
+ok "  ... says which process has it" grep -q \
+	"in use by another enlace-broker (pid $(cat "$NET/broker/pid")); one broker per data folder" \
+	"$NET/out.txt"
+sed -e "s#^control = .*#control = $NET/second.sock#" "$NET/AR-UIF/agent.conf" > "$NET/second-agent.conf"
+is "a second agent on the same spool" "$(out timeout 20 $A --config "$NET/second-agent.conf")" 1
+ok "  ... says which process has it" grep -q \
+	"in use by another enlace-agent (pid $(cat "$NET/AR-UIF/pid")); one agent per spool" "$NET/out.txt"
+id=$(enl AR-UIF send --to BR-PF --text "after both were refused")
+ok "the first broker and agent work on" wait_for 30 "the inbox" test -e "$NET/BR-PF/spool/inbox/$id.env"
+ok "  ... and the broker's log is intact" grep -q "verified" "$NET/broker/log"
+stop_broker TERM
+ok "the audit log verifies" "$BIN/client/enlace-audit" verify "$NET/broker/data/log" \
+	--broker-pub "$NET/broker/key/card"
 finish
