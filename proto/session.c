@@ -340,8 +340,10 @@ enl_session_accept(const struct enl_identity *broker, const struct enl_keyring *
 	bind_keys(s, t);
 	snprintf(s->peer, sizeof(s->peer), "%s", h->agency);
 	s->peer_version = h->key_version;
-	/* an agent with an older directory gets the newer one with the welcome */
-	if (dir != NULL && dir->serial <= h->directory_serial)
+	/* an agent with an older directory gets the newer one with the welcome;
+	 * one that names none (0: no directory has that serial) may not know
+	 * the field, and gets none */
+	if (dir != NULL && (h->directory_serial == 0 || dir->serial <= h->directory_serial))
 		dir = NULL;
 	if ((rc = frame_with_signed(wbytes, wlen, false, dir, welcome, welcome_len)) != ENL_OK)
 		goto out;

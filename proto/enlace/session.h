@@ -70,7 +70,8 @@ int enl_session_client_finish(struct enl_hello_state *state,
  * ENL_E_MALFORMED, ENL_E_UNKNOWN_SENDER, ENL_E_UNKNOWN_KEY_VERSION,
  * ENL_E_REVOKED_KEY, ENL_E_BAD_SIGNATURE, ENL_E_EXPIRED (clock skew).
  * `dir` (may be NULL) is the broker's signed directory: attached to the
- * welcome when its serial is above the one the hello names.
+ * welcome when its serial is above the one the hello names (if it names
+ * one: not 0).
  */
 struct enl_broker_directory {
 	const uint8_t *bytes;

@@ -287,6 +287,12 @@ test_offered_directory(void)
 	t = (struct taken){0, 0, 0, false};
 	CHECK_RC(rotated_handshake(4, &t, 1000, true), ENL_E_UNKNOWN_KEY_VERSION);
 	CHECK(t.calls == 1);
+	/* a hello that names no serial (an agent that may not know the
+	 * field) gets none: the welcome is not malformed to it, only unknown */
+	t = (struct taken){0, 0, 0, true};
+	CHECK_RC(rotated_handshake(0, &t, 1000, false), ENL_E_UNKNOWN_KEY_VERSION);
+	CHECK_RC(rotated_handshake(0, &t, 1000, true), ENL_E_UNKNOWN_KEY_VERSION);
+	CHECK(t.calls == 0);
 	/* one above the agent's limit, or to an agent that takes none: malformed */
 	t = (struct taken){0, 0, 0, true};
 	CHECK_RC(rotated_handshake(4, &t, 299, true), ENL_E_MALFORMED);
