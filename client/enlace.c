@@ -1559,6 +1559,17 @@ main(int argc, char **argv)
 		help(stdout);
 		return 0;
 	}
+	/* options before the command (enlace --socket S status) go after it */
+	for (int at = 1; at < argc && argv[1][0] == '-'; at++)
+		for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+			if (strcmp(argv[at], commands[i].name) == 0 &&
+			    strcmp(argv[at - 1], "--socket") != 0) {
+				char *cmd = argv[at];
+				memmove(argv + 2, argv + 1, (size_t)(at - 1) * sizeof(*argv));
+				argv[1] = cmd;
+				at = argc;
+				break;
+			}
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (strcmp(argv[1], commands[i].name) == 0)
 			return commands[i].fn(argc - 1, argv + 1);

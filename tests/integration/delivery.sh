@@ -76,4 +76,6 @@ ok "  ... and named" grep -q "tile/0/000.p/$t: does not match the entries (first
 cp "$NET/tile.bak" "$NET/broker/data/log/tile/0/000.p/$t"
 ok "the log holds again" $A
 ok "no plaintext at the broker" sh -c "! grep -r -a -q '$marker' '$NET/broker'"
+ok "options may come before the command" sh -c \
+	"$BIN/client/enlace --socket $NET/AR-UIF/agent.sock --json status | grep -q '\"agency\":\"AR-UIF\"'"
 finish
