@@ -508,7 +508,10 @@ cmd_agency_rotate(int argc, char **argv)
 		printf("usage: %s\n\nMakes version N+1 of both keys, keeps the older "
 		       "private keys (retired: they\nstill open older messages, never "
 		       "sign) and writes a new card listing every\nversion. Put the new "
-		       "card in the next directory.\n", usage_agency_rotate);
+		       "card in the next directory. DIR may also be the\nbroker's key "
+		       "folder: restart the broker with the new directory, and\nits "
+		       "agents take that directory with its first welcome.\n",
+		       usage_agency_rotate);
 		return 0;
 	}
 	if (a.argc != 1)
