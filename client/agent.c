@@ -1662,6 +1662,7 @@ reply_receipt(struct agent *a, const Enlace__Signed *sg)
 	Enlace__CtlResponse r = ENLACE__CTL_RESPONSE__INIT;
 	Enlace__ReceiptBody *b = NULL;
 	struct enl_keyring kr = keyring(a);
+	const struct enl_card *bc;
 	char alarm[512];
 	uint8_t pk[32];
 	bool ok;
@@ -1672,12 +1673,15 @@ reply_receipt(struct agent *a, const Enlace__Signed *sg)
 		return;
 	}
 	pthread_mutex_lock(&a->mu);
-	ok = sg->signature.len == 64 &&
-	     kr.signing_key(kr.ctx, b->broker, enl_directory_find(a->dir, b->broker)
-					? enl_directory_find(a->dir, b->broker)->current_version
-					: 0, pk) == ENL_OK &&
-	     enl_verify_labeled(pk, ENL_LABEL_RECEIPT, sg->body.data, sg->body.len,
-				sg->signature.data) == ENL_OK;
+	/* signed by a version of the broker's key: a receipt kept from before
+	 * the broker rotated its key is signed by the older one */
+	ok = false;
+	if (sg->signature.len == 64 && strcmp(b->broker, a->cfg.broker_id) == 0 &&
+	    (bc = enl_directory_find(a->dir, b->broker)) != NULL)
+		for (size_t k = 0; k < bc->n_keys && !ok; k++)
+			ok = kr.signing_key(kr.ctx, b->broker, bc->keys[k].version, pk) == ENL_OK &&
+			     enl_verify_labeled(pk, ENL_LABEL_RECEIPT, sg->body.data, sg->body.len,
+						sg->signature.data) == ENL_OK;
 	for (size_t i = 0; ok && i < b->n_recipients; i++) {
 		const Enlace__RecipientState *rs = b->recipients[i];
 		const struct enl_card *c = enl_directory_find(a->dir, rs->recipient);

@@ -74,4 +74,11 @@ ok "a bundle after the rotation checks" $A prove "$id2" --log "$NET/broker/data/
 	"${KEYS[@]}" --out "$NET/after.bundle"
 ok "  ... offline" $A check-bundle "$NET/after.bundle" --authority-pub "$NET/authority/authority.pub"
 
+# with the broker away, the receipts kept at sending time are checked:
+# the one from before the rotation is signed by the broker's older key
+stop_broker TERM
+for id in "$id1" "$id2"; do
+	ok "kept receipt of $id verifies with the broker away" \
+		sh -c "ENLACE_SOCKET=$NET/AR-UIF/agent.sock $BIN/client/enlace receipts $id >/dev/null"
+done
 finish
