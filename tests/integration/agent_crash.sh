@@ -1,6 +1,8 @@
 #!/bin/bash
 # An agent killed with SIGKILL right after `enlace send` returned: the
-# message is still sent, once, after the agent restarts.
+# message is still sent, once, after the agent restarts. A recipient's
+# agent killed while it takes a fetch in: every message lands in its inbox
+# once, and is acknowledged.
 . "$(dirname "$0")/common.sh"
 FETCH_WAIT=2s net_init AR-UIF:FIU BR-PF:POLICE
 start_agent AR-UIF || finish	# no broker yet: nothing can leave
@@ -29,4 +31,34 @@ start_agent AR-UIF || finish
 ok "burst delivered" wait_for 60 "burst" sh -c "[ \$(ls $NET/BR-PF/spool/inbox | wc -l) = 25 ]"
 ok "outbox empty" wait_for 30 "outbox" sh -c "[ -z \"\$(ls $NET/AR-UIF/spool/outbox)\" ]"
 is "25 stored at the broker, no duplicates" "$(sqlite3 "$NET/broker/data/store.sqlite" 'select count(*) from messages')" 25
+
+# BR-PF killed while a fetch of 20 messages of 2 MiB comes in: those it
+# wrote before the kill are not acknowledged yet (acks follow the fetch),
+# so the broker hands them out again after the restart.
+acked() { sqlite3 "$NET/broker/data/store.sqlite" "select count(*) from deliveries where recipient = 'BR-PF' and state = 3"; }
+ok "the 25 are acknowledged" wait_for 30 "acks" sh -c "[ \$(sqlite3 $NET/broker/data/store.sqlite \"select count(*) from deliveries where recipient = 'BR-PF' and state = 3\") = 25 ]"
+stop_agent BR-PF TERM
+head -c $((2 * 1024 * 1024)) /dev/urandom > "$NET/two-mib.bin"
+big=()
+for i in $(seq 1 20); do
+	big+=("$(enl AR-UIF send --to BR-PF --text "big $i" --attach "$NET/two-mib.bin")")
+done
+ok "the 20 wait at the broker" wait_for 60 "the outbox" sh -c "[ -z \"\$(ls $NET/AR-UIF/spool/outbox)\" ]"
+start_agent BR-PF || finish
+wait_for 60 "the first of them" test -e "$NET/BR-PF/spool/inbox/${big[0]}.env"
+stop_agent BR-PF KILL
+in_inbox=$(ls "$NET/BR-PF/spool/inbox" | grep -c '\.env$')
+acked_at_kill=$(acked)
+echo "at the kill: $in_inbox in the inbox, $acked_at_kill acknowledged"
+ok "the kill came between writing to the inbox and acknowledging" \
+	test "$in_inbox" -gt "$acked_at_kill"
+start_agent BR-PF || finish
+for id in "${big[@]}"; do
+	ok "$id in the inbox" wait_for 60 "$id" test -e "$NET/BR-PF/spool/inbox/$id.env"
+	# (a kill between the write and its log line leaves none)
+	ok "  ... taken in once" test "$(grep -c "received message $id" "$NET/BR-PF/log")" -le 1
+done
+ok "all 45 acknowledged" wait_for 60 "acks" sh -c "[ \$(sqlite3 $NET/broker/data/store.sqlite \"select count(*) from deliveries where recipient = 'BR-PF' and state = 3\") = 45 ]"
+is "45 in BR-PF's inbox" "$(ls "$NET/BR-PF/spool/inbox" | grep -c '\.env$')" 45
+ok "no temporary file left in the inbox" sh -c "! ls -a $NET/BR-PF/spool/inbox | grep -q tmp"
 finish
