@@ -295,6 +295,14 @@ main(int argc, char **argv)
 			blog("%s/lock: %s", b.cfg.data_dir, enl_strerror(rc));
 		goto out;
 	}
+	/* held alone now: what a crash left half written goes (the log's
+	 * checkpoint files; the store's blobs are swept when it opens) */
+	for (int i = 0; i < 2; i++) {
+		size_t n = 0;
+		snprintf(path, sizeof(path), "%s%s", b.cfg.data_dir, i ? "/log" : "");
+		if (enl_dir_sweep(path, &n) == ENL_OK && n > 0)
+			blog("%s: removed %zu temporary file(s) a stop left half written", path, n);
+	}
 	snprintf(path, sizeof(path), "%s/store.sqlite", b.cfg.data_dir);
 	if (store_sqlite_open(path, &b.store) != ENL_OK)
 		goto out;

@@ -108,6 +108,10 @@ struct agent {
 	nng_socket ctl;
 };
 
+/* The spool's folders. */
+static const char *const spool_subs[] = {"", "/outbox", "/sent", "/inbox", "/refused",
+					 "/failed", "/consent"};
+
 static void alog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static void
@@ -2090,8 +2094,6 @@ static int
 agent_load(struct agent *a, const char *config)
 {
 	char err[1200], path[1100];
-	const char *subs[] = {"", "/outbox", "/sent", "/inbox", "/refused", "/failed",
-			      "/consent"};
 	struct enl_dir_check chk = {a->authority_pk, 0, (int64_t)time(NULL)};
 	int rc;
 
@@ -2121,8 +2123,8 @@ agent_load(struct agent *a, const char *config)
 		alog("%s is not in the directory %s", enl_identity_id(a->me), a->cfg.directory);
 		return -1;
 	}
-	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
-		snprintf(path, sizeof(path), "%s%s", a->cfg.spool, subs[i]);
+	for (size_t i = 0; i < sizeof(spool_subs) / sizeof(spool_subs[0]); i++) {
+		snprintf(path, sizeof(path), "%s%s", a->cfg.spool, spool_subs[i]);
 		if (mkdir(path, 0700) != 0 && errno != EEXIST) {
 			alog("%s: %s", path, strerror(errno));
 			return -1;
@@ -2198,6 +2200,14 @@ main(int argc, char **argv)
 		else
 			alog("%s/lock: %s", a.cfg.spool, enl_strerror(rc));
 		goto out;
+	}
+	/* held alone now: what a crash left half written goes */
+	for (size_t i = 0; i < sizeof(spool_subs) / sizeof(spool_subs[0]); i++) {
+		char sub[1100];
+		size_t n = 0;
+		snprintf(sub, sizeof(sub), "%s%s", a.cfg.spool, spool_subs[i]);
+		if (enl_dir_sweep(sub, &n) == ENL_OK && n > 0)
+			alog("%s: removed %zu temporary file(s) a stop left half written", sub, n);
 	}
 	log_state_load(&a);
 	a.shown_held = a.held.size;

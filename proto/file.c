@@ -1,3 +1,4 @@
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -142,6 +143,37 @@ enl_dir_lock(const char *dir, int *fd, long *holder)
 		return from_errno(e);
 	}
 	*fd = f;
+	return ENL_OK;
+}
+
+/* Whether `name` is a temporary file of enl_file_write_at. */
+static bool
+is_tmp_name(const char *name)
+{
+	const char *t = strstr(name, ".tmp-");
+	uint8_t raw[8];
+
+	return t != NULL && t != name && strlen(t + 5) == 16 && enl_unhex(t + 5, raw, sizeof(raw));
+}
+
+int
+enl_dir_sweep(const char *dir, size_t *removed)
+{
+	char path[4096];
+	struct dirent *e;
+	size_t n = 0;
+	DIR *d;
+
+	if ((d = opendir(dir)) == NULL)
+		return from_errno(errno);
+	while ((e = readdir(d)) != NULL)
+		if (is_tmp_name(e->d_name) &&
+		    (size_t)snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) < sizeof(path) &&
+		    unlink(path) == 0)
+			n++;
+	closedir(d);
+	if (removed != NULL)
+		*removed = n;
 	return ENL_OK;
 }
 

@@ -440,6 +440,14 @@ int enl_file_sync_parent(const char *path) ENL_WUR;
  */
 int enl_dir_lock(const char *dir, int *fd, long *holder) ENL_WUR;
 
+/*
+ * Removes what writes cut short (a crash) left in `dir`: the temporary
+ * files of enl_file_write, "<name>.tmp-" and 16 hex digits. Only for a
+ * folder this process holds alone (enl_dir_lock). *removed (if not NULL)
+ * counts them. ENL_E_NOT_FOUND, ENL_E_IO.
+ */
+int enl_dir_sweep(const char *dir, size_t *removed) ENL_WUR;
+
 /* ---- JSON output ----------------------------------------------------- */
 
 /* A tiny JSON writer to a stdio stream, for --json output. */

@@ -52,6 +52,8 @@ acked_at_kill=$(acked)
 echo "at the kill: $in_inbox in the inbox, $acked_at_kill acknowledged"
 ok "the kill came between writing to the inbox and acknowledging" \
 	test "$in_inbox" -gt "$acked_at_kill"
+# what a kill in the middle of a write leaves (one made here for certain)
+touch "$NET/BR-PF/spool/inbox/0123456789abcdef0123456789abcdef.env.tmp-0123456789abcdef"
 start_agent BR-PF || finish
 for id in "${big[@]}"; do
 	ok "$id in the inbox" wait_for 60 "$id" test -e "$NET/BR-PF/spool/inbox/$id.env"
@@ -61,4 +63,5 @@ done
 ok "all 45 acknowledged" wait_for 60 "acks" sh -c "[ \$(sqlite3 $NET/broker/data/store.sqlite \"select count(*) from deliveries where recipient = 'BR-PF' and state = 3\") = 45 ]"
 is "45 in BR-PF's inbox" "$(ls "$NET/BR-PF/spool/inbox" | grep -c '\.env$')" 45
 ok "no temporary file left in the inbox" sh -c "! ls -a $NET/BR-PF/spool/inbox | grep -q tmp"
+ok "  ... the agent removed them at start" grep -q "inbox: removed [0-9]* temporary file(s)" "$NET/BR-PF/log"
 finish

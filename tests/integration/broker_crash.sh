@@ -13,7 +13,12 @@ start_agent AR-UIF || finish
 for i in $(seq 1 10); do enl AR-UIF send --to BR-PF --to US-FINCEN --text "queued $i" >/dev/null; done
 ok "ten receipted" wait_for 30 "receipts" sh -c "[ \$(ls $NET/AR-UIF/spool/sent/*.receipt | wc -l) = 10 ]"
 stop_broker KILL
+# what a kill in the middle of writing the checkpoint leaves
+touch "$NET/broker/data/log/checkpoint.tmp-0123456789abcdef"
 start_broker || finish
+ok "a half-written checkpoint file is removed at start" \
+	test ! -e "$NET/broker/data/log/checkpoint.tmp-0123456789abcdef"
+ok "  ... and the log says so" grep -q "log: removed 1 temporary file(s)" "$NET/broker/log"
 # Now kill it in the middle of a stream of submissions, 20 times.
 rounds=20 per=15
 for round in $(seq 1 $rounds); do
