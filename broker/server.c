@@ -135,6 +135,7 @@ struct server {
 	struct policy_ref *policy;	/* under mu */
 	struct dir_state *dir;	/* under mu */
 	int64_t consents_swept;	/* writer thread only */
+	int64_t expiry_said;	/* writer thread only: when the directory's expiry was last said */
 	bool publish_failing;	/* writer thread only: said once until it works, */
 	uint64_t publish_failed_at;	/* ... which is when the log is published past this */
 };
@@ -1012,6 +1013,34 @@ consent_apply(struct work *w, struct store *st, int64_t now, const struct consen
 	return ENL_OK;
 }
 
+/* The directory expires: said in the log a week before, every hour, and
+ * once it has. The broker goes on with it (refusing every agency for a
+ * late authority would stop all exchange); the operator puts a newer one
+ * in force with SIGHUP. On the writer. */
+static void
+expiry_watch(struct server *srv, int64_t now)
+{
+	const struct dir_state *d;
+	int64_t at;
+	char when[32];
+
+	if (now < srv->expiry_said + 3600)
+		return;
+	d = dir_now(srv);
+	at = enl_directory_expires_at(d->dir);
+	if (at - now > 7 * 86400)
+		return;
+	srv->expiry_said = now;
+	enl_time_format(at, when);
+	if (at <= now)
+		blog("directory serial %" PRIu64 " EXPIRED at %s: put the authority's newer one in "
+		     "force (SIGHUP)", enl_directory_serial(d->dir), when);
+	else
+		blog("directory serial %" PRIu64 " expires at %s, in %" PRId64 " h: put the "
+		     "authority's newer one in force before (SIGHUP)", enl_directory_serial(d->dir),
+		     when, (at - now) / 3600);
+}
+
 /* Requests nobody answered in time: their forwards are refused. */
 static int
 consents_sweep(struct server *srv, struct store *st, int64_t now)
@@ -1505,6 +1534,7 @@ fetch_prepare(void *arg, struct store *st, int64_t now)
 	int rc = ENL_OK;
 
 	srv->parked = NULL;
+	expiry_watch(srv, now);
 	rc = consents_sweep(srv, st, now);
 	while ((w = list) != NULL) {
 		bool dead;

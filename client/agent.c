@@ -101,6 +101,7 @@ struct agent {
 	uint64_t cosigned;		/* the size this agency last cosigned */
 	char alarm[512];		/* under mu: the first, kept */
 	char alarm_said[512];		/* under mu: the last one logged */
+	int64_t expiry_said;		/* sender thread: the directory's expiry last said */
 	char waiting_said[2 * ENL_HASH_LEN + 1];	/* under mu: the last message logged
 							 * as waiting for a key */
 	uint64_t shown_held, shown_cosigned;	/* copies for status, under mu */
@@ -263,6 +264,33 @@ directory_take(struct agent *a, const uint8_t *bytes, size_t len, const char *ho
 	if (!taken)
 		enl_directory_free(nd);
 	return rc;
+}
+
+/* The directory held expires: said in the log a week before, every hour,
+ * and once it has (the broker hands out a newer one as soon as it has it). */
+static void
+expiry_watch(struct agent *a)
+{
+	int64_t now = (int64_t)time(NULL), at;
+	uint64_t serial;
+	char when[32];
+
+	if (now < a->expiry_said + 3600)
+		return;
+	pthread_mutex_lock(&a->mu);
+	at = enl_directory_expires_at(a->dir);
+	serial = enl_directory_serial(a->dir);
+	pthread_mutex_unlock(&a->mu);
+	if (at - now > 7 * 86400)
+		return;
+	a->expiry_said = now;
+	enl_time_format(at, when);
+	if (at <= now)
+		alog("directory serial %" PRIu64 " EXPIRED at %s, and the broker has no newer one",
+		     serial, when);
+	else
+		alog("directory serial %" PRIu64 " expires at %s, in %" PRId64 " h; the broker has "
+		     "no newer one yet", serial, when, (at - now) / 3600);
 }
 
 /* The serial a hello names. */
@@ -782,14 +810,16 @@ sender_main(void *arg)
 	time_t refreshed = time(NULL);
 	struct timespec polled;
 
-	(void)directory_refresh(a);
+	if (directory_refresh(a) == ENL_OK)
+		expiry_watch(a);
 	log_poll(a);
 	clock_gettime(CLOCK_MONOTONIC, &polled);
 	while (!a->stopping) {
 		char **names = NULL;
 		struct timespec now;
 		if (time(NULL) - refreshed >= 300) {	/* a newer directory, every 5 minutes */
-			(void)directory_refresh(a);
+			if (directory_refresh(a) == ENL_OK)
+				expiry_watch(a);
 			refreshed = time(NULL);
 		}
 		clock_gettime(CLOCK_MONOTONIC, &now);
@@ -2014,6 +2044,7 @@ ctl_status(struct agent *a)
 	s.connected = a->connected;
 	snprintf(waiting, sizeof(waiting), "%s", a->outbox_waiting);
 	s.directory_serial = enl_directory_serial(a->dir);
+	s.directory_expires_at = enl_directory_expires_at(a->dir);
 	snprintf(last_error, sizeof(last_error), "%s", a->last_error);
 	snprintf(alarm, sizeof(alarm), "%s", a->alarm);
 	s.checkpoint_size = a->shown_held;

@@ -1450,15 +1450,17 @@ cmd_status(int argc, char **argv)
 	Enlace__CtlResponse *resp = NULL;
 	const Enlace__CtlStatus *s;
 	struct args a;
+	char expires[32];
+	bool expired;
 	int ret;
 
 	if ((ret = parse_args(argc, argv, allowed, usage_status, &a)) != 0)
 		return ret;
 	if (a.help) {
 		printf("usage: %s\n\nWhether the agent is connected to its broker, the "
-		       "directory serial it holds,\nthe sizes of its queues, the newest "
-		       "checkpoint of the broker's audit log it\nholds and cosigned, and any "
-		       "alarm about that log.\n",
+		       "directory serial it holds\nand when it expires, the sizes of its "
+		       "queues, the newest checkpoint of the\nbroker's audit log it holds and "
+		       "cosigned, and any alarm about that log.\n",
 		       usage_status);
 		return 0;
 	}
@@ -1471,6 +1473,7 @@ cmd_status(int argc, char **argv)
 		protobuf_c_message_free_unpacked(&resp->base, NULL);
 		return fail("status", ENL_E_MALFORMED);
 	}
+	expired = s->directory_expires_at <= (int64_t)time(NULL);
 	if (a.json) {
 		struct enl_json j;
 		enl_json_init(&j, stdout);
@@ -1480,6 +1483,9 @@ cmd_status(int argc, char **argv)
 		enl_json_str(&j, "broker", s->broker);
 		enl_json_str(&j, "broker_url", s->broker_url);
 		enl_json_int(&j, "directory_serial", (int64_t)s->directory_serial);
+		enl_time_format(s->directory_expires_at, expires);
+		enl_json_str(&j, "directory_expires_at", expires);
+		enl_json_bool(&j, "directory_expired", expired);
 		enl_json_int(&j, "outbox", s->outbox);
 		enl_json_int(&j, "sent", s->sent);
 		enl_json_int(&j, "inbox", s->inbox);
@@ -1497,7 +1503,10 @@ cmd_status(int argc, char **argv)
 		       s->broker_url, s->connected ? "connected" : "NOT CONNECTED");
 		if (!s->connected && s->last_error[0])
 			printf("           last error: %s\n", s->last_error);
-		printf("directory  serial %" PRIu64 "\n", s->directory_serial);
+		enl_time_format(s->directory_expires_at, expires);
+		printf("directory  serial %" PRIu64 ", %s %s%s\n", s->directory_serial,
+		       expired ? "EXPIRED at" : "expires", expires,
+		       expired ? ": the directory authority's newer one is needed" : "");
 		printf("outbox %u  sent %u  inbox %u  refused %u  failed %u\n", s->outbox, s->sent,
 		       s->inbox, s->refused, s->failed);
 		if (s->outbox > 0 && s->outbox_waiting[0])

@@ -43,11 +43,25 @@ ok "  ... says so" grep -q "was written by an earlier build of enlace-broker" "$
 is "  ... and is left as it was" "$(sqlite3 "$NET/broker/data/store.sqlite" .schema | sha256sum)" "$before"
 rm -rf "$NET/broker/data"
 
+# A directory that expires in two days: the broker and each agent say so
+# in their logs, and `enlace status` shows when.
+$BIN/keys/enlace-keys directory build --authority "$NET/authority" --serial 2 --expires 2d \
+	--out "$NET/directory" "$NET/broker/key/card" "$NET"/*-*/key/card >/dev/null || finish
+for a in AR-UIF BR-PF; do cp "$NET/directory" "$NET/$a/directory"; done
 # A second broker on the data folder of a running one (another port) is
 # refused before it touches anything; so is a second agent on a spool.
 start_broker || finish
 start_agent AR-UIF || finish
 start_agent BR-PF || finish
+ok "the broker says its directory expires soon" wait_for 20 "the warning" grep -q \
+	"directory serial 2 expires at .*, in 4[78] h: put the authority's newer one in force" \
+	"$NET/broker/log"
+ok "  ... and so does the agent" wait_for 20 "the warning" grep -q \
+	"directory serial 2 expires at .*, in 4[78] h; the broker has no newer one yet" "$NET/AR-UIF/log"
+ok "  ... and enlace status" sh -c "ENLACE_SOCKET=$NET/AR-UIF/agent.sock $BIN/client/enlace status | \
+	grep -q '^directory  serial 2, expires 20'"
+ok "  ... with --json" sh -c "ENLACE_SOCKET=$NET/AR-UIF/agent.sock $BIN/client/enlace status --json | \
+	grep -q '\"directory_expired\":false'"
 sed -e "s#^listen = .*#listen = tcp://127.0.0.1:$(free_port)#" -e "/^log_listen/d" \
 	"$NET/broker/broker.conf" > "$NET/second.conf"
 is "a second broker on the same data folder" "$(out timeout 20 $B --config "$NET/second.conf")" 1
