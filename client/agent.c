@@ -217,7 +217,7 @@ directory_take(struct agent *a, const uint8_t *bytes, size_t len, const char *ho
 	struct enl_directory *nd = NULL;
 	uint64_t serial;
 	bool taken = false;
-	int rc;
+	int rc, wrc;
 
 	pthread_mutex_lock(&a->mu);
 	chk.held_serial = enl_directory_serial(a->dir);
@@ -236,8 +236,11 @@ directory_take(struct agent *a, const uint8_t *bytes, size_t len, const char *ho
 	pthread_mutex_lock(&a->mu);
 	rc = serial > enl_directory_serial(a->dir) ? ENL_OK : ENL_E_DIR_OLD_SERIAL;
 	pthread_mutex_unlock(&a->mu);
-	if (rc == ENL_OK && (rc = enl_file_write(a->cfg.directory, bytes, len, 0644, true)) != ENL_OK)
-		alog("%s: cannot save the new directory", a->cfg.directory);
+	/* not saved, it is still sound: in force until the agent stops, and
+	 * offered again after a restart */
+	if (rc == ENL_OK && (wrc = enl_file_write(a->cfg.directory, bytes, len, 0644, true)) != ENL_OK)
+		alog("%s: cannot save directory serial %" PRIu64 " (%s); it is in force until "
+		     "the agent stops", a->cfg.directory, serial, enl_strerror(wrc));
 	if (rc == ENL_OK) {
 		pthread_mutex_lock(&a->mu);
 		if (a->n_old == a->cap_old) {

@@ -9,10 +9,18 @@
 . "$(dirname "$0")/common.sh"
 K=$BIN/keys/enlace-keys
 A=$BIN/client/enlace-audit
+: "${DISKFULL:?DISKFULL must name the diskfull module}"
+export ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0"
 FETCH_WAIT=2s LOG_POLL=300ms net_init AR-UIF:FIU BR-PF:POLICE
 start_broker || finish
 start_agent AR-UIF || finish
-start_agent BR-PF || finish
+# BR-PF cannot write its directory file (its folder's disk is full): it
+# must still put the newer directory in force
+mkdir "$NET/BR-PF/dirs" && mv "$NET/BR-PF/directory" "$NET/BR-PF/dirs/directory"
+sed -i "s#^directory = .*#directory = $NET/BR-PF/dirs/directory#" "$NET/BR-PF/agent.conf"
+touch "$NET/full-BR-PF"
+LD_PRELOAD=$DISKFULL ENLACE_DISKFULL_FLAG="$NET/full-BR-PF" ENLACE_DISKFULL_DIR="$NET/BR-PF/dirs" \
+	start_agent BR-PF || finish
 msgid() { grep -o '"message_id":"[0-9a-f]*"' | cut -d'"' -f4; }
 KEYS=(--directory "$NET/directory" --authority-pub "$NET/authority/authority.pub")
 
@@ -24,8 +32,9 @@ ok "  ... published in the log" wait_for 20 "the trail" sh -c \
 ok "an evidence bundle of it" $A prove "$id1" --log "$NET/broker/data/log" "${KEYS[@]}" \
 	--out "$NET/before.bundle"
 cp "$NET/broker/data/log/checkpoint" "$NET/checkpoint.v1"
+cp "$NET/directory" "$NET/directory.1"
 ok "the agents hold serial 1" sh -c "cmp -s $NET/AR-UIF/directory $NET/directory && \
-	cmp -s $NET/BR-PF/directory $NET/directory"
+	cmp -s $NET/BR-PF/dirs/directory $NET/directory"
 
 # the rotation: version 2 of the broker's keys, serial 2, a restart
 $K agency rotate "$NET/broker/key" >/dev/null || finish
@@ -43,6 +52,9 @@ ok "  ... and saved it" cmp "$NET/AR-UIF/directory" "$NET/directory"
 ok "BR-PF receives it" wait_for 30 "the inbox" test -e "$NET/BR-PF/spool/inbox/$id2.env"
 ok "  ... having taken serial 2 the same way" grep -q \
 	"directory serial 2 from the broker (with its welcome), verified" "$NET/BR-PF/log"
+ok "  ... though it could not save it" grep -q "dirs/directory: cannot save directory serial 2 \
+(no space left on device); it is in force until the agent stops" "$NET/BR-PF/log"
+ok "  ... its file still serial 1" cmp -s "$NET/BR-PF/dirs/directory" "$NET/directory.1"
 ok "  ... and acknowledges it" wait_for 30 "the ack" acked_by AR-UIF "$id2"
 for id in "$id1" "$id2"; do
 	ok "receipts of $id: signature, acks and log entry verify" \
