@@ -1020,25 +1020,13 @@ consent_apply(struct work *w, struct store *st, int64_t now, const struct consen
 static void
 expiry_watch(struct server *srv, int64_t now)
 {
-	const struct dir_state *d;
-	int64_t at;
-	char when[32];
+	char what[160];
 
-	if (now < srv->expiry_said + 3600)
-		return;
-	d = dir_now(srv);
-	at = enl_directory_expires_at(d->dir);
-	if (at - now > 7 * 86400)
+	if (now < srv->expiry_said + 3600 ||
+	    !enl_directory_expiry_say(dir_now(srv)->dir, now, what, sizeof(what)))
 		return;
 	srv->expiry_said = now;
-	enl_time_format(at, when);
-	if (at <= now)
-		blog("directory serial %" PRIu64 " EXPIRED at %s: put the authority's newer one in "
-		     "force (SIGHUP)", enl_directory_serial(d->dir), when);
-	else
-		blog("directory serial %" PRIu64 " expires at %s, in %" PRId64 " h: put the "
-		     "authority's newer one in force before (SIGHUP)", enl_directory_serial(d->dir),
-		     when, (at - now) / 3600);
+	blog("directory %s: put the authority's newer one in force (SIGHUP)", what);
 }
 
 /* Requests nobody answered in time: their forwards are refused. */

@@ -274,26 +274,19 @@ directory_take(struct agent *a, const uint8_t *bytes, size_t len, const char *ho
 static void
 expiry_watch(struct agent *a)
 {
-	int64_t now = (int64_t)time(NULL), at;
-	uint64_t serial;
-	char when[32];
+	int64_t now = (int64_t)time(NULL);
+	char what[160];
+	bool say;
 
 	if (now < a->expiry_said + 3600)
 		return;
 	pthread_mutex_lock(&a->mu);
-	at = enl_directory_expires_at(a->dir);
-	serial = enl_directory_serial(a->dir);
+	say = enl_directory_expiry_say(a->dir, now, what, sizeof(what));
 	pthread_mutex_unlock(&a->mu);
-	if (at - now > 7 * 86400)
+	if (!say)
 		return;
 	a->expiry_said = now;
-	enl_time_format(at, when);
-	if (at <= now)
-		alog("directory serial %" PRIu64 " EXPIRED at %s, and the broker has no newer one",
-		     serial, when);
-	else
-		alog("directory serial %" PRIu64 " expires at %s, in %" PRId64 " h; the broker has "
-		     "no newer one yet", serial, when, (at - now) / 3600);
+	alog("directory %s; the broker has no newer one yet", what);
 }
 
 /* The serial a hello names. */

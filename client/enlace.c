@@ -1551,9 +1551,20 @@ help(FILE *fp)
 		    "failure\n(a verification that fails included), 2 usage error.\n");
 }
 
+static const struct command *
+command_named(const char *name)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(name, commands[i].name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
 int
 main(int argc, char **argv)
 {
+	const struct command *c;
+
 	enl_tune_malloc();
 	if (enl_init() != ENL_OK) {
 		fprintf(stderr, "%s: cannot initialize libsodium\n", prog);
@@ -1569,19 +1580,15 @@ main(int argc, char **argv)
 		return 0;
 	}
 	/* options before the command (enlace --socket S status) go after it */
-	for (int at = 1; at < argc && argv[1][0] == '-'; at++)
-		for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-			if (strcmp(argv[at], commands[i].name) == 0 &&
-			    strcmp(argv[at - 1], "--socket") != 0) {
-				char *cmd = argv[at];
-				memmove(argv + 2, argv + 1, (size_t)(at - 1) * sizeof(*argv));
-				argv[1] = cmd;
-				at = argc;
-				break;
-			}
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (strcmp(argv[1], commands[i].name) == 0)
-			return commands[i].fn(argc - 1, argv + 1);
+	for (int at = 2; argv[1][0] == '-' && at < argc; at++)
+		if (command_named(argv[at]) != NULL && strcmp(argv[at - 1], "--socket") != 0) {
+			char *cmd = argv[at];
+			memmove(argv + 2, argv + 1, (size_t)(at - 1) * sizeof(*argv));
+			argv[1] = cmd;
+			break;
+		}
+	if ((c = command_named(argv[1])) != NULL)
+		return c->fn(argc - 1, argv + 1);
 	fprintf(stderr, "%s: unknown command '%s'\n", prog, argv[1]);
 	help(stderr);
 	return EXIT_USAGE;

@@ -1,3 +1,4 @@
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,22 @@ enl_directory_free(struct enl_directory *d)
 uint64_t enl_directory_serial(const struct enl_directory *d) { return d->serial; }
 int64_t enl_directory_issued_at(const struct enl_directory *d) { return d->issued_at; }
 int64_t enl_directory_expires_at(const struct enl_directory *d) { return d->expires_at; }
+
+bool
+enl_directory_expiry_say(const struct enl_directory *d, int64_t now, char *out, size_t cap)
+{
+	char when[32];
+
+	if (d->expires_at - now > 7 * 86400)
+		return false;
+	enl_time_format(d->expires_at, when);
+	if (d->expires_at <= now)
+		snprintf(out, cap, "serial %" PRIu64 " EXPIRED at %s", d->serial, when);
+	else
+		snprintf(out, cap, "serial %" PRIu64 " expires at %s, in %" PRId64 " h", d->serial,
+			 when, (d->expires_at - now) / 3600);
+	return true;
+}
 const uint8_t *enl_directory_authority_pk(const struct enl_directory *d) { return d->authority_pk; }
 size_t enl_directory_card_count(const struct enl_directory *d) { return d->n_cards; }
 size_t enl_directory_revocation_count(const struct enl_directory *d) { return d->n_revs; }

@@ -215,6 +215,11 @@ void enl_directory_free(struct enl_directory *d);
 uint64_t enl_directory_serial(const struct enl_directory *d);
 int64_t enl_directory_issued_at(const struct enl_directory *d);
 int64_t enl_directory_expires_at(const struct enl_directory *d);
+/* In the directory's last week (or past its expiry) at `now`: writes
+ * "serial N expires at T, in H h" (or "serial N EXPIRED at T") to `out`
+ * and returns true, for a warning; false otherwise. */
+bool enl_directory_expiry_say(const struct enl_directory *d, int64_t now, char *out,
+			      size_t cap);
 const uint8_t *enl_directory_authority_pk(const struct enl_directory *d);
 size_t enl_directory_card_count(const struct enl_directory *d);
 const struct enl_card *enl_directory_card_at(const struct enl_directory *d, size_t i);
