@@ -1349,6 +1349,13 @@ ctl_send(struct agent *a, const Enlace__CtlSend *s)
 		ctl_error(a, ENL_E_INVAL, "bad request: recipients, handling or case");
 		goto out;
 	}
+	if (s->forward_of.len == 0 && (s->type < ENLACE__MESSAGE_TYPE__CASE_MESSAGE ||
+				       s->type > ENLACE__MESSAGE_TYPE__REPLY)) {
+		/* forwards, consent requests and decisions are made here, not sent */
+		ctl_error(a, ENL_E_INVAL, "the message type must be case_message, "
+			  "fiu_report, request or reply");
+		goto out;
+	}
 	for (size_t i = 0; i < s->n_to; i++) {
 		uint8_t pk[32];
 		uint32_t v;
@@ -1356,6 +1363,12 @@ ctl_send(struct agent *a, const Enlace__CtlSend *s)
 			ctl_error(a, ENL_E_INVAL, "a recipient is not a valid agency id");
 			goto out;
 		}
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(s->to[j], s->to[i]) == 0) {
+				snprintf(reason, sizeof(reason), "%s is named twice", s->to[i]);
+				ctl_error(a, ENL_E_INVAL, reason);
+				goto out;
+			}
 		rc = kr.encryption_key(kr.ctx, s->to[i], &v, pk);
 		if (rc == ENL_E_UNKNOWN_RECIPIENT && !refreshed) {
 			/* an agency newer than this agent's directory, perhaps */

@@ -259,14 +259,18 @@ media_type(const char *name)
 	return "application/octet-stream";
 }
 
-/* Parses an enum option with its parser; writes *out. */
-static bool
-enum_opt(const char *val, int (*parse)(const char *), int *out)
+/* Parses an enum option (--NAME VAL) with its parser into *out; on a bad
+ * value says which option and what it takes. */
+static int
+enum_opt(const char *name, const char *val, int (*parse)(const char *), const char *values,
+	 int *out, const char *usage)
 {
-	if (val == NULL)
-		return true;
-	*out = parse(val);
-	return *out != 0;
+	char msg[256];
+
+	if (val == NULL || (*out = parse(val)) != 0)
+		return 0;
+	snprintf(msg, sizeof(msg), "--%s takes %s, not '%.64s'", name, values, val);
+	return usage_err(msg, usage);
 }
 
 /* ---- seal ---- */
@@ -280,19 +284,29 @@ static const char usage_seal[] =
 	"       [--passphrase-file F] [--json] --out FILE";
 
 static int
-seal_header(const struct args *a, struct enl_header *h, int64_t now)
+seal_header(const struct args *a, struct enl_header *h, int64_t now, const char *usage)
 {
 	int type = ENL_MSG_CASE_MESSAGE, tlp = ENL_TLP_AMBER, onward = ENL_ONWARD_CONSENT;
 	int evid = ENL_EVID_INTELLIGENCE_ONLY, rel = 0, prio = 0;
+	int ret;
 
 	memset(h, 0, sizeof(*h));
-	if (!enum_opt(a->type, enl_msg_type_parse, &type) ||
-	    !enum_opt(a->tlp, enl_tlp_parse, &tlp) ||
-	    !enum_opt(a->onward, enl_onward_parse, &onward) ||
-	    !enum_opt(a->evid, enl_evidential_parse, &evid) ||
-	    !enum_opt(a->rel, enl_reliability_parse, &rel) ||
-	    !enum_opt(a->prio, enl_priority_parse, &prio))
-		return usage_err("a value is not one of those listed in --help", usage_seal);
+	if ((ret = enum_opt("type", a->type, enl_msg_type_parse,
+			    "case_message, fiu_report, request or reply", &type, usage)) ||
+	    (ret = enum_opt("tlp", a->tlp, enl_tlp_parse,
+			    "clear, green, amber, amber+strict or red", &tlp, usage)) ||
+	    (ret = enum_opt("onward", a->onward, enl_onward_parse, "free, consent or never",
+			    &onward, usage)) ||
+	    (ret = enum_opt("evidential", a->evid, enl_evidential_parse,
+			    "may_use, consent or intelligence_only", &evid, usage)) ||
+	    (ret = enum_opt("reliability", a->rel, enl_reliability_parse, "A, B, C or X",
+			    &rel, usage)) ||
+	    (ret = enum_opt("priority", a->prio, enl_priority_parse,
+			    "routine, priority, immediate or flash", &prio, usage)))
+		return ret;
+	if (type > ENL_MSG_REPLY)
+		return usage_err("--type takes case_message, fiu_report, request or reply: "
+				 "forwards and consent have their own commands", usage);
 	h->type = type;
 	h->handling.tlp = tlp;
 	h->handling.onward = onward;
@@ -301,28 +315,37 @@ seal_header(const struct args *a, struct enl_header *h, int64_t now)
 	h->priority = prio;
 	if (a->assess != NULL) {
 		if (strlen(a->assess) != 1 || a->assess[0] < '1' || a->assess[0] > '4')
-			return usage_err("--assessment is 1, 2, 3 or 4", usage_seal);
+			return usage_err("--assessment is 1, 2, 3 or 4", usage);
 		h->assessment = (uint32_t)(a->assess[0] - '0');
 	}
 	for (size_t i = 0; i < a->n_to; i++) {
-		if (!enl_id_valid(a->to[i]))
-			return usage_err("--to takes an agency id such as BR-PF", usage_seal);
+		char msg[256];
+		if (!enl_id_valid(a->to[i])) {
+			snprintf(msg, sizeof(msg), "--to takes an agency id such as BR-PF "
+				 "(2 to 8 letters, '-', a name), not '%.64s'", a->to[i]);
+			return usage_err(msg, usage);
+		}
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(a->to[j], a->to[i]) == 0) {
+				snprintf(msg, sizeof(msg), "--to %s is given twice", a->to[i]);
+				return usage_err(msg, usage);
+			}
 		memcpy(h->recipients[i], a->to[i], strlen(a->to[i]) + 1);
 	}
 	h->n_recipients = a->n_to;
 	if (a->case_ref != NULL) {
 		if (strlen(a->case_ref) > ENL_CASE_REF_MAX)
-			return usage_err("--case is at most 128 bytes", usage_seal);
+			return usage_err("--case is at most 128 bytes", usage);
 		memcpy(h->case_ref, a->case_ref, strlen(a->case_ref) + 1);
 	}
 	if (a->expires && (h->expires_at = parse_after(a->expires, now)) == 0)
-		return usage_err("--expires takes a duration such as 30d, 12h or 45m", usage_seal);
+		return usage_err("--expires takes a duration such as 30d, 12h or 45m", usage);
 	if (a->reply_by && (h->reply_by = parse_after(a->reply_by, now)) == 0)
-		return usage_err("--reply-by takes a duration such as 7d", usage_seal);
+		return usage_err("--reply-by takes a duration such as 7d", usage);
 	if (a->in_reply != NULL) {
 		if (!enl_unhex(a->in_reply, h->in_reply_to, ENL_MSG_ID_LEN))
 			return usage_err("--in-reply-to takes a message id (32 hex digits)",
-					 usage_seal);
+					 usage);
 		h->has_in_reply_to = true;
 	}
 	return 0;
@@ -434,7 +457,7 @@ cmd_seal(int argc, char **argv)
 	}
 	if ((h = malloc(sizeof(*h))) == NULL)
 		return fail("seal", ENL_E_NOMEM);
-	ret = seal_header(&a, h, now);
+	ret = seal_header(&a, h, now, usage_seal);
 	if (ret == 0)
 		ret = context_load(&a.ctx);
 	if (ret == 0)
@@ -931,9 +954,12 @@ cmd_send(int argc, char **argv)
 		return usage_err("at least one --to is required", usage_send);
 	if (a.text != NULL && a.text_file != NULL)
 		return usage_err("--text and --text-file exclude each other", usage_send);
+	if (a.text == NULL && a.text_file == NULL)
+		return usage_err("the message's text is required: --text T or --text-file F",
+				 usage_send);
 	if ((h = malloc(sizeof(*h))) == NULL)
 		return fail("send", ENL_E_NOMEM);
-	if ((ret = seal_header(&a, h, (int64_t)time(NULL))) != 0 ||
+	if ((ret = seal_header(&a, h, (int64_t)time(NULL), usage_send)) != 0 ||
 	    (ret = seal_payload(&a, ENL_DEFAULT_MAX_PAYLOAD, &l, &p)) != 0)
 		goto out;
 	for (size_t i = 0; i < a.n_to; i++)

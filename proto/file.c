@@ -52,7 +52,7 @@ enl_file_read(const char *path, size_t max, uint8_t **out, size_t *out_len)
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		rc = ENL_E_IO;
+		rc = ENL_E_NOT_REGULAR;
 		goto out;
 	}
 	if ((uint64_t)st.st_size > max) {

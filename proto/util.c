@@ -37,6 +37,7 @@ static const char *const errors[] = {
 	[-ENL_E_UNSUPPORTED] = "unsupported format version",
 	[-ENL_E_CRYPTO] = "cryptographic operation failed",
 	[-ENL_E_INSECURE_FILE] = "secret file is readable by others",
+	[-ENL_E_NOT_REGULAR] = "not a regular file (a folder?)",
 };
 
 const char *

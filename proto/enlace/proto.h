@@ -46,6 +46,7 @@ enum enl_err {
 	ENL_E_UNSUPPORTED = -23,	/* unknown format version */
 	ENL_E_CRYPTO = -24,		/* libsodium refused an operation */
 	ENL_E_INSECURE_FILE = -25,	/* secret file readable by others */
+	ENL_E_NOT_REGULAR = -26,	/* a folder or device where a file was named */
 };
 
 /* A static, human-readable text for an enl_err; never NULL. */
@@ -408,7 +409,8 @@ void enl_note_key_id(const char *name, const uint8_t pk[static 32],
 
 /*
  * Reads a whole file of at most `max` bytes into a malloc'd buffer.
- * ENL_E_NOT_FOUND, ENL_E_PERMISSION, ENL_E_TOO_LARGE, ENL_E_IO.
+ * ENL_E_NOT_FOUND, ENL_E_PERMISSION, ENL_E_NOT_REGULAR, ENL_E_TOO_LARGE,
+ * ENL_E_IO.
  */
 int enl_file_read(const char *path, size_t max, uint8_t **out,
 		  size_t *out_len) ENL_WUR;

@@ -37,6 +37,26 @@ ok "inbox json parses" python3 -c "import json; assert len(json.load(open('$NET/
 enl AR-UIF status --json > "$NET/status.json"
 ok "status: connected, nothing waiting" python3 -c "import json; s=json.load(open('$NET/status.json')); assert s['connected'] and s['outbox']==0 and s['sent']==2, s"
 
+# Mistakes on the command line: each is named, exits 2 (with send's
+# usage) or 1, and nothing reaches the outbox.
+refused_send() { # refused_send RC MESSAGE-PART ARGS...: send fails so, naming it
+	local want=$1 part=$2 got
+	shift 2
+	enl AR-UIF send "$@" > "$NET/send.out" 2> "$NET/send.err" && return 1
+	got=$?
+	[ "$got" = "$want" ] && grep -qF -- "$part" "$NET/send.err" &&
+		{ [ "$want" != 2 ] || grep -q "^usage: enlace send " "$NET/send.err"; } ||
+		{ echo "send $*: exit $got:"; cat "$NET/send.err"; return 1; }
+}
+ok "send without text" refused_send 2 "text is required" --to BR-PF
+ok "send to a recipient twice" refused_send 2 "--to BR-PF is given twice" --to BR-PF --to BR-PF --text x
+ok "send to a malformed id" refused_send 2 "not 'br pf'" --to "br pf" --text x
+ok "send to an unknown agency" refused_send 1 "XX-NOBODY: recipient is not in the directory" --to XX-NOBODY --text x
+ok "send with a bad --tlp" refused_send 2 "--tlp takes clear, green, amber, amber+strict or red, not 'purple'" --to BR-PF --text x --tlp purple
+ok "send with --type forward" refused_send 2 "forwards and consent have their own commands" --to BR-PF --text x --type forward
+ok "send attaching a folder" refused_send 1 "$NET: not a regular file" --to BR-PF --text x --attach "$NET"
+is "nothing reached the outbox or sent" "$(ls "$NET/AR-UIF/spool/outbox" "$NET/AR-UIF/spool/sent" | grep -c '\.env$')" 2
+
 # A message that is properly signed but does not decrypt: the broker
 # cannot tell, the recipient refuses it, says so, and the sender sees it.
 bad=$("$BIN/tests/rawclient" bad-ciphertext "tcp://127.0.0.1:$BROKER_PORT" "$NET/AR-UIF/key" \
