@@ -85,6 +85,7 @@ struct agent {
 	pthread_mutex_t mu;		/* directory, status */
 	pthread_mutex_t out_mu;		/* the `out` connection: one request at a time */
 	pthread_mutex_t dir_mu;		/* taking a newer directory: one at a time */
+	pthread_mutex_t ctl_mu;		/* control requests: one at a time (but see ctl_serial) */
 	pthread_cond_t cv;		/* outbox changed, or a receipt arrived */
 	struct enl_directory *dir;
 	struct enl_directory **old_dirs;	/* superseded: readers may hold them */
@@ -108,6 +109,21 @@ struct agent {
 	volatile sig_atomic_t stopping;
 	nng_socket ctl;
 };
+
+/*
+ * One control worker and the request it answers: the answer goes back on
+ * its own nng context. Requests run one at a time (ctl_mu), except that
+ * RECEIPTS, and a SEND waiting for its receipt, let the others go on: a
+ * broker that is slow or away must not stop `enlace status` or `inbox`.
+ */
+struct ctl {
+	struct agent *a;
+	nng_ctx ctx;
+	nng_aio *aio;
+	bool serial;	/* holds a->ctl_mu */
+};
+
+#define CTL_WORKERS 8
 
 /* The spool's folders. */
 static const char *const spool_subs[] = {"", "/outbox", "/sent", "/inbox", "/refused",
@@ -317,6 +333,27 @@ welcome_directory(void *arg, const uint8_t *dir, size_t len, struct enl_keyring 
  * Asks the broker for a newer directory, and takes it if it verifies.
  * ENL_OK once the broker answered (with a newer one or not).
  */
+/*
+ * Takes the `out` connection, waiting at most `ms`: a SUBMIT holds it for
+ * up to a minute (a large message, or a broker that does not answer), and
+ * what waits here for an analyst must not wait that long. False if not
+ * taken.
+ */
+static bool
+out_take(struct agent *a, int ms)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	return pthread_mutex_timedlock(&a->out_mu, &until) == 0;
+}
+
 static int
 directory_refresh(struct agent *a)
 {
@@ -329,7 +366,8 @@ directory_refresh(struct agent *a)
 	dr.have_serial = held_serial(a);
 	req.body_case = ENLACE__REQUEST__BODY_DIRECTORY;
 	req.directory = &dr;
-	pthread_mutex_lock(&a->out_mu);
+	if (!out_take(a, 5000))
+		return ENL_E_IO;
 	rc = conn_request(&a->out, &kr, &req, 10000, &resp);
 	pthread_mutex_unlock(&a->out_mu);
 	if (rc != ENL_OK)
@@ -449,8 +487,9 @@ checkpoint_request(struct agent *a, uint64_t first, uint64_t second, const char 
 	cr.cosigned_size = cosigned;
 	req.body_case = ENLACE__REQUEST__BODY_CHECKPOINT;
 	req.checkpoint = &cr;
-	pthread_mutex_lock(&a->out_mu);
-	rc = conn_request(&a->out, &kr, &req, 15000, resp);
+	if (!out_take(a, 5000))
+		return ENL_E_IO;
+	rc = conn_request(&a->out, &kr, &req, 10000, resp);
 	pthread_mutex_unlock(&a->out_mu);
 	return rc;
 }
@@ -1155,25 +1194,47 @@ fetcher_main(void *arg)
 /* ---- control: the local socket for `enlace` ---- */
 
 static void
-ctl_reply(struct agent *a, Enlace__CtlResponse *r)
+ctl_reply(struct ctl *c, Enlace__CtlResponse *r)
 {
-	uint8_t *buf = NULL;
-	size_t len = 0;
+	size_t len = protobuf_c_message_get_packed_size(&r->base);
+	nng_msg *msg = NULL;
+	int rc;
 
-	if (enl_pb_pack(&r->base, &buf, &len) == ENL_OK)
-		if (nng_send(a->ctl, buf, len, 0) != 0)
-			alog("control: reply not sent");
-	free(buf);
+	if ((rc = nng_msg_alloc(&msg, len)) != 0) {
+		alog("control: reply not sent: %s", nng_strerror(rc));
+		return;
+	}
+	protobuf_c_message_pack(&r->base, nng_msg_body(msg));
+	nng_aio_set_msg(c->aio, msg);
+	nng_aio_set_timeout(c->aio, 10000);
+	nng_ctx_send(c->ctx, c->aio);
+	nng_aio_wait(c->aio);
+	if ((rc = nng_aio_result(c->aio)) != 0) {
+		nng_msg_free(msg);
+		alog("control: reply not sent: %s", nng_strerror(rc));
+	}
 }
 
 static void
-ctl_error(struct agent *a, int status, const char *reason)
+ctl_error(struct ctl *c, int status, const char *reason)
 {
 	Enlace__CtlResponse r = ENLACE__CTL_RESPONSE__INIT;
 
 	r.status = status;
 	r.reason = (char *)reason;
-	ctl_reply(a, &r);
+	ctl_reply(c, &r);
+}
+
+/* The request in hand lets the others run while it waits (on the broker,
+ * or for a receipt): from here on it touches only what the agent's locks
+ * guard. */
+static void
+ctl_unserialize(struct ctl *c)
+{
+	if (c->serial) {
+		c->serial = false;
+		pthread_mutex_unlock(&c->a->ctl_mu);
+	}
 }
 
 /* Why the broker refused message `hex` (failed/HEX.reason). */
@@ -1221,7 +1282,7 @@ wait_receipt(struct agent *a, const char *hex, int timeout_s)
 	return found ? 0 : -1;
 }
 
-static void ctl_receipts_of(struct agent *a, const uint8_t *id, bool local_only);
+static void ctl_receipts_of(struct ctl *c, const uint8_t *id, bool local_only);
 
 /*
  * A forward of a message of the inbox: the original signed envelope and
@@ -1230,24 +1291,25 @@ static void ctl_receipts_of(struct agent *a, const uint8_t *id, bool local_only)
  * first, with the reason. On failure the agent has answered.
  */
 static int
-forward_prepare(struct agent *a, const Enlace__CtlSend *s, struct enl_header *h,
+forward_prepare(struct ctl *c, const Enlace__CtlSend *s, struct enl_header *h,
 		struct enl_payload *p, uint8_t **orig, size_t *orig_len,
 		struct enl_message **om, char *subject, size_t subject_cap)
 {
+	struct agent *a = c->a;
 	struct enl_keyring kr = keyring(a);
-	const struct enl_card *me, *c;
+	const struct enl_card *me, *to;
 	const struct enl_header *oh;
 	char hex[2 * ENL_MSG_ID_LEN + 1], path[2048], reason[300];
 	int rc;
 
 	if (s->forward_of.len != ENL_MSG_ID_LEN) {
-		ctl_error(a, ENL_E_INVAL, "bad request: forward_of");
+		ctl_error(c, ENL_E_INVAL, "bad request: forward_of");
 		return ENL_E_INVAL;
 	}
 	enl_hex(s->forward_of.data, ENL_MSG_ID_LEN, hex);
 	snprintf(path, sizeof(path), "%s/inbox/%s.env", a->cfg.spool, hex);
 	if ((rc = enl_file_read(path, enl_envelope_max_size(&a->lim), orig, orig_len)) != ENL_OK) {
-		ctl_error(a, ENL_E_NOT_FOUND, rc == ENL_E_NOT_FOUND
+		ctl_error(c, ENL_E_NOT_FOUND, rc == ENL_E_NOT_FOUND
 			  ? "no such message in the inbox: only a message received can be forwarded"
 			  : enl_strerror(rc));
 		return ENL_E_NOT_FOUND;
@@ -1255,7 +1317,7 @@ forward_prepare(struct agent *a, const Enlace__CtlSend *s, struct enl_header *h,
 	rc = enl_envelope_open(*orig, *orig_len, a->me, &kr, &a->lim, (int64_t)time(NULL), om);
 	if (rc != ENL_OK) {
 		snprintf(reason, sizeof(reason), "the original does not open: %s", enl_strerror(rc));
-		ctl_error(a, rc, reason);
+		ctl_error(c, rc, reason);
 		return rc;
 	}
 	oh = &(*om)->header;
@@ -1272,15 +1334,15 @@ forward_prepare(struct agent *a, const Enlace__CtlSend *s, struct enl_header *h,
 	me = enl_directory_find(a->dir, enl_identity_id(a->me));
 	for (size_t i = 0; reason[0] == '\0' && oh->handling.tlp == ENL_TLP_AMBER &&
 			   i < h->n_recipients; i++) {
-		c = enl_directory_find(a->dir, h->recipients[i]);
-		if (me == NULL || c == NULL || strcmp(c->country, me->country) != 0)
+		to = enl_directory_find(a->dir, h->recipients[i]);
+		if (me == NULL || to == NULL || strcmp(to->country, me->country) != 0)
 			snprintf(reason, sizeof(reason), "TLP:AMBER goes only to this agency's own "
 				 "country: %s is not of %s", h->recipients[i],
 				 me ? me->country : "?");
 	}
 	pthread_mutex_unlock(&a->mu);
 	if (reason[0] != '\0') {
-		ctl_error(a, ENL_E_PERMISSION, reason);
+		ctl_error(c, ENL_E_PERMISSION, reason);
 		return ENL_E_PERMISSION;
 	}
 	h->type = ENL_MSG_FORWARD;
@@ -1325,8 +1387,9 @@ outbox_put(struct agent *a, const char *hex, const uint8_t *env, size_t len)
 }
 
 static void
-ctl_send(struct agent *a, const Enlace__CtlSend *s)
+ctl_send(struct ctl *c, const Enlace__CtlSend *s)
 {
+	struct agent *a = c->a;
 	struct enl_header *h = calloc(1, sizeof(*h));
 	struct enl_attachment *atts = NULL;
 	struct enl_payload p = {0};
@@ -1341,18 +1404,18 @@ ctl_send(struct agent *a, const Enlace__CtlSend *s)
 
 	if (h == NULL || (s->n_attachments &&
 			  (atts = calloc(s->n_attachments, sizeof(*atts))) == NULL)) {
-		ctl_error(a, ENL_E_NOMEM, "out of memory");
+		ctl_error(c, ENL_E_NOMEM, "out of memory");
 		goto out;
 	}
 	if (s->n_to == 0 || s->n_to > ENL_MAX_RECIPIENTS || s->handling == NULL ||
 	    strlen(s->case_ref) > ENL_CASE_REF_MAX) {
-		ctl_error(a, ENL_E_INVAL, "bad request: recipients, handling or case");
+		ctl_error(c, ENL_E_INVAL, "bad request: recipients, handling or case");
 		goto out;
 	}
 	if (s->forward_of.len == 0 && (s->type < ENLACE__MESSAGE_TYPE__CASE_MESSAGE ||
 				       s->type > ENLACE__MESSAGE_TYPE__REPLY)) {
 		/* forwards, consent requests and decisions are made here, not sent */
-		ctl_error(a, ENL_E_INVAL, "the message type must be case_message, "
+		ctl_error(c, ENL_E_INVAL, "the message type must be case_message, "
 			  "fiu_report, request or reply");
 		goto out;
 	}
@@ -1360,13 +1423,13 @@ ctl_send(struct agent *a, const Enlace__CtlSend *s)
 		uint8_t pk[32];
 		uint32_t v;
 		if (!enl_id_valid(s->to[i])) {
-			ctl_error(a, ENL_E_INVAL, "a recipient is not a valid agency id");
+			ctl_error(c, ENL_E_INVAL, "a recipient is not a valid agency id");
 			goto out;
 		}
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(s->to[j], s->to[i]) == 0) {
 				snprintf(reason, sizeof(reason), "%s is named twice", s->to[i]);
-				ctl_error(a, ENL_E_INVAL, reason);
+				ctl_error(c, ENL_E_INVAL, reason);
 				goto out;
 			}
 		rc = kr.encryption_key(kr.ctx, s->to[i], &v, pk);
@@ -1380,7 +1443,7 @@ ctl_send(struct agent *a, const Enlace__CtlSend *s)
 		}
 		if (rc != ENL_OK) {
 			snprintf(reason, sizeof(reason), "%s: %s", s->to[i], enl_strerror(rc));
-			ctl_error(a, rc, reason);
+			ctl_error(c, rc, reason);
 			goto out;
 		}
 		snprintf(h->recipients[i], sizeof(h->recipients[i]), "%s", s->to[i]);
@@ -1401,7 +1464,7 @@ ctl_send(struct agent *a, const Enlace__CtlSend *s)
 		memcpy(h->in_reply_to, s->in_reply_to.data, ENL_MSG_ID_LEN);
 	}
 	if (s->forward_of.len != 0 &&
-	    (rc = forward_prepare(a, s, h, &p, &orig, &orig_len, &om, fwd_subject,
+	    (rc = forward_prepare(c, s, h, &p, &orig, &orig_len, &om, fwd_subject,
 				  sizeof(fwd_subject))) != ENL_OK)
 		goto out;
 	for (size_t i = 0; i < s->n_attachments; i++) {
@@ -1422,13 +1485,13 @@ ctl_send(struct agent *a, const Enlace__CtlSend *s)
 				 a->lim.max_payload);
 		else
 			snprintf(reason, sizeof(reason), "cannot seal: %s", enl_strerror(rc));
-		ctl_error(a, rc, reason);
+		ctl_error(c, rc, reason);
 		goto out;
 	}
 	enl_hex(h->message_id, ENL_MSG_ID_LEN, hex);
 	if ((rc = outbox_put(a, hex, env, len)) != ENL_OK) {
 		snprintf(reason, sizeof(reason), "outbox: %s", enl_strerror(rc));
-		ctl_error(a, rc, reason);
+		ctl_error(c, rc, reason);
 		goto out;
 	}
 	alog("message %s to %zu recipient(s) in the outbox", hex, h->n_recipients);
@@ -1436,12 +1499,14 @@ ctl_send(struct agent *a, const Enlace__CtlSend *s)
 	pthread_cond_broadcast(&a->cv);
 	pthread_mutex_unlock(&a->mu);
 	if (s->wait) {
-		int wr = wait_receipt(a, hex, 60);
+		int wr;
+		ctl_unserialize(c);
+		wr = wait_receipt(a, hex, 60);
 		if (wr == 0) {
-			ctl_receipts_of(a, h->message_id, true);
+			ctl_receipts_of(c, h->message_id, true);
 		} else if (wr == 1) {
 			refused_reason(a, hex, reason, sizeof(reason));
-			ctl_error(a, ENL_E_PERMISSION, reason);
+			ctl_error(c, ENL_E_PERMISSION, reason);
 		} else {
 			char waiting[300], why[500];
 			pthread_mutex_lock(&a->mu);
@@ -1450,13 +1515,13 @@ ctl_send(struct agent *a, const Enlace__CtlSend *s)
 			snprintf(why, sizeof(why), "in the outbox, but no receipt from the broker "
 				 "within 60 s; it will be sent when the broker answers%s%s",
 				 waiting[0] ? "; the broker said: " : "", waiting);
-			ctl_error(a, ENL_E_IO, why);
+			ctl_error(c, ENL_E_IO, why);
 		}
 		goto out;
 	}
 	r.message_id.data = h->message_id;
 	r.message_id.len = ENL_MSG_ID_LEN;
-	ctl_reply(a, &r);
+	ctl_reply(c, &r);
 out:
 	free(env);
 	free(atts);
@@ -1537,8 +1602,9 @@ inbox_open(struct agent *a, const char *name, struct enl_message **m, int64_t *r
 }
 
 static void
-ctl_inbox(struct agent *a, const uint8_t *only)
+ctl_inbox(struct ctl *c, const uint8_t *only)
 {
+	struct agent *a = c->a;
 	Enlace__CtlResponse r = ENLACE__CTL_RESPONSE__INIT;
 	struct enl_message **ms = NULL;
 	Enlace__CtlItem *items = NULL, **ptrs = NULL;
@@ -1558,7 +1624,7 @@ ctl_inbox(struct agent *a, const uint8_t *only)
 
 	snprintf(dir, sizeof(dir), "%s/inbox", a->cfg.spool);
 	if ((d = opendir(dir)) == NULL) {
-		ctl_error(a, ENL_E_IO, "inbox folder missing");
+		ctl_error(c, ENL_E_IO, "inbox folder missing");
 		return;
 	}
 	pthread_mutex_lock(&a->mu);	/* the directory stays put while we read */
@@ -1592,7 +1658,7 @@ ctl_inbox(struct agent *a, const uint8_t *only)
 	closedir(d);
 	if (only != NULL && n == 0) {
 		pthread_mutex_unlock(&a->mu);
-		ctl_error(a, ENL_E_NOT_FOUND, "no such message in the inbox");
+		ctl_error(c, ENL_E_NOT_FOUND, "no such message in the inbox");
 		goto out;
 	}
 	if (only != NULL && n == 1) {
@@ -1637,7 +1703,7 @@ ctl_inbox(struct agent *a, const uint8_t *only)
 	pthread_mutex_unlock(&a->mu);
 	r.n_items = n;
 	r.items = ptrs;
-	ctl_reply(a, &r);
+	ctl_reply(c, &r);
 out:
 	for (size_t i = 0; i < n; i++)
 		enl_message_free(ms[i]);
@@ -1700,8 +1766,9 @@ receipt_in_log(struct agent *a, const Enlace__ReceiptBody *b, uint64_t *size)
 /* Checks a receipt's broker signature and each ack signature, and answers
  * with the recipients' states. */
 static void
-reply_receipt(struct agent *a, const Enlace__Signed *sg)
+reply_receipt(struct ctl *c, const Enlace__Signed *sg, const char *note)
 {
+	struct agent *a = c->a;
 	Enlace__CtlResponse r = ENLACE__CTL_RESPONSE__INIT;
 	Enlace__ReceiptBody *b = NULL;
 	struct enl_keyring kr = keyring(a);
@@ -1712,7 +1779,7 @@ reply_receipt(struct agent *a, const Enlace__Signed *sg)
 
 	if (enl_pb_unpack(&enlace__receipt_body__descriptor, sg->body.data, sg->body.len,
 			  1 << 20, (ProtobufCMessage **)&b) != ENL_OK) {
-		ctl_error(a, ENL_E_MALFORMED, "the broker's receipt does not parse");
+		ctl_error(c, ENL_E_MALFORMED, "the broker's receipt does not parse");
 		return;
 	}
 	pthread_mutex_lock(&a->mu);
@@ -1727,21 +1794,21 @@ reply_receipt(struct agent *a, const Enlace__Signed *sg)
 						sg->signature.data) == ENL_OK;
 	for (size_t i = 0; ok && i < b->n_recipients; i++) {
 		const Enlace__RecipientState *rs = b->recipients[i];
-		const struct enl_card *c = enl_directory_find(a->dir, rs->recipient);
+		const struct enl_card *card = enl_directory_find(a->dir, rs->recipient);
 		uint8_t msg[ENL_ACK_MSG_LEN];
 		/* a message to the broker itself (a consent decision): the
 		 * broker's signature on the receipt says it took it in */
 		if (rs->state != ENLACE__DELIVERY_STATE__ACKED || strcmp(rs->recipient, b->broker) == 0)
 			continue;
-		ok = c != NULL && rs->ack_signature.len == 64 && b->message_id.len == ENL_MSG_ID_LEN &&
+		ok = card != NULL && rs->ack_signature.len == 64 && b->message_id.len == ENL_MSG_ID_LEN &&
 		     b->envelope_hash.len == ENL_HASH_LEN;
 		if (!ok)
 			break;
 		enl_ack_message(b->message_id.data, b->envelope_hash.data, rs->ack_time, msg);
 		/* the ack was made with a version of the recipient's key */
 		bool any = false;
-		for (size_t k = 0; ok && k < c->n_keys && !any; k++)
-			any = enl_verify_labeled(c->keys[k].sign_pk, ENL_LABEL_ACK, msg,
+		for (size_t k = 0; ok && k < card->n_keys && !any; k++)
+			any = enl_verify_labeled(card->keys[k].sign_pk, ENL_LABEL_ACK, msg,
 						 sizeof(msg), rs->ack_signature.data) == ENL_OK;
 		ok = ok && any;
 	}
@@ -1768,57 +1835,77 @@ reply_receipt(struct agent *a, const Enlace__Signed *sg)
 	r.message_id = b->message_id;
 	r.envelope_hash = b->envelope_hash;
 	r.received_at = b->received_at;
-	ctl_reply(a, &r);
+	r.note = (char *)note;
+	ctl_reply(c, &r);
 	protobuf_c_message_free_unpacked(&b->base, NULL);
 }
 
 static void
-ctl_receipts_of(struct agent *a, const uint8_t *id, bool local_only)
+ctl_receipts_of(struct ctl *c, const uint8_t *id, bool local_only)
 {
+	struct agent *a = c->a;
 	Enlace__Request req = ENLACE__REQUEST__INIT;
 	Enlace__ReceiptsReq rr = ENLACE__RECEIPTS_REQ__INIT;
 	Enlace__Response *resp = NULL;
 	Enlace__Signed *sg = NULL;
 	struct enl_keyring kr = keyring(a);
-	char hex[2 * ENL_MSG_ID_LEN + 1], path[2048];
+	char hex[2 * ENL_MSG_ID_LEN + 1], kept[2048], outbox[2048], note[300] = "";
 	uint8_t *buf = NULL;
 	size_t len = 0;
-	int rc = ENL_E_IO;
+	int rc;
 
 	enl_hex(id, ENL_MSG_ID_LEN, hex);
+	snprintf(kept, sizeof(kept), "%s/sent/%s.receipt", a->cfg.spool, hex);
+	snprintf(outbox, sizeof(outbox), "%s/outbox/%s.env", a->cfg.spool, hex);
+	if (access(kept, F_OK) != 0 && access(outbox, F_OK) == 0) {
+		ctl_error(c, ENL_E_NOT_FOUND, "still in the outbox: the broker has not "
+			  "receipted it yet");
+		return;
+	}
 	if (!local_only) {
 		rr.message_id.data = (uint8_t *)id;
 		rr.message_id.len = ENL_MSG_ID_LEN;
 		req.body_case = ENLACE__REQUEST__BODY_RECEIPTS;
 		req.receipts = &rr;
-		pthread_mutex_lock(&a->out_mu);
-		rc = conn_request(&a->out, &kr, &req, 15000, &resp);
-		pthread_mutex_unlock(&a->out_mu);
+		if (out_take(a, 5000)) {
+			rc = conn_request(&a->out, &kr, &req, 10000, &resp);
+			pthread_mutex_unlock(&a->out_mu);
+		} else {
+			rc = ENL_E_IO;
+			snprintf(note, sizeof(note), "the connection to the broker is busy "
+				 "(a large message, or a broker that does not answer)");
+		}
 		if (rc == ENL_OK && resp->status != ENL_OK) {
-			ctl_error(a, resp->status, resp->reason);
+			ctl_error(c, resp->status, resp->reason);
 			protobuf_c_message_free_unpacked(&resp->base, NULL);
 			return;
 		}
 		if (rc == ENL_OK && resp->receipt != NULL) {
-			reply_receipt(a, resp->receipt);
+			reply_receipt(c, resp->receipt, "");
 			protobuf_c_message_free_unpacked(&resp->base, NULL);
 			return;
 		}
 		if (resp != NULL)
 			protobuf_c_message_free_unpacked(&resp->base, NULL);
+		if (note[0] == '\0' && rc == ENL_E_IO)
+			snprintf(note, sizeof(note), "the broker did not answer");
+		else if (note[0] == '\0')
+			snprintf(note, sizeof(note), "the broker did not answer (%s)",
+				 enl_strerror(rc));
 	}
-	/* The broker is away: the receipt kept at sending time. */
-	snprintf(path, sizeof(path), "%s/sent/%s.receipt", a->cfg.spool, hex);
-	if (enl_file_read(path, 1 << 20, &buf, &len) == ENL_OK &&
+	/* the receipt kept at sending time */
+	if (enl_file_read(kept, 1 << 20, &buf, &len) == ENL_OK &&
 	    enl_pb_unpack(&enlace__signed__descriptor, buf, len, 1 << 20,
 			  (ProtobufCMessage **)&sg) == ENL_OK) {
-		reply_receipt(a, sg);
+		if (note[0] != '\0')
+			snprintf(note + strlen(note), sizeof(note) - strlen(note),
+				 ": this is the receipt kept when the message was sent");
+		reply_receipt(c, sg, note);
 		protobuf_c_message_free_unpacked(&sg->base, NULL);
+	} else if (note[0] != '\0') {
+		ctl_error(c, ENL_E_IO, note);
 	} else {
-		snprintf(path, sizeof(path), "%s/outbox/%s.env", a->cfg.spool, hex);
-		ctl_error(a, ENL_E_NOT_FOUND, access(path, F_OK) == 0
-				  ? "still in the outbox: the broker has not receipted it yet"
-				  : "no such message sent by this agency");
+		ctl_error(c, ENL_E_NOT_FOUND, "no such message sent by this agency");
 	}
 	free(buf);
 }
@@ -1913,8 +2000,9 @@ consents_free(struct consent_item *items, size_t n)
 }
 
 static void
-ctl_consents(struct agent *a)
+ctl_consents(struct ctl *c)
 {
+	struct agent *a = c->a;
 	Enlace__CtlResponse r = ENLACE__CTL_RESPONSE__INIT;
 	struct consent_item *items = NULL;
 	size_t n = consents_find(a, NULL, &items);
@@ -1922,7 +2010,7 @@ ctl_consents(struct agent *a)
 	Enlace__CtlConsent **ptrs = calloc(n + 1, sizeof(*ptrs));
 
 	if (cs == NULL || ptrs == NULL) {
-		ctl_error(a, ENL_E_NOMEM, "out of memory");
+		ctl_error(c, ENL_E_NOMEM, "out of memory");
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -1941,7 +2029,7 @@ ctl_consents(struct agent *a)
 	}
 	r.n_consents = n;
 	r.consents = ptrs;
-	ctl_reply(a, &r);
+	ctl_reply(c, &r);
 out:
 	free(cs);
 	free(ptrs);
@@ -1951,8 +2039,9 @@ out:
 /* The originator's decision: an envelope it signs to the broker, bound to
  * the original (id and hash), the forward and the recipient. */
 static void
-ctl_decide(struct agent *a, const Enlace__CtlDecide *dc)
+ctl_decide(struct ctl *c, const Enlace__CtlDecide *dc)
 {
+	struct agent *a = c->a;
 	Enlace__ConsentDecision d = ENLACE__CONSENT_DECISION__INIT;
 	struct consent_item *items = NULL;
 	struct enl_header *h = calloc(1, sizeof(*h));
@@ -1966,17 +2055,17 @@ ctl_decide(struct agent *a, const Enlace__CtlDecide *dc)
 
 	if (h == NULL || dc->request_id.len != ENL_MSG_ID_LEN ||
 	    !enl_text_valid(dc->note, 1000)) {
-		ctl_error(a, ENL_E_INVAL, "bad request: a request id is 32 hex digits");
+		ctl_error(c, ENL_E_INVAL, "bad request: a request id is 32 hex digits");
 		goto out;
 	}
 	if ((n = consents_find(a, dc->request_id.data, &items)) == 0) {
-		ctl_error(a, ENL_E_NOT_FOUND, "no such consent request in the inbox");
+		ctl_error(c, ENL_E_NOT_FOUND, "no such consent request in the inbox");
 		goto out;
 	}
 	if (items[0].decided[0] != '\0') {
 		snprintf(reason, sizeof(reason), "this request was decided already (%s)",
 			 items[0].decided);
-		ctl_error(a, ENL_E_EXISTS, reason);
+		ctl_error(c, ENL_E_EXISTS, reason);
 		goto out;
 	}
 	d.request_id = items[0].req->request_id;
@@ -1987,7 +2076,7 @@ ctl_decide(struct agent *a, const Enlace__CtlDecide *dc)
 	d.grant = dc->grant;
 	d.note = dc->note;
 	if ((rc = enl_pb_pack(&d.base, &db, &dl)) != ENL_OK) {
-		ctl_error(a, rc, enl_strerror(rc));
+		ctl_error(c, rc, enl_strerror(rc));
 		goto out;
 	}
 	att = (struct enl_attachment){"consent-decision.pb", "application/x-enlace-consent", db, dl};
@@ -2007,12 +2096,12 @@ ctl_decide(struct agent *a, const Enlace__CtlDecide *dc)
 	rc = enl_envelope_seal(a->me, &kr, &a->lim, h, &p, (int64_t)time(NULL), &env, &len);
 	if (rc != ENL_OK) {
 		snprintf(reason, sizeof(reason), "cannot seal the decision: %s", enl_strerror(rc));
-		ctl_error(a, rc, reason);
+		ctl_error(c, rc, reason);
 		goto out;
 	}
 	enl_hex(h->message_id, ENL_MSG_ID_LEN, hex);
 	if ((rc = outbox_put(a, hex, env, len)) != ENL_OK) {
-		ctl_error(a, rc, "outbox: cannot write the decision");
+		ctl_error(c, rc, "outbox: cannot write the decision");
 		goto out;
 	}
 	alog("consent decision %s (%s) in the outbox", hex, dc->grant ? "grant" : "deny");
@@ -2022,11 +2111,11 @@ ctl_decide(struct agent *a, const Enlace__CtlDecide *dc)
 	wr = wait_receipt(a, hex, 60);
 	if (wr == 1) {
 		refused_reason(a, hex, reason, sizeof(reason));
-		ctl_error(a, ENL_E_PERMISSION, reason);
+		ctl_error(c, ENL_E_PERMISSION, reason);
 		goto out;
 	}
 	if (wr != 0) {
-		ctl_error(a, ENL_E_IO, "in the outbox, but no receipt from the broker within 60 s");
+		ctl_error(c, ENL_E_IO, "in the outbox, but no receipt from the broker within 60 s");
 		goto out;
 	}
 	enl_hex(dc->request_id.data, ENL_MSG_ID_LEN, rhex);
@@ -2034,7 +2123,7 @@ ctl_decide(struct agent *a, const Enlace__CtlDecide *dc)
 	snprintf(reason, sizeof(reason), "%s\n", dc->grant ? "granted" : "denied");
 	if (enl_file_write(path, (const uint8_t *)reason, strlen(reason), 0600, true) != ENL_OK)
 		alog("%s: cannot record the decision", path);
-	ctl_receipts_of(a, h->message_id, true);
+	ctl_receipts_of(c, h->message_id, true);
 out:
 	free(db);
 	free(env);
@@ -2043,8 +2132,9 @@ out:
 }
 
 static void
-ctl_status(struct agent *a)
+ctl_status(struct ctl *c)
 {
+	struct agent *a = c->a;
 	Enlace__CtlResponse r = ENLACE__CTL_RESPONSE__INIT;
 	Enlace__CtlStatus s = ENLACE__CTL_STATUS__INIT;
 	char last_error[256], alarm[512], waiting[300];
@@ -2071,50 +2161,105 @@ ctl_status(struct agent *a)
 	s.last_error = last_error;
 	s.outbox_waiting = waiting;
 	r.agent = &s;
-	ctl_reply(a, &r);
+	ctl_reply(c, &r);
 }
 
 static void
-control_loop(struct agent *a)
+ctl_dispatch(struct ctl *c, const Enlace__CtlRequest *req)
 {
+	c->serial = req->body_case != ENLACE__CTL_REQUEST__BODY_RECEIPTS;
+	if (c->serial)
+		pthread_mutex_lock(&c->a->ctl_mu);
+	switch (req->body_case) {
+	case ENLACE__CTL_REQUEST__BODY_SEND: ctl_send(c, req->send); break;
+	case ENLACE__CTL_REQUEST__BODY_INBOX: ctl_inbox(c, NULL); break;
+	case ENLACE__CTL_REQUEST__BODY_READ:
+		if (req->read.len == ENL_MSG_ID_LEN)
+			ctl_inbox(c, req->read.data);
+		else
+			ctl_error(c, ENL_E_INVAL, "a message id is 32 hex digits");
+		break;
+	case ENLACE__CTL_REQUEST__BODY_RECEIPTS:
+		if (req->receipts.len == ENL_MSG_ID_LEN)
+			ctl_receipts_of(c, req->receipts.data, false);
+		else
+			ctl_error(c, ENL_E_INVAL, "a message id is 32 hex digits");
+		break;
+	case ENLACE__CTL_REQUEST__BODY_STATUS: ctl_status(c); break;
+	case ENLACE__CTL_REQUEST__BODY_CONSENTS: ctl_consents(c); break;
+	case ENLACE__CTL_REQUEST__BODY_DECIDE: ctl_decide(c, req->decide); break;
+	default: ctl_error(c, ENL_E_INVAL, "unknown control request"); break;
+	}
+	ctl_unserialize(c);
+}
+
+static void *
+ctl_main(void *arg)
+{
+	struct ctl *c = arg;
+	struct agent *a = c->a;
+
 	while (!a->stopping) {
 		Enlace__CtlRequest *req = NULL;
-		void *buf = NULL;
-		size_t len = 0;
-		int rc = nng_recv(a->ctl, &buf, &len, NNG_FLAG_ALLOC);
+		nng_msg *msg;
+		int rc;
 
-		if (rc == NNG_ETIMEDOUT)
+		nng_aio_set_timeout(c->aio, 250);	/* to see `stopping` */
+		nng_ctx_recv(c->ctx, c->aio);
+		nng_aio_wait(c->aio);
+		if ((rc = nng_aio_result(c->aio)) == NNG_ETIMEDOUT)
 			continue;
 		if (rc != 0)
 			break;
-		rc = enl_pb_unpack(&enlace__ctl_request__descriptor, buf, len,
-				   enl_envelope_max_size(&a->lim) * 2, (ProtobufCMessage **)&req);
-		nng_free(buf, len);
+		msg = nng_aio_get_msg(c->aio);
+		rc = enl_pb_unpack(&enlace__ctl_request__descriptor, nng_msg_body(msg),
+				   nng_msg_len(msg), enl_envelope_max_size(&a->lim) * 2,
+				   (ProtobufCMessage **)&req);
+		nng_msg_free(msg);
 		if (rc != ENL_OK) {
-			ctl_error(a, rc, "malformed control request");
+			ctl_error(c, rc, "malformed control request");
 			continue;
 		}
-		switch (req->body_case) {
-		case ENLACE__CTL_REQUEST__BODY_SEND: ctl_send(a, req->send); break;
-		case ENLACE__CTL_REQUEST__BODY_INBOX: ctl_inbox(a, NULL); break;
-		case ENLACE__CTL_REQUEST__BODY_READ:
-			if (req->read.len == ENL_MSG_ID_LEN)
-				ctl_inbox(a, req->read.data);
-			else
-				ctl_error(a, ENL_E_INVAL, "a message id is 32 hex digits");
-			break;
-		case ENLACE__CTL_REQUEST__BODY_RECEIPTS:
-			if (req->receipts.len == ENL_MSG_ID_LEN)
-				ctl_receipts_of(a, req->receipts.data, false);
-			else
-				ctl_error(a, ENL_E_INVAL, "a message id is 32 hex digits");
-			break;
-		case ENLACE__CTL_REQUEST__BODY_STATUS: ctl_status(a); break;
-		case ENLACE__CTL_REQUEST__BODY_CONSENTS: ctl_consents(a); break;
-		case ENLACE__CTL_REQUEST__BODY_DECIDE: ctl_decide(a, req->decide); break;
-		default: ctl_error(a, ENL_E_INVAL, "unknown control request"); break;
-		}
+		ctl_dispatch(c, req);
 		protobuf_c_message_free_unpacked(&req->base, NULL);
+	}
+	return NULL;
+}
+
+/* Serves the control socket until the agent stops: CTL_WORKERS requests
+ * at once, this thread one of the workers. */
+static void
+control_run(struct agent *a)
+{
+	struct ctl c[CTL_WORKERS];
+	pthread_t t[CTL_WORKERS];
+	size_t n = 0, started = 1;
+
+	for (; n < CTL_WORKERS; n++) {
+		c[n] = (struct ctl){.a = a};
+		if (nng_ctx_open(&c[n].ctx, a->ctl) != 0)
+			break;
+		if (nng_aio_alloc(&c[n].aio, NULL, NULL) != 0) {
+			nng_ctx_close(c[n].ctx);
+			break;
+		}
+	}
+	if (n == 0) {
+		alog("control socket: cannot make a context");
+		return;
+	}
+	for (; started < n; started++) {
+		if (pthread_create(&t[started], NULL, ctl_main, &c[started]) != 0)
+			break;
+		pthread_setname_np(t[started], "enl:control");
+	}
+	ctl_main(&c[0]);
+	a->stopping = 1;
+	for (size_t i = 1; i < started; i++)
+		pthread_join(t[i], NULL);
+	for (size_t i = 0; i < n; i++) {
+		nng_aio_free(c[i].aio);
+		nng_ctx_close(c[i].ctx);
 	}
 }
 
@@ -2222,6 +2367,7 @@ main(int argc, char **argv)
 		return 1;
 	pthread_mutex_init(&a.mu, NULL);
 	pthread_mutex_init(&a.out_mu, NULL);
+	pthread_mutex_init(&a.ctl_mu, NULL);
 	pthread_mutex_init(&a.dir_mu, NULL);
 	pthread_mutex_init(&a.log_mu, NULL);
 	pthread_cond_init(&a.cv, NULL);
@@ -2281,7 +2427,7 @@ main(int argc, char **argv)
 	pthread_setname_np(fetcher, "enl:fetcher");
 	alog("agent %s ready; broker %s at %s; control %s", enl_identity_id(a.me),
 	     a.cfg.broker_id, a.cfg.broker, a.cfg.control);
-	control_loop(&a);
+	control_run(&a);
 	a.stopping = 1;
 	pthread_mutex_lock(&a.mu);
 	pthread_cond_broadcast(&a.cv);

@@ -851,6 +851,8 @@ print_states(const Enlace__CtlResponse *r, bool json)
 		enl_json_int(&j, "log_index", (int64_t)r->log_index);
 		enl_json_int(&j, "checkpoint_size", (int64_t)r->checkpoint_size);
 		enl_json_str(&j, "log_alarm", r->log_alarm);
+		if (r->note[0])
+			enl_json_str(&j, "note", r->note);
 		enl_time_format(r->received_at, t);
 		enl_json_str(&j, "received_at", t);
 		enl_json_arr_begin(&j, "recipients");
@@ -883,6 +885,8 @@ print_states(const Enlace__CtlResponse *r, bool json)
 	enl_hex(r->message_id.data, r->message_id.len, hex);
 	enl_time_format(r->received_at, t);
 	printf("message %s, receipted by the broker %s\n", hex, t);
+	if (r->note[0])
+		printf("note: %s\n", r->note);
 	printf("receipt signature: %s\n", r->receipt_verified
 		       ? "VERIFIED (broker, and every acknowledgement by its recipient)"
 		       : "DOES NOT VERIFY - do not rely on this receipt");

@@ -14,6 +14,24 @@ start_agent BR-PF || finish
 ok "BR-PF receives it on start" wait_for 20 "inbox" test -e "$NET/BR-PF/spool/inbox/$id.env"
 ok "acknowledged" wait_for 20 "ack" sh -c "ENLACE_SOCKET=$NET/AR-UIF/agent.sock $BIN/client/enlace receipts $id | grep -q acknowledged"
 
+# A broker that takes requests but does not answer (stopped): a send that
+# waits for its receipt holds up no other command, and `receipts` answers
+# with the receipt kept at sending time, saying so.
+outboxed() { grep -c "in the outbox" "$NET/AR-UIF/log"; }
+before=$(outboxed)
+kill -STOP "$(cat "$NET/broker/pid")"
+(enl AR-UIF send --wait --to BR-PF --text "to a frozen broker" > "$NET/frozen.out" 2>&1
+ echo $? > "$NET/frozen.rc") &
+ok "a send --wait is waiting" wait_for 10 "the send" sh -c "[ \$(grep -c 'in the outbox' '$NET/AR-UIF/log') -gt $before ]"
+ok "  ... meanwhile status answers" eval "enl AR-UIF status > '$NET/status2.txt'"
+enl AR-UIF receipts $id > "$NET/kept.txt" 2>&1
+ok "  ... and receipts too, from the receipt kept" grep -q "this is the receipt kept when the message was sent" "$NET/kept.txt"
+ok "  ... which verifies" grep -q "receipt signature: VERIFIED" "$NET/kept.txt"
+kill -CONT "$(cat "$NET/broker/pid")"
+ok "the waiting send gets its receipt once the broker answers" wait_for 70 "the send" test -s "$NET/frozen.rc"
+is "  ... and succeeds" "$(cat "$NET/frozen.rc")" 0
+ok "  ... printing the receipt" grep -q "receipt signature: VERIFIED" "$NET/frozen.out"
+
 # The broker away: the message waits in the outbox.
 stop_broker TERM
 id2=$(enl AR-UIF send --to BR-PF --text "broker away")
