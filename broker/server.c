@@ -775,6 +775,8 @@ forward_check(struct work *w, struct store *st, char *why, size_t cap)
 	if (o.forwarder_state == 0 || o.forwarder_state == DS_REJECTED ||
 	    o.forwarder_state == DS_HELD)
 		snprintf(why, cap, "%s never received the original, so cannot forward it", h->sender);
+	else if (!enl_forward_to_third_parties(h, h->sender, o.sender, why, cap))
+		;	/* why says it */
 	else if (o.handling.tlp == ENL_TLP_RED)
 		snprintf(why, cap, "the original is TLP:RED: it goes only to the recipients its "
 			 "originator named, never further");

@@ -1322,7 +1322,10 @@ forward_prepare(struct ctl *c, const Enlace__CtlSend *s, struct enl_header *h,
 	}
 	oh = &(*om)->header;
 	reason[0] = '\0';
-	if (oh->handling.tlp == ENL_TLP_RED)
+	if (!enl_forward_to_third_parties(h, enl_identity_id(a->me), oh->sender, reason,
+					  sizeof(reason)))
+		;	/* reason says it */
+	else if (oh->handling.tlp == ENL_TLP_RED)
 		snprintf(reason, sizeof(reason), "TLP:RED is for its named recipients only: it is "
 			 "never forwarded");
 	else if (oh->handling.tlp == ENL_TLP_AMBER_STRICT)

@@ -61,6 +61,26 @@ header_check(const struct enl_header *h)
 	return ENL_OK;
 }
 
+bool
+enl_forward_to_third_parties(const struct enl_header *h, const char *forwarder,
+			     const char *originator, char *why, size_t cap)
+{
+	for (size_t i = 0; i < h->n_recipients; i++) {
+		const char *to = h->recipients[i];
+		if (strcmp(to, forwarder) == 0) {
+			snprintf(why, cap, "a forward goes to third parties: %s is the "
+				 "forwarder itself", to);
+			return false;
+		}
+		if (strcmp(to, originator) == 0) {
+			snprintf(why, cap, "a forward goes to third parties: %s is the "
+				 "originator, which has the message", to);
+			return false;
+		}
+	}
+	return true;
+}
+
 /* ---- header <-> wire ---- */
 
 static int

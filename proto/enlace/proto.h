@@ -279,6 +279,14 @@ struct enl_limits enl_limits_default(void);
 /* The serialized size of a payload: what max_payload limits. */
 size_t enl_payload_size(const struct enl_payload *payload);
 
+/*
+ * A forward goes to third parties: none of h's recipients may be the
+ * forwarder itself or the original's sender, which has the message. True
+ * if none is; otherwise false, with the reason in `why`.
+ */
+bool enl_forward_to_third_parties(const struct enl_header *h, const char *forwarder,
+				  const char *originator, char *why, size_t cap);
+
 /* The largest envelope, in bytes, that open accepts under `lim`. */
 size_t enl_envelope_max_size(const struct enl_limits *lim);
 

@@ -48,6 +48,8 @@ n=$(send_to_brpf green never "never")
 ok "onward NEVER is never forwarded (agent)" refused_locally "$n" CO-FGN "NEVER"
 a=$(send_to_brpf amber free "amber")
 ok "AMBER does not leave the country (agent)" refused_locally "$a" CO-FGN "TLP:AMBER"
+ok "a forward to the forwarder itself (agent)" refused_locally "$g" BR-PF "BR-PF is the forwarder itself"
+ok "a forward back to the originator (agent)" refused_locally "$g" AR-UIF "AR-UIF is the originator"
 fa=$(enl BR-PF forward "$a" --to BR-COAF)
 ok "AMBER within the country is forwarded" wait_for 20 "BR-COAF" inbox_has BR-COAF "$fa"
 
@@ -66,10 +68,12 @@ bypass "a forward that lowers TLP" "$a" BR-COAF green free "never weaken"
 bypass "a forward that relaxes onward sharing" "$(send_to_brpf green consent c)" CO-FGN green free "never weaken"
 bypass "a forward that relaxes evidential use" "$g" CO-FGN green free may-use "never weaken"
 bypass "a forward of a message one never received" "$(enl AR-UIF send --to US-FINCEN --tlp green --onward free --text x)" CO-FGN green free "never received"
+bypass "a forward to the forwarder itself" "$g" BR-PF green free "BR-PF is the forwarder itself"
+bypass "a forward back to the originator" "$g" AR-UIF green free "AR-UIF is the originator"
 bypass "a FORWARD without forward-of" "$g" CO-FGN green free no-link "malformed"
 bypass "forward-of on a message that is not a FORWARD" "$g" CO-FGN green free as-case "only a FORWARD"
 bypass "a forward of a message the broker never relayed" 00112233445566778899aabbccddeeff CO-FGN green free "never relayed"
-ok "every refusal is in the broker's log" test "$(grep -c 'refused SUBMIT' "$NET/broker/log")" -ge 10
+ok "every refusal is in the broker's log" test "$(grep -c 'refused SUBMIT' "$NET/broker/log")" -ge 12
 
 # Onward sharing CONSENT: the broker holds the forward.
 c=$(send_to_brpf green consent "needs consent")
