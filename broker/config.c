@@ -9,13 +9,17 @@
 
 #define S(name, field, req) \
 	{"broker", name, ENL_CFG_STRING, offsetof(struct broker_config, field), \
-	 sizeof(((struct broker_config *)0)->field), req, 0, 0}
+	 sizeof(((struct broker_config *)0)->field), req, 0, 0, NULL}
 #define N(name, field, type, lo, hi) \
-	{"broker", name, type, offsetof(struct broker_config, field), 0, 0, lo, hi}
+	{"broker", name, type, offsetof(struct broker_config, field), 0, 0, lo, hi, NULL}
+
+#define A(name, field, req, schemes) \
+	{"broker", name, ENL_CFG_ADDR, offsetof(struct broker_config, field), \
+	 sizeof(((struct broker_config *)0)->field), req, 0, 0, schemes}
 
 static const struct enl_cfg_key keys[] = {
-	S("listen", listen, 1),
-	S("log_listen", log_listen, 0),
+	A("listen", listen, 1, "tcp tcp4 tcp6 tls+tcp"),
+	A("log_listen", log_listen, 0, "http"),
 	S("data_dir", data_dir, 1),
 	S("key", key_dir, 1),
 	S("passphrase_file", passphrase_file, 0),
@@ -29,7 +33,7 @@ static const struct enl_cfg_key keys[] = {
 	N("fetch_batch", fetch_batch, ENL_CFG_UINT, 1, 10000),
 	N("batch_max", batch_max, ENL_CFG_UINT, 1, 4096),
 	N("consent_ttl", consent_ttl_ms, ENL_CFG_MS, 1000, (uint64_t)365 * 86400 * 1000),
-	{NULL, NULL, 0, 0, 0, 0, 0, 0},
+	{NULL, NULL, 0, 0, 0, 0, 0, 0, NULL},
 };
 
 int

@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <libgen.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -57,10 +58,11 @@ struct agent_config {
 
 #define S(name, field, req) \
 	{"agent", name, ENL_CFG_STRING, offsetof(struct agent_config, field), \
-	 sizeof(((struct agent_config *)0)->field), req, 0, 0}
+	 sizeof(((struct agent_config *)0)->field), req, 0, 0, NULL}
 
 static const struct enl_cfg_key config_keys[] = {
-	S("broker", broker, 1),
+	{"agent", "broker", ENL_CFG_ADDR, offsetof(struct agent_config, broker),
+	 sizeof(((struct agent_config *)0)->broker), 1, 0, 0, "tcp tcp4 tcp6 tls+tcp"},
 	S("broker_id", broker_id, 1),
 	S("key", key_dir, 1),
 	S("passphrase_file", passphrase_file, 0),
@@ -69,12 +71,12 @@ static const struct enl_cfg_key config_keys[] = {
 	S("spool", spool, 1),
 	S("control", control, 1),
 	{"agent", "max_payload", ENL_CFG_BYTES, offsetof(struct agent_config, max_payload), 0,
-	 0, 1, (uint64_t)1 << 31},
+	 0, 1, (uint64_t)1 << 31, NULL},
 	{"agent", "fetch_wait", ENL_CFG_MS, offsetof(struct agent_config, fetch_wait_ms), 0, 0,
-	 100, 600000},
+	 100, 600000, NULL},
 	{"agent", "log_poll", ENL_CFG_MS, offsetof(struct agent_config, log_poll_ms), 0, 0,
-	 100, 3600000},
-	{NULL, NULL, 0, 0, 0, 0, 0, 0},
+	 100, 3600000, NULL},
+	{NULL, NULL, 0, 0, 0, 0, 0, 0, NULL},
 };
 
 struct agent {
@@ -2283,6 +2285,8 @@ agent_load(struct agent *a, const char *config)
 {
 	char err[1200], path[1100];
 	struct enl_dir_check chk = {a->authority_pk, 0, (int64_t)time(NULL)};
+	const struct enl_card *broker;
+	struct stat st;
 	int rc;
 
 	a->cfg.max_payload = ENL_DEFAULT_MAX_PAYLOAD;
@@ -2311,6 +2315,17 @@ agent_load(struct agent *a, const char *config)
 		alog("%s is not in the directory %s", enl_identity_id(a->me), a->cfg.directory);
 		return -1;
 	}
+	if ((broker = enl_directory_find(a->dir, a->cfg.broker_id)) == NULL ||
+	    broker->kind != ENL_KIND_BROKER) {
+		alog("broker_id %s: the directory %s has no BROKER card of that id",
+		     a->cfg.broker_id, a->cfg.directory);
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s", a->cfg.control);
+	if (stat(dirname(path), &st) != 0 || !S_ISDIR(st.st_mode)) {
+		alog("control %s: its folder %s does not exist", a->cfg.control, path);
+		return -1;
+	}
 	for (size_t i = 0; i < sizeof(spool_subs) / sizeof(spool_subs[0]); i++) {
 		snprintf(path, sizeof(path), "%s%s", a->cfg.spool, spool_subs[i]);
 		if (mkdir(path, 0700) != 0 && errno != EEXIST) {
@@ -2322,7 +2337,6 @@ agent_load(struct agent *a, const char *config)
 	{
 		char **names = NULL;
 		size_t n = outbox_list(a, &names);
-		struct stat st;
 		if (n > 0) {
 			snprintf(path, sizeof(path), "%s/outbox/%s", a->cfg.spool, names[n - 1]);
 			if (stat(path, &st) == 0)

@@ -16,6 +16,7 @@ enum enl_cfg_type {
 	ENL_CFG_UINT,	/* uint64_t, decimal */
 	ENL_CFG_BYTES,	/* size_t, decimal with an optional K, M or G suffix */
 	ENL_CFG_MS,	/* uint64_t milliseconds: 250ms, 30s, 5m */
+	ENL_CFG_ADDR,	/* char[size]: SCHEME://HOST:PORT, SCHEME one of `schemes` */
 };
 
 struct enl_cfg_key {
@@ -25,6 +26,7 @@ struct enl_cfg_key {
 	size_t size;		/* for strings: the buffer size */
 	int required;
 	uint64_t min, max;	/* for numbers */
+	const char *schemes;	/* for addresses: the schemes allowed, space-separated */
 };
 
 /*

@@ -9,17 +9,18 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 struct cfg {
-	char name[64];
+	char name[64], addr[64];
 	uint64_t count, wait_ms;
 	size_t bytes;
 };
 
 static const struct enl_cfg_key keys[] = {
-	{"s", "name", ENL_CFG_STRING, offsetof(struct cfg, name), 64, 1, 0, 0},
-	{"s", "count", ENL_CFG_UINT, offsetof(struct cfg, count), 0, 0, 1, 1000},
-	{"s", "bytes", ENL_CFG_BYTES, offsetof(struct cfg, bytes), 0, 0, 0, (uint64_t)1 << 40},
-	{"t", "wait", ENL_CFG_MS, offsetof(struct cfg, wait_ms), 0, 0, 0, 600000},
-	{NULL, NULL, 0, 0, 0, 0, 0, 0},
+	{"s", "name", ENL_CFG_STRING, offsetof(struct cfg, name), 64, 1, 0, 0, NULL},
+	{"s", "count", ENL_CFG_UINT, offsetof(struct cfg, count), 0, 0, 1, 1000, NULL},
+	{"s", "bytes", ENL_CFG_BYTES, offsetof(struct cfg, bytes), 0, 0, 0, (uint64_t)1 << 40, NULL},
+	{"t", "addr", ENL_CFG_ADDR, offsetof(struct cfg, addr), 64, 0, 0, 0, "tcp tls+tcp"},
+	{"t", "wait", ENL_CFG_MS, offsetof(struct cfg, wait_ms), 0, 0, 0, 600000, NULL},
+	{NULL, NULL, 0, 0, 0, 0, 0, 0, NULL},
 };
 
 int
