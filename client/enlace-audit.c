@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -45,8 +46,9 @@ static const char usage[] =
 	"The log is a folder (the broker's data/log, or a copy) or the broker's log_listen\n"
 	"address (http://HOST:PORT). --broker-pub is the broker's card from the signed\n"
 	"directory, or its verifier key line; trail and prove take the broker from the\n"
-	"directory. --json on every command. Exit 0: it holds; 1: it does not, and the\n"
-	"first bad index or file is named; 2: usage.\n";
+	"directory. --json on every command. Exit 0: it holds; 1: it does not (NOT VALID,\n"
+	"the first bad index or file named) or it cannot be checked (cannot check: no\n"
+	"such folder, or the log does not answer; \"checked\": false in JSON); 2: usage.\n";
 
 static int
 usage_error(const char *msg)
@@ -116,7 +118,8 @@ parse_opts(int argc, char **argv, struct opts *o)
 	return -1;
 }
 
-/* The broker's note keys from its card (every version) or a vkey line. */
+/* The broker's note keys from its card (every version) or a vkey line;
+ * ENL_E_INVAL, said on stderr, for the card of an agency. */
 static int
 broker_key(const char *path, struct enl_note_keys *k)
 {
@@ -131,6 +134,14 @@ broker_key(const char *path, struct enl_note_keys *k)
 	if (rc != ENL_OK)
 		return rc;
 	if (enl_card_parse(buf, len, &card) == ENL_OK) {
+		if (card.kind != ENL_KIND_BROKER) {
+			/* an auditor who names the wrong card must not read that
+			 * the broker's log is NOT VALID */
+			fprintf(stderr, "enlace-audit: %s: the card of %s, which is not a broker: "
+				"--broker-pub takes the broker's card\n", path, card.id);
+			free(buf);
+			return ENL_E_INVAL;
+		}
 		snprintf(name, sizeof(name), "enlace/%s", card.id);
 		enl_card_note_keys(NULL, &card, name, false, k);
 	} else {
@@ -213,6 +224,7 @@ struct source {
 	char base[1024];
 	nng_http_client *client;
 	nng_url *url;
+	int unreachable;	/* the nng error of a request that got no answer */
 	/* progress */
 	bool quiet;
 	time_t shown;
@@ -242,7 +254,7 @@ http_read(void *ctx, const char *rel, size_t max, uint8_t **out, size_t *len)
 	nng_aio_set_timeout(aio, 60000);
 	nng_http_client_transact(src->client, req, res, aio);
 	nng_aio_wait(aio);
-	if (nng_aio_result(aio) != 0)
+	if ((src->unreachable = nng_aio_result(aio)) != 0)
 		goto out;
 	if (nng_http_res_get_status(res) == NNG_HTTP_STATUS_NOT_FOUND) {
 		rc = ENL_E_NOT_FOUND;
@@ -344,20 +356,36 @@ static int
 source_load(struct source *src, const struct enl_note_keys *k, struct enl_tlog **log,
 	    struct enl_checkpoint *cp, bool json)
 {
-	char why[700];
+	/* what cannot be read is not called NOT VALID: an auditor must tell a
+	 * wrong path, or a broker away, from a log that fails a check */
+	bool checked = false;
+	char why[700] = "";
+	struct stat st;
 	int rc;
 
-	rc = enl_tlog_load(&src->s, k->v, k->n, log, cp, why, sizeof(why));
+	if (src->client == NULL && (stat(src->where, &st) != 0 || !S_ISDIR(st.st_mode))) {
+		snprintf(why, sizeof(why), "no such folder");
+		rc = ENL_E_NOT_FOUND;
+	} else if ((rc = enl_tlog_load(&src->s, k->v, k->n, log, cp, why, sizeof(why))) != ENL_OK &&
+		   src->unreachable != 0) {
+		snprintf(why, sizeof(why), "the log cannot be reached (%s)",
+			 nng_strerror(src->unreachable));
+	} else if (rc != ENL_OK) {
+		checked = true;
+		if (why[0] == '\0')
+			snprintf(why, sizeof(why), "%s", enl_strerror(rc));
+	}
 	if (rc != ENL_OK && !json)
-		fprintf(stderr, "enlace-audit: %s: NOT VALID: %s\n", src->where,
-			why[0] ? why : enl_strerror(rc));
+		fprintf(stderr, "enlace-audit: %s: %s: %s\n", src->where,
+			checked ? "NOT VALID" : "cannot check", why);
 	if (rc != ENL_OK && json) {
 		struct enl_json j;
 		enl_json_init(&j, stdout);
 		enl_json_obj_begin(&j, NULL);
 		enl_json_bool(&j, "valid", false);
+		enl_json_bool(&j, "checked", checked);
 		enl_json_str(&j, "log", src->where);
-		enl_json_str(&j, "error", why[0] ? why : enl_strerror(rc));
+		enl_json_str(&j, "error", why);
 		enl_json_obj_end(&j);
 		enl_json_end(&j);
 	}
@@ -431,8 +459,9 @@ cmd_verify(int argc, char **argv)
 	if (o.broker_pub == NULL || o.argc != 1)
 		return usage_error("verify takes one log (DIR or URL) and --broker-pub");
 	if ((rc = broker_key(o.broker_pub, &k)) != ENL_OK) {
-		fprintf(stderr, "enlace-audit: %s: %s\n", o.broker_pub, enl_strerror(rc));
-		return EXIT_BAD;
+		if (rc != ENL_E_INVAL)	/* that one is said */
+			fprintf(stderr, "enlace-audit: %s: %s\n", o.broker_pub, enl_strerror(rc));
+		return EXIT_USAGE;
 	}
 	if (source_open(&src, o.argv[0], o.quiet || o.json) != ENL_OK)
 		return EXIT_BAD;
@@ -1144,8 +1173,9 @@ cmd_report(int argc, char **argv)
 		return usage_error("--format is csv or json");
 	json = o.json || (o.format != NULL && strcmp(o.format, "json") == 0);
 	if ((rc = broker_key(o.broker_pub, &k)) != ENL_OK) {
-		fprintf(stderr, "enlace-audit: %s: %s\n", o.broker_pub, enl_strerror(rc));
-		return EXIT_BAD;
+		if (rc != ENL_E_INVAL)	/* that one is said */
+			fprintf(stderr, "enlace-audit: %s: %s\n", o.broker_pub, enl_strerror(rc));
+		return EXIT_USAGE;
 	}
 	if (source_open(&src, o.log, o.quiet || json) != ENL_OK)
 		return EXIT_BAD;

@@ -21,6 +21,21 @@ done
 
 ok "verify over HTTP" $A verify "$URL" --broker-pub "$NET/broker/key/card"
 ok "verify of the folder" $A verify "$LOG" --broker-pub "$NET/broker/key/card"
+# a wrong path, a log that cannot be reached or an agency's card is the
+# auditor's mistake, and is never reported as a log that is NOT VALID
+$A verify "$NET/nothing" --broker-pub "$NET/broker/key/card" 2> "$NET/v.err"
+is "a folder that does not exist: exit 1" $? 1
+ok "  ... cannot check, not NOT VALID" grep -q "nothing: cannot check: no such folder" "$NET/v.err"
+$A verify "http://127.0.0.1:$(free_port)" --broker-pub "$NET/broker/key/card" --json > "$NET/v.json"
+ok "an address where no log answers: not checked" python3 -c "
+import json; v = json.load(open('$NET/v.json'))
+assert not v['valid'] and not v['checked'] and 'cannot be reached' in v['error'], v"
+$A verify "$LOG" --broker-pub "$NET/AR-UIF/key/card" 2> "$NET/v.err"
+is "an agency's card as --broker-pub: exit 2" $? 2
+ok "  ... said so" grep -q "the card of AR-UIF, which is not a broker" "$NET/v.err"
+mkdir "$NET/emptylog"
+$A verify "$NET/emptylog" --broker-pub "$NET/broker/key/card" 2> "$NET/v.err"
+ok "a folder without a checkpoint is NOT VALID" grep -q "NOT VALID: no checkpoint" "$NET/v.err"
 
 # trail: every step, from the folder and over HTTP alike
 $A trail "$id" --log "$LOG" "${KEYS[@]}" > "$NET/trail.txt"
