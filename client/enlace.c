@@ -150,6 +150,22 @@ struct args {
 	char **argv;
 };
 
+/* What is wrong with the option getopt_long just returned as `c`. */
+static void
+option_fault(char **argv, int c, char *msg, size_t cap)
+{
+	const struct option *o = all_opts;
+
+	for (; o->name != NULL && o->val != (c == '?' ? optopt : c); o++)
+		;
+	if (c != '?' && o->name != NULL)	/* a known option another command takes */
+		snprintf(msg, cap, "option '--%s' is not one of this command's", o->name);
+	else if (optopt != 0 && o->name != NULL)
+		snprintf(msg, cap, "option '--%s' needs a value", o->name);
+	else
+		snprintf(msg, cap, "unknown option '%s'", argv[optind - 1]);
+}
+
 static int
 parse_args(int argc, char **argv, const int *allowed, const char *usage, struct args *a)
 {
@@ -162,10 +178,9 @@ parse_args(int argc, char **argv, const int *allowed, const char *usage, struct 
 		bool ok = c == OPT_HELP;
 		for (const int *p = allowed; *p && !ok; p++)
 			ok = *p == c;
-		if (c == '?' || !ok) {
+		if (c == '?' || c == ':' || !ok) {
 			char msg[256];
-			snprintf(msg, sizeof(msg), "unknown or misplaced option '%s'",
-				 argv[optind - 1]);
+			option_fault(argv, c, msg, sizeof(msg));
 			return usage_err(msg, usage);
 		}
 		switch (c) {

@@ -54,7 +54,11 @@ expect_rc 2 "no command" $K
 expect_rc 2 "unknown command" $K frobnicate
 expect_err "unknown command"
 expect_rc 2 "unknown option" $K agency new --id AR-UIF --kind FIU --bogus x A
-expect_err "unknown or misplaced option '--bogus'"
+expect_err "unknown option '--bogus'"
+expect_rc 2 "another command's option, with its value" $K agency new --id AR-UIF --kind FIU --out x A
+expect_err "option '--out' is not one of this command's"
+expect_rc 2 "an option without its value" $K agency new --kind FIU A --id
+expect_err "option '--id' needs a value"
 expect_rc 2 "missing --kind" $K agency new --id AR-UIF --no-passphrase A
 expect_err "--kind is required"
 expect_rc 2 "bad kind" $K agency new --id AR-UIF --kind SPY --no-passphrase A
