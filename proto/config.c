@@ -274,7 +274,11 @@ enl_daemon_args(int argc, char **argv, const char *prog, const char *usage,
 		case 'k': *check = true; break;
 		case 'h': fputs(usage, stdout); return 0;
 		default:
-			fprintf(stderr, "%s: unknown option '%s'\n%s", prog, argv[optind - 1], usage);
+			if (optopt == 'c')
+				fprintf(stderr, "%s: --config needs a file\n%s", prog, usage);
+			else
+				fprintf(stderr, "%s: unknown option '%s'\n%s", prog,
+					argv[optind - 1], usage);
 			return 2;
 		}
 	}

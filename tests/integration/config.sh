@@ -9,6 +9,8 @@ out() { "$@" > "$NET/out.txt" 2>&1; echo $?; }
 is "broker --help" "$(out $B --help)" 0
 is "agent --help" "$(out $A --help)" 0
 is "broker without --config" "$(out $B)" 2
+is "agent with --config but no file" "$(out $A --config)" 2
+ok "  ... says so" grep -q -- "--config needs a file" "$NET/out.txt"
 is "good broker config" "$(out $B --config "$NET/broker/broker.conf" --check-config)" 0
 ok "  ... says so" grep -q "valid; broker OAS-BROKER" "$NET/out.txt"
 is "good agent config" "$(out $A --config "$NET/AR-UIF/agent.conf" --check-config)" 0
