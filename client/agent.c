@@ -1547,9 +1547,32 @@ parse_hex_name(const char *name, uint8_t id[ENL_MSG_ID_LEN])
 	return enl_unhex(hex, id, ENL_MSG_ID_LEN);
 }
 
-/* Fills a CtlItem from an opened message; strings point into m. */
+/*
+ * What a line of the inbox needs of a message: listing the inbox holds
+ * these, not the messages (each up to the payload limit), while it reads
+ * the rest.
+ */
+struct inbox_row {
+	struct enl_header header;
+	uint8_t hash[ENL_HASH_LEN];
+	char *subject;
+	size_t n_attachments;
+	int64_t received;
+};
+
+static int
+inbox_row_take(struct inbox_row *row, const struct enl_message *m)
+{
+	row->header = m->header;
+	memcpy(row->hash, m->hash, ENL_HASH_LEN);
+	row->n_attachments = m->payload.n_attachments;
+	row->subject = strdup(m->payload.subject);
+	return row->subject != NULL ? ENL_OK : ENL_E_NOMEM;
+}
+
+/* Fills a CtlItem from a row; strings point into it. */
 static void
-item_fill(Enlace__CtlItem *it, Enlace__Handling *hd, const struct enl_message *m,
+item_fill(Enlace__CtlItem *it, Enlace__Handling *hd, const struct inbox_row *m,
 	  const struct enl_card *card, char fp[ENL_FINGERPRINT_LEN], int64_t received)
 {
 	const struct enl_header *h = &m->header;
@@ -1567,8 +1590,8 @@ item_fill(Enlace__CtlItem *it, Enlace__Handling *hd, const struct enl_message *m
 	it->case_ref = (char *)h->case_ref;
 	it->created_at = h->created_at;
 	it->received_at = received;
-	it->subject = (char *)m->payload.subject;
-	it->attachments = (uint32_t)m->payload.n_attachments;
+	it->subject = m->subject;
+	it->attachments = (uint32_t)m->n_attachments;
 	it->sender_name = card ? (char *)card->name : "";
 	if (card != NULL && enl_card_key(card, h->sender_key_version) != NULL)
 		enl_fingerprint(enl_card_key(card, h->sender_key_version)->sign_pk, fp);
@@ -1611,7 +1634,8 @@ ctl_inbox(struct ctl *c, const uint8_t *only)
 {
 	struct agent *a = c->a;
 	Enlace__CtlResponse r = ENLACE__CTL_RESPONSE__INIT;
-	struct enl_message **ms = NULL;
+	struct enl_message *one = NULL;	/* `only`, whole */
+	struct inbox_row *rows = NULL, orig_row = {0};
 	Enlace__CtlItem *items = NULL, **ptrs = NULL;
 	Enlace__Handling *hds = NULL;
 	Enlace__Payload pl = ENLACE__PAYLOAD__INIT;
@@ -1624,6 +1648,7 @@ ctl_inbox(struct ctl *c, const uint8_t *only)
 	char (*fps)[ENL_FINGERPRINT_LEN] = NULL, dir[1100], **rcpts = NULL;
 	char orig_fp[ENL_FINGERPRINT_LEN];
 	size_t n = 0, cap = 0;
+	bool nomem = false;
 	struct dirent *e;
 	DIR *d;
 
@@ -1632,42 +1657,61 @@ ctl_inbox(struct ctl *c, const uint8_t *only)
 		ctl_error(c, ENL_E_IO, "inbox folder missing");
 		return;
 	}
-	pthread_mutex_lock(&a->mu);	/* the directory stays put while we read */
 	while ((e = readdir(d)) != NULL) {
+		struct enl_message *m = NULL;
 		uint8_t id[ENL_MSG_ID_LEN];
 		int64_t received = 0;
 		if (!parse_hex_name(e->d_name, id) ||
 		    (only != NULL && memcmp(id, only, ENL_MSG_ID_LEN) != 0))
 			continue;
 		if (n == cap) {
-			cap = cap ? 2 * cap : 16;
-			ms = realloc(ms, cap * sizeof(*ms));
-			items = realloc(items, cap * sizeof(*items));
-			ptrs = realloc(ptrs, cap * sizeof(*ptrs));
-			hds = realloc(hds, cap * sizeof(*hds));
-			fps = realloc(fps, cap * sizeof(*fps));
-			if (!ms || !items || !ptrs || !hds || !fps)
+			struct inbox_row *more = realloc(rows, (cap ? 2 * cap : 16) * sizeof(*rows));
+			if (more == NULL) {
+				nomem = true;
 				break;
+			}
+			rows = more;
+			cap = cap ? 2 * cap : 16;
 		}
-		pthread_mutex_unlock(&a->mu);
-		if (inbox_open(a, e->d_name, &ms[n], &received) != ENL_OK) {
-			pthread_mutex_lock(&a->mu);
+		if (inbox_open(a, e->d_name, &m, &received) != ENL_OK)
 			continue;
+		if (inbox_row_take(&rows[n], m) != ENL_OK) {
+			enl_message_free(m);
+			nomem = true;
+			break;
 		}
-		pthread_mutex_lock(&a->mu);
-		item_fill(&items[n], &hds[n], ms[n],
-			  enl_directory_find(a->dir, ms[n]->header.sender), fps[n], received);
-		ptrs[n] = &items[n];
-		n++;
+		rows[n++].received = received;
+		if (only != NULL)
+			one = m;
+		else
+			enl_message_free(m);
 	}
 	closedir(d);
+	/* the items point into rows: filled once rows no longer move */
+	if (!nomem && n > 0 && ((items = calloc(n, sizeof(*items))) == NULL ||
+				(ptrs = calloc(n, sizeof(*ptrs))) == NULL ||
+				(hds = calloc(n, sizeof(*hds))) == NULL ||
+				(fps = calloc(n, sizeof(*fps))) == NULL))
+		nomem = true;
+	pthread_mutex_lock(&a->mu);	/* the directory stays put while we read it */
+	for (size_t i = 0; !nomem && i < n; i++) {
+		item_fill(&items[i], &hds[i], &rows[i],
+			  enl_directory_find(a->dir, rows[i].header.sender), fps[i],
+			  rows[i].received);
+		ptrs[i] = &items[i];
+	}
+	if (nomem) {
+		pthread_mutex_unlock(&a->mu);
+		ctl_error(c, ENL_E_NOMEM, "out of memory");
+		goto out;
+	}
 	if (only != NULL && n == 0) {
 		pthread_mutex_unlock(&a->mu);
 		ctl_error(c, ENL_E_NOT_FOUND, "no such message in the inbox");
 		goto out;
 	}
-	if (only != NULL && n == 1) {
-		const struct enl_payload *p = &ms[0]->payload;
+	if (one != NULL) {
+		const struct enl_payload *p = &one->payload;
 		atts = calloc(p->n_attachments + 1, sizeof(*atts));
 		aptrs = calloc(p->n_attachments + 1, sizeof(*aptrs));
 		for (size_t i = 0; atts && aptrs && i < p->n_attachments; i++) {
@@ -1683,26 +1727,28 @@ ctl_inbox(struct ctl *c, const uint8_t *only)
 		pl.n_attachments = atts && aptrs ? p->n_attachments : 0;
 		pl.attachments = aptrs;
 		items[0].payload = &pl;
-		rcpts = calloc(ms[0]->header.n_recipients + 1, sizeof(*rcpts));
-		for (size_t i = 0; rcpts && i < ms[0]->header.n_recipients; i++)
-			rcpts[i] = ms[0]->header.recipients[i];
-		items[0].n_recipients = rcpts ? ms[0]->header.n_recipients : 0;
+		rcpts = calloc(one->header.n_recipients + 1, sizeof(*rcpts));
+		for (size_t i = 0; rcpts && i < one->header.n_recipients; i++)
+			rcpts[i] = one->header.recipients[i];
+		items[0].n_recipients = rcpts ? one->header.n_recipients : 0;
 		items[0].recipients = rcpts;
-		if (ms[0]->header.has_forward_of) {
-			items[0].forward_of.data = ms[0]->header.forward_of;
+		if (one->header.has_forward_of) {
+			items[0].forward_of.data = one->header.forward_of;
 			items[0].forward_of.len = ENL_MSG_ID_LEN;
 		}
 		/* a forward: the chain of custody, the original checked again */
-		if (ms[0]->payload.original != NULL && ms[0]->payload.original_key != NULL &&
-		    enl_envelope_open_with_key(ms[0]->payload.original, ms[0]->payload.original_len,
-					       ms[0]->payload.original_key, &kr, &a->lim, 0,
+		if (one->payload.original != NULL && one->payload.original_key != NULL &&
+		    enl_envelope_open_with_key(one->payload.original, one->payload.original_len,
+					       one->payload.original_key, &kr, &a->lim, 0,
 					       &orig) == ENL_OK) {
-			item_fill(&orig_item, &orig_hd, orig,
-				  enl_directory_find(a->dir, orig->header.sender), orig_fp, 0);
+			if (inbox_row_take(&orig_row, orig) == ENL_OK)
+				item_fill(&orig_item, &orig_hd, &orig_row,
+					  enl_directory_find(a->dir, orig->header.sender), orig_fp, 0);
 			orig_pl.subject = (char *)orig->payload.subject;
 			orig_pl.body = (char *)orig->payload.body;
 			orig_item.payload = &orig_pl;
-			items[0].original = &orig_item;
+			if (orig_row.subject != NULL)
+				items[0].original = &orig_item;
 		}
 	}
 	pthread_mutex_unlock(&a->mu);
@@ -1711,8 +1757,10 @@ ctl_inbox(struct ctl *c, const uint8_t *only)
 	ctl_reply(c, &r);
 out:
 	for (size_t i = 0; i < n; i++)
-		enl_message_free(ms[i]);
-	free(ms);
+		free(rows[i].subject);
+	free(rows);
+	free(orig_row.subject);
+	enl_message_free(one);
 	free(items);
 	free(ptrs);
 	free(hds);

@@ -80,6 +80,21 @@ ok "a hash tile over HTTP is the published tile ($tile)" wait_for 10 "tile over 
 	"$(declare -f fetch); t=\$(cd $NET/broker/data/log && find tile/0 -type f | head -n 1); fetch http://127.0.0.1:$LOG_PORT/\$t > $NET/tile.http && cmp -s $NET/tile.http $NET/broker/data/log/\$t"
 ok "nothing outside the log" sh -c "$(declare -f fetch); ! fetch http://127.0.0.1:$LOG_PORT/../broker.conf >/dev/null 2>&1"
 
+# An inbox of many messages lists each once (the listing grows its table
+# as it reads; a sanitizer build catches any pointer into the old one).
+ids=()
+for i in $(seq 1 40); do ids+=("$(enl AR-UIF send --to CO-FGN --subject "many $i" --text "many $i")"); done
+ok "CO-FGN got the 40" wait_for 60 "the 40" test -e "$NET/CO-FGN/spool/inbox/${ids[39]}.env"
+ok "  ... all of them" wait_for 30 "all 40" sh -c "[ \$(ls '$NET/CO-FGN/spool/inbox' | grep -c '\.env\$') -ge 41 ]"
+enl CO-FGN inbox --json > "$NET/many.json"
+ok "inbox lists the 41, each once, with its subject" python3 -c "
+import json, sys; m = json.load(open('$NET/many.json'))
+ids = [x['message_id'] for x in m]
+assert len(m) == 41 and len(set(ids)) == 41, len(m)
+want = {i: 'many %d' % (n + 1) for n, i in enumerate(sys.argv[1:])}
+assert all(x['subject'] == want[x['message_id']] for x in m if x['message_id'] in want), m
+assert set(want) <= set(ids)" "${ids[@]}"
+
 # The broker's folder, byte for byte, never holds the marker.
 stop_broker TERM
 # The audit log holds, with nothing but its files and the broker's card.
