@@ -398,6 +398,7 @@ struct receipt_job {
 	uint8_t id[ENL_MSG_ID_LEN];
 	struct rcpt_state *raw;
 	size_t n, cap;
+	bool short_of_memory;	/* a state could not be kept: no receipt */
 	enl_mhash proof[ENL_MERKLE_MAX_PROOF];
 	size_t n_proof;
 	uint8_t *entry;
@@ -424,8 +425,10 @@ collect_state(void *arg, const struct rcpt_state *st)
 	if (rj->n == rj->cap) {
 		size_t cap = rj->cap ? 2 * rj->cap : 8;
 		struct rcpt_state *raw = realloc(rj->raw, cap * sizeof(*raw));
-		if (raw == NULL)
+		if (raw == NULL) {
+			rj->short_of_memory = true;
 			return;
+		}
 		rj->raw = raw;
 		rj->cap = cap;
 	}
@@ -466,7 +469,7 @@ receipt_gather(struct server *srv, const uint8_t id[ENL_MSG_ID_LEN], struct rece
 	memcpy(rj->id, id, ENL_MSG_ID_LEN);
 	if ((rc = srv->store->ops->message_get(srv->store->db, id, &rj->m)) == ENL_OK &&
 	    (rc = srv->store->ops->states(srv->store->db, id, collect_state, rj)) == ENL_OK)
-		rc = receipt_gather_log(srv, rj);
+		rc = rj->short_of_memory ? ENL_E_NOMEM : receipt_gather_log(srv, rj);
 	if (rc != ENL_OK) {
 		receipt_job_free(rj);
 		return rc;
