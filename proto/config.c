@@ -253,6 +253,21 @@ enl_config_parse_text(const char *text, const char *name, const struct enl_cfg_k
 	return finish(&p, ini_parse_stream(read_line, &p, handler, &p), name, err, err_cap);
 }
 
+void
+enl_option_fault(const struct option *opts, char **argv, int c, char *msg, size_t cap)
+{
+	const struct option *o = opts;
+
+	for (; o->name != NULL && o->val != (c == '?' ? optopt : c); o++)
+		;
+	if (c != '?' && o->name != NULL)	/* a known option another command takes */
+		snprintf(msg, cap, "option '--%s' is not one of this command's", o->name);
+	else if (optopt != 0 && o->name != NULL)
+		snprintf(msg, cap, "option '--%s' needs a value", o->name);
+	else
+		snprintf(msg, cap, "unknown option '%s'", argv[optind - 1]);
+}
+
 int
 enl_daemon_args(int argc, char **argv, const char *prog, const char *usage,
 		const char **config, bool *check)

@@ -6,6 +6,7 @@
 #ifndef ENLACE_CONFIG_H
 #define ENLACE_CONFIG_H
 
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -52,6 +53,14 @@ int enl_config_parse_text(const char *text, const char *name,
  */
 int enl_daemon_args(int argc, char **argv, const char *prog, const char *usage,
 		    const char **config, bool *check);
+
+/*
+ * For the command lines that check each command's options against one
+ * table: what is wrong with the option getopt_long just returned as `c`
+ * ('?', or an option of `opts` the command does not take), named by its
+ * long name (argv[optind - 1] is the value when the option takes one).
+ */
+void enl_option_fault(const struct option *opts, char **argv, int c, char *msg, size_t cap);
 void enl_logv(const char *prog, const char *fmt, va_list ap)
 	__attribute__((format(printf, 2, 0)));
 

@@ -24,24 +24,24 @@ ok "  ... says what is wrong" grep -q "bad2.conf:2: key 'max_payload': 'lots' is
 grep -v "^directory" "$NET/AR-UIF/agent.conf" > "$NET/bad3.conf"
 is "missing key" "$(out $A --config "$NET/bad3.conf" --check-config)" 1
 ok "  ... names it" grep -q "key 'directory' in section \[agent\] is required" "$NET/out.txt"
-sed 's/^\[broker\]$/[brokr]/' "$NET/broker/broker.conf" > "$NET/bad5.conf"
-is "a misspelt section" "$(out $B --config "$NET/bad5.conf" --check-config)" 1
-ok "  ... names its first key, not a later one" grep -q "bad5.conf:2: unknown key 'listen' in section \[brokr\]" "$NET/out.txt"
-sed 's/^\[broker\]$/[broker]\nthis is no setting\ncolour = blue/' "$NET/broker/broker.conf" > "$NET/bad6.conf"
-is "a line that is not a setting, then a bad key" "$(out $B --config "$NET/bad6.conf" --check-config)" 1
-ok "  ... names the first" grep -q "bad6.conf:2: not a 'key = value' line" "$NET/out.txt"
-sed 's#^listen = .*#listen = http://127.0.0.1:80#' "$NET/broker/broker.conf" > "$NET/bad7.conf"
-is "a listen address of another scheme" "$(out $B --config "$NET/bad7.conf" --check-config)" 1
-ok "  ... says what it takes" grep -q "key 'listen': 'http://127.0.0.1:80' is not an address SCHEME://HOST:PORT" "$NET/out.txt"
-sed 's#^broker = .*#broker = tcp://127.0.0.1#' "$NET/AR-UIF/agent.conf" > "$NET/bad8.conf"
-is "a broker address without a port" "$(out $A --config "$NET/bad8.conf" --check-config)" 1
-ok "  ... says so" grep -q "key 'broker': 'tcp://127.0.0.1' is not an address" "$NET/out.txt"
-sed 's#^broker_id = .*#broker_id = BR-PF#' "$NET/AR-UIF/agent.conf" > "$NET/bad9.conf"
-is "a broker_id that is no broker" "$(out $A --config "$NET/bad9.conf" --check-config)" 1
-ok "  ... says so" grep -q "broker_id BR-PF: the directory .* has no BROKER card of that id" "$NET/out.txt"
-sed "s#^control = .*#control = $NET/nowhere/agent.sock#" "$NET/AR-UIF/agent.conf" > "$NET/bad10.conf"
-is "a control socket in no folder" "$(out $A --config "$NET/bad10.conf" --check-config)" 1
-ok "  ... says so" grep -q "its folder $NET/nowhere does not exist" "$NET/out.txt"
+refused() { # refused WHAT PROGRAM CONFIG SED-SCRIPT PATTERN: a changed CONFIG is refused, saying so
+	sed "$4" "$3" > "$NET/changed.conf"
+	is "$1" "$(out "$2" --config "$NET/changed.conf" --check-config)" 1
+	ok "  ... says so" grep -q -- "$5" "$NET/out.txt"
+}
+refused "a misspelt section: its first key is named, not a later one" $B "$NET/broker/broker.conf" \
+	's/^\[broker\]$/[brokr]/' "changed.conf:2: unknown key 'listen' in section \[brokr\]"
+refused "a line that is not a setting, then a bad key: the first is named" $B "$NET/broker/broker.conf" \
+	's/^\[broker\]$/[broker]\nthis is no setting\ncolour = blue/' "changed.conf:2: not a 'key = value' line"
+refused "a listen address of another scheme" $B "$NET/broker/broker.conf" \
+	's#^listen = .*#listen = http://127.0.0.1:80#' \
+	"key 'listen': 'http://127.0.0.1:80' is not an address SCHEME://HOST:PORT"
+refused "a broker address without a port" $A "$NET/AR-UIF/agent.conf" \
+	's#^broker = .*#broker = tcp://127.0.0.1#' "key 'broker': 'tcp://127.0.0.1' is not an address"
+refused "a broker_id that is no broker" $A "$NET/AR-UIF/agent.conf" \
+	's#^broker_id = .*#broker_id = BR-PF#' "broker_id BR-PF: the directory .* has no BROKER card of that id"
+refused "a control socket in no folder" $A "$NET/AR-UIF/agent.conf" \
+	"s#^control = .*#control = $NET/nowhere/agent.sock#" "its folder $NET/nowhere does not exist"
 is "missing file" "$(out $B --config "$NET/nothing.conf" --check-config)" 1
 ok "  ... says so" grep -q "nothing.conf: cannot open" "$NET/out.txt"
 # A broker whose directory lacks its card refuses to start.
