@@ -115,8 +115,9 @@ struct agent {
 /*
  * One control worker and the request it answers: the answer goes back on
  * its own nng context. Requests run one at a time (ctl_mu), except that
- * RECEIPTS, and a SEND waiting for its receipt, let the others go on: a
- * broker that is slow or away must not stop `enlace status` or `inbox`.
+ * RECEIPTS, and a SEND or a consent decision waiting for its receipt, let
+ * the others go on: a broker that is slow or away must not stop `enlace
+ * status` or `inbox`.
  */
 struct ctl {
 	struct agent *a;
@@ -2158,24 +2159,31 @@ ctl_decide(struct ctl *c, const Enlace__CtlDecide *dc)
 		goto out;
 	}
 	alog("consent decision %s (%s) in the outbox", hex, dc->grant ? "grant" : "deny");
-	pthread_mutex_lock(&a->mu);
-	pthread_cond_broadcast(&a->cv);
-	pthread_mutex_unlock(&a->mu);
-	wr = wait_receipt(a, hex, 60);
-	if (wr == 1) {
-		refused_reason(a, hex, reason, sizeof(reason));
-		ctl_error(c, ENL_E_PERMISSION, reason);
-		goto out;
-	}
-	if (wr != 0) {
-		ctl_error(c, ENL_E_IO, "in the outbox, but no receipt from the broker within 60 s");
-		goto out;
-	}
+	/* Decided once it is in the outbox, which sends it however long the
+	 * broker takes: a second decision on the request is refused from now
+	 * on, and the others may go on while this one waits. */
 	enl_hex(dc->request_id.data, ENL_MSG_ID_LEN, rhex);
 	snprintf(path, sizeof(path), "%s/consent/%s", a->cfg.spool, rhex);
 	snprintf(reason, sizeof(reason), "%s\n", dc->grant ? "granted" : "denied");
 	if (enl_file_write(path, (const uint8_t *)reason, strlen(reason), 0600, true) != ENL_OK)
 		alog("%s: cannot record the decision", path);
+	pthread_mutex_lock(&a->mu);
+	pthread_cond_broadcast(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+	ctl_unserialize(c);
+	wr = wait_receipt(a, hex, 60);
+	if (wr == 1) {	/* the broker did not take it (expired, say): not decided here */
+		if (unlink(path) != 0)
+			alog("%s: cannot remove the decision the broker refused", path);
+		refused_reason(a, hex, reason, sizeof(reason));
+		ctl_error(c, ENL_E_PERMISSION, reason);
+		goto out;
+	}
+	if (wr != 0) {
+		ctl_error(c, ENL_E_IO, "in the outbox, but no receipt from the broker within 60 s; "
+			  "it will be sent when the broker answers");
+		goto out;
+	}
 	ctl_receipts_of(c, h->message_id, true);
 out:
 	free(db);

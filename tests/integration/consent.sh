@@ -85,6 +85,25 @@ s2=$(state_of BR-PF "$f2" US-FINCEN)
 is "the forward is refused" "${s2%%|*}" "rejected"
 ok "  ... with the originator's reason" sh -c "echo '$s2' | grep -q 'consent denied by AR-UIF: ongoing undercover operation'"
 
+# A grant while the broker does not answer: decided at once (a second
+# decision is refused), and the other commands go on while it waits.
+o4=$(enl AR-UIF send --to BR-PF --tlp green --onward consent --text "fourth")
+ok "BR-PF got the fourth" wait_for 20 "BR-PF" inbox_has BR-PF "$o4"
+f4=$(enl BR-PF forward "$o4" --to CO-FGN --wait --json | json_id)
+ok "the fourth request comes" wait_for 20 "request 4" pending "$f4"
+rid4=$(pending "$f4" | python3 -c "import json,sys; print(json.load(sys.stdin)['request_id'])")
+kill -STOP "$(cat "$NET/broker/pid")"
+(enl AR-UIF consent grant "$rid4" > "$NET/grant4.out" 2>&1; echo $? > "$NET/grant4.rc") &
+ok "the grant is in the outbox" wait_for 10 "the grant" grep -q "consent decision .* (grant) in the outbox" "$NET/AR-UIF/log"
+ok "  ... meanwhile status answers" eval "enl AR-UIF status > '$NET/status4.txt'"
+enl AR-UIF consent grant "$rid4" > /dev/null 2> "$NET/again4.err"
+is "  ... a second decision is refused at once" $? 1
+ok "  ... as decided already" grep -q "decided already (granted)" "$NET/again4.err"
+kill -CONT "$(cat "$NET/broker/pid")"
+ok "the grant is receipted once the broker answers" wait_for 70 "the grant" test -s "$NET/grant4.rc"
+is "  ... and succeeds" "$(cat "$NET/grant4.rc")" 0
+ok "CO-FGN gets the fourth forward" wait_for 20 "CO-FGN" inbox_has CO-FGN "$f4"
+
 # The whole chain in the audit log, from the original's trail.
 ok "the trail of the original shows the chain" wait_for 20 "the log" sh -c "$A trail $o --log $NET/broker/data/log ${KEYS[*]} > $NET/trail.txt && grep -q CONSENT_DENIED $NET/trail.txt"
 for ev in SUBMITTED HELD_FOR_CONSENT CONSENT_REQUESTED CONSENT_GRANTED CONSENT_DENIED; do
@@ -106,4 +125,5 @@ ok "unanswered, it expires and the forward is refused" wait_for 20 "expiry" sh -
 enl AR-UIF consent grant "$rid3" > /dev/null 2> "$NET/late.err"
 is "a decision for an expired request is refused" $? 1
 ok "  ... as expired" grep -q "expired" "$NET/late.err"
+ok "  ... and not recorded as decided" pending "$f3"
 finish
