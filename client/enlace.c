@@ -366,7 +366,8 @@ loaded_free(struct loaded *l, size_t n)
 }
 
 static int
-seal_payload(const struct args *a, size_t max, struct loaded *l, struct enl_payload *p)
+seal_payload(const struct args *a, size_t max, struct loaded *l, struct enl_payload *p,
+	     const char *usage)
 {
 	size_t len = 0;
 	int rc;
@@ -386,6 +387,13 @@ seal_payload(const struct args *a, size_t max, struct loaded *l, struct enl_payl
 	}
 	for (size_t i = 0; i < a->n_attach; i++) {
 		const char *base = strrchr(a->attach[i], '/');
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(l->atts[j].name, base ? base + 1 : a->attach[i]) == 0) {
+				char msg[300];
+				snprintf(msg, sizeof(msg), "--attach: two files named %.200s (the "
+					 "recipient knows attachments by name)", l->atts[j].name);
+				return usage_err(msg, usage);
+			}
 		rc = enl_file_read(a->attach[i], max, &l->att[i], &len);
 		if (rc == ENL_E_TOO_LARGE) {
 			fprintf(stderr, "%s: %s: over the payload limit of %zu bytes\n",
@@ -461,7 +469,7 @@ cmd_seal(int argc, char **argv)
 	if (ret == 0)
 		ret = context_load(&a.ctx);
 	if (ret == 0)
-		ret = seal_payload(&a, lim.max_payload, &l, &p);
+		ret = seal_payload(&a, lim.max_payload, &l, &p, usage_seal);
 	if (ret != 0)
 		goto out;
 	ret = EXIT_FAIL;
@@ -548,6 +556,18 @@ save_attachments(const struct enl_message *m, const char *dir)
 		char name[256], path[4096];
 		int rc;
 		safe_name(at->name, i, name, sizeof(name));
+		for (size_t j = 0; j < i; j++) {
+			char other[256];
+			safe_name(m->payload.attachments[j].name, j, other, sizeof(other));
+			if (strcmp(other, name) == 0) {	/* a second of that name: NAME-N.EXT */
+				const char *dot = strrchr(name, '.');
+				size_t stem = dot && dot != name ? (size_t)(dot - name) : strlen(name);
+				snprintf(other, sizeof(other), "%.*s-%zu%s", (int)stem, name, i + 1,
+					 name + stem);
+				memcpy(name, other, sizeof(name));
+				break;
+			}
+		}
 		snprintf(path, sizeof(path), "%s/%s", dir, name);
 		rc = enl_file_write(path, at->data, at->len, 0600, false);
 		if (rc == ENL_E_EXISTS) {
@@ -964,7 +984,7 @@ cmd_send(int argc, char **argv)
 	if ((h = malloc(sizeof(*h))) == NULL)
 		return fail("send", ENL_E_NOMEM);
 	if ((ret = seal_header(&a, h, (int64_t)time(NULL), usage_send)) != 0 ||
-	    (ret = seal_payload(&a, ENL_DEFAULT_MAX_PAYLOAD, &l, &p)) != 0)
+	    (ret = seal_payload(&a, ENL_DEFAULT_MAX_PAYLOAD, &l, &p, usage_send)) != 0)
 		goto out;
 	for (size_t i = 0; i < a.n_to; i++)
 		to[i] = (char *)a.to[i];

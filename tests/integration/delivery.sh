@@ -80,6 +80,18 @@ ok "a hash tile over HTTP is the published tile ($tile)" wait_for 10 "tile over 
 	"$(declare -f fetch); t=\$(cd $NET/broker/data/log && find tile/0 -type f | head -n 1); fetch http://127.0.0.1:$LOG_PORT/\$t > $NET/tile.http && cmp -s $NET/tile.http $NET/broker/data/log/\$t"
 ok "nothing outside the log" sh -c "$(declare -f fetch); ! fetch http://127.0.0.1:$LOG_PORT/../broker.conf >/dev/null 2>&1"
 
+# Two attachments of one name are refused at sending; two that a
+# recipient would save under one name are both saved, the second renamed.
+mkdir -p "$NET/a" "$NET/b"
+echo one > "$NET/a/x.csv"; echo two > "$NET/b/x.csv"; echo dots > "$NET/a/..x.csv"
+ok "two attachments of one name are refused" refused_send 2 "two files named x.csv" \
+	--to BR-PF --text x --attach "$NET/a/x.csv" --attach "$NET/b/x.csv"
+idx=$(enl AR-UIF send --to BR-PF --text names --attach "$NET/a/x.csv" --attach "$NET/a/..x.csv")
+ok "BR-PF got the one with x.csv and ..x.csv" wait_for 20 "the inbox" test -e "$NET/BR-PF/spool/inbox/$idx.env"
+enl BR-PF read --save "$NET/saved-x" "$idx" > /dev/null
+ok "  ... both saved: x.csv" grep -qx one "$NET/saved-x/x.csv"
+ok "  ... and x-2.csv" grep -qx dots "$NET/saved-x/x-2.csv"
+
 # An inbox of many messages lists each once (the listing grows its table
 # as it reads; a sanitizer build catches any pointer into the old one).
 ids=()
