@@ -58,6 +58,7 @@ enum delivery_state {
 	DS_REJECTED = 4,
 	DS_REFUSED = 5,
 	DS_HELD = 6,		/* a forward waiting for the originator's consent */
+	DS_EXPIRED = 7,		/* its expiry passed before the recipient fetched it */
 };
 
 struct rcpt_state {

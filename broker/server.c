@@ -1442,15 +1442,58 @@ fetch_read(struct work *w, struct store *st)
 				collect_env, w);
 }
 
+/*
+ * A message whose expiry has passed before its recipient fetched it is
+ * not handed over: the delivery is EXPIRED, in the store and the log, and
+ * the sender's receipt says so. ENL_E_EXISTS if it was fetched before (the
+ * recipient may hold it: it goes again, and the recipient decides).
+ */
+static int
+mark_expired(struct server *srv, struct store *st, const struct env_ref *f,
+	     const char *agency, int64_t now)
+{
+	struct enl_limits lim = {.max_payload = srv->p.cfg->max_payload};
+	struct enl_header h;
+	char why[120], t[32];
+	int rc;
+
+	/* the stored bytes verified at SUBMIT: their header can be read */
+	if (enl_envelope_peek(f->bytes, f->len, &lim, &h) != ENL_OK || h.expires_at == 0 ||
+	    h.expires_at > now)
+		return ENL_E_EXISTS;
+	enl_time_format(h.expires_at, t);
+	snprintf(why, sizeof(why), "the message expired at %s, before %s fetched it", t, agency);
+	if ((rc = st->ops->mark(st->db, f->id, agency, DS_EXPIRED, now, NULL, 0, why)) != ENL_OK)
+		return rc;
+	struct audit a = {ENLACE__AUDIT_EVENT__EXPIRED, f->id, NULL, NULL, NULL, agency, why,
+			  0, NULL, NULL, NULL};
+	return audit(srv, &a, now, NULL);
+}
+
 /* Marks what a fetch took as fetched (the envelopes stay undelivered
- * until acknowledged: a lost answer only means they are fetched again). */
+ * until acknowledged: a lost answer only means they are fetched again),
+ * and leaves out what expired. */
 static int
 fetch_mark(struct work *w, struct store *st, int64_t now)
 {
+	size_t kept = 0;
 	int rc = ENL_OK;
 
-	for (size_t i = 0; rc == ENL_OK && i < w->n_found; i++)
-		rc = mark_fetched(w->srv, st, w->found[i].id, w->agency, now);
+	for (size_t i = 0; i < w->n_found; i++) {
+		struct env_ref *f = &w->found[i];
+		if ((rc = mark_expired(w->srv, st, f, w->agency, now)) == ENL_OK) {
+			free(f->bytes);
+			f->bytes = NULL;
+			continue;
+		}
+		if (rc != ENL_E_EXISTS ||
+		    (rc = mark_fetched(w->srv, st, f->id, w->agency, now)) != ENL_OK)
+			break;
+	}
+	for (size_t i = 0; i < w->n_found; i++)
+		if (w->found[i].bytes != NULL)
+			w->found[kept++] = w->found[i];
+	w->n_found = kept;
 	return rc;
 }
 

@@ -340,8 +340,10 @@ sq_mark(void *db, const uint8_t id[ENL_MSG_ID_LEN], const char *recipient,
 	sqlite3_clear_bindings(st);
 	if (rc != SQLITE_ROW)
 		return rc == SQLITE_DONE ? ENL_E_NOT_FOUND : sq_err(s, "state_of");
-	if (cur == DS_ACKED || cur == DS_REFUSED || cur == DS_REJECTED)
+	if (cur == DS_ACKED || cur == DS_REFUSED || cur == DS_REJECTED || cur == DS_EXPIRED)
 		return ENL_E_EXISTS;
+	if (state == DS_EXPIRED && cur != DS_QUEUED)
+		return ENL_E_EXISTS;	/* fetched once: the recipient may hold it already */
 	if (cur == DS_HELD && state != DS_QUEUED && state != DS_REJECTED)
 		return ENL_E_NOT_FOUND;	/* not delivered: only a consent decision moves it */
 	if (state == DS_FETCHED && cur == DS_FETCHED)

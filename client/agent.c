@@ -1088,6 +1088,8 @@ receive_one(struct agent *a, const struct enl_keyring *kr, const uint8_t *env, s
 		enl_message_free(m);
 		m = NULL;
 		rc = ENL_E_TAMPERED;
+	} else if (rc == ENL_E_EXPIRED) {	/* it verified, but came too late */
+		snprintf(reason, sizeof(reason), "the message had expired when it arrived");
 	} else {
 		snprintf(reason, sizeof(reason), "did not verify: %s", enl_strerror(rc));
 	}

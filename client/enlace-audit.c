@@ -1068,6 +1068,7 @@ report_entry(void *arg, uint64_t index, const uint8_t *bytes, size_t len,
 		break;
 	case ENLACE__AUDIT_EVENT__AUDIT_ACKED:
 	case ENLACE__AUDIT_EVENT__REFUSED_BY_RECIPIENT:
+	case ENLACE__AUDIT_EVENT__EXPIRED:
 		if (e->event == ENLACE__AUDIT_EVENT__AUDIT_ACKED &&
 		    (w = row_of(r, e->time, e->recipient)) != NULL)
 			w->acked++;

@@ -849,8 +849,8 @@ state_name(int st)
 {
 	static const char *const names[] = {"unknown", "queued", "fetched", "acknowledged",
 					    "rejected", "refused by recipient",
-					    "held for consent"};
-	return st >= 0 && st <= 6 ? names[st] : "unknown";
+					    "held for consent", "expired"};
+	return st >= 0 && st <= 7 ? names[st] : "unknown";
 }
 
 static void

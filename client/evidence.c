@@ -175,6 +175,7 @@ event_who(const Enlace__AuditEntry *e, char *out, size_t cap)
 	case ENLACE__AUDIT_EVENT__CONSENT_GRANTED:
 	case ENLACE__AUDIT_EVENT__CONSENT_DENIED:
 	case ENLACE__AUDIT_EVENT__CONSENT_EXPIRED:
+	case ENLACE__AUDIT_EVENT__EXPIRED:
 		snprintf(out, cap, "for %s: %s", e->recipient, e->reason);
 		break;
 	default:

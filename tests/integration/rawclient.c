@@ -23,7 +23,9 @@
  * broker must refuse each),
  * decide REQ ORIG ORIG_HASH FWD RECIPIENT (a consent decision granting
  * request REQ, signed by KEYDIR's agency, naming those: the broker must
- * refuse it).
+ * refuse it), expiring RECIPIENT SECONDS (an honest message to RECIPIENT
+ * that expires SECONDS from now, which no agent sends: the broker must
+ * accept it; prints its id).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -246,7 +248,7 @@ main(int argc, char **argv)
 	dir_serial = enl_directory_serial(d);
 	me = load_key(argv[3]);
 	if (argc > 5 && strcmp(mode, "bad-ciphertext") != 0 && strcmp(mode, "forward") != 0 &&
-	    strcmp(mode, "decide") != 0)
+	    strcmp(mode, "decide") != 0 && strcmp(mode, "expiring") != 0)
 		other = load_key(argv[5]);
 	s = dial(argv[2]);
 	if (strcmp(mode, "skewed") == 0) {
@@ -349,6 +351,30 @@ main(int argc, char **argv)
 			return 2;
 		protobuf_c_message_free_unpacked(&e->base, NULL);
 		if ((sess = handshake(s, me, &kr, NULL, NULL)) == NULL)
+			return 2;
+		ok = !submit(s, sess, env, len);
+		enl_hex(h.message_id, 16, hex);
+		printf("%s\n", hex);
+		free(env);
+		enl_session_free(sess);
+	} else if (strcmp(mode, "expiring") == 0 && argc > 6) {
+		struct enl_header h;
+		struct enl_limits lim = {1 << 20};
+		struct enl_payload p = {"s", "soon stale", 0, NULL, NULL, 0, NULL};
+		int64_t now = (int64_t)time(NULL);
+		uint8_t *env = NULL;
+		size_t len = 0;
+		char hex[33];
+		memset(&h, 0, sizeof(h));
+		snprintf(h.recipients[0], sizeof(h.recipients[0]), "%s", argv[5]);
+		h.n_recipients = 1;
+		h.type = ENL_MSG_CASE_MESSAGE;
+		h.handling.tlp = ENL_TLP_AMBER;
+		h.handling.onward = ENL_ONWARD_CONSENT;
+		h.handling.evidential = ENL_EVID_INTELLIGENCE_ONLY;
+		h.expires_at = now + atoi(argv[6]);
+		if (enl_envelope_seal(me, &kr, &lim, &h, &p, now, &env, &len) != ENL_OK ||
+		    (sess = handshake(s, me, &kr, NULL, NULL)) == NULL)
 			return 2;
 		ok = !submit(s, sess, env, len);
 		enl_hex(h.message_id, 16, hex);

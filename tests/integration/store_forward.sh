@@ -10,8 +10,22 @@ id=$(enl AR-UIF send --wait --json --to BR-PF --text "while you were away" | gre
 ok "receipted while BR-PF is down" test ${#id} = 32
 enl AR-UIF receipts --json $id > "$NET/r.json"
 ok "state queued" grep -q '"state":"queued"' "$NET/r.json"
+# ... and one that expires before BR-PF comes: it is never handed over.
+exp=$("$BIN/tests/rawclient" expiring "tcp://127.0.0.1:$BROKER_PORT" "$NET/AR-UIF/key" \
+	"$NET/directory" BR-PF 2 | tail -n 1)
+ok "a message that expires in 2 s is receipted" test ${#exp} = 32
+until_s=$(($(date +%s) + 3))
+ok "  ... its expiry passes" wait_for 10 "the expiry" sh -c "[ \$(date +%s) -ge $until_s ]"
 start_agent BR-PF || finish
 ok "BR-PF receives it on start" wait_for 20 "inbox" test -e "$NET/BR-PF/spool/inbox/$id.env"
+ok "the expired one is marked expired" wait_for 20 "expired" sh -c \
+	"ENLACE_SOCKET=$NET/AR-UIF/agent.sock $BIN/client/enlace receipts --json $exp | grep -q '\"state\":\"expired\"'"
+enl AR-UIF receipts $exp > "$NET/exp.txt"
+ok "  ... saying when" grep -q "expired  .*the message expired at .*, before BR-PF fetched it" "$NET/exp.txt"
+ok "  ... never handed over" sh -c "! ls '$NET/BR-PF/spool/inbox' | grep -q '$exp' &&
+	[ -z \"\$(ls '$NET/BR-PF/spool/refused')\" ] && ! grep -q REFUSED '$NET/BR-PF/log'"
+ok "  ... and EXPIRED in the audit log" wait_for 20 "the log" sh -c "$BIN/client/enlace-audit trail $exp \
+	--log $NET/broker/data/log --directory $NET/directory --authority-pub $NET/authority/authority.pub | grep -q ' EXPIRED .*for BR-PF'"
 ok "acknowledged" wait_for 20 "ack" sh -c "ENLACE_SOCKET=$NET/AR-UIF/agent.sock $BIN/client/enlace receipts $id | grep -q acknowledged"
 
 # A broker that takes requests but does not answer (stopped): a send that
