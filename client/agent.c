@@ -1905,17 +1905,23 @@ ctl_receipts_of(struct ctl *c, const uint8_t *id, bool local_only)
 	Enlace__Response *resp = NULL;
 	Enlace__Signed *sg = NULL;
 	struct enl_keyring kr = keyring(a);
-	char hex[2 * ENL_MSG_ID_LEN + 1], kept[2048], outbox[2048], note[300] = "";
+	char hex[2 * ENL_MSG_ID_LEN + 1], kept[2048], where[2048], note[300] = "";
 	uint8_t *buf = NULL;
 	size_t len = 0;
 	int rc;
 
 	enl_hex(id, ENL_MSG_ID_LEN, hex);
 	snprintf(kept, sizeof(kept), "%s/sent/%s.receipt", a->cfg.spool, hex);
-	snprintf(outbox, sizeof(outbox), "%s/outbox/%s.env", a->cfg.spool, hex);
-	if (access(kept, F_OK) != 0 && access(outbox, F_OK) == 0) {
+	snprintf(where, sizeof(where), "%s/outbox/%s.env", a->cfg.spool, hex);
+	if (access(kept, F_OK) != 0 && access(where, F_OK) == 0) {
 		ctl_error(c, ENL_E_NOT_FOUND, "still in the outbox: the broker has not "
 			  "receipted it yet");
+		return;
+	}
+	snprintf(where, sizeof(where), "%s/failed/%s.env", a->cfg.spool, hex);
+	if (access(kept, F_OK) != 0 && access(where, F_OK) == 0) {
+		refused_reason(a, hex, note, sizeof(note));	/* the broker's answer, kept */
+		ctl_error(c, ENL_E_PERMISSION, note);
 		return;
 	}
 	if (!local_only) {

@@ -62,4 +62,14 @@ ok "  ... and said why" grep -q "revoked" "$NET/raw.out"
 ok "broker logged the revoked key" grep -q "refused a session: key has been revoked" "$NET/broker/log"
 is "still nothing stored" "$(sqlite3 "$NET/broker/data/store.sqlite" 'select count(*) from messages')" 0
 is "each directory is recorded once in the log" "$(grep -c 'audit log: directory serial . recorded' "$NET/broker/log")" 2
+
+# An agent's message over the broker's limit (64K here, 50 MiB at the
+# agent): refused for good, and the sender is told why, now and later.
+start_agent AR-UIF || finish
+head -c 100000 /dev/urandom > "$NET/big.bin"
+big=$(enl AR-UIF send --to AR-UIF --text big --attach "$NET/big.bin")
+ok "the sender is told the broker refused it" wait_for 20 "failed" test -e "$NET/AR-UIF/spool/failed/$big.env"
+enl AR-UIF receipts "$big" > /dev/null 2> "$NET/big.err"
+is "  ... receipts exits 1" $? 1
+ok "  ... naming the broker's reason" grep -q "refused by the broker: .*larger than the limit" "$NET/big.err"
 finish
