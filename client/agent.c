@@ -189,6 +189,20 @@ keyring(struct agent *a)
 	return kr;
 }
 
+/* For what is in the inbox: verified on arrival, and checked again with
+ * the key it was signed with, even if that key was revoked since (the
+ * analyst is told so: item_fill). */
+static struct enl_keyring
+keyring_ever(struct agent *a)
+{
+	struct enl_keyring kr;
+
+	pthread_mutex_lock(&a->mu);
+	kr = enl_directory_keyring_ever(a->dir);
+	pthread_mutex_unlock(&a->mu);
+	return kr;
+}
+
 static size_t
 count_files(const struct agent *a, const char *sub, const char *suffix)
 {
@@ -1576,9 +1590,12 @@ inbox_row_take(struct inbox_row *row, const struct enl_message *m)
 /* Fills a CtlItem from a row; strings point into it. */
 static void
 item_fill(Enlace__CtlItem *it, Enlace__Handling *hd, const struct inbox_row *m,
-	  const struct enl_card *card, char fp[ENL_FINGERPRINT_LEN], int64_t received)
+	  const struct enl_directory *dir, char fp[ENL_FINGERPRINT_LEN], int64_t received)
 {
 	const struct enl_header *h = &m->header;
+	const struct enl_card *card = enl_directory_find(dir, h->sender);
+	const struct enl_revocation *rv = enl_directory_revoked(dir, h->sender,
+								h->sender_key_version);
 
 	enlace__ctl_item__init(it);
 	enlace__handling__init(hd);
@@ -1609,6 +1626,10 @@ item_fill(Enlace__CtlItem *it, Enlace__Handling *hd, const struct inbox_row *m,
 	it->reply_by = h->reply_by;
 	it->envelope_hash.data = (uint8_t *)m->hash;
 	it->envelope_hash.len = ENL_HASH_LEN;
+	if (rv != NULL) {
+		it->sender_key_revoked_at = rv->revoked_at;
+		it->sender_key_revocation = (char *)rv->reason;
+	}
 }
 
 /* Opens inbox/name; *m on success. The inbox holds only what verified. */
@@ -1619,7 +1640,7 @@ inbox_open(struct agent *a, const char *name, struct enl_message **m, int64_t *r
 	uint8_t *buf = NULL;
 	size_t len = 0;
 	struct stat st;
-	struct enl_keyring kr = keyring(a);
+	struct enl_keyring kr = keyring_ever(a);
 	int rc;
 
 	spool_path(a, path, sizeof(path), "inbox", name);
@@ -1647,7 +1668,7 @@ ctl_inbox(struct ctl *c, const uint8_t *only)
 	Enlace__Handling orig_hd;
 	Enlace__Payload orig_pl = ENLACE__PAYLOAD__INIT;
 	struct enl_message *orig = NULL;
-	struct enl_keyring kr = keyring(a);
+	struct enl_keyring kr = keyring_ever(a);
 	char (*fps)[ENL_FINGERPRINT_LEN] = NULL, dir[1100], **rcpts = NULL;
 	char orig_fp[ENL_FINGERPRINT_LEN];
 	size_t n = 0, cap = 0;
@@ -1698,9 +1719,7 @@ ctl_inbox(struct ctl *c, const uint8_t *only)
 		nomem = true;
 	pthread_mutex_lock(&a->mu);	/* the directory stays put while we read it */
 	for (size_t i = 0; !nomem && i < n; i++) {
-		item_fill(&items[i], &hds[i], &rows[i],
-			  enl_directory_find(a->dir, rows[i].header.sender), fps[i],
-			  rows[i].received);
+		item_fill(&items[i], &hds[i], &rows[i], a->dir, fps[i], rows[i].received);
 		ptrs[i] = &items[i];
 	}
 	if (nomem) {
@@ -1745,8 +1764,7 @@ ctl_inbox(struct ctl *c, const uint8_t *only)
 					       one->payload.original_key, &kr, &a->lim, 0,
 					       &orig) == ENL_OK) {
 			if (inbox_row_take(&orig_row, orig) == ENL_OK)
-				item_fill(&orig_item, &orig_hd, &orig_row,
-					  enl_directory_find(a->dir, orig->header.sender), orig_fp, 0);
+				item_fill(&orig_item, &orig_hd, &orig_row, a->dir, orig_fp, 0);
 			orig_pl.subject = (char *)orig->payload.subject;
 			orig_pl.body = (char *)orig->payload.body;
 			orig_item.payload = &orig_pl;

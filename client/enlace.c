@@ -1228,6 +1228,11 @@ item_json(struct enl_json *j, const Enlace__CtlItem *it)
 	enl_json_str(j, "sender_fingerprint", it->sender_fingerprint);
 	enl_json_int(j, "sender_key_version", it->sender_key_version);
 	enl_json_bool(j, "signature_verified", true);
+	if (it->sender_key_revoked_at != 0) {
+		enl_time_format(it->sender_key_revoked_at, t);
+		enl_json_str(j, "sender_key_revoked_at", t);
+		enl_json_str(j, "sender_key_revocation", it->sender_key_revocation);
+	}
 	enl_json_str(j, "type", enl_msg_type_name(it->type) ? enl_msg_type_name(it->type) : "");
 	enl_json_str(j, "case", it->case_ref);
 	if (it->handling != NULL) {
@@ -1346,14 +1351,35 @@ cmd_inbox(int argc, char **argv)
 				 upper(enl_onward_name(it->handling ? it->handling->onward : 0)
 					       ? enl_onward_name(it->handling->onward) : "?",
 				       u2, sizeof(u2)));
-			printf("%-32s  %-20s  %-12s %-26s %-16s %s%s\n", hex, t, it->sender, tlp,
+			printf("%-32s  %-20s  %-12s %-26s %-16s %s%s%s\n", hex, t, it->sender, tlp,
 			       it->case_ref, it->subject,
-			       it->attachments ? "  [attachments]" : "");
+			       it->attachments ? "  [attachments]" : "",
+			       it->sender_key_revoked_at ? "  [SENDER KEY REVOKED since]" : "");
 		}
 		printf("%zu message(s)\n", resp->n_items);
 	}
 	protobuf_c_message_free_unpacked(&resp->base, NULL);
 	return 0;
+}
+
+/* Says whether the sender's key was revoked since: for a message that
+ * arrived (`received`) before that, the signature held when it was
+ * checked on arrival; one that arrived after must not be relied on. */
+static bool
+revocation_say(const Enlace__CtlItem *it, int64_t received, char *out, size_t cap)
+{
+	char t[32];
+
+	if (it->sender_key_revoked_at == 0 && it->sender_key_revocation[0] == '\0')
+		return false;
+	enl_time_format(it->sender_key_revoked_at, t);
+	snprintf(out, cap, "KEY REVOKED at %s (%s), %s", t, it->sender_key_revocation,
+		 received < it->sender_key_revoked_at
+			 ? "after this message arrived: its signature held when it was checked"
+		 : received == it->sender_key_revoked_at
+			 ? "in the second this message arrived: which came first cannot be told"
+			 : "BEFORE this message arrived: do not rely on it");
+	return true;
 }
 
 static const char usage_read[] = "enlace read [--socket PATH] [--save DIR] [--json] MSGID";
@@ -1393,9 +1419,12 @@ cmd_read(int argc, char **argv)
 	} else {
 		char t[32], u1[32], u2[32], u3[32], hex[65];
 		enl_hex(it->message_id.data, ENL_MSG_ID_LEN, hex);
+		char rv[400];
 		printf("message   %s\nfrom      %s  %s\n", hex, it->sender, it->sender_name);
 		printf("          signature VERIFIED: key v%u %s\n", it->sender_key_version,
 		       it->sender_fingerprint);
+		if (revocation_say(it, it->received_at, rv, sizeof(rv)))
+			printf("          %s\n", rv);
 		printf("to       ");
 		for (size_t i = 0; i < it->n_recipients; i++)
 			printf(" %s", it->recipients[i]);
@@ -1426,6 +1455,8 @@ cmd_read(int argc, char **argv)
 			       "  1. original %s\n     by %s %s, %s\n     signature VERIFIED: "
 			       "key v%u %s\n", hex, o->sender, o->sender_name, ot,
 			       o->sender_key_version, o->sender_fingerprint);
+			if (revocation_say(o, it->received_at, rv, sizeof(rv)))
+				printf("     %s\n", rv);
 			printf("  2. forwarded by %s %s, %s\n     signature VERIFIED: key v%u %s\n",
 			       it->sender, it->sender_name, t, it->sender_key_version,
 			       it->sender_fingerprint);

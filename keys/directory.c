@@ -273,6 +273,28 @@ enl_directory_keyring(const struct enl_directory *d)
 	return kr;
 }
 
+static int
+kr_signing_key_ever(void *ctx, const char *id, uint32_t version, uint8_t pk[static 32])
+{
+	const struct enl_card *c = enl_directory_find(ctx, id);
+	const struct enl_card_key *k;
+
+	if (c == NULL)
+		return ENL_E_UNKNOWN_SENDER;
+	if ((k = enl_card_key(c, version)) == NULL)
+		return ENL_E_UNKNOWN_KEY_VERSION;
+	memcpy(pk, k->sign_pk, 32);
+	return ENL_OK;
+}
+
+struct enl_keyring
+enl_directory_keyring_ever(const struct enl_directory *d)
+{
+	struct enl_keyring kr = {(void *)d, kr_signing_key_ever, kr_encryption_key};
+
+	return kr;
+}
+
 /* ---- building ---- */
 
 static int

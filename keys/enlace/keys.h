@@ -248,6 +248,11 @@ void enl_card_note_keys(const struct enl_directory *d, const struct enl_card *c,
  * versions are ENL_E_REVOKED_KEY; retired ones still verify. */
 struct enl_keyring enl_directory_keyring(const struct enl_directory *d);
 
+/* The same, except that a revoked version still gives its signing key:
+ * only to check again what was verified and kept before the revocation
+ * (the caller says that the key is revoked, enl_directory_revoked). */
+struct enl_keyring enl_directory_keyring_ever(const struct enl_directory *d);
+
 /*
  * Builds and signs a directory with the authority's current key. Cards
  * are SignedCard bytes; each is checked, and ids must be unique.

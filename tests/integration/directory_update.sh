@@ -61,6 +61,10 @@ ok "nothing was refused" test -z "$(ls -A "$NET/BR-PF/spool/refused" 2>/dev/null
 ok "no REFUSED line" sh -c "! grep -q REFUSED '$NET/BR-PF/log'"
 
 # MX-UIF's key is revoked: serial 4, put in force by SIGHUP, no restart.
+# (In a later second than BR-PF got MX-UIF's message: the revocation's time
+# is in seconds.)
+got=$(stat -c %Y "$NET/BR-PF/spool/inbox/$id.env")
+ok "the clock is past the second BR-PF got it" wait_for 5 "the next second" sh -c "[ \$(date +%s) -gt $got ]"
 bpid=$(cat "$NET/broker/pid")
 $K directory revoke --authority "$NET/authority" --in "$NET/directory" --id MX-UIF \
 	--reason "key compromised" --out "$NET/directory.4" >/dev/null || finish
@@ -89,6 +93,14 @@ ok "an older directory is refused on SIGHUP" wait_for 10 "the refusal" \
 is "  ... and serial 4 was put in force once" "$(grep -c "directory serial 4 in force" "$NET/broker/log")" 1
 ok "AR-UIF still sends" test "$(enl AR-UIF send --wait --json --to BR-PF --text "after the revocation" | msgid | wc -c)" = 33
 mv "$NET/directory.4" "$NET/directory"
+# BR-PF still shows what MX-UIF sent before the revocation, saying so
+stop_agent BR-PF && start_agent BR-PF || finish
+ok "BR-PF takes serial 4" wait_for 20 "serial 4" sh -c "ENLACE_SOCKET=$NET/BR-PF/agent.sock \
+	$BIN/client/enlace status --json | grep -q '\"directory_serial\":4'"
+enl BR-PF inbox > "$NET/inbox4.txt"
+ok "  ... the inbox still lists MX-UIF's earlier message" grep -q "^$id .*\[SENDER KEY REVOKED since\]" "$NET/inbox4.txt"
+enl BR-PF read "$id" > "$NET/read4.txt"
+ok "  ... read shows it, with the revocation" grep -q "KEY REVOKED at .* (key compromised), after this message arrived" "$NET/read4.txt"
 
 # BR-PF rotates its key: serial 5 reaches the broker (SIGHUP) and AR-UIF
 # (restarted), but BR-PF's agent runs on with the keys it loaded at start.
