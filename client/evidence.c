@@ -138,14 +138,23 @@ trail_check_acks(struct trail *t, const struct enl_directory *dir)
 		if (c != NULL && e->ack_signature.len == 64 && e->envelope_hash.len == ENL_HASH_LEN &&
 		    e->message_id.len == ENL_MSG_ID_LEN) {
 			enl_ack_message(e->message_id.data, e->envelope_hash.data, e->ack_time, msg);
-			/* made with one of the recipient's key versions */
-			for (size_t k = 0; k < c->n_keys && t->ev[i].ack < 0; k++)
+			/* made with one of the recipient's key versions, not
+			 * revoked when the broker logged it */
+			for (size_t k = 0; k < c->n_keys && t->ev[i].ack == -1; k++) {
+				const struct enl_revocation *rv;
 				if (enl_verify_labeled(c->keys[k].sign_pk, ENL_LABEL_ACK, msg,
-						       sizeof(msg), e->ack_signature.data) == ENL_OK)
-					t->ev[i].ack = 1;
+						       sizeof(msg), e->ack_signature.data) != ENL_OK)
+					continue;
+				t->ev[i].ack = 1;
+				rv = enl_directory_revoked(dir, e->recipient, c->keys[k].version);
+				if (rv != NULL && rv->revoked_at <= e->time) {
+					t->ev[i].ack = -2;
+					t->ev[i].revoked_at = rv->revoked_at;
+				}
+			}
 		}
 		if (t->ev[i].ack < 0)
-			rc = ENL_E_BAD_SIGNATURE;
+			rc = t->ev[i].ack == -2 ? ENL_E_REVOKED_KEY : ENL_E_BAD_SIGNATURE;
 	}
 	return rc;
 }
@@ -210,7 +219,12 @@ trail_print(const struct trail *t, FILE *out)
 			enl_time_format(e->ack_time, when);
 			fprintf(out, ", signed at %s: %s", when,
 				t->ev[i].ack > 0 ? "signature VERIFIED"
+				: t->ev[i].ack == -2 ? "signature by a key REVOKED before it, at"
 				: t->ev[i].ack < 0 ? "signature DOES NOT VERIFY" : "signature not checked");
+			if (t->ev[i].ack == -2) {
+				enl_time_format(t->ev[i].revoked_at, when);
+				fprintf(out, " %s: do not rely on it", when);
+			}
 		}
 		fputc('\n', out);
 	}
@@ -251,6 +265,10 @@ trail_json(const struct trail *t, struct enl_json *j)
 			enl_json_str(j, "ack_time", when);
 			if (t->ev[i].ack != 0)
 				enl_json_bool(j, "ack_signature_valid", t->ev[i].ack > 0);
+			if (t->ev[i].ack == -2) {
+				enl_time_format(t->ev[i].revoked_at, when);
+				enl_json_str(j, "ack_key_revoked_at", when);
+			}
 		}
 		enl_json_obj_end(j);
 	}
@@ -444,7 +462,9 @@ evidence_check(const uint8_t *buf, size_t len, const uint8_t authority_pk[32],
 		}
 	}
 	if ((rc = trail_check_acks(t, dir)) != ENL_OK) {
-		fail("an acknowledgement is not signed by its recipient");
+		fail(rc == ENL_E_REVOKED_KEY ? "an acknowledgement is signed by a key revoked "
+		     "before the broker logged it" : "an acknowledgement is not signed by its "
+		     "recipient");
 		goto out;
 	}
 	rc = ENL_OK;

@@ -22,7 +22,9 @@ struct trail_event {
 	uint8_t *bytes;			/* the entry as logged */
 	size_t len;
 	Enlace__AuditEntry *e;
-	int ack;			/* ACKED: 1 verified, -1 does not, 0 not checked */
+	int ack;			/* ACKED: 1 verified, -1 does not, 0 not checked,
+					 * -2 verified with a key revoked before it */
+	int64_t revoked_at;		/* ... -2: when that key was revoked */
 };
 
 struct trail {

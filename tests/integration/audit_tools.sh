@@ -96,4 +96,22 @@ stop_agent US-FINCEN TERM
 id2=$(enl AR-UIF send --to US-FINCEN --text "second" --wait --json | python3 -c "import json,sys; print(json.load(sys.stdin)['message_id'])")
 ok "sent while US-FINCEN is away" test ${#id2} = 32
 ok "the log publishes it" wait_for 20 "published" sh -c "$A report --log $LOG --broker-pub $NET/broker/key/card --since $today --until $tomorrow --format json | python3 -c \"import json,sys; r={x['agency']: x for x in json.load(sys.stdin)}; sys.exit(r['US-FINCEN']['pending'] != 1)\""
+
+# An acknowledgement the broker logged after the recipient's key was
+# revoked (a broker on an older directory took it): the auditor, with the
+# newer directory, is told not to rely on it.
+$BIN/keys/enlace-keys directory revoke --authority "$NET/authority" --in "$NET/directory" \
+	--id BR-PF --reason "device seized" --out "$NET/directory.rev" > /dev/null || finish
+rev=$(date +%s)
+ok "the clock is past the revocation's second" wait_for 5 "the next second" sh -c "[ \$(date +%s) -gt $rev ]"
+id3=$(enl AR-UIF send --to BR-PF --text "after the seizure")
+ok "BR-PF's acknowledgement is published" wait_for 20 "the ack" sh -c \
+	"$A trail $id3 --log $LOG ${KEYS[*]} | grep -q 'ACKED .*by BR-PF'"
+$A trail "$id3" --log "$LOG" --directory "$NET/directory.rev" \
+	--authority-pub "$NET/authority/authority.pub" > "$NET/rev.txt"
+is "trail with the newer directory: exit 1" $? 1
+ok "  ... the ack is by a key revoked before it" grep -q "signature by a key REVOKED before it, at .*: do not rely on it" "$NET/rev.txt"
+$A trail "$id" --log "$LOG" --directory "$NET/directory.rev" \
+	--authority-pub "$NET/authority/authority.pub" > /dev/null
+is "  ... an ack from before the revocation still holds" $? 0
 finish
