@@ -22,21 +22,24 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <libgen.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <nng/nng.h>
-#include <nng/protocol/reqrep0/rep.h>
 #include <sodium.h>
 
 #include "conn.h"
+#include "control.h"
 #include "enlace/config.h"
 #include "enlace/merkle.h"
 #include "enlace/note.h"
@@ -109,20 +112,19 @@ struct agent {
 							 * as waiting for a key */
 	uint64_t shown_held, shown_cosigned;	/* copies for status, under mu */
 	volatile sig_atomic_t stopping;
-	nng_socket ctl;
+	int ctl_fd;			/* the control socket's listener (control.h) */
 };
 
 /*
- * One control worker and the request it answers: the answer goes back on
- * its own nng context. Requests run one at a time (ctl_mu), except that
+ * One control worker and the request it answers, on the connection it
+ * accepted (control.h: one request per connection). Requests run one at a time (ctl_mu), except that
  * RECEIPTS, and a SEND or a consent decision waiting for its receipt, let
  * the others go on: a broker that is slow or away must not stop `enlace
  * status` or `inbox`.
  */
 struct ctl {
 	struct agent *a;
-	nng_ctx ctx;
-	nng_aio *aio;
+	int fd;		/* the connection of the request in hand */
 	bool serial;	/* holds a->ctl_mu */
 };
 
@@ -1215,23 +1217,13 @@ fetcher_main(void *arg)
 static void
 ctl_reply(struct ctl *c, Enlace__CtlResponse *r)
 {
-	size_t len = protobuf_c_message_get_packed_size(&r->base);
-	nng_msg *msg = NULL;
-	int rc;
+	uint8_t *buf = NULL;
+	size_t len = 0;
 
-	if ((rc = nng_msg_alloc(&msg, len)) != 0) {
-		alog("control: reply not sent: %s", nng_strerror(rc));
-		return;
-	}
-	protobuf_c_message_pack(&r->base, nng_msg_body(msg));
-	nng_aio_set_msg(c->aio, msg);
-	nng_aio_set_timeout(c->aio, 10000);
-	nng_ctx_send(c->ctx, c->aio);
-	nng_aio_wait(c->aio);
-	if ((rc = nng_aio_result(c->aio)) != 0) {
-		nng_msg_free(msg);
-		alog("control: reply not sent: %s", nng_strerror(rc));
-	}
+	if (enl_pb_pack(&r->base, &buf, &len) != ENL_OK ||
+	    control_write(c->fd, buf, len) != ENL_OK)
+		alog("control: reply not sent: %s", strerror(errno));
+	free(buf);
 }
 
 static void
@@ -2280,35 +2272,48 @@ ctl_dispatch(struct ctl *c, const Enlace__CtlRequest *req)
 	ctl_unserialize(c);
 }
 
+/* Answers the request on connection c->fd, then closes it. */
+static void
+ctl_serve(struct ctl *c)
+{
+	struct agent *a = c->a;
+	Enlace__CtlRequest *req = NULL;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int rc;
+
+	/* a client that does not send its request (or read the answer) in
+	 * time loses its connection, not a worker */
+	control_timeouts(c->fd, 30000, 60000);
+	rc = control_read(c->fd, enl_envelope_max_size(&a->lim) * 2, &buf, &len);
+	if (rc == ENL_OK)
+		rc = enl_pb_unpack(&enlace__ctl_request__descriptor, buf, len, len,
+				   (ProtobufCMessage **)&req);
+	free(buf);
+	if (rc == ENL_OK) {
+		ctl_dispatch(c, req);
+		protobuf_c_message_free_unpacked(&req->base, NULL);
+	} else if (rc != ENL_E_IO) {
+		ctl_error(c, rc, rc == ENL_E_TOO_LARGE ? "control request over the limit"
+						       : "malformed control request");
+	}
+	close(c->fd);
+}
+
 static void *
 ctl_main(void *arg)
 {
 	struct ctl *c = arg;
 	struct agent *a = c->a;
+	struct pollfd p = {.fd = a->ctl_fd, .events = POLLIN};
 
 	while (!a->stopping) {
-		Enlace__CtlRequest *req = NULL;
-		nng_msg *msg;
-		int rc;
-
-		nng_aio_set_timeout(c->aio, 250);	/* to see `stopping` */
-		nng_ctx_recv(c->ctx, c->aio);
-		nng_aio_wait(c->aio);
-		if ((rc = nng_aio_result(c->aio)) == NNG_ETIMEDOUT)
+		if (poll(&p, 1, 250) <= 0)	/* 250 ms: to see `stopping` */
 			continue;
-		if (rc != 0)
-			break;
-		msg = nng_aio_get_msg(c->aio);
-		rc = enl_pb_unpack(&enlace__ctl_request__descriptor, nng_msg_body(msg),
-				   nng_msg_len(msg), enl_envelope_max_size(&a->lim) * 2,
-				   (ProtobufCMessage **)&req);
-		nng_msg_free(msg);
-		if (rc != ENL_OK) {
-			ctl_error(c, rc, "malformed control request");
+		/* the listener is non-blocking: another worker may have taken it */
+		if ((c->fd = accept4(a->ctl_fd, NULL, NULL, SOCK_CLOEXEC)) < 0)
 			continue;
-		}
-		ctl_dispatch(c, req);
-		protobuf_c_message_free_unpacked(&req->base, NULL);
+		ctl_serve(c);
 	}
 	return NULL;
 }
@@ -2320,22 +2325,11 @@ control_run(struct agent *a)
 {
 	struct ctl c[CTL_WORKERS];
 	pthread_t t[CTL_WORKERS];
-	size_t n = 0, started = 1;
+	size_t started = 1;
 
-	for (; n < CTL_WORKERS; n++) {
-		c[n] = (struct ctl){.a = a};
-		if (nng_ctx_open(&c[n].ctx, a->ctl) != 0)
-			break;
-		if (nng_aio_alloc(&c[n].aio, NULL, NULL) != 0) {
-			nng_ctx_close(c[n].ctx);
-			break;
-		}
-	}
-	if (n == 0) {
-		alog("control socket: cannot make a context");
-		return;
-	}
-	for (; started < n; started++) {
+	for (size_t i = 0; i < CTL_WORKERS; i++)
+		c[i] = (struct ctl){.a = a, .fd = -1};
+	for (; started < CTL_WORKERS; started++) {
 		if (pthread_create(&t[started], NULL, ctl_main, &c[started]) != 0)
 			break;
 		pthread_setname_np(t[started], "enl:control");
@@ -2344,13 +2338,22 @@ control_run(struct agent *a)
 	a->stopping = 1;
 	for (size_t i = 1; i < started; i++)
 		pthread_join(t[i], NULL);
-	for (size_t i = 0; i < n; i++) {
-		nng_aio_free(c[i].aio);
-		nng_ctx_close(c[i].ctx);
-	}
 }
 
 /* ---- start and stop ---- */
+
+/* True if a process listens on the control socket `path`: taking it over
+ * would send one agency's analysts to another agency's agent. */
+static bool
+control_in_use(const char *path)
+{
+	int fd;
+
+	if (control_dial(path, 1000, &fd) != 0)
+		return false;	/* nothing there, or a file a stopped agent left */
+	close(fd);
+	return true;
+}
 
 static struct agent *the_agent;	/* for the signal handler only */
 
@@ -2453,7 +2456,6 @@ main(int argc, char **argv)
 	const char *config = NULL;
 	bool check = false;
 	pthread_t sender, fetcher;
-	char url[1100];
 	struct sigaction sa;
 	int rc, ret, lock_fd = -1;
 	long holder = 0;
@@ -2467,6 +2469,7 @@ main(int argc, char **argv)
 	pthread_mutex_init(&a.mu, NULL);
 	pthread_mutex_init(&a.out_mu, NULL);
 	pthread_mutex_init(&a.ctl_mu, NULL);
+	a.ctl_fd = -1;
 	pthread_mutex_init(&a.dir_mu, NULL);
 	pthread_mutex_init(&a.log_mu, NULL);
 	pthread_cond_init(&a.cv, NULL);
@@ -2506,17 +2509,15 @@ main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	unlink(a.cfg.control);
-	snprintf(url, sizeof(url), "ipc://%s", a.cfg.control);
-	if ((rc = nng_rep0_open(&a.ctl)) != 0 ||
-	    (rc = nng_socket_set_size(a.ctl, NNG_OPT_RECVMAXSZ,
-				      enl_envelope_max_size(&a.lim) * 2)) != 0 ||
-	    (rc = nng_socket_set_ms(a.ctl, NNG_OPT_RECVTIMEO, 250)) != 0 ||
-	    (rc = nng_listen(a.ctl, url, NULL, 0)) != 0) {
-		alog("control socket %s: %s", a.cfg.control, nng_strerror(rc));
+	if (control_in_use(a.cfg.control)) {
+		alog("control %s: another agent answers on it; give each agent its own",
+		     a.cfg.control);
 		goto out;
 	}
-	chmod(a.cfg.control, 0600);
+	if (control_listen(a.cfg.control, &a.ctl_fd) != 0) {
+		alog("control socket %s: %s", a.cfg.control, strerror(errno));
+		goto out;
+	}
 	if (pthread_create(&sender, NULL, sender_main, &a) != 0 ||
 	    pthread_create(&fetcher, NULL, fetcher_main, &a) != 0) {
 		alog("cannot start threads");
@@ -2531,8 +2532,10 @@ main(int argc, char **argv)
 	pthread_mutex_lock(&a.mu);
 	pthread_cond_broadcast(&a.cv);
 	pthread_mutex_unlock(&a.mu);
+	close(a.ctl_fd);
+	unlink(a.cfg.control);	/* `enlace` then says the agent is not running */
+	a.ctl_fd = -1;
 	/* A long poll may be waiting: closing its socket ends it. */
-	nng_close(a.ctl);
 	if (a.in.open)
 		nng_close(a.in.sock);
 	pthread_join(sender, NULL);
@@ -2540,6 +2543,8 @@ main(int argc, char **argv)
 	alog("stopped");
 	ret = 0;
 out:
+	if (a.ctl_fd >= 0)
+		close(a.ctl_fd);
 	agent_fini(&a);
 	if (lock_fd >= 0)
 		close(lock_fd);

@@ -18,10 +18,10 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
-#include <nng/nng.h>
-#include <nng/protocol/reqrep0/req.h>
 
+#include "control.h"
 #include "enlace/config.h"
 #include "enlace/keys.h"
 #include "enlace/wire.h"
@@ -792,47 +792,38 @@ agent_call(const struct args *a, const Enlace__CtlRequest *req, int timeout_ms,
 	   Enlace__CtlResponse **resp)
 {
 	const char *path = agent_socket(a);
-	char url[1100];
-	nng_socket sock;
-	uint8_t *buf = NULL;
-	size_t len = 0;
-	void *rbuf = NULL;
-	size_t rlen = 0;
-	int rc;
+	uint8_t *buf = NULL, *rbuf = NULL;
+	size_t len = 0, rlen = 0;
+	int fd, rc;
 
 	if (path == NULL) {
 		fprintf(stderr, "%s: no agent socket: use --socket PATH or set ENLACE_SOCKET\n",
 			prog);
 		return EXIT_USAGE;
 	}
-	snprintf(url, sizeof(url), "ipc://%s", path);
-	if ((rc = nng_req0_open(&sock)) != 0)
-		return fail("socket", ENL_E_IO);
-	nng_socket_set_ms(sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
-	nng_socket_set_ms(sock, NNG_OPT_RECVTIMEO, timeout_ms);
-	nng_socket_set_ms(sock, NNG_OPT_SENDTIMEO, 5000);
-	nng_socket_set_size(sock, NNG_OPT_RECVMAXSZ, (size_t)256 << 20);
-	if ((rc = nng_dial(sock, url, NULL, 0)) != 0) {
+	if (control_dial(path, timeout_ms, &fd) != 0) {
 		fprintf(stderr, "%s: %s: the agent is not running (%s)\n", prog, path,
-			nng_strerror(rc));
-		nng_close(sock);
+			strerror(errno));
 		return EXIT_FAIL;
 	}
-	rc = enl_pb_pack(&req->base, &buf, &len);
-	if (rc == ENL_OK && (rc = nng_send(sock, buf, len, 0)) == 0 &&
-	    (rc = nng_recv(sock, &rbuf, &rlen, NNG_FLAG_ALLOC)) == 0) {
-		rc = enl_pb_unpack(&enlace__ctl_response__descriptor, rbuf, rlen,
-				   (size_t)256 << 20, (ProtobufCMessage **)resp);
-		nng_free(rbuf, rlen);
+	if ((rc = enl_pb_pack(&req->base, &buf, &len)) == ENL_OK &&
+	    (rc = control_write(fd, buf, len)) == ENL_OK &&
+	    (rc = control_read(fd, (size_t)UINT32_MAX, &rbuf, &rlen)) == ENL_OK) {
+		rc = enl_pb_unpack(&enlace__ctl_response__descriptor, rbuf, rlen, rlen,
+				   (ProtobufCMessage **)resp);
 		if (rc != ENL_OK)
 			fprintf(stderr, "%s: malformed answer from the agent\n", prog);
-	} else if (rc != 0) {
+	} else if (rc == ENL_E_IO) {
 		fprintf(stderr, "%s: %s: no answer from the agent (%s)\n", prog, path,
-			rc > 0 ? nng_strerror(rc) : enl_strerror(rc));
+			errno == EAGAIN ? "timed out" : strerror(errno));
+	} else {
+		fprintf(stderr, "%s: %s: no answer from the agent (%s)\n", prog, path,
+			rc == ENL_E_MALFORMED ? "it closed the connection" : enl_strerror(rc));
 	}
 	free(buf);
-	nng_close(sock);
-	if (rc != 0)
+	free(rbuf);
+	close(fd);
+	if (rc != ENL_OK)
 		return EXIT_FAIL;
 	if ((*resp)->status != ENL_OK) {
 		fprintf(stderr, "%s: %s\n", prog, (*resp)->reason[0] ? (*resp)->reason

@@ -69,7 +69,8 @@ $BIN/keys/enlace-keys directory build --authority "$NET/authority" --serial 2 --
 	--out "$NET/directory" "$NET/broker/key/card" "$NET"/*-*/key/card >/dev/null || finish
 for a in AR-UIF BR-PF; do cp "$NET/directory" "$NET/$a/directory"; done
 # A second broker on the data folder of a running one (another port) is
-# refused before it touches anything; so is a second agent on a spool.
+# refused before it touches anything; so is a second agent on a spool,
+# and an agent on a control socket another agent answers on.
 start_broker || finish
 start_agent AR-UIF || finish
 start_agent BR-PF || finish
@@ -92,6 +93,23 @@ sed -e "s#^control = .*#control = $NET/second.sock#" "$NET/AR-UIF/agent.conf" > 
 is "a second agent on the same spool" "$(out timeout 20 $A --config "$NET/second-agent.conf")" 1
 ok "  ... says which process has it" grep -q \
 	"in use by another enlace-agent (pid $(cat "$NET/AR-UIF/pid")); one agent per spool" "$NET/out.txt"
+# another agency's agent given AR-UIF's control socket by mistake
+mkdir -p "$NET/BR-PF2"
+sed -e "s#^control = .*#control = $NET/AR-UIF/agent.sock#" -e "s#/BR-PF/spool#/BR-PF2/spool#" \
+	"$NET/BR-PF/agent.conf" > "$NET/third-agent.conf"
+is "an agent on another agent's control socket" "$(out timeout 20 $A --config "$NET/third-agent.conf")" 1
+ok "  ... says so" grep -q "agent.sock: another agent answers on it" "$NET/out.txt"
+ok "  ... and the socket still answers as AR-UIF" sh -c "ENLACE_SOCKET=$NET/AR-UIF/agent.sock \
+	$BIN/client/enlace status --json | grep -q '\"agency\":\"AR-UIF\"'"
+# clients that connect and leave at once, or send what is not a request,
+# leave the agent answering the next one
+python3 -c "
+import socket, sys
+for frame in [b''] * 20 + [b'\xff\xff\xff\xff', b'\x00\x00\x00\x03abc', b'\x00\x00']:
+    s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(frame); s.close()
+" "$NET/AR-UIF/agent.sock"
+ok "probes and garbage on the control socket stop nothing" sh -c "ENLACE_SOCKET=$NET/AR-UIF/agent.sock \
+	$BIN/client/enlace status --json | grep -q '\"agency\":\"AR-UIF\"'"
 id=$(enl AR-UIF send --to BR-PF --text "after both were refused")
 ok "the first broker and agent work on" wait_for 30 "the inbox" test -e "$NET/BR-PF/spool/inbox/$id.env"
 ok "  ... and the broker's log is intact" grep -q "verified" "$NET/broker/log"
