@@ -227,6 +227,38 @@ submit(nng_socket s, struct enl_session *sess, const uint8_t *env, size_t len)
 	return request(s, sess, &req, NULL, NULL);
 }
 
+/* Submits env on a new session and prints its message id: 0 if the
+ * broker took it, 1 if it refused, 2 if no session could be made. */
+static int
+submit_named(nng_socket s, const struct enl_identity *me, const struct enl_keyring *kr,
+	     const uint8_t id[ENL_MSG_ID_LEN], const uint8_t *env, size_t len)
+{
+	struct enl_session *sess = handshake(s, me, kr, NULL, NULL);
+	char hex[2 * ENL_MSG_ID_LEN + 1];
+	bool refused;
+
+	if (sess == NULL)
+		return 2;
+	refused = submit(s, sess, env, len);
+	enl_hex(id, ENL_MSG_ID_LEN, hex);
+	printf("%s\n", hex);
+	enl_session_free(sess);
+	return refused ? 1 : 0;
+}
+
+/* An honest CASE_MESSAGE header to one recipient. */
+static void
+case_header(struct enl_header *h, const char *to)
+{
+	memset(h, 0, sizeof(*h));
+	snprintf(h->recipients[0], sizeof(h->recipients[0]), "%s", to);
+	h->n_recipients = 1;
+	h->type = ENL_MSG_CASE_MESSAGE;
+	h->handling.tlp = ENL_TLP_AMBER;
+	h->handling.onward = ENL_ONWARD_CONSENT;
+	h->handling.evidential = ENL_EVID_INTELLIGENCE_ONLY;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -238,6 +270,7 @@ main(int argc, char **argv)
 	const char *mode;
 	nng_socket s;
 	bool ok = false;
+	int rc;
 
 	if (argc < 5 || enl_init() != ENL_OK)
 		return 2;
@@ -328,14 +361,7 @@ main(int argc, char **argv)
 		Enlace__Envelope *e;
 		uint8_t *env = NULL, digest[32];
 		size_t len = 0;
-		char hex[33];
-		memset(&h, 0, sizeof(h));
-		snprintf(h.recipients[0], sizeof(h.recipients[0]), "%s", argv[5]);
-		h.n_recipients = 1;
-		h.type = ENL_MSG_CASE_MESSAGE;
-		h.handling.tlp = ENL_TLP_AMBER;
-		h.handling.onward = ENL_ONWARD_CONSENT;
-		h.handling.evidential = ENL_EVID_INTELLIGENCE_ONLY;
+		case_header(&h, argv[5]);
 		if (enl_envelope_seal(me, &kr, &lim, &h, &p, (int64_t)time(NULL), &env, &len) !=
 		    ENL_OK)
 			return 2;
@@ -350,13 +376,10 @@ main(int argc, char **argv)
 		if (enl_pb_pack(&e->base, &env, &len) != ENL_OK)
 			return 2;
 		protobuf_c_message_free_unpacked(&e->base, NULL);
-		if ((sess = handshake(s, me, &kr, NULL, NULL)) == NULL)
+		if ((rc = submit_named(s, me, &kr, h.message_id, env, len)) == 2)
 			return 2;
-		ok = !submit(s, sess, env, len);
-		enl_hex(h.message_id, 16, hex);
-		printf("%s\n", hex);
+		ok = rc == 0;
 		free(env);
-		enl_session_free(sess);
 	} else if (strcmp(mode, "expiring") == 0 && argc > 6) {
 		struct enl_header h;
 		struct enl_limits lim = {1 << 20};
@@ -364,23 +387,13 @@ main(int argc, char **argv)
 		int64_t now = (int64_t)time(NULL);
 		uint8_t *env = NULL;
 		size_t len = 0;
-		char hex[33];
-		memset(&h, 0, sizeof(h));
-		snprintf(h.recipients[0], sizeof(h.recipients[0]), "%s", argv[5]);
-		h.n_recipients = 1;
-		h.type = ENL_MSG_CASE_MESSAGE;
-		h.handling.tlp = ENL_TLP_AMBER;
-		h.handling.onward = ENL_ONWARD_CONSENT;
-		h.handling.evidential = ENL_EVID_INTELLIGENCE_ONLY;
+		case_header(&h, argv[5]);
 		h.expires_at = now + atoi(argv[6]);
 		if (enl_envelope_seal(me, &kr, &lim, &h, &p, now, &env, &len) != ENL_OK ||
-		    (sess = handshake(s, me, &kr, NULL, NULL)) == NULL)
+		    (rc = submit_named(s, me, &kr, h.message_id, env, len)) == 2)
 			return 2;
-		ok = !submit(s, sess, env, len);
-		enl_hex(h.message_id, 16, hex);
-		printf("%s\n", hex);
+		ok = rc == 0;
 		free(env);
-		enl_session_free(sess);
 	} else if (strcmp(mode, "forward") == 0 && argc >= 9) {
 		struct enl_header h;
 		struct enl_limits lim = {1 << 20};
