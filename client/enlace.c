@@ -928,6 +928,26 @@ print_states(const Enlace__CtlResponse *r, bool json)
 	}
 }
 
+/*
+ * The exit status of a --wait: 0 if the receipt holds and the broker took
+ * the message for every recipient (held for consent counts: it may still
+ * go); 1 otherwise, naming on stderr each recipient it will not reach.
+ */
+static int
+wait_verdict(const Enlace__CtlResponse *r)
+{
+	int ret = r->receipt_verified && r->log_verified && !r->log_alarm[0] ? 0 : EXIT_FAIL;
+
+	for (size_t i = 0; i < r->n_recipients; i++) {
+		const Enlace__RecipientState *s = r->recipients[i];
+		if (s->state != ENLACE__DELIVERY_STATE__REJECTED)
+			continue;
+		fprintf(stderr, "%s: not sent to %s: %s\n", prog, s->recipient, s->reason);
+		ret = EXIT_FAIL;
+	}
+	return ret;
+}
+
 static const char usage_send[] =
 	"enlace send [--socket PATH] --to ID... [--type T] [--case REF] [--tlp L]\n"
 	"       [--onward O] [--evidential E] [--reliability R] [--assessment N]\n"
@@ -960,7 +980,8 @@ cmd_send(int argc, char **argv)
 		printf("usage: %s\n\nHands a message to the local agent, which signs and "
 		       "encrypts it and keeps\nit in its outbox until the broker has "
 		       "receipted it; the message id is\nprinted once it is safely on disk. "
-		       "--wait waits for the broker's receipt.\nValues as in `enlace seal "
+		       "--wait waits for the broker's receipt,\nand exits 1 if it does not "
+		       "hold or if the broker refuses a recipient.\nValues as in `enlace seal "
 		       "--help`; the defaults are TLP:AMBER, onward\nsharing CONSENT, "
 		       "evidential use INTELLIGENCE_ONLY.\n", usage_send);
 		return 0;
@@ -1015,8 +1036,7 @@ cmd_send(int argc, char **argv)
 		goto out;
 	if (a.wait) {
 		print_states(resp, a.json);
-		ret = resp->receipt_verified && resp->log_verified && !resp->log_alarm[0]
-			      ? 0 : EXIT_FAIL;
+		ret = wait_verdict(resp);
 	} else if (a.json) {
 		struct enl_json j;
 		enl_hex(resp->message_id.data, resp->message_id.len, hex);
@@ -1086,8 +1106,7 @@ cmd_forward(int argc, char **argv)
 		return ret;
 	if (a.wait) {
 		print_states(resp, a.json);
-		ret = resp->receipt_verified && resp->log_verified && !resp->log_alarm[0]
-			      ? 0 : EXIT_FAIL;
+		ret = wait_verdict(resp);
 	} else {
 		enl_hex(resp->message_id.data, resp->message_id.len, hex);
 		if (a.json)

@@ -30,7 +30,10 @@ ok "the log records both decisions" wait_for 20 "the log" sh -c "$A trail $id --
 printf 'rule broken: allow\n    from kind NOSUCHKIND\n    to any\n' > "$NET/broker/policy.conf"
 kill -HUP "$(cat "$NET/broker/pid")"
 ok "the broker refuses the broken policy" wait_for 10 "refusal" grep -q "refused whole, the policy in force stays" "$NET/broker/log"
-id2=$(enl AR-UIF send --to BR-PF --to US-FINCEN --text "two" --wait --json | python3 -c "import json,sys; print(json.load(sys.stdin)['message_id'])")
+enl AR-UIF send --to BR-PF --to US-FINCEN --text "two" --wait --json > "$NET/two.json" 2> "$NET/two.err"
+is "send --wait exits 1 when the broker refuses a recipient" $? 1
+id2=$(python3 -c "import json,sys; print(json.load(sys.stdin)['message_id'])" < "$NET/two.json")
+ok "  ... naming it and why" grep -q "not sent to BR-PF: .*default-deny" "$NET/two.err"
 enl AR-UIF receipts --json "$id2" > "$NET/r.json"
 ok "the old policy still decides" python3 -c "
 import json; r = {x['recipient']: x for x in json.load(open('$NET/r.json'))['recipients']}
