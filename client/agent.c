@@ -1834,6 +1834,7 @@ receipt_in_log(struct agent *a, const Enlace__ReceiptBody *b, uint64_t *size)
 static void
 reply_receipt(struct ctl *c, const Enlace__Signed *sg, const char *note)
 {
+	char why[200] = "";
 	struct agent *a = c->a;
 	Enlace__CtlResponse r = ENLACE__CTL_RESPONSE__INIT;
 	Enlace__ReceiptBody *b = NULL;
@@ -1871,13 +1872,28 @@ reply_receipt(struct ctl *c, const Enlace__Signed *sg, const char *note)
 		if (!ok)
 			break;
 		enl_ack_message(b->message_id.data, b->envelope_hash.data, rs->ack_time, msg);
-		/* the ack was made with a version of the recipient's key */
+		/* the ack was made with a version of the recipient's key, not
+		 * revoked when the broker took it */
 		bool any = false;
-		for (size_t k = 0; ok && k < card->n_keys && !any; k++)
-			any = enl_verify_labeled(card->keys[k].sign_pk, ENL_LABEL_ACK, msg,
-						 sizeof(msg), rs->ack_signature.data) == ENL_OK;
+		for (size_t k = 0; ok && k < card->n_keys && !any; k++) {
+			const struct enl_revocation *rv;
+			if (enl_verify_labeled(card->keys[k].sign_pk, ENL_LABEL_ACK, msg, sizeof(msg),
+					       rs->ack_signature.data) != ENL_OK)
+				continue;
+			any = true;
+			rv = enl_directory_revoked(a->dir, rs->recipient, card->keys[k].version);
+			if (rv != NULL && rv->revoked_at <= rs->acked_at) {
+				char t[32];
+				enl_time_format(rv->revoked_at, t);
+				snprintf(why, sizeof(why), "the acknowledgement of %s is signed by a "
+					 "key revoked at %s, before it", rs->recipient, t);
+				ok = false;
+			}
+		}
 		ok = ok && any;
 	}
+	if (why[0] != '\0' && (note == NULL || note[0] == '\0'))
+		note = why;
 	r.log_verified = ok && receipt_in_log(a, b, &r.checkpoint_size);
 	pthread_mutex_unlock(&a->mu);
 	if (r.log_verified) {

@@ -114,4 +114,17 @@ ok "  ... the ack is by a key revoked before it" grep -q "signature by a key REV
 $A trail "$id" --log "$LOG" --directory "$NET/directory.rev" \
 	--authority-pub "$NET/authority/authority.pub" > /dev/null
 is "  ... an ack from before the revocation still holds" $? 0
+# ... and the sender, once its agent holds that directory, is told too
+serial=$($BIN/keys/enlace-keys directory show "$NET/directory.rev" | sed -n 's/^directory serial //p')
+cp "$NET/directory.rev" "$NET/directory"
+kill -HUP "$(cat "$NET/broker/pid")"
+ok "the broker puts the revocation in force" wait_for 10 "serial $serial" \
+	grep -q "directory serial $serial in force" "$NET/broker/log"
+stop_agent AR-UIF && start_agent AR-UIF || finish
+ok "  ... and AR-UIF takes it" wait_for 20 "AR-UIF's directory" sh -c "ENLACE_SOCKET=$NET/AR-UIF/agent.sock \
+	$BIN/client/enlace status --json | grep -q '\"directory_serial\":$serial'"
+enl AR-UIF receipts "$id3" > "$NET/rev-receipt.txt"
+is "  ... receipts of the message exits 1" $? 1
+ok "  ... saying why" grep -q "note: the acknowledgement of BR-PF is signed by a key revoked at .*, before it" \
+	"$NET/rev-receipt.txt"
 finish
