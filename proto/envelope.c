@@ -473,9 +473,26 @@ enl_envelope_peek(const uint8_t *buf, size_t len, const struct enl_limits *lim,
 		  struct enl_header *hdr)
 {
 	Enlace__Envelope *e = NULL;
-	int rc = enl_pb_unpack(&enlace__envelope__descriptor, buf, len,
-			       enl_envelope_max_size(lim), (ProtobufCMessage **)&e);
+	uint64_t n = 0;
+	size_t off = 1;
+	int rc;
 
+	if (len > enl_envelope_max_size(lim))
+		return ENL_E_TOO_LARGE;
+	/* An envelope in its canonical encoding (the only one enl_pb_unpack
+	 * accepts, so every one stored or sent) begins with its header,
+	 * field 1: read in place, rather than copying a ciphertext of up to
+	 * the payload limit to get at it. */
+	for (unsigned shift = 0; len > 1 && buf[0] == 0x0a && off < len && off <= 10; shift += 7) {
+		n |= (uint64_t)(buf[off] & 0x7f) << shift;
+		if ((buf[off++] & 0x80) == 0) {
+			if (n <= len - off)
+				return header_unpack(buf + off, (size_t)n, hdr);
+			break;
+		}
+	}
+	rc = enl_pb_unpack(&enlace__envelope__descriptor, buf, len, enl_envelope_max_size(lim),
+			   (ProtobufCMessage **)&e);
 	if (rc != ENL_OK)
 		return rc;
 	rc = header_unpack(e->header.data, e->header.len, hdr);

@@ -324,9 +324,12 @@ int enl_envelope_verify(const uint8_t *buf, size_t len,
 			uint8_t hash[ENL_HASH_LEN]) ENL_WUR;
 
 /*
- * Decodes an envelope's header WITHOUT checking the signature: only for
- * naming a message one refuses (its id), never for trusting it.
- * ENL_E_TOO_LARGE, ENL_E_MALFORMED, ENL_E_UNSUPPORTED, ENL_E_NOMEM.
+ * Decodes an envelope's header WITHOUT checking the signature or the
+ * rest of the envelope: for naming a message one refuses (its id), or for
+ * reading the header of one verified before; never for trusting it. The
+ * header of a canonical envelope is read in place (no copy of its
+ * ciphertext). ENL_E_TOO_LARGE, ENL_E_MALFORMED, ENL_E_UNSUPPORTED,
+ * ENL_E_NOMEM.
  */
 int enl_envelope_peek(const uint8_t *buf, size_t len, const struct enl_limits *lim,
 		      struct enl_header *hdr) ENL_WUR;

@@ -97,6 +97,21 @@ roundtrip(size_t n_rcpt)
 		CHECK(memcmp(hash, m->hash, ENL_HASH_LEN) == 0);
 		enl_message_free(m);
 	}
+	/* The header, read in place without the signature (peek), and what
+	 * a header field longer than the envelope gets. */
+	{
+		struct enl_header ph;
+		uint8_t *cut = malloc(len);
+		REQUIRE_OK(enl_envelope_peek(env, len, &lim, &ph));
+		CHECK(memcmp(ph.message_id, h.message_id, ENL_MSG_ID_LEN) == 0);
+		CHECK(ph.expires_at == NOW + 3600 && strcmp(ph.sender, ids[0]) == 0);
+		if (cut != NULL) {
+			memcpy(cut, env, len);
+			CHECK(cut[0] == 0x0a);	/* canonical: the header comes first */
+			CHECK(enl_envelope_peek(cut, 8, &lim, &ph) != ENL_OK);
+			free(cut);
+		}
+	}
 	/* The sender is not a recipient of its own message. */
 	{
 		struct enl_message *m = NULL;
