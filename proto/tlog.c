@@ -113,7 +113,8 @@ struct enl_tlog {
 	uint64_t published;	/* size of the last checkpoint written to tiles */
 	int64_t published_at;
 	char *cosigs;		/* cosignature lines for the checkpoint of cosig_size */
-	uint64_t cosig_size;
+	uint64_t cosig_size;	/* ... both set under file_mu, read under it by
+				 * the publisher (write_checkpoint) */
 	char *note;		/* a loaded log: its checkpoint as read */
 	/* With an external journal the tiles are written by a thread of
 	 * their own, from a copy of what they need (enl_tlog_publish_due), so
@@ -144,7 +145,6 @@ struct pub_job {
 	struct pub_view v;
 	uint64_t old;		/* what was published before */
 	enl_mhash root;
-	char *cosigs;		/* for the checkpoint of v.size, or NULL */
 	uint8_t *pend;
 	enl_mhash *h[ENL_TILE_LEVELS];
 	size_t keep;		/* where pend_trim cuts, once it is done */
@@ -630,17 +630,19 @@ write_note(const struct enl_tlog *log, const char *name, uint64_t size, const en
 	return rc;
 }
 
-/* The checkpoint file for `size`, with the cosignature lines held for it;
- * with `if_current`, only if the file is of that size already. */
+/* The checkpoint file for `size`, with the cosignature lines held for it
+ * now (not when its publication began: one that came meanwhile would be
+ * dropped until the log grows); with `if_current`, only if the file is of
+ * that size already. */
 static int
-write_checkpoint(struct enl_tlog *log, uint64_t size, const enl_mhash root, const char *lines,
-		 bool if_current)
+write_checkpoint(struct enl_tlog *log, uint64_t size, const enl_mhash root, bool if_current)
 {
 	int rc = ENL_OK;
 
 	pthread_mutex_lock(&log->file_mu);
 	if (!if_current || (size == log->on_disk && size > 0)) {
-		rc = write_note(log, "checkpoint", size, root, lines);
+		rc = write_note(log, "checkpoint", size, root,
+				log->cosig_size == size ? log->cosigs : NULL);
 		if (rc == ENL_OK)
 			log->on_disk = size;
 	}
@@ -661,13 +663,15 @@ enl_tlog_set_cosignatures(struct enl_tlog *log, uint64_t size, const char *lines
 		return rc;
 	if (lines != NULL && lines[0] != '\0' && (copy = strdup(lines)) == NULL)
 		return ENL_E_NOMEM;
+	pthread_mutex_lock(&log->file_mu);
 	free(log->cosigs);
 	log->cosigs = copy;
 	log->cosig_size = size;
+	pthread_mutex_unlock(&log->file_mu);
 	/* the newest cosigned checkpoint stays available while the log grows */
 	if (copy != NULL && (rc = write_note(log, "cosigned-checkpoint", size, root, copy)) != ENL_OK)
 		return rc;
-	return write_checkpoint(log, size, root, copy, true);
+	return write_checkpoint(log, size, root, true);
 }
 
 /*
@@ -699,7 +703,7 @@ remove_partials(const struct enl_tlog *log, int level, uint64_t index)
  * size published before. On either thread. */
 static int
 publish_view(struct enl_tlog *log, const struct pub_view *v, uint64_t old, const enl_mhash root,
-	     const char *cosigs, size_t *keep)
+	     size_t *keep)
 {
 	uint64_t now = v->size;
 	int rc;
@@ -716,7 +720,7 @@ publish_view(struct enl_tlog *log, const struct pub_view *v, uint64_t old, const
 		if (rc != ENL_OK)
 			return rc;
 	}
-	if ((rc = write_checkpoint(log, now, root, cosigs, false)) != ENL_OK)
+	if ((rc = write_checkpoint(log, now, root, false)) != ENL_OK)
 		return rc;
 	/* the partials of a tile that is now full (they are on disk no
 	 * longer than the full tile is, so a reader always finds one) */
@@ -738,7 +742,6 @@ job_free(struct pub_job *j)
 	free(j->pend);
 	for (int L = 0; L < ENL_TILE_LEVELS; L++)
 		free(j->h[L]);
-	free(j->cosigs);
 	free(j);
 }
 
@@ -774,9 +777,6 @@ job_make(const struct enl_tlog *log)
 	}
 	if (enl_tlog_root(log, now, j->root) != ENL_OK)
 		goto fail;
-	if (log->cosig_size == now && log->cosigs != NULL &&
-	    (j->cosigs = strdup(log->cosigs)) == NULL)
-		goto fail;
 	return j;
 fail:
 	job_free(j);
@@ -810,7 +810,7 @@ publish(struct enl_tlog *log)
 		return ENL_OK;
 	if ((j = job_make(log)) == NULL)
 		return ENL_E_NOMEM;
-	j->rc = publish_view(log, &j->v, j->old, j->root, j->cosigs, &j->keep);
+	j->rc = publish_view(log, &j->v, j->old, j->root, &j->keep);
 	if ((rc = job_apply(log, j)) == ENL_OK)
 		log->published_at = (int64_t)time(NULL);
 	return rc;
@@ -882,7 +882,7 @@ publisher(void *arg)
 		struct pub_job *j = log->job;
 		if (j != NULL && !j->done) {
 			pthread_mutex_unlock(&log->pub_mu);
-			j->rc = publish_view(log, &j->v, j->old, j->root, j->cosigs, &j->keep);
+			j->rc = publish_view(log, &j->v, j->old, j->root, &j->keep);
 			pthread_mutex_lock(&log->pub_mu);
 			j->done = true;
 			pthread_cond_broadcast(&log->pub_cv);

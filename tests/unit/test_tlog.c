@@ -350,6 +350,58 @@ test_stage_with_the_owner(void)
 	free(leaves);
 }
 
+/*
+ * A cosignature that comes while a publication of its size is at work on
+ * the log's own thread is in the checkpoint that publication writes (it
+ * used to write the cosignatures of when it began, and the new one was
+ * lost until the log grew).
+ */
+static void
+test_cosignature_during_publication(void)
+{
+	const struct enl_tlog_source src = {dir, enl_tlog_read_dir, NULL, NULL};
+	struct enl_identity *agency = NULL;
+
+	enum { N = 3000 };	/* enough tiles that the publication takes a while */
+
+	REQUIRE_OK(world_identity("AR-UIF", 1, &agency));
+	for (int round = 0; round < 3; round++) {
+		struct memjournal mj = {0};
+		const struct enl_tlog_journal jops = {&mj, mj_append, mj_load, mj_get};
+		struct enl_checkpoint cp = {.origin = "enlace/OAS-BROKER", .size = N};
+		struct enl_tlog *log = NULL, *back = NULL;
+		char why[512], *body = NULL, *line = NULL;
+		enl_mhash leaf;
+		uint64_t idx;
+		time_t until = time(NULL) + 5;
+
+		empty_dir();
+		mj_init(&mj, N);
+		REQUIRE_OK(enl_tlog_open_with(dir, "enlace/OAS-BROKER", broker, &jops, &log, why,
+					      sizeof(why)));
+		for (uint64_t i = 0; i < N; i++)
+			CHECK_RC(append_entry(log, i, leaf, &idx), ENL_OK);
+		CHECK_RC(enl_tlog_stage(log), ENL_OK);
+		enl_tlog_stage_done(log);
+		REQUIRE_OK(enl_tlog_root(log, N, cp.root));
+		REQUIRE_OK(enl_checkpoint_format(&cp, &body));
+		REQUIRE_OK(enl_cosign(agency, "AR-UIF", body, 1700000000, &line));
+		while (!enl_tlog_publish_wanted(log) && time(NULL) < until)
+			;	/* at most a second: publications are a second apart */
+		CHECK_RC(enl_tlog_publish_due(log), ENL_OK);	/* at work, on its thread */
+		CHECK_RC(enl_tlog_set_cosignatures(log, N, line), ENL_OK);
+		CHECK_RC(enl_tlog_flush(log), ENL_OK);	/* waits for that publication */
+		REQUIRE_OK(enl_tlog_load(&src, &v, 1, &back, &cp, why, sizeof(why)));
+		CHECK(cp.size == N && strstr(enl_tlog_note(back), line) != NULL);
+		enl_tlog_close(back);
+		enl_tlog_close(log);
+		mj_free(&mj);
+		free(body);
+		free(line);
+	}
+	enl_identity_free(agency);
+}
+
 /* A source that reads the folder, but gives the checkpoint it was made
  * with: an auditor that read the checkpoint before the log grew. */
 struct old_view {
@@ -585,6 +637,7 @@ main(void)
 	RUN(test_size_levels);
 	RUN(test_damage_located);
 	RUN(test_cosignatures_published);
+	RUN(test_cosignature_during_publication);
 	RUN(test_old_checkpoint_readable);
 	RUN(test_signer_rotated);
 	RUN(test_stage_with_the_owner);
