@@ -181,14 +181,20 @@ spool_move(const struct agent *a, const char *from, const char *to, const char *
 }
 
 static struct enl_keyring
-keyring(struct agent *a)
+keyring_of(struct agent *a, bool ever)
 {
 	struct enl_keyring kr;
 
 	pthread_mutex_lock(&a->mu);
-	kr = enl_directory_keyring(a->dir);
+	kr = ever ? enl_directory_keyring_ever(a->dir) : enl_directory_keyring(a->dir);
 	pthread_mutex_unlock(&a->mu);
 	return kr;
+}
+
+static struct enl_keyring
+keyring(struct agent *a)
+{
+	return keyring_of(a, false);
 }
 
 /* For what is in the inbox: verified on arrival, and checked again with
@@ -197,12 +203,7 @@ keyring(struct agent *a)
 static struct enl_keyring
 keyring_ever(struct agent *a)
 {
-	struct enl_keyring kr;
-
-	pthread_mutex_lock(&a->mu);
-	kr = enl_directory_keyring_ever(a->dir);
-	pthread_mutex_unlock(&a->mu);
-	return kr;
+	return keyring_of(a, true);
 }
 
 static size_t

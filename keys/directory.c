@@ -233,10 +233,11 @@ enl_directory_load(const char *path, const struct enl_dir_check *chk,
 
 /* ---- keyring ---- */
 
+/* The signing key of (id, version); a revoked one too with `ever`. */
 static int
-kr_signing_key(void *ctx, const char *id, uint32_t version, uint8_t pk[static 32])
+signing_key(const struct enl_directory *d, const char *id, uint32_t version, bool ever,
+	    uint8_t pk[static 32])
 {
-	const struct enl_directory *d = ctx;
 	const struct enl_card *c = enl_directory_find(d, id);
 	const struct enl_card_key *k;
 
@@ -244,10 +245,16 @@ kr_signing_key(void *ctx, const char *id, uint32_t version, uint8_t pk[static 32
 		return ENL_E_UNKNOWN_SENDER;
 	if ((k = enl_card_key(c, version)) == NULL)
 		return ENL_E_UNKNOWN_KEY_VERSION;
-	if (enl_directory_revoked(d, id, version) != NULL)
+	if (!ever && enl_directory_revoked(d, id, version) != NULL)
 		return ENL_E_REVOKED_KEY;
 	memcpy(pk, k->sign_pk, 32);
 	return ENL_OK;
+}
+
+static int
+kr_signing_key(void *ctx, const char *id, uint32_t version, uint8_t pk[static 32])
+{
+	return signing_key(ctx, id, version, false, pk);
 }
 
 static int
@@ -276,15 +283,7 @@ enl_directory_keyring(const struct enl_directory *d)
 static int
 kr_signing_key_ever(void *ctx, const char *id, uint32_t version, uint8_t pk[static 32])
 {
-	const struct enl_card *c = enl_directory_find(ctx, id);
-	const struct enl_card_key *k;
-
-	if (c == NULL)
-		return ENL_E_UNKNOWN_SENDER;
-	if ((k = enl_card_key(c, version)) == NULL)
-		return ENL_E_UNKNOWN_KEY_VERSION;
-	memcpy(pk, k->sign_pk, 32);
-	return ENL_OK;
+	return signing_key(ctx, id, version, true, pk);
 }
 
 struct enl_keyring
