@@ -1,0 +1,94 @@
+/*
+ * enlace-agent's parts, shared by agent.c (the daemon: sender, fetcher,
+ * the broker's log) and agent_ctl.c (the control socket's requests).
+ * Not a library: one program's internal header.
+ */
+#ifndef ENLACE_AGENT_H
+#define ENLACE_AGENT_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "conn.h"
+#include "enlace/note.h"
+#include "enlace/proto.h"
+
+struct agent_config {
+	char broker[256];
+	char broker_id[ENL_ID_MAX + 1];
+	char key_dir[1024];
+	char passphrase_file[1024];
+	char directory[1024];
+	char authority_pub[1024];
+	char spool[1024];
+	char control[1024];
+	size_t max_payload;
+	uint64_t fetch_wait_ms;
+	uint64_t log_poll_ms;
+};
+
+struct agent {
+	struct agent_config cfg;
+	struct enl_identity *me;
+	struct enl_limits lim;
+	uint8_t authority_pk[32];
+	pthread_mutex_t mu;		/* directory, status */
+	pthread_mutex_t out_mu;		/* the `out` connection: one request at a time */
+	pthread_mutex_t dir_mu;		/* taking a newer directory: one at a time */
+	pthread_mutex_t ctl_mu;		/* control requests: one at a time (but see ctl_serial) */
+	pthread_cond_t cv;		/* outbox changed, or a receipt arrived */
+	struct enl_directory *dir;
+	struct enl_directory **old_dirs;	/* superseded: readers may hold them */
+	size_t n_old, cap_old;
+	struct conn out;		/* SUBMIT, RECEIPTS, DIRECTORY */
+	struct conn in;			/* FETCH, ACK, REJECT */
+	bool connected;
+	char last_error[256];
+	char outbox_waiting[300];	/* under mu: why the last try left the outbox as it was */
+	struct timespec last_queued;	/* under mu: the newest outbox file's time */
+	/* the broker's audit log, as this agency has seen it (log_mu) */
+	pthread_mutex_t log_mu;
+	struct enl_checkpoint held;	/* size 0: none yet */
+	uint64_t cosigned;		/* the size this agency last cosigned */
+	char alarm[512];		/* under mu: the first, kept */
+	char alarm_said[512];		/* under mu: the last one logged */
+	int64_t expiry_said;		/* sender thread: the directory's expiry last said */
+	char waiting_said[2 * ENL_HASH_LEN + 1];	/* under mu: the last message logged
+							 * as waiting for a key */
+	uint64_t shown_held, shown_cosigned;	/* copies for status, under mu */
+	volatile sig_atomic_t stopping;
+	int ctl_fd;			/* the control socket's listener (control.h) */
+};
+
+/* ---- agent.c, for the control side ---- */
+
+/* One log line to stderr, with the time; never secrets. */
+void alog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* spool/sub/name into out. */
+void spool_path(const struct agent *a, char *out, size_t cap, const char *sub, const char *name);
+/* The directory's keyring (under mu); _ever also gives revoked signing
+ * keys, for what was verified before the revocation. */
+struct enl_keyring keyring(struct agent *a);
+struct enl_keyring keyring_ever(struct agent *a);
+/* Files of spool/sub ending in suffix, temporary ones left out. */
+size_t count_files(const struct agent *a, const char *sub, const char *suffix);
+/* Takes out_mu, waiting at most ms; false if not taken. */
+bool out_take(struct agent *a, int ms);
+/* Asks the broker for a newer directory (DIRECTORY) and takes it. */
+int directory_refresh(struct agent *a);
+/* Checks a broker checkpoint against the held one; call with log_mu. */
+int checkpoint_check(struct agent *a, const char *note);
+/* A receipt's SUBMITTED entry is in the log under its checkpoint; call
+ * with mu. */
+bool receipt_in_log(struct agent *a, const Enlace__ReceiptBody *b, uint64_t *size);
+
+/* ---- agent_ctl.c ---- */
+
+/* Serves the control socket (a->ctl_fd) until a->stopping; this thread
+ * is one of its workers. */
+void control_run(struct agent *a);
+
+#endif
