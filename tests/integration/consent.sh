@@ -14,7 +14,7 @@ R="$BIN/tests/rawclient"
 U=tcp://127.0.0.1:$BROKER_PORT
 A="$BIN/client/enlace-audit"
 KEYS=(--directory "$NET/directory" --authority-pub "$NET/authority/authority.pub")
-inbox_has() { ls "$NET/$1/spool/inbox" | grep -q "^$2"; }
+inbox_has() { test -e "$NET/$1/spool/inbox/$2.env"; }	# renamed in: whole
 json_id() { python3 -c "import json,sys; print(json.load(sys.stdin)['message_id'])"; }
 pending() { # pending FORWARD_ID: the request for it at AR-UIF, as JSON
 	enl AR-UIF consent list --json | python3 -c "

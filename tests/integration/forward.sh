@@ -12,7 +12,7 @@ start_broker || finish
 for a in AR-UIF BR-PF BR-COAF CO-FGN; do start_agent $a || finish; done
 R="$BIN/tests/rawclient"
 U=tcp://127.0.0.1:$BROKER_PORT
-inbox_has() { ls "$NET/$1/spool/inbox" | grep -q "^$2"; }
+inbox_has() { test -e "$NET/$1/spool/inbox/$2.env"; }	# renamed in: whole
 send_to_brpf() { # send_to_brpf TLP ONWARD TEXT: an id, once BR-PF has it
 	local id
 	id=$(enl AR-UIF send --to BR-PF --tlp "$1" --onward "$2" --text "$3")

@@ -18,7 +18,7 @@ KEYS=(--directory "$NET/directory" --authority-pub "$NET/authority/authority.pub
 LOG=$NET/broker/data/log
 
 id=$(enl AR-UIF send --to BR-PF --to US-FINCEN --text "one")
-ok "US-FINCEN gets it" wait_for 20 "US-FINCEN" sh -c "ls $NET/US-FINCEN/spool/inbox | grep -q $id"
+ok "US-FINCEN gets it" wait_for 20 "US-FINCEN" test -e "$NET/US-FINCEN/spool/inbox/$id.env"
 enl AR-UIF receipts --json "$id" > "$NET/r.json"
 ok "the receipt: BR-PF rejected by the default rule, US-FINCEN not blocked" python3 -c "
 import json; r = {x['recipient']: x for x in json.load(open('$NET/r.json'))['recipients']}
@@ -44,7 +44,7 @@ printf 'rule open-v2: allow\n    from any\n    to any\n' > "$NET/broker/policy.c
 kill -HUP "$(cat "$NET/broker/pid")"
 ok "the new policy is in force" wait_for 10 "new policy" grep -q "policy in force: .*(1 rules)" "$NET/broker/log"
 id3=$(enl AR-UIF send --to BR-PF --to US-FINCEN --text "three")
-ok "BR-PF gets the next message" wait_for 20 "BR-PF" sh -c "ls $NET/BR-PF/spool/inbox | grep -q $id3"
+ok "BR-PF gets the next message" wait_for 20 "BR-PF" test -e "$NET/BR-PF/spool/inbox/$id3.env"
 is "BR-PF never got the refused ones" "$(ls "$NET/BR-PF/spool/inbox" | grep -c "$id\|$id2")" 0
 
 # switching while messages stream: each message decided by one policy
