@@ -85,7 +85,9 @@ stop_broker() { # stop_broker [SIGNAL]
 	local pid
 	pid=$(cat "$NET/broker/pid" 2>/dev/null) || return 0
 	kill -"${1:-TERM}" "$pid" 2>/dev/null
-	wait_for 10 "the broker to exit" sh -c "! kill -0 $pid"
+	# its last publication syncs the file system: slow when other work
+	# writes beside it (CI runs tests two at a time)
+	wait_for 30 "the broker to exit" sh -c "! kill -0 $pid"
 	rm -f "$NET/broker/pid"
 }
 

@@ -387,7 +387,8 @@ test_cosignature_during_publication(void)
 		REQUIRE_OK(enl_checkpoint_format(&cp, &body));
 		REQUIRE_OK(enl_cosign(agency, "AR-UIF", body, 1700000000, &line));
 		while (!enl_tlog_publish_wanted(log) && time(NULL) < until)
-			;	/* at most a second: publications are a second apart */
+			nanosleep(&(struct timespec){0, 10000000}, NULL);	/* at most a second:
+			 * publications are a second apart */
 		CHECK_RC(enl_tlog_publish_due(log), ENL_OK);	/* at work, on its thread */
 		CHECK_RC(enl_tlog_set_cosignatures(log, N, line), ENL_OK);
 		CHECK_RC(enl_tlog_flush(log), ENL_OK);	/* waits for that publication */
