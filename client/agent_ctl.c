@@ -640,36 +640,27 @@ reply_receipt(struct ctl *c, const Enlace__Signed *sg, const char *note)
 						sg->signature.data) == ENL_OK;
 	for (size_t i = 0; ok && i < b->n_recipients; i++) {
 		const Enlace__RecipientState *rs = b->recipients[i];
-		const struct enl_card *card = enl_directory_find(a->dir, rs->recipient);
-		uint8_t msg[ENL_ACK_MSG_LEN];
+		int64_t revoked_at = 0;
+		int rc;
 		/* a message to the broker itself (a consent decision): the
 		 * broker's signature on the receipt says it took it in */
 		if (rs->state != ENLACE__DELIVERY_STATE__ACKED || strcmp(rs->recipient, b->broker) == 0)
 			continue;
-		ok = card != NULL && rs->ack_signature.len == 64 && b->message_id.len == ENL_MSG_ID_LEN &&
+		ok = rs->ack_signature.len == 64 && b->message_id.len == ENL_MSG_ID_LEN &&
 		     b->envelope_hash.len == ENL_HASH_LEN;
 		if (!ok)
 			break;
-		enl_ack_message(b->message_id.data, b->envelope_hash.data, rs->ack_time, msg);
-		/* the ack was made with a version of the recipient's key, not
-		 * revoked when the broker took it */
-		bool any = false;
-		for (size_t k = 0; ok && k < card->n_keys && !any; k++) {
-			const struct enl_revocation *rv;
-			if (enl_verify_labeled(card->keys[k].sign_pk, ENL_LABEL_ACK, msg, sizeof(msg),
-					       rs->ack_signature.data) != ENL_OK)
-				continue;
-			any = true;
-			rv = enl_directory_revoked(a->dir, rs->recipient, card->keys[k].version);
-			if (rv != NULL && rv->revoked_at <= rs->acked_at) {
-				char t[32];
-				enl_time_format(rv->revoked_at, t);
-				snprintf(why, sizeof(why), "the acknowledgement of %s is signed by a "
-					 "key revoked at %s, before it", rs->recipient, t);
-				ok = false;
-			}
+		/* not revoked when the broker took it */
+		rc = enl_directory_ack_check(a->dir, rs->recipient, b->message_id.data,
+					     b->envelope_hash.data, rs->ack_time,
+					     rs->ack_signature.data, rs->acked_at, &revoked_at);
+		if (rc == ENL_E_REVOKED_KEY) {
+			char t[32];
+			enl_time_format(revoked_at, t);
+			snprintf(why, sizeof(why), "the acknowledgement of %s is signed by a key "
+				 "revoked at %s, before it", rs->recipient, t);
 		}
-		ok = ok && any;
+		ok = rc == ENL_OK;
 	}
 	if (why[0] != '\0' && (note == NULL || note[0] == '\0'))
 		note = why;
@@ -711,6 +702,7 @@ ctl_receipts_of(struct ctl *c, const uint8_t *id, bool local_only)
 	Enlace__Signed *sg = NULL;
 	struct enl_keyring kr = keyring(a);
 	char hex[2 * ENL_MSG_ID_LEN + 1], kept[2048], where[2048], note[300] = "";
+	bool receipted;
 	uint8_t *buf = NULL;
 	size_t len = 0;
 	int rc;
@@ -718,13 +710,14 @@ ctl_receipts_of(struct ctl *c, const uint8_t *id, bool local_only)
 	enl_hex(id, ENL_MSG_ID_LEN, hex);
 	snprintf(kept, sizeof(kept), "%s/sent/%s.receipt", a->cfg.spool, hex);
 	snprintf(where, sizeof(where), "%s/outbox/%s.env", a->cfg.spool, hex);
-	if (access(kept, F_OK) != 0 && access(where, F_OK) == 0) {
+	receipted = access(kept, F_OK) == 0;
+	if (!receipted && access(where, F_OK) == 0) {
 		ctl_error(c, ENL_E_NOT_FOUND, "still in the outbox: the broker has not "
 			  "receipted it yet");
 		return;
 	}
 	snprintf(where, sizeof(where), "%s/failed/%s.env", a->cfg.spool, hex);
-	if (access(kept, F_OK) != 0 && access(where, F_OK) == 0) {
+	if (!receipted && access(where, F_OK) == 0) {
 		refused_reason(a, hex, note, sizeof(note));	/* the broker's answer, kept */
 		ctl_error(c, ENL_E_PERMISSION, note);
 		return;

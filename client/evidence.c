@@ -129,29 +129,17 @@ trail_check_acks(struct trail *t, const struct enl_directory *dir)
 
 	for (size_t i = 0; i < t->n; i++) {
 		const Enlace__AuditEntry *e = t->ev[i].e;
-		const struct enl_card *c;
-		uint8_t msg[ENL_ACK_MSG_LEN];
 		if (e->event != ENLACE__AUDIT_EVENT__AUDIT_ACKED)
 			continue;
 		t->ev[i].ack = -1;
-		c = enl_directory_find(dir, e->recipient);
-		if (c != NULL && e->ack_signature.len == 64 && e->envelope_hash.len == ENL_HASH_LEN &&
+		/* not revoked when the broker logged it */
+		if (e->ack_signature.len == 64 && e->envelope_hash.len == ENL_HASH_LEN &&
 		    e->message_id.len == ENL_MSG_ID_LEN) {
-			enl_ack_message(e->message_id.data, e->envelope_hash.data, e->ack_time, msg);
-			/* made with one of the recipient's key versions, not
-			 * revoked when the broker logged it */
-			for (size_t k = 0; k < c->n_keys && t->ev[i].ack == -1; k++) {
-				const struct enl_revocation *rv;
-				if (enl_verify_labeled(c->keys[k].sign_pk, ENL_LABEL_ACK, msg,
-						       sizeof(msg), e->ack_signature.data) != ENL_OK)
-					continue;
-				t->ev[i].ack = 1;
-				rv = enl_directory_revoked(dir, e->recipient, c->keys[k].version);
-				if (rv != NULL && rv->revoked_at <= e->time) {
-					t->ev[i].ack = -2;
-					t->ev[i].revoked_at = rv->revoked_at;
-				}
-			}
+			int r = enl_directory_ack_check(dir, e->recipient, e->message_id.data,
+							e->envelope_hash.data, e->ack_time,
+							e->ack_signature.data, e->time,
+							&t->ev[i].revoked_at);
+			t->ev[i].ack = r == ENL_OK ? 1 : r == ENL_E_REVOKED_KEY ? -2 : -1;
 		}
 		if (t->ev[i].ack < 0)
 			rc = t->ev[i].ack == -2 ? ENL_E_REVOKED_KEY : ENL_E_BAD_SIGNATURE;

@@ -6,6 +6,7 @@
 #include <sodium.h>
 
 #include "enlace/keys.h"
+#include "enlace/session.h"
 #include "enlace/wire.h"
 #include "keys_int.h"
 
@@ -292,6 +293,33 @@ enl_directory_keyring_ever(const struct enl_directory *d)
 	struct enl_keyring kr = {(void *)d, kr_signing_key_ever, kr_encryption_key};
 
 	return kr;
+}
+
+int
+enl_directory_ack_check(const struct enl_directory *d, const char *recipient,
+			const uint8_t id[static ENL_MSG_ID_LEN],
+			const uint8_t hash[static ENL_HASH_LEN], int64_t ack_time,
+			const uint8_t sig[static 64], int64_t logged_at, int64_t *revoked_at)
+{
+	const struct enl_card *c = enl_directory_find(d, recipient);
+	uint8_t msg[ENL_ACK_MSG_LEN];
+
+	if (c == NULL)
+		return ENL_E_UNKNOWN_SENDER;
+	enl_ack_message(id, hash, ack_time, msg);
+	for (size_t k = 0; k < c->n_keys; k++) {
+		const struct enl_revocation *rv;
+		if (enl_verify_labeled(c->keys[k].sign_pk, ENL_LABEL_ACK, msg, sizeof(msg), sig) !=
+		    ENL_OK)
+			continue;
+		rv = enl_directory_revoked(d, recipient, c->keys[k].version);
+		if (rv != NULL && rv->revoked_at <= logged_at) {
+			*revoked_at = rv->revoked_at;
+			return ENL_E_REVOKED_KEY;
+		}
+		return ENL_OK;
+	}
+	return ENL_E_BAD_SIGNATURE;
 }
 
 /* ---- building ---- */

@@ -254,6 +254,18 @@ struct enl_keyring enl_directory_keyring(const struct enl_directory *d);
 struct enl_keyring enl_directory_keyring_ever(const struct enl_directory *d);
 
 /*
+ * Checks `recipient`'s acknowledgement of message (id, hash) made at
+ * ack_time: signed by a version of its key that `d` does not revoke at or
+ * before logged_at (when the broker took it). ENL_OK;
+ * ENL_E_REVOKED_KEY with *revoked_at; ENL_E_BAD_SIGNATURE;
+ * ENL_E_UNKNOWN_SENDER (no card).
+ */
+int enl_directory_ack_check(const struct enl_directory *d, const char *recipient,
+			    const uint8_t id[static ENL_MSG_ID_LEN],
+			    const uint8_t hash[static ENL_HASH_LEN], int64_t ack_time,
+			    const uint8_t sig[static 64], int64_t logged_at, int64_t *revoked_at);
+
+/*
  * Builds and signs a directory with the authority's current key. Cards
  * are SignedCard bytes; each is checked, and ids must be unique.
  * `expires_at` must be after `now`. Errors: ENL_E_INVAL, ENL_E_BAD_CARD,
