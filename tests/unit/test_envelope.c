@@ -175,8 +175,23 @@ limit_case(size_t limit)
 	if (env != NULL) {
 		CHECK_RC(enl_envelope_open(env, len, w.agency[1], &w.kr, &lim, NOW, &m), ENL_OK);
 		CHECK(m != NULL && m->payload.attachments[0].len == att.len);
+		/* the envelope hash (on a thread of its own when large) */
+		uint8_t want[ENL_HASH_LEN], got[ENL_HASH_LEN];
+		struct enl_header vh;
+		enl_hash(env, len, want);
+		CHECK(m != NULL && memcmp(m->hash, want, sizeof(want)) == 0);
 		enl_message_free(m);
 		m = NULL;
+		CHECK_RC(enl_envelope_verify(env, len, &w.kr, &lim, NOW, &vh, got), ENL_OK);
+		CHECK(memcmp(got, want, sizeof(want)) == 0);
+		/* the last byte before the signature's field: the digest's end */
+		env[len - 67] ^= 1;
+		CHECK_RC(enl_envelope_verify(env, len, &w.kr, &lim, NOW, &vh, got),
+			 ENL_E_BAD_SIGNATURE);
+		CHECK_RC(enl_envelope_open(env, len, w.agency[1], &w.kr, &lim, NOW, &m),
+			 ENL_E_BAD_SIGNATURE);
+		CHECK(m == NULL);
+		env[len - 67] ^= 1;
 		/* A receiver with a lower limit refuses it before decrypting. */
 		struct enl_limits small = {limit - 1};
 		CHECK_RC(enl_envelope_open(env, len, w.agency[1], &w.kr, &small, NOW, &m),
