@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1088,6 +1089,27 @@ ctl_serve(struct ctl *c)
 	close(c->fd);
 }
 
+/*
+ * A connection the agent cannot take (out of descriptors or memory) stays
+ * queued and keeps the listener readable: the worker pauses rather than
+ * spin on it, and the log says so once a minute. It is taken once the
+ * agent can again.
+ */
+static void
+accept_failed(int err)
+{
+	static _Atomic int64_t last_logged;
+	const struct timespec pause = {0, 100 * 1000 * 1000};
+	int64_t now = (int64_t)time(NULL), last;
+
+	if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR || err == ECONNABORTED)
+		return;	/* another worker took it, or it went away */
+	last = atomic_load(&last_logged);
+	if (now - last >= 60 && atomic_compare_exchange_strong(&last_logged, &last, now))
+		alog("control socket: cannot take a connection: %s", strerror(err));
+	nanosleep(&pause, NULL);
+}
+
 static void *
 ctl_main(void *arg)
 {
@@ -1099,8 +1121,10 @@ ctl_main(void *arg)
 		if (poll(&p, 1, 250) <= 0)	/* 250 ms: to see `stopping` */
 			continue;
 		/* the listener is non-blocking: another worker may have taken it */
-		if ((c->fd = accept4(a->ctl_fd, NULL, NULL, SOCK_CLOEXEC)) < 0)
+		if ((c->fd = accept4(a->ctl_fd, NULL, NULL, SOCK_CLOEXEC)) < 0) {
+			accept_failed(errno);
 			continue;
+		}
 		ctl_serve(c);
 	}
 	return NULL;

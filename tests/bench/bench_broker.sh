@@ -96,6 +96,12 @@ echo "== against the goals"
 echo "throughput: $ratio of the ceiling with $CAP sender sessions ($ratio_ns with $NS) (goal >= 0.4):" \
 	"$(verdict "$ratio >= 0.4")"
 echo "lone client p50: $lone ms = $(awk "BEGIN { printf \"%.1f\", $lone / $fsync }") x one fdatasync of $fsync ms (goal <= 2x): $(verdict "$lone <= 2 * $fsync")"
+# What no broker on this stack can beat: a receipt needs one round trip,
+# one signature check before anything is stored, and one sync after.
+rtt=$(field "$NET/transport1.out" "mean round trip" trip)
+verify=$(field "$NET/capacity.out" "one Ed25519 verify" "(alone)")
+echo "  its floor here: nng round trip $rtt + one verify $verify + one fdatasync $fsync =" \
+	"$(awk "BEGIN { printf \"%.3f ms = %.1f x one fdatasync\", $rtt + $verify + $fsync, ($rtt + $verify + $fsync) / $fsync }")"
 if [ "${RATE:-2000}" = 2000 ]; then
 	echo "p99 at 2000 msg/s offered ($NS senders, $NR recipients): $p99 ms (goal <= 5 ms):" \
 		"$(verdict "$p99 <= 5")"

@@ -8,6 +8,9 @@
 #   once there is space it is, once.
 # - At a sending agent: `enlace send` fails with a clear error and leaves
 #   nothing in the outbox.
+# The same module makes an agent run out of file descriptors: it cannot
+# take an analyst's connection, says so, does not spin on it, and answers
+# once it can again.
 . "$(dirname "$0")/common.sh"
 : "${DISKFULL:?DISKFULL must name the diskfull module}"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0"
@@ -15,7 +18,8 @@ FETCH_WAIT=2s net_init AR-UIF:FIU BR-PF:POLICE
 full() { # full WHO FOLDER command...: runs command with WHO's disk made fillable
 	local who=$1 dir=$2
 	shift 2
-	LD_PRELOAD=$DISKFULL ENLACE_DISKFULL_FLAG="$NET/full-$who" ENLACE_DISKFULL_DIR="$dir" "$@"
+	LD_PRELOAD=$DISKFULL ENLACE_DISKFULL_FLAG="$NET/full-$who" ENLACE_DISKFULL_DIR="$dir" \
+		ENLACE_NOFDS_FLAG="$NET/nofds-$who" "$@"
 }
 msgid() { grep -o '"message_id":"[0-9a-f]*"' | cut -d'"' -f4; }
 stored() { sqlite3 "$NET/broker/data/store.sqlite" "select count(*) from messages where hex(id) = upper('$1')"; }
@@ -86,6 +90,25 @@ is "  ... and leaves nothing in the outbox" "$(ls -A "$NET/AR-UIF/spool/outbox" 
 rm "$NET/full-AR-UIF"
 id3=$(enl AR-UIF send --wait --json --to BR-PF --text "room again" | msgid)
 ok "with room again it sends" test ${#id3} = 32
+
+# AR-UIF's agent is out of file descriptors: an analyst's command waits.
+touch "$NET/nofds-AR-UIF"
+agent_pid=$(cat "$NET/AR-UIF/pid")
+ENLACE_SOCKET=$NET/AR-UIF/agent.sock "$BIN/client/enlace" status > "$NET/nofds.out" 2>&1 &
+status_pid=$!
+ok "the agent says it cannot take the connection" wait_for 20 "the log line" \
+	grep -q "control socket: cannot take a connection: Too many open files" "$NET/AR-UIF/log"
+cpu() { awk '{ print $14 + $15 }' "/proc/$agent_pid/stat"; }	# clock ticks
+t0=$(cpu)
+# a window to measure over, not a wait for anything: eight workers spinning
+# on the queued connection would take both cores for all of it
+sleep 2
+ticks=$(($(cpu) - t0))
+ok "  ... and does not spin on it ($ticks ticks of CPU in 2 s)" test "$ticks" -lt 40
+ok "  ... and the command still waits" kill -0 "$status_pid"
+rm "$NET/nofds-AR-UIF"
+ok "with descriptors again it answers" wait "$status_pid"
+ok "  ... the status" grep -q "connected" "$NET/nofds.out"
 
 stop_broker TERM
 ok "the audit log verifies" "$BIN/client/enlace-audit" verify "$NET/broker/data/log" \

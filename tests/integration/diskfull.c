@@ -5,6 +5,9 @@
  * Writes elsewhere (the process's log, sockets) go through. The process
  * under test is not changed: it meets the error where a full disk would
  * give it.
+ *
+ * Likewise, while the file named by ENLACE_NOFDS_FLAG exists, accept and
+ * accept4 fail with EMFILE, as in a process out of file descriptors.
  */
 #undef _FILE_OFFSET_BITS	/* pwrite and pwrite64 are both defined here */
 #ifndef _GNU_SOURCE
@@ -18,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -110,4 +114,32 @@ posix_fallocate64(int fd, off64_t off, off64_t len)
 	if (full(fd))
 		return ENOSPC;
 	return NEXT(posix_fallocate64)(fd, off, len);
+}
+
+static bool
+no_fds(void)
+{
+	const char *flag = getenv("ENLACE_NOFDS_FLAG");
+
+	return flag != NULL && access(flag, F_OK) == 0;
+}
+
+int
+accept(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	if (no_fds()) {
+		errno = EMFILE;
+		return -1;
+	}
+	return NEXT(accept)(fd, addr, len);
+}
+
+int
+accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+{
+	if (no_fds()) {
+		errno = EMFILE;
+		return -1;
+	}
+	return NEXT(accept4)(fd, addr, len, flags);
 }
