@@ -101,6 +101,13 @@ struct original_info {
 	int forwarder_state;	/* enum delivery_state, or 0: not a recipient */
 };
 
+/* A queued delivery whose message expired before it was fetched. */
+struct expired_delivery {
+	uint8_t id[ENL_MSG_ID_LEN];
+	char recipient[ENL_ID_MAX + 1];
+	int64_t expires_at;
+};
+
 /* A delivery as the policy decided it: QUEUED, or REJECTED with why. */
 struct delivery_init {
 	enum delivery_state state;
@@ -161,6 +168,10 @@ struct store_ops {
 	int (*consent_set)(void *db, const uint8_t id[ENL_MSG_ID_LEN], int state);
 	int (*consents_expired)(void *db, int64_t now, struct consent *out, size_t max,
 				size_t *n);
+	/* Up to max deliveries nobody fetched whose message's expiry has
+	 * passed (not changed). */
+	int (*deliveries_expired)(void *db, int64_t now, struct expired_delivery *out,
+				  size_t max, size_t *n);
 	/* Small named values. meta_get: ENL_E_NOT_FOUND if absent. */
 	int (*meta_get)(void *db, const char *key, uint8_t *out, size_t cap, size_t *len);
 	int (*meta_put)(void *db, const char *key, const uint8_t *value, size_t len);

@@ -135,6 +135,7 @@ struct server {
 	struct policy_ref *policy;	/* under mu */
 	struct dir_state *dir;	/* under mu */
 	int64_t consents_swept;	/* writer thread only */
+	int64_t deliveries_swept;	/* writer thread only */
 	int64_t expiry_said;	/* writer thread only: when the directory's expiry was last said */
 	bool publish_failing;	/* writer thread only: said once until it works, */
 	uint64_t publish_failed_at;	/* ... which is when the log is published past this */
@@ -1449,25 +1450,61 @@ fetch_read(struct work *w, struct store *st)
  * recipient may hold it: it goes again, and the recipient decides).
  */
 static int
+expire_delivery(struct server *srv, struct store *st, const uint8_t id[ENL_MSG_ID_LEN],
+		const char *agency, int64_t expires_at, int64_t now)
+{
+	char why[120], t[32];
+	int rc;
+
+	enl_time_format(expires_at, t);
+	snprintf(why, sizeof(why), "the message expired at %s, before %s fetched it", t, agency);
+	if ((rc = st->ops->mark(st->db, id, agency, DS_EXPIRED, now, NULL, 0, why)) != ENL_OK)
+		return rc;
+	struct audit a = {ENLACE__AUDIT_EVENT__EXPIRED, id, NULL, NULL, NULL, agency, why,
+			  0, NULL, NULL, NULL};
+	return audit(srv, &a, now, NULL);
+}
+
+static int
 mark_expired(struct server *srv, struct store *st, const struct env_ref *f,
 	     const char *agency, int64_t now)
 {
 	struct enl_limits lim = {.max_payload = srv->p.cfg->max_payload};
 	struct enl_header h;
-	char why[120], t[32];
-	int rc;
 
 	/* the stored bytes verified at SUBMIT: their header can be read */
 	if (enl_envelope_peek(f->bytes, f->len, &lim, &h) != ENL_OK || h.expires_at == 0 ||
 	    h.expires_at > now)
 		return ENL_E_EXISTS;
-	enl_time_format(h.expires_at, t);
-	snprintf(why, sizeof(why), "the message expired at %s, before %s fetched it", t, agency);
-	if ((rc = st->ops->mark(st->db, f->id, agency, DS_EXPIRED, now, NULL, 0, why)) != ENL_OK)
+	return expire_delivery(srv, st, f->id, agency, h.expires_at, now);
+}
+
+/*
+ * Deliveries nobody fetched before their message expired, found once a
+ * second: EXPIRED without waiting for a fetch that may never come (the
+ * recipient's agent away, or the agency gone), so the sender's receipt
+ * and the audit log say so at the time.
+ */
+static int
+deliveries_sweep(struct server *srv, struct store *st, int64_t now)
+{
+	struct expired_delivery e[64];
+	size_t n = 0;
+	int rc;
+
+	if (now < srv->deliveries_swept + 1)
+		return ENL_OK;
+	srv->deliveries_swept = now;
+	if ((rc = st->ops->deliveries_expired(st->db, now, e, 64, &n)) != ENL_OK)
 		return rc;
-	struct audit a = {ENLACE__AUDIT_EVENT__EXPIRED, f->id, NULL, NULL, NULL, agency, why,
-			  0, NULL, NULL, NULL};
-	return audit(srv, &a, now, NULL);
+	for (size_t i = 0; rc == ENL_OK && i < n; i++) {
+		rc = expire_delivery(srv, st, e[i].id, e[i].recipient, e[i].expires_at, now);
+		if (rc == ENL_E_EXISTS || rc == ENL_E_NOT_FOUND)
+			rc = ENL_OK;	/* moved on in this same batch */
+	}
+	if (n == 64)
+		srv->deliveries_swept = 0;	/* more: again at the next round */
+	return rc;
 }
 
 /* Marks what a fetch took as fetched (the envelopes stay undelivered
@@ -1572,6 +1609,8 @@ fetch_prepare(void *arg, struct store *st, int64_t now)
 	srv->parked = NULL;
 	expiry_watch(srv, now);
 	rc = consents_sweep(srv, st, now);
+	if (rc == ENL_OK)
+		rc = deliveries_sweep(srv, st, now);
 	while ((w = list) != NULL) {
 		bool dead;
 		list = w->next_parked;

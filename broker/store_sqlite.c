@@ -40,7 +40,7 @@ struct sq {
 	sqlite3_stmt *pending, *mark, *states, *state_of;
 	sqlite3_stmt *audit_put, *audit_all, *audit_get;
 	sqlite3_stmt *cosig_put, *cosig_list, *meta_get, *meta_put, *msg_exists;
-	sqlite3_stmt *original, *cons_put, *cons_get, *cons_set, *cons_exp;
+	sqlite3_stmt *original, *cons_put, *cons_get, *cons_set, *cons_exp, *dlv_exp;
 	char blobs[1100];	/* large envelopes, one file each */
 	/* the WAL, opened again for sync(); reopened if SQLite made a new one */
 	pthread_mutex_t wal_mu;
@@ -85,7 +85,10 @@ static const char schema[] =
 	"  msg INTEGER NOT NULL, recipient TEXT NOT NULL, pos INTEGER NOT NULL,"
 	"  state INTEGER NOT NULL,"
 	"  queued_at INTEGER, fetched_at INTEGER, acked_at INTEGER, ack_time INTEGER,"
-	"  ack_sig BLOB, reason TEXT, PRIMARY KEY (msg, recipient)) WITHOUT ROWID;"
+	"  ack_sig BLOB, reason TEXT,"
+	/* the message's expiry (0: none), for the deliveries nobody fetches */
+	"  expires_at INTEGER NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY (msg, recipient)) WITHOUT ROWID;"
 	/* Only undelivered rows, in arrival order: a fetch reads its first rows. */
 	"CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries (recipient, msg) "
 	"  WHERE state IN (1, 2);"
@@ -259,6 +262,7 @@ sq_message_put(void *db, const struct enl_header *h, const uint8_t hash[ENL_HASH
 		sqlite3_bind_int64(s->dlv_put, 3, (sqlite3_int64)i);
 		sqlite3_bind_int(s->dlv_put, 4, d[i].state);
 		sqlite3_bind_int64(s->dlv_put, 5, now);
+		sqlite3_bind_int64(s->dlv_put, 7, h->expires_at);
 		if (d[i].reason != NULL)
 			sqlite3_bind_text(s->dlv_put, 6, d[i].reason, -1, SQLITE_STATIC);
 		else
@@ -661,6 +665,31 @@ sq_consents_expired(void *db, int64_t now, struct consent *out, size_t max, size
 	return rc == SQLITE_DONE ? ENL_OK : sq_err(s, "consents_expired");
 }
 
+static int
+sq_deliveries_expired(void *db, int64_t now, struct expired_delivery *out, size_t max,
+		      size_t *n)
+{
+	struct sq *s = db;
+	sqlite3_stmt *st = s->dlv_exp;
+	int rc;
+
+	*n = 0;
+	sqlite3_bind_int64(st, 1, now);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct expired_delivery *e = &out[*n];
+		if (sqlite3_column_bytes(st, 0) != ENL_MSG_ID_LEN)
+			continue;
+		memcpy(e->id, sqlite3_column_blob(st, 0), ENL_MSG_ID_LEN);
+		snprintf(e->recipient, sizeof(e->recipient), "%s",
+			 (const char *)sqlite3_column_text(st, 1));
+		e->expires_at = sqlite3_column_int64(st, 2);
+		(*n)++;
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? ENL_OK : sq_err(s, "deliveries_expired");
+}
+
 static void
 sq_close(void *db)
 {
@@ -671,7 +700,7 @@ sq_close(void *db)
 				&s->audit_get, &s->cosig_put, &s->cosig_list,
 				&s->meta_get, &s->meta_put, &s->msg_exists,
 				&s->original, &s->cons_put, &s->cons_get,
-				&s->cons_set, &s->cons_exp};
+				&s->cons_set, &s->cons_exp, &s->dlv_exp};
 
 	if (s == NULL)
 		return;
@@ -696,7 +725,8 @@ static const struct store_ops sq_ops = {
 	sq_begin, sq_commit_nosync, sq_sync, sq_rollback, sq_message_get, sq_message_put,
 	sq_pending, sq_mark, sq_states, sq_audit_append, sq_audit_load, sq_audit_get,
 	sq_cosig_put, sq_cosigs, sq_original, sq_consent_put, sq_consent_get,
-	sq_consent_set, sq_consents_expired, sq_meta_get, sq_meta_put, sq_close,
+	sq_consent_set, sq_consents_expired, sq_deliveries_expired, sq_meta_get, sq_meta_put,
+	sq_close,
 };
 
 /* The blobs folder beside the database; files no row names are removed. */
@@ -752,13 +782,40 @@ layout_current(sqlite3 *db)
 	return ok;
 }
 
+/*
+ * What later builds added to a table, made in place in a store of an
+ * earlier one: deliveries.expires_at. Deliveries stored before it keep 0:
+ * the sweep does not see them, and they are found expired at their
+ * recipient's first fetch, as they were.
+ */
+static int
+upgrade(sqlite3 *db, const char *path)
+{
+	sqlite3_stmt *st = NULL;
+	bool has = sqlite3_prepare_v2(db, "SELECT expires_at FROM deliveries LIMIT 0", -1, &st,
+				      NULL) == SQLITE_OK;
+	int rc;
+
+	sqlite3_finalize(st);
+	if (!has) {
+		rc = sqlite3_exec(db, "ALTER TABLE deliveries ADD COLUMN "
+				      "expires_at INTEGER NOT NULL DEFAULT 0", NULL, NULL, NULL);
+		if (rc != SQLITE_OK)
+			return rc;
+		blog("store: %s: deliveries now keep their message's expiry", path);
+	}
+	/* only deliveries nobody fetched yet, of messages that expire */
+	return sqlite3_exec(db, "CREATE INDEX IF NOT EXISTS deliveries_expiring ON deliveries "
+				"(expires_at) WHERE state = 1 AND expires_at > 0", NULL, NULL, NULL);
+}
+
 int
 store_sqlite_open(const char *path, struct store *out)
 {
 	struct stmt_def {
 		sqlite3_stmt **st;
 		const char *sql;
-	} stmts[23];
+	} stmts[24];
 	struct sq *s = calloc(1, sizeof(*s));
 	size_t n = 0;
 
@@ -776,8 +833,8 @@ store_sqlite_open(const char *path, struct store *out)
 		"INSERT INTO messages (id, hash, sender, received_at, envelope, log_index, tlp, "
 		"onward, evidential) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"};
 	stmts[n++] = (struct stmt_def){&s->dlv_put,
-		"INSERT INTO deliveries (msg, recipient, pos, state, queued_at, reason) "
-		"VALUES (?, ?, ?, ?, ?, ?)"};
+		"INSERT INTO deliveries (msg, recipient, pos, state, queued_at, reason, "
+		"expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)"};
 	stmts[n++] = (struct stmt_def){&s->pending,
 		"SELECT m.id, m.envelope FROM deliveries d JOIN messages m "
 		"ON m.seq = d.msg WHERE d.recipient = ? AND d.state IN (1, 2) "
@@ -814,6 +871,10 @@ store_sqlite_open(const char *path, struct store *out)
 		"UPDATE consents SET state = ? WHERE request_id = ?"};
 	stmts[n++] = (struct stmt_def){&s->cons_exp,
 		"SELECT " CONSENT_COLS " FROM consents WHERE state = 0 AND expires_at <= ? LIMIT ?"};
+	stmts[n++] = (struct stmt_def){&s->dlv_exp,
+		"SELECT m.id, d.recipient, d.expires_at FROM deliveries d JOIN messages m "
+		"ON m.seq = d.msg WHERE d.state = 1 AND d.expires_at > 0 AND d.expires_at <= ? "
+		"LIMIT ?"};
 	stmts[n++] = (struct stmt_def){&s->original,
 		"SELECT m.sender, m.tlp, m.onward, m.evidential, coalesce((SELECT d.state "
 		"FROM deliveries d WHERE d.msg = m.seq AND d.recipient = ?2), 0), m.hash "
@@ -839,6 +900,8 @@ store_sqlite_open(const char *path, struct store *out)
 		sq_close(s);
 		return ENL_E_UNSUPPORTED;
 	}
+	if (upgrade(s->db, path) != SQLITE_OK)
+		goto fail;
 	for (size_t i = 0; i < n; i++)
 		if (sqlite3_prepare_v2(s->db, stmts[i].sql, -1, stmts[i].st, NULL) != SQLITE_OK)
 			goto fail;
