@@ -114,8 +114,10 @@ struct delivery_init {
 	const char *reason;
 };
 
+/* `own`, when not NULL, holds env as a malloc'd buffer that the callback
+ * may keep (setting *own to NULL); the store frees it otherwise. */
 typedef int (*store_envelope_cb)(void *arg, const uint8_t id[ENL_MSG_ID_LEN],
-				 const uint8_t *env, size_t len);
+				 const uint8_t *env, size_t len, uint8_t **own);
 typedef void (*store_state_cb)(void *arg, const struct rcpt_state *st);
 
 struct store_ops {

@@ -292,25 +292,32 @@ hold_release(struct writer_hold *h)
 /* Sends the frame, once what it says is durable (on the writer, the batch
  * just committed; elsewhere, the batch it was deferred from). */
 static void
-send_bytes(struct work *w, uint8_t *frame, size_t len)
+send_msg(struct work *w, nng_msg *msg)
 {
 	uint64_t seq = writer_seq(w->srv->p.writer);
-	nng_msg *msg;
 
 	if (w->durable_seq > seq)
 		seq = w->durable_seq;
 	w->durable_seq = 0;
-	if (frame == NULL || nng_msg_alloc(&msg, 0) != 0 ||
-	    nng_msg_append(msg, frame, len) != 0) {
-		free(frame);
+	if (msg == NULL) {
 		work_recv(w);	/* abandon the request; the client retries */
 		return;
 	}
-	free(frame);
 	w->held_msg = msg;
 	w->hold.release = hold_release;
 	if (!writer_hold(w->srv->p.writer, seq, &w->hold))
 		hold_release(&w->hold);
+}
+
+static void
+send_bytes(struct work *w, uint8_t *frame, size_t len)
+{
+	nng_msg *msg = NULL;
+
+	if (frame != NULL && nng_msg_alloc(&msg, len) == 0)
+		memcpy(nng_msg_body(msg), frame, len);
+	free(frame);
+	send_msg(w, msg);
 }
 
 static void
@@ -358,19 +365,27 @@ work_reset(struct work *w)
 	w->rj = NULL;
 }
 
-/* Seals a Response for the request being handled, and sends it. */
+/* Seals a Response for the request being handled, and sends it: packed
+ * into the message that goes out and sealed there (a fetch's answer may
+ * carry 50 MiB). */
 static void
 respond(struct work *w, Enlace__Response *resp)
 {
-	uint8_t *plain = NULL, *frame = NULL;
-	size_t plen = 0, flen = 0;
+	size_t plen = protobuf_c_message_get_packed_size(&resp->base), off;
+	size_t flen = enl_session_reply_layout(w->counter, plen, &off);
+	nng_msg *msg = NULL;
 
-	if (enl_pb_pack(&resp->base, &plain, &plen) != ENL_OK ||
-	    enl_session_seal_reply(w->sess->s, w->counter, plain, plen, &frame, &flen) != ENL_OK)
-		frame = NULL;
-	free(plain);
+	if (nng_msg_alloc(&msg, flen) == 0) {
+		uint8_t *frame = nng_msg_body(msg);
+		if (protobuf_c_message_pack(&resp->base, frame + off) == plen) {
+			enl_session_seal_reply_at(w->sess->s, w->counter, frame, plen);
+		} else {
+			nng_msg_free(msg);
+			msg = NULL;
+		}
+	}
 	work_reset(w);
-	send_bytes(w, frame, flen);
+	send_msg(w, msg);
 }
 
 static void
@@ -1401,7 +1416,8 @@ handle_submit(struct work *w)
 /* ---- FETCH (long poll) ---- */
 
 static int
-collect_env(void *arg, const uint8_t id[ENL_MSG_ID_LEN], const uint8_t *env, size_t len)
+collect_env(void *arg, const uint8_t id[ENL_MSG_ID_LEN], const uint8_t *env, size_t len,
+	    uint8_t **own)
 {
 	struct work *w = arg;
 
@@ -1413,9 +1429,14 @@ collect_env(void *arg, const uint8_t id[ENL_MSG_ID_LEN], const uint8_t *env, siz
 		w->found = f;
 		w->cap_found = cap;
 	}
-	if ((w->found[w->n_found].bytes = malloc(len ? len : 1)) == NULL)
+	if (own != NULL) {	/* a large one, read from its file: no copy */
+		w->found[w->n_found].bytes = *own;
+		*own = NULL;
+	} else if ((w->found[w->n_found].bytes = malloc(len ? len : 1)) != NULL) {
+		memcpy(w->found[w->n_found].bytes, env, len);
+	} else {
 		return 1;
-	memcpy(w->found[w->n_found].bytes, env, len);
+	}
 	memcpy(w->found[w->n_found].id, id, ENL_MSG_ID_LEN);
 	w->found[w->n_found++].len = len;
 	return 0;
@@ -2224,9 +2245,9 @@ static const struct {
 };
 
 static void
-handle_request(struct work *w, const uint8_t *frame, size_t len)
+handle_request(struct work *w, uint8_t *frame, size_t len)
 {
-	uint8_t *plain = NULL;
+	const uint8_t *plain = NULL;
 	size_t plen = 0;
 	unsigned which;
 	int rc;
@@ -2248,7 +2269,6 @@ handle_request(struct work *w, const uint8_t *frame, size_t len)
 					    enl_session_peer_version(w->sess->s), pk);
 		if (rc != ENL_OK) {
 			char why[200];
-			free(plain);
 			snprintf(why, sizeof(why), "the directory in force (serial %" PRIu64
 				 ") does not admit this session's key: %s",
 				 enl_directory_serial(w->dir->dir), enl_strerror(rc));
@@ -2258,7 +2278,6 @@ handle_request(struct work *w, const uint8_t *frame, size_t len)
 	}
 	rc = enl_pb_unpack(&enlace__request__descriptor, plain, plen, w->srv->frame_max,
 			   (ProtobufCMessage **)&w->req);
-	free(plain);
 	which = rc == ENL_OK ? (unsigned)w->req->body_case : 0;
 	if (which == 0 || which >= sizeof(handlers) / sizeof(handlers[0]) ||
 	    handlers[which].fn == NULL) {

@@ -305,7 +305,7 @@ sq_pending(void *db, const char *recipient, size_t max_count, size_t max_bytes,
 				rc = SQLITE_IOERR;
 				break;
 			}
-			frc = cb(arg, sqlite3_column_blob(st, 0), buf, len);
+			frc = cb(arg, sqlite3_column_blob(st, 0), buf, len, &buf);
 			free(buf);
 			if (frc != 0)
 				break;
@@ -315,7 +315,7 @@ sq_pending(void *db, const char *recipient, size_t max_count, size_t max_bytes,
 		}
 		if (n > 0 && bytes + len > max_bytes)
 			break;	/* the first always goes, whatever its size */
-		if (cb(arg, sqlite3_column_blob(st, 0), sqlite3_column_blob(st, 1), len) != 0)
+		if (cb(arg, sqlite3_column_blob(st, 0), sqlite3_column_blob(st, 1), len, NULL) != 0)
 			break;
 		bytes += len;
 		n++;

@@ -55,16 +55,12 @@ fail(struct conn *c, int rc, const char *what, const char *detail)
 	return rc;
 }
 
-/* One exchange of bytes: send, then receive with a deadline. */
+/* One exchange: sends msg (taken), then receives with a deadline. */
 static int
-exchange(struct conn *c, const uint8_t *out, size_t out_len, int timeout_ms,
-	 nng_msg **reply)
+exchange(struct conn *c, nng_msg *msg, int timeout_ms, nng_msg **reply)
 {
-	nng_msg *msg;
 	int rc;
 
-	if ((rc = nng_msg_alloc(&msg, 0)) != 0 || (rc = nng_msg_append(msg, out, out_len)) != 0)
-		return fail(c, ENL_E_NOMEM, "message", nng_strerror(rc));
 	nng_socket_set_ms(c->sock, NNG_OPT_RECVTIMEO, timeout_ms);
 	nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO, timeout_ms);
 	if ((rc = nng_sendmsg(c->sock, msg, 0)) != 0) {
@@ -82,7 +78,7 @@ connect_session(struct conn *c, const struct enl_keyring *kr)
 	struct enl_hello_state *st = NULL;
 	uint8_t *hello = NULL;
 	size_t hlen = 0;
-	nng_msg *reply = NULL;
+	nng_msg *msg, *reply = NULL;
 	char reason[200] = "";
 	int rc;
 
@@ -101,8 +97,11 @@ connect_session(struct conn *c, const struct enl_keyring *kr)
 			       &hlen);
 	if (rc != ENL_OK)
 		return fail(c, rc, "hello", enl_strerror(rc));
-	rc = exchange(c, hello, hlen, 5000, &reply);
+	if ((rc = nng_msg_alloc(&msg, hlen)) == 0)
+		memcpy(nng_msg_body(msg), hello, hlen);
 	free(hello);
+	rc = rc != 0 ? fail(c, ENL_E_NOMEM, "message", nng_strerror(rc))
+		     : exchange(c, msg, 5000, &reply);
 	if (rc != ENL_OK) {
 		enl_hello_state_free(st);
 		return rc;
@@ -124,34 +123,35 @@ static int
 request_once(struct conn *c, const struct enl_keyring *kr, const Enlace__Request *req,
 	     int timeout_ms, Enlace__Response **resp, bool *stale)
 {
-	uint8_t *plain = NULL, *frame = NULL;
-	size_t plen = 0, flen = 0;
-	nng_msg *reply = NULL;
+	const uint8_t *plain = NULL;
+	size_t plen, off;
+	nng_msg *msg, *reply = NULL;
 	int rc;
 
 	if (c->s == NULL && (rc = connect_session(c, kr)) != ENL_OK)
 		return rc;
-	if ((rc = enl_pb_pack(&req->base, &plain, &plen)) != ENL_OK)
-		return rc;
-	rc = enl_session_seal_request(c->s, plain, plen, &frame, &flen);
-	free(plain);
-	plain = NULL;
-	if (rc != ENL_OK)
-		return fail(c, rc, "seal", enl_strerror(rc));
-	rc = exchange(c, frame, flen, timeout_ms, &reply);
-	free(frame);
-	if (rc != ENL_OK)
+	/* packed into the message that goes out and sealed there: a
+	 * submission may carry 50 MiB */
+	plen = protobuf_c_message_get_packed_size(&req->base);
+	if ((rc = nng_msg_alloc(&msg, enl_session_request_layout(c->s, plen, &off))) != 0)
+		return fail(c, ENL_E_NOMEM, "message", nng_strerror(rc));
+	if (protobuf_c_message_pack(&req->base, (uint8_t *)nng_msg_body(msg) + off) != plen) {
+		nng_msg_free(msg);
+		return fail(c, ENL_E_MALFORMED, "request", enl_strerror(ENL_E_MALFORMED));
+	}
+	enl_session_seal_request_at(c->s, nng_msg_body(msg), plen);
+	if ((rc = exchange(c, msg, timeout_ms, &reply)) != ENL_OK)
 		return rc;
 	rc = enl_session_open_reply(c->s, nng_msg_body(reply), nng_msg_len(reply),
 				    c->frame_max, &plain, &plen);
-	nng_msg_free(reply);
 	if (rc != ENL_OK) {
+		nng_msg_free(reply);
 		*stale = true;
 		return fail(c, ENL_E_IO, "reply refused", enl_strerror(rc));
 	}
 	rc = enl_pb_unpack(&enlace__response__descriptor, plain, plen, c->frame_max,
 			   (ProtobufCMessage **)resp);
-	free(plain);
+	nng_msg_free(reply);
 	if (rc != ENL_OK)
 		return fail(c, ENL_E_IO, "reply", enl_strerror(rc));
 	return ENL_OK;

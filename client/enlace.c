@@ -911,6 +911,10 @@ print_states(const Enlace__CtlResponse *r, bool json)
 	for (size_t i = 0; i < r->n_recipients; i++) {
 		const Enlace__RecipientState *s = r->recipients[i];
 		char q[32] = "-", f[32] = "-", k[32] = "-";
+		if (s->state == ENLACE__DELIVERY_STATE__HELD && strncmp(s->reason, "held for ", 9) == 0) {
+			printf("  %-14s %s\n", s->recipient, s->reason);	/* says it already */
+			continue;
+		}
 		if (s->state == ENLACE__DELIVERY_STATE__REJECTED ||
 		    s->state == ENLACE__DELIVERY_STATE__HELD) {
 			printf("  %-14s %-13s %s\n", s->recipient, state_name(s->state), s->reason);

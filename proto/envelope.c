@@ -556,7 +556,7 @@ enl_envelope_peek(const uint8_t *buf, size_t len, const struct enl_limits *lim,
 struct opened {
 	Enlace__Payload *pl;
 	struct enl_attachment *atts;
-	uint8_t *plain;
+	uint8_t *plain;		/* the decrypted payload, within the unpacked envelope */
 	size_t plain_len;
 };
 
@@ -599,21 +599,22 @@ payload_unpack(struct enl_message *m, struct opened *o, const struct enl_limits 
 	return ENL_OK;
 }
 
-/* Decrypts the payload with its content key. */
+/* Decrypts the payload with its content key, where it is: the envelope
+ * was unpacked into memory of its own (a 50 MiB payload is not copied
+ * once more). */
 static int
 decrypt_with(const Enlace__Envelope *e, const uint8_t key[32], struct opened *o)
 {
 	uint8_t hh[32];
 	unsigned long long n = 0;
 
-	o->plain_len = e->ciphertext.len - TAG_LEN;
-	if ((o->plain = malloc(o->plain_len ? o->plain_len : 1)) == NULL)
-		return ENL_E_NOMEM;
 	enl_hash(e->header.data, e->header.len, hh);
 	if (crypto_aead_xchacha20poly1305_ietf_decrypt(
-		    o->plain, &n, NULL, e->ciphertext.data, e->ciphertext.len,
+		    e->ciphertext.data, &n, NULL, e->ciphertext.data, e->ciphertext.len,
 		    hh, sizeof(hh), e->nonce.data, key) != 0)
 		return ENL_E_TAMPERED;
+	o->plain = e->ciphertext.data;
+	o->plain_len = (size_t)n;
 	return ENL_OK;
 }
 
@@ -661,7 +662,6 @@ enl_message_free(struct enl_message *m)
 				sodium_memzero(o->pl->body, strlen(o->pl->body));
 			protobuf_c_message_free_unpacked(&o->pl->base, NULL);
 		}
-		wipe_free(o->plain, o->plain_len);
 		free(o->atts);
 		free(o);
 	}
@@ -697,9 +697,14 @@ envelope_open_any(const uint8_t *buf, size_t len, const struct enl_identity *me,
 	} else if ((rc = decrypt(e, me, m->priv, m->content_key)) != ENL_OK) {
 		goto out;
 	}
-	if ((rc = payload_unpack(m, m->priv, lim)) != ENL_OK)
-		goto out;
+	rc = payload_unpack(m, m->priv, lim);
 out:
+	if (m->priv != NULL) {	/* the payload's plaintext, decoded or not: wiped */
+		struct opened *o = m->priv;
+		if (o->plain != NULL)
+			sodium_memzero(o->plain, o->plain_len);
+		o->plain = NULL;
+	}
 	hash_finish(&bh, rc == ENL_OK ? m->hash : NULL);
 	if (rc == ENL_OK) {
 		*out = m;

@@ -432,37 +432,66 @@ frame_plain_form(const uint8_t *buf, size_t len, uint64_t *counter, const uint8_
 	return true;
 }
 
+/* The frame's fields before its ciphertext; their length. */
+static size_t
+frame_prefix(uint64_t counter, size_t len, uint8_t out[2 + 2 * 10])
+{
+	size_t h = 0;
+
+	out[h++] = TAG_COUNTER;
+	h += varint_put(out + h, counter);
+	out[h++] = TAG_SEALED;
+	h += varint_put(out + h, len + crypto_aead_chacha20poly1305_ietf_ABYTES);
+	return h;
+}
+
+static size_t
+layout(uint64_t counter, size_t len, size_t *offset)
+{
+	uint8_t hdr[2 + 2 * 10];
+
+	*offset = frame_prefix(counter, len, hdr);
+	return *offset + len + crypto_aead_chacha20poly1305_ietf_ABYTES;
+}
+
+/* Seals the plaintext of `len` bytes at frame + prefix where it is. */
+static void
+seal_at(const uint8_t key[32], uint64_t counter, uint8_t *frame, size_t len)
+{
+	uint8_t nonce[12], hdr[2 + 2 * 10];
+	size_t h = frame_prefix(counter, len, hdr);
+
+	memcpy(frame, hdr, h);
+	nonce_of(counter, nonce);
+	crypto_aead_chacha20poly1305_ietf_encrypt_detached(frame + h, frame + h + len, NULL,
+							   frame + h, len, nonce, 12, NULL,
+							   nonce, key);
+}
+
 static int
 seal(const uint8_t key[32], uint64_t counter, const uint8_t *plain, size_t len,
      uint8_t **frame, size_t *frame_len)
 {
-	size_t ct_len = len + crypto_aead_chacha20poly1305_ietf_ABYTES, h = 0;
-	uint8_t nonce[12], hdr[2 + 2 * 10], *out;
-	unsigned long long n = 0;
+	size_t off, n = layout(counter, len, &off);
+	uint8_t *out = malloc(n);
 
-	hdr[h++] = TAG_COUNTER;
-	h += varint_put(hdr + h, counter);
-	hdr[h++] = TAG_SEALED;
-	h += varint_put(hdr + h, ct_len);
-	if ((out = malloc(h + ct_len)) == NULL)
+	if (out == NULL)
 		return ENL_E_NOMEM;
-	memcpy(out, hdr, h);
-	nonce_of(counter, nonce);
-	crypto_aead_chacha20poly1305_ietf_encrypt(out + h, &n, plain, len, nonce, 12, NULL, nonce,
-						  key);
+	memcpy(out + off, plain, len);
+	seal_at(key, counter, out, len);
 	*frame = out;
-	*frame_len = h + (size_t)n;
+	*frame_len = n;
 	return ENL_OK;
 }
 
-/* Opens a sealed frame; *counter gets its counter. */
+/* Opens a sealed frame where it is; *counter gets its counter. */
 static int
-open_frame(const uint8_t key[32], const uint8_t *buf, size_t len, size_t max,
-	   uint64_t *counter, uint8_t **plain, size_t *plain_len)
+open_frame(const uint8_t key[32], uint8_t *buf, size_t len, size_t max,
+	   uint64_t *counter, const uint8_t **plain, size_t *plain_len)
 {
 	Enlace__Frame *f = NULL;
 	const uint8_t *ct;
-	uint8_t nonce[12], *pt = NULL;
+	uint8_t nonce[12], *pt;
 	unsigned long long n = 0;
 	uint64_t c = 0;
 	size_t ct_len = 0;
@@ -470,7 +499,9 @@ open_frame(const uint8_t key[32], const uint8_t *buf, size_t len, size_t max,
 
 	if (len > max + ENL_FRAME_OVERHEAD)
 		return ENL_E_TOO_LARGE;
-	if (!frame_plain_form(buf, len, &c, &ct, &ct_len)) {
+	if (frame_plain_form(buf, len, &c, &ct, &ct_len)) {
+		pt = (uint8_t *)ct;	/* in place: within buf */
+	} else {
 		if ((rc = frame_unpack(buf, len, max + ENL_FRAME_OVERHEAD, &f)) != ENL_OK)
 			return rc;
 		if ((rc = refusal_of(f, NULL, 0)) != ENL_OK)
@@ -478,14 +509,11 @@ open_frame(const uint8_t key[32], const uint8_t *buf, size_t len, size_t max,
 		c = f->counter;
 		ct = f->sealed.data;
 		ct_len = f->sealed.len;
+		pt = buf;	/* the sealed bytes were within buf: they fit */
 	}
 	rc = ENL_E_MALFORMED;
 	if (c == 0 || ct_len < crypto_aead_chacha20poly1305_ietf_ABYTES)
 		goto out;
-	if ((pt = malloc(ct_len)) == NULL) {
-		rc = ENL_E_NOMEM;
-		goto out;
-	}
 	nonce_of(c, nonce);
 	if (crypto_aead_chacha20poly1305_ietf_decrypt(pt, &n, NULL, ct, ct_len, nonce, 12, nonce,
 						      key) != 0) {
@@ -495,13 +523,25 @@ open_frame(const uint8_t key[32], const uint8_t *buf, size_t len, size_t max,
 	*counter = c;
 	*plain = pt;
 	*plain_len = (size_t)n;
-	pt = NULL;
 	rc = ENL_OK;
 out:
-	free(pt);
 	if (f != NULL)
 		protobuf_c_message_free_unpacked(&f->base, NULL);
 	return rc;
+}
+
+size_t
+enl_session_request_layout(const struct enl_session *s, size_t len, size_t *offset)
+{
+	return layout(s->counter + 1, len, offset);
+}
+
+void
+enl_session_seal_request_at(struct enl_session *s, uint8_t *frame, size_t len)
+{
+	if (!s->client)
+		abort();
+	seal_at(s->tx, ++s->counter, frame, len);
 }
 
 int
@@ -514,14 +554,13 @@ enl_session_seal_request(struct enl_session *s, const uint8_t *plain, size_t len
 }
 
 int
-enl_session_open_reply(struct enl_session *s, const uint8_t *frame, size_t len,
-		       size_t max, uint8_t **plain, size_t *plain_len)
+enl_session_open_reply(struct enl_session *s, uint8_t *frame, size_t len, size_t max,
+		       const uint8_t **plain, size_t *plain_len)
 {
 	uint64_t counter = 0;
 	int rc = open_frame(s->rx, frame, len, max, &counter, plain, plain_len);
 
 	if (rc == ENL_OK && counter != s->counter) {
-		free(*plain);
 		*plain = NULL;
 		return ENL_E_INVAL;
 	}
@@ -529,20 +568,33 @@ enl_session_open_reply(struct enl_session *s, const uint8_t *frame, size_t len,
 }
 
 int
-enl_session_open_request(struct enl_session *s, const uint8_t *frame, size_t len,
-			 size_t max, uint64_t *counter, uint8_t **plain, size_t *plain_len)
+enl_session_open_request(struct enl_session *s, uint8_t *frame, size_t len, size_t max,
+			 uint64_t *counter, const uint8_t **plain, size_t *plain_len)
 {
 	int rc = open_frame(s->rx, frame, len, max, counter, plain, plain_len);
 
 	if (rc != ENL_OK)
 		return rc;
 	if (*counter <= s->counter) {
-		free(*plain);
 		*plain = NULL;
 		return ENL_E_INVAL;	/* replayed or reordered */
 	}
 	s->counter = *counter;
 	return ENL_OK;
+}
+
+size_t
+enl_session_reply_layout(uint64_t counter, size_t len, size_t *offset)
+{
+	return layout(counter, len, offset);
+}
+
+void
+enl_session_seal_reply_at(struct enl_session *s, uint64_t counter, uint8_t *frame, size_t len)
+{
+	if (s->client)
+		abort();
+	seal_at(s->tx, counter, frame, len);
 }
 
 int

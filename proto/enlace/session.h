@@ -101,18 +101,34 @@ uint32_t enl_session_peer_version(const struct enl_session *s);
  * Errors: ENL_E_MALFORMED, ENL_E_TAMPERED (AEAD), ENL_E_INVAL (a replayed
  * or reordered counter, or a reply to another request), ENL_E_TOO_LARGE.
  * A refusal frame from the broker comes back as its error code.
+ *
+ * A frame is opened where it is: its bytes are overwritten, and *plain
+ * points into them (nothing to free; valid while the frame is).
  */
 int enl_session_seal_request(struct enl_session *s, const uint8_t *plain,
 			     size_t len, uint8_t **frame, size_t *frame_len) ENL_WUR;
-int enl_session_open_reply(struct enl_session *s, const uint8_t *frame,
-			   size_t len, size_t max, uint8_t **plain,
+int enl_session_open_reply(struct enl_session *s, uint8_t *frame,
+			   size_t len, size_t max, const uint8_t **plain,
 			   size_t *plain_len) ENL_WUR;
-int enl_session_open_request(struct enl_session *s, const uint8_t *frame,
+int enl_session_open_request(struct enl_session *s, uint8_t *frame,
 			     size_t len, size_t max, uint64_t *counter,
-			     uint8_t **plain, size_t *plain_len) ENL_WUR;
+			     const uint8_t **plain, size_t *plain_len) ENL_WUR;
 int enl_session_seal_reply(struct enl_session *s, uint64_t counter,
 			   const uint8_t *plain, size_t len, uint8_t **frame,
 			   size_t *frame_len) ENL_WUR;
+
+/*
+ * Sealing where the plaintext is, for large messages: *_layout gives the
+ * frame's length for a plaintext of `len` bytes and the offset at which
+ * the caller writes that plaintext into a frame buffer of that length;
+ * *_seal_*_at then fills in the rest. A request's layout is that of the
+ * session's next request, which the seal that follows must be.
+ */
+size_t enl_session_request_layout(const struct enl_session *s, size_t len, size_t *offset);
+void enl_session_seal_request_at(struct enl_session *s, uint8_t *frame, size_t len);
+size_t enl_session_reply_layout(uint64_t counter, size_t len, size_t *offset);
+void enl_session_seal_reply_at(struct enl_session *s, uint64_t counter, uint8_t *frame,
+			       size_t len);
 
 void enl_session_free(struct enl_session *s);
 

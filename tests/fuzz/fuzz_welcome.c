@@ -6,12 +6,22 @@
  */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "enlace/session.h"
 #include "enlace/wire.h"
 #include "world.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void
+touch(const uint8_t *p, size_t n)
+{
+	volatile uint8_t x = 0;
+
+	for (size_t i = 0; i < n; i++)
+		x ^= p[i];
+}
 
 static struct world w;
 
@@ -34,7 +44,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct enl_hello_state *st = NULL;
 	struct enl_session *c = NULL;
 	Enlace__Response *resp = NULL;
-	uint8_t *hello = NULL, *plain = NULL;
+	uint8_t *hello = NULL, *frame;
+	const uint8_t *plain = NULL;
 	size_t hlen = 0, plen = 0;
 	char reason[200];
 
@@ -48,8 +59,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (enl_session_client_finish(st, data, size, &w.kr, "OAS-BROKER", &od, &c, reason,
 				      sizeof(reason)) == ENL_OK)
 		enl_session_free(c);
-	if (enl_session_open_reply(client, data, size, 1 << 20, &plain, &plen) == ENL_OK)
-		free(plain);
+	if ((frame = malloc(size ? size : 1)) == NULL)
+		abort();
+	if (size)
+		memcpy(frame, data, size);
+	if (enl_session_open_reply(client, frame, size, 1 << 20, &plain, &plen) == ENL_OK)
+		touch(plain, plen);	/* every byte of it lies within the frame */
+	free(frame);
 	if (enl_pb_unpack(&enlace__response__descriptor, data, size, 1 << 20,
 			  (ProtobufCMessage **)&resp) == ENL_OK)
 		protobuf_c_message_free_unpacked(&resp->base, NULL);

@@ -154,7 +154,8 @@ static bool
 request(nng_socket s, struct enl_session *sess, const Enlace__Request *req,
 	uint8_t **sent, size_t *sent_len)
 {
-	uint8_t *plain = NULL, *frame = NULL, *ans, *rp = NULL;
+	uint8_t *plain = NULL, *frame = NULL, *ans;
+	const uint8_t *rp = NULL;
 	size_t pl = 0, fl = 0, al = 0, rpl = 0;
 	Enlace__Response *r = NULL;
 	bool is = true;
@@ -180,7 +181,6 @@ request(nng_socket s, struct enl_session *sess, const Enlace__Request *req,
 	protobuf_c_message_free_unpacked(&r->base, NULL);
 out:
 	free(ans);
-	free(rp);
 	if (sent != NULL) {
 		*sent = frame;
 		*sent_len = fl;

@@ -1,4 +1,5 @@
 /* The agent-broker handshake and sealed frames. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "enlace/keys.h"
@@ -19,6 +20,55 @@ handshake(struct enl_identity *agent, int64_t agent_now, struct enl_session **cl
 	return world_session(&w, agent, agent_now, NOW, client, server);
 }
 
+/* Frames are opened where they are: these open a copy (a replay test
+ * needs the frame again) and hand back a copy of the plaintext. */
+static uint8_t *
+dup_frame(const uint8_t *f, size_t len)
+{
+	uint8_t *copy = malloc(len ? len : 1);
+
+	if (copy == NULL)
+		abort();
+	memcpy(copy, f, len);
+	return copy;
+}
+
+static int
+opened(int rc, uint8_t *copy, size_t len, const uint8_t *plain, size_t pl, uint8_t **p)
+{
+	*p = NULL;
+	if (rc == ENL_OK && plain != NULL) {
+		CHECK(plain >= copy && plain + pl <= copy + len);	/* within the frame */
+		*p = dup_frame(plain, pl);
+	}
+	free(copy);
+	return rc;
+}
+
+static int
+open_req(struct enl_session *s, const uint8_t *f, size_t len, size_t max, uint64_t *ctr,
+	 uint8_t **p, size_t *pl)
+{
+	uint8_t *copy = dup_frame(f, len);
+	const uint8_t *plain = NULL;
+
+	int rc = enl_session_open_request(s, copy, len, max, ctr, &plain, pl);
+
+	return opened(rc, copy, len, plain, *pl, p);
+}
+
+static int
+open_rep(struct enl_session *c, const uint8_t *f, size_t len, size_t max, uint8_t **p,
+	 size_t *pl)
+{
+	uint8_t *copy = dup_frame(f, len);
+	const uint8_t *plain = NULL;
+
+	int rc = enl_session_open_reply(c, copy, len, max, &plain, pl);
+
+	return opened(rc, copy, len, plain, *pl, p);
+}
+
 static void
 test_roundtrip(void)
 {
@@ -32,33 +82,33 @@ test_roundtrip(void)
 	CHECK(strcmp(enl_session_peer(c), "OAS-BROKER") == 0);
 	REQUIRE_OK(enl_session_seal_request(c, (const uint8_t *)"one", 3, &f1, &l1));
 	REQUIRE_OK(enl_session_seal_request(c, (const uint8_t *)"two", 3, &f2, &l2));
-	CHECK_RC(enl_session_open_request(s, f1, l1, 1024, &ctr, &p, &pl), ENL_OK);
+	CHECK_RC(open_req(s, f1, l1, 1024, &ctr, &p, &pl), ENL_OK);
 	CHECK(pl == 3 && memcmp(p, "one", 3) == 0 && ctr == 1);
 	free(p);
 	p = NULL;
 	/* Replayed: refused. */
-	CHECK_RC(enl_session_open_request(s, f1, l1, 1024, &ctr, &p, &pl), ENL_E_INVAL);
-	CHECK_RC(enl_session_open_request(s, f2, l2, 1024, &ctr, &p, &pl), ENL_OK);
+	CHECK_RC(open_req(s, f1, l1, 1024, &ctr, &p, &pl), ENL_E_INVAL);
+	CHECK_RC(open_req(s, f2, l2, 1024, &ctr, &p, &pl), ENL_OK);
 	free(p);
 	p = NULL;
 	/* The reply to request 2 opens; as a reply to 3 it does not. */
 	REQUIRE_OK(enl_session_seal_reply(s, 2, (const uint8_t *)"ok", 2, &r, &rl));
-	CHECK_RC(enl_session_open_reply(c, r, rl, 1024, &rp, &rpl), ENL_OK);
+	CHECK_RC(open_rep(c, r, rl, 1024, &rp, &rpl), ENL_OK);
 	CHECK(rpl == 2 && memcmp(rp, "ok", 2) == 0);
 	free(rp);
 	rp = NULL;
 	free(f1);
 	REQUIRE_OK(enl_session_seal_request(c, (const uint8_t *)"three", 5, &f1, &l1));
-	CHECK_RC(enl_session_open_reply(c, r, rl, 1024, &rp, &rpl), ENL_E_INVAL);
+	CHECK_RC(open_rep(c, r, rl, 1024, &rp, &rpl), ENL_E_INVAL);
 	/* A changed byte: refused. */
 	f1[l1 - 1] ^= 1;
-	CHECK_RC(enl_session_open_request(s, f1, l1, 1024, &ctr, &p, &pl), ENL_E_TAMPERED);
+	CHECK_RC(open_req(s, f1, l1, 1024, &ctr, &p, &pl), ENL_E_TAMPERED);
 	/* Over the size limit: refused before it is decrypted. */
 	{
 		uint8_t big[300] = {0}, *f3 = NULL;
 		size_t l3 = 0;
 		REQUIRE_OK(enl_session_seal_request(c, big, sizeof(big), &f3, &l3));
-		CHECK_RC(enl_session_open_request(s, f3, l3, 100, &ctr, &p, &pl),
+		CHECK_RC(open_req(s, f3, l3, 100, &ctr, &p, &pl),
 			 ENL_E_TOO_LARGE);
 		free(f3);
 	}
@@ -80,10 +130,10 @@ test_reordered(void)
 	REQUIRE_OK(handshake(w.agency[1], NOW, &c, &s));
 	REQUIRE_OK(enl_session_seal_request(c, (const uint8_t *)"a", 1, &f1, &l1));
 	REQUIRE_OK(enl_session_seal_request(c, (const uint8_t *)"b", 1, &f2, &l2));
-	CHECK_RC(enl_session_open_request(s, f2, l2, 64, &ctr, &p, &pl), ENL_OK);
+	CHECK_RC(open_req(s, f2, l2, 64, &ctr, &p, &pl), ENL_OK);
 	free(p);
 	p = NULL;
-	CHECK_RC(enl_session_open_request(s, f1, l1, 64, &ctr, &p, &pl), ENL_E_INVAL);
+	CHECK_RC(open_req(s, f1, l1, 64, &ctr, &p, &pl), ENL_E_INVAL);
 	free(f1);
 	free(f2);
 	enl_session_free(c);
@@ -165,7 +215,7 @@ test_frame_form(void)
 		/* protobuf-c's own writing of it */
 		REQUIRE_OK(enl_pb_pack(&f->base, &pb, &pbl));
 		CHECK(pbl == fl && memcmp(pb, fr, fl) == 0);
-		CHECK_RC(enl_session_open_request(s, pb, pbl, sizeof(big), &ctr, &p, &pl), ENL_OK);
+		CHECK_RC(open_req(s, pb, pbl, sizeof(big), &ctr, &p, &pl), ENL_OK);
 		CHECK(ctr == n + 1 && pl == len && memcmp(p, big, len) == 0);
 		free(p);
 		p = NULL;
@@ -184,17 +234,17 @@ test_frame_form(void)
 		memcpy(more, fr, fl);
 		more[fl] = 0x28;	/* field 5, varint */
 		more[fl + 1] = 0x01;
-		CHECK_RC(enl_session_open_request(s, more, fl + 2, 64, &ctr, &p, &pl), ENL_E_INVAL);
+		CHECK_RC(open_req(s, more, fl + 2, 64, &ctr, &p, &pl), ENL_E_INVAL);
 		CHECK(p == NULL);
 		/* the counter as a two-byte varint of a one-byte value */
 		more[0] = fr[0];
 		more[1] = (uint8_t)(fr[1] | 0x80);
 		more[2] = 0x00;
 		memcpy(more + 3, fr + 2, fl - 2);
-		CHECK_RC(enl_session_open_request(s, more, fl + 1, 64, &ctr, &p, &pl), ENL_E_MALFORMED);
+		CHECK_RC(open_req(s, more, fl + 1, 64, &ctr, &p, &pl), ENL_E_MALFORMED);
 		CHECK(p == NULL);
 	}
-	CHECK_RC(enl_session_open_request(s, fr, fl, 64, &ctr, &p, &pl), ENL_OK);
+	CHECK_RC(open_req(s, fr, fl, 64, &ctr, &p, &pl), ENL_OK);
 	free(p);
 	free(fr);
 	enl_session_free(c);
@@ -301,6 +351,39 @@ test_offered_directory(void)
 	enl_identity_free(rotated);
 }
 
+/* Sealing where the plaintext is makes the same frame as sealing a copy. */
+static void
+test_seal_in_place(void)
+{
+	struct enl_session *c = NULL, *s = NULL;
+	uint8_t big[20000], *f = NULL, *g;
+	size_t fl = 0, gl, off, pl = 0;
+	const uint8_t *plain = NULL;
+	uint64_t ctr = 0;
+
+	REQUIRE_OK(handshake(w.agency[1], NOW, &c, &s));
+	memset(big, 0x3c, sizeof(big));
+	/* a reply: the counter is the caller's */
+	REQUIRE_OK(enl_session_seal_reply(s, 7, big, sizeof(big), &f, &fl));
+	gl = enl_session_reply_layout(7, sizeof(big), &off);
+	REQUIRE(gl == fl && (g = malloc(gl)) != NULL);
+	memcpy(g + off, big, sizeof(big));
+	enl_session_seal_reply_at(s, 7, g, sizeof(big));
+	CHECK(memcmp(f, g, fl) == 0);
+	free(f);
+	free(g);
+	/* a request: the layout is the next one's */
+	gl = enl_session_request_layout(c, sizeof(big), &off);
+	REQUIRE((g = malloc(gl)) != NULL);
+	memcpy(g + off, big, sizeof(big));
+	enl_session_seal_request_at(c, g, sizeof(big));
+	CHECK_RC(enl_session_open_request(s, g, gl, sizeof(big), &ctr, &plain, &pl), ENL_OK);
+	CHECK(ctr == 1 && pl == sizeof(big) && plain == g + off && memcmp(plain, big, pl) == 0);
+	free(g);
+	enl_session_free(c);
+	enl_session_free(s);
+}
+
 int
 main(void)
 {
@@ -310,6 +393,7 @@ main(void)
 	RUN(test_reordered);
 	RUN(test_refused);
 	RUN(test_frame_form);
+	RUN(test_seal_in_place);
 	RUN(test_offered_directory);
 	world_fini(&w);
 	return harness_done();
