@@ -76,7 +76,7 @@ rm -f "$NET.policy"
 show "enlace-keys directory show demo/directory"
 $BIN/keys/enlace-keys directory show "$NET/directory" | sed -n '1,20p'
 
-step "The broker starts (store: SQLite, WAL, synchronous=FULL) with its routing policy"
+step "The broker starts (store: SQLite in WAL mode, each commit synced before it is answered) with its routing policy"
 start_broker
 tail -n 1 "$NET/broker/log"
 show "enlace-broker policy explain --config demo/broker/broker.conf --from AR-UIF --to BR-PF --tlp amber"
