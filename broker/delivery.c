@@ -1,0 +1,472 @@
+/*
+ * Delivery: FETCH (long poll), expiry, ACK and REJECT by the recipient,
+ * and RECEIPTS for the sender.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "server_int.h"
+
+/* ---- FETCH (long poll) ---- */
+
+static int
+collect_env(void *arg, const uint8_t id[ENL_MSG_ID_LEN], const uint8_t *env, size_t len,
+	    uint8_t **own)
+{
+	struct work *w = arg;
+
+	if (w->n_found == w->cap_found) {
+		size_t cap = w->cap_found ? 2 * w->cap_found : 8;
+		struct env_ref *f = realloc(w->found, cap * sizeof(*f));
+		if (f == NULL)
+			return 1;
+		w->found = f;
+		w->cap_found = cap;
+	}
+	if (own != NULL) {	/* a large one, read from its file: no copy */
+		w->found[w->n_found].bytes = *own;
+		*own = NULL;
+	} else if ((w->found[w->n_found].bytes = malloc(len ? len : 1)) != NULL) {
+		memcpy(w->found[w->n_found].bytes, env, len);
+	} else {
+		return 1;
+	}
+	memcpy(w->found[w->n_found].id, id, ENL_MSG_ID_LEN);
+	w->found[w->n_found++].len = len;
+	return 0;
+}
+
+/* The first fetch of a delivery is recorded, in the store and the log. */
+static int
+mark_fetched(struct server *srv, struct store *st, const uint8_t id[ENL_MSG_ID_LEN],
+	     const char *agency, int64_t at)
+{
+	int rc = st->ops->mark(st->db, id, agency, DS_FETCHED, at, NULL, 0, NULL);
+
+	if (rc == ENL_OK) {
+		struct audit a = {ENLACE__AUDIT_EVENT__AUDIT_FETCHED, id, NULL, NULL, NULL,
+				  agency, NULL, 0, NULL, NULL, NULL};
+		return audit(srv, &a, at, NULL);
+	}
+	return rc == ENL_E_EXISTS || rc == ENL_E_NOT_FOUND ? ENL_OK : rc;
+}
+
+static int
+fetch_read(struct work *w, struct store *st)
+{
+	return st->ops->pending(st->db, w->agency, w->max_fetch, w->srv->frame_max - 4096,
+				collect_env, w);
+}
+
+/*
+ * A message whose expiry has passed before its recipient fetched it is
+ * not handed over: the delivery is EXPIRED, in the store and the log, and
+ * the sender's receipt says so. ENL_E_EXISTS if it was fetched before (the
+ * recipient may hold it: it goes again, and the recipient decides).
+ */
+static int
+expire_delivery(struct server *srv, struct store *st, const uint8_t id[ENL_MSG_ID_LEN],
+		const char *agency, int64_t expires_at, int64_t now)
+{
+	char why[120], t[32];
+	int rc;
+
+	enl_time_format(expires_at, t);
+	snprintf(why, sizeof(why), "the message expired at %s, before %s fetched it", t, agency);
+	if ((rc = st->ops->mark(st->db, id, agency, DS_EXPIRED, now, NULL, 0, why)) != ENL_OK)
+		return rc;
+	struct audit a = {ENLACE__AUDIT_EVENT__EXPIRED, id, NULL, NULL, NULL, agency, why,
+			  0, NULL, NULL, NULL};
+	return audit(srv, &a, now, NULL);
+}
+
+static int
+mark_expired(struct server *srv, struct store *st, const struct env_ref *f,
+	     const char *agency, int64_t now)
+{
+	struct enl_limits lim = {.max_payload = srv->p.cfg->max_payload};
+	struct enl_header h;
+
+	/* the stored bytes verified at SUBMIT: their header can be read */
+	if (enl_envelope_peek(f->bytes, f->len, &lim, &h) != ENL_OK || h.expires_at == 0 ||
+	    h.expires_at > now)
+		return ENL_E_EXISTS;
+	return expire_delivery(srv, st, f->id, agency, h.expires_at, now);
+}
+
+/*
+ * Deliveries nobody fetched before their message expired, found once a
+ * second: EXPIRED without waiting for a fetch that may never come (the
+ * recipient's agent away, or the agency gone), so the sender's receipt
+ * and the audit log say so at the time.
+ */
+static int
+deliveries_sweep(struct server *srv, struct store *st, int64_t now)
+{
+	struct expired_delivery e[64];
+	size_t n = 0;
+	int rc;
+
+	if (now < srv->deliveries_swept + 1)
+		return ENL_OK;
+	srv->deliveries_swept = now;
+	if ((rc = st->ops->deliveries_expired(st->db, now, e, 64, &n)) != ENL_OK)
+		return rc;
+	for (size_t i = 0; rc == ENL_OK && i < n; i++) {
+		rc = expire_delivery(srv, st, e[i].id, e[i].recipient, e[i].expires_at, now);
+		if (rc == ENL_E_EXISTS || rc == ENL_E_NOT_FOUND)
+			rc = ENL_OK;	/* moved on in this same batch */
+	}
+	if (n == 64)
+		srv->deliveries_swept = 0;	/* more: again at the next round */
+	return rc;
+}
+
+/* Marks what a fetch took as fetched (the envelopes stay undelivered
+ * until acknowledged: a lost answer only means they are fetched again),
+ * and leaves out what expired. */
+static int
+fetch_mark(struct work *w, struct store *st, int64_t now)
+{
+	size_t kept = 0;
+	int rc = ENL_OK;
+
+	for (size_t i = 0; i < w->n_found; i++) {
+		struct env_ref *f = &w->found[i];
+		if ((rc = mark_expired(w->srv, st, f, w->agency, now)) == ENL_OK) {
+			free(f->bytes);
+			f->bytes = NULL;
+			continue;
+		}
+		if (rc != ENL_E_EXISTS ||
+		    (rc = mark_fetched(w->srv, st, f->id, w->agency, now)) != ENL_OK)
+			break;
+	}
+	for (size_t i = 0; i < w->n_found; i++)
+		if (w->found[i].bytes != NULL)
+			w->found[kept++] = w->found[i];
+	w->n_found = kept;
+	return rc;
+}
+
+static int
+fetch_write(struct job *j, struct store *st, int64_t now)
+{
+	struct work *w = (struct work *)j;
+	int rc = fetch_read(w, st);
+
+	return rc == ENL_OK ? fetch_mark(w, st, now) : rc;
+}
+
+void
+fetch_reply(struct work *w)
+{
+	Enlace__Response r = ENLACE__RESPONSE__INIT;
+	ProtobufCBinaryData *envs = calloc(w->n_found + 1, sizeof(*envs));
+
+	if (envs == NULL) {
+		respond_status(w, ENL_E_NOMEM, NULL);
+		return;
+	}
+	for (size_t i = 0; i < w->n_found; i++) {
+		envs[i].data = w->found[i].bytes;
+		envs[i].len = w->found[i].len;
+	}
+	r.n_envelopes = w->n_found;
+	r.envelopes = envs;
+	respond(w, &r);
+	free(envs);
+}
+
+static void
+fetch_done(struct job *j, int rc)
+{
+	struct work *w = (struct work *)j;
+
+	if (rc != ENL_OK) {
+		respond_status(w, rc, NULL);
+		return;
+	}
+	if (w->n_found == 0 && now_ms() < w->deadline) {
+		w->parked = true;
+		w->next_parked = w->srv->parked;
+		w->srv->parked = w;
+		return;
+	}
+	defer_reply(w, REPLY_FETCH);
+}
+
+void
+mark_parked_dirty(struct server *srv, const struct enl_header *h)
+{
+	bool any = false;
+
+	for (struct work *p = srv->parked; p != NULL; p = p->next_parked)
+		for (size_t i = 0; i < h->n_recipients && !p->dirty; i++)
+			any |= p->dirty = strcmp(p->agency, h->recipients[i]) == 0;
+	if (any)
+		writer_kick(srv->p.writer);	/* in case the round is over already */
+}
+
+/*
+ * On the writer, inside each round's transaction: parked fetches that have
+ * new envelopes take them (marked fetched in the same commit), those whose
+ * wait is over get an empty answer, those whose session died are dropped.
+ */
+int
+fetch_prepare(void *arg, struct store *st, int64_t now)
+{
+	struct server *srv = arg;
+	struct work *list = srv->parked, *keep = NULL, *w;
+	int64_t ms = now_ms();
+	int rc = ENL_OK;
+
+	srv->parked = NULL;
+	expiry_watch(srv, now);
+	rc = consents_sweep(srv, st, now);
+	if (rc == ENL_OK)
+		rc = deliveries_sweep(srv, st, now);
+	while ((w = list) != NULL) {
+		bool dead;
+		list = w->next_parked;
+		pthread_mutex_lock(&srv->mu);
+		dead = w->sess->dead;
+		pthread_mutex_unlock(&srv->mu);
+		if (dead) {
+			w->parked = false;
+			work_reset(w);
+			work_recv(w);
+			continue;
+		}
+		if (w->dirty && rc == ENL_OK) {
+			w->dirty = false;
+			if ((rc = fetch_read(w, st)) == ENL_OK && w->n_found > 0) {
+				/* marked fetched in this round's commit, which
+				 * the answer waits for */
+				rc = fetch_mark(w, st, now);
+			}
+		}
+		if (w->n_found == 0 && ms < w->deadline) {
+			w->next_parked = keep;
+			keep = w;
+			continue;
+		}
+		w->next_parked = srv->ready;
+		srv->ready = w;
+	}
+	srv->parked = keep;
+	return rc;
+}
+
+void
+fetch_complete(void *arg, int rc)
+{
+	struct server *srv = arg;
+	struct work *w;
+
+	/* the tiles may follow (at most once a second), once the round is
+	 * durable: nothing is published that a crash could take back */
+	if (rc == ENL_OK && enl_tlog_publish_wanted(srv->p.log)) {
+		writer_wait_durable(srv->p.writer);
+		int prc = enl_tlog_publish_due(srv->p.log);
+		uint64_t published = enl_tlog_published(srv->p.log);
+		if (prc != ENL_OK && !srv->publish_failing) {
+			blog("audit log: cannot publish the tiles: %s (the journal has the entries; "
+			     "tried again each second; said once)", enl_strerror(prc));
+			srv->publish_failing = true;
+			srv->publish_failed_at = published;
+		} else if (prc == ENL_OK && srv->publish_failing &&
+			   published > srv->publish_failed_at) {
+			blog("audit log: the tiles are published again");
+			srv->publish_failing = false;
+		}
+	}
+
+	while ((w = srv->ready) != NULL) {
+		srv->ready = w->next_parked;
+		w->parked = false;
+		if (rc != ENL_OK)
+			respond_status(w, rc, NULL);
+		else
+			defer_reply(w, REPLY_FETCH);
+	}
+}
+
+int
+handle_fetch(struct work *w)
+{
+	const Enlace__FetchReq *f = w->req->fetch;
+	uint64_t wait = f->wait_ms;
+
+	if (wait > w->srv->p.cfg->fetch_wait_max_ms)
+		wait = w->srv->p.cfg->fetch_wait_max_ms;
+	w->deadline = now_ms() + (int64_t)wait;
+	w->max_fetch = f->max && f->max < w->srv->p.cfg->fetch_batch ? f->max
+								      : w->srv->p.cfg->fetch_batch;
+	w->job.write = fetch_write;
+	w->job.done = fetch_done;
+	writer_submit(w->srv->p.writer, &w->job);
+	return 0;
+}
+
+/* ---- ACK and REJECT (by the recipient) ---- */
+
+static int
+ack_one(struct work *w, struct store *st, const Enlace__AckReq *a, int64_t now)
+{
+	struct stored_message m;
+	int rc;
+
+	if ((rc = st->ops->message_get(st->db, a->message_id.data, &m)) != ENL_OK)
+		return rc;
+	if (sodium_memcmp(m.hash, a->envelope_hash.data, ENL_HASH_LEN) != 0)
+		return ENL_E_BAD_SIGNATURE;
+	rc = st->ops->mark(st->db, a->message_id.data, w->agency, DS_ACKED, now,
+			   a->signature.data, a->time, NULL);
+	if (rc == ENL_OK) {
+		struct audit e = {ENLACE__AUDIT_EVENT__AUDIT_ACKED, a->message_id.data,
+				  a->envelope_hash.data, a->signature.data, m.sender, w->agency,
+				  NULL, a->time, NULL, NULL, NULL};
+		rc = audit(w->srv, &e, now, NULL);
+	}
+	return rc == ENL_E_EXISTS ? ENL_OK : rc;	/* a repeated ack is fine */
+}
+
+static int
+ack_write(struct job *j, struct store *st, int64_t now)
+{
+	struct work *w = (struct work *)j;
+	int rc = ENL_OK;
+
+	if (w->op == OP_ACK && w->req->body_case == ENLACE__REQUEST__BODY_ACK)
+		return ack_one(w, st, w->req->ack, now);
+	if (w->op == OP_ACK) {
+		/* every ack of the list is tried; the first failure is reported */
+		for (size_t i = 0; i < w->req->acks->n_acks; i++) {
+			int one = ack_one(w, st, w->req->acks->acks[i], now);
+			if (enl_err_transient(one))
+				return one;
+			if (rc == ENL_OK)
+				rc = one;
+		}
+		return rc;
+	}
+	rc = st->ops->mark(st->db, w->req->reject->message_id.data, w->agency, DS_REFUSED,
+			   now, NULL, 0, w->req->reject->reason);
+	if (rc == ENL_OK) {
+		struct audit e = {ENLACE__AUDIT_EVENT__REFUSED_BY_RECIPIENT, w->req->reject->message_id.data, NULL,
+				  NULL, NULL, w->agency, w->req->reject->reason, 0, NULL, NULL, NULL};
+		rc = audit(w->srv, &e, now, NULL);
+	}
+	return rc == ENL_E_EXISTS ? ENL_OK : rc;
+}
+
+static void
+ack_done(struct job *j, int rc)
+{
+	struct work *w = (struct work *)j;
+
+	if (rc == ENL_E_NOT_FOUND)
+		respond_status(w, rc, "no such message for this agency");
+	else
+		respond_status(w, rc, NULL);
+}
+
+/* Checks a recipient's signature over (message id, envelope hash, time). */
+static int
+ack_check(struct work *w, const Enlace__AckReq *a)
+{
+	uint8_t msg[ENL_ACK_MSG_LEN], pk[32];
+	int rc;
+
+	if (a->message_id.len != ENL_MSG_ID_LEN || a->envelope_hash.len != ENL_HASH_LEN ||
+	    a->signature.len != 64)
+		return ENL_E_MALFORMED;
+	enl_ack_message(a->message_id.data, a->envelope_hash.data, a->time, msg);
+	rc = w->dir->kr.signing_key(w->dir->kr.ctx, w->agency,
+				    enl_session_peer_version(w->sess->s), pk);
+	if (rc == ENL_OK)
+		rc = enl_verify_labeled(pk, ENL_LABEL_ACK, msg, sizeof(msg), a->signature.data);
+	return rc;
+}
+
+int
+handle_ack(struct work *w)
+{
+	int rc;
+
+	if (w->req->body_case == ENLACE__REQUEST__BODY_ACK) {
+		rc = ack_check(w, w->req->ack);
+	} else {
+		rc = w->req->acks->n_acks == 0 || w->req->acks->n_acks > 1024
+			     ? ENL_E_MALFORMED : ENL_OK;
+		for (size_t i = 0; rc == ENL_OK && i < w->req->acks->n_acks; i++)
+			rc = ack_check(w, w->req->acks->acks[i]);
+	}
+	if (rc != ENL_OK)
+		return rc;
+	w->job.write = ack_write;
+	w->job.done = ack_done;
+	writer_submit(w->srv->p.writer, &w->job);
+	return 0;
+}
+
+int
+handle_reject(struct work *w)
+{
+	const Enlace__RejectReq *r = w->req->reject;
+
+	if (r->message_id.len != ENL_MSG_ID_LEN || !enl_text_valid(r->reason, 255))
+		return ENL_E_MALFORMED;
+	blog("%s refused a message it received: %s", w->agency, r->reason);
+	w->job.write = ack_write;
+	w->job.done = ack_done;
+	writer_submit(w->srv->p.writer, &w->job);
+	return 0;
+}
+
+/* ---- RECEIPTS ---- */
+
+static int
+receipts_write(struct job *j, struct store *st, int64_t now)
+{
+	struct work *w = (struct work *)j;
+	struct stored_message m;
+	int rc = st->ops->message_get(st->db, w->req->receipts->message_id.data, &m);
+
+	(void)now;
+	if (rc == ENL_OK && strcmp(m.sender, w->agency) != 0)
+		rc = ENL_E_NOT_FOUND;	/* only the sender sees its receipts */
+	return rc;
+}
+
+static void
+receipts_done(struct job *j, int rc)
+{
+	struct work *w = (struct work *)j;
+	uint8_t id[ENL_MSG_ID_LEN];
+
+	if (rc != ENL_OK) {
+		respond_status(w, rc, rc == ENL_E_NOT_FOUND ? "no such message from this agency"
+							     : NULL);
+		return;
+	}
+	memcpy(id, w->req->receipts->message_id.data, sizeof(id));
+	respond_receipt(w, id);
+}
+
+int
+handle_receipts(struct work *w)
+{
+	if (w->req->receipts->message_id.len != ENL_MSG_ID_LEN)
+		return ENL_E_MALFORMED;
+	w->job.write = receipts_write;
+	w->job.done = receipts_done;
+	writer_submit(w->srv->p.writer, &w->job);
+	return 0;
+}

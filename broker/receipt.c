@@ -1,0 +1,299 @@
+/*
+ * Receipts: what the broker signs for a message it stored, with each
+ * recipient's state and acknowledgement, and the log entry that backs it.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "server_int.h"
+
+/* ---- receipts ---- */
+
+/*
+ * A receipt is made in two halves: what it says is gathered on the writer
+ * (the store and the log are the writer's), and it is encoded, signed,
+ * sealed and sent on one of nng's threads, so that the writer goes on
+ * with the next batch.
+ */
+struct receipt_job {
+	struct stored_message m;
+	uint8_t id[ENL_MSG_ID_LEN];
+	struct rcpt_state *raw;
+	size_t n, cap;
+	bool short_of_memory;	/* a state could not be kept: no receipt */
+	enl_mhash proof[ENL_MERKLE_MAX_PROOF];
+	size_t n_proof;
+	uint8_t *entry;
+	size_t entry_len;
+	char *checkpoint;
+};
+
+void
+receipt_job_free(struct receipt_job *rj)
+{
+	if (rj == NULL)
+		return;
+	free(rj->raw);
+	free(rj->entry);
+	free(rj->checkpoint);
+	free(rj);
+}
+
+static void
+collect_state(void *arg, const struct rcpt_state *st)
+{
+	struct receipt_job *rj = arg;
+
+	if (rj->n == rj->cap) {
+		size_t cap = rj->cap ? 2 * rj->cap : 8;
+		struct rcpt_state *raw = realloc(rj->raw, cap * sizeof(*raw));
+		if (raw == NULL) {
+			rj->short_of_memory = true;
+			return;
+		}
+		rj->raw = raw;
+		rj->cap = cap;
+	}
+	rj->raw[rj->n++] = *st;
+}
+
+/* The log's half: the SUBMITTED entry, the newest checkpoint and the
+ * entry's inclusion proof under it. On the writer. */
+int
+receipt_gather_log(struct server *srv, struct receipt_job *rj)
+{
+#ifdef ENL_BENCH_WITHOUT_AUDIT_LOG
+	(void)srv, (void)rj;
+	return ENL_OK;
+#endif
+	if (srv->checkpoint == NULL)
+		return ENL_E_IO;
+	if ((rj->checkpoint = strdup(srv->checkpoint)) == NULL)
+		return ENL_E_NOMEM;
+	if (enl_tlog_inclusion(srv->p.log, rj->m.log_index, srv->checkpoint_size, rj->proof,
+			       &rj->n_proof) != ENL_OK)
+		return ENL_E_IO;
+	if (rj->entry != NULL)
+		return ENL_OK;	/* kept from the submission */
+	return enl_tlog_entry(srv->p.log, rj->m.log_index, &rj->entry, &rj->entry_len);
+}
+
+/* Everything the receipt of message `id` says, from the store. On the
+ * writer. */
+static int
+receipt_gather(struct server *srv, const uint8_t id[ENL_MSG_ID_LEN], struct receipt_job **out)
+{
+	struct receipt_job *rj = calloc(1, sizeof(*rj));
+	int rc;
+
+	if (rj == NULL)
+		return ENL_E_NOMEM;
+	memcpy(rj->id, id, ENL_MSG_ID_LEN);
+	if ((rc = srv->store->ops->message_get(srv->store->db, id, &rj->m)) == ENL_OK &&
+	    (rc = srv->store->ops->states(srv->store->db, id, collect_state, rj)) == ENL_OK)
+		rc = rj->short_of_memory ? ENL_E_NOMEM : receipt_gather_log(srv, rj);
+	if (rc != ENL_OK) {
+		receipt_job_free(rj);
+		return rc;
+	}
+	*out = rj;
+	return ENL_OK;
+}
+
+/* Encodes and signs the receipt into *out. On any thread. */
+static int
+receipt_sign(struct server *srv, const struct receipt_job *rj, Enlace__Signed **out)
+{
+	Enlace__ReceiptBody body = ENLACE__RECEIPT_BODY__INIT;
+	Enlace__RecipientState *rs = calloc(rj->n + 1, sizeof(*rs));
+	Enlace__RecipientState **ptrs = calloc(rj->n + 1, sizeof(*ptrs));
+	ProtobufCBinaryData inc[ENL_MERKLE_MAX_PROOF];
+	Enlace__Signed *sg = NULL;
+	uint8_t *bytes = NULL;
+	size_t len = 0;
+	int rc = ENL_E_NOMEM;
+
+	if (rs == NULL || ptrs == NULL)
+		goto out;
+	for (size_t i = 0; i < rj->n; i++) {
+		Enlace__RecipientState *r = &rs[i];
+		enlace__recipient_state__init(r);
+		r->recipient = rj->raw[i].recipient;
+		r->state = (Enlace__DeliveryState)rj->raw[i].state;
+		r->queued_at = rj->raw[i].queued_at;
+		r->fetched_at = rj->raw[i].fetched_at;
+		r->acked_at = rj->raw[i].acked_at;
+		r->ack_time = rj->raw[i].ack_time;
+		if (rj->raw[i].has_ack_sig) {
+			r->ack_signature.data = (uint8_t *)rj->raw[i].ack_sig;
+			r->ack_signature.len = 64;
+		}
+		r->reason = (char *)rj->raw[i].reason;
+		ptrs[i] = r;
+	}
+	body.broker = (char *)enl_identity_id(srv->p.me);
+	body.message_id.data = (uint8_t *)rj->id;
+	body.message_id.len = ENL_MSG_ID_LEN;
+	body.envelope_hash.data = (uint8_t *)rj->m.hash;
+	body.envelope_hash.len = ENL_HASH_LEN;
+	body.sender = (char *)rj->m.sender;
+	body.received_at = rj->m.received_at;
+	body.n_recipients = rj->n;
+	body.recipients = ptrs;
+	if (rj->checkpoint != NULL) {
+		for (size_t i = 0; i < rj->n_proof; i++) {
+			inc[i].data = (uint8_t *)rj->proof[i];
+			inc[i].len = ENL_MERKLE_HASH_LEN;
+		}
+		body.log_index = rj->m.log_index;
+		body.checkpoint = rj->checkpoint;
+		body.n_inclusion = rj->n_proof;
+		body.inclusion = inc;
+		body.entry.data = rj->entry;
+		body.entry.len = rj->entry_len;
+	}
+	if ((rc = enl_pb_pack(&body.base, &bytes, &len)) != ENL_OK)
+		goto out;
+	rc = ENL_E_NOMEM;
+	if ((sg = malloc(sizeof(*sg))) == NULL)
+		goto out;
+	enlace__signed__init(sg);
+	if ((sg->signature.data = malloc(64)) == NULL)
+		goto out;
+	sg->signature.len = 64;
+	rc = enl_identity_sign(srv->p.me, ENL_LABEL_RECEIPT, bytes, len, sg->signature.data);
+	if (rc != ENL_OK)
+		goto out;
+	sg->body.data = bytes;
+	sg->body.len = len;
+	bytes = NULL;
+	*out = sg;
+	sg = NULL;
+out:
+	if (sg != NULL) {
+		free(sg->signature.data);
+		free(sg);
+	}
+	free(bytes);
+	free(rs);
+	free(ptrs);
+	return rc;
+}
+
+static void
+signed_free(Enlace__Signed *sg)
+{
+	if (sg != NULL) {
+		free(sg->body.data);
+		free(sg->signature.data);
+		free(sg);
+	}
+}
+
+/* On an nng thread: signs the gathered receipt and answers with it. */
+void
+receipt_send(struct work *w)
+{
+	Enlace__Response r = ENLACE__RESPONSE__INIT;
+	struct receipt_job *rj = w->rj;
+	Enlace__Signed *sg = NULL;
+	int rc;
+
+	w->rj = NULL;
+	rc = receipt_sign(w->srv, rj, &sg);
+	receipt_job_free(rj);
+	if (rc != ENL_OK) {
+		respond_status(w, rc, NULL);
+		return;
+	}
+	r.receipt = sg;
+	respond(w, &r);
+	signed_free(sg);
+}
+
+/*
+ * On the writer: the answer is made (encoded, signed, sealed) and sent by
+ * one of nng's task threads, and the writer goes on with the next batch.
+ */
+void
+defer_reply(struct work *w, int kind)
+{
+	w->replying = kind;
+	w->durable_seq = writer_seq(w->srv->p.writer);
+	/* completes at once: work_cb runs on nng's task threads */
+	if (nng_aio_begin(w->aio)) {
+		nng_aio_finish(w->aio, 0);
+	} else {	/* stopped: the broker is going down */
+		w->replying = REPLY_NONE;
+		receipt_job_free(w->rj);
+		w->rj = NULL;
+	}
+}
+
+void
+respond_receipt_job(struct work *w, struct receipt_job *rj)
+{
+	w->rj = rj;
+	defer_reply(w, REPLY_RECEIPT);
+}
+
+void
+respond_receipt(struct work *w, const uint8_t id[ENL_MSG_ID_LEN])
+{
+	struct receipt_job *rj = NULL;
+	int rc = receipt_gather(w->srv, id, &rj);
+
+	if (rc != ENL_OK) {
+		respond_status(w, rc, NULL);
+		return;
+	}
+	respond_receipt_job(w, rj);
+}
+
+/* The receipt of a message just stored: what it says is known without
+ * reading it back (every recipient QUEUED now). */
+void
+respond_fresh_receipt(struct work *w)
+{
+	struct receipt_job *rj = calloc(1, sizeof(*rj));
+	int rc = ENL_E_NOMEM;
+
+	if (rj == NULL || (rj->raw = calloc(w->hdr->n_recipients, sizeof(*rj->raw))) == NULL)
+		goto fail;
+	memcpy(rj->id, w->hdr->message_id, ENL_MSG_ID_LEN);
+	memcpy(rj->m.hash, w->hash, ENL_HASH_LEN);
+	snprintf(rj->m.sender, sizeof(rj->m.sender), "%s", w->hdr->sender);
+	rj->m.received_at = w->submitted_at;
+	rj->m.log_index = w->submitted_index;
+	for (size_t i = 0; i < w->hdr->n_recipients; i++) {
+		snprintf(rj->raw[i].recipient, sizeof(rj->raw[i].recipient), "%s",
+			 w->hdr->recipients[i]);
+		bool held = w->held != NULL && w->held[i];
+		rj->raw[i].state = held ? DS_HELD : w->decisions[i].allow ? DS_QUEUED : DS_REJECTED;
+		if (w->decision != NULL && w->decisions[i].allow)
+			rj->raw[i].state = DS_ACKED;
+		rj->raw[i].queued_at = w->submitted_at;
+		if (held)
+			snprintf(rj->raw[i].reason, sizeof(rj->raw[i].reason),
+				 "held for the originator's consent");
+		else if (!w->decisions[i].allow)
+			snprintf(rj->raw[i].reason, sizeof(rj->raw[i].reason),
+				 "denied by policy rule %s", w->decisions[i].rule);
+	}
+	rj->n = rj->cap = w->hdr->n_recipients;
+	rj->entry = w->submitted;
+	rj->entry_len = w->submitted_len;
+	w->submitted = NULL;
+	if ((rc = receipt_gather_log(w->srv, rj)) != ENL_OK)
+		goto fail;
+	respond_receipt_job(w, rj);
+	return;
+fail:
+	receipt_job_free(rj);
+	respond_status(w, rc, NULL);
+}

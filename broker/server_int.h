@@ -1,0 +1,196 @@
+/*
+ * The broker's network side, shared between its files: the state of a
+ * request (struct work), of a session and of the server, and the helpers
+ * the request handlers have in common. server.c is the nng side; one file
+ * per group of requests.
+ */
+#ifndef ENLACE_BROKER_SERVER_INT_H
+#define ENLACE_BROKER_SERVER_INT_H
+
+#include <nng/nng.h>
+
+#include "broker.h"
+#include "enlace/wire.h"
+
+#define REPLAY_SLOTS 16384
+
+struct dir_state;
+
+struct sess {
+	uint32_t pipe;
+	struct enl_session *s;
+	const struct dir_state *opened;	/* the directory its handshake was checked against */
+	int refs;
+	bool dead;
+	struct sess *next;
+};
+
+enum op { OP_NONE, OP_SUBMIT, OP_FETCH, OP_ACK, OP_REJECT, OP_RECEIPTS, OP_CHECKPOINT };
+
+struct env_ref {
+	uint8_t *bytes;
+	size_t len;
+	uint8_t id[ENL_MSG_ID_LEN];
+};
+
+struct receipt_job;
+
+/* A directory in force. A newer one replaces it whole; the ones before
+ * stay until the server stops (a request may still be using one). */
+struct dir_state {
+	const struct enl_directory *dir;
+	const uint8_t *bytes;
+	size_t len;
+	struct enl_keyring kr;
+	struct enl_directory *owned;	/* NULL for the first, which is main's */
+	uint8_t *owned_bytes;
+	struct dir_state *before;
+};
+
+struct work {
+	struct job job;		/* first: the writer hands it back */
+	struct server *srv;
+	nng_aio *aio;
+	nng_ctx ctx;
+	bool sending;
+	/* the batch an answer made on the writer speaks of (deferred to an
+	 * nng thread, which encodes, signs and seals it meanwhile), and the
+	 * sealed answer held until that batch is durable */
+	uint64_t durable_seq;
+	struct writer_hold hold;
+	nng_msg *held_msg;
+	struct sess *sess;
+	const struct dir_state *dir;	/* the directory the request is checked against */
+	uint64_t counter;
+	enum op op;
+	char agency[ENL_ID_MAX + 1];
+	/* the request being handled */
+	Enlace__Request *req;
+	struct enl_header *hdr;
+	uint8_t hash[ENL_HASH_LEN];
+	const uint8_t *env;	/* points into req */
+	size_t env_len;
+	bool idempotent;
+	int64_t deadline;	/* fetch: reply empty after this (ms) */
+	size_t max_fetch;
+	struct env_ref *found;
+	size_t n_found, cap_found;
+	bool parked, dirty;
+	struct work *next_parked;
+	/* a refused submission, recorded in the log before the answer */
+	int refused_rc;
+	char refused_why[256];
+	bool hdr_ok;
+	/* a cosignature received: the lines for its size, after the commit */
+	char *cosigs;
+	/* a receipt gathered on the writer, to be signed and sent by nng */
+	struct receipt_job *rj;
+	enum { REPLY_NONE, REPLY_RECEIPT, REPLY_FETCH } replying;
+	/* the policy's decision for each recipient of a submission */
+	struct policy_decision *decisions;
+	bool *held;		/* a forward: recipients waiting for consent */
+	struct original_info orig;	/* a forward: its original */
+	Enlace__ConsentDecision *decision;	/* a consent decision, opened */
+	/* a policy to put in force once its POLICY_LOADED entry is durable */
+	struct policy_ref *new_policy;
+	char policy_note[300];
+	/* a new submission: its SUBMITTED entry and when it was stored */
+	uint8_t *submitted;
+	size_t submitted_len;
+	uint64_t submitted_index;
+	int64_t submitted_at;
+};
+
+struct server {
+	struct server_params p;
+	struct enl_limits lim;
+	size_t frame_max;
+	nng_socket sock;
+	struct work *works;
+	size_t n_works;
+	pthread_mutex_t mu;
+	struct sess *sessions;
+	size_t n_sessions;
+	struct {
+		uint8_t nonce[32];
+		int64_t time;
+	} *replay;
+	size_t replay_next;
+	struct work *parked;	/* writer thread only */
+	struct work *ready;	/* writer thread only: answered after the commit */
+	char *checkpoint;	/* writer thread only: the newest signed checkpoint */
+	uint64_t checkpoint_size;
+	char *cosigs;		/* writer thread only: cosignatures of cosig_size */
+	uint64_t cosig_size;
+	struct store *store;	/* writer thread only */
+	struct policy_ref *policy;	/* under mu */
+	struct dir_state *dir;	/* under mu */
+	int64_t consents_swept;	/* writer thread only */
+	int64_t deliveries_swept;	/* writer thread only */
+	int64_t expiry_said;	/* writer thread only: when the directory's expiry was last said */
+	bool publish_failing;	/* writer thread only: said once until it works, */
+	uint64_t publish_failed_at;	/* ... which is when the log is published past this */
+};
+
+/* A policy in force, shared by the messages being decided with it. */
+struct policy_ref {
+	struct policy *p;
+	int refs;
+};
+
+/* server.c */
+const struct dir_state *dir_now(struct server *srv);
+int64_t now_ms(void);
+struct policy_ref *policy_get(struct server *srv);
+void policy_put(struct server *srv, struct policy_ref *r);
+void respond(struct work *w, Enlace__Response *resp);
+void respond_status(struct work *w, int status, const char *reason);
+void work_cb(void *arg);
+void work_recv(struct work *w);
+void work_reset(struct work *w);
+
+/* receipt.c */
+int receipt_gather_log(struct server *srv, struct receipt_job *rj);
+void defer_reply(struct work *w, int kind);
+void receipt_job_free(struct receipt_job *rj);
+void receipt_send(struct work *w);
+void respond_fresh_receipt(struct work *w);
+void respond_receipt(struct work *w, const uint8_t id[ENL_MSG_ID_LEN]);
+void respond_receipt_job(struct work *w, struct receipt_job *rj);
+
+/* auditlog.c: one entry of the audit log (the writer thread only) */
+struct audit {
+	Enlace__AuditEvent event;
+	const uint8_t *id, *hash, *ack_sig;
+	const char *sender, *recipient, *reason;
+	int64_t ack_time;
+	uint8_t **keep;		/* if not NULL: the entry's bytes (malloc'd) */
+	size_t *keep_len;
+	const uint8_t *original;	/* a forward's original, or NULL */
+};
+
+int audit(struct server *srv, const struct audit *a, int64_t now, uint64_t *index);
+int log_commit(void *arg);
+void log_abort(void *arg);
+void log_sign(void *arg);
+
+/* submit.c */
+int consents_sweep(struct server *srv, struct store *st, int64_t now);
+int handle_submit(struct work *w);
+void expiry_watch(struct server *srv, int64_t now);
+
+/* delivery.c */
+int fetch_prepare(void *arg, struct store *st, int64_t now);
+int handle_ack(struct work *w);
+int handle_fetch(struct work *w);
+int handle_receipts(struct work *w);
+int handle_reject(struct work *w);
+void fetch_complete(void *arg, int rc);
+void fetch_reply(struct work *w);
+void mark_parked_dirty(struct server *srv, const struct enl_header *h);
+
+/* checkpoint.c */
+int handle_checkpoint(struct work *w);
+int handle_directory(struct work *w);
+
+#endif

@@ -1,0 +1,629 @@
+/*
+ * SUBMIT: an envelope verified, decided by the policy, stored with one
+ * delivery per recipient; forwards, consent requests and decisions.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "server_int.h"
+
+/* ---- SUBMIT ---- */
+
+/*
+ * A forward, checked against its original: the forwarder received it;
+ * its handling allows forwarding and the forward keeps it (never
+ * weaker). TLP:AMBER stays in the forwarder's country; with onward
+ * sharing CONSENT the recipients the policy allows are held for the
+ * originator's consent. ENL_E_PERMISSION with `why` refuses the whole
+ * forward. On the writer.
+ */
+static int
+forward_check(struct work *w, struct store *st, char *why, size_t cap)
+{
+	const struct enl_header *h = w->hdr;
+	struct original_info o;
+	const struct enl_card *me;
+	int rc;
+
+	if (h->type == ENL_MSG_FORWARD && !h->has_forward_of) {
+		snprintf(why, cap, "a FORWARD must name its original (forward-of)");
+		return ENL_E_PERMISSION;
+	}
+	if (h->type != ENL_MSG_FORWARD) {
+		snprintf(why, cap, "only a FORWARD may name an original (forward-of)");
+		return ENL_E_PERMISSION;
+	}
+	memset(&o, 0, sizeof(o));
+	rc = st->ops->original(st->db, h->forward_of, h->sender, &o);
+	if (rc == ENL_E_NOT_FOUND) {
+		snprintf(why, cap, "forward of a message this broker never relayed");
+		return ENL_E_PERMISSION;
+	}
+	if (rc != ENL_OK)
+		return rc;
+	w->orig = o;
+	if (o.forwarder_state == 0 || o.forwarder_state == DS_REJECTED ||
+	    o.forwarder_state == DS_HELD)
+		snprintf(why, cap, "%s never received the original, so cannot forward it", h->sender);
+	else if (!enl_forward_to_third_parties(h, h->sender, o.sender, why, cap))
+		;	/* why says it */
+	else if (o.handling.tlp == ENL_TLP_RED)
+		snprintf(why, cap, "the original is TLP:RED: it goes only to the recipients its "
+			 "originator named, never further");
+	else if (o.handling.tlp == ENL_TLP_AMBER_STRICT)
+		snprintf(why, cap, "the original is TLP:AMBER+STRICT: it stays inside the "
+			 "recipient agency");
+	else if (o.handling.onward == ENL_ONWARD_NEVER)
+		snprintf(why, cap, "the originator %s forbids onward sharing (NEVER)", o.sender);
+	else if (h->handling.tlp < o.handling.tlp || h->handling.onward < o.handling.onward ||
+		 h->handling.evidential < o.handling.evidential)
+		snprintf(why, cap, "a forward can never weaken the original's handling");
+	else
+		why[0] = '\0';
+	if (why[0] == '\0' && o.handling.onward == ENL_ONWARD_CONSENT) {
+		uint8_t pk[32];
+		uint32_t v;
+		if (w->dir->kr.encryption_key(w->dir->kr.ctx, o.sender, &v, pk) != ENL_OK)
+			snprintf(why, cap, "the originator %s cannot be asked for consent: it has "
+				 "no valid key in the directory", o.sender);
+	}
+	if (why[0] != '\0')
+		return ENL_E_PERMISSION;
+	if ((w->held = calloc(h->n_recipients, sizeof(*w->held))) == NULL)
+		return ENL_E_NOMEM;
+	me = enl_directory_find(w->dir->dir, h->sender);
+	for (size_t i = 0; i < h->n_recipients; i++) {
+		struct policy_decision *d = &w->decisions[i];
+		const struct enl_card *c = enl_directory_find(w->dir->dir, h->recipients[i]);
+		if (!d->allow)
+			continue;
+		if (o.handling.tlp == ENL_TLP_AMBER &&
+		    (me == NULL || c == NULL || strcmp(me->country, c->country) != 0)) {
+			d->allow = false;
+			snprintf(d->rule, sizeof(d->rule), "tlp-amber-stays-home");
+			continue;
+		}
+		w->held[i] = o.handling.onward == ENL_ONWARD_CONSENT;
+	}
+	return ENL_OK;
+}
+
+/* Wakes the waiting fetches of one agency (writer thread). */
+static void
+wake_agency(struct server *srv, const char *agency)
+{
+	struct enl_header h;
+
+	memset(&h, 0, sizeof(h));
+	h.n_recipients = 1;
+	snprintf(h.recipients[0], sizeof(h.recipients[0]), "%s", agency);
+	mark_parked_dirty(srv, &h);
+}
+
+/*
+ * A held forward to `recipient`: a CONSENT_REQUEST from the broker to the
+ * originator (an envelope the broker signs, naming the original, the
+ * forwarder and the new recipient, never the content), stored and
+ * delivered like any message, and the request kept until it is decided
+ * or expires. On the writer, inside the forward's transaction.
+ */
+static int
+consent_request(struct work *w, struct store *st, int64_t now, const char *recipient)
+{
+	struct server *srv = w->srv;
+	Enlace__ConsentRequest cr = ENLACE__CONSENT_REQUEST__INIT;
+	struct enl_header *h = calloc(1, sizeof(*h));
+	struct enl_limits lim = {1 << 20};
+	struct enl_attachment att;
+	struct enl_payload p;
+	struct delivery_init d = {DS_QUEUED, NULL};
+	struct consent c;
+	char subject[256], body[700], req_hex[33], orig_hex[33], why[200], when[32];
+	uint8_t *crb = NULL, *env = NULL, hash[ENL_HASH_LEN];
+	size_t crl = 0, len = 0;
+	uint64_t index = 0;
+	int rc = ENL_E_NOMEM;
+
+	if (h == NULL)
+		return rc;
+	memset(&c, 0, sizeof(c));
+	randombytes_buf(c.request_id, sizeof(c.request_id));
+	memcpy(c.forward_id, w->hdr->message_id, ENL_MSG_ID_LEN);
+	memcpy(c.original_id, w->hdr->forward_of, ENL_MSG_ID_LEN);
+	memcpy(c.original_hash, w->orig.hash, ENL_HASH_LEN);
+	snprintf(c.recipient, sizeof(c.recipient), "%s", recipient);
+	snprintf(c.originator, sizeof(c.originator), "%s", w->orig.sender);
+	snprintf(c.forwarder, sizeof(c.forwarder), "%s", w->hdr->sender);
+	c.expires_at = now + (int64_t)(srv->p.cfg->consent_ttl_ms / 1000);
+	c.state = CONSENT_PENDING;
+	cr.request_id.data = c.request_id;
+	cr.request_id.len = ENL_MSG_ID_LEN;
+	cr.original_id.data = c.original_id;
+	cr.original_id.len = ENL_MSG_ID_LEN;
+	cr.original_hash.data = c.original_hash;
+	cr.original_hash.len = ENL_HASH_LEN;
+	cr.forward_id.data = c.forward_id;
+	cr.forward_id.len = ENL_MSG_ID_LEN;
+	cr.forwarder = c.forwarder;
+	cr.recipient = c.recipient;
+	cr.expires_at = c.expires_at;
+	if ((rc = enl_pb_pack(&cr.base, &crb, &crl)) != ENL_OK)
+		goto out;
+	enl_hex(c.request_id, ENL_MSG_ID_LEN, req_hex);
+	enl_hex(c.original_id, ENL_MSG_ID_LEN, orig_hex);
+	enl_time_format(c.expires_at, when);
+	snprintf(subject, sizeof(subject), "Consent requested: %s would forward your message "
+		 "to %s", c.forwarder, c.recipient);
+	snprintf(body, sizeof(body), "%s received your message %s and asks to forward it to "
+		 "%s.\nIts onward sharing is CONSENT: it is held until you decide.\n\n"
+		 "  enlace consent grant %s [--note TEXT]\n  enlace consent deny %s --reason "
+		 "TEXT\n\nUnanswered, the request expires at %s and the forward is refused.\n",
+		 c.forwarder, orig_hex, c.recipient, req_hex, req_hex, when);
+	att = (struct enl_attachment){"consent-request.pb", "application/x-enlace-consent",
+				      crb, crl};
+	memset(&p, 0, sizeof(p));
+	p.subject = subject;
+	p.body = body;
+	p.n_attachments = 1;
+	p.attachments = &att;
+	snprintf(h->recipients[0], sizeof(h->recipients[0]), "%s", c.originator);
+	h->n_recipients = 1;
+	h->type = ENL_MSG_CONSENT_REQUEST;
+	h->handling.tlp = ENL_TLP_AMBER;
+	h->handling.onward = ENL_ONWARD_NEVER;
+	h->handling.evidential = ENL_EVID_INTELLIGENCE_ONLY;
+	snprintf(h->case_ref, sizeof(h->case_ref), "%s", w->hdr->case_ref);
+	rc = enl_envelope_seal(srv->p.me, &dir_now(srv)->kr, &lim, h, &p, now, &env, &len);
+	if (rc != ENL_OK)
+		goto out;
+	enl_hash(env, len, hash);
+	{
+		struct audit a = {ENLACE__AUDIT_EVENT__SUBMITTED, h->message_id, hash, NULL,
+				  enl_identity_id(srv->p.me), NULL, "consent request", 0, NULL, NULL,
+				  c.original_id};
+		if ((rc = audit(srv, &a, now, &index)) != ENL_OK)
+			goto out;
+		a.event = ENLACE__AUDIT_EVENT__AUDIT_QUEUED;
+		a.recipient = c.originator;
+		if ((rc = audit(srv, &a, now, NULL)) != ENL_OK)
+			goto out;
+		snprintf(why, sizeof(why), "request %s sent to %s, open until %s", req_hex,
+			 c.originator, when);
+		a.event = ENLACE__AUDIT_EVENT__CONSENT_REQUESTED;
+		a.id = c.forward_id;
+		a.hash = w->hash;
+		a.sender = c.forwarder;
+		a.recipient = c.recipient;
+		a.reason = why;
+		if ((rc = audit(srv, &a, now, NULL)) != ENL_OK)
+			goto out;
+	}
+	if ((rc = st->ops->message_put(st->db, h, hash, now, env, len, index, &d)) != ENL_OK ||
+	    (rc = st->ops->consent_put(st->db, &c)) != ENL_OK)
+		goto out;
+	wake_agency(srv, c.originator);
+	blog("forward held: consent request %s sent to %s", req_hex, c.originator);
+out:
+	free(crb);
+	free(env);
+	free(h);
+	return rc;
+}
+
+/*
+ * A consent decision, checked against its request: it must come from the
+ * original's originator, name exactly the original, the forward and the
+ * recipient the request names, and be the first decision, in time.
+ * ENL_E_PERMISSION with `why` refuses it. On the writer.
+ */
+static int
+consent_check(struct work *w, struct store *st, int64_t now, struct consent *c, char *why,
+	      size_t cap)
+{
+	const Enlace__ConsentDecision *d = w->decision;
+	int rc = st->ops->consent_get(st->db, d->request_id.data, c);
+
+	if (rc == ENL_E_NOT_FOUND) {
+		snprintf(why, cap, "no such consent request");
+		return ENL_E_PERMISSION;
+	}
+	if (rc != ENL_OK)
+		return rc;
+	if (strcmp(c->originator, w->agency) != 0)
+		snprintf(why, cap, "only the originator %s decides on its message, not %s",
+			 c->originator, w->agency);
+	else if (memcmp(c->original_id, d->original_id.data, ENL_MSG_ID_LEN) != 0 ||
+		 memcmp(c->original_hash, d->original_hash.data, ENL_HASH_LEN) != 0 ||
+		 memcmp(c->forward_id, d->forward_id.data, ENL_MSG_ID_LEN) != 0 ||
+		 strcmp(c->recipient, d->recipient) != 0)
+		snprintf(why, cap, "the decision does not match the request (original, forward "
+			 "and recipient must be the request's)");
+	else if (c->state == CONSENT_EXPIRED_S || now >= c->expires_at)
+		snprintf(why, cap, "the consent request has expired");
+	else if (c->state != CONSENT_PENDING)
+		snprintf(why, cap, "this request was decided already: a decision is taken once");
+	else
+		return ENL_OK;
+	return ENL_E_PERMISSION;
+}
+
+/* Applies a decision checked by consent_check: the held forward goes to
+ * its recipient, or is refused with the originator's reason. */
+static int
+consent_apply(struct work *w, struct store *st, int64_t now, const struct consent *c)
+{
+	const Enlace__ConsentDecision *d = w->decision;
+	char why[400];
+	int rc;
+	struct audit a = {d->grant ? ENLACE__AUDIT_EVENT__CONSENT_GRANTED
+				   : ENLACE__AUDIT_EVENT__CONSENT_DENIED,
+			  c->forward_id, w->hash, NULL, c->originator, c->recipient, why, 0, NULL,
+			  NULL, c->original_id};
+
+	snprintf(why, sizeof(why), "%s by %s%s%s", d->grant ? "consent granted" : "consent denied",
+		 c->originator, d->note[0] ? ": " : "", d->note);
+	if ((rc = st->ops->consent_set(st->db, c->request_id, d->grant ? CONSENT_GRANTED_S
+									: CONSENT_DENIED_S)) != ENL_OK)
+		return rc;
+	rc = st->ops->mark(st->db, c->forward_id, c->recipient, d->grant ? DS_QUEUED : DS_REJECTED,
+			   now, NULL, 0, d->grant ? NULL : why);
+	if (rc != ENL_OK)
+		return rc;
+	if ((rc = audit(w->srv, &a, now, NULL)) != ENL_OK)
+		return rc;
+	if (d->grant) {
+		a.event = ENLACE__AUDIT_EVENT__AUDIT_QUEUED;
+		a.reason = "released by the originator's consent";
+		if ((rc = audit(w->srv, &a, now, NULL)) != ENL_OK)
+			return rc;
+		wake_agency(w->srv, c->recipient);
+	}
+	blog("consent %s by %s for the forward to %s", d->grant ? "granted" : "denied",
+	     c->originator, c->recipient);
+	return ENL_OK;
+}
+
+/* The directory expires: said in the log a week before, every hour, and
+ * once it has. The broker goes on with it (refusing every agency for a
+ * late authority would stop all exchange); the operator puts a newer one
+ * in force with SIGHUP. On the writer. */
+void
+expiry_watch(struct server *srv, int64_t now)
+{
+	char what[160];
+
+	if (now < srv->expiry_said + 3600 ||
+	    !enl_directory_expiry_say(dir_now(srv)->dir, now, what, sizeof(what)))
+		return;
+	srv->expiry_said = now;
+	blog("directory %s: put the authority's newer one in force (SIGHUP)", what);
+}
+
+/* Requests nobody answered in time: their forwards are refused. */
+int
+consents_sweep(struct server *srv, struct store *st, int64_t now)
+{
+	struct consent c[32];
+	size_t n = 0;
+	int rc;
+
+	if (now < srv->consents_swept + 1)
+		return ENL_OK;
+	srv->consents_swept = now;
+	if ((rc = st->ops->consents_expired(st->db, now, c, 32, &n)) != ENL_OK)
+		return rc;
+	for (size_t i = 0; rc == ENL_OK && i < n; i++) {
+		const char *why = "consent request expired unanswered";
+		struct audit a = {ENLACE__AUDIT_EVENT__CONSENT_EXPIRED, c[i].forward_id, NULL,
+				  NULL, c[i].originator, c[i].recipient, why, 0, NULL, NULL,
+				  c[i].original_id};
+		if ((rc = st->ops->consent_set(st->db, c[i].request_id, CONSENT_EXPIRED_S)) != ENL_OK)
+			break;
+		rc = st->ops->mark(st->db, c[i].forward_id, c[i].recipient, DS_REJECTED, now,
+				   NULL, 0, why);
+		if (rc == ENL_OK || rc == ENL_E_EXISTS || rc == ENL_E_NOT_FOUND)
+			rc = audit(srv, &a, now, NULL);
+		if (rc == ENL_OK)
+			blog("consent request of %s expired: the forward to %s is refused",
+			     c[i].originator, c[i].recipient);
+	}
+	return rc;
+}
+
+/* A submission the writer refuses (its consent or its forward): on the
+ * record, with why. */
+static int
+submit_rejected(struct work *w, int64_t now)
+{
+	struct audit a = {ENLACE__AUDIT_EVENT__AUDIT_REJECTED, w->hdr->message_id, w->hash,
+			  NULL, w->agency, NULL, w->refused_why, 0, NULL, NULL, NULL};
+	int rc = audit(w->srv, &a, now, NULL);
+
+	return rc != ENL_OK ? rc : ENL_E_PERMISSION;
+}
+
+static int
+submit_write(struct job *j, struct store *st, int64_t now)
+{
+	struct work *w = (struct work *)j;
+	struct stored_message m;
+	int rc = st->ops->message_get(st->db, w->hdr->message_id, &m);
+
+	if (rc == ENL_OK) {
+		/* A retry of the same envelope gets the first receipt. */
+		if (sodium_memcmp(m.hash, w->hash, ENL_HASH_LEN) != 0) {
+			struct audit a = {ENLACE__AUDIT_EVENT__AUDIT_REJECTED, w->hdr->message_id,
+					  w->hash, NULL, w->agency, NULL,
+					  "message id already used for another envelope", 0, NULL, NULL, NULL};
+			return (rc = audit(w->srv, &a, now, NULL)) != ENL_OK ? rc : ENL_E_EXISTS;
+		}
+		w->idempotent = true;
+		return ENL_OK;
+	}
+	if (rc != ENL_E_NOT_FOUND)
+		return rc;
+	struct consent cons;
+	if (w->decision != NULL) {
+		rc = consent_check(w, st, now, &cons, w->refused_why, sizeof(w->refused_why));
+		if (rc == ENL_E_PERMISSION)
+			return submit_rejected(w, now);
+		if (rc != ENL_OK)
+			return rc;
+	}
+	if (w->hdr->type == ENL_MSG_FORWARD || w->hdr->has_forward_of) {
+		rc = forward_check(w, st, w->refused_why, sizeof(w->refused_why));
+		if (rc == ENL_E_PERMISSION)
+			return submit_rejected(w, now);
+		if (rc != ENL_OK)
+			return rc;
+	}
+	{
+		struct audit a = {ENLACE__AUDIT_EVENT__SUBMITTED, w->hdr->message_id, w->hash, NULL,
+				  w->hdr->sender, NULL, NULL, 0, &w->submitted, &w->submitted_len,
+				  w->hdr->has_forward_of ? w->hdr->forward_of : NULL};
+		uint64_t index = 0;
+		if ((rc = audit(w->srv, &a, now, &index)) != ENL_OK)
+			return rc;
+		w->submitted_index = index;
+		w->submitted_at = now;
+		a.keep = NULL;
+		struct delivery_init *d = calloc(w->hdr->n_recipients, sizeof(*d));
+		char (*why)[POLICY_NAME_MAX + 80] = calloc(w->hdr->n_recipients, sizeof(*why));
+		rc = d == NULL || why == NULL ? ENL_E_NOMEM : ENL_OK;
+		/* each recipient as the policy decided, the rule on the record */
+		for (size_t i = 0; rc == ENL_OK && i < w->hdr->n_recipients; i++) {
+			const struct policy_decision *pd = &w->decisions[i];
+			bool held = w->held != NULL && w->held[i];
+			if (held)
+				snprintf(why[i], sizeof(why[i]), "held for the originator's consent "
+					 "(policy rule %s allows)", pd->rule);
+			else
+				snprintf(why[i], sizeof(why[i]), "%s by policy rule %s",
+					 pd->allow ? "allowed" : "denied", pd->rule);
+			a.event = held ? ENLACE__AUDIT_EVENT__HELD_FOR_CONSENT
+				  : pd->allow ? ENLACE__AUDIT_EVENT__AUDIT_QUEUED
+					      : ENLACE__AUDIT_EVENT__AUDIT_REJECTED;
+			a.recipient = w->hdr->recipients[i];
+			a.reason = why[i];
+			d[i].state = held ? DS_HELD : pd->allow ? DS_QUEUED : DS_REJECTED;
+			d[i].reason = pd->allow && !held ? NULL : why[i];
+			if (w->decision != NULL && pd->allow)
+				d[i].state = DS_ACKED;	/* the broker took it in itself */
+			rc = audit(w->srv, &a, now, NULL);
+		}
+		if (rc == ENL_OK)
+			rc = st->ops->message_put(st->db, w->hdr, w->hash, now, w->env, w->env_len,
+						  index, d);
+		/* the recipients' waiting fetches take it in this same round
+		 * (after the jobs, in its transaction), answered after its commit */
+		if (rc == ENL_OK)
+			mark_parked_dirty(w->srv, w->hdr);
+		for (size_t i = 0; rc == ENL_OK && w->held != NULL && i < w->hdr->n_recipients; i++)
+			if (w->held[i])
+				rc = consent_request(w, st, now, w->hdr->recipients[i]);
+		if (rc == ENL_OK && w->decision != NULL)
+			rc = consent_apply(w, st, now, &cons);
+		free(d);
+		free(why);
+		/* half a submission must never commit: any failure once writing
+		 * began fails the whole round, which rolls back */
+		return rc == ENL_OK || enl_err_transient(rc) ? rc : ENL_E_IO;
+	}
+}
+
+static void
+submit_done(struct job *j, int rc)
+{
+	struct work *w = (struct work *)j;
+	uint8_t id[ENL_MSG_ID_LEN];
+
+	if (rc == ENL_E_EXISTS) {
+		respond_status(w, rc, "this message id was already used for another envelope");
+		return;
+	}
+	if (rc == ENL_E_PERMISSION) {
+		respond_status(w, rc, w->refused_why);
+		return;
+	}
+	if (rc != ENL_OK) {
+		char why[160];
+		snprintf(why, sizeof(why), "the broker could not store the message: %s",
+			 enl_strerror(rc));
+		respond_status(w, rc, why);
+		return;
+	}
+	if (!w->idempotent) {
+		respond_fresh_receipt(w);
+		return;
+	}
+	memcpy(id, w->hdr->message_id, sizeof(id));
+	respond_receipt(w, id);
+}
+
+/* A refused submission is an entry of the log (REJECTED, with the
+ * reason) before the sender hears of it. */
+static int
+rejected_write(struct job *j, struct store *st, int64_t now)
+{
+	struct work *w = (struct work *)j;
+	struct audit a = {ENLACE__AUDIT_EVENT__AUDIT_REJECTED, w->hdr_ok ? w->hdr->message_id : NULL,
+			  w->hash, NULL, w->agency, NULL, w->refused_why, 0, NULL, NULL, NULL};
+
+	(void)st;
+	return audit(w->srv, &a, now, NULL);
+}
+
+static void
+rejected_done(struct job *j, int rc)
+{
+	struct work *w = (struct work *)j;
+
+	if (rc != ENL_OK)
+		blog("audit log: a refusal of %s could not be recorded: %s", w->agency,
+		     enl_strerror(rc));
+	respond_status(w, w->refused_rc, w->refused_why);
+}
+
+static int
+submit_refuse(struct work *w, int rc, const char *why)
+{
+	const Enlace__SubmitReq *s = w->req->submit;
+
+	if (!w->hdr_ok)
+		crypto_generichash(w->hash, ENL_HASH_LEN, s->envelope.data, s->envelope.len,
+				   NULL, 0);
+	w->refused_rc = rc;
+	snprintf(w->refused_why, sizeof(w->refused_why), "%s", why ? why : enl_strerror(rc));
+	w->job.write = rejected_write;
+	w->job.done = rejected_done;
+	writer_submit(w->srv->p.writer, &w->job);
+	return 0;
+}
+
+/* The policy's decision for every recipient, all by the same policy. */
+static int
+decide(struct work *w)
+{
+	const struct enl_header *h = w->hdr;
+	struct policy_query q;
+	struct policy_ref *pr;
+
+	if ((w->decisions = calloc(h->n_recipients, sizeof(*w->decisions))) == NULL)
+		return ENL_E_NOMEM;
+	memset(&q, 0, sizeof(q));
+	policy_query_from(&q, enl_directory_find(w->dir->dir, h->sender));
+	q.type = (int)h->type;
+	q.tlp = (int)h->handling.tlp;
+	q.size = w->req->submit->envelope.len;
+	q.forward = h->has_forward_of;
+	pr = policy_get(w->srv);
+	for (size_t i = 0; i < h->n_recipients; i++) {
+		if (strcmp(h->recipients[i], enl_identity_id(w->srv->p.me)) == 0) {
+			/* the broker itself: a consent decision, nothing else */
+			w->decisions[i].allow = h->type == ENL_MSG_CONSENT_DECISION;
+			snprintf(w->decisions[i].rule, sizeof(w->decisions[i].rule),
+				 "consent-decision-to-the-broker");
+			continue;
+		}
+		policy_query_to(&q, enl_directory_find(w->dir->dir, h->recipients[i]));
+		policy_decide(pr->p, &q, &w->decisions[i]);
+	}
+	policy_put(w->srv, pr);
+	return ENL_OK;
+}
+
+/*
+ * A consent decision is addressed to the broker alone: the broker opens
+ * it (on nng's thread) and keeps what it decides, for the writer to check
+ * against the request.
+ */
+static int
+decision_open(struct work *w, char *why, size_t cap)
+{
+	const Enlace__SubmitReq *s = w->req->submit;
+	struct enl_limits lim = {1 << 20};
+	struct enl_message *m = NULL;
+	const struct enl_attachment *att = NULL;
+	Enlace__ConsentDecision *d = NULL;
+	int rc;
+
+	if (w->hdr->n_recipients != 1 ||
+	    strcmp(w->hdr->recipients[0], enl_identity_id(w->srv->p.me)) != 0) {
+		snprintf(why, cap, "a consent decision goes to the broker, and to it alone");
+		return ENL_E_PERMISSION;
+	}
+	rc = enl_envelope_open(s->envelope.data, s->envelope.len, w->srv->p.me, &w->dir->kr,
+			       &lim, (int64_t)time(NULL), &m);
+	if (rc != ENL_OK) {
+		snprintf(why, cap, "the consent decision does not open: %s", enl_strerror(rc));
+		return rc;
+	}
+	for (size_t i = 0; i < m->payload.n_attachments && att == NULL; i++)
+		if (strcmp(m->payload.attachments[i].name, "consent-decision.pb") == 0)
+			att = &m->payload.attachments[i];
+	rc = att == NULL ? ENL_E_MALFORMED
+			 : enl_pb_unpack(&enlace__consent_decision__descriptor, att->data, att->len,
+					 4096, (ProtobufCMessage **)&d);
+	enl_message_free(m);
+	if (rc == ENL_OK && (d->request_id.len != ENL_MSG_ID_LEN ||
+			     d->original_id.len != ENL_MSG_ID_LEN ||
+			     d->original_hash.len != ENL_HASH_LEN ||
+			     d->forward_id.len != ENL_MSG_ID_LEN || !enl_id_valid(d->recipient) ||
+			     !enl_text_valid(d->note, 1000))) {
+		protobuf_c_message_free_unpacked(&d->base, NULL);
+		rc = ENL_E_MALFORMED;
+	}
+	if (rc != ENL_OK) {
+		snprintf(why, cap, "not a consent decision: %s", enl_strerror(rc));
+		return rc == ENL_E_NOMEM ? rc : ENL_E_MALFORMED;
+	}
+	w->decision = d;
+	return ENL_OK;
+}
+
+int
+handle_submit(struct work *w)
+{
+	const Enlace__SubmitReq *s = w->req->submit;
+	struct enl_header *h;
+	char why[256];
+	int rc;
+
+	if ((h = malloc(sizeof(*h))) == NULL)
+		return ENL_E_NOMEM;
+	w->hdr = h;
+	rc = enl_envelope_verify(s->envelope.data, s->envelope.len, &w->dir->kr,
+				 &w->srv->lim, (int64_t)time(NULL), h, w->hash);
+	if (rc == ENL_E_NOMEM)
+		return rc;
+	if (rc != ENL_OK)
+		return submit_refuse(w, rc, NULL);
+	w->hdr_ok = true;
+	if (strcmp(h->sender, w->agency) != 0) {
+		blog("refused SUBMIT from %s: envelope claims sender %s", w->agency, h->sender);
+		return submit_refuse(w, ENL_E_INVAL,
+				     "the envelope's sender is not this session's agency");
+	}
+	for (size_t i = 0; i < h->n_recipients; i++)
+		if (enl_directory_find(w->dir->dir, h->recipients[i]) == NULL) {
+			snprintf(why, sizeof(why), "unknown recipient %s", h->recipients[i]);
+			return submit_refuse(w, ENL_E_UNKNOWN_RECIPIENT, why);
+		}
+	if (h->type == ENL_MSG_CONSENT_REQUEST)
+		return submit_refuse(w, ENL_E_PERMISSION, "only the broker makes consent requests");
+	if (h->type == ENL_MSG_CONSENT_DECISION && (rc = decision_open(w, why, sizeof(why))) != ENL_OK)
+		return rc == ENL_E_NOMEM ? rc : submit_refuse(w, rc, why);
+	if ((rc = decide(w)) != ENL_OK)
+		return rc;
+	w->env = s->envelope.data;
+	w->env_len = s->envelope.len;
+	w->job.write = submit_write;
+	w->job.done = submit_done;
+	writer_submit(w->srv->p.writer, &w->job);
+	return 0;
+}
