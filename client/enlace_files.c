@@ -1,0 +1,521 @@
+/*
+ * `enlace seal` and `enlace open`: envelope files, offline, with the
+ * agency's own key and the signed directory (air-gapped exchange, and a
+ * look at an envelope by hand).
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+
+#include "control.h"
+#include "enlace/config.h"
+#include "enlace/keys.h"
+#include "enlace/wire.h"
+
+#include "enlace_cli.h"
+
+/* ---- seal ---- */
+
+static const char usage_seal[] =
+	"enlace seal --key DIR --directory FILE --authority-pub FILE --to ID...\n"
+	"       [--type T] [--case REF] [--tlp L] [--onward O] [--evidential E]\n"
+	"       [--reliability R] [--assessment N] [--priority P] [--expires 30d]\n"
+	"       [--reply-by 7d] [--in-reply-to MSGID] [--subject S]\n"
+	"       [--text T | --text-file F] [--attach FILE]... [--max-payload BYTES]\n"
+	"       [--passphrase-file F] [--json] --out FILE";
+
+int
+seal_header(const struct args *a, struct enl_header *h, int64_t now, const char *usage)
+{
+	int type = ENL_MSG_CASE_MESSAGE, tlp = ENL_TLP_AMBER, onward = ENL_ONWARD_CONSENT;
+	int evid = ENL_EVID_INTELLIGENCE_ONLY, rel = 0, prio = 0;
+	int ret;
+
+	memset(h, 0, sizeof(*h));
+	if ((ret = enum_opt("type", a->type, enl_msg_type_parse,
+			    "case_message, fiu_report, request or reply", &type, usage)) ||
+	    (ret = enum_opt("tlp", a->tlp, enl_tlp_parse,
+			    "clear, green, amber, amber+strict or red", &tlp, usage)) ||
+	    (ret = enum_opt("onward", a->onward, enl_onward_parse, "free, consent or never",
+			    &onward, usage)) ||
+	    (ret = enum_opt("evidential", a->evid, enl_evidential_parse,
+			    "may_use, consent or intelligence_only", &evid, usage)) ||
+	    (ret = enum_opt("reliability", a->rel, enl_reliability_parse, "A, B, C or X",
+			    &rel, usage)) ||
+	    (ret = enum_opt("priority", a->prio, enl_priority_parse,
+			    "routine, priority, immediate or flash", &prio, usage)))
+		return ret;
+	if (type > ENL_MSG_REPLY)
+		return usage_err("--type takes case_message, fiu_report, request or reply: "
+				 "forwards and consent have their own commands", usage);
+	h->type = type;
+	h->handling.tlp = tlp;
+	h->handling.onward = onward;
+	h->handling.evidential = evid;
+	h->reliability = rel;
+	h->priority = prio;
+	if (a->assess != NULL) {
+		if (strlen(a->assess) != 1 || a->assess[0] < '1' || a->assess[0] > '4')
+			return usage_err("--assessment is 1, 2, 3 or 4", usage);
+		h->assessment = (uint32_t)(a->assess[0] - '0');
+	}
+	for (size_t i = 0; i < a->n_to; i++) {
+		char msg[256];
+		if (!enl_id_valid(a->to[i])) {
+			snprintf(msg, sizeof(msg), "--to takes an agency id such as BR-PF "
+				 "(2 to 8 letters, '-', a name), not '%.64s'", a->to[i]);
+			return usage_err(msg, usage);
+		}
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(a->to[j], a->to[i]) == 0) {
+				snprintf(msg, sizeof(msg), "--to %s is given twice", a->to[i]);
+				return usage_err(msg, usage);
+			}
+		memcpy(h->recipients[i], a->to[i], strlen(a->to[i]) + 1);
+	}
+	h->n_recipients = a->n_to;
+	if (a->case_ref != NULL) {
+		if (strlen(a->case_ref) > ENL_CASE_REF_MAX)
+			return usage_err("--case is at most 128 bytes", usage);
+		memcpy(h->case_ref, a->case_ref, strlen(a->case_ref) + 1);
+	}
+	if (a->expires && (h->expires_at = parse_after(a->expires, now)) == 0)
+		return usage_err("--expires takes a duration such as 30d, 12h or 45m", usage);
+	if (a->reply_by && (h->reply_by = parse_after(a->reply_by, now)) == 0)
+		return usage_err("--reply-by takes a duration such as 7d", usage);
+	if (a->in_reply != NULL) {
+		if (!enl_unhex(a->in_reply, h->in_reply_to, ENL_MSG_ID_LEN))
+			return usage_err("--in-reply-to takes a message id (32 hex digits)",
+					 usage);
+		h->has_in_reply_to = true;
+	}
+	return 0;
+}
+
+void
+loaded_free(struct loaded *l, size_t n)
+{
+	free(l->body);
+	for (size_t i = 0; i < n; i++)
+		free(l->att[i]);
+}
+
+int
+seal_payload(const struct args *a, size_t max, struct loaded *l, struct enl_payload *p,
+	     const char *usage)
+{
+	size_t len = 0;
+	int rc;
+
+	memset(p, 0, sizeof(*p));
+	p->subject = a->subject ? a->subject : "";
+	p->body = a->text ? a->text : "";
+	if (a->text_file != NULL) {
+		if ((rc = enl_file_read(a->text_file, max, &l->body, &len)) != ENL_OK)
+			return fail(a->text_file, rc);
+		if (strlen((const char *)l->body) != len) {
+			fprintf(stderr, "%s: %s: the text contains a NUL byte; send it with "
+				"--attach\n", prog, a->text_file);
+			return EXIT_FAIL;
+		}
+		p->body = (const char *)l->body;
+	}
+	for (size_t i = 0; i < a->n_attach; i++) {
+		const char *base = strrchr(a->attach[i], '/');
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(l->atts[j].name, base ? base + 1 : a->attach[i]) == 0) {
+				char msg[300];
+				snprintf(msg, sizeof(msg), "--attach: two files named %.200s (the "
+					 "recipient knows attachments by name)", l->atts[j].name);
+				return usage_err(msg, usage);
+			}
+		rc = enl_file_read(a->attach[i], max, &l->att[i], &len);
+		if (rc == ENL_E_TOO_LARGE) {
+			fprintf(stderr, "%s: %s: over the payload limit of %zu bytes\n",
+				prog, a->attach[i], max);
+			return EXIT_FAIL;
+		}
+		if (rc != ENL_OK)
+			return fail(a->attach[i], rc);
+		l->atts[i].name = base ? base + 1 : a->attach[i];
+		l->atts[i].media_type = media_type(l->atts[i].name);
+		l->atts[i].data = l->att[i];
+		l->atts[i].len = len;
+	}
+	p->n_attachments = a->n_attach;
+	p->attachments = l->atts;
+	return 0;
+}
+
+int
+cmd_seal(int argc, char **argv)
+{
+	static const int allowed[] = {OPT_KEY, OPT_PASSFILE, OPT_DIRECTORY, OPT_AUTHPUB,
+				      OPT_TO, OPT_CASE, OPT_TLP, OPT_ONWARD, OPT_EVID,
+				      OPT_TYPE, OPT_REL, OPT_ASSESS, OPT_PRIO, OPT_EXPIRES,
+				      OPT_REPLYBY, OPT_INREPLY, OPT_SUBJECT, OPT_TEXT,
+				      OPT_TEXTFILE, OPT_ATTACH, OPT_OUT, OPT_MAXPAY,
+				      OPT_JSON, 0};
+	struct args a;
+	struct enl_header *h = NULL;
+	struct enl_payload p;
+	struct enl_limits lim = enl_limits_default();
+	struct loaded l;
+	uint8_t *env = NULL;
+	size_t env_len = 0;
+	int64_t now = (int64_t)time(NULL);
+	char hex[2 * ENL_MSG_ID_LEN + 1];
+	int ret, rc;
+
+	memset(&l, 0, sizeof(l));
+	if ((ret = parse_args(argc, argv, allowed, usage_seal, &a)) != 0)
+		return ret;
+	if (a.help) {
+		printf("usage: %s\n\nSeals a message into an envelope file: signed with "
+		       "your key, encrypted for\neach recipient's current key in the "
+		       "directory.\n\n"
+		       "  --type        case_message (default), fiu_report, request, reply\n"
+		       "  --tlp         clear, green, amber (default), amber+strict, red\n"
+		       "  --onward      free, consent (default), never\n"
+		       "  --evidential  may_use, consent, intelligence_only (default)\n"
+		       "  --reliability A, B, C, X        --assessment 1..4\n"
+		       "  --priority    routine, priority, immediate, flash\n"
+		       "  --max-payload payload limit in bytes (default 52428800)\n",
+		       usage_seal);
+		return 0;
+	}
+	if ((ret = need_context(&a, usage_seal)) != 0)
+		return ret;
+	if (a.n_to == 0 || a.out == NULL)
+		return usage_err("at least one --to and --out are required", usage_seal);
+	if (a.text != NULL && a.text_file != NULL)
+		return usage_err("--text and --text-file exclude each other", usage_seal);
+	if (a.max_payload != NULL) {
+		char *end;
+		errno = 0;
+		unsigned long long v = strtoull(a.max_payload, &end, 10);
+		if (errno || *end || v == 0 || v > ((size_t)1 << 32))
+			return usage_err("--max-payload takes a number of bytes", usage_seal);
+		lim.max_payload = (size_t)v;
+	}
+	if ((h = malloc(sizeof(*h))) == NULL)
+		return fail("seal", ENL_E_NOMEM);
+	ret = seal_header(&a, h, now, usage_seal);
+	if (ret == 0)
+		ret = context_load(&a.ctx);
+	if (ret == 0)
+		ret = seal_payload(&a, lim.max_payload, &l, &p, usage_seal);
+	if (ret != 0)
+		goto out;
+	ret = EXIT_FAIL;
+	for (size_t i = 0; i < h->n_recipients; i++) {
+		uint8_t pk[32];
+		uint32_t v;
+		rc = a.ctx.kr.encryption_key(a.ctx.kr.ctx, h->recipients[i], &v, pk);
+		if (rc != ENL_OK) {
+			fprintf(stderr, "%s: %s: %s (directory serial %" PRIu64 ")\n", prog,
+				h->recipients[i], enl_strerror(rc),
+				enl_directory_serial(a.ctx.dir));
+			goto out;
+		}
+	}
+	rc = enl_envelope_seal(a.ctx.me, &a.ctx.kr, &lim, h, &p, now, &env, &env_len);
+	if (rc == ENL_E_TOO_LARGE) {
+		fprintf(stderr, "%s: the message is %zu bytes, over the payload limit of %zu bytes\n",
+			prog, enl_payload_size(&p), lim.max_payload);
+		goto out;
+	}
+	if (rc != ENL_OK) {
+		fail("sealing", rc);
+		goto out;
+	}
+	if ((rc = enl_file_write(a.out, env, env_len, 0644, false)) != ENL_OK) {
+		if (rc == ENL_E_EXISTS)
+			fprintf(stderr, "%s: %s: already exists\n", prog, a.out);
+		else
+			fail(a.out, rc);
+		goto out;
+	}
+	enl_hex(h->message_id, ENL_MSG_ID_LEN, hex);
+	if (a.json) {
+		struct enl_json j;
+		enl_json_init(&j, stdout);
+		enl_json_obj_begin(&j, NULL);
+		enl_json_str(&j, "message_id", hex);
+		enl_json_str(&j, "file", a.out);
+		enl_json_int(&j, "bytes", (int64_t)env_len);
+		enl_json_obj_end(&j);
+		enl_json_end(&j);
+	} else {
+		printf("sealed message %s (%zu bytes) to %s\n", hex, env_len, a.out);
+	}
+	ret = 0;
+out:
+	free(env);
+	free(h);
+	loaded_free(&l, a.n_attach);
+	context_fini(&a.ctx);
+	return ret;
+}
+
+/* ---- open ---- */
+
+static const char usage_open[] =
+	"enlace open --key DIR --directory FILE --authority-pub FILE\n"
+	"       [--passphrase-file F] [--save DIR] [--json] FILE";
+
+/* An attachment name made safe as a file name in one folder. */
+static void
+safe_name(const char *name, size_t i, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	while (*name == '.')
+		name++;
+	for (; *name && o + 1 < cap; name++)
+		out[o++] = (*name == '/' || *name == '\\') ? '_' : *name;
+	out[o] = '\0';
+	if (o == 0)
+		snprintf(out, cap, "attachment-%zu", i + 1);
+}
+
+int
+save_attachments(const struct enl_message *m, const char *dir)
+{
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		fprintf(stderr, "%s: %s: %s\n", prog, dir, strerror(errno));
+		return EXIT_FAIL;
+	}
+	for (size_t i = 0; i < m->payload.n_attachments; i++) {
+		const struct enl_attachment *at = &m->payload.attachments[i];
+		char name[256], path[4096];
+		int rc;
+		safe_name(at->name, i, name, sizeof(name));
+		for (size_t j = 0; j < i; j++) {
+			char other[256];
+			safe_name(m->payload.attachments[j].name, j, other, sizeof(other));
+			if (strcmp(other, name) == 0) {	/* a second of that name: NAME-N.EXT */
+				const char *dot = strrchr(name, '.');
+				size_t stem = dot && dot != name ? (size_t)(dot - name) : strlen(name);
+				snprintf(other, sizeof(other), "%.*s-%zu%s", (int)stem, name, i + 1,
+					 name + stem);
+				memcpy(name, other, sizeof(name));
+				break;
+			}
+		}
+		snprintf(path, sizeof(path), "%s/%s", dir, name);
+		rc = enl_file_write(path, at->data, at->len, 0600, false);
+		if (rc == ENL_E_EXISTS) {
+			fprintf(stderr, "%s: %s: already exists; not replaced\n", prog, path);
+			return EXIT_FAIL;
+		}
+		if (rc != ENL_OK)
+			return fail(path, rc);
+	}
+	return 0;
+}
+
+static void
+show_json(const struct enl_message *m, const struct enl_card *from)
+{
+	const struct enl_header *h = &m->header;
+	struct enl_json j;
+	char hex[65], t[32], fp[ENL_FINGERPRINT_LEN];
+
+	enl_json_init(&j, stdout);
+	enl_json_obj_begin(&j, NULL);
+	enl_hex(h->message_id, ENL_MSG_ID_LEN, hex);
+	enl_json_str(&j, "message_id", hex);
+	enl_hex(m->hash, ENL_HASH_LEN, hex);
+	enl_json_str(&j, "envelope_hash", hex);
+	enl_json_str(&j, "sender", h->sender);
+	enl_json_int(&j, "sender_key_version", h->sender_key_version);
+	enl_fingerprint(enl_card_key(from, h->sender_key_version)->sign_pk, fp);
+	enl_json_str(&j, "sender_fingerprint", fp);
+	enl_json_bool(&j, "signature_verified", true);
+	enl_json_arr_begin(&j, "recipients");
+	for (size_t i = 0; i < h->n_recipients; i++)
+		enl_json_str(&j, NULL, h->recipients[i]);
+	enl_json_arr_end(&j);
+	enl_time_format(h->created_at, t);
+	enl_json_str(&j, "created_at", t);
+	enl_json_str(&j, "type", enl_msg_type_name(h->type));
+	enl_json_str(&j, "case", h->case_ref);
+	enl_json_obj_begin(&j, "handling");
+	enl_json_str(&j, "tlp", enl_tlp_name(h->handling.tlp));
+	enl_json_str(&j, "onward", enl_onward_name(h->handling.onward));
+	enl_json_str(&j, "evidential", enl_evidential_name(h->handling.evidential));
+	enl_json_obj_end(&j);
+	if (h->reliability)
+		enl_json_str(&j, "reliability", enl_reliability_name(h->reliability));
+	if (h->assessment)
+		enl_json_int(&j, "assessment", h->assessment);
+	if (h->priority)
+		enl_json_str(&j, "priority", enl_priority_name(h->priority));
+	if (h->expires_at) {
+		enl_time_format(h->expires_at, t);
+		enl_json_str(&j, "expires_at", t);
+	}
+	if (h->reply_by) {
+		enl_time_format(h->reply_by, t);
+		enl_json_str(&j, "reply_by", t);
+	}
+	if (h->has_in_reply_to) {
+		enl_hex(h->in_reply_to, ENL_MSG_ID_LEN, hex);
+		enl_json_str(&j, "in_reply_to", hex);
+	}
+	if (h->has_forward_of) {
+		enl_hex(h->forward_of, ENL_MSG_ID_LEN, hex);
+		enl_json_str(&j, "forward_of", hex);
+	}
+	enl_json_str(&j, "subject", m->payload.subject);
+	enl_json_str(&j, "body", m->payload.body);
+	enl_json_arr_begin(&j, "attachments");
+	for (size_t i = 0; i < m->payload.n_attachments; i++) {
+		const struct enl_attachment *at = &m->payload.attachments[i];
+		uint8_t hash[ENL_HASH_LEN];
+		enl_json_obj_begin(&j, NULL);
+		enl_json_str(&j, "name", at->name);
+		enl_json_str(&j, "media_type", at->media_type);
+		enl_json_int(&j, "bytes", (int64_t)at->len);
+		enl_hash(at->data, at->len, hash);
+		enl_hex(hash, ENL_HASH_LEN, hex);
+		enl_json_str(&j, "blake2b", hex);
+		enl_json_obj_end(&j);
+	}
+	enl_json_arr_end(&j);
+	enl_json_obj_end(&j);
+	enl_json_end(&j);
+}
+
+const char *
+upper(const char *s, char *buf, size_t cap)
+{
+	size_t i;
+
+	for (i = 0; s[i] && i + 1 < cap; i++)
+		buf[i] = (char)toupper((unsigned char)s[i]);
+	buf[i] = '\0';
+	return buf;
+}
+
+static void
+show_human(const struct enl_message *m, const struct enl_card *from, uint64_t serial)
+{
+	const struct enl_header *h = &m->header;
+	char hex[65], t[32], fp[ENL_FINGERPRINT_LEN], u1[32], u2[32], u3[32];
+
+	enl_hex(h->message_id, ENL_MSG_ID_LEN, hex);
+	printf("message   %s\n", hex);
+	enl_fingerprint(enl_card_key(from, h->sender_key_version)->sign_pk, fp);
+	printf("from      %s  %s (%s, %s)\n", h->sender, from->name,
+	       enl_kind_name(from->kind), from->country);
+	printf("          signature VERIFIED: key v%" PRIu32 " %s, directory serial %" PRIu64
+	       "\n", h->sender_key_version, fp, serial);
+	printf("to       ");
+	for (size_t i = 0; i < h->n_recipients; i++)
+		printf(" %s", h->recipients[i]);
+	enl_time_format(h->created_at, t);
+	printf("\nsent      %s\ntype      %s", t, enl_msg_type_name(h->type));
+	if (h->case_ref[0])
+		printf("   case %s", h->case_ref);
+	printf("\nHANDLING  TLP:%s   onward sharing: %s   evidential use: %s\n",
+	       upper(enl_tlp_name(h->handling.tlp), u1, sizeof(u1)),
+	       upper(enl_onward_name(h->handling.onward), u2, sizeof(u2)),
+	       upper(enl_evidential_name(h->handling.evidential), u3, sizeof(u3)));
+	if (h->reliability || h->assessment)
+		printf("grading   source reliability %s, information assessment %" PRIu32 "\n",
+		       h->reliability ? enl_reliability_name(h->reliability) : "-",
+		       h->assessment);
+	if (h->priority)
+		printf("priority  %s\n", enl_priority_name(h->priority));
+	if (h->reply_by) {
+		enl_time_format(h->reply_by, t);
+		printf("reply by  %s\n", t);
+	}
+	if (h->expires_at) {
+		enl_time_format(h->expires_at, t);
+		printf("expires   %s\n", t);
+	}
+	if (h->has_in_reply_to) {
+		enl_hex(h->in_reply_to, ENL_MSG_ID_LEN, hex);
+		printf("reply to  %s\n", hex);
+	}
+	if (h->has_forward_of) {
+		enl_hex(h->forward_of, ENL_MSG_ID_LEN, hex);
+		printf("forward of %s\n", hex);
+	}
+	printf("subject   %s\n\n%s\n", m->payload.subject, m->payload.body);
+	if (m->payload.n_attachments)
+		printf("\nattachments (%zu):\n", m->payload.n_attachments);
+	for (size_t i = 0; i < m->payload.n_attachments; i++) {
+		const struct enl_attachment *at = &m->payload.attachments[i];
+		uint8_t hash[ENL_HASH_LEN];
+		enl_hash(at->data, at->len, hash);
+		enl_hex(hash, 8, hex);
+		printf("  %-30s %-26s %10zu bytes  blake2b %s…\n", at->name, at->media_type,
+		       at->len, hex);
+	}
+}
+
+int
+cmd_open(int argc, char **argv)
+{
+	static const int allowed[] = {OPT_KEY, OPT_PASSFILE, OPT_DIRECTORY, OPT_AUTHPUB,
+				      OPT_SAVE, OPT_JSON, OPT_MAXPAY, 0};
+	struct args a;
+	struct enl_limits lim = enl_limits_default();
+	struct enl_message *m = NULL;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int ret, rc;
+
+	if ((ret = parse_args(argc, argv, allowed, usage_open, &a)) != 0)
+		return ret;
+	if (a.help) {
+		printf("usage: %s\n\nVerifies an envelope file against the directory and "
+		       "opens it with your key:\nsender, handling, body and attachments. "
+		       "--save writes the attachments into\nDIR (never replacing a "
+		       "file). Nothing is shown unless the signature verifies.\n",
+		       usage_open);
+		return 0;
+	}
+	if ((ret = need_context(&a, usage_open)) != 0)
+		return ret;
+	if (a.argc != 1)
+		return usage_err("expected one envelope file", usage_open);
+	if ((ret = context_load(&a.ctx)) != 0)
+		goto out;
+	ret = EXIT_FAIL;
+	if ((rc = enl_file_read(a.argv[0], enl_envelope_max_size(&lim), &buf, &len)) != ENL_OK) {
+		fail(a.argv[0], rc);
+		goto out;
+	}
+	rc = enl_envelope_open(buf, len, a.ctx.me, &a.ctx.kr, &lim, (int64_t)time(NULL), &m);
+	if (rc != ENL_OK) {
+		fprintf(stderr, "%s: %s: REFUSED: %s\n", prog, a.argv[0], enl_strerror(rc));
+		goto out;
+	}
+	if (a.json)
+		show_json(m, enl_directory_find(a.ctx.dir, m->header.sender));
+	else
+		show_human(m, enl_directory_find(a.ctx.dir, m->header.sender),
+			   enl_directory_serial(a.ctx.dir));
+	if (a.save != NULL && save_attachments(m, a.save) != 0)
+		goto out;
+	ret = 0;
+out:
+	enl_message_free(m);
+	free(buf);
+	context_fini(&a.ctx);
+	return ret;
+}
