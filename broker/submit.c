@@ -609,11 +609,16 @@ handle_submit(struct work *w)
 		return submit_refuse(w, ENL_E_INVAL,
 				     "the envelope's sender is not this session's agency");
 	}
-	for (size_t i = 0; i < h->n_recipients; i++)
+	for (size_t i = 0; i < h->n_recipients; i++) {
 		if (enl_directory_find(w->dir->dir, h->recipients[i]) == NULL) {
 			snprintf(why, sizeof(why), "unknown recipient %s", h->recipients[i]);
 			return submit_refuse(w, ENL_E_UNKNOWN_RECIPIENT, why);
 		}
+		/* (a forward's own check says more: the forwarder itself) */
+		if (h->type != ENL_MSG_FORWARD && strcmp(h->recipients[i], h->sender) == 0)
+			return submit_refuse(w, ENL_E_INVAL, "the sender is one of the recipients: "
+				"a message goes to other agencies");
+	}
 	if (h->type == ENL_MSG_CONSENT_REQUEST)
 		return submit_refuse(w, ENL_E_PERMISSION, "only the broker makes consent requests");
 	if (h->type == ENL_MSG_CONSENT_DECISION && (rc = decision_open(w, why, sizeof(why))) != ENL_OK)

@@ -270,6 +270,12 @@ ctl_send(struct ctl *c, const Enlace__CtlSend *s)
 				ctl_error(c, ENL_E_INVAL, reason);
 				goto out;
 			}
+		if (s->forward_of.len == 0 && strcmp(s->to[i], enl_identity_id(a->me)) == 0) {
+			snprintf(reason, sizeof(reason), "%s is this agency: a message goes to "
+				 "other agencies", s->to[i]);
+			ctl_error(c, ENL_E_INVAL, reason);
+			goto out;
+		}
 		rc = kr.encryption_key(kr.ctx, s->to[i], &v, pk);
 		if (rc == ENL_E_UNKNOWN_RECIPIENT && !refreshed) {
 			/* an agency newer than this agent's directory, perhaps */

@@ -25,7 +25,8 @@
  * request REQ, signed by KEYDIR's agency, naming those: the broker must
  * refuse it), expiring RECIPIENT SECONDS (an honest message to RECIPIENT
  * that expires SECONDS from now, which no agent sends: the broker must
- * accept it; prints its id).
+ * accept it; prints its id), to-self (an honest message to KEYDIR's own
+ * agency, which the agent refuses to send: the broker must refuse it).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -393,6 +394,19 @@ main(int argc, char **argv)
 		    (rc = submit_named(s, me, &kr, h.message_id, env, len)) == 2)
 			return 2;
 		ok = rc == 0;
+		free(env);
+	} else if (strcmp(mode, "to-self") == 0) {
+		struct enl_header h;
+		struct enl_limits lim = {1 << 20};
+		struct enl_payload p = {"s", "to myself", 0, NULL, NULL, 0, NULL};
+		int64_t now = (int64_t)time(NULL);
+		uint8_t *env = NULL;
+		size_t len = 0;
+		case_header(&h, enl_identity_id(me));
+		if (enl_envelope_seal(me, &kr, &lim, &h, &p, now, &env, &len) != ENL_OK ||
+		    (rc = submit_named(s, me, &kr, h.message_id, env, len)) == 2)
+			return 2;
+		ok = rc == 1;
 		free(env);
 	} else if (strcmp(mode, "forward") == 0 && argc >= 9) {
 		struct enl_header h;

@@ -2,7 +2,7 @@
 # Refusals: each with a clear error to the client, a log line at the
 # broker, and nothing stored.
 . "$(dirname "$0")/common.sh"
-net_init AR-UIF:FIU BR-PF:POLICE
+net_init AR-UIF:FIU BR-PF:POLICE US-FINCEN:FIU
 sed -i 's/^\[broker\]$/[broker]\nmax_payload = 64K/' "$NET/broker/broker.conf"
 # A stranger, with a card the broker's directory does not hold.
 $BIN/keys/enlace-keys agency new --id XX-STRANGER --kind FIU --no-passphrase "$NET/stranger" >/dev/null
@@ -67,9 +67,19 @@ is "each directory is recorded once in the log" "$(grep -c 'audit log: directory
 # agent): refused for good, and the sender is told why, now and later.
 start_agent AR-UIF || finish
 head -c 100000 /dev/urandom > "$NET/big.bin"
-big=$(enl AR-UIF send --to AR-UIF --text big --attach "$NET/big.bin")
+big=$(enl AR-UIF send --to US-FINCEN --text big --attach "$NET/big.bin")
 ok "the sender is told the broker refused it" wait_for 20 "failed" test -e "$NET/AR-UIF/spool/failed/$big.env"
 enl AR-UIF receipts "$big" > /dev/null 2> "$NET/big.err"
 is "  ... receipts exits 1" $? 1
 ok "  ... naming the broker's reason" grep -q "refused by the broker: .*larger than the limit" "$NET/big.err"
+
+# A message to one's own agency: the agent refuses to send it, and the
+# broker refuses one made by hand.
+ok "enlace send to this agency fails" sh -c "! ENLACE_SOCKET=$NET/AR-UIF/agent.sock \
+	$BIN/client/enlace send --to US-FINCEN --to AR-UIF --text mine > '$NET/self.out' 2> '$NET/self.err'"
+ok "  ... saying why" grep -q "AR-UIF is this agency: a message goes to other agencies" "$NET/self.err"
+before=$(sqlite3 "$NET/broker/data/store.sqlite" 'select count(*) from messages')
+ok "the broker refuses a message to its sender" run to-self "$NET/AR-UIF/key" "$D"
+ok "  ... and logs it" grep -q "refused SUBMIT .*the sender is one of the recipients" "$NET/broker/log"
+is "  ... storing nothing" "$(sqlite3 "$NET/broker/data/store.sqlite" 'select count(*) from messages')" "$before"
 finish
