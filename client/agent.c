@@ -1297,6 +1297,7 @@ agent_fini(struct agent *a)
 	for (size_t i = 0; i < a->n_old; i++)
 		enl_directory_free(a->old_dirs[i]);
 	free(a->old_dirs);
+	inbox_cache_free(a->inbox_cache);
 }
 
 int

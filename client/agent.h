@@ -61,6 +61,7 @@ struct agent {
 	uint64_t shown_held, shown_cosigned;	/* copies for status, under mu */
 	volatile sig_atomic_t stopping;
 	int ctl_fd;			/* the control socket's listener (control.h) */
+	struct inbox_cache *inbox_cache;	/* under ctl_mu (agent_ctl.c) */
 };
 
 /* ---- agent.c, for the control side ---- */
@@ -90,5 +91,7 @@ bool receipt_in_log(struct agent *a, const Enlace__ReceiptBody *b, uint64_t *siz
 /* Serves the control socket (a->ctl_fd) until a->stopping; this thread
  * is one of its workers. */
 void control_run(struct agent *a);
+/* What the last inbox listing kept (a->inbox_cache); NULL is none. */
+void inbox_cache_free(struct inbox_cache *ic);
 
 #endif

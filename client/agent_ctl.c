@@ -389,24 +389,123 @@ parse_hex_name(const char *name, uint8_t id[ENL_MSG_ID_LEN])
 /*
  * What a line of the inbox needs of a message: listing the inbox holds
  * these, not the messages (each up to the payload limit), while it reads
- * the rest.
+ * the rest. Its header's fields but the recipients (room for 256).
  */
 struct inbox_row {
-	struct enl_header header;
+	uint8_t id[ENL_MSG_ID_LEN];
+	char sender[ENL_ID_MAX + 1];
+	uint32_t sender_key_version;
+	enum enl_msg_type type;
+	struct enl_handling handling;
+	enum enl_reliability reliability;
+	uint32_t assessment;
+	enum enl_priority priority;
+	char case_ref[ENL_CASE_REF_MAX + 1];
+	int64_t created_at, expires_at, reply_by, received;
 	uint8_t hash[ENL_HASH_LEN];
 	char *subject;
 	size_t n_attachments;
-	int64_t received;
 };
 
 static int
 inbox_row_take(struct inbox_row *row, const struct enl_message *m)
 {
-	row->header = m->header;
+	const struct enl_header *h = &m->header;
+
+	memcpy(row->id, h->message_id, ENL_MSG_ID_LEN);
+	memcpy(row->sender, h->sender, sizeof(row->sender));
+	row->sender_key_version = h->sender_key_version;
+	row->type = h->type;
+	row->handling = h->handling;
+	row->reliability = h->reliability;
+	row->assessment = h->assessment;
+	row->priority = h->priority;
+	memcpy(row->case_ref, h->case_ref, sizeof(row->case_ref));
+	row->created_at = h->created_at;
+	row->expires_at = h->expires_at;
+	row->reply_by = h->reply_by;
 	memcpy(row->hash, m->hash, ENL_HASH_LEN);
 	row->n_attachments = m->payload.n_attachments;
 	row->subject = strdup(m->payload.subject);
 	return row->subject != NULL ? ENL_OK : ENL_E_NOMEM;
+}
+
+/*
+ * The inbox as last listed, so that a listing opens (verifies, decrypts:
+ * about 100 ms for 50 MiB) only what came since: a row holds while its
+ * file is the same one (device, inode, size, modification time) and the
+ * directory is the one it was checked with. Under ctl_mu.
+ */
+struct inbox_seen {
+	char name[2 * ENL_MSG_ID_LEN + 5];	/* ID.env */
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	int64_t mtime_ns;
+	struct inbox_row row;
+};
+
+struct inbox_cache {
+	uint64_t serial;	/* of the directory the rows were checked with */
+	struct inbox_seen *v;	/* sorted by name */
+	size_t n;
+};
+
+static void
+seen_free(struct inbox_seen *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i].row.subject);
+	free(v);
+}
+
+void
+inbox_cache_free(struct inbox_cache *ic)
+{
+	if (ic != NULL) {
+		seen_free(ic->v, ic->n);
+		free(ic);
+	}
+}
+
+static int
+seen_cmp(const void *x, const void *y)
+{
+	return strcmp(((const struct inbox_seen *)x)->name, ((const struct inbox_seen *)y)->name);
+}
+
+/* The cached row of the file `s` describes, taken (true), or false. */
+static bool
+inbox_cached(struct inbox_cache *ic, uint64_t serial, struct inbox_seen *s)
+{
+	struct inbox_seen *hit;
+
+	if (ic == NULL || ic->serial != serial)
+		return false;
+	hit = bsearch(s, ic->v, ic->n, sizeof(*ic->v), seen_cmp);
+	if (hit == NULL || hit->row.subject == NULL || hit->dev != s->dev ||
+	    hit->ino != s->ino || hit->size != s->size || hit->mtime_ns != s->mtime_ns)
+		return false;
+	s->row = hit->row;
+	hit->row.subject = NULL;	/* moved */
+	return true;
+}
+
+/* What listed now is what the next listing starts from. */
+static void
+inbox_cache_keep(struct agent *a, uint64_t serial, struct inbox_seen *v, size_t n)
+{
+	struct inbox_cache *ic = calloc(1, sizeof(*ic));
+
+	inbox_cache_free(a->inbox_cache);
+	a->inbox_cache = ic;
+	if (ic == NULL) {
+		seen_free(v, n);
+		return;
+	}
+	ic->serial = serial;
+	ic->v = v;
+	ic->n = n;
 }
 
 /* Fills a CtlItem from a row; strings point into it. */
@@ -414,14 +513,14 @@ static void
 item_fill(Enlace__CtlItem *it, Enlace__Handling *hd, const struct inbox_row *m,
 	  const struct enl_directory *dir, char fp[ENL_FINGERPRINT_LEN], int64_t received)
 {
-	const struct enl_header *h = &m->header;
+	const struct inbox_row *h = m;
 	const struct enl_card *card = enl_directory_find(dir, h->sender);
 	const struct enl_revocation *rv = enl_directory_revoked(dir, h->sender,
 								h->sender_key_version);
 
 	enlace__ctl_item__init(it);
 	enlace__handling__init(hd);
-	it->message_id.data = (uint8_t *)h->message_id;
+	it->message_id.data = (uint8_t *)h->id;
 	it->message_id.len = ENL_MSG_ID_LEN;
 	it->sender = (char *)h->sender;
 	it->type = (Enlace__MessageType)h->type;
@@ -454,21 +553,38 @@ item_fill(Enlace__CtlItem *it, Enlace__Handling *hd, const struct inbox_row *m,
 	}
 }
 
+/* inbox/NAME as it is now, in *s (its row not yet filled); false if gone. */
+static bool
+inbox_stat(struct agent *a, const char *name, struct inbox_seen *s)
+{
+	char path[2048];
+	struct stat st;
+
+	spool_path(a, path, sizeof(path), "inbox", name);
+	if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+		return false;
+	memset(s, 0, sizeof(*s));
+	snprintf(s->name, sizeof(s->name), "%s", name);
+	s->dev = st.st_dev;
+	s->ino = st.st_ino;
+	s->size = st.st_size;
+	s->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+	return true;
+}
+
 /* Opens inbox/name; *m on success. The inbox holds only what verified. */
 static int
-inbox_open(struct agent *a, const char *name, struct enl_message **m, int64_t *received)
+inbox_open(struct agent *a, const char *name, struct enl_message **m)
 {
 	char path[2048];
 	uint8_t *buf = NULL;
 	size_t len = 0;
-	struct stat st;
 	struct enl_keyring kr = keyring_ever(a);
 	int rc;
 
 	spool_path(a, path, sizeof(path), "inbox", name);
 	if ((rc = enl_file_read(path, enl_envelope_max_size(&a->lim), &buf, &len)) != ENL_OK)
 		return rc;
-	*received = stat(path, &st) == 0 ? (int64_t)st.st_mtime : 0;
 	/* Expiry was checked on arrival; reading later is allowed. */
 	rc = enl_envelope_open(buf, len, a->me, &kr, &a->lim, 1, m);
 	free(buf);
@@ -481,7 +597,8 @@ ctl_inbox(struct ctl *c, const uint8_t *only)
 	struct agent *a = c->a;
 	Enlace__CtlResponse r = ENLACE__CTL_RESPONSE__INIT;
 	struct enl_message *one = NULL;	/* `only`, whole */
-	struct inbox_row *rows = NULL, orig_row = {0};
+	struct inbox_seen *rows = NULL;
+	struct inbox_row orig_row = {0};
 	Enlace__CtlItem *items = NULL, **ptrs = NULL;
 	Enlace__Handling *hds = NULL;
 	Enlace__Payload pl = ENLACE__PAYLOAD__INIT;
@@ -494,6 +611,7 @@ ctl_inbox(struct ctl *c, const uint8_t *only)
 	char (*fps)[ENL_FINGERPRINT_LEN] = NULL, dir[1100], **rcpts = NULL;
 	char orig_fp[ENL_FINGERPRINT_LEN];
 	size_t n = 0, cap = 0;
+	uint64_t serial;
 	bool nomem = false;
 	struct dirent *e;
 	DIR *d;
@@ -503,15 +621,17 @@ ctl_inbox(struct ctl *c, const uint8_t *only)
 		ctl_error(c, ENL_E_IO, "inbox folder missing");
 		return;
 	}
+	pthread_mutex_lock(&a->mu);
+	serial = enl_directory_serial(a->dir);
+	pthread_mutex_unlock(&a->mu);
 	while ((e = readdir(d)) != NULL) {
 		struct enl_message *m = NULL;
 		uint8_t id[ENL_MSG_ID_LEN];
-		int64_t received = 0;
 		if (!parse_hex_name(e->d_name, id) ||
 		    (only != NULL && memcmp(id, only, ENL_MSG_ID_LEN) != 0))
 			continue;
 		if (n == cap) {
-			struct inbox_row *more = realloc(rows, (cap ? 2 * cap : 16) * sizeof(*rows));
+			struct inbox_seen *more = realloc(rows, (cap ? 2 * cap : 16) * sizeof(*rows));
 			if (more == NULL) {
 				nomem = true;
 				break;
@@ -519,20 +639,29 @@ ctl_inbox(struct ctl *c, const uint8_t *only)
 			rows = more;
 			cap = cap ? 2 * cap : 16;
 		}
-		if (inbox_open(a, e->d_name, &m, &received) != ENL_OK)
+		if (!inbox_stat(a, e->d_name, &rows[n]))
 			continue;
-		if (inbox_row_take(&rows[n], m) != ENL_OK) {
+		if (only == NULL && inbox_cached(a->inbox_cache, serial, &rows[n])) {
+			n++;
+			continue;
+		}
+		if (inbox_open(a, e->d_name, &m) != ENL_OK)
+			continue;
+		if (inbox_row_take(&rows[n].row, m) != ENL_OK) {
 			enl_message_free(m);
 			nomem = true;
 			break;
 		}
-		rows[n++].received = received;
+		rows[n].row.received = rows[n].mtime_ns / 1000000000;
+		n++;
 		if (only != NULL)
 			one = m;
 		else
 			enl_message_free(m);
 	}
 	closedir(d);
+	if (!nomem)
+		qsort(rows, n, sizeof(*rows), seen_cmp);	/* the cache's order */
 	/* the items point into rows: filled once rows no longer move */
 	if (!nomem && n > 0 && ((items = calloc(n, sizeof(*items))) == NULL ||
 				(ptrs = calloc(n, sizeof(*ptrs))) == NULL ||
@@ -541,7 +670,7 @@ ctl_inbox(struct ctl *c, const uint8_t *only)
 		nomem = true;
 	pthread_mutex_lock(&a->mu);	/* the directory stays put while we read it */
 	for (size_t i = 0; !nomem && i < n; i++) {
-		item_fill(&items[i], &hds[i], &rows[i], a->dir, fps[i], rows[i].received);
+		item_fill(&items[i], &hds[i], &rows[i].row, a->dir, fps[i], rows[i].row.received);
 		ptrs[i] = &items[i];
 	}
 	if (nomem) {
@@ -599,9 +728,10 @@ ctl_inbox(struct ctl *c, const uint8_t *only)
 	r.items = ptrs;
 	ctl_reply(c, &r);
 out:
-	for (size_t i = 0; i < n; i++)
-		free(rows[i].subject);
-	free(rows);
+	if (only == NULL && !nomem)
+		inbox_cache_keep(a, serial, rows, n);
+	else
+		seen_free(rows, n);
 	free(orig_row.subject);
 	enl_message_free(one);
 	free(items);

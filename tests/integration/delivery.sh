@@ -106,6 +106,28 @@ assert len(m) == 41 and len(set(ids)) == 41, len(m)
 want = {i: 'many %d' % (n + 1) for n, i in enumerate(sys.argv[1:])}
 assert all(x['subject'] == want[x['message_id']] for x in m if x['message_id'] in want), m
 assert set(want) <= set(ids)" "${ids[@]}"
+# A listing keeps what it read: the next one opens only what changed.
+ok "  ... and lists them all again, the same" sh -c "ENLACE_SOCKET=$NET/CO-FGN/agent.sock \
+	$BIN/client/enlace inbox --json | cmp -s - '$NET/many.json'"
+# A file changed on disk since (one byte of the ciphertext, the size the
+# same) is checked again, not listed from what was kept: it no longer
+# verifies, so it is not listed.
+f="$NET/CO-FGN/spool/inbox/${ids[0]}.env"
+python3 -c "
+import sys; p = sys.argv[1]; b = bytearray(open(p, 'rb').read()); b[len(b) - 80] ^= 1
+open(p, 'r+b').write(b)" "$f"
+enl CO-FGN inbox --json > "$NET/many2.json"
+ok "a message changed on disk after a listing is checked again" python3 -c "
+import json, sys; m = json.load(open('$NET/many2.json'))
+ids = [x['message_id'] for x in m]
+assert len(m) == 40 and sys.argv[1] not in ids, (len(m), sys.argv[1] in ids)" "${ids[0]}"
+ok "  ... and read refuses it" sh -c "! ENLACE_SOCKET=$NET/CO-FGN/agent.sock \
+	$BIN/client/enlace read ${ids[0]} > /dev/null 2>&1"
+# A message that comes after a listing is in the next one.
+late=$(enl AR-UIF send --to CO-FGN --subject late --text late)
+ok "a message after a listing" wait_for 20 "the late one" test -e "$NET/CO-FGN/spool/inbox/$late.env"
+ok "  ... is in the next one" sh -c "ENLACE_SOCKET=$NET/CO-FGN/agent.sock \
+	$BIN/client/enlace inbox | grep -q '^$late .* late'"
 
 # The broker's folder, byte for byte, never holds the marker.
 stop_broker TERM
