@@ -771,15 +771,21 @@ blobs_open(struct sq *s, const char *db_path)
  * store made by an earlier build (deliveries keyed by message id) is
  * recognised and refused by name rather than failing on a missing column.
  */
+/* Whether the tables have what `sql` names (it compiles). */
 static bool
-layout_current(sqlite3 *db)
+compiles(sqlite3 *db, const char *sql)
 {
 	sqlite3_stmt *st = NULL;
-	bool ok = sqlite3_prepare_v2(db, "SELECT m.seq, d.msg, d.pos FROM messages m, deliveries d "
-				     "LIMIT 0", -1, &st, NULL) == SQLITE_OK;
+	bool ok = sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK;
 
 	sqlite3_finalize(st);
 	return ok;
+}
+
+static bool
+layout_current(sqlite3 *db)
+{
+	return compiles(db, "SELECT m.seq, d.msg, d.pos FROM messages m, deliveries d LIMIT 0");
 }
 
 /*
@@ -791,13 +797,9 @@ layout_current(sqlite3 *db)
 static int
 upgrade(sqlite3 *db, const char *path)
 {
-	sqlite3_stmt *st = NULL;
-	bool has = sqlite3_prepare_v2(db, "SELECT expires_at FROM deliveries LIMIT 0", -1, &st,
-				      NULL) == SQLITE_OK;
 	int rc;
 
-	sqlite3_finalize(st);
-	if (!has) {
+	if (!compiles(db, "SELECT expires_at FROM deliveries LIMIT 0")) {
 		rc = sqlite3_exec(db, "ALTER TABLE deliveries ADD COLUMN "
 				      "expires_at INTEGER NOT NULL DEFAULT 0", NULL, NULL, NULL);
 		if (rc != SQLITE_OK)

@@ -401,7 +401,7 @@ struct inbox_row {
 	uint32_t assessment;
 	enum enl_priority priority;
 	char case_ref[ENL_CASE_REF_MAX + 1];
-	int64_t created_at, expires_at, reply_by, received;
+	int64_t created_at, expires_at, reply_by;
 	uint8_t hash[ENL_HASH_LEN];
 	char *subject;
 	size_t n_attachments;
@@ -652,7 +652,6 @@ ctl_inbox(struct ctl *c, const uint8_t *only)
 			nomem = true;
 			break;
 		}
-		rows[n].row.received = rows[n].mtime_ns / 1000000000;
 		n++;
 		if (only != NULL)
 			one = m;
@@ -670,7 +669,8 @@ ctl_inbox(struct ctl *c, const uint8_t *only)
 		nomem = true;
 	pthread_mutex_lock(&a->mu);	/* the directory stays put while we read it */
 	for (size_t i = 0; !nomem && i < n; i++) {
-		item_fill(&items[i], &hds[i], &rows[i].row, a->dir, fps[i], rows[i].row.received);
+		item_fill(&items[i], &hds[i], &rows[i].row, a->dir, fps[i],
+			  rows[i].mtime_ns / 1000000000);
 		ptrs[i] = &items[i];
 	}
 	if (nomem) {

@@ -260,6 +260,30 @@ case_header(struct enl_header *h, const char *to)
 	h->handling.evidential = ENL_EVID_INTELLIGENCE_ONLY;
 }
 
+/* Seals an honest CASE_MESSAGE to `to` (expiring `expires_in` seconds
+ * from now, if not 0) and submits it: submit_named's answer. */
+static int
+submit_case(nng_socket s, const struct enl_identity *me, const struct enl_keyring *kr,
+	    const char *to, int expires_in)
+{
+	struct enl_header h;
+	struct enl_limits lim = {1 << 20};
+	struct enl_payload p = {"s", "by hand", 0, NULL, NULL, 0, NULL};
+	int64_t now = (int64_t)time(NULL);
+	uint8_t *env = NULL;
+	size_t len = 0;
+	int rc;
+
+	case_header(&h, to);
+	if (expires_in != 0)
+		h.expires_at = now + expires_in;
+	if (enl_envelope_seal(me, kr, &lim, &h, &p, now, &env, &len) != ENL_OK)
+		return 2;
+	rc = submit_named(s, me, kr, h.message_id, env, len);
+	free(env);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -382,32 +406,13 @@ main(int argc, char **argv)
 		ok = rc == 0;
 		free(env);
 	} else if (strcmp(mode, "expiring") == 0 && argc > 6) {
-		struct enl_header h;
-		struct enl_limits lim = {1 << 20};
-		struct enl_payload p = {"s", "soon stale", 0, NULL, NULL, 0, NULL};
-		int64_t now = (int64_t)time(NULL);
-		uint8_t *env = NULL;
-		size_t len = 0;
-		case_header(&h, argv[5]);
-		h.expires_at = now + atoi(argv[6]);
-		if (enl_envelope_seal(me, &kr, &lim, &h, &p, now, &env, &len) != ENL_OK ||
-		    (rc = submit_named(s, me, &kr, h.message_id, env, len)) == 2)
+		if ((rc = submit_case(s, me, &kr, argv[5], atoi(argv[6]))) == 2)
 			return 2;
 		ok = rc == 0;
-		free(env);
 	} else if (strcmp(mode, "to-self") == 0) {
-		struct enl_header h;
-		struct enl_limits lim = {1 << 20};
-		struct enl_payload p = {"s", "to myself", 0, NULL, NULL, 0, NULL};
-		int64_t now = (int64_t)time(NULL);
-		uint8_t *env = NULL;
-		size_t len = 0;
-		case_header(&h, enl_identity_id(me));
-		if (enl_envelope_seal(me, &kr, &lim, &h, &p, now, &env, &len) != ENL_OK ||
-		    (rc = submit_named(s, me, &kr, h.message_id, env, len)) == 2)
+		if ((rc = submit_case(s, me, &kr, enl_identity_id(me), 0)) == 2)
 			return 2;
 		ok = rc == 1;
-		free(env);
 	} else if (strcmp(mode, "forward") == 0 && argc >= 9) {
 		struct enl_header h;
 		struct enl_limits lim = {1 << 20};
