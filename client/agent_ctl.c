@@ -257,6 +257,11 @@ ctl_send(struct ctl *c, const Enlace__CtlSend *s)
 			  "fiu_report, request or reply");
 		goto out;
 	}
+	if (s->forward_of.len == 0 && s->subject[0] == '\0' && s->body[0] == '\0' &&
+	    s->n_attachments == 0) {
+		ctl_error(c, ENL_E_INVAL, "nothing to send: no subject, no text, no attachment");
+		goto out;
+	}
 	for (size_t i = 0; i < s->n_to; i++) {
 		uint8_t pk[32];
 		uint32_t v;
@@ -297,6 +302,10 @@ ctl_send(struct ctl *c, const Enlace__CtlSend *s)
 	h->handling.tlp = (enum enl_tlp)s->handling->tlp;
 	h->handling.onward = (enum enl_onward)s->handling->onward;
 	h->handling.evidential = (enum enl_evidential)s->handling->evidential;
+	if (!enl_handling_consistent(&h->handling, reason, sizeof(reason))) {
+		ctl_error(c, ENL_E_INVAL, reason);
+		goto out;
+	}
 	h->reliability = (enum enl_reliability)s->reliability;
 	h->assessment = s->assessment;
 	h->priority = (enum enl_priority)s->priority;

@@ -61,6 +61,11 @@ seal_header(const struct args *a, struct enl_header *h, int64_t now, const char 
 	h->handling.tlp = tlp;
 	h->handling.onward = onward;
 	h->handling.evidential = evid;
+	{
+		char why[160];
+		if (!enl_handling_consistent(&h->handling, why, sizeof(why)))
+			return usage_err(why, usage);
+	}
 	h->reliability = rel;
 	h->priority = prio;
 	if (a->assess != NULL) {
@@ -153,6 +158,9 @@ seal_payload(const struct args *a, size_t max, struct loaded *l, struct enl_payl
 	}
 	p->n_attachments = a->n_attach;
 	p->attachments = l->atts;
+	if (p->subject[0] == '\0' && p->body[0] == '\0' && p->n_attachments == 0)
+		return usage_err("nothing to send: the text is empty, and there is no "
+				 "--subject and no --attach", usage);
 	return 0;
 }
 

@@ -29,6 +29,20 @@ enl_envelope_max_size(const struct enl_limits *lim)
 	return lim->max_payload + TAG_LEN + ENL_ENVELOPE_OVERHEAD_MAX;
 }
 
+bool
+enl_handling_consistent(const struct enl_handling *hd, char *why, size_t cap)
+{
+	if (hd->onward == ENL_ONWARD_FREE &&
+	    (hd->tlp == ENL_TLP_RED || hd->tlp == ENL_TLP_AMBER_STRICT)) {
+		if (why != NULL)
+			snprintf(why, cap, "TLP:%s is never shared onward, so onward sharing "
+				 "FREE contradicts it: use consent or never",
+				 hd->tlp == ENL_TLP_RED ? "RED" : "AMBER+STRICT");
+		return false;
+	}
+	return true;
+}
+
 /* The rules every header obeys, sealed or received. */
 static int
 header_check(const struct enl_header *h)
@@ -47,7 +61,8 @@ header_check(const struct enl_header *h)
 	if (enl_msg_type_name(h->type) == NULL ||
 	    enl_tlp_name(h->handling.tlp) == NULL ||
 	    enl_onward_name(h->handling.onward) == NULL ||
-	    enl_evidential_name(h->handling.evidential) == NULL)
+	    enl_evidential_name(h->handling.evidential) == NULL ||
+	    !enl_handling_consistent(&h->handling, NULL, 0))
 		return ENL_E_INVAL;
 	if ((h->reliability != 0 && enl_reliability_name(h->reliability) == NULL) ||
 	    h->assessment > 4 ||

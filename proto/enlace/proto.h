@@ -287,6 +287,14 @@ size_t enl_payload_size(const struct enl_payload *payload);
 bool enl_forward_to_third_parties(const struct enl_header *h, const char *forwarder,
 				  const char *originator, char *why, size_t cap);
 
+/*
+ * Whether a handling means what it says: TLP:RED and TLP:AMBER+STRICT are
+ * never shared onward, so onward sharing FREE contradicts them. True if it
+ * is consistent; otherwise false, with the reason in `why` (if not NULL).
+ * Every header is held to it, sealed or received.
+ */
+bool enl_handling_consistent(const struct enl_handling *hd, char *why, size_t cap);
+
 /* The largest envelope, in bytes, that open accepts under `lim`. */
 size_t enl_envelope_max_size(const struct enl_limits *lim);
 

@@ -54,6 +54,9 @@ ok "send to a malformed id" refused_send 2 "not 'br pf'" --to "br pf" --text x
 ok "send to an unknown agency" refused_send 1 "XX-NOBODY: recipient is not in the directory" --to XX-NOBODY --text x
 ok "send with a bad --tlp" refused_send 2 "--tlp takes clear, green, amber, amber+strict or red, not 'purple'" --to BR-PF --text x --tlp purple
 ok "send with --type forward" refused_send 2 "forwards and consent have their own commands" --to BR-PF --text x --type forward
+ok "send TLP:RED with onward sharing free" refused_send 2 "TLP:RED is never shared onward" --to BR-PF --text x --tlp red --onward free
+ok "send TLP:AMBER+STRICT with onward sharing free" refused_send 2 "TLP:AMBER+STRICT is never shared onward" --to BR-PF --text x --tlp amber+strict --onward free
+ok "send nothing at all" refused_send 2 "nothing to send" --to BR-PF --text ""
 ok "send attaching a folder" refused_send 1 "$NET: not a regular file" --to BR-PF --text x --attach "$NET"
 is "nothing reached the outbox or sent" "$(ls "$NET/AR-UIF/spool/outbox" "$NET/AR-UIF/spool/sent" | grep -c '\.env$')" 2
 

@@ -389,6 +389,25 @@ test_seal_refusals(void)
 	h.handling.tlp = 0;
 	CHECK_RC(enl_envelope_seal(w.agency[0], &w.kr, &lim, &h, &p, NOW, &env, &len),
 		 ENL_E_INVAL);
+	/* RED and AMBER+STRICT are never shared onward: FREE contradicts them */
+	header_to(&h, dup, 1);
+	h.handling.tlp = ENL_TLP_RED;
+	h.handling.onward = ENL_ONWARD_FREE;
+	CHECK_RC(enl_envelope_seal(w.agency[0], &w.kr, &lim, &h, &p, NOW, &env, &len),
+		 ENL_E_INVAL);
+	h.handling.tlp = ENL_TLP_AMBER_STRICT;
+	CHECK_RC(enl_envelope_seal(w.agency[0], &w.kr, &lim, &h, &p, NOW, &env, &len),
+		 ENL_E_INVAL);
+	{
+		char why[160] = "";
+		CHECK(!enl_handling_consistent(&h.handling, why, sizeof(why)));
+		CHECK(strstr(why, "AMBER+STRICT") != NULL);
+		h.handling.onward = ENL_ONWARD_NEVER;
+		CHECK(enl_handling_consistent(&h.handling, why, sizeof(why)));
+		h.handling.tlp = ENL_TLP_GREEN;
+		h.handling.onward = ENL_ONWARD_FREE;
+		CHECK(enl_handling_consistent(&h.handling, why, sizeof(why)));
+	}
 	header_to(&h, dup, 1);
 	h.type = ENL_MSG_FORWARD;	/* a forward must name its original */
 	CHECK_RC(enl_envelope_seal(w.agency[0], &w.kr, &lim, &h, &p, NOW, &env, &len),
