@@ -117,6 +117,12 @@ connect_session(struct conn *c, const struct enl_keyring *kr)
 	return ENL_OK;
 }
 
+int
+conn_open(struct conn *c, const struct enl_keyring *kr)
+{
+	return c->s != NULL ? ENL_OK : connect_session(c, kr);
+}
+
 /* One request on the session there is, or on a new one. *stale: the
  * broker refused the frame of a session it no longer has. */
 static int
@@ -128,7 +134,7 @@ request_once(struct conn *c, const struct enl_keyring *kr, const Enlace__Request
 	nng_msg *msg, *reply = NULL;
 	int rc;
 
-	if (c->s == NULL && (rc = connect_session(c, kr)) != ENL_OK)
+	if ((rc = conn_open(c, kr)) != ENL_OK)
 		return rc;
 	/* packed into the message that goes out and sealed there: a
 	 * submission may carry 50 MiB */

@@ -49,6 +49,9 @@ void conn_set_directory(struct conn *c, uint64_t (*serial)(void *arg),
 int conn_request(struct conn *c, const struct enl_keyring *kr, const Enlace__Request *req,
 		 int timeout_ms, Enlace__Response **resp) ENL_WUR;
 
+/* Opens the session now if there is none (what conn_request does first). */
+int conn_open(struct conn *c, const struct enl_keyring *kr) ENL_WUR;
+
 /* Drops the socket and session. */
 void conn_close(struct conn *c);
 
