@@ -84,8 +84,7 @@ log_commit(void *arg)
 	return ENL_OK;
 }
 
-/* After the commit, while the syncer makes it durable: the checkpoint the
- * round's receipts carry (they leave only once it is durable). */
+/* After the round's durable commit: the checkpoint its receipts carry. */
 void
 log_sign(void *arg)
 {

@@ -122,13 +122,10 @@ typedef void (*store_state_cb)(void *arg, const struct rcpt_state *st);
 
 struct store_ops {
 	int (*begin)(void *db);
-	/* Committed for every reader of the store, but durable only once a
-	 * later `sync` returns ENL_OK (store_commit does both). */
-	int (*commit_nosync)(void *db);
-	/* Makes every commit made before it durable. On any one thread
-	 * besides the one writing; an error means the store's state on disk
-	 * is unknown. */
-	int (*sync)(void *db);
+	/* Commits durably: ENL_OK once the transaction is on disk. Another
+	 * error: nothing of it is committed (roll back). STORE_E_UNSURE: the
+	 * sync failed, and what is on disk is unknown. */
+	int (*commit)(void *db);
 	int (*rollback)(void *db);
 	/* ENL_E_NOT_FOUND if absent. */
 	int (*message_get)(void *db, const uint8_t id[ENL_MSG_ID_LEN],
@@ -185,14 +182,13 @@ struct store {
 	void *db;
 };
 
-/* Commits and makes durable at once (ENL_OK: on disk). */
-static inline int
-store_commit(struct store *st)
-{
-	int rc = st->ops->commit_nosync(st->db);
-
-	return rc == ENL_OK ? st->ops->sync(st->db) : rc;
-}
+/*
+ * A commit whose sync failed: the kernel may have dropped pages it could
+ * not write, so the store's state on disk is unknown (a transaction
+ * reported failed could come back at the next open). Nothing may be
+ * answered after it.
+ */
+#define STORE_E_UNSURE (-1000)
 
 int store_sqlite_open(const char *path, struct store *out);
 
@@ -204,9 +200,8 @@ typedef void (*job_done_fn)(struct job *j, int rc);
 
 /*
  * A unit of store work. `write` runs inside the batch transaction on the
- * writer thread; `done` runs after the batch is committed (or failed),
- * also on the writer thread, and owns the job from then on. The commit
- * is durable only later: whatever `done` answers waits (writer_hold).
+ * writer thread; `done` runs after the batch is committed, durably (or
+ * failed), also on the writer thread, and owns the job from then on.
  */
 struct job {
 	job_write_fn write;
@@ -218,8 +213,7 @@ struct writer;
 
 int writer_start(struct store *st, size_t batch_max, struct writer **out);
 void writer_submit(struct writer *w, struct job *j);
-/* Writes what is queued, makes it durable, lets out every answer held;
- * writer_hold stays callable (and holds nothing) until writer_free. */
+/* Writes what is queued, then ends the writer thread. */
 void writer_stop(struct writer *w);
 void writer_free(struct writer *w);
 /*
@@ -231,31 +225,12 @@ struct writer_tick {
 	int (*prepare)(void *arg, struct store *st, int64_t now);
 	int (*before_commit)(void *arg);	/* e.g. the audit log's own commit */
 	void (*abort)(void *arg);		/* the round will not commit */
-	void (*committed)(void *arg);	/* it did, before the jobs are done */
+	void (*committed)(void *arg);	/* it did (durably), before the jobs are done */
 	void (*complete)(void *arg, int rc);
 	void *arg;
 };
 void writer_set_tick(struct writer *w, const struct writer_tick *tick);
 
-/* Something to let out once the store is durable. */
-struct writer_hold {
-	struct writer_hold *next;
-	uint64_t seq;
-	void (*release)(struct writer_hold *h);
-};
-/*
- * On the writer thread: the batch that what is being answered now speaks
- * of (the last one committed), for writer_hold. 0 on other threads.
- */
-uint64_t writer_seq(struct writer *w);
-/*
- * From any thread: if batch `seq` is not yet durable, queues h and
- * returns true, and h->release runs on the syncer once it is. Otherwise
- * (or for seq 0) returns false: nothing waits, go on.
- */
-bool writer_hold(struct writer *w, uint64_t seq, struct writer_hold *h);
-/* On the writer thread: waits until everything committed is durable. */
-void writer_wait_durable(struct writer *w);
 /* Asks for another round without waiting (callable from any thread). */
 void writer_kick(struct writer *w);
 

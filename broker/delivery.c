@@ -269,10 +269,9 @@ fetch_complete(void *arg, int rc)
 	struct server *srv = arg;
 	struct work *w;
 
-	/* the tiles may follow (at most once a second), once the round is
-	 * durable: nothing is published that a crash could take back */
+	/* the tiles may follow (at most once a second), from the round's
+	 * durable state: nothing is published that a crash could take back */
 	if (rc == ENL_OK && enl_tlog_publish_wanted(srv->p.log)) {
-		writer_wait_durable(srv->p.writer);
 		int prc = enl_tlog_publish_due(srv->p.log);
 		uint64_t published = enl_tlog_published(srv->p.log);
 		if (prc != ENL_OK && !srv->publish_failing) {

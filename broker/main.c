@@ -206,7 +206,7 @@ open_log(struct broker *b)
 						  b->dir_len, e.time)) == ENL_OK &&
 		    (rc = log_policy(b, e.time)) == ENL_OK &&
 		    (rc = enl_tlog_stage(b->log)) == ENL_OK &&
-		    (rc = store_commit(&b->store)) == ENL_OK)
+		    (rc = b->store.ops->commit(b->store.db)) == ENL_OK)
 			enl_tlog_stage_done(b->log);
 		if (rc != ENL_OK && b->store.ops->rollback(b->store.db) != ENL_OK)
 			blog("store: rollback failed");
@@ -214,6 +214,10 @@ open_log(struct broker *b)
 			rc = enl_tlog_flush(b->log);
 	}
 	free(bytes);
+	if (rc == STORE_E_UNSURE) {
+		blog("store: the start could not be made durable (a sync failed)");
+		return -1;
+	}
 	if (rc != ENL_OK) {
 		blog("audit log %s: %s", dir, enl_strerror(rc));
 		return -1;

@@ -224,7 +224,6 @@ void
 defer_reply(struct work *w, int kind)
 {
 	w->replying = kind;
-	w->durable_seq = writer_seq(w->srv->p.writer);
 	/* completes at once: work_cb runs on nng's task threads */
 	if (nng_aio_begin(w->aio)) {
 		nng_aio_finish(w->aio, 0);

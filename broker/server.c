@@ -2,8 +2,8 @@
  * The broker's network side: one nng rep0 socket with many contexts, each
  * an aio state machine (receive, handle, send). Handshakes and envelope
  * verification run on nng's worker threads, in parallel; everything that
- * touches the store goes to the writer as a job, and the reply is sent
- * from the writer thread once the batch is durable.
+ * touches the store goes to the writer as a job, and the reply is made
+ * once the batch is committed, durably.
  *
  * Sessions are bound to the nng pipe they were opened on and die with it.
  */
@@ -146,37 +146,18 @@ replayed(struct server *srv, const uint8_t nonce[32], int64_t now)
 
 /* ---- replies ---- */
 
-/* The writer's sync covers what this answer says: out it goes. */
-static void
-hold_release(struct writer_hold *h)
-{
-	struct work *w = (struct work *)((char *)h - offsetof(struct work, hold));
-	nng_msg *msg = w->held_msg;
-
-	w->held_msg = NULL;
-	nng_aio_set_msg(w->aio, msg);
-	w->sending = true;
-	nng_ctx_send(w->ctx, w->aio);
-}
-
-/* Sends the frame, once what it says is durable (on the writer, the batch
- * just committed; elsewhere, the batch it was deferred from). */
+/* Sends the frame (what it speaks of is on disk: the writer answers only
+ * after a durable commit). */
 static void
 send_msg(struct work *w, nng_msg *msg)
 {
-	uint64_t seq = writer_seq(w->srv->p.writer);
-
-	if (w->durable_seq > seq)
-		seq = w->durable_seq;
-	w->durable_seq = 0;
 	if (msg == NULL) {
 		work_recv(w);	/* abandon the request; the client retries */
 		return;
 	}
-	w->held_msg = msg;
-	w->hold.release = hold_release;
-	if (!writer_hold(w->srv->p.writer, seq, &w->hold))
-		hold_release(&w->hold);
+	nng_aio_set_msg(w->aio, msg);
+	w->sending = true;
+	nng_ctx_send(w->ctx, w->aio);
 }
 
 static void

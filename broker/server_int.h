@@ -53,12 +53,6 @@ struct work {
 	nng_aio *aio;
 	nng_ctx ctx;
 	bool sending;
-	/* the batch an answer made on the writer speaks of (deferred to an
-	 * nng thread, which encodes, signs and seals it meanwhile), and the
-	 * sealed answer held until that batch is durable */
-	uint64_t durable_seq;
-	struct writer_hold hold;
-	nng_msg *held_msg;
 	struct sess *sess;
 	const struct dir_state *dir;	/* the directory the request is checked against */
 	uint64_t counter;

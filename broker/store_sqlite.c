@@ -2,11 +2,10 @@
  * The broker's store in SQLite: WAL mode, one connection owned by the
  * writer thread.
  *
- * A commit is made durable by syncing the WAL (every frame before the
- * commit's own; SQLite's recovery takes the WAL up to its last whole
- * commit). SQLite itself runs with synchronous=NORMAL, which syncs only
- * around checkpoints; sync() syncs the WAL itself, so that the writer
- * can sync one batch's WAL on another thread while it writes the next.
+ * A commit is durable when it returns: SQLite runs with
+ * synchronous=FULL, which syncs the WAL at every commit (and the WAL's
+ * folder when it makes the file), and syncs the WAL and the database
+ * around each checkpoint.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -42,11 +41,6 @@ struct sq {
 	sqlite3_stmt *cosig_put, *cosig_list, *meta_get, *meta_put, *msg_exists;
 	sqlite3_stmt *original, *cons_put, *cons_get, *cons_set, *cons_exp, *dlv_exp;
 	char blobs[1100];	/* large envelopes, one file each */
-	/* the WAL, opened again for sync(); reopened if SQLite made a new one */
-	pthread_mutex_t wal_mu;
-	int wal_fd;
-	ino_t wal_ino;
-	char wal_path[1100];
 };
 
 /*
@@ -164,33 +158,22 @@ sq_begin(void *db)
 		blog("store: checkpoint: %s", sqlite3_errmsg(s->db));
 	return step_done(s, s->begin, "begin");
 }
-static int sq_commit_nosync(void *db) { struct sq *s = db; return step_done(s, s->commit, "commit"); }
-
+/* COMMIT, synced. A failed sync is told apart: the store's state on disk
+ * is then unknown (STORE_E_UNSURE). */
 static int
-sq_sync(void *db)
+sq_commit(void *db)
 {
 	struct sq *s = db;
-	struct stat st;
-	int rc = ENL_OK;
+	int rc = sqlite3_step(s->commit), code = sqlite3_extended_errcode(s->db);
 
-	pthread_mutex_lock(&s->wal_mu);
-	if (stat(s->wal_path, &st) != 0) {
-		rc = ENL_E_IO;	/* in WAL mode the file is there while the store is open */
-	} else if (s->wal_fd < 0 || st.st_ino != s->wal_ino) {
-		if (s->wal_fd >= 0)
-			close(s->wal_fd);
-		s->wal_fd = open(s->wal_path, O_RDONLY | O_CLOEXEC);
-		s->wal_ino = st.st_ino;
-		/* a new WAL's name must be durable too */
-		if (s->wal_fd < 0 || enl_file_sync_parent(s->wal_path) != ENL_OK)
-			rc = ENL_E_IO;
+	sqlite3_reset(s->commit);
+	if (rc == SQLITE_DONE)
+		return ENL_OK;
+	if (code == SQLITE_IOERR_FSYNC || code == SQLITE_IOERR_DIR_FSYNC) {
+		blog("store: commit: %s", sqlite3_errmsg(s->db));
+		return STORE_E_UNSURE;
 	}
-	if (rc == ENL_OK && fdatasync(s->wal_fd) != 0)
-		rc = errno == ENOSPC || errno == EDQUOT ? ENL_E_NO_SPACE : ENL_E_IO;
-	pthread_mutex_unlock(&s->wal_mu);
-	if (rc != ENL_OK)
-		blog("store: cannot sync %s: %s", s->wal_path, strerror(errno));
-	return rc;
+	return rc == SQLITE_FULL ? ENL_E_NO_SPACE : sq_err(s, "commit");
 }
 
 static int
@@ -715,14 +698,11 @@ sq_close(void *db)
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
 		sqlite3_finalize(*all[i]);
 	sqlite3_close(s->db);
-	if (s->wal_fd >= 0)	/* after SQLite: closing it drops no lock of SQLite's */
-		close(s->wal_fd);
-	pthread_mutex_destroy(&s->wal_mu);
 	free(s);
 }
 
 static const struct store_ops sq_ops = {
-	sq_begin, sq_commit_nosync, sq_sync, sq_rollback, sq_message_get, sq_message_put,
+	sq_begin, sq_commit, sq_rollback, sq_message_get, sq_message_put,
 	sq_pending, sq_mark, sq_states, sq_audit_append, sq_audit_load, sq_audit_get,
 	sq_cosig_put, sq_cosigs, sq_original, sq_consent_put, sq_consent_get,
 	sq_consent_set, sq_consents_expired, sq_deliveries_expired, sq_meta_get, sq_meta_put,
@@ -823,9 +803,6 @@ store_sqlite_open(const char *path, struct store *out)
 
 	if (s == NULL)
 		return ENL_E_NOMEM;
-	s->wal_fd = -1;
-	pthread_mutex_init(&s->wal_mu, NULL);
-	snprintf(s->wal_path, sizeof(s->wal_path), "%s-wal", path);
 	stmts[n++] = (struct stmt_def){&s->begin, "BEGIN IMMEDIATE"};
 	stmts[n++] = (struct stmt_def){&s->commit, "COMMIT"};
 	stmts[n++] = (struct stmt_def){&s->rollback, "ROLLBACK"};
@@ -886,7 +863,7 @@ store_sqlite_open(const char *path, struct store *out)
 		"WHERE msg = (SELECT seq FROM messages WHERE id = ?) AND recipient = ?"};
 	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 				  SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
-	    sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+	    sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
 				"PRAGMA foreign_keys=ON; PRAGMA cache_size=-16384; "
 				"PRAGMA wal_autocheckpoint=0; "
 				/* a WAL started over is cut back to this */

@@ -1,9 +1,10 @@
 /*
- * The broker's writer against a store whose sync the test holds back:
- * nothing a job answers gets out before the sync that covers its batch
- * returns; the next batch is written while that sync is at work; answers
- * leave in the order they were held; stopping lets out what was held; a
- * sync that fails stops the process before anything held gets out.
+ * The broker's writer against a store whose commits the test holds back:
+ * no job is done (answers) before the commit of its batch returns; the
+ * jobs that arrive while a commit syncs are written together in the next
+ * batch (group commit); a commit that fails fails every job of its batch
+ * and the writer goes on; a commit whose sync failed stops the process
+ * before any job of its batch is done; stopping writes what is queued.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -16,73 +17,58 @@
 #include "broker.h"
 #include "harness.h"
 
-/* ---- a store whose commits and syncs the test controls ---- */
+/* ---- a store whose commits the test controls ---- */
 
 static struct {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	int commits, syncs_started, syncs_done;
-	bool sync_open;		/* false: sync waits */
-	int commit_rc, sync_rc;
-} fs = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, true, ENL_OK, ENL_OK};
+	int commits_started, commits;
+	bool commit_open;	/* false: commit waits */
+	int commit_rc;
+	int batch;		/* the number of the batch being written (from 1) */
+} fs = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, true, ENL_OK, 1};
 
 static int f_begin(void *db) { (void)db; return ENL_OK; }
 static int f_rollback(void *db) { (void)db; return ENL_OK; }
 
 static int
-f_commit_nosync(void *db)
+f_commit(void *db)
 {
 	int rc;
 
 	(void)db;
 	pthread_mutex_lock(&fs.mu);
+	fs.commits_started++;
+	pthread_cond_broadcast(&fs.cv);
+	while (!fs.commit_open)
+		pthread_cond_wait(&fs.cv, &fs.mu);
 	rc = fs.commit_rc;
 	if (rc == ENL_OK)
 		fs.commits++;
-	pthread_cond_broadcast(&fs.cv);
-	pthread_mutex_unlock(&fs.mu);
-	return rc;
-}
-
-static int
-f_sync(void *db)
-{
-	int rc;
-
-	(void)db;
-	pthread_mutex_lock(&fs.mu);
-	fs.syncs_started++;
-	pthread_cond_broadcast(&fs.cv);
-	while (!fs.sync_open)
-		pthread_cond_wait(&fs.cv, &fs.mu);
-	rc = fs.sync_rc;
-	fs.syncs_done++;
+	fs.batch++;
 	pthread_cond_broadcast(&fs.cv);
 	pthread_mutex_unlock(&fs.mu);
 	return rc;
 }
 
 static const struct store_ops fake_ops = {
-	.begin = f_begin, .commit_nosync = f_commit_nosync,
-	.sync = f_sync, .rollback = f_rollback,
+	.begin = f_begin, .commit = f_commit, .rollback = f_rollback,
 };
 static struct store fake = {&fake_ops, NULL};
 
-/* ---- jobs that answer through writer_hold ---- */
+/* ---- jobs ---- */
 
 struct tjob {
 	struct job job;		/* first */
-	struct writer_hold hold;
 	int id;
-	bool write_gate;	/* write waits until write_open */
-	bool wrote, done, held;
+	bool wrote, done;
+	int batch;		/* the batch it was written in */
+	int commits_at_done;	/* commits returned when it was done */
 	int rc;
-	uint64_t seq;		/* the batch its answer speaks of */
 };
 
 static struct writer *W;
-static bool write_open = true;
-static int released[16], n_released;
+static int done_order[16], n_done;
 static int done_pipe = -1;	/* the failing-sync child reports here */
 
 static void
@@ -102,45 +88,26 @@ t_write(struct job *j, struct store *st, int64_t now)
 	(void)st, (void)now;
 	pthread_mutex_lock(&fs.mu);
 	t->wrote = true;
+	t->batch = fs.batch;
 	pthread_cond_broadcast(&fs.cv);
-	while (t->write_gate && !write_open)
-		pthread_cond_wait(&fs.cv, &fs.mu);
 	pthread_mutex_unlock(&fs.mu);
 	return ENL_OK;
-}
-
-static void
-t_release(struct writer_hold *h)
-{
-	struct tjob *t = (struct tjob *)((char *)h - offsetof(struct tjob, hold));
-
-	if (done_pipe >= 0 && write(done_pipe, "R", 1) != 1)
-		_exit(3);
-	pthread_mutex_lock(&fs.mu);
-	released[n_released++] = t->id;
-	pthread_cond_broadcast(&fs.cv);
-	pthread_mutex_unlock(&fs.mu);
 }
 
 static void
 t_done(struct job *j, int rc)
 {
 	struct tjob *t = (struct tjob *)j;
-	bool held;
 
-	t->hold.release = t_release;
-	t->seq = writer_seq(W);
-	held = writer_hold(W, t->seq, &t->hold);
 	if (done_pipe >= 0 && write(done_pipe, "D", 1) != 1)
 		_exit(3);
 	pthread_mutex_lock(&fs.mu);
 	t->rc = rc;
-	t->held = held;
+	t->commits_at_done = fs.commits;
 	t->done = true;
+	done_order[n_done++] = t->id;
 	pthread_cond_broadcast(&fs.cv);
 	pthread_mutex_unlock(&fs.mu);
-	if (!held)
-		t_release(&t->hold);
 }
 
 static void
@@ -152,7 +119,7 @@ job_init(struct tjob *t, int id)
 	t->id = id;
 }
 
-/* Wait (up to 10 s) until *flag is true, or until *count reaches want. */
+/* Waits (up to 10 s) until *flag is true. */
 static bool
 wait_flag(const bool *flag)
 {
@@ -169,6 +136,7 @@ wait_flag(const bool *flag)
 	return ok;
 }
 
+/* Waits (up to 10 s) until *count reaches want. */
 static bool
 wait_count(const int *count, int want)
 {
@@ -185,10 +153,10 @@ wait_count(const int *count, int want)
 	return ok;
 }
 
-static int
-locked_int(const int *v)
+static bool
+locked_flag(const bool *v)
 {
-	int x;
+	bool x;
 
 	pthread_mutex_lock(&fs.mu);
 	x = *v;
@@ -200,110 +168,75 @@ static void
 reset(void)
 {
 	pthread_mutex_lock(&fs.mu);
-	fs.commits = fs.syncs_started = fs.syncs_done = 0;
-	fs.sync_open = true;
-	fs.commit_rc = fs.sync_rc = ENL_OK;
-	write_open = true;
-	n_released = 0;
+	fs.commits_started = fs.commits = 0;
+	fs.commit_open = true;
+	fs.commit_rc = ENL_OK;
+	fs.batch = 1;
+	n_done = 0;
 	pthread_mutex_unlock(&fs.mu);
 }
 
 /* ---- the tests ---- */
 
 static void
-test_answer_waits_for_its_sync(void)
+test_done_after_commit_and_group_commit(void)
+{
+	struct tjob a, b, c;
+
+	reset();
+	REQUIRE_OK(writer_start(&fake, 64, &W));
+	set_open(&fs.commit_open, false);
+	job_init(&a, 1);
+	writer_submit(W, &a.job);
+	REQUIRE(wait_count(&fs.commits_started, 1));
+	/* a's commit is syncing: a is not done, and b and c queue */
+	job_init(&b, 2);
+	job_init(&c, 3);
+	writer_submit(W, &b.job);
+	writer_submit(W, &c.job);
+	CHECK(!locked_flag(&a.done));
+	CHECK(!locked_flag(&b.wrote) && !locked_flag(&c.wrote));
+	set_open(&fs.commit_open, true);
+	REQUIRE(wait_flag(&c.done));
+	REQUIRE(wait_flag(&a.done));
+	/* each was done only once its batch's commit had returned */
+	CHECK(a.rc == ENL_OK && b.rc == ENL_OK && c.rc == ENL_OK);
+	CHECK(a.commits_at_done == 1);
+	CHECK(b.commits_at_done == 2 && c.commits_at_done == 2);
+	/* b and c, which waited together, went in one batch after a's */
+	CHECK(a.batch == 1 && b.batch == 2 && c.batch == 2);
+	CHECK(n_done == 3 && done_order[0] == 1 && done_order[1] == 2 && done_order[2] == 3);
+	writer_stop(W);
+	writer_free(W);
+	W = NULL;
+}
+
+static void
+test_stop_writes_what_is_queued(void)
 {
 	struct tjob a, b;
 
 	reset();
 	REQUIRE_OK(writer_start(&fake, 64, &W));
-	set_open(&fs.sync_open, false);
-	job_init(&a, 1);
-	a.write_gate = true;
-	set_open(&write_open, false);
-	writer_submit(W, &a.job);
-	REQUIRE(wait_flag(&a.wrote));
-	/* b queues while a's batch is being written: it is the next batch */
-	job_init(&b, 2);
-	writer_submit(W, &b.job);
-	set_open(&write_open, true);
-	REQUIRE(wait_flag(&a.done));
-	REQUIRE(wait_flag(&b.done));
-	/* b's batch was committed while the sync of a's was held back */
-	CHECK(locked_int(&fs.commits) >= 2);
-	CHECK(locked_int(&fs.syncs_done) == 0);
-	CHECK(wait_count(&fs.syncs_started, 1));
-	CHECK(a.held && b.held);
-	CHECK(a.rc == ENL_OK && b.rc == ENL_OK);
-	CHECK(locked_int(&n_released) == 0);
-	/* another thread has no batch of its own; with a batch's number from
-	 * the writer it waits for that batch just the same */
-	CHECK(writer_seq(W) == 0);
-	{
-		struct tjob c;
-		job_init(&c, 3);
-		c.hold.release = t_release;
-		CHECK(writer_hold(W, b.seq, &c.hold));
-		CHECK(!writer_hold(W, 0, &c.hold));
-		set_open(&fs.sync_open, true);
-		REQUIRE(wait_count(&n_released, 3));
-		/* let out oldest first */
-		CHECK(released[0] == 1 && released[1] == 2 && released[2] == 3);
-		/* durable now: nothing waits */
-		CHECK(!writer_hold(W, b.seq, &c.hold));
-	}
-	writer_stop(W);
-	writer_free(W);
-	W = NULL;
-}
-
-struct stopper {
-	pthread_t t;
-	bool returned;
-};
-
-static void *
-stop_thread(void *arg)
-{
-	struct stopper *s = arg;
-
-	writer_stop(W);
-	pthread_mutex_lock(&fs.mu);
-	s->returned = true;
-	pthread_cond_broadcast(&fs.cv);
-	pthread_mutex_unlock(&fs.mu);
-	return NULL;
-}
-
-static void
-test_stop_lets_out_what_it_held(void)
-{
-	struct tjob a;
-	struct stopper s = {0};
-
-	reset();
-	REQUIRE_OK(writer_start(&fake, 64, &W));
-	set_open(&fs.sync_open, false);
+	set_open(&fs.commit_open, false);
 	job_init(&a, 7);
+	job_init(&b, 8);
 	writer_submit(W, &a.job);
-	REQUIRE(wait_flag(&a.done));
-	CHECK(a.held);
-	REQUIRE(pthread_create(&s.t, NULL, stop_thread, &s) == 0);
-	/* stopping waits for the sync, and answers nothing before it */
-	REQUIRE(wait_count(&fs.syncs_started, 1));
-	CHECK(locked_int(&n_released) == 0);
-	set_open(&fs.sync_open, true);
-	pthread_join(s.t, NULL);
-	CHECK(s.returned);
-	CHECK(n_released == 1 && released[0] == 7);
+	REQUIRE(wait_count(&fs.commits_started, 1));
+	writer_submit(W, &b.job);
+	set_open(&fs.commit_open, true);
+	writer_stop(W);
+	/* stop returned: both were committed and done */
+	CHECK(a.done && b.done && a.rc == ENL_OK && b.rc == ENL_OK);
+	CHECK(fs.commits == 2);
 	writer_free(W);
 	W = NULL;
 }
 
 static void
-test_failed_commit_answers_at_once(void)
+test_failed_commit_fails_its_batch(void)
 {
-	struct tjob a;
+	struct tjob a, b;
 
 	reset();
 	REQUIRE_OK(writer_start(&fake, 64, &W));
@@ -314,15 +247,21 @@ test_failed_commit_answers_at_once(void)
 	writer_submit(W, &a.job);
 	REQUIRE(wait_flag(&a.done));
 	CHECK(a.rc == ENL_E_NO_SPACE);
-	CHECK(!a.held);		/* nothing it says waits for a sync */
-	CHECK(wait_count(&n_released, 1));
+	/* the writer goes on: the next commit succeeds */
+	pthread_mutex_lock(&fs.mu);
+	fs.commit_rc = ENL_OK;
+	pthread_mutex_unlock(&fs.mu);
+	job_init(&b, 4);
+	writer_submit(W, &b.job);
+	REQUIRE(wait_flag(&b.done));
+	CHECK(b.rc == ENL_OK);
 	writer_stop(W);
 	writer_free(W);
 	W = NULL;
 }
 
-/* In a child process: the sync fails, and the process ends with
- * EXIT_FAILURE before the held answer gets out. */
+/* In a child process: the commit's sync fails, and the process ends with
+ * EXIT_FAILURE before any job of the batch is done. */
 static void
 test_failed_sync_stops_before_answering(void)
 {
@@ -341,13 +280,13 @@ test_failed_sync_stops_before_answering(void)
 		struct tjob a;
 		close(fds[0]);
 		done_pipe = fds[1];
-		fs.sync_rc = ENL_E_IO;
+		fs.commit_rc = STORE_E_UNSURE;
 		if (writer_start(&fake, 64, &W) != ENL_OK)
 			_exit(4);
 		job_init(&a, 9);
 		writer_submit(W, &a.job);
 		for (;;)
-			pause();	/* the syncer ends the process */
+			pause();	/* the writer ends the process */
 	}
 	close(fds[1]);
 	while ((n = read(fds[0], got + total, sizeof(got) - 1 - (size_t)total)) > 0)
@@ -355,9 +294,7 @@ test_failed_sync_stops_before_answering(void)
 	close(fds[0]);
 	REQUIRE(waitpid(pid, &status, 0) == pid);
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == EXIT_FAILURE);
-	/* done may or may not have run before the process ended; the answer
-	 * never left */
-	CHECK(strcmp(got, "") == 0 || strcmp(got, "D") == 0);
+	CHECK(strcmp(got, "") == 0);	/* nothing was done, so nothing answered */
 }
 
 int
@@ -366,9 +303,9 @@ main(void)
 	if (enl_init() != ENL_OK)
 		return 1;
 	signal(SIGPIPE, SIG_IGN);
-	RUN(test_answer_waits_for_its_sync);
-	RUN(test_stop_lets_out_what_it_held);
-	RUN(test_failed_commit_answers_at_once);
+	RUN(test_done_after_commit_and_group_commit);
+	RUN(test_stop_writes_what_is_queued);
+	RUN(test_failed_commit_fails_its_batch);
 	RUN(test_failed_sync_stops_before_answering);
 	return harness_done();
 }
