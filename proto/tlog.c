@@ -93,6 +93,8 @@ struct enl_tlog {
 	/* hh[h]: roots of the aligned subtrees of 2^h leaves, for h >= 4, so
 	 * that a proof needs at most a few hashes of its own (4 bytes a leaf) */
 	struct level hh[64];
+	/* roots of other ranges, as proofs compute them (see range_root) */
+	struct range_memo *memo;
 	struct enl_tlog_tree tree, committed_tree;
 	uint64_t committed;
 	/* entries since the start of the oldest bundle not yet published whole */
@@ -201,12 +203,41 @@ add_leaf(struct enl_tlog *log, const enl_mhash leaf)
 	return rc;
 }
 
+/*
+ * The roots of the ranges that are neither one leaf nor a kept subtree,
+ * as proofs compute them. Proofs of neighbouring entries under one
+ * checkpoint (a round's receipts) need the same small and right-edge
+ * ranges again and again. A range's root never changes once its leaves
+ * are committed, and proofs cover committed leaves only; a rollback
+ * empties it all the same.
+ */
+#define MEMO_SLOTS 256
+
+struct range_memo {
+	pthread_mutex_t mu;
+	struct {
+		uint64_t start, count;	/* count 0: empty */
+		enl_mhash root;
+	} slot[MEMO_SLOTS];
+};
+
+static size_t
+memo_slot(uint64_t start, uint64_t count)
+{
+	uint64_t x = (start * 0x9E3779B97F4A7C15ull) ^ (count * 0xC2B2AE3D27D4EB4Full);
+
+	return (size_t)(x >> 56) % MEMO_SLOTS;
+}
+
 /* MTH of leaves [start, start + count), using whole tiles where it can. */
 static void
 range_root(const struct enl_tlog *log, uint64_t start, uint64_t count, enl_mhash out)
 {
+	struct range_memo *m = log->memo;
 	enl_mhash l, r;
+	size_t slot;
 	uint64_t k;
+	bool hit;
 
 	if (count == 1) {
 		memcpy(out, log->lv[0].h[start], ENL_MERKLE_HASH_LEN);
@@ -217,11 +248,28 @@ range_root(const struct enl_tlog *log, uint64_t start, uint64_t count, enl_mhash
 		memcpy(out, log->hh[h].h[start >> h], ENL_MERKLE_HASH_LEN);
 		return;
 	}
+	slot = memo_slot(start, count);
+	if (m != NULL) {
+		pthread_mutex_lock(&m->mu);
+		hit = m->slot[slot].count == count && m->slot[slot].start == start;
+		if (hit)
+			memcpy(out, m->slot[slot].root, ENL_MERKLE_HASH_LEN);
+		pthread_mutex_unlock(&m->mu);
+		if (hit)
+			return;
+	}
 	for (k = 1; k << 1 < count; k <<= 1)
 		;
 	range_root(log, start, k, l);
 	range_root(log, start + k, count - k, r);
 	enl_merkle_node_hash(l, r, out);
+	if (m != NULL) {
+		pthread_mutex_lock(&m->mu);
+		m->slot[slot].start = start;
+		m->slot[slot].count = count;
+		memcpy(m->slot[slot].root, out, ENL_MERKLE_HASH_LEN);
+		pthread_mutex_unlock(&m->mu);
+	}
 }
 
 static void
@@ -343,6 +391,12 @@ enl_tlog_rollback(struct enl_tlog *log)
 	log->tree = log->committed_tree;
 	log->pend_len = log->pend_commit_off;
 	log->staged = false;
+	if (log->memo != NULL) {
+		pthread_mutex_lock(&log->memo->mu);
+		for (size_t i = 0; i < MEMO_SLOTS; i++)
+			log->memo->slot[i].count = 0;
+		pthread_mutex_unlock(&log->memo->mu);
+	}
 }
 
 uint64_t
@@ -1160,6 +1214,11 @@ tlog_free_levels(struct enl_tlog *log)
 	for (int h = 0; h < 64; h++)
 		free(log->hh[h].h);
 	free(log->pend);
+	if (log->memo != NULL) {
+		pthread_mutex_destroy(&log->memo->mu);
+		free(log->memo);
+		log->memo = NULL;
+	}
 }
 
 static int
@@ -1333,6 +1392,9 @@ log_alloc(void)
 	if (log == NULL)
 		return NULL;
 	log->jfd = -1;
+	/* without it (no memory) proofs are only slower */
+	if ((log->memo = calloc(1, sizeof(*log->memo))) != NULL)
+		pthread_mutex_init(&log->memo->mu, NULL);
 	enl_tlog_tree_init(&log->tree);
 	pthread_mutex_init(&log->pub_mu, NULL);
 	pthread_cond_init(&log->pub_cv, NULL);

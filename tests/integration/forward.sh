@@ -40,9 +40,9 @@ refused_locally() { # refused_locally ID TO PATTERN
 	enl BR-PF forward "$1" --to "$2" > /dev/null 2> "$NET/err.txt"
 	[ $? != 0 ] && grep -q "$3" "$NET/err.txt"
 }
-r=$(send_to_brpf red free "red")
+r=$(send_to_brpf red consent "red")
 ok "RED is never forwarded (agent)" refused_locally "$r" CO-FGN "TLP:RED"
-s=$(send_to_brpf amber+strict free "strict")
+s=$(send_to_brpf amber+strict consent "strict")
 ok "AMBER+STRICT is never forwarded (agent)" refused_locally "$s" CO-FGN "AMBER+STRICT"
 n=$(send_to_brpf green never "never")
 ok "onward NEVER is never forwarded (agent)" refused_locally "$n" CO-FGN "NEVER"
@@ -61,8 +61,8 @@ bypass() { # bypass WHAT ORIG TO TLP ONWARD [no-link] PATTERN
 	ok "broker refuses: $what" test $? = 0
 	ok "  ... saying why" grep -q "$pat" "$NET/raw.out"
 }
-bypass "a forward of RED" "$r" CO-FGN red free "TLP:RED"
-bypass "a forward of AMBER+STRICT" "$s" CO-FGN amber+strict free "AMBER+STRICT"
+bypass "a forward of RED" "$r" CO-FGN red consent "TLP:RED"
+bypass "a forward of AMBER+STRICT" "$s" CO-FGN amber+strict consent "AMBER+STRICT"
 bypass "a forward of NEVER" "$n" CO-FGN green never "forbids onward sharing"
 bypass "a forward that lowers TLP" "$a" BR-COAF green free "never weaken"
 bypass "a forward that relaxes onward sharing" "$(send_to_brpf green consent c)" CO-FGN green free "never weaken"

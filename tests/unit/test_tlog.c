@@ -135,6 +135,39 @@ static void test_sizes_small(void) { for (uint64_t n = 1; n <= 20; n++) write_an
 static void test_size_bundles(void) { write_and_verify(255, 100); write_and_verify(256, 256); write_and_verify(257, 50); }
 static void test_size_levels(void) { write_and_verify(256 * 256 + 3, 5000); }
 
+/* As a broker's receipts ask: after each commit, the proof of each of the
+ * newest entries under the new size, and of a few older ones. Proofs share
+ * the roots of small and right-edge ranges (kept between calls). */
+static void
+test_proofs_of_newest(void)
+{
+	struct enl_tlog *log = NULL;
+	char why[512];
+	enl_mhash want, proof[ENL_MERKLE_MAX_PROOF], leaves[700];
+	uint64_t idx = 0;
+	size_t plen = 0;
+
+	empty_dir();
+	REQUIRE_OK(enl_tlog_open(dir, "enlace/OAS-BROKER", broker, &log, why, sizeof(why)));
+	for (uint64_t n = 0; n < 700;) {
+		for (uint64_t k = 0; k < 1 + n % 11 && n < 700; k++, n++)
+			CHECK_RC(append_entry(log, n, leaves[n], &idx), ENL_OK);
+		CHECK_RC(enl_tlog_commit(log, NULL), ENL_OK);
+		enl_merkle_root(leaves, n, want);
+		for (uint64_t i = n > 24 ? n - 24 : 0; i < n; i++) {
+			CHECK_RC(enl_tlog_inclusion(log, i, n, proof, &plen), ENL_OK);
+			CHECK_RC(enl_merkle_inclusion_verify(i, n, leaves[i], proof, plen, want),
+				 ENL_OK);
+		}
+		for (uint64_t i = 0; i < n; i += 1 + n / 5) {
+			CHECK_RC(enl_tlog_inclusion(log, i, n, proof, &plen), ENL_OK);
+			CHECK_RC(enl_merkle_inclusion_verify(i, n, leaves[i], proof, plen, want),
+				 ENL_OK);
+		}
+	}
+	enl_tlog_close(log);
+}
+
 static void
 flip(const char *rel, long at)
 {
@@ -636,6 +669,7 @@ main(void)
 	RUN(test_sizes_small);
 	RUN(test_size_bundles);
 	RUN(test_size_levels);
+	RUN(test_proofs_of_newest);
 	RUN(test_damage_located);
 	RUN(test_cosignatures_published);
 	RUN(test_cosignature_during_publication);
