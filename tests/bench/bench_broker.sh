@@ -5,8 +5,8 @@
 # recipient's inbox through real agents.
 #
 #   bash tests/bench/bench_broker.sh [COUNT] [SENDERS] [RECIPIENTS]
-# The broker's capacity is measured first with CAP sender sessions (64 by
-# default): with fewer, each waiting for its receipt before it sends again,
+# The broker's capacity is measured first, three times (the median counts),
+# with CAP sender sessions (64 by default): with fewer, each waiting for its receipt before it sends again,
 # the rate is bounded by the latency (sessions / latency), not by the
 # broker's work. The other phases use SENDERS (16) and RECIPIENTS (4).
 # Environment: BIN (build folder, default ./build), RATE (offered msg/s),
@@ -34,10 +34,17 @@ for i in $(seq 1 "$NS"); do args+=(--sender "$NET/AR-S$i/key"); done
 for i in $(seq 1 "$NR"); do rcpts+=(--recipient "$NET/BR-R$i/key"); done
 for i in $(seq 1 "$CAP"); do cap+=(--sender "$NET/AR-S$i/key"); done
 args+=("${rcpts[@]}")
-echo "== capacity: $COUNT messages from $CAP sender sessions at once; recipients fetch afterwards"
-"$BIN/tests/bench/loadgen" "${args_open[@]}" --url "tcp://127.0.0.1:$BROKER_PORT" --directory "$NET/directory" \
-	"${cap[@]}" "${rcpts[@]}" --count "$COUNT" --broker-pid "$(cat "$NET/broker/pid")" \
-	--ceiling-dir "$NET" --phased | tee "$NET/capacity.out"
+# Three runs (one rate alone has swung by a quarter between runs); the
+# ceiling is measured after the first, and the median run counts.
+for run in 1 2 3; do
+	echo "== capacity, run $run of 3: $COUNT messages from $CAP sender sessions at once; recipients fetch afterwards"
+	ceiling_args=()
+	[ "$run" = 1 ] && ceiling_args=(--ceiling-dir "$NET")
+	"$BIN/tests/bench/loadgen" "${args_open[@]}" --url "tcp://127.0.0.1:$BROKER_PORT" --directory "$NET/directory" \
+		"${cap[@]}" "${rcpts[@]}" --count "$COUNT" --broker-pid "$(cat "$NET/broker/pid")" \
+		"${ceiling_args[@]}" --phased | tee "$NET/capacity$run.out"
+	echo
+done
 echo
 echo "== $COUNT messages, as fast as $NS senders go; recipients fetch afterwards"
 "$BIN/tests/bench/loadgen" "${args_open[@]}" --url "tcp://127.0.0.1:$BROKER_PORT" --directory "$NET/directory" \
@@ -83,9 +90,11 @@ field() { # field FILE LINE-START WORD: the number after WORD on that line
 	awk -v s="$2" -v w="$3" 'index($0, s) == 1 { for (i = 1; i < NF; i++) if ($i == w) { print $(i + 1); exit } }' "$1"
 }
 verdict() { if awk "BEGIN { exit !($1) }"; then echo "met"; else echo "not met"; fi; }
-ratio=$(field "$NET/capacity.out" "broker / ceiling" ceiling)
-ceiling=$(field "$NET/capacity.out" "ceiling (2x" append\))
-fsync=$(field "$NET/capacity.out" "one fdatasync" "(alone)")
+ceiling=$(field "$NET/capacity1.out" "ceiling (2x" append\))
+fsync=$(field "$NET/capacity1.out" "one fdatasync" "(alone)")
+caps=$(for run in 1 2 3; do field "$NET/capacity$run.out" "throughput submit->receipt" "submit->receipt"; done | sort -n | paste -sd' ')
+cap_median=$(echo "$caps" | awk '{ print $2 }')
+ratio=$(awk -v t="$cap_median" -v c="$ceiling" 'BEGIN { printf "%.2f", t / c }')
 ratio_ns=$(awk -v t="$(field "$NET/phased.out" "throughput submit->receipt" "submit->receipt")" \
 	-v c="$ceiling" 'BEGIN { printf "%.2f", t / c }')
 lone=$(field "$NET/lone.out" "latency submit->receipt" p50)
@@ -93,13 +102,13 @@ p99=$(field "$NET/rate.out" "latency submit->receipt" p99)
 worst=$(printf '%s\n' "${big[@]}" | sort -n | tail -1)
 echo
 echo "== against the goals"
-echo "throughput: $ratio of the ceiling with $CAP sender sessions ($ratio_ns with $NS) (goal >= 0.4):" \
-	"$(verdict "$ratio >= 0.4")"
+echo "throughput: $ratio of the ceiling with $CAP sender sessions (median of $caps msg/s; ceiling $ceiling)" \
+	"($ratio_ns with $NS) (goal >= 0.4): $(verdict "$ratio >= 0.4")"
 echo "lone client p50: $lone ms = $(awk "BEGIN { printf \"%.1f\", $lone / $fsync }") x one fdatasync of $fsync ms (goal <= 2x): $(verdict "$lone <= 2 * $fsync")"
 # What no broker on this stack can beat: a receipt needs one round trip,
 # one signature check before anything is stored, and one sync after.
 rtt=$(field "$NET/transport1.out" "mean round trip" trip)
-verify=$(field "$NET/capacity.out" "one Ed25519 verify" "(alone)")
+verify=$(field "$NET/capacity1.out" "one Ed25519 verify" "(alone)")
 echo "  its floor here: nng round trip $rtt + one verify $verify + one fdatasync $fsync =" \
 	"$(awk "BEGIN { printf \"%.3f ms = %.1f x one fdatasync\", $rtt + $verify + $fsync, ($rtt + $verify + $fsync) / $fsync }")"
 if [ "${RATE:-2000}" = 2000 ]; then
