@@ -41,13 +41,8 @@ struct ctl {
 static void
 ctl_reply(struct ctl *c, Enlace__CtlResponse *r)
 {
-	uint8_t *buf = NULL;
-	size_t len = 0;
-
-	if (enl_pb_pack(&r->base, &buf, &len) != ENL_OK ||
-	    control_write(c->fd, buf, len) != ENL_OK)
+	if (control_write_message(c->fd, &r->base) != ENL_OK)
 		alog("control: reply not sent: %s", strerror(errno));
-	free(buf);
 }
 
 static void

@@ -8,6 +8,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <protobuf-c/protobuf-c.h>
+
 #include "control.h"
 #include "enlace/proto.h"
 
@@ -113,19 +115,66 @@ read_all(int fd, uint8_t *p, size_t n)
 	return ENL_OK;
 }
 
-int
-control_write(int fd, const uint8_t *buf, size_t len)
-{
-	uint8_t head[4] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8),
-			   (uint8_t)len};
+/* Packs into the socket: small pieces gather in `stage`, large ones go
+ * out from where they are. */
+struct sink {
+	ProtobufCBuffer base;
+	int fd, rc;
+	size_t n;
+	uint8_t stage[64 * 1024];
+};
 
-	if (len > UINT32_MAX) {
-		errno = EMSGSIZE;
-		return ENL_E_IO;
+static void
+sink_flush(struct sink *s)
+{
+	if (s->rc == ENL_OK && s->n > 0)
+		s->rc = write_all(s->fd, s->stage, s->n);
+	s->n = 0;
+}
+
+static void
+sink_append(ProtobufCBuffer *b, size_t len, const uint8_t *data)
+{
+	struct sink *s = (struct sink *)b;
+
+	if (s->rc != ENL_OK)
+		return;
+	if (len > sizeof(s->stage) - s->n) {
+		sink_flush(s);
+		if (len >= sizeof(s->stage) / 2) {
+			s->rc = write_all(s->fd, data, len);
+			return;
+		}
 	}
-	if (write_all(fd, head, sizeof(head)) != ENL_OK)
-		return ENL_E_IO;
-	return write_all(fd, buf, len);
+	memcpy(s->stage + s->n, data, len);
+	s->n += len;
+}
+
+int
+control_write_message(int fd, const ProtobufCMessage *m)
+{
+	size_t len = protobuf_c_message_get_packed_size(m);
+	struct sink *s;
+	int rc;
+
+	if (len > UINT32_MAX)
+		return ENL_E_TOO_LARGE;
+	if ((s = malloc(sizeof(*s))) == NULL)
+		return ENL_E_NOMEM;
+	s->base.append = sink_append;
+	s->fd = fd;
+	s->rc = ENL_OK;
+	s->stage[0] = (uint8_t)(len >> 24);
+	s->stage[1] = (uint8_t)(len >> 16);
+	s->stage[2] = (uint8_t)(len >> 8);
+	s->stage[3] = (uint8_t)len;
+	s->n = 4;
+	if (protobuf_c_message_pack_to_buffer(m, &s->base) != len && s->rc == ENL_OK)
+		s->rc = ENL_E_MALFORMED;
+	sink_flush(s);
+	rc = s->rc;
+	free(s);
+	return rc;
 }
 
 int

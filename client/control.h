@@ -33,13 +33,19 @@ int control_dial(const char *path, int timeout_ms, int *fd);
 void control_timeouts(int fd, int read_ms, int write_ms);
 
 /*
- * One frame. Writing: ENL_OK or ENL_E_IO (errno tells why; EAGAIN: the
- * peer does not read). Reading: the body, malloc'd, into *out; ENL_E_IO
+ * Reads one frame: its body, malloc'd, into *out. ENL_E_IO
  * (errno: EAGAIN if nothing came in time), ENL_E_MALFORMED (the peer
  * closed within the frame), ENL_E_TOO_LARGE (over `max`, before anything
  * is allocated), ENL_E_NOMEM.
  */
-int control_write(int fd, const uint8_t *buf, size_t len);
 int control_read(int fd, size_t max, uint8_t **out, size_t *len);
+/*
+ * One frame holding message m, packed straight into the socket: a 50 MiB
+ * attachment is sent from where it lies, not copied into a packed buffer
+ * first. ENL_OK, ENL_E_IO (errno tells why; EAGAIN: the peer does not
+ * read), ENL_E_TOO_LARGE over 4 GiB, ENL_E_NOMEM.
+ */
+struct ProtobufCMessage;
+int control_write_message(int fd, const struct ProtobufCMessage *m);
 
 #endif

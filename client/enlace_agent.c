@@ -38,8 +38,8 @@ agent_call(const struct args *a, const Enlace__CtlRequest *req, int timeout_ms,
 	   Enlace__CtlResponse **resp)
 {
 	const char *path = agent_socket(a);
-	uint8_t *buf = NULL, *rbuf = NULL;
-	size_t len = 0, rlen = 0;
+	uint8_t *rbuf = NULL;
+	size_t rlen = 0;
 	int fd, rc;
 
 	if (path == NULL) {
@@ -52,8 +52,7 @@ agent_call(const struct args *a, const Enlace__CtlRequest *req, int timeout_ms,
 			strerror(errno));
 		return EXIT_FAIL;
 	}
-	if ((rc = enl_pb_pack(&req->base, &buf, &len)) == ENL_OK &&
-	    (rc = control_write(fd, buf, len)) == ENL_OK &&
+	if ((rc = control_write_message(fd, &req->base)) == ENL_OK &&
 	    (rc = control_read(fd, (size_t)UINT32_MAX, &rbuf, &rlen)) == ENL_OK) {
 		rc = enl_pb_unpack(&enlace__ctl_response__descriptor, rbuf, rlen, rlen,
 				   (ProtobufCMessage **)resp);
@@ -66,7 +65,6 @@ agent_call(const struct args *a, const Enlace__CtlRequest *req, int timeout_ms,
 		fprintf(stderr, "%s: %s: no answer from the agent (%s)\n", prog, path,
 			rc == ENL_E_MALFORMED ? "it closed the connection" : enl_strerror(rc));
 	}
-	free(buf);
 	free(rbuf);
 	close(fd);
 	if (rc != ENL_OK)
@@ -246,7 +244,7 @@ cmd_send(int argc, char **argv)
 	if ((h = malloc(sizeof(*h))) == NULL)
 		return fail("send", ENL_E_NOMEM);
 	if ((ret = seal_header(&a, h, (int64_t)time(NULL), usage_send)) != 0 ||
-	    (ret = seal_payload(&a, ENL_DEFAULT_MAX_PAYLOAD, &l, &p, usage_send)) != 0)
+	    (ret = seal_payload(&a, ENL_DEFAULT_MAX_PAYLOAD, true, &l, &p, usage_send)) != 0)
 		goto out;
 	for (size_t i = 0; i < a.n_to; i++)
 		to[i] = (char *)a.to[i];

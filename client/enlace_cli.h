@@ -53,7 +53,9 @@ struct args {
 /* A message's body and attachments read from files (seal and send). */
 struct loaded {
 	uint8_t *body;
-	uint8_t *att[MAX_ATTACH];
+	uint8_t *att[MAX_ATTACH];		/* read (seal) */
+	const uint8_t *mapped[MAX_ATTACH];	/* or mapped (send) */
+	size_t mapped_len[MAX_ATTACH];
 	struct enl_attachment atts[MAX_ATTACH];
 };
 
@@ -76,8 +78,10 @@ int cmd_open(int argc, char **argv);
 int cmd_seal(int argc, char **argv);
 int save_attachments(const struct enl_message *m, const char *dir);
 int seal_header(const struct args *a, struct enl_header *h, int64_t now, const char *usage);
-int seal_payload(const struct args *a, size_t max, struct loaded *l, struct enl_payload *p,
-		 const char *usage);
+/* The attachments are read into memory, or with `map` mapped: only for
+ * bytes that go to the kernel as they are (see enl_file_map). */
+int seal_payload(const struct args *a, size_t max, bool map, struct loaded *l,
+		 struct enl_payload *p, const char *usage);
 void loaded_free(struct loaded *l, size_t n);
 
 /* enlace_agent.c: the commands that talk to the local agent */

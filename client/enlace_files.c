@@ -110,13 +110,15 @@ void
 loaded_free(struct loaded *l, size_t n)
 {
 	free(l->body);
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		free(l->att[i]);
+		enl_file_unmap(l->mapped[i], l->mapped_len[i]);
+	}
 }
 
 int
-seal_payload(const struct args *a, size_t max, struct loaded *l, struct enl_payload *p,
-	     const char *usage)
+seal_payload(const struct args *a, size_t max, bool map, struct loaded *l,
+	     struct enl_payload *p, const char *usage)
 {
 	size_t len = 0;
 	int rc;
@@ -143,7 +145,16 @@ seal_payload(const struct args *a, size_t max, struct loaded *l, struct enl_payl
 					 "recipient knows attachments by name)", l->atts[j].name);
 				return usage_err(msg, usage);
 			}
-		rc = enl_file_read(a->attach[i], max, &l->att[i], &len);
+		struct stat st;
+		/* (a small file is read: packing copies its bytes, which must
+		 * then not be a mapping that a truncation could pull away) */
+		if (map && stat(a->attach[i], &st) == 0 && st.st_size >= 1 << 20) {
+			rc = enl_file_map(a->attach[i], max, &l->mapped[i], &len);
+			if (rc == ENL_OK)
+				l->mapped_len[i] = len;
+		} else {
+			rc = enl_file_read(a->attach[i], max, &l->att[i], &len);
+		}
 		if (rc == ENL_E_TOO_LARGE) {
 			fprintf(stderr, "%s: %s: over the payload limit of %zu bytes\n",
 				prog, a->attach[i], max);
@@ -153,7 +164,7 @@ seal_payload(const struct args *a, size_t max, struct loaded *l, struct enl_payl
 			return fail(a->attach[i], rc);
 		l->atts[i].name = base ? base + 1 : a->attach[i];
 		l->atts[i].media_type = media_type(l->atts[i].name);
-		l->atts[i].data = l->att[i];
+		l->atts[i].data = l->mapped[i] != NULL ? l->mapped[i] : l->att[i];
 		l->atts[i].len = len;
 	}
 	p->n_attachments = a->n_attach;
@@ -221,7 +232,7 @@ cmd_seal(int argc, char **argv)
 	if (ret == 0)
 		ret = context_load(&a.ctx);
 	if (ret == 0)
-		ret = seal_payload(&a, lim.max_payload, &l, &p, usage_seal);
+		ret = seal_payload(&a, lim.max_payload, false, &l, &p, usage_seal);
 	if (ret != 0)
 		goto out;
 	ret = EXIT_FAIL;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -37,34 +38,45 @@ from_errno(int e)
 	}
 }
 
+/* Opens a regular file of at most `max` bytes; its size in *size. */
+static int
+open_regular(const char *path, size_t max, int *fd, size_t *size)
+{
+	struct stat st;
+	int rc;
+
+	if ((*fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return from_errno(errno);
+	if (fstat(*fd, &st) != 0)
+		rc = from_errno(errno);
+	else if (!S_ISREG(st.st_mode))
+		rc = ENL_E_NOT_REGULAR;
+	else if ((uint64_t)st.st_size > max)
+		rc = ENL_E_TOO_LARGE;
+	else {
+		*size = (size_t)st.st_size;
+		return ENL_OK;
+	}
+	close(*fd);
+	*fd = -1;
+	return rc;
+}
+
 int
 enl_file_read(const char *path, size_t max, uint8_t **out, size_t *out_len)
 {
-	struct stat st;
 	uint8_t *buf = NULL;
-	size_t got = 0;
-	int fd, rc = ENL_OK;
+	size_t got = 0, size = 0;
+	int fd, rc;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return from_errno(errno);
-	if (fstat(fd, &st) != 0) {
-		rc = from_errno(errno);
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		rc = ENL_E_NOT_REGULAR;
-		goto out;
-	}
-	if ((uint64_t)st.st_size > max) {
-		rc = ENL_E_TOO_LARGE;
-		goto out;
-	}
-	if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
+	if ((rc = open_regular(path, max, &fd, &size)) != ENL_OK)
+		return rc;
+	if ((buf = malloc(size + 1)) == NULL) {
 		rc = ENL_E_NOMEM;
 		goto out;
 	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+	while (got < size) {
+		ssize_t n = read(fd, buf + got, size - got);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
@@ -81,6 +93,36 @@ out:
 	free(buf);
 	close(fd);
 	return rc;
+}
+
+int
+enl_file_map(const char *path, size_t max, const uint8_t **out, size_t *out_len)
+{
+	size_t size = 0;
+	void *p;
+	int fd, rc;
+
+	if ((rc = open_regular(path, max, &fd, &size)) != ENL_OK)
+		return rc;
+	if (size == 0) {
+		*out = (const uint8_t *)"";
+		*out_len = 0;
+	} else if ((p = mmap(NULL, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0)) ==
+		   MAP_FAILED) {
+		rc = errno == ENOMEM ? ENL_E_NOMEM : ENL_E_IO;
+	} else {
+		*out = p;
+		*out_len = size;
+	}
+	close(fd);
+	return rc;
+}
+
+void
+enl_file_unmap(const uint8_t *p, size_t len)
+{
+	if (p != NULL && len > 0)
+		munmap((void *)(uintptr_t)p, len);
 }
 
 static int

@@ -435,6 +435,19 @@ int enl_file_read(const char *path, size_t max, uint8_t **out,
 		  size_t *out_len) ENL_WUR;
 
 /*
+ * Maps a whole file of at most `max` bytes, read-only, its pages read in
+ * at once; the same errors as enl_file_read. No fresh memory is taken (a
+ * short-lived process pays for every fresh page it touches). A file cut
+ * short while mapped makes reading past its new end raise SIGBUS: give
+ * the bytes to the kernel (send, write), which fails with EFAULT instead,
+ * or read the file with enl_file_read. An empty file maps to "" with
+ * length 0. enl_file_unmap releases it.
+ */
+int enl_file_map(const char *path, size_t max, const uint8_t **out,
+		 size_t *out_len) ENL_WUR;
+void enl_file_unmap(const uint8_t *p, size_t len);
+
+/*
  * Writes a file atomically and durably: a temporary file in the same
  * folder with `mode`, fsync, rename over `path` (or link without
  * replacing when `replace` is false: ENL_E_EXISTS if path exists), fsync

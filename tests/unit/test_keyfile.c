@@ -172,6 +172,34 @@ test_vkey(void)
 	CHECK_RC(enl_vkey_format("bad name", pk, text), ENL_E_INVAL);
 }
 
+/* A mapped file is the file, byte for byte; the limits and refusals are
+ * enl_file_read's. */
+static void
+test_file_map(void)
+{
+	char path[300], dirp[300];
+	uint8_t data[70000];
+	const uint8_t *m = NULL;
+	size_t len = 0;
+
+	randombytes_buf(data, sizeof(data));
+	path_of(path, sizeof(path), "mapped.bin");
+	REQUIRE_OK(enl_file_write(path, data, sizeof(data), 0600, true));
+	REQUIRE_OK(enl_file_map(path, sizeof(data), &m, &len));
+	CHECK(len == sizeof(data) && memcmp(m, data, len) == 0);
+	enl_file_unmap(m, len);
+	CHECK_RC(enl_file_map(path, sizeof(data) - 1, &m, &len), ENL_E_TOO_LARGE);
+	path_of(dirp, sizeof(dirp), "");
+	CHECK_RC(enl_file_map(dirp, sizeof(data), &m, &len), ENL_E_NOT_REGULAR);
+	path_of(path, sizeof(path), "no-such-file");
+	CHECK_RC(enl_file_map(path, sizeof(data), &m, &len), ENL_E_NOT_FOUND);
+	path_of(path, sizeof(path), "empty.bin");
+	REQUIRE_OK(enl_file_write(path, data, 0, 0600, true));
+	REQUIRE_OK(enl_file_map(path, sizeof(data), &m, &len));
+	CHECK(len == 0 && m != NULL);
+	enl_file_unmap(m, len);
+}
+
 static void
 test_fingerprint(void)
 {
@@ -201,6 +229,7 @@ main(void)
 	RUN(test_identity_rules);
 	RUN(test_vkey);
 	RUN(test_fingerprint);
+	RUN(test_file_map);
 	rc = harness_done();
 	{
 		char cmd[300];
