@@ -104,6 +104,7 @@ echo
 echo "== against the goals"
 echo "throughput: $ratio of the ceiling with $CAP sender sessions (median of $caps msg/s; ceiling $ceiling)" \
 	"($ratio_ns with $NS) (goal >= 0.4): $(verdict "$ratio >= 0.4")"
+echo "  derived (first run), not measured: $(grep '^broker CPU per message' "$NET/capacity1.out")"
 echo "lone client p50: $lone ms = $(awk "BEGIN { printf \"%.1f\", $lone / $fsync }") x one fdatasync of $fsync ms (goal <= 2x): $(verdict "$lone <= 2 * $fsync")"
 # What no broker on this stack can beat: a receipt needs one round trip,
 # one signature check before anything is stored, and one sync after.

@@ -859,6 +859,16 @@ main(int argc, char **argv)
 		printf("ceiling (2x verify+hash, group-committed append) %8.0f msg/s (their median)\n",
 		       ceiling);
 		printf("broker / ceiling             %8.2f\n", thr / ceiling);
+		/* A derived figure, not a measured rate: the broker's CPU per
+		 * message against the ceiling's (two busy cores over its rate).
+		 * Their ratio is what the broker would reach with the machine to
+		 * itself, if its work alone bounded it (the load generator and
+		 * the kernel's loopback work share the cores in the run). */
+		if (broker_pid && n_rec > 0)
+			printf("broker CPU per message %.1f us, the ceiling's %.1f us: "
+			       "CPU-bound, alone, the broker would reach %.2f of it\n",
+			       1e6 * (cpu1 - cpu0) / (double)n_rec, 2e6 / ceiling,
+			       (2e6 / ceiling) / (1e6 * (cpu1 - cpu0) / (double)n_rec));
 	}
 	for (size_t i = 0; i < sh.count; i++)
 		free(sh.msgs[i].env);
