@@ -9,7 +9,6 @@
  * leaves the store's state on disk unknown: the broker stops at once,
  * answering nothing more, and a restart recovers what is durable.
  */
-#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <time.h>

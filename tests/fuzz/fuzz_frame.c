@@ -9,19 +9,10 @@
 
 #include "enlace/session.h"
 #include "enlace/wire.h"
+#include "touch.h"
 #include "world.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void
-touch(const uint8_t *p, size_t n)
-{
-	volatile uint8_t x = 0;
-
-	for (size_t i = 0; i < n; i++)
-		x ^= p[i];
-	(void)x;
-}
 
 static struct world w;
 
