@@ -475,19 +475,25 @@ static const struct {
 	[ENLACE__REQUEST__BODY_CHECKPOINT] = {OP_CHECKPOINT, "CHECKPOINT", handle_checkpoint},
 };
 
+/*
+ * Takes `msg`: it is freed as soon as the request is decoded, so that a
+ * large envelope is not held three times (frame, request, parsed
+ * envelope) while it is checked.
+ */
 static void
-handle_request(struct work *w, uint8_t *frame, size_t len)
+handle_request(struct work *w, nng_msg *msg)
 {
 	const uint8_t *plain = NULL;
 	size_t plen = 0;
 	unsigned which;
 	int rc;
 
-	rc = enl_session_open_request(w->sess->s, frame, len, w->srv->frame_max,
-				      &w->counter, &plain, &plen);
+	rc = enl_session_open_request(w->sess->s, nng_msg_body(msg), nng_msg_len(msg),
+				      w->srv->frame_max, &w->counter, &plain, &plen);
 	if (rc != ENL_OK) {
 		const char *why = rc == ENL_E_INVAL ? "replayed or reordered frame"
 						    : enl_strerror(rc);
+		nng_msg_free(msg);
 		blog("refused a frame from %s: %s", w->agency, why);
 		work_reset(w);
 		refuse(w, rc, why);
@@ -500,6 +506,7 @@ handle_request(struct work *w, uint8_t *frame, size_t len)
 					    enl_session_peer_version(w->sess->s), pk);
 		if (rc != ENL_OK) {
 			char why[200];
+			nng_msg_free(msg);
 			snprintf(why, sizeof(why), "the directory in force (serial %" PRIu64
 				 ") does not admit this session's key: %s",
 				 enl_directory_serial(w->dir->dir), enl_strerror(rc));
@@ -509,6 +516,7 @@ handle_request(struct work *w, uint8_t *frame, size_t len)
 	}
 	rc = enl_pb_unpack(&enlace__request__descriptor, plain, plen, w->srv->frame_max,
 			   (ProtobufCMessage **)&w->req);
+	nng_msg_free(msg);
 	which = rc == ENL_OK ? (unsigned)w->req->body_case : 0;
 	if (which == 0 || which >= sizeof(handlers) / sizeof(handlers[0]) ||
 	    handlers[which].fn == NULL) {
@@ -633,11 +641,11 @@ work_cb(void *arg)
 	w->sess = sess_get(w->srv, pipe);
 	if (w->sess == NULL) {
 		handle_hello(w, pipe, nng_msg_body(msg), nng_msg_len(msg));
+		nng_msg_free(msg);
 	} else {
 		snprintf(w->agency, sizeof(w->agency), "%s", enl_session_peer(w->sess->s));
-		handle_request(w, nng_msg_body(msg), nng_msg_len(msg));
+		handle_request(w, msg);
 	}
-	nng_msg_free(msg);
 }
 
 void
