@@ -252,7 +252,8 @@ envelope_digest(const Enlace__Envelope *e, uint8_t out[32])
 
 /* ---- payload ---- */
 
-/* Packs the payload, or only measures it when out is NULL. */
+/* Packs the payload into a buffer with TAG_LEN bytes to spare, or only
+ * measures it when out is NULL. */
 static int
 payload_pack(const struct enl_payload *p, const struct enl_limits *lim,
 	     uint8_t **out, size_t *out_len)
@@ -302,7 +303,18 @@ payload_pack(const struct enl_payload *p, const struct enl_limits *lim,
 		rc = ENL_E_TOO_LARGE;
 		goto out;
 	}
-	rc = enl_pb_pack(&w.base, out, out_len);
+	/* room for the tag after it: the payload is encrypted where it is */
+	rc = ENL_E_NOMEM;
+	if ((*out = malloc(size + TAG_LEN)) == NULL)
+		goto out;
+	rc = ENL_OK;
+	if (protobuf_c_message_pack(&w.base, *out) != size) {
+		free(*out);
+		*out = NULL;
+		rc = ENL_E_MALFORMED;
+		goto out;
+	}
+	*out_len = size;
 out:
 	free(atts);
 	free(ptrs);
@@ -383,13 +395,11 @@ enl_envelope_seal(const struct enl_identity *me, const struct enl_keyring *kr,
 		uint8_t hh[32];
 		enl_hash(hbuf, hlen, hh);
 		randombytes_buf(nonce, sizeof(nonce));
-		if ((ct = malloc(plen + TAG_LEN)) == NULL) {
-			rc = ENL_E_NOMEM;
-			goto out;
-		}
-		crypto_aead_xchacha20poly1305_ietf_encrypt(ct, &ctlen, pbuf, plen,
+		crypto_aead_xchacha20poly1305_ietf_encrypt(pbuf, &ctlen, pbuf, plen,
 							   hh, sizeof(hh), NULL,
 							   nonce, key);
+		ct = pbuf;	/* no plaintext left in it to wipe */
+		pbuf = NULL;
 	}
 	env.header.data = hbuf;
 	env.header.len = hlen;
@@ -467,6 +477,48 @@ hash_finish(struct bg_hash *b, uint8_t out[ENL_HASH_LEN])
 }
 
 
+/*
+ * The ciphertext, field 4 of Envelope, is most of a large envelope: it is
+ * borrowed from the caller's bytes, not copied (50 MiB less to allocate,
+ * copy and compare at each end), unless the bytes are out of the ordinary
+ * (see enl_pb_unpack_borrowing). An envelope so parsed lives no longer
+ * than those bytes, and is freed with envelope_free and the same bytes.
+ */
+#define FIELD_CIPHERTEXT 4
+
+static int
+envelope_parse(const uint8_t *buf, size_t len, const struct enl_limits *lim,
+	       Enlace__Envelope **out)
+{
+	const uint8_t *ct = NULL;
+	size_t ct_len = 0;
+	int rc;
+
+	rc = enl_pb_unpack_borrowing(&enlace__envelope__descriptor, buf, len,
+				     enl_envelope_max_size(lim), FIELD_CIPHERTEXT,
+				     (ProtobufCMessage **)out, &ct, &ct_len);
+	if (rc == ENL_OK && ct != NULL) {
+		(*out)->ciphertext.data = (uint8_t *)ct;
+		(*out)->ciphertext.len = ct_len;
+	}
+	return rc;
+}
+
+static void
+envelope_free(Enlace__Envelope *e, const uint8_t *buf, size_t len)
+{
+	uintptr_t ct, b = (uintptr_t)buf;
+
+	if (e == NULL)
+		return;
+	ct = (uintptr_t)e->ciphertext.data;
+	if (ct >= b && ct < b + len) {	/* borrowed, not the message's own */
+		e->ciphertext.data = NULL;
+		e->ciphertext.len = 0;
+	}
+	protobuf_c_message_free_unpacked(&e->base, NULL);
+}
+
 /* Parses, checks the structure and the signature. *envp on success. */
 static int
 envelope_check(const uint8_t *buf, size_t len, const struct enl_keyring *kr,
@@ -477,8 +529,7 @@ envelope_check(const uint8_t *buf, size_t len, const struct enl_keyring *kr,
 	uint8_t pk[32], digest[32];
 	int rc;
 
-	rc = enl_pb_unpack(&enlace__envelope__descriptor, buf, len,
-			   enl_envelope_max_size(lim), (ProtobufCMessage **)&e);
+	rc = envelope_parse(buf, len, lim, &e);
 	if (rc != ENL_OK)
 		return rc;
 	if ((rc = header_unpack(e->header.data, e->header.len, hdr)) != ENL_OK)
@@ -511,8 +562,7 @@ envelope_check(const uint8_t *buf, size_t len, const struct enl_keyring *kr,
 	*envp = e;
 	e = NULL;
 out:
-	if (e != NULL)
-		protobuf_c_message_free_unpacked(&e->base, NULL);
+	envelope_free(e, buf, len);
 	return rc;
 }
 
@@ -532,7 +582,7 @@ enl_envelope_verify(const uint8_t *buf, size_t len, const struct enl_keyring *kr
 		hash_finish(&bh, rc == ENL_OK ? hash : NULL);
 	if (rc != ENL_OK)
 		return rc;
-	protobuf_c_message_free_unpacked(&e->base, NULL);
+	envelope_free(e, buf, len);
 	return ENL_OK;
 }
 
@@ -571,7 +621,7 @@ enl_envelope_peek(const uint8_t *buf, size_t len, const struct enl_limits *lim,
 struct opened {
 	Enlace__Payload *pl;
 	struct enl_attachment *atts;
-	uint8_t *plain;		/* the decrypted payload, within the unpacked envelope */
+	uint8_t *plain;		/* the decrypted payload, wiped and freed once decoded */
 	size_t plain_len;
 };
 
@@ -614,21 +664,24 @@ payload_unpack(struct enl_message *m, struct opened *o, const struct enl_limits 
 	return ENL_OK;
 }
 
-/* Decrypts the payload with its content key, where it is: the envelope
- * was unpacked into memory of its own (a 50 MiB payload is not copied
- * once more). */
+/* Decrypts the payload with its content key (the ciphertext is the
+ * caller's: the plaintext gets memory of its own). */
 static int
 decrypt_with(const Enlace__Envelope *e, const uint8_t key[32], struct opened *o)
 {
-	uint8_t hh[32];
+	uint8_t hh[32], *pt;
 	unsigned long long n = 0;
 
+	if ((pt = malloc(e->ciphertext.len)) == NULL)
+		return ENL_E_NOMEM;
 	enl_hash(e->header.data, e->header.len, hh);
 	if (crypto_aead_xchacha20poly1305_ietf_decrypt(
-		    e->ciphertext.data, &n, NULL, e->ciphertext.data, e->ciphertext.len,
-		    hh, sizeof(hh), e->nonce.data, key) != 0)
+		    pt, &n, NULL, e->ciphertext.data, e->ciphertext.len,
+		    hh, sizeof(hh), e->nonce.data, key) != 0) {
+		free(pt);	/* libsodium leaves nothing in it */
 		return ENL_E_TAMPERED;
-	o->plain = e->ciphertext.data;
+	}
+	o->plain = pt;
 	o->plain_len = (size_t)n;
 	return ENL_OK;
 }
@@ -718,6 +771,7 @@ out:
 		struct opened *o = m->priv;
 		if (o->plain != NULL)
 			sodium_memzero(o->plain, o->plain_len);
+		free(o->plain);
 		o->plain = NULL;
 	}
 	hash_finish(&bh, rc == ENL_OK ? m->hash : NULL);
@@ -725,8 +779,7 @@ out:
 		*out = m;
 		m = NULL;
 	}
-	if (e != NULL)
-		protobuf_c_message_free_unpacked(&e->base, NULL);
+	envelope_free(e, buf, len);
 	enl_message_free(m);
 	return rc;
 }

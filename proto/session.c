@@ -382,38 +382,6 @@ nonce_of(uint64_t counter, uint8_t nonce[12])
 #define TAG_COUNTER 0x18	/* field 3, varint */
 #define TAG_SEALED 0x22		/* field 4, length-delimited */
 
-static size_t
-varint_put(uint8_t *p, uint64_t v)
-{
-	size_t n = 0;
-
-	while (v >= 0x80) {
-		p[n++] = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	p[n++] = (uint8_t)v;
-	return n;
-}
-
-/* A varint in its shortest form (the only one enl_pb_unpack accepts). */
-static bool
-varint_get(const uint8_t *p, size_t len, size_t *off, uint64_t *v)
-{
-	uint64_t r = 0;
-	size_t start = *off;
-	uint8_t tmp[10];
-
-	for (unsigned shift = 0; shift < 63 && *off < len; shift += 7) {
-		uint8_t b = p[(*off)++];
-		r |= (uint64_t)(b & 0x7f) << shift;
-		if ((b & 0x80) == 0) {
-			*v = r;
-			return varint_put(tmp, r) == *off - start;
-		}
-	}
-	return false;
-}
-
 /* The counter and ciphertext of a frame in the hand-written form. */
 static bool
 frame_plain_form(const uint8_t *buf, size_t len, uint64_t *counter, const uint8_t **ct,
@@ -422,8 +390,8 @@ frame_plain_form(const uint8_t *buf, size_t len, uint64_t *counter, const uint8_
 	size_t off = 0;
 	uint64_t c, n;
 
-	if (len < 4 || buf[off++] != TAG_COUNTER || !varint_get(buf, len, &off, &c) || c == 0 ||
-	    off >= len || buf[off++] != TAG_SEALED || !varint_get(buf, len, &off, &n) ||
+	if (len < 4 || buf[off++] != TAG_COUNTER || !enl_varint_get(buf, len, &off, &c) || c == 0 ||
+	    off >= len || buf[off++] != TAG_SEALED || !enl_varint_get(buf, len, &off, &n) ||
 	    n == 0 || n != len - off)
 		return false;
 	*counter = c;
@@ -439,9 +407,9 @@ frame_prefix(uint64_t counter, size_t len, uint8_t out[2 + 2 * 10])
 	size_t h = 0;
 
 	out[h++] = TAG_COUNTER;
-	h += varint_put(out + h, counter);
+	h += enl_varint_put(out + h, counter);
 	out[h++] = TAG_SEALED;
-	h += varint_put(out + h, len + crypto_aead_chacha20poly1305_ietf_ABYTES);
+	h += enl_varint_put(out + h, len + crypto_aead_chacha20poly1305_ietf_ABYTES);
 	return h;
 }
 

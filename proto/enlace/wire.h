@@ -5,6 +5,7 @@
 #ifndef ENLACE_WIRE_H
 #define ENLACE_WIRE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,6 +22,24 @@
  */
 int enl_pb_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *buf,
 		  size_t len, size_t max, ProtobufCMessage **out) ENL_WUR;
+
+/*
+ * Like enl_pb_unpack, but the top-level bytes field `field` is not copied
+ * (it may be most of the message: a 50 MiB ciphertext): *borrowed and
+ * *borrowed_len give it within `buf`, which must outlive their use, and
+ * the unpacked message's own field is left empty. The same bytes are
+ * accepted as by enl_pb_unpack, and the same message results. Where the
+ * field is absent, or the bytes are anything but plain, it is copied as
+ * enl_pb_unpack does (into the message's own field, *borrowed NULL).
+ */
+int enl_pb_unpack_borrowing(const ProtobufCMessageDescriptor *desc, const uint8_t *buf,
+			    size_t len, size_t max, unsigned field, ProtobufCMessage **out,
+			    const uint8_t **borrowed, size_t *borrowed_len) ENL_WUR;
+
+/* Varints in protobuf's encoding; enl_varint_get accepts only the
+ * shortest form (the only one enl_pb_unpack accepts). */
+size_t enl_varint_put(uint8_t *p, uint64_t v);
+bool enl_varint_get(const uint8_t *p, size_t len, size_t *off, uint64_t *v);
 
 /* Packs a message into a malloc'd buffer. ENL_E_NOMEM. */
 int enl_pb_pack(const ProtobufCMessage *msg, uint8_t **out,

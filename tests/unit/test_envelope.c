@@ -562,6 +562,122 @@ test_forward_carries_original(void)
 	free(fwd);
 }
 
+/*
+ * The envelope's ciphertext is parsed in place (enl_pb_unpack_borrowing):
+ * it must accept exactly what the copying parse accepts, and give the
+ * same message. Returns the common result.
+ */
+static int
+parse_both(const uint8_t *buf, size_t len, bool *borrowed)
+{
+	const size_t max = (size_t)1 << 20;
+	Enlace__Envelope *a = NULL, *b = NULL;
+	const uint8_t *ct = NULL;
+	size_t ct_len = 0;
+	int ra, rb;
+
+	ra = enl_pb_unpack(&enlace__envelope__descriptor, buf, len, max,
+			   (ProtobufCMessage **)&a);
+	rb = enl_pb_unpack_borrowing(&enlace__envelope__descriptor, buf, len, max, 4,
+				     (ProtobufCMessage **)&b, &ct, &ct_len);
+	CHECK_RC(rb, ra);
+	*borrowed = ct != NULL;
+	if (ra == ENL_OK && rb == ENL_OK) {
+		uint8_t *again = NULL;
+		size_t n = 0;
+		if (ct != NULL) {	/* borrowed: the message's own field empty */
+			CHECK(b->ciphertext.len == 0);
+			CHECK(ct_len == a->ciphertext.len);
+			CHECK(ct > buf && ct + ct_len <= buf + len &&
+			      memcmp(ct, a->ciphertext.data, ct_len) == 0);
+			b->ciphertext.data = (uint8_t *)ct;
+			b->ciphertext.len = ct_len;
+		} else {		/* copied, as enl_pb_unpack does */
+			CHECK(ct_len == 0 && b->ciphertext.len == a->ciphertext.len);
+		}
+		CHECK_RC(enl_pb_pack(&b->base, &again, &n), ENL_OK);
+		CHECK(n == len && again != NULL && memcmp(again, buf, len) == 0);
+		free(again);
+		if (ct != NULL) {
+			b->ciphertext.data = NULL;
+			b->ciphertext.len = 0;
+		}
+	}
+	if (a != NULL)
+		protobuf_c_message_free_unpacked(&a->base, NULL);
+	if (b != NULL)
+		protobuf_c_message_free_unpacked(&b->base, NULL);
+	return ra;
+}
+
+static void
+test_borrowing_parse(void)
+{
+	const char *const to[] = {ids[1], ids[2]};
+	uint8_t *env = NULL, *x;
+	size_t len = 0, start, end, ok = 0, bad = 0;
+	bool borrowed;
+
+	REQUIRE_OK(seal_simple(ids[0], to, 2, "borrowed, not copied", &env, &len));
+	CHECK_RC(parse_both(env, len, &borrowed), ENL_OK);
+	CHECK(borrowed);
+	/* where the ciphertext record is: its key 0x22, then its length */
+	{
+		Enlace__Envelope *e = (Enlace__Envelope *)protobuf_c_message_unpack(
+			&enlace__envelope__descriptor, NULL, len, env);
+		uint8_t pre[12];
+		REQUIRE(e != NULL);
+		start = 0;
+		for (size_t i = 0; i + 1 < len; i++)
+			if (env[i] == 0x22 && i + 1 + enl_varint_put(pre, e->ciphertext.len) +
+						  e->ciphertext.len < len &&
+			    memcmp(env + i + 1 + enl_varint_put(pre, e->ciphertext.len),
+				   e->ciphertext.data, e->ciphertext.len) == 0) {
+				start = i;
+				break;
+			}
+		end = start + 1 + enl_varint_put(pre, e->ciphertext.len) + e->ciphertext.len;
+		protobuf_c_message_free_unpacked(&e->base, NULL);
+		REQUIRE(start > 0 && end < len);
+	}
+	REQUIRE((x = malloc(2 * len)) != NULL);
+	/* a second ciphertext record, after the signature */
+	memcpy(x, env, len);
+	memcpy(x + len, env + start, end - start);
+	CHECK_RC(parse_both(x, len + (end - start), &borrowed), ENL_E_MALFORMED);
+	/* the signature before the ciphertext */
+	memcpy(x, env, start);
+	memcpy(x + start, env + end, len - end);
+	memcpy(x + start + (len - end), env + start, end - start);
+	CHECK_RC(parse_both(x, len, &borrowed), ENL_E_MALFORMED);
+	/* an empty ciphertext record (proto3 leaves it out) */
+	memcpy(x, env, start);
+	x[start] = 0x22;
+	x[start + 1] = 0;
+	memcpy(x + start + 2, env + end, len - end);
+	CHECK_RC(parse_both(x, start + 2 + (len - end), &borrowed), ENL_E_MALFORMED);
+	/* no ciphertext at all: parses; the check after refuses it */
+	memcpy(x, env, start);
+	memcpy(x + start, env + end, len - end);
+	CHECK_RC(parse_both(x, start + (len - end), &borrowed), ENL_OK);
+	CHECK(!borrowed);
+	/* every prefix (some end between records, and parse), and random
+	 * single-byte changes: parse_both compares the two parses */
+	for (size_t n = 0; n < len; n++)
+		(void)parse_both(env, n, &borrowed);
+	for (int i = 0; i < 20000; i++) {
+		memcpy(x, env, len);
+		x[randombytes_uniform((uint32_t)len)] = (uint8_t)randombytes_uniform(256);
+		if (parse_both(x, len, &borrowed) == ENL_OK)
+			ok++;
+		else
+			bad++;
+	}
+	CHECK(ok > 0 && bad > 0);	/* both outcomes were compared */
+	free(x);
+	free(env);
+}
+
 int
 main(void)
 {
@@ -587,6 +703,7 @@ main(void)
 	RUN(test_revoked);
 	RUN(test_rotation);
 	RUN(test_forward_carries_original);
+	RUN(test_borrowing_parse);
 	world_fini(&w);
 	return harness_done();
 }
