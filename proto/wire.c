@@ -74,6 +74,40 @@ compare_append(ProtobufCBuffer *b, size_t len, const uint8_t *data)
 	c->pos += len;
 }
 
+/* protobuf-c keeps the fields it does not know, and packs them again
+ * after the others: the canonical check alone lets them through. */
+static bool
+has_unknown(const ProtobufCMessage *m)
+{
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+	const char *base = (const char *)m;
+
+	if (m->n_unknown_fields != 0)
+		return true;
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+			continue;
+		if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+		    *(const uint32_t *)(base + f->quantifier_offset) != f->id)
+			continue;	/* another member of the oneof is set */
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			size_t n = *(const size_t *)(base + f->quantifier_offset);
+			ProtobufCMessage *const *v =
+				*(ProtobufCMessage *const *const *)(base + f->offset);
+			for (size_t j = 0; j < n; j++)
+				if (v[j] != NULL && has_unknown(v[j]))
+					return true;
+		} else {
+			const ProtobufCMessage *sub =
+				*(const ProtobufCMessage *const *)(base + f->offset);
+			if (sub != NULL && has_unknown(sub))
+				return true;
+		}
+	}
+	return false;
+}
+
 int
 enl_pb_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *buf,
 	      size_t len, size_t max, ProtobufCMessage **out)
@@ -88,7 +122,7 @@ enl_pb_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *buf,
 		return ENL_E_MALFORMED;
 	if (protobuf_c_message_get_packed_size(msg) != len ||
 	    protobuf_c_message_pack_to_buffer(msg, &cmp.base) != len ||
-	    cmp.differs || cmp.pos != len) {
+	    cmp.differs || cmp.pos != len || has_unknown(msg)) {
 		protobuf_c_message_free_unpacked(msg, NULL);
 		return ENL_E_MALFORMED;
 	}

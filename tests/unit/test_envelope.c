@@ -661,6 +661,32 @@ test_borrowing_parse(void)
 	memcpy(x + start, env + end, len - end);
 	CHECK_RC(parse_both(x, start + (len - end), &borrowed), ENL_OK);
 	CHECK(!borrowed);
+	/* fields the schema does not have, at the end and within a wrap:
+	 * protobuf-c keeps and re-encodes them, enl_pb_unpack refuses them */
+	memcpy(x, env, len);
+	x[len] = 0x32;		/* field 6, length-delimited */
+	x[len + 1] = 1;
+	x[len + 2] = 0;
+	CHECK_RC(parse_both(x, len + 3, &borrowed), ENL_E_MALFORMED);
+	{
+		Enlace__Envelope *e = (Enlace__Envelope *)protobuf_c_message_unpack(
+			&enlace__envelope__descriptor, NULL, len, env);
+		ProtobufCMessageUnknownField u = {9, PROTOBUF_C_WIRE_TYPE_VARINT, 1,
+						  (uint8_t *)"\x05"};
+		uint8_t *odd = NULL;
+		size_t n = 0;
+		REQUIRE(e != NULL && e->n_wraps == 2);
+		e->wraps[1]->base.n_unknown_fields = 1;
+		e->wraps[1]->base.unknown_fields = &u;
+		CHECK_RC(enl_pb_pack(&e->base, &odd, &n), ENL_OK);
+		e->wraps[1]->base.n_unknown_fields = 0;
+		e->wraps[1]->base.unknown_fields = NULL;
+		protobuf_c_message_free_unpacked(&e->base, NULL);
+		CHECK(n == len + 2);
+		if (odd != NULL)
+			CHECK_RC(parse_both(odd, n, &borrowed), ENL_E_MALFORMED);
+		free(odd);
+	}
 	/* every prefix (some end between records, and parse), and random
 	 * single-byte changes: parse_both compares the two parses */
 	for (size_t n = 0; n < len; n++)
