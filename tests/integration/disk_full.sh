@@ -87,9 +87,30 @@ touch "$NET/full-AR-UIF"
 ok "enlace send fails" sh -c "! ENLACE_SOCKET=$NET/AR-UIF/agent.sock $BIN/client/enlace send --to BR-PF --text 'no room' > $NET/send.out 2> $NET/send.err"
 ok "  ... saying why" grep -q "no space left on device" "$NET/send.err"
 is "  ... and leaves nothing in the outbox" "$(ls -A "$NET/AR-UIF/spool/outbox" | wc -l)" "$before"
+# a large message is written another way (O_DIRECT): the same answer
+head -c $((2 * 1024 * 1024 + 100)) /dev/urandom > "$NET/large.bin"
+ok "a large one fails too" sh -c "! ENLACE_SOCKET=$NET/AR-UIF/agent.sock $BIN/client/enlace send --to BR-PF --text 'no room' --attach $NET/large.bin > $NET/send.out 2> $NET/send.err"
+ok "  ... saying why" grep -q "no space left on device" "$NET/send.err"
+is "  ... and leaves nothing in the outbox" "$(ls -A "$NET/AR-UIF/spool/outbox" | wc -l)" "$before"
 rm "$NET/full-AR-UIF"
 id3=$(enl AR-UIF send --wait --json --to BR-PF --text "room again" | msgid)
 ok "with room again it sends" test ${#id3} = 32
+
+# A large message while the broker's disk is full: refused, then stored
+# and delivered, byte for byte, once there is room.
+touch "$NET/full-broker"
+before=$(grep -c "refused SUBMIT request from AR-UIF: .*no space left on device" "$NET/broker/log")
+id4=$(enl AR-UIF send --json --to BR-PF --text "large, while the broker's disk is full" \
+	--attach "$NET/large.bin" | msgid)
+ok "the broker refuses a large one: no space" wait_for 20 "the refusal" sh -c \
+	"[ \$(grep -c 'refused SUBMIT request from AR-UIF: .*no space left on device' '$NET/broker/log') -gt $before ]"
+is "  ... nothing of it is stored" "$(stored "$id4")" 0
+ok "  ... nor a blob file kept" sh -c "[ -z \"\$(ls -A $NET/broker/data/blobs)\" ]"
+rm "$NET/full-broker"
+ok "  ... delivered once there is room" wait_for 60 "the inbox" test -e "$NET/BR-PF/spool/inbox/$id4.env"
+mkdir -p "$NET/saved"
+ENLACE_SOCKET=$NET/BR-PF/agent.sock "$BIN/client/enlace" read "$id4" --save "$NET/saved" > /dev/null
+ok "  ... byte for byte" cmp -s "$NET/large.bin" "$NET/saved/large.bin"
 
 # AR-UIF's agent is out of file descriptors: an analyst's command waits.
 touch "$NET/nofds-AR-UIF"

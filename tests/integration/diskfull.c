@@ -7,7 +7,9 @@
  * give it.
  *
  * Likewise, while the file named by ENLACE_NOFDS_FLAG exists, accept and
- * accept4 fail with EMFILE, as in a process out of file descriptors.
+ * accept4 fail with EMFILE, as in a process out of file descriptors; and
+ * while ENLACE_NODIRECT is set, asking for O_DIRECT (open, fcntl) fails
+ * with EINVAL, as on a file system without direct I/O.
  */
 #undef _FILE_OFFSET_BITS	/* pwrite and pwrite64 are both defined here */
 #ifndef _GNU_SOURCE
@@ -17,6 +19,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,3 +147,47 @@ accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 	}
 	return NEXT(accept4)(fd, addr, len, flags);
 }
+
+static bool
+no_direct(int flags)
+{
+	return (flags & O_DIRECT) != 0 && getenv("ENLACE_NODIRECT") != NULL;
+}
+
+/* open and open64: the mode is there only with O_CREAT or O_TMPFILE */
+#define OPEN(name)                                                                  \
+	int name(const char *path, int flags, ...)                                  \
+	{                                                                           \
+		mode_t mode = 0;                                                    \
+		if (flags & O_CREAT || (flags & O_TMPFILE) == O_TMPFILE) {          \
+			va_list ap;                                                 \
+			va_start(ap, flags);                                        \
+			mode = va_arg(ap, mode_t);                                  \
+			va_end(ap);                                                 \
+		}                                                                   \
+		if (no_direct(flags)) {                                             \
+			errno = EINVAL;                                             \
+			return -1;                                                  \
+		}                                                                   \
+		return NEXT(name)(path, flags, mode);                               \
+	}
+OPEN(open)
+OPEN(open64)
+
+/* fcntl's third argument is an int or a pointer: passed on as it came */
+#define FCNTL(name)                                                         \
+	int name(int fd, int cmd, ...)                                      \
+	{                                                                   \
+		va_list ap;                                                 \
+		void *arg;                                                  \
+		va_start(ap, cmd);                                          \
+		arg = va_arg(ap, void *);                                   \
+		va_end(ap);                                                 \
+		if (cmd == F_SETFL && no_direct((int)(intptr_t)arg)) {      \
+			errno = EINVAL;                                     \
+			return -1;                                          \
+		}                                                           \
+		return NEXT(name)(fd, cmd, arg);                            \
+	}
+FCNTL(fcntl)
+FCNTL(fcntl64)

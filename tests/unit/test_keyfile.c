@@ -1,5 +1,8 @@
 /* Key files at rest, identities, verifier keys and fingerprints. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -200,6 +203,60 @@ test_file_map(void)
 	enl_file_unmap(m, len);
 }
 
+/*
+ * Large files are written and read with O_DIRECT, through whole aligned
+ * blocks: every size around the block and chunk edges comes back byte for
+ * byte, with its mode, and a read gets the NUL after the bytes. Run once
+ * more with ENLACE_NODIRECT and the diskfull module, where the file
+ * system refuses O_DIRECT and the ordinary path must serve.
+ */
+static void
+test_large_files(void)
+{
+	static const size_t sizes[] = {
+		((size_t)1 << 20) - 1, (size_t)1 << 20, ((size_t)1 << 20) + 1,
+		((size_t)1 << 20) + 4095, ((size_t)1 << 20) + 4096, 3 * ((size_t)1 << 20) + 17,
+		2 * ((size_t)1 << 20),
+	};
+	size_t max = 4 * ((size_t)1 << 20);
+	uint8_t *data = malloc(max);
+	char path[300];
+
+	REQUIRE(data != NULL);
+	randombytes_buf(data, max);
+	path_of(path, sizeof(path), "large.bin");
+	if (getenv("ENLACE_NODIRECT") != NULL) {	/* the module is in place */
+		int fd = open(path, O_WRONLY | O_CREAT | O_DIRECT, 0600);
+		CHECK(fd < 0 && errno == EINVAL);
+		if (fd >= 0)
+			close(fd);
+	}
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		uint8_t *back = NULL;
+		size_t len = 0;
+		struct stat st;
+		data[0] = (uint8_t)i;	/* each round's file differs */
+		REQUIRE_OK(enl_file_write(path, data, sizes[i], 0640, true));
+		CHECK(stat(path, &st) == 0 && (size_t)st.st_size == sizes[i] &&
+		      (st.st_mode & 0777) == 0640);
+		CHECK_RC(enl_file_read(path, max, &back, &len), ENL_OK);
+		CHECK(back != NULL && len == sizes[i] && memcmp(back, data, len) == 0 &&
+		      back[len] == '\0');
+		free(back);
+		CHECK_RC(enl_file_read(path, sizes[i] - 1, &back, &len), ENL_E_TOO_LARGE);
+	}
+	/* not replacing: the one there stays */
+	CHECK_RC(enl_file_write(path, data + 1, sizes[0], 0600, false), ENL_E_EXISTS);
+	{
+		uint8_t *back = NULL;
+		size_t len = 0;
+		CHECK_RC(enl_file_read(path, max, &back, &len), ENL_OK);
+		CHECK(len == sizes[6] && back != NULL && memcmp(back, data, len) == 0);
+		free(back);
+	}
+	free(data);
+}
+
 static void
 test_fingerprint(void)
 {
@@ -230,6 +287,7 @@ main(void)
 	RUN(test_vkey);
 	RUN(test_fingerprint);
 	RUN(test_file_map);
+	RUN(test_large_files);
 	rc = harness_done();
 	{
 		char cmd[300];
