@@ -609,12 +609,10 @@ enl_envelope_peek(const uint8_t *buf, size_t len, const struct enl_limits *lim,
 			break;
 		}
 	}
-	rc = enl_pb_unpack(&enlace__envelope__descriptor, buf, len, enl_envelope_max_size(lim),
-			   (ProtobufCMessage **)&e);
-	if (rc != ENL_OK)
+	if ((rc = envelope_parse(buf, len, lim, &e)) != ENL_OK)
 		return rc;
 	rc = header_unpack(e->header.data, e->header.len, hdr);
-	protobuf_c_message_free_unpacked(&e->base, NULL);
+	envelope_free(e, buf, len);
 	return rc;
 }
 
