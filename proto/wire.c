@@ -2,6 +2,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "enlace/wire.h"
 
 size_t
@@ -215,5 +217,280 @@ enl_pb_unpack_borrowing(const ProtobufCMessageDescriptor *desc, const uint8_t *b
 		*borrowed = buf + data;
 		*borrowed_len = end - data;
 	}
+	return rc;
+}
+
+/* ---- lending: every large bytes field left in the caller's bytes ---- */
+
+/*
+ * Visits every bytes value of a decoded message and of the messages in it,
+ * in the order protobuf-c packs them (fields in the descriptor's order,
+ * repeated values in theirs), skipping the members of a oneof that is set
+ * to another. Stops at the first visit that returns false.
+ */
+typedef bool (*bytes_visit)(ProtobufCBinaryData *v, void *arg);
+
+static bool
+walk_bytes(ProtobufCMessage *m, bytes_visit visit, void *arg)
+{
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+	char *base = (char *)m;
+
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		if (f->type != PROTOBUF_C_TYPE_MESSAGE && f->type != PROTOBUF_C_TYPE_BYTES)
+			continue;
+		if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+		    *(const uint32_t *)(base + f->quantifier_offset) != f->id)
+			continue;
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			size_t n = *(const size_t *)(base + f->quantifier_offset);
+			void *arr = *(void **)(base + f->offset);
+			for (size_t j = 0; j < n; j++) {
+				bool go = f->type == PROTOBUF_C_TYPE_BYTES
+						  ? visit((ProtobufCBinaryData *)arr + j, arg)
+						  : ((ProtobufCMessage **)arr)[j] == NULL ||
+							    walk_bytes(((ProtobufCMessage **)arr)[j],
+								       visit, arg);
+				if (!go)
+					return false;
+			}
+		} else if (f->type == PROTOBUF_C_TYPE_BYTES) {
+			if (!visit((ProtobufCBinaryData *)(base + f->offset), arg))
+				return false;
+		} else {
+			ProtobufCMessage *sub = *(ProtobufCMessage **)(base + f->offset);
+			if (sub != NULL && !walk_bytes(sub, visit, arg))
+				return false;
+		}
+	}
+	return true;
+}
+
+#define LEND_DEPTH 16		/* deeper than any message of the schema */
+#define MARK_KEY 12		/* random bytes that name a placeholder... */
+#define MARK_LEN (MARK_KEY + 4)	/* ...and its number */
+
+struct hole {
+	size_t off, len;	/* of the value, within the caller's bytes */
+};
+
+struct lend {
+	const uint8_t *buf;
+	size_t min;		/* bytes values this long or longer are lent */
+	uint8_t mark[MARK_KEY];
+	struct hole *holes;
+	size_t n, cap;		/* holes found */
+	size_t next;		/* the next placeholder written, or matched */
+	bool nomem;
+};
+
+enum pass { SIZE, FIND, WRITE };
+
+static size_t
+varint_len(uint64_t v)
+{
+	uint8_t tmp[10];
+
+	return enl_varint_put(tmp, v);
+}
+
+static bool
+put(uint8_t *out, size_t *pos, const void *p, size_t n)
+{
+	if (out != NULL && n > 0)
+		memcpy(out + *pos, p, n);
+	*pos += n;
+	return true;
+}
+
+/*
+ * The records [start, end) of a message of `d`, rewritten with every bytes
+ * value of at least l->min bytes (at any depth) replaced by a placeholder
+ * of MARK_LEN bytes, and the lengths of the messages around it made to
+ * match: its size in *size (SIZE), the holes recorded as well (FIND), or
+ * written at out (WRITE). False if the bytes are anything but plain (see
+ * find_record): the copying parse then decides.
+ */
+static bool
+shadow(struct lend *l, const ProtobufCMessageDescriptor *d, size_t start, size_t end,
+       enum pass pass, uint8_t *out, size_t *size, int depth)
+{
+	const uint8_t *buf = l->buf;
+	size_t off = start, pos = 0;
+
+	if (depth > LEND_DEPTH)
+		return false;
+	while (off < end) {
+		size_t rec = off, data;
+		uint64_t key, n;
+		const ProtobufCFieldDescriptor *f;
+		if (!enl_varint_get(buf, end, &off, &key) || off - rec > 5 || (key >> 3) == 0 ||
+		    (key >> 3) > 0x1fffffff)
+			return false;
+		f = protobuf_c_message_descriptor_get_field(d, (unsigned)(key >> 3));
+		if (f == NULL)
+			return false;	/* unknown: the copying parse refuses it */
+		switch (key & 7) {
+		case 0:
+			if (!enl_varint_get(buf, end, &off, &n))
+				return false;
+			break;
+		case 1:
+		case 5:
+			n = (key & 7) == 1 ? 8 : 4;
+			if (n > end - off)
+				return false;
+			off += (size_t)n;
+			break;
+		case 2:
+			if (!enl_varint_get(buf, end, &off, &n) || n > end - off)
+				return false;
+			data = off;
+			off += (size_t)n;
+			if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
+				size_t sub = 0;
+				if (!shadow(l, f->descriptor, data, off,
+					    pass == FIND ? FIND : SIZE, NULL, &sub, depth + 1))
+					return false;
+				uint8_t pre[10];
+				put(out, &pos, buf + rec, data - rec - varint_len(n));
+				put(out, &pos, pre, enl_varint_put(pre, sub));
+				if (pass == WRITE) {
+					size_t w = 0;
+					shadow(l, f->descriptor, data, off, WRITE, out + pos, &w,
+					       depth + 1);
+				}
+				pos += sub;
+				continue;
+			}
+			if (f->type == PROTOBUF_C_TYPE_BYTES && n >= l->min) {
+				uint8_t ph[1 + MARK_LEN], idx[4];
+				if (pass == FIND) {
+					if (l->n == l->cap) {
+						size_t cap = l->cap ? 2 * l->cap : 8;
+						struct hole *h = realloc(l->holes, cap * sizeof(*h));
+						if (h == NULL) {
+							l->nomem = true;
+							return false;
+						}
+						l->holes = h;
+						l->cap = cap;
+					}
+					l->holes[l->n++] = (struct hole){data, (size_t)n};
+				}
+				if (pass == WRITE) {
+					uint32_t k = (uint32_t)l->next++;
+					for (int b = 0; b < 4; b++)
+						idx[b] = (uint8_t)(k >> (8 * b));
+				} else {
+					memset(idx, 0, sizeof(idx));
+				}
+				put(out, &pos, buf + rec, data - rec - varint_len(n));
+				ph[0] = MARK_LEN;
+				memcpy(ph + 1, l->mark, MARK_KEY);
+				memcpy(ph + 1 + MARK_KEY, idx, 4);
+				put(out, &pos, ph, sizeof(ph));
+				continue;
+			}
+			break;
+		default:
+			return false;	/* groups: not in the schema */
+		}
+		put(out, &pos, buf + rec, off - rec);
+	}
+	*size = pos;
+	return true;
+}
+
+/* A placeholder, replaced by the value it stands for, in its place. */
+static bool
+lend_back(ProtobufCBinaryData *v, void *arg)
+{
+	struct lend *l = arg;
+	uint32_t k = 0;
+
+	if (v->len != MARK_LEN || memcmp(v->data, l->mark, MARK_KEY) != 0)
+		return true;
+	for (int b = 0; b < 4; b++)
+		k |= (uint32_t)v->data[MARK_KEY + b] << (8 * b);
+	if (k != l->next || k >= l->n)
+		return false;
+	free(v->data);
+	v->data = (uint8_t *)l->buf + l->holes[k].off;
+	v->len = l->holes[k].len;
+	l->next++;
+	return true;
+}
+
+struct range {
+	uintptr_t start, end;
+};
+
+static bool
+unlend(ProtobufCBinaryData *v, void *arg)
+{
+	const struct range *r = arg;
+	uintptr_t p = (uintptr_t)v->data;
+
+	if (p >= r->start && p < r->end) {
+		v->data = NULL;
+		v->len = 0;
+	}
+	return true;
+}
+
+void
+enl_pb_free_lent(ProtobufCMessage *msg, const uint8_t *buf, size_t len)
+{
+	struct range r = {(uintptr_t)buf, (uintptr_t)buf + len};
+
+	if (msg == NULL)
+		return;
+	walk_bytes(msg, unlend, &r);
+	protobuf_c_message_free_unpacked(msg, NULL);
+}
+
+int
+enl_pb_unpack_lending(const ProtobufCMessageDescriptor *desc, const uint8_t *buf,
+		      size_t len, size_t max, size_t min, ProtobufCMessage **out)
+{
+	struct lend l = {.buf = buf, .min = min < MARK_LEN + 1 ? MARK_LEN + 1 : min};
+	uint8_t *sh = NULL;
+	size_t shlen = 0, w = 0;
+	int rc;
+
+	if (len > max)
+		return ENL_E_TOO_LARGE;
+	randombytes_buf(l.mark, sizeof(l.mark));
+	if (!shadow(&l, desc, 0, len, FIND, NULL, &shlen, 0) || l.n == 0) {
+		free(l.holes);
+		return l.nomem ? ENL_E_NOMEM : enl_pb_unpack(desc, buf, len, max, out);
+	}
+	if ((sh = malloc(shlen + 1)) == NULL) {
+		free(l.holes);
+		return ENL_E_NOMEM;
+	}
+	if (!shadow(&l, desc, 0, len, WRITE, sh, &w, 0) || w != shlen) {
+		free(sh);	/* cannot happen: the same walk as FIND's */
+		free(l.holes);
+		return enl_pb_unpack(desc, buf, len, max, out);
+	}
+	/* The placeholders change no record's kind, and every length around
+	 * them is written in its shortest form as the input's were: the
+	 * shadow is canonical if and only if the input is. */
+	rc = enl_pb_unpack(desc, sh, shlen, max, out);
+	free(sh);
+	if (rc == ENL_OK) {
+		l.next = 0;
+		if (!walk_bytes(*out, lend_back, &l) || l.next != l.n) {
+			/* cannot happen unless the walk and the parse disagree on
+			 * the order: the copying parse decides */
+			enl_pb_free_lent(*out, buf, len);
+			*out = NULL;
+			rc = enl_pb_unpack(desc, buf, len, max, out);
+		}
+	}
+	free(l.holes);
 	return rc;
 }

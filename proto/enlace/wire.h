@@ -36,6 +36,20 @@ int enl_pb_unpack_borrowing(const ProtobufCMessageDescriptor *desc, const uint8_
 			    size_t len, size_t max, unsigned field, ProtobufCMessage **out,
 			    const uint8_t **borrowed, size_t *borrowed_len) ENL_WUR;
 
+/*
+ * Like enl_pb_unpack, but every bytes value of at least `min` bytes, at any
+ * depth (an attachment, an envelope inside a request), is lent from `buf`
+ * instead of copied: the message points into buf, which must outlive it,
+ * and is freed with enl_pb_free_lent and the same buf and len. The same
+ * bytes are accepted as by enl_pb_unpack, and the same message results.
+ * Bytes out of the ordinary (see enl_pb_unpack_borrowing) are copied as
+ * enl_pb_unpack does; enl_pb_free_lent frees such a message as well.
+ */
+#define ENL_LEND_MIN (64u << 10)	/* what the programs lend: a copy costs more */
+int enl_pb_unpack_lending(const ProtobufCMessageDescriptor *desc, const uint8_t *buf,
+			  size_t len, size_t max, size_t min, ProtobufCMessage **out) ENL_WUR;
+void enl_pb_free_lent(ProtobufCMessage *msg, const uint8_t *buf, size_t len);
+
 /* Varints in protobuf's encoding; enl_varint_get accepts only the
  * shortest form (the only one enl_pb_unpack accepts). */
 size_t enl_varint_put(uint8_t *p, uint64_t v);

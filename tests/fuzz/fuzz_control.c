@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "agree.h"
 #include "control.h"
 #include "enlace/proto.h"
 #include "enlace/wire.h"
@@ -29,6 +30,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (enl_pb_unpack(&enlace__ctl_request__descriptor, buf, len, len,
 				  (ProtobufCMessage **)&req) == ENL_OK)
 			protobuf_c_message_free_unpacked(&req->base, NULL);
+		lending_agrees(&enlace__ctl_request__descriptor, buf, len);
 		free(buf);
 	}
 	close(sv[0]);

@@ -2,6 +2,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "agree.h"
 #include "enlace/keys.h"
 #include "enlace/wire.h"
 #include "world.h"
@@ -46,6 +47,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ready = 1;
 	}
 	parses_agree(data, size);
+	lending_agrees(&enlace__payload__descriptor, data, size);
 	if (enl_envelope_open(data, size, w.agency[1], &w.kr, &lim, WORLD_TIME + 61, &m) == ENL_OK)
 		enl_message_free(m);
 	if (enl_envelope_peek(data, size, &lim, &h) != ENL_OK)

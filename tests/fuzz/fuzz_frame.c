@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "enlace/session.h"
+#include "agree.h"
 #include "enlace/wire.h"
 #include "touch.h"
 #include "world.h"
@@ -49,5 +50,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (enl_pb_unpack(&enlace__request__descriptor, data, size, 1 << 20,
 			  (ProtobufCMessage **)&req) == ENL_OK)
 		protobuf_c_message_free_unpacked(&req->base, NULL);
+	/* as the broker parses a request and an agent a response */
+	lending_agrees(&enlace__request__descriptor, data, size);
+	lending_agrees(&enlace__response__descriptor, data, size);
 	return 0;
 }
