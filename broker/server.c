@@ -186,8 +186,11 @@ void
 work_reset(struct work *w)
 {
 	if (w->req != NULL)
-		protobuf_c_message_free_unpacked(&w->req->base, NULL);
+		enl_pb_free_lent(&w->req->base, nng_msg_body(w->frame), nng_msg_len(w->frame));
 	w->req = NULL;
+	if (w->frame != NULL)
+		nng_msg_free(w->frame);
+	w->frame = NULL;
 	free(w->hdr);
 	w->hdr = NULL;
 	for (size_t i = 0; i < w->n_found; i++)
@@ -476,9 +479,9 @@ static const struct {
 };
 
 /*
- * Takes `msg`: it is freed as soon as the request is decoded, so that a
- * large envelope is not held three times (frame, request, parsed
- * envelope) while it is checked.
+ * Takes `msg`. It is decrypted where it is, and a large envelope in it is
+ * lent to the request, not copied: the frame is the one copy held while
+ * the envelope is checked and stored, and is freed with the request.
  */
 static void
 handle_request(struct work *w, nng_msg *msg)
@@ -514,9 +517,9 @@ handle_request(struct work *w, nng_msg *msg)
 			return;
 		}
 	}
-	rc = enl_pb_unpack(&enlace__request__descriptor, plain, plen, w->srv->frame_max,
-			   (ProtobufCMessage **)&w->req);
-	nng_msg_free(msg);
+	w->frame = msg;
+	rc = enl_pb_unpack_lending(&enlace__request__descriptor, plain, plen, w->srv->frame_max,
+				   ENL_LEND_MIN, (ProtobufCMessage **)&w->req);
 	which = rc == ENL_OK ? (unsigned)w->req->body_case : 0;
 	if (which == 0 || which >= sizeof(handlers) / sizeof(handlers[0]) ||
 	    handlers[which].fn == NULL) {

@@ -59,7 +59,8 @@ struct work {
 	enum op op;
 	char agency[ENL_ID_MAX + 1];
 	/* the request being handled */
-	Enlace__Request *req;
+	Enlace__Request *req;	/* its large values lent from frame (enl_pb_unpack_lending) */
+	nng_msg *frame;
 	struct enl_header *hdr;
 	uint8_t hash[ENL_HASH_LEN];
 	const uint8_t *env;	/* points into req */

@@ -663,7 +663,15 @@ submit_one(struct agent *a, const char *name)
 	int rc, ret = -1;
 
 	spool_path(a, path, sizeof(path), "outbox", name);
-	if ((rc = enl_file_read(path, enl_envelope_max_size(&a->lim), &env, &len)) != ENL_OK) {
+	pthread_mutex_lock(&a->mu);
+	if (a->handed.env != NULL && strcmp(a->handed.name, name) == 0) {
+		env = a->handed.env;	/* as written into that file just now */
+		len = a->handed.len;
+		a->handed.env = NULL;
+	}
+	pthread_mutex_unlock(&a->mu);
+	if (env == NULL &&
+	    (rc = enl_file_read(path, enl_envelope_max_size(&a->lim), &env, &len)) != ENL_OK) {
 		alog("%s: %s", path, enl_strerror(rc));
 		return -1;
 	}
@@ -1100,7 +1108,8 @@ fetcher_main(void *arg)
 		fr.wait_ms = (uint32_t)a->cfg.fetch_wait_ms;
 		req.body_case = ENLACE__REQUEST__BODY_FETCH;
 		req.fetch = &fr;
-		rc = conn_request(&a->in, &kr, &req, (int)a->cfg.fetch_wait_ms + 15000, &resp);
+		rc = conn_request_lent(&a->in, &kr, &req, (int)a->cfg.fetch_wait_ms + 15000,
+				       &resp);
 		set_connected(a, &a->in, rc == ENL_OK);
 		if (rc == ENL_OK && resp->status != ENL_OK) {
 			/* refused (the broker's disk full, say): not again at once */
@@ -1135,7 +1144,7 @@ fetcher_main(void *arg)
 			free(acks);
 		}
 		if (resp != NULL)
-			protobuf_c_message_free_unpacked(&resp->base, NULL);
+			conn_response_free(&a->in, resp);
 		if (rc != ENL_OK && !a->stopping) {
 			unsigned ms = 100u << (backoff < 7 ? backoff : 7);
 			/* a message waiting for a key holds up the others: 2 s at most */
@@ -1298,6 +1307,7 @@ agent_fini(struct agent *a)
 		enl_directory_free(a->old_dirs[i]);
 	free(a->old_dirs);
 	inbox_cache_free(a->inbox_cache);
+	free(a->handed.env);
 }
 
 int

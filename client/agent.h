@@ -49,6 +49,13 @@ struct agent {
 	char last_error[256];
 	char outbox_waiting[300];	/* under mu: why the last try left the outbox as it was */
 	struct timespec last_queued;	/* under mu: the newest outbox file's time */
+	/* under mu: the envelope just put in the outbox, as written, handed to
+	 * the sender so that it is not read back from the file (one at a time) */
+	struct {
+		char name[2 * ENL_MSG_ID_LEN + 5];	/* its outbox file's name */
+		uint8_t *env;
+		size_t len;
+	} handed;
 	/* the broker's audit log, as this agency has seen it (log_mu) */
 	pthread_mutex_t log_mu;
 	struct enl_checkpoint held;	/* size 0: none yet */

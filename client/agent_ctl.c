@@ -344,6 +344,12 @@ ctl_send(struct ctl *c, const Enlace__CtlSend *s)
 	}
 	alog("message %s to %zu recipient(s) in the outbox", hex, h->n_recipients);
 	pthread_mutex_lock(&a->mu);
+	if (a->handed.env == NULL) {	/* the bytes of the file, durable now */
+		snprintf(a->handed.name, sizeof(a->handed.name), "%s.env", hex);
+		a->handed.env = env;
+		a->handed.len = len;
+		env = NULL;
+	}
 	pthread_cond_broadcast(&a->cv);
 	pthread_mutex_unlock(&a->mu);
 	if (s->wait) {
@@ -1215,14 +1221,16 @@ ctl_serve(struct ctl *c)
 	 * time loses its connection, not a worker */
 	control_timeouts(c->fd, 30000, 60000);
 	rc = control_read(c->fd, enl_envelope_max_size(&a->lim) * 2, &buf, &len);
+	/* an attachment stays where it was read, lent to the request */
 	if (rc == ENL_OK)
-		rc = enl_pb_unpack(&enlace__ctl_request__descriptor, buf, len, len,
-				   (ProtobufCMessage **)&req);
-	free(buf);
+		rc = enl_pb_unpack_lending(&enlace__ctl_request__descriptor, buf, len, len,
+					   ENL_LEND_MIN, (ProtobufCMessage **)&req);
 	if (rc == ENL_OK) {
 		ctl_dispatch(c, req);
-		protobuf_c_message_free_unpacked(&req->base, NULL);
-	} else if (rc != ENL_E_IO) {
+		enl_pb_free_lent(&req->base, buf, len);
+	}
+	free(buf);
+	if (rc != ENL_OK && rc != ENL_E_IO) {
 		ctl_error(c, rc, rc == ENL_E_TOO_LARGE ? "control request over the limit"
 						       : "malformed control request");
 	}

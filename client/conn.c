@@ -127,7 +127,7 @@ conn_open(struct conn *c, const struct enl_keyring *kr)
  * broker refused the frame of a session it no longer has. */
 static int
 request_once(struct conn *c, const struct enl_keyring *kr, const Enlace__Request *req,
-	     int timeout_ms, Enlace__Response **resp, bool *stale)
+	     int timeout_ms, bool lend, Enlace__Response **resp, bool *stale)
 {
 	const uint8_t *plain = NULL;
 	size_t plen, off;
@@ -155,27 +155,62 @@ request_once(struct conn *c, const struct enl_keyring *kr, const Enlace__Request
 		*stale = true;
 		return fail(c, ENL_E_IO, "reply refused", enl_strerror(rc));
 	}
-	rc = enl_pb_unpack(&enlace__response__descriptor, plain, plen, c->frame_max,
-			   (ProtobufCMessage **)resp);
-	nng_msg_free(reply);
+	if (lend) {
+		rc = enl_pb_unpack_lending(&enlace__response__descriptor, plain, plen,
+					   c->frame_max, ENL_LEND_MIN, (ProtobufCMessage **)resp);
+		if (rc == ENL_OK)
+			c->lender = reply;
+		else
+			nng_msg_free(reply);
+	} else {
+		rc = enl_pb_unpack(&enlace__response__descriptor, plain, plen, c->frame_max,
+				   (ProtobufCMessage **)resp);
+		nng_msg_free(reply);
+	}
 	if (rc != ENL_OK)
 		return fail(c, ENL_E_IO, "reply", enl_strerror(rc));
 	return ENL_OK;
 }
 
-int
-conn_request(struct conn *c, const struct enl_keyring *kr, const Enlace__Request *req,
-	     int timeout_ms, Enlace__Response **resp)
+static int
+request(struct conn *c, const struct enl_keyring *kr, const Enlace__Request *req,
+	int timeout_ms, bool lend, Enlace__Response **resp)
 {
 	bool had_session = c->s != NULL, stale = false;
-	int rc = request_once(c, kr, req, timeout_ms, resp, &stale);
+	int rc = request_once(c, kr, req, timeout_ms, lend, resp, &stale);
 
 	/* The broker restarted since the session opened: it answers the
 	 * session's frames with a refusal. Once more, on a new session (every
 	 * request is safe to repeat: SUBMIT by its message id). */
 	if (rc != ENL_OK && had_session && stale) {
 		stale = false;
-		rc = request_once(c, kr, req, timeout_ms, resp, &stale);
+		rc = request_once(c, kr, req, timeout_ms, lend, resp, &stale);
 	}
 	return rc;
+}
+
+int
+conn_request(struct conn *c, const struct enl_keyring *kr, const Enlace__Request *req,
+	     int timeout_ms, Enlace__Response **resp)
+{
+	return request(c, kr, req, timeout_ms, false, resp);
+}
+
+int
+conn_request_lent(struct conn *c, const struct enl_keyring *kr, const Enlace__Request *req,
+		  int timeout_ms, Enlace__Response **resp)
+{
+	return request(c, kr, req, timeout_ms, true, resp);
+}
+
+void
+conn_response_free(struct conn *c, Enlace__Response *resp)
+{
+	if (c->lender != NULL) {
+		enl_pb_free_lent(&resp->base, nng_msg_body(c->lender), nng_msg_len(c->lender));
+		nng_msg_free(c->lender);
+		c->lender = NULL;
+	} else if (resp != NULL) {
+		protobuf_c_message_free_unpacked(&resp->base, NULL);
+	}
 }

@@ -27,6 +27,7 @@ struct conn {
 	 * welcome. Both called with offered.arg. */
 	uint64_t (*dir_serial)(void *arg);
 	struct enl_offered_directory offered;
+	nng_msg *lender;	/* the reply conn_request_lent's answer points into */
 };
 
 void conn_init(struct conn *c, const char *url, const char *broker_id,
@@ -48,6 +49,15 @@ void conn_set_directory(struct conn *c, uint64_t (*serial)(void *arg),
  */
 int conn_request(struct conn *c, const struct enl_keyring *kr, const Enlace__Request *req,
 		 int timeout_ms, Enlace__Response **resp) ENL_WUR;
+
+/*
+ * conn_request whose answer's large values (fetched envelopes) stay in the
+ * reply they came in, not copied. One such answer at a time on `c` (other
+ * requests may go meanwhile); free it with conn_response_free.
+ */
+int conn_request_lent(struct conn *c, const struct enl_keyring *kr, const Enlace__Request *req,
+		      int timeout_ms, Enlace__Response **resp) ENL_WUR;
+void conn_response_free(struct conn *c, Enlace__Response *resp);
 
 /* Opens the session now if there is none (what conn_request does first). */
 int conn_open(struct conn *c, const struct enl_keyring *kr) ENL_WUR;

@@ -619,8 +619,8 @@ enl_envelope_peek(const uint8_t *buf, size_t len, const struct enl_limits *lim,
 struct opened {
 	Enlace__Payload *pl;
 	struct enl_attachment *atts;
-	uint8_t *plain;		/* the decrypted payload, wiped and freed once decoded */
-	size_t plain_len;
+	uint8_t *plain;		/* the decrypted payload: large attachments are lent */
+	size_t plain_len;	/* from it (ENL_LEND_MIN), so it lives as long as m */
 };
 
 static int
@@ -628,8 +628,8 @@ payload_unpack(struct enl_message *m, struct opened *o, const struct enl_limits 
 {
 	int rc;
 
-	rc = enl_pb_unpack(&enlace__payload__descriptor, o->plain, o->plain_len,
-			   lim->max_payload, (ProtobufCMessage **)&o->pl);
+	rc = enl_pb_unpack_lending(&enlace__payload__descriptor, o->plain, o->plain_len,
+				   lim->max_payload, ENL_LEND_MIN, (ProtobufCMessage **)&o->pl);
 	if (rc != ENL_OK)
 		return rc == ENL_E_NOMEM ? rc : ENL_E_MALFORMED;
 	if (o->pl->n_attachments > ENL_MAX_ATTACHMENTS)
@@ -721,13 +721,18 @@ enl_message_free(struct enl_message *m)
 		if (o->pl != NULL) {
 			for (size_t i = 0; i < o->pl->n_attachments; i++) {
 				ProtobufCBinaryData *d = &o->pl->attachments[i]->data;
-				if (d->len)
+				uintptr_t at = (uintptr_t)d->data, pt = (uintptr_t)o->plain;
+				bool lent = at >= pt && at < pt + o->plain_len;
+				if (d->len && !lent)	/* a lent one goes with the plaintext */
 					sodium_memzero(d->data, d->len);
 			}
 			if (o->pl->body[0] != '\0')
 				sodium_memzero(o->pl->body, strlen(o->pl->body));
-			protobuf_c_message_free_unpacked(&o->pl->base, NULL);
+			enl_pb_free_lent(&o->pl->base, o->plain, o->plain_len);
 		}
+		if (o->plain != NULL)
+			sodium_memzero(o->plain, o->plain_len);
+		free(o->plain);
 		free(o->atts);
 		free(o);
 	}
@@ -765,13 +770,6 @@ envelope_open_any(const uint8_t *buf, size_t len, const struct enl_identity *me,
 	}
 	rc = payload_unpack(m, m->priv, lim);
 out:
-	if (m->priv != NULL) {	/* the payload's plaintext, decoded or not: wiped */
-		struct opened *o = m->priv;
-		if (o->plain != NULL)
-			sodium_memzero(o->plain, o->plain_len);
-		free(o->plain);
-		o->plain = NULL;
-	}
 	hash_finish(&bh, rc == ENL_OK ? m->hash : NULL);
 	if (rc == ENL_OK) {
 		*out = m;
