@@ -252,11 +252,11 @@ envelope_digest(const Enlace__Envelope *e, uint8_t out[32])
 
 /* ---- payload ---- */
 
-/* Packs the payload into a buffer with TAG_LEN bytes to spare, or only
- * measures it when out is NULL. */
+/* Packs the payload at `before` bytes into a buffer with TAG_LEN + after
+ * bytes to spare after it, or only measures it when out is NULL. */
 static int
-payload_pack(const struct enl_payload *p, const struct enl_limits *lim,
-	     uint8_t **out, size_t *out_len)
+payload_pack(const struct enl_payload *p, const struct enl_limits *lim, size_t before,
+	     size_t after, uint8_t **out, size_t *out_len)
 {
 	Enlace__Payload w = ENLACE__PAYLOAD__INIT;
 	Enlace__Attachment *atts = NULL, **ptrs = NULL;
@@ -305,10 +305,10 @@ payload_pack(const struct enl_payload *p, const struct enl_limits *lim,
 	}
 	/* room for the tag after it: the payload is encrypted where it is */
 	rc = ENL_E_NOMEM;
-	if ((*out = malloc(size + TAG_LEN)) == NULL)
+	if ((*out = malloc(before + size + TAG_LEN + after)) == NULL)
 		goto out;
 	rc = ENL_OK;
-	if (protobuf_c_message_pack(&w.base, *out) != size) {
+	if (protobuf_c_message_pack(&w.base, *out + before) != size) {
 		free(*out);
 		*out = NULL;
 		rc = ENL_E_MALFORMED;
@@ -327,7 +327,7 @@ enl_payload_size(const struct enl_payload *payload)
 	struct enl_limits lim = {SIZE_MAX};
 	size_t n = 0;
 
-	return payload_pack(payload, &lim, NULL, &n) == ENL_OK ? n : SIZE_MAX;
+	return payload_pack(payload, &lim, 0, 0, NULL, &n) == ENL_OK ? n : SIZE_MAX;
 }
 
 /* ---- seal ---- */
@@ -340,6 +340,13 @@ wipe_free(uint8_t *p, size_t n)
 	free(p);
 }
 
+/*
+ * The envelope is built where it ends: the payload is packed into the
+ * envelope's own buffer, after the records that come before the
+ * ciphertext, and encrypted there; the signature record follows. The
+ * bytes are those protobuf-c packs (the records in field order), without
+ * a second buffer the size of the message.
+ */
 int
 enl_envelope_seal(const struct enl_identity *me, const struct enl_keyring *kr,
 		  const struct enl_limits *lim, struct enl_header *hdr,
@@ -349,9 +356,9 @@ enl_envelope_seal(const struct enl_identity *me, const struct enl_keyring *kr,
 	Enlace__Envelope env = ENLACE__ENVELOPE__INIT;
 	Enlace__Wrap *wraps = NULL, **wptr = NULL;
 	uint8_t (*sealed)[SEALED_KEY_LEN] = NULL;
-	uint8_t key[32], nonce[NONCE_LEN], digest[32], sig[64];
-	uint8_t *hbuf = NULL, *pbuf = NULL, *ct = NULL;
-	size_t hlen = 0, plen = 0;
+	uint8_t key[32], nonce[NONCE_LEN], digest[32], hh[32];
+	uint8_t *hbuf = NULL, *buf = NULL, *ct;
+	size_t hlen = 0, plen = 0, size = 0, pre = 0, at;
 	unsigned long long ctlen = 0;
 	int rc;
 
@@ -364,8 +371,12 @@ enl_envelope_seal(const struct enl_identity *me, const struct enl_keyring *kr,
 		hdr->created_at = now;
 	if ((rc = header_check(hdr)) != ENL_OK)
 		goto out;
-	if ((rc = payload_pack(payload, lim, &pbuf, &plen)) != ENL_OK)
+	if ((rc = payload_pack(payload, lim, 0, 0, NULL, &size)) != ENL_OK)
 		goto out;
+	if (size > lim->max_payload) {
+		rc = ENL_E_TOO_LARGE;
+		goto out;
+	}
 	rc = ENL_E_NOMEM;
 	wraps = calloc(hdr->n_recipients, sizeof(*wraps));
 	wptr = calloc(hdr->n_recipients, sizeof(*wptr));
@@ -391,36 +402,49 @@ enl_envelope_seal(const struct enl_identity *me, const struct enl_keyring *kr,
 	}
 	if ((rc = header_pack(hdr, &hbuf, &hlen)) != ENL_OK)
 		goto out;
-	{
-		uint8_t hh[32];
-		enl_hash(hbuf, hlen, hh);
-		randombytes_buf(nonce, sizeof(nonce));
-		crypto_aead_xchacha20poly1305_ietf_encrypt(pbuf, &ctlen, pbuf, plen,
-							   hh, sizeof(hh), NULL,
-							   nonce, key);
-		ct = pbuf;	/* no plaintext left in it to wipe */
-		pbuf = NULL;
-	}
+	randombytes_buf(nonce, sizeof(nonce));
 	env.header.data = hbuf;
 	env.header.len = hlen;
 	env.n_wraps = hdr->n_recipients;
 	env.wraps = wptr;
 	env.nonce.data = nonce;
 	env.nonce.len = sizeof(nonce);
+	/* fields 1 to 3, then the ciphertext's key and length */
+	{
+		uint8_t tmp[10];
+		pre = protobuf_c_message_get_packed_size(&env.base) + 1 +
+		      enl_varint_put(tmp, size + TAG_LEN);
+	}
+	if ((rc = payload_pack(payload, lim, pre, 2 + 64, &buf, &plen)) != ENL_OK)
+		goto out;
+	ct = buf + pre;
+	enl_hash(hbuf, hlen, hh);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(ct, &ctlen, ct, plen, hh, sizeof(hh), NULL,
+						   nonce, key);
+	at = protobuf_c_message_pack(&env.base, buf);
+	buf[at++] = 0x22;	/* field 4, length-delimited */
+	at += enl_varint_put(buf + at, ctlen);
+	if (at != pre) {	/* cannot happen: measured above */
+		rc = ENL_E_MALFORMED;
+		goto out;
+	}
 	env.ciphertext.data = ct;
 	env.ciphertext.len = (size_t)ctlen;
 	envelope_digest(&env, digest);
-	rc = enl_identity_sign(me, ENL_LABEL_ENVELOPE, digest, sizeof(digest), sig);
+	at += (size_t)ctlen;
+	buf[at++] = 0x2a;	/* field 5, length-delimited */
+	buf[at++] = 64;
+	rc = enl_identity_sign(me, ENL_LABEL_ENVELOPE, digest, sizeof(digest), buf + at);
 	if (rc != ENL_OK)
 		goto out;
-	env.signature.data = sig;
-	env.signature.len = sizeof(sig);
-	rc = enl_pb_pack(&env.base, out, out_len);
+	*out = buf;
+	*out_len = at + 64;
+	buf = NULL;
 out:
 	sodium_memzero(key, sizeof(key));
-	wipe_free(pbuf, plen);
+	if (buf != NULL)	/* encrypted, but wiped all the same */
+		wipe_free(buf, pre + plen);
 	free(hbuf);
-	free(ct);
 	free(wraps);
 	free(wptr);
 	free(sealed);
