@@ -114,10 +114,11 @@ struct delivery_init {
 	const char *reason;
 };
 
-/* `own`, when not NULL, holds env as a malloc'd buffer that the callback
- * may keep (setting *own to NULL); the store frees it otherwise. */
+/* An envelope of len bytes: at env, or, when env is NULL (a large one, kept
+ * in a file of its own), to be read from the descriptor *fd, which the
+ * callback may keep (setting *fd to -1); the store closes it otherwise. */
 typedef int (*store_envelope_cb)(void *arg, const uint8_t id[ENL_MSG_ID_LEN],
-				 const uint8_t *env, size_t len, uint8_t **own);
+				 const uint8_t *env, size_t len, int *fd);
 typedef void (*store_state_cb)(void *arg, const struct rcpt_state *st);
 
 struct store_ops {

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -14,9 +15,11 @@
 
 /* ---- FETCH (long poll) ---- */
 
+#define HEAD_MAX (64u << 10)	/* read of a large envelope to get at its header */
+
 static int
 collect_env(void *arg, const uint8_t id[ENL_MSG_ID_LEN], const uint8_t *env, size_t len,
-	    uint8_t **own)
+	    int *fd)
 {
 	struct work *w = arg;
 
@@ -28,9 +31,11 @@ collect_env(void *arg, const uint8_t id[ENL_MSG_ID_LEN], const uint8_t *env, siz
 		w->found = f;
 		w->cap_found = cap;
 	}
-	if (own != NULL) {	/* a large one, read from its file: no copy */
-		w->found[w->n_found].bytes = *own;
-		*own = NULL;
+	w->found[w->n_found].fd = -1;
+	if (env == NULL) {	/* a large one: read into the answer when it is sent */
+		w->found[w->n_found].bytes = NULL;
+		w->found[w->n_found].fd = *fd;
+		*fd = -1;
 	} else if ((w->found[w->n_found].bytes = malloc(len ? len : 1)) != NULL) {
 		memcpy(w->found[w->n_found].bytes, env, len);
 	} else {
@@ -91,10 +96,26 @@ mark_expired(struct server *srv, struct store *st, const struct env_ref *f,
 {
 	struct enl_limits lim = {.max_payload = srv->p.cfg->max_payload};
 	struct enl_header h;
+	const uint8_t *b = f->bytes;
+	uint8_t *head = NULL;
+	size_t n = f->len;
+	int rc;
 
-	/* the stored bytes verified at SUBMIT: their header can be read */
-	if (enl_envelope_peek(f->bytes, f->len, &lim, &h) != ENL_OK || h.expires_at == 0 ||
-	    h.expires_at > now)
+	/* the stored bytes verified at SUBMIT: their header can be read, from
+	 * the start of a file (an envelope begins with its header) */
+	if (b == NULL) {
+		n = n < HEAD_MAX ? n : HEAD_MAX;
+		if ((head = malloc(n)) == NULL)
+			return ENL_E_NOMEM;
+		if (pread(f->fd, head, n, 0) != (ssize_t)n) {
+			free(head);	/* unread, it goes out; its reading fails then */
+			return ENL_E_EXISTS;
+		}
+		b = head;
+	}
+	rc = enl_envelope_peek(b, n, &lim, &h);
+	free(head);
+	if (rc != ENL_OK || h.expires_at == 0 || h.expires_at > now)
 		return ENL_E_EXISTS;
 	return expire_delivery(srv, st, f->id, agency, h.expires_at, now);
 }
@@ -139,8 +160,8 @@ fetch_mark(struct work *w, struct store *st, int64_t now)
 	for (size_t i = 0; i < w->n_found; i++) {
 		struct env_ref *f = &w->found[i];
 		if ((rc = mark_expired(w->srv, st, f, w->agency, now)) == ENL_OK) {
-			free(f->bytes);
-			f->bytes = NULL;
+			env_ref_free(f);
+			f->len = SIZE_MAX;	/* left out */
 			continue;
 		}
 		if (rc != ENL_E_EXISTS ||
@@ -148,7 +169,7 @@ fetch_mark(struct work *w, struct store *st, int64_t now)
 			break;
 	}
 	for (size_t i = 0; i < w->n_found; i++)
-		if (w->found[i].bytes != NULL)
+		if (w->found[i].len != SIZE_MAX)
 			w->found[kept++] = w->found[i];
 	w->n_found = kept;
 	return rc;
@@ -163,24 +184,47 @@ fetch_write(struct job *j, struct store *st, int64_t now)
 	return rc == ENL_OK ? fetch_mark(w, st, now) : rc;
 }
 
+/*
+ * A fetch's answer is a Response with its envelopes alone (status 0 and
+ * no reason, which proto3 leaves out): field 4, once for each, in order.
+ * Written by hand so that a large envelope is read from its file straight
+ * into the message that carries it, on the thread that sends it.
+ */
+#define FIELD_ENVELOPES 4
+
+static int
+fill_envelopes(void *arg, uint8_t *plain, size_t plen)
+{
+	struct work *w = arg;
+	size_t at = 0;
+	int rc = ENL_OK;
+
+	for (size_t i = 0; i < w->n_found && rc == ENL_OK; i++) {
+		const struct env_ref *f = &w->found[i];
+		plain[at++] = FIELD_ENVELOPES << 3 | 2;
+		at += enl_varint_put(plain + at, f->len);
+		if (f->bytes != NULL)
+			memcpy(plain + at, f->bytes, f->len);
+		else
+			rc = enl_file_read_into(f->fd, plain + at, f->len);
+		at += f->len;
+	}
+	return rc == ENL_OK && at != plen ? ENL_E_MALFORMED : rc;
+}
+
 void
 fetch_reply(struct work *w)
 {
-	Enlace__Response r = ENLACE__RESPONSE__INIT;
-	ProtobufCBinaryData *envs = calloc(w->n_found + 1, sizeof(*envs));
+	uint8_t tmp[10];
+	size_t plen = 0;
+	int rc;
 
-	if (envs == NULL) {
-		respond_status(w, ENL_E_NOMEM, NULL);
-		return;
+	for (size_t i = 0; i < w->n_found; i++)
+		plen += 1 + enl_varint_put(tmp, w->found[i].len) + w->found[i].len;
+	if ((rc = respond_filled(w, plen, fill_envelopes, w)) != ENL_OK) {
+		blog("a fetch by %s could not be answered: %s", w->agency, enl_strerror(rc));
+		respond_status(w, rc, "the broker could not read a stored envelope");
 	}
-	for (size_t i = 0; i < w->n_found; i++) {
-		envs[i].data = w->found[i].bytes;
-		envs[i].len = w->found[i].len;
-	}
-	r.n_envelopes = w->n_found;
-	r.envelopes = envs;
-	respond(w, &r);
-	free(envs);
 }
 
 static void

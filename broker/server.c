@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
@@ -194,7 +195,7 @@ work_reset(struct work *w)
 	free(w->hdr);
 	w->hdr = NULL;
 	for (size_t i = 0; i < w->n_found; i++)
-		free(w->found[i].bytes);
+		env_ref_free(&w->found[i]);
 	free(w->found);
 	w->found = NULL;
 	w->n_found = w->cap_found = 0;
@@ -219,27 +220,58 @@ work_reset(struct work *w)
 	w->rj = NULL;
 }
 
-/* Seals a Response for the request being handled, and sends it: packed
- * into the message that goes out and sealed there (a fetch's answer may
- * carry 50 MiB). */
 void
-respond(struct work *w, Enlace__Response *resp)
+env_ref_free(struct env_ref *f)
 {
-	size_t plen = protobuf_c_message_get_packed_size(&resp->base), off;
-	size_t flen = enl_session_reply_layout(w->counter, plen, &off);
+	free(f->bytes);
+	f->bytes = NULL;
+	if (f->fd >= 0)
+		close(f->fd);
+	f->fd = -1;
+}
+
+/* Seals an answer of plen bytes, which fill writes in place, and sends it:
+ * a fetch's answer may carry 50 MiB. ENL_OK, or fill's error (nothing
+ * sent). */
+int
+respond_filled(struct work *w, size_t plen, int (*fill)(void *arg, uint8_t *plain, size_t plen),
+	       void *arg)
+{
+	size_t off, flen = enl_session_reply_layout(w->counter, plen, &off);
 	nng_msg *msg = NULL;
+	int rc = ENL_E_NOMEM;
 
 	if (nng_msg_alloc(&msg, flen) == 0) {
 		uint8_t *frame = nng_msg_body(msg);
-		if (protobuf_c_message_pack(&resp->base, frame + off) == plen) {
+		if ((rc = fill(arg, frame + off, plen)) == ENL_OK) {
 			enl_session_seal_reply_at(w->sess->s, w->counter, frame, plen);
 		} else {
 			nng_msg_free(msg);
-			msg = NULL;
+			return rc;
 		}
 	}
 	work_reset(w);
-	send_msg(w, msg);
+	send_msg(w, msg);	/* NULL (out of memory): the session ends */
+	return ENL_OK;
+}
+
+static int
+pack_into(void *arg, uint8_t *plain, size_t plen)
+{
+	const Enlace__Response *resp = arg;
+
+	return protobuf_c_message_pack(&resp->base, plain) == plen ? ENL_OK : ENL_E_MALFORMED;
+}
+
+/* Seals a Response for the request being handled, and sends it. */
+void
+respond(struct work *w, Enlace__Response *resp)
+{
+	if (respond_filled(w, protobuf_c_message_get_packed_size(&resp->base), pack_into,
+			   resp) != ENL_OK) {
+		work_reset(w);
+		send_msg(w, NULL);
+	}
 }
 
 void

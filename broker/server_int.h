@@ -27,8 +27,11 @@ struct sess {
 
 enum op { OP_NONE, OP_SUBMIT, OP_FETCH, OP_ACK, OP_REJECT, OP_RECEIPTS, OP_CHECKPOINT };
 
+/* An envelope a fetch takes: its bytes, or (a large one) its file, read
+ * straight into the answer by the thread that sends it. */
 struct env_ref {
 	uint8_t *bytes;
+	int fd;			/* when bytes is NULL */
 	size_t len;
 	uint8_t id[ENL_MSG_ID_LEN];
 };
@@ -139,6 +142,9 @@ int64_t now_ms(void);
 struct policy_ref *policy_get(struct server *srv);
 void policy_put(struct server *srv, struct policy_ref *r);
 void respond(struct work *w, Enlace__Response *resp);
+int respond_filled(struct work *w, size_t plen,
+		   int (*fill)(void *arg, uint8_t *plain, size_t plen), void *arg);
+void env_ref_free(struct env_ref *f);
 void respond_status(struct work *w, int status, const char *reason);
 void work_cb(void *arg);
 void work_recv(struct work *w);

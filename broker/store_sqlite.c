@@ -271,25 +271,21 @@ sq_pending(void *db, const char *recipient, size_t max_count, size_t max_bytes,
 		size_t len = (size_t)sqlite3_column_bytes(st, 1);
 		if (sqlite3_column_bytes(st, 0) != ENL_MSG_ID_LEN)
 			continue;
-		if (len == 0) {	/* kept in its own file */
+		if (len == 0) {	/* kept in its own file: read by whoever sends it */
 			char path[1200];
-			uint8_t *buf = NULL;
-			int frc;
-			struct stat sb;
+			int fd = -1, frc;
 			blob_path(s, sqlite3_column_blob(st, 0), path, sizeof(path));
-			if (stat(path, &sb) != 0) {
+			if (enl_file_open(path, SIZE_MAX, &fd, &len) != ENL_OK) {
 				rc = SQLITE_IOERR;
 				break;
 			}
-			len = (size_t)sb.st_size;
-			if (n > 0 && bytes + len > max_bytes)
-				break;
-			if ((frc = enl_file_read(path, len, &buf, &len)) != ENL_OK) {
-				rc = SQLITE_IOERR;
+			if (n > 0 && bytes + len > max_bytes) {
+				close(fd);
 				break;
 			}
-			frc = cb(arg, sqlite3_column_blob(st, 0), buf, len, &buf);
-			free(buf);
+			frc = cb(arg, sqlite3_column_blob(st, 0), NULL, len, &fd);
+			if (fd >= 0)
+				close(fd);
 			if (frc != 0)
 				break;
 			bytes += len;

@@ -114,6 +114,62 @@ read_direct(int fd, uint8_t *buf, size_t size, int *rc)
 }
 
 int
+enl_file_open(const char *path, size_t max, int *fd, size_t *size)
+{
+	return open_regular(path, max, fd, size);
+}
+
+/*
+ * The first len bytes of fd into buf, which may be anywhere (a large
+ * envelope straight into the message that carries it): with O_DIRECT
+ * through an aligned buffer of DIRECT_CHUNK when len is DIRECT_MIN or
+ * more, as enl_file_read reads, with ordinary reads otherwise or where
+ * the file system refuses O_DIRECT.
+ */
+int
+enl_file_read_into(int fd, uint8_t *buf, size_t len)
+{
+	int flags = fcntl(fd, F_GETFL);
+	uint8_t *bounce = NULL;
+	size_t got = 0;
+	bool direct = false;
+	int rc = ENL_OK;
+
+	if (len >= DIRECT_MIN && flags >= 0 &&
+	    posix_memalign((void **)&bounce, DIRECT_ALIGN, DIRECT_CHUNK) == 0)
+		direct = fcntl(fd, F_SETFL, flags | O_DIRECT) == 0;
+	while (got < len && rc == ENL_OK) {
+		size_t want = len - got < DIRECT_CHUNK ? len - got : DIRECT_CHUNK;
+		ssize_t n;
+		if (direct) {
+			n = pread(fd, bounce, round_up(want, DIRECT_ALIGN), (off_t)got);
+			if (n < 0 && errno == EINVAL) {
+				direct = false;	/* refused, or a short read left `got`
+						 * unaligned: the ordinary way on */
+				fcntl(fd, F_SETFL, flags);
+				continue;
+			}
+			if (n > (ssize_t)want)
+				n = (ssize_t)want;
+			if (n > 0)
+				memcpy(buf + got, bounce, (size_t)n);
+		} else {
+			n = pread(fd, buf + got, want, (off_t)got);
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			rc = n < 0 ? from_errno(errno) : ENL_E_IO;	/* cut short */
+		else
+			got += (size_t)n;
+	}
+	if (direct)
+		fcntl(fd, F_SETFL, flags);
+	free(bounce);
+	return rc;
+}
+
+int
 enl_file_read(const char *path, size_t max, uint8_t **out, size_t *out_len)
 {
 	uint8_t *buf = NULL;

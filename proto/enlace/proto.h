@@ -435,6 +435,17 @@ int enl_file_read(const char *path, size_t max, uint8_t **out,
 		  size_t *out_len) ENL_WUR;
 
 /*
+ * Opens a regular file of at most `max` bytes for reading: *fd and its
+ * *size. The errors of enl_file_read.
+ */
+int enl_file_open(const char *path, size_t max, int *fd, size_t *size) ENL_WUR;
+
+/* Reads the first len bytes of fd into buf, which may be anywhere (large
+ * reads bypass the page cache as enl_file_read's do). ENL_E_IO if the
+ * file is shorter. */
+int enl_file_read_into(int fd, uint8_t *buf, size_t len) ENL_WUR;
+
+/*
  * Maps a whole file of at most `max` bytes, read-only, its pages read in
  * at once; the same errors as enl_file_read. No fresh memory is taken (a
  * short-lived process pays for every fresh page it touches). A file cut

@@ -248,6 +248,44 @@ test_tamper_matrix(void)
 	free(env);
 }
 
+/*
+ * A large envelope: sealed in one buffer, opened with its attachment lent
+ * from the plaintext (the same bytes), and its header read from the first
+ * 64 KiB alone, as the broker reads a large stored one.
+ */
+static void
+test_large_envelope(void)
+{
+	struct enl_limits lim = enl_limits_default();
+	const char *to[] = {ids[1]};
+	struct enl_header h, ph;
+	struct enl_attachment att = {"scan.bin", "application/octet-stream", NULL, 3u << 20};
+	struct enl_payload p = {"large", "body", 1, &att, NULL, 0, NULL};
+	struct enl_message *m = NULL;
+	uint8_t *data = malloc(att.len), *env = NULL;
+	size_t len = 0;
+
+	REQUIRE(data != NULL);
+	randombytes_buf(data, att.len);
+	att.data = data;
+	header_to(&h, to, 1);
+	h.expires_at = NOW + 60;
+	REQUIRE_OK(enl_envelope_seal(w.agency[0], &w.kr, &lim, &h, &p, NOW, &env, &len));
+	CHECK(len > att.len);
+	CHECK_RC(enl_envelope_open(env, len, w.agency[1], &w.kr, &lim, NOW, &m), ENL_OK);
+	if (m != NULL) {
+		CHECK(m->payload.n_attachments == 1 && m->payload.attachments[0].len == att.len &&
+		      memcmp(m->payload.attachments[0].data, data, att.len) == 0);
+		CHECK(strcmp(m->payload.body, "body") == 0);
+		enl_message_free(m);
+	}
+	CHECK_RC(enl_envelope_peek(env, 64u << 10, &lim, &ph), ENL_OK);
+	CHECK(memcmp(ph.message_id, h.message_id, ENL_MSG_ID_LEN) == 0 &&
+	      ph.expires_at == NOW + 60);
+	free(env);
+	free(data);
+}
+
 /* Re-signs an envelope after `edit` changed it, as a malicious sender. */
 static int
 resign(uint8_t **env, size_t *len, const struct enl_identity *signer,
@@ -730,6 +768,7 @@ main(void)
 	RUN(test_rotation);
 	RUN(test_forward_carries_original);
 	RUN(test_borrowing_parse);
+	RUN(test_large_envelope);
 	world_fini(&w);
 	return harness_done();
 }

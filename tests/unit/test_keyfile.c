@@ -244,6 +244,25 @@ test_large_files(void)
 		      back[len] == '\0');
 		free(back);
 		CHECK_RC(enl_file_read(path, sizes[i] - 1, &back, &len), ENL_E_TOO_LARGE);
+		/* into memory anywhere (odd addresses too), through the same file */
+		{
+			int fd = -1;
+			uint8_t *into = malloc(sizes[i] + 3);
+			REQUIRE(into != NULL);
+			CHECK_RC(enl_file_open(path, max, &fd, &len), ENL_OK);
+			CHECK(len == sizes[i]);
+			if (fd >= 0) {
+				CHECK_RC(enl_file_read_into(fd, into + 3, len), ENL_OK);
+				CHECK(memcmp(into + 3, data, len) == 0);
+				CHECK_RC(enl_file_read_into(fd, into + 1, len - 1), ENL_OK);
+				CHECK(memcmp(into + 1, data, len - 1) == 0);
+				/* the descriptor is as it was: ordinary reads work */
+				CHECK(pread(fd, into, 7, 1) == 7 && memcmp(into, data + 1, 7) == 0);
+				CHECK_RC(enl_file_read_into(fd, into, len + 1), ENL_E_IO);
+				close(fd);
+			}
+			free(into);
+		}
 	}
 	/* not replacing: the one there stays */
 	CHECK_RC(enl_file_write(path, data + 1, sizes[0], 0600, false), ENL_E_EXISTS);
