@@ -34,7 +34,20 @@ struct ctl {
 	struct agent *a;
 	int fd;		/* the connection of the request in hand */
 	bool serial;	/* holds a->ctl_mu */
+	Enlace__CtlRequest *req;	/* the request in hand, */
+	uint8_t *buf;	/* its bytes, which lend it its attachments */
+	size_t len;
 };
+
+/* The request's attachments are no longer needed (they are sealed): their
+ * bytes go now, not after the answer, when the message's frame is made. */
+static void
+ctl_release(struct ctl *c)
+{
+	enl_pb_unlend(&c->req->base, c->buf, c->len);
+	free(c->buf);
+	c->buf = NULL;
+}
 
 #define CTL_WORKERS 8
 
@@ -336,6 +349,7 @@ ctl_send(struct ctl *c, const Enlace__CtlSend *s)
 		ctl_error(c, rc, reason);
 		goto out;
 	}
+	ctl_release(c);
 	enl_hex(h->message_id, ENL_MSG_ID_LEN, hex);
 	if ((rc = outbox_put(a, hex, env, len)) != ENL_OK) {
 		snprintf(reason, sizeof(reason), "outbox: %s", enl_strerror(rc));
@@ -1212,24 +1226,27 @@ static void
 ctl_serve(struct ctl *c)
 {
 	struct agent *a = c->a;
-	Enlace__CtlRequest *req = NULL;
-	uint8_t *buf = NULL;
-	size_t len = 0;
 	int rc;
 
 	/* a client that does not send its request (or read the answer) in
 	 * time loses its connection, not a worker */
 	control_timeouts(c->fd, 30000, 60000);
-	rc = control_read(c->fd, enl_envelope_max_size(&a->lim) * 2, &buf, &len);
+	c->req = NULL;
+	c->buf = NULL;
+	c->len = 0;
+	rc = control_read(c->fd, enl_envelope_max_size(&a->lim) * 2, &c->buf, &c->len);
 	/* an attachment stays where it was read, lent to the request */
 	if (rc == ENL_OK)
-		rc = enl_pb_unpack_lending(&enlace__ctl_request__descriptor, buf, len, len,
-					   ENL_LEND_MIN, (ProtobufCMessage **)&req);
+		rc = enl_pb_unpack_lending(&enlace__ctl_request__descriptor, c->buf, c->len,
+					   c->len, ENL_LEND_MIN, (ProtobufCMessage **)&c->req);
 	if (rc == ENL_OK) {
-		ctl_dispatch(c, req);
-		enl_pb_free_lent(&req->base, buf, len);
+		ctl_dispatch(c, c->req);
+		/* released already, or lent still */
+		enl_pb_free_lent(&c->req->base, c->buf, c->buf != NULL ? c->len : 0);
+		c->req = NULL;
 	}
-	free(buf);
+	free(c->buf);
+	c->buf = NULL;
 	if (rc != ENL_OK && rc != ENL_E_IO) {
 		ctl_error(c, rc, rc == ENL_E_TOO_LARGE ? "control request over the limit"
 						       : "malformed control request");

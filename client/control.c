@@ -177,6 +177,8 @@ control_write_message(int fd, const ProtobufCMessage *m)
 	return rc;
 }
 
+#define LARGE ((size_t)1 << 20)
+
 int
 control_read(int fd, size_t max, uint8_t **out, size_t *len)
 {
@@ -190,7 +192,10 @@ control_read(int fd, size_t max, uint8_t **out, size_t *len)
 	n = (size_t)head[0] << 24 | (size_t)head[1] << 16 | (size_t)head[2] << 8 | head[3];
 	if (n > max)
 		return ENL_E_TOO_LARGE;
-	if ((buf = malloc(n ? n : 1)) == NULL)
+	/* A large request (an attachment) is taken in whole MiB: once freed,
+	 * the agent's frame of the message made from it fits where it was,
+	 * instead of taking fresh memory (it is a few hundred bytes larger). */
+	if ((buf = malloc(n < LARGE ? (n ? n : 1) : (n + LARGE - 1) / LARGE * LARGE)) == NULL)
 		return ENL_E_NOMEM;
 	if ((rc = read_all(fd, buf, n)) != ENL_OK) {
 		free(buf);

@@ -441,13 +441,20 @@ unlend(ProtobufCBinaryData *v, void *arg)
 }
 
 void
-enl_pb_free_lent(ProtobufCMessage *msg, const uint8_t *buf, size_t len)
+enl_pb_unlend(ProtobufCMessage *msg, const uint8_t *buf, size_t len)
 {
 	struct range r = {(uintptr_t)buf, (uintptr_t)buf + len};
 
+	if (msg != NULL)
+		walk_bytes(msg, unlend, &r);
+}
+
+void
+enl_pb_free_lent(ProtobufCMessage *msg, const uint8_t *buf, size_t len)
+{
 	if (msg == NULL)
 		return;
-	walk_bytes(msg, unlend, &r);
+	enl_pb_unlend(msg, buf, len);
 	protobuf_c_message_free_unpacked(msg, NULL);
 }
 

@@ -49,6 +49,9 @@ int enl_pb_unpack_borrowing(const ProtobufCMessageDescriptor *desc, const uint8_
 int enl_pb_unpack_lending(const ProtobufCMessageDescriptor *desc, const uint8_t *buf,
 			  size_t len, size_t max, size_t min, ProtobufCMessage **out) ENL_WUR;
 void enl_pb_free_lent(ProtobufCMessage *msg, const uint8_t *buf, size_t len);
+/* Empties the values lent from buf (they read as absent), so that buf may
+ * be freed before msg. */
+void enl_pb_unlend(ProtobufCMessage *msg, const uint8_t *buf, size_t len);
 
 /* Varints in protobuf's encoding; enl_varint_get accepts only the
  * shortest form (the only one enl_pb_unpack accepts). */

@@ -119,6 +119,22 @@ test_payload_lent(void)
 	for (size_t i = 0; i < 6; i++)
 		CHECK(!lent(&p->attachments[i]->data, buf, len));
 	enl_pb_free_lent(&p->base, buf, len);
+	/* its bytes freed first: the lent values are emptied, the rest stays */
+	{
+		uint8_t *copy = malloc(len);
+		p = NULL;
+		REQUIRE(copy != NULL);
+		memcpy(copy, buf, len);
+		CHECK_RC(enl_pb_unpack_lending(&enlace__payload__descriptor, copy, len, MAX, 65536,
+					       (ProtobufCMessage **)&p), ENL_OK);
+		REQUIRE(p != NULL);
+		enl_pb_unlend(&p->base, copy, len);
+		free(copy);
+		CHECK(p->attachments[1]->data.data == NULL && p->attachments[1]->data.len == 0);
+		CHECK(p->attachments[0]->data.len == 5 && p->original.len == 0);
+		CHECK(strcmp(p->subject, "lent, not copied") == 0);
+		protobuf_c_message_free_unpacked(&p->base, NULL);
+	}
 	/* too large for `max`: refused before anything is parsed */
 	{
 		ProtobufCMessage *m = NULL;
