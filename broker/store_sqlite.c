@@ -705,16 +705,24 @@ static const struct store_ops sq_ops = {
 	sq_close,
 };
 
-/* The blobs folder beside the database; files no row names are removed. */
-static int
-blobs_open(struct sq *s, const char *db_path)
+/* The blobs folder's name: beside the database. */
+static void
+blobs_dir(struct sq *s, const char *db_path)
 {
 	const char *slash = strrchr(db_path, '/');
-	struct dirent *e;
-	DIR *d;
 
 	snprintf(s->blobs, sizeof(s->blobs), "%.*s/blobs",
 		 slash ? (int)(slash - db_path) : 1, slash ? db_path : ".");
+}
+
+/* The blobs folder (blobs_dir), made if need be; files no row names are
+ * removed. */
+static int
+blobs_open(struct sq *s)
+{
+	struct dirent *e;
+	DIR *d;
+
 	if (mkdir(s->blobs, 0700) != 0 && errno != EEXIST) {
 		blog("store: %s: %s", s->blobs, strerror(errno));
 		return ENL_E_IO;
@@ -764,20 +772,97 @@ layout_current(sqlite3 *db)
 	return compiles(db, "SELECT m.seq, d.msg, d.pos FROM messages m, deliveries d LIMIT 0");
 }
 
+/* The expiry a stored envelope's header names (0: none, or unreadable):
+ * its header is at its start, in its row or its file. */
+static int64_t
+stored_expiry(const struct sq *s, const uint8_t *id, const uint8_t *env, size_t len)
+{
+	struct enl_limits lim = {(size_t)1 << 40};	/* verified when stored */
+	struct enl_header h;
+	uint8_t *head = NULL;
+	int64_t at = 0;
+
+	if (len == 0) {	/* kept in its own file */
+		char path[1200];
+		size_t size = 0;
+		int fd = -1;
+		blob_path(s, id, path, sizeof(path));
+		if (enl_file_open(path, SIZE_MAX, &fd, &size) != ENL_OK)
+			return 0;
+		len = size < (64u << 10) ? size : (64u << 10);
+		if ((head = malloc(len ? len : 1)) != NULL &&
+		    pread(fd, head, len, 0) != (ssize_t)len) {
+			free(head);
+			head = NULL;
+		}
+		close(fd);
+		if ((env = head) == NULL)
+			return 0;
+	}
+	if (enl_envelope_peek(env, len, &lim, &h) == ENL_OK)
+		at = h.expires_at;
+	free(head);
+	return at;
+}
+
+/* The expiry of every delivery nobody fetched yet, from its message's
+ * header, in one transaction: for deliveries stored before the column. */
+static int
+backfill_expiry(struct sq *s)
+{
+	sqlite3_stmt *sel = NULL, *upd = NULL;
+	int rc;
+
+	if ((rc = sqlite3_prepare_v2(s->db, "SELECT m.seq, m.id, m.envelope FROM messages m "
+					    "WHERE EXISTS (SELECT 1 FROM deliveries d WHERE "
+					    "d.msg = m.seq AND d.state = 1)", -1, &sel, NULL)) !=
+		    SQLITE_OK ||
+	    (rc = sqlite3_prepare_v2(s->db, "UPDATE deliveries SET expires_at = ?1 "
+					    "WHERE msg = ?2 AND state = 1", -1, &upd, NULL)) !=
+		    SQLITE_OK ||
+	    (rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) != SQLITE_OK)
+		goto out;
+	while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
+		int64_t at;
+		if (sqlite3_column_bytes(sel, 1) != ENL_MSG_ID_LEN)
+			continue;
+		at = stored_expiry(s, sqlite3_column_blob(sel, 1), sqlite3_column_blob(sel, 2),
+				   (size_t)sqlite3_column_bytes(sel, 2));
+		if (at <= 0)
+			continue;
+		sqlite3_bind_int64(upd, 1, at);
+		sqlite3_bind_int64(upd, 2, sqlite3_column_int64(sel, 0));
+		rc = sqlite3_step(upd);
+		sqlite3_reset(upd);
+		if (rc != SQLITE_DONE)
+			break;
+	}
+	rc = rc == SQLITE_DONE ? sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) : rc;
+	if (rc != SQLITE_OK)
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+out:
+	sqlite3_finalize(sel);
+	sqlite3_finalize(upd);
+	return rc;
+}
+
 /*
  * What later builds added to a table, made in place in a store of an
- * earlier one: deliveries.expires_at. Deliveries stored before it keep 0:
- * the sweep does not see them, and they are found expired at their
- * recipient's first fetch, as they were.
+ * earlier one: deliveries.expires_at, filled in from the headers of the
+ * messages not yet fetched, so that the sweep sees them as it sees new
+ * ones.
  */
 static int
-upgrade(sqlite3 *db, const char *path)
+upgrade(struct sq *s, const char *path)
 {
+	sqlite3 *db = s->db;
 	int rc;
 
 	if (!compiles(db, "SELECT expires_at FROM deliveries LIMIT 0")) {
 		rc = sqlite3_exec(db, "ALTER TABLE deliveries ADD COLUMN "
 				      "expires_at INTEGER NOT NULL DEFAULT 0", NULL, NULL, NULL);
+		if (rc == SQLITE_OK)
+			rc = backfill_expiry(s);
 		if (rc != SQLITE_OK)
 			return rc;
 		blog("store: %s: deliveries now keep their message's expiry", path);
@@ -875,7 +960,8 @@ store_sqlite_open(const char *path, struct store *out)
 		sq_close(s);
 		return ENL_E_UNSUPPORTED;
 	}
-	if (upgrade(s->db, path) != SQLITE_OK)
+	blobs_dir(s, path);
+	if (upgrade(s, path) != SQLITE_OK)
 		goto fail;
 	for (size_t i = 0; i < n; i++)
 		if (sqlite3_prepare_v2(s->db, stmts[i].sql, -1, stmts[i].st, NULL) != SQLITE_OK)
@@ -884,7 +970,7 @@ store_sqlite_open(const char *path, struct store *out)
 			    NULL) != SQLITE_OK ||
 	    sqlite3_exec(s->ckpt_db, "PRAGMA synchronous=FULL;", NULL, NULL, NULL) != SQLITE_OK)
 		goto fail;
-	if (blobs_open(s, path) != ENL_OK)
+	if (blobs_open(s) != ENL_OK)
 		goto fail;
 	pthread_mutex_init(&s->ckpt_mu, NULL);
 	pthread_cond_init(&s->ckpt_cv, NULL);

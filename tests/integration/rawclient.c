@@ -23,9 +23,10 @@
  * broker must refuse each),
  * decide REQ ORIG ORIG_HASH FWD RECIPIENT (a consent decision granting
  * request REQ, signed by KEYDIR's agency, naming those: the broker must
- * refuse it), expiring RECIPIENT SECONDS (an honest message to RECIPIENT
- * that expires SECONDS from now, which no agent sends: the broker must
- * accept it; prints its id), to-self (an honest message to KEYDIR's own
+ * refuse it), expiring RECIPIENT SECONDS [BYTES] (an honest message to
+ * RECIPIENT that expires SECONDS from now, which no agent sends, with an
+ * attachment of BYTES random bytes if given: the broker must accept it;
+ * prints its id), to-self (an honest message to KEYDIR's own
  * agency, which the agent refuses to send: the broker must refuse it).
  */
 #include <stdio.h>
@@ -261,26 +262,32 @@ case_header(struct enl_header *h, const char *to)
 }
 
 /* Seals an honest CASE_MESSAGE to `to` (expiring `expires_in` seconds
- * from now, if not 0) and submits it: submit_named's answer. */
+ * from now, if not 0; with an attachment of `size` random bytes, if not
+ * 0) and submits it: submit_named's answer. */
 static int
 submit_case(nng_socket s, const struct enl_identity *me, const struct enl_keyring *kr,
-	    const char *to, int expires_in)
+	    const char *to, int expires_in, size_t size)
 {
 	struct enl_header h;
-	struct enl_limits lim = {1 << 20};
-	struct enl_payload p = {"s", "by hand", 0, NULL, NULL, 0, NULL};
+	struct enl_limits lim = {(1 << 20) + size};
+	struct enl_attachment att = {"random.bin", "", NULL, size};
+	struct enl_payload p = {"s", "by hand", size ? 1 : 0, &att, NULL, 0, NULL};
 	int64_t now = (int64_t)time(NULL);
-	uint8_t *env = NULL;
+	uint8_t *env = NULL, *data = malloc(size ? size : 1);
 	size_t len = 0;
-	int rc;
+	int rc = 2;
 
+	if (data == NULL)
+		return 2;
+	randombytes_buf(data, size);
+	att.data = data;
 	case_header(&h, to);
 	if (expires_in != 0)
 		h.expires_at = now + expires_in;
-	if (enl_envelope_seal(me, kr, &lim, &h, &p, now, &env, &len) != ENL_OK)
-		return 2;
-	rc = submit_named(s, me, kr, h.message_id, env, len);
+	if (enl_envelope_seal(me, kr, &lim, &h, &p, now, &env, &len) == ENL_OK)
+		rc = submit_named(s, me, kr, h.message_id, env, len);
 	free(env);
+	free(data);
 	return rc;
 }
 
@@ -406,11 +413,12 @@ main(int argc, char **argv)
 		ok = rc == 0;
 		free(env);
 	} else if (strcmp(mode, "expiring") == 0 && argc > 6) {
-		if ((rc = submit_case(s, me, &kr, argv[5], atoi(argv[6]))) == 2)
+		size_t size = argc > 7 ? (size_t)strtoul(argv[7], NULL, 10) : 0;
+		if ((rc = submit_case(s, me, &kr, argv[5], atoi(argv[6]), size)) == 2)
 			return 2;
 		ok = rc == 0;
 	} else if (strcmp(mode, "to-self") == 0) {
-		if ((rc = submit_case(s, me, &kr, enl_identity_id(me), 0)) == 2)
+		if ((rc = submit_case(s, me, &kr, enl_identity_id(me), 0, 0)) == 2)
 			return 2;
 		ok = rc == 1;
 	} else if (strcmp(mode, "forward") == 0 && argc >= 9) {

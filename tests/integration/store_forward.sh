@@ -81,6 +81,14 @@ id3=$(enl AR-UIF send --to BR-PF --text "large" --attach "$NET/scan.bin" --wait 
 ok "the large message is receipted" test ${#id3} = 32
 ok "  ... kept in its own file" test -s "$NET/broker/data/blobs/$id3"
 is "  ... and not in the database" "$(sqlite3 "$NET/broker/data/store.sqlite" "select length(envelope) from messages where hex(id) = upper('$id3')")" 0
+# ... and two that expire in 8 s, one of them large, while BR-PF is away and
+# the store is turned into an earlier build's (deliveries without expiry)
+exp2=$("$BIN/tests/rawclient" expiring "tcp://127.0.0.1:$BROKER_PORT" "$NET/AR-UIF/key" \
+	"$NET/directory" BR-PF 8 | tail -n 1)
+exp3=$("$BIN/tests/rawclient" expiring "tcp://127.0.0.1:$BROKER_PORT" "$NET/AR-UIF/key" \
+	"$NET/directory" BR-PF 8 $((2 * 1024 * 1024)) | tail -n 1)
+ok "two that expire soon are receipted, the large one in a file" \
+	test ${#exp2} = 32 -a ${#exp3} = 32 -a -s "$NET/broker/data/blobs/$exp3"
 stop_broker TERM
 printf 'half-written' > "$NET/broker/data/blobs/00112233445566778899aabbccddeeff"
 # a store as an earlier build left it: deliveries without their expiry
@@ -92,6 +100,14 @@ ok "a store of an earlier build is brought up to date" \
 	grep -q "deliveries now keep their message's expiry" "$NET/broker/log"
 ok "  ... with the expiry index" test "$(sqlite3 "$NET/broker/data/store.sqlite" \
 	"select count(*) from sqlite_master where name = 'deliveries_expiring'")" = 1
+expiring() { # how many of exp2 and exp3 have their expiry, and in state $1 if given
+	sqlite3 "$NET/broker/data/store.sqlite" "select count(*) from deliveries d join messages m
+		on m.seq = d.msg where hex(m.id) in (upper('$exp2'), upper('$exp3'))
+		and d.expires_at > 0 ${1:+and d.state = $1}"
+}
+is "  ... and the expiry of deliveries stored before, read from their headers" "$(expiring)" 2
+swept() { test "$(expiring 7)" = 2; }
+ok "  ... so that both are marked EXPIRED while BR-PF is still away" wait_for 30 "swept" swept
 start_agent BR-PF || finish
 ok "the large message is delivered after the restart" wait_for 30 "large" test -e "$NET/BR-PF/spool/inbox/$id3.env"
 enl BR-PF read --save "$NET/saved" "$id3" > /dev/null
