@@ -806,7 +806,8 @@ stored_expiry(const struct sq *s, const uint8_t *id, const uint8_t *env, size_t 
 }
 
 /* The expiry of every delivery nobody fetched yet, from its message's
- * header, in one transaction: for deliveries stored before the column. */
+ * header: for deliveries stored before the column (in upgrade's
+ * transaction). */
 static int
 backfill_expiry(struct sq *s)
 {
@@ -819,8 +820,7 @@ backfill_expiry(struct sq *s)
 		    SQLITE_OK ||
 	    (rc = sqlite3_prepare_v2(s->db, "UPDATE deliveries SET expires_at = ?1 "
 					    "WHERE msg = ?2 AND state = 1", -1, &upd, NULL)) !=
-		    SQLITE_OK ||
-	    (rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) != SQLITE_OK)
+		    SQLITE_OK)
 		goto out;
 	while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
 		int64_t at;
@@ -837,9 +837,7 @@ backfill_expiry(struct sq *s)
 		if (rc != SQLITE_DONE)
 			break;
 	}
-	rc = rc == SQLITE_DONE ? sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) : rc;
-	if (rc != SQLITE_OK)
-		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
 out:
 	sqlite3_finalize(sel);
 	sqlite3_finalize(upd);
@@ -859,12 +857,17 @@ upgrade(struct sq *s, const char *path)
 	int rc;
 
 	if (!compiles(db, "SELECT expires_at FROM deliveries LIMIT 0")) {
-		rc = sqlite3_exec(db, "ALTER TABLE deliveries ADD COLUMN "
+		/* the column and what it holds, or neither */
+		rc = sqlite3_exec(db, "BEGIN IMMEDIATE; ALTER TABLE deliveries ADD COLUMN "
 				      "expires_at INTEGER NOT NULL DEFAULT 0", NULL, NULL, NULL);
 		if (rc == SQLITE_OK)
 			rc = backfill_expiry(s);
-		if (rc != SQLITE_OK)
+		if (rc == SQLITE_OK)
+			rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+		if (rc != SQLITE_OK) {
+			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 			return rc;
+		}
 		blog("store: %s: deliveries now keep their message's expiry", path);
 	}
 	/* only deliveries nobody fetched yet, of messages that expire */
