@@ -15,8 +15,6 @@
 
 /* ---- FETCH (long poll) ---- */
 
-#define HEAD_MAX (64u << 10)	/* read of a large envelope to get at its header */
-
 static int
 collect_env(void *arg, const uint8_t id[ENL_MSG_ID_LEN], const uint8_t *env, size_t len,
 	    int *fd)
@@ -96,25 +94,13 @@ mark_expired(struct server *srv, struct store *st, const struct env_ref *f,
 {
 	struct enl_limits lim = {.max_payload = srv->p.cfg->max_payload};
 	struct enl_header h;
-	const uint8_t *b = f->bytes;
-	uint8_t *head = NULL;
-	size_t n = f->len;
-	int rc;
+	/* the stored bytes verified at SUBMIT: their header can be read (a
+	 * large one's unread, it goes out; its reading fails then) */
+	int rc = f->bytes != NULL ? enl_envelope_peek(f->bytes, f->len, &lim, &h)
+				  : enl_envelope_peek_file(f->fd, f->len, &lim, &h);
 
-	/* the stored bytes verified at SUBMIT: their header can be read, from
-	 * the start of a file (an envelope begins with its header) */
-	if (b == NULL) {
-		n = n < HEAD_MAX ? n : HEAD_MAX;
-		if ((head = malloc(n)) == NULL)
-			return ENL_E_NOMEM;
-		if (pread(f->fd, head, n, 0) != (ssize_t)n) {
-			free(head);	/* unread, it goes out; its reading fails then */
-			return ENL_E_EXISTS;
-		}
-		b = head;
-	}
-	rc = enl_envelope_peek(b, n, &lim, &h);
-	free(head);
+	if (rc == ENL_E_NOMEM && f->bytes == NULL)
+		return rc;
 	if (rc != ENL_OK || h.expires_at == 0 || h.expires_at > now)
 		return ENL_E_EXISTS;
 	return expire_delivery(srv, st, f->id, agency, h.expires_at, now);

@@ -779,8 +779,7 @@ stored_expiry(const struct sq *s, const uint8_t *id, const uint8_t *env, size_t 
 {
 	struct enl_limits lim = {(size_t)1 << 40};	/* verified when stored */
 	struct enl_header h;
-	uint8_t *head = NULL;
-	int64_t at = 0;
+	int rc;
 
 	if (len == 0) {	/* kept in its own file */
 		char path[1200];
@@ -789,20 +788,12 @@ stored_expiry(const struct sq *s, const uint8_t *id, const uint8_t *env, size_t 
 		blob_path(s, id, path, sizeof(path));
 		if (enl_file_open(path, SIZE_MAX, &fd, &size) != ENL_OK)
 			return 0;
-		len = size < (64u << 10) ? size : (64u << 10);
-		if ((head = malloc(len ? len : 1)) != NULL &&
-		    pread(fd, head, len, 0) != (ssize_t)len) {
-			free(head);
-			head = NULL;
-		}
+		rc = enl_envelope_peek_file(fd, size, &lim, &h);
 		close(fd);
-		if ((env = head) == NULL)
-			return 0;
+	} else {
+		rc = enl_envelope_peek(env, len, &lim, &h);
 	}
-	if (enl_envelope_peek(env, len, &lim, &h) == ENL_OK)
-		at = h.expires_at;
-	free(head);
-	return at;
+	return rc == ENL_OK ? h.expires_at : 0;
 }
 
 /* The expiry of every delivery nobody fetched yet, from its message's

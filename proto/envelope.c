@@ -1,5 +1,7 @@
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -637,6 +639,21 @@ enl_envelope_peek(const uint8_t *buf, size_t len, const struct enl_limits *lim,
 		return rc;
 	rc = header_unpack(e->header.data, e->header.len, hdr);
 	envelope_free(e, buf, len);
+	return rc;
+}
+
+int
+enl_envelope_peek_file(int fd, size_t size, const struct enl_limits *lim,
+		       struct enl_header *hdr)
+{
+	size_t n = size < ((size_t)64 << 10) ? size : (size_t)64 << 10;
+	uint8_t *head = malloc(n ? n : 1);
+	int rc;
+
+	if (head == NULL)
+		return ENL_E_NOMEM;
+	rc = pread(fd, head, n, 0) == (ssize_t)n ? enl_envelope_peek(head, n, lim, hdr) : ENL_E_IO;
+	free(head);
 	return rc;
 }
 

@@ -133,6 +133,43 @@ enl_pb_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *buf,
 }
 
 /*
+ * One record of buf[*off, end) in its plain form: its key (field number and
+ * wire type), and for a length-delimited one where its value starts
+ * (*data) and its length (*n); *off moves past it. False if it is anything
+ * but plain: a field number of 0 or beyond 2^29 - 1, a varint not in its
+ * shortest form, a value past the end, a group.
+ */
+static bool
+record_next(const uint8_t *buf, size_t end, size_t *off, uint64_t *key, size_t *data,
+	    uint64_t *n)
+{
+	size_t rec = *off;
+
+	if (!enl_varint_get(buf, end, off, key) || *off - rec > 5 || (*key >> 3) == 0 ||
+	    (*key >> 3) > 0x1fffffff)
+		return false;
+	switch (*key & 7) {
+	case 0:
+		return enl_varint_get(buf, end, off, n);
+	case 1:
+	case 5:
+		*n = (*key & 7) == 1 ? 8 : 4;
+		break;
+	case 2:
+		if (!enl_varint_get(buf, end, off, n))
+			return false;
+		*data = *off;
+		break;
+	default:
+		return false;
+	}
+	if (*n > end - *off)
+		return false;
+	*off += (size_t)*n;
+	return true;
+}
+
+/*
  * Finds the one record of top-level field `field` (length-delimited, not
  * empty) where the canonical encoding puts it: every record before it of
  * a lower field number, every one after of a higher. False if it is not
@@ -148,43 +185,22 @@ find_record(const uint8_t *buf, size_t len, unsigned field, size_t *start, size_
 	bool found = false, later = false;
 
 	while (off < len) {
-		size_t rec = off;
-		uint64_t key, n;
-		if (!enl_varint_get(buf, len, &off, &key) || off - rec > 5 || (key >> 3) == 0 ||
-		    (key >> 3) > 0x1fffffff)
+		size_t rec = off, at = 0;
+		uint64_t key, n = 0;
+		if (!record_next(buf, len, &off, &key, &at, &n))
 			return false;
 		if ((key >> 3) == field && ((key & 7) != 2 || found || later))
 			return false;
 		if ((key >> 3) < field && found)
 			return false;
 		later = later || (key >> 3) > field;
-		switch (key & 7) {
-		case 0:
-			if (!enl_varint_get(buf, len, &off, &n))
+		if ((key >> 3) == field) {
+			if (n == 0)	/* proto3 leaves an empty field out */
 				return false;
-			break;
-		case 1:
-		case 5:
-			n = (key & 7) == 1 ? 8 : 4;
-			if (n > len - off)
-				return false;
-			off += (size_t)n;
-			break;
-		case 2:
-			if (!enl_varint_get(buf, len, &off, &n) || n > len - off)
-				return false;
-			if ((key >> 3) == field) {
-				if (n == 0)	/* proto3 leaves an empty field out */
-					return false;
-				found = true;
-				*start = rec;
-				*data = off;
-				*end = off + (size_t)n;
-			}
-			off += (size_t)n;
-			break;
-		default:
-			return false;
+			found = true;
+			*start = rec;
+			*data = at;
+			*end = off;
 		}
 	}
 	return found;
@@ -304,6 +320,39 @@ put(uint8_t *out, size_t *pos, const void *p, size_t n)
 	return true;
 }
 
+/* A lent value's record in the shadow: its key, then a placeholder that
+ * names it (FIND records where the value is). */
+static bool
+hole(struct lend *l, enum pass pass, size_t data, size_t n, uint8_t *out, size_t *pos,
+     const uint8_t *key, size_t key_len)
+{
+	uint8_t ph[1 + MARK_LEN];
+	uint32_t k = 0;
+
+	if (pass == FIND) {
+		if (l->n == l->cap) {
+			size_t cap = l->cap ? 2 * l->cap : 8;
+			struct hole *h = realloc(l->holes, cap * sizeof(*h));
+			if (h == NULL) {
+				l->nomem = true;
+				return false;
+			}
+			l->holes = h;
+			l->cap = cap;
+		}
+		l->holes[l->n++] = (struct hole){data, n};
+	}
+	if (pass == WRITE)
+		k = (uint32_t)l->next++;
+	ph[0] = MARK_LEN;
+	memcpy(ph + 1, l->mark, MARK_KEY);
+	for (int b = 0; b < 4; b++)
+		ph[1 + MARK_KEY + b] = (uint8_t)(k >> (8 * b));
+	put(out, pos, key, key_len);
+	put(out, pos, ph, sizeof(ph));
+	return true;
+}
+
 /*
  * The records [start, end) of a message of `d`, rewritten with every bytes
  * value of at least l->min bytes (at any depth) replaced by a placeholder
@@ -322,82 +371,34 @@ shadow(struct lend *l, const ProtobufCMessageDescriptor *d, size_t start, size_t
 	if (depth > LEND_DEPTH)
 		return false;
 	while (off < end) {
-		size_t rec = off, data;
-		uint64_t key, n;
+		size_t rec = off, data = 0;
+		uint64_t key, n = 0;
 		const ProtobufCFieldDescriptor *f;
-		if (!enl_varint_get(buf, end, &off, &key) || off - rec > 5 || (key >> 3) == 0 ||
-		    (key >> 3) > 0x1fffffff)
+		if (!record_next(buf, end, &off, &key, &data, &n))
 			return false;
 		f = protobuf_c_message_descriptor_get_field(d, (unsigned)(key >> 3));
 		if (f == NULL)
 			return false;	/* unknown: the copying parse refuses it */
-		switch (key & 7) {
-		case 0:
-			if (!enl_varint_get(buf, end, &off, &n))
+		if ((key & 7) == 2 && f->type == PROTOBUF_C_TYPE_MESSAGE) {
+			size_t sub = 0;
+			uint8_t pre[10];
+			if (!shadow(l, f->descriptor, data, off, pass == FIND ? FIND : SIZE, NULL,
+				    &sub, depth + 1))
 				return false;
-			break;
-		case 1:
-		case 5:
-			n = (key & 7) == 1 ? 8 : 4;
-			if (n > end - off)
-				return false;
-			off += (size_t)n;
-			break;
-		case 2:
-			if (!enl_varint_get(buf, end, &off, &n) || n > end - off)
-				return false;
-			data = off;
-			off += (size_t)n;
-			if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
-				size_t sub = 0;
-				if (!shadow(l, f->descriptor, data, off,
-					    pass == FIND ? FIND : SIZE, NULL, &sub, depth + 1))
-					return false;
-				uint8_t pre[10];
-				put(out, &pos, buf + rec, data - rec - varint_len(n));
-				put(out, &pos, pre, enl_varint_put(pre, sub));
-				if (pass == WRITE) {
-					size_t w = 0;
-					shadow(l, f->descriptor, data, off, WRITE, out + pos, &w,
-					       depth + 1);
-				}
-				pos += sub;
-				continue;
+			put(out, &pos, buf + rec, data - rec - varint_len(n));
+			put(out, &pos, pre, enl_varint_put(pre, sub));
+			if (pass == WRITE) {
+				size_t w = 0;
+				shadow(l, f->descriptor, data, off, WRITE, out + pos, &w, depth + 1);
 			}
-			if (f->type == PROTOBUF_C_TYPE_BYTES && n >= l->min) {
-				uint8_t ph[1 + MARK_LEN], idx[4];
-				if (pass == FIND) {
-					if (l->n == l->cap) {
-						size_t cap = l->cap ? 2 * l->cap : 8;
-						struct hole *h = realloc(l->holes, cap * sizeof(*h));
-						if (h == NULL) {
-							l->nomem = true;
-							return false;
-						}
-						l->holes = h;
-						l->cap = cap;
-					}
-					l->holes[l->n++] = (struct hole){data, (size_t)n};
-				}
-				if (pass == WRITE) {
-					uint32_t k = (uint32_t)l->next++;
-					for (int b = 0; b < 4; b++)
-						idx[b] = (uint8_t)(k >> (8 * b));
-				} else {
-					memset(idx, 0, sizeof(idx));
-				}
-				put(out, &pos, buf + rec, data - rec - varint_len(n));
-				ph[0] = MARK_LEN;
-				memcpy(ph + 1, l->mark, MARK_KEY);
-				memcpy(ph + 1 + MARK_KEY, idx, 4);
-				put(out, &pos, ph, sizeof(ph));
-				continue;
-			}
-			break;
-		default:
-			return false;	/* groups: not in the schema */
+			pos += sub;
+		} else if ((key & 7) == 2 && f->type == PROTOBUF_C_TYPE_BYTES && n >= l->min) {
+			if (!hole(l, pass, data, (size_t)n, out, &pos, buf + rec,
+				  data - rec - varint_len(n)))
+				return false;
+		} else {
+			put(out, &pos, buf + rec, off - rec);
 		}
-		put(out, &pos, buf + rec, off - rec);
 	}
 	*size = pos;
 	return true;

@@ -342,6 +342,12 @@ int enl_envelope_verify(const uint8_t *buf, size_t len,
 int enl_envelope_peek(const uint8_t *buf, size_t len, const struct enl_limits *lim,
 		      struct enl_header *hdr) ENL_WUR;
 
+/* enl_envelope_peek of a canonical envelope of `size` bytes in the file fd,
+ * from its first 64 KiB alone (its header comes first): a large stored
+ * envelope's header without reading it all. ENL_E_IO besides. */
+int enl_envelope_peek_file(int fd, size_t size, const struct enl_limits *lim,
+			   struct enl_header *hdr) ENL_WUR;
+
 /* An opened message; free with enl_message_free (wipes the plaintext). */
 struct enl_message {
 	struct enl_header header;

@@ -1,5 +1,6 @@
 /* Envelope seal and open: round trips, limits, refusals, tampering. */
 #include <string.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -282,6 +283,21 @@ test_large_envelope(void)
 	CHECK_RC(enl_envelope_peek(env, 64u << 10, &lim, &ph), ENL_OK);
 	CHECK(memcmp(ph.message_id, h.message_id, ENL_MSG_ID_LEN) == 0 &&
 	      ph.expires_at == NOW + 60);
+	/* ... the same from its file */
+	{
+		char path[] = "/tmp/enlace-peek-XXXXXX";
+		int fd = mkstemp(path);
+		REQUIRE(fd >= 0);
+		unlink(path);
+		CHECK(write(fd, env, len) == (ssize_t)len);
+		memset(&ph, 0, sizeof(ph));
+		CHECK_RC(enl_envelope_peek_file(fd, len, &lim, &ph), ENL_OK);
+		CHECK(memcmp(ph.message_id, h.message_id, ENL_MSG_ID_LEN) == 0 &&
+		      ph.expires_at == NOW + 60);
+		CHECK(ftruncate(fd, 100) == 0);	/* shorter than it is said to be */
+		CHECK_RC(enl_envelope_peek_file(fd, len, &lim, &ph), ENL_E_IO);
+		close(fd);
+	}
 	free(env);
 	free(data);
 }
