@@ -105,17 +105,15 @@ receipt_gather(struct server *srv, const uint8_t id[ENL_MSG_ID_LEN], struct rece
 	return ENL_OK;
 }
 
-/* Encodes and signs the receipt into *out. On any thread. */
+/* Encodes what the receipt says into *out (ReceiptBody bytes). On any
+ * thread. */
 static int
-receipt_sign(struct server *srv, const struct receipt_job *rj, Enlace__Signed **out)
+receipt_pack(struct server *srv, const struct receipt_job *rj, uint8_t **out, size_t *out_len)
 {
 	Enlace__ReceiptBody body = ENLACE__RECEIPT_BODY__INIT;
 	Enlace__RecipientState *rs = calloc(rj->n + 1, sizeof(*rs));
 	Enlace__RecipientState **ptrs = calloc(rj->n + 1, sizeof(*ptrs));
 	ProtobufCBinaryData inc[ENL_MERKLE_MAX_PROOF];
-	Enlace__Signed *sg = NULL;
-	uint8_t *bytes = NULL;
-	size_t len = 0;
 	int rc = ENL_E_NOMEM;
 
 	if (rs == NULL || ptrs == NULL)
@@ -157,63 +155,112 @@ receipt_sign(struct server *srv, const struct receipt_job *rj, Enlace__Signed **
 		body.entry.data = rj->entry;
 		body.entry.len = rj->entry_len;
 	}
-	if ((rc = enl_pb_pack(&body.base, &bytes, &len)) != ENL_OK)
-		goto out;
-	rc = ENL_E_NOMEM;
-	if ((sg = malloc(sizeof(*sg))) == NULL)
-		goto out;
-	enlace__signed__init(sg);
-	if ((sg->signature.data = malloc(64)) == NULL)
-		goto out;
-	sg->signature.len = 64;
-	rc = enl_identity_sign(srv->p.me, ENL_LABEL_RECEIPT, bytes, len, sg->signature.data);
-	if (rc != ENL_OK)
-		goto out;
-	sg->body.data = bytes;
-	sg->body.len = len;
-	bytes = NULL;
-	*out = sg;
-	sg = NULL;
+	rc = enl_pb_pack(&body.base, out, out_len);
 out:
-	if (sg != NULL) {
-		free(sg->signature.data);
-		free(sg);
-	}
-	free(bytes);
 	free(rs);
 	free(ptrs);
 	return rc;
 }
 
-static void
-signed_free(Enlace__Signed *sg)
+/* Drops what a receipt not sent holds (the broker is going down). */
+void
+receipt_drop(struct work *w)
 {
-	if (sg != NULL) {
-		free(sg->body.data);
-		free(sg->signature.data);
-		free(sg);
-	}
+	receipt_job_free(w->rj);
+	w->rj = NULL;
+	free(w->rbody);
+	w->rbody = NULL;
 }
 
-/* On an nng thread: signs the gathered receipt and answers with it. */
+/* On an nng thread: answers with the receipt signed in its batch, or
+ * with why it could not be made. */
 void
 receipt_send(struct work *w)
 {
 	Enlace__Response r = ENLACE__RESPONSE__INIT;
-	struct receipt_job *rj = w->rj;
-	Enlace__Signed *sg = NULL;
-	int rc;
+	Enlace__SignedReceipt sr = ENLACE__SIGNED_RECEIPT__INIT;
+	ProtobufCBinaryData path[ENL_MERKLE_BATCH_DEPTH];
 
-	w->rj = NULL;
-	rc = receipt_sign(w->srv, rj, &sg);
-	receipt_job_free(rj);
-	if (rc != ENL_OK) {
-		respond_status(w, rc, NULL);
+	if (w->rrc != ENL_OK) {
+		receipt_drop(w);
+		respond_status(w, w->rrc, NULL);
 		return;
 	}
-	r.receipt = sg;
+	for (size_t i = 0; i < w->rproof.n_path; i++) {
+		path[i].data = w->rproof.path[i];
+		path[i].len = ENL_MERKLE_HASH_LEN;
+	}
+	sr.body.data = w->rbody;
+	sr.body.len = w->rbody_len;
+	sr.signature.data = w->rsig;
+	sr.signature.len = sizeof(w->rsig);
+	sr.batch_size = w->rproof.size;
+	sr.batch_index = w->rproof.index;
+	sr.n_batch_path = w->rproof.n_path;
+	sr.batch_path = path;
+	r.receipt = &sr;
 	respond(w, &r);
-	signed_free(sg);
+	receipt_drop(w);
+}
+
+/*
+ * On an nng thread, for the first of a writer round's receipts (linked by
+ * next_receipt): encodes them all, signs them with one signature (a
+ * batch: enlace/merkle.h), and has each answered on its own work's
+ * thread: one signature for the round's receipts, however many.
+ */
+void
+receipt_batch_send(struct work *first)
+{
+	struct server *srv = first->srv;
+	struct work *w, *next, **ws = NULL;
+	const uint8_t **bodies = NULL;
+	size_t *lens = NULL, n = 0, m = 0;
+	struct enl_batch_proof *proofs = NULL;
+	uint8_t sig[64];
+	int rc = ENL_E_NOMEM;
+
+	for (w = first; w != NULL; w = w->next_receipt)
+		n++;
+	ws = calloc(n, sizeof(*ws));
+	bodies = calloc(n, sizeof(*bodies));
+	lens = calloc(n, sizeof(*lens));
+	proofs = malloc(n * sizeof(*proofs));
+	for (w = first; w != NULL; w = w->next_receipt) {
+		w->rrc = receipt_pack(srv, w->rj, &w->rbody, &w->rbody_len);
+		receipt_job_free(w->rj);
+		w->rj = NULL;
+		if (w->rrc == ENL_OK && ws != NULL && bodies != NULL && lens != NULL) {
+			ws[m] = w;
+			bodies[m] = w->rbody;
+			lens[m++] = w->rbody_len;
+		}
+	}
+	if (m > 0 && proofs != NULL)
+		rc = enl_identity_sign_batch(srv->p.me, ENL_LABEL_RECEIPT_BATCH, bodies, lens, m, sig,
+					     proofs);
+	for (size_t i = 0; i < m; i++) {
+		ws[i]->rrc = rc;
+		if (rc == ENL_OK) {
+			memcpy(ws[i]->rsig, sig, sizeof(sig));
+			ws[i]->rproof = proofs[i];
+		}
+	}
+	if (m == 0)	/* out of memory before any was listed */
+		for (w = first; w != NULL; w = w->next_receipt)
+			if (w->rrc == ENL_OK)
+				w->rrc = rc;
+	free(ws);
+	free(bodies);
+	free(lens);
+	free(proofs);
+	for (w = first->next_receipt; w != NULL; w = next) {
+		next = w->next_receipt;	/* w is another thread's once deferred */
+		w->next_receipt = NULL;
+		defer_reply(w, REPLY_RECEIPT);
+	}
+	first->next_receipt = NULL;
+	receipt_send(first);
 }
 
 /*
@@ -227,18 +274,49 @@ defer_reply(struct work *w, int kind)
 	/* completes at once: work_cb runs on nng's task threads */
 	if (nng_aio_begin(w->aio)) {
 		nng_aio_finish(w->aio, 0);
-	} else {	/* stopped: the broker is going down */
-		w->replying = REPLY_NONE;
-		receipt_job_free(w->rj);
-		w->rj = NULL;
+		return;
+	}
+	/* stopped: the broker is going down */
+	w->replying = REPLY_NONE;
+	if (kind == REPLY_RECEIPT_BATCH)
+		receipts_drop(w);
+	else
+		receipt_drop(w);
+}
+
+/* Drops a round's receipts, none sent. */
+void
+receipts_drop(struct work *first)
+{
+	struct work *w, *next;
+
+	for (w = first; w != NULL; w = next) {
+		next = w->next_receipt;
+		w->next_receipt = NULL;
+		receipt_drop(w);
 	}
 }
 
+/* On the writer: the receipt waits for the end of the round, to be signed
+ * with the round's others (receipts_flush). */
 void
 respond_receipt_job(struct work *w, struct receipt_job *rj)
 {
 	w->rj = rj;
-	defer_reply(w, REPLY_RECEIPT);
+	w->next_receipt = w->srv->receipts;
+	w->srv->receipts = w;
+}
+
+/* On the writer, once a round's jobs are done: its receipts go to be
+ * signed together. */
+void
+receipts_flush(struct server *srv)
+{
+	struct work *first = srv->receipts;
+
+	srv->receipts = NULL;
+	if (first != NULL)
+		defer_reply(first, REPLY_RECEIPT_BATCH);
 }
 
 void

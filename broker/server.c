@@ -216,8 +216,7 @@ work_reset(struct work *w)
 		protobuf_c_message_free_unpacked(&w->decision->base, NULL);
 	w->decision = NULL;
 	w->replying = REPLY_NONE;
-	receipt_job_free(w->rj);
-	w->rj = NULL;
+	receipt_drop(w);
 }
 
 void
@@ -633,6 +632,15 @@ handle_hello(struct work *w, uint32_t pipe, const uint8_t *frame, size_t len)
 	send_bytes(w, welcome, wlen);
 }
 
+/* The end of a writer round: its receipts go to be signed together, and
+ * its waiting fetches are answered. */
+static void
+round_complete(void *arg, int rc)
+{
+	receipts_flush(arg);
+	fetch_complete(arg, rc);
+}
+
 void
 work_cb(void *arg)
 {
@@ -645,11 +653,15 @@ work_cb(void *arg)
 		int kind = w->replying;
 		w->replying = REPLY_NONE;
 		if (res == NNG_ECLOSED || res == NNG_ECANCELED) {
-			receipt_job_free(w->rj);
-			w->rj = NULL;
+			if (kind == REPLY_RECEIPT_BATCH)
+				receipts_drop(w);
+			else
+				receipt_drop(w);
 			return;
 		}
-		if (kind == REPLY_RECEIPT)
+		if (kind == REPLY_RECEIPT_BATCH)
+			receipt_batch_send(w);
+		else if (kind == REPLY_RECEIPT)
 			receipt_send(w);
 		else
 			fetch_reply(w);
@@ -749,7 +761,7 @@ server_start(const struct server_params *p, struct server **out)
 	}
 	{
 		struct writer_tick t = {fetch_prepare, log_commit, log_abort, log_sign,
-					fetch_complete, srv};
+					round_complete, srv};
 		writer_set_tick(p->writer, &t);
 	}
 	for (size_t i = 0; i < srv->n_works; i++)

@@ -10,6 +10,7 @@
 #include <nng/nng.h>
 
 #include "broker.h"
+#include "enlace/merkle.h"
 #include "enlace/wire.h"
 
 #define REPLAY_SLOTS 16384
@@ -81,9 +82,16 @@ struct work {
 	bool hdr_ok;
 	/* a cosignature received: the lines for its size, after the commit */
 	char *cosigs;
-	/* a receipt gathered on the writer, to be signed and sent by nng */
+	/* a receipt gathered on the writer, to be signed with its round's
+	 * others (next_receipt) and sent by nng */
 	struct receipt_job *rj;
-	enum { REPLY_NONE, REPLY_RECEIPT, REPLY_FETCH } replying;
+	struct work *next_receipt;
+	uint8_t *rbody;		/* ReceiptBody bytes, signed in the batch... */
+	size_t rbody_len;
+	uint8_t rsig[64];	/* ...with this signature, */
+	struct enl_batch_proof rproof;	/* ... at this place */
+	int rrc;		/* or why there is no receipt */
+	enum { REPLY_NONE, REPLY_RECEIPT, REPLY_RECEIPT_BATCH, REPLY_FETCH } replying;
 	/* the policy's decision for each recipient of a submission */
 	struct policy_decision *decisions;
 	bool *held;		/* a forward: recipients waiting for consent */
@@ -116,6 +124,7 @@ struct server {
 	size_t replay_next;
 	struct work *parked;	/* writer thread only */
 	struct work *ready;	/* writer thread only: answered after the commit */
+	struct work *receipts;	/* writer thread only: the round's receipts so far */
 	char *checkpoint;	/* writer thread only: the newest signed checkpoint */
 	uint64_t checkpoint_size;
 	char *cosigs;		/* writer thread only: cosignatures of cosig_size */
@@ -153,8 +162,12 @@ void work_reset(struct work *w);
 /* receipt.c */
 int receipt_gather_log(struct server *srv, struct receipt_job *rj);
 void defer_reply(struct work *w, int kind);
+void receipt_batch_send(struct work *first);
+void receipt_drop(struct work *w);
 void receipt_job_free(struct receipt_job *rj);
 void receipt_send(struct work *w);
+void receipts_drop(struct work *first);
+void receipts_flush(struct server *srv);
 void respond_fresh_receipt(struct work *w);
 void respond_receipt(struct work *w, const uint8_t id[ENL_MSG_ID_LEN]);
 void respond_receipt_job(struct work *w, struct receipt_job *rj);

@@ -624,7 +624,7 @@ log_state_load(struct agent *a)
 /* Every receipt's SUBMITTED entry must be in the broker's log, under a
  * checkpoint consistent with the ones held. */
 static void
-receipt_audit(struct agent *a, const Enlace__Signed *sg, const char *what)
+receipt_audit(struct agent *a, const Enlace__SignedReceipt *sg, const char *what)
 {
 	Enlace__ReceiptBody *b = NULL;
 	uint64_t size = 0;

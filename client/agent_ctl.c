@@ -772,7 +772,7 @@ out:
 /* Checks a receipt's broker signature and each ack signature, and answers
  * with the recipients' states. */
 static void
-reply_receipt(struct ctl *c, const Enlace__Signed *sg, const char *note)
+reply_receipt(struct ctl *c, const Enlace__SignedReceipt *sg, const char *note)
 {
 	char why[200] = "";
 	struct agent *a = c->a;
@@ -793,12 +793,11 @@ reply_receipt(struct ctl *c, const Enlace__Signed *sg, const char *note)
 	/* signed by a version of the broker's key: a receipt kept from before
 	 * the broker rotated its key is signed by the older one */
 	ok = false;
-	if (sg->signature.len == 64 && strcmp(b->broker, a->cfg.broker_id) == 0 &&
+	if (strcmp(b->broker, a->cfg.broker_id) == 0 &&
 	    (bc = enl_directory_find(a->dir, b->broker)) != NULL)
 		for (size_t k = 0; k < bc->n_keys && !ok; k++)
 			ok = kr.signing_key(kr.ctx, b->broker, bc->keys[k].version, pk) == ENL_OK &&
-			     enl_verify_labeled(pk, ENL_LABEL_RECEIPT, sg->body.data, sg->body.len,
-						sg->signature.data) == ENL_OK;
+			     enl_receipt_check_signature(sg, pk) == ENL_OK;
 	for (size_t i = 0; ok && i < b->n_recipients; i++) {
 		const Enlace__RecipientState *rs = b->recipients[i];
 		int64_t revoked_at = 0;
@@ -860,7 +859,7 @@ ctl_receipts_of(struct ctl *c, const uint8_t *id, bool local_only)
 	Enlace__Request req = ENLACE__REQUEST__INIT;
 	Enlace__ReceiptsReq rr = ENLACE__RECEIPTS_REQ__INIT;
 	Enlace__Response *resp = NULL;
-	Enlace__Signed *sg = NULL;
+	Enlace__SignedReceipt *sg = NULL;
 	struct enl_keyring kr = keyring(a);
 	char hex[2 * ENL_MSG_ID_LEN + 1], kept[2048], where[2048], note[300] = "";
 	bool receipted;
@@ -916,7 +915,7 @@ ctl_receipts_of(struct ctl *c, const uint8_t *id, bool local_only)
 	}
 	/* the receipt kept at sending time */
 	if (enl_file_read(kept, 1 << 20, &buf, &len) == ENL_OK &&
-	    enl_pb_unpack(&enlace__signed__descriptor, buf, len, 1 << 20,
+	    enl_pb_unpack(&enlace__signed_receipt__descriptor, buf, len, 1 << 20,
 			  (ProtobufCMessage **)&sg) == ENL_OK) {
 		if (note[0] != '\0')
 			snprintf(note + strlen(note), sizeof(note) - strlen(note),

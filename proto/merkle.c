@@ -1,4 +1,5 @@
 /* RFC 9162 section 2.1, recursively over an array of leaf hashes. */
+#include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -89,8 +90,8 @@ enl_merkle_inclusion_proof(const enl_mhash *leaves, uint64_t size, uint64_t inde
 }
 
 int
-enl_merkle_inclusion_verify(uint64_t index, uint64_t size, const enl_mhash leaf,
-			    const enl_mhash *proof, size_t proof_len, const enl_mhash root)
+enl_merkle_root_from_path(uint64_t index, uint64_t size, const enl_mhash leaf,
+			  const enl_mhash *proof, size_t proof_len, enl_mhash root)
 {
 	uint64_t fn = index, sn;
 	enl_mhash r;
@@ -114,8 +115,132 @@ enl_merkle_inclusion_verify(uint64_t index, uint64_t size, const enl_mhash leaf,
 		fn >>= 1;
 		sn >>= 1;
 	}
-	return sn == 0 && sodium_memcmp(r, root, ENL_MERKLE_HASH_LEN) == 0
-		       ? ENL_OK : ENL_E_BAD_SIGNATURE;
+	if (sn != 0)
+		return ENL_E_BAD_SIGNATURE;
+	memcpy(root, r, ENL_MERKLE_HASH_LEN);
+	return ENL_OK;
+}
+
+int
+enl_merkle_inclusion_verify(uint64_t index, uint64_t size, const enl_mhash leaf,
+			    const enl_mhash *proof, size_t proof_len, const enl_mhash root)
+{
+	enl_mhash r;
+	int rc = enl_merkle_root_from_path(index, size, leaf, proof, proof_len, r);
+
+	if (rc != ENL_OK)
+		return rc;
+	return sodium_memcmp(r, root, ENL_MERKLE_HASH_LEN) == 0 ? ENL_OK : ENL_E_BAD_SIGNATURE;
+}
+
+/*
+ * Level by level: pairs are hashed, and an odd last node moves up as it
+ * is. That is the tree of enl_merkle_root (its left subtrees are the
+ * largest powers of two), and a leaf's sibling at each level where it has
+ * one is the next hash of its audit path, bottom up.
+ */
+int
+enl_merkle_batch(const enl_mhash *leaves, size_t n, enl_mhash root,
+		 struct enl_batch_proof *proofs)
+{
+	enl_mhash *level;
+	size_t width = n;
+
+	if (n == 0 || n > ENL_MERKLE_BATCH_MAX)
+		return ENL_E_INVAL;
+	if ((level = malloc(n * sizeof(*level))) == NULL)
+		return ENL_E_NOMEM;
+	memcpy(level, leaves, n * sizeof(*level));
+	for (size_t i = 0; i < n; i++) {
+		proofs[i].size = (uint32_t)n;
+		proofs[i].index = (uint32_t)i;
+		proofs[i].n_path = 0;
+	}
+	for (unsigned depth = 0; width > 1; depth++) {
+		for (size_t i = 0; i < n; i++) {
+			size_t sib = (i >> depth) ^ 1;
+			if (sib < width)
+				memcpy(proofs[i].path[proofs[i].n_path++], level[sib],
+				       ENL_MERKLE_HASH_LEN);
+		}
+		for (size_t j = 0; j + 1 < width; j += 2)
+			enl_merkle_node_hash(level[j], level[j + 1], level[j / 2]);
+		if (width & 1)
+			memmove(level[width / 2], level[width - 1], ENL_MERKLE_HASH_LEN);
+		width = (width + 1) / 2;
+	}
+	memcpy(root, level[0], ENL_MERKLE_HASH_LEN);
+	free(level);
+	return ENL_OK;
+}
+
+/* label || 0x00 || size (4 bytes, big-endian) || root */
+static uint8_t *
+batch_message(const char *label, uint32_t size, const enl_mhash root, size_t *len)
+{
+	size_t ll = strlen(label) + 1;
+	uint8_t *m = malloc(ll + 4 + ENL_MERKLE_HASH_LEN);
+
+	if (m == NULL)
+		return NULL;
+	memcpy(m, label, ll);
+	m[ll] = (uint8_t)(size >> 24);
+	m[ll + 1] = (uint8_t)(size >> 16);
+	m[ll + 2] = (uint8_t)(size >> 8);
+	m[ll + 3] = (uint8_t)size;
+	memcpy(m + ll + 4, root, ENL_MERKLE_HASH_LEN);
+	*len = ll + 4 + ENL_MERKLE_HASH_LEN;
+	return m;
+}
+
+int
+enl_identity_sign_batch(const struct enl_identity *ident, const char *label,
+			const uint8_t *const *msgs, const size_t *lens, size_t n,
+			uint8_t sig[static 64], struct enl_batch_proof *proofs)
+{
+	enl_mhash *leaves, root;
+	uint8_t *m = NULL;
+	size_t mlen = 0;
+	int rc;
+
+	if (n == 0 || n > ENL_MERKLE_BATCH_MAX)
+		return ENL_E_INVAL;
+	if ((leaves = malloc(n * sizeof(*leaves))) == NULL)
+		return ENL_E_NOMEM;
+	for (size_t i = 0; i < n; i++)
+		enl_merkle_leaf_hash(msgs[i], lens[i], leaves[i]);
+	rc = enl_merkle_batch(leaves, n, root, proofs);
+	free(leaves);
+	if (rc != ENL_OK)
+		return rc;
+	if ((m = batch_message(label, (uint32_t)n, root, &mlen)) == NULL)
+		return ENL_E_NOMEM;
+	rc = enl_identity_sign_raw(ident, m, mlen, sig);
+	free(m);
+	return rc;
+}
+
+int
+enl_verify_batched(const uint8_t pk[static 32], const char *label, const uint8_t *msg,
+		   size_t len, const struct enl_batch_proof *p, const uint8_t sig[static 64])
+{
+	enl_mhash leaf, root;
+	uint8_t *m;
+	size_t mlen = 0;
+	int rc;
+
+	if (p->size == 0 || p->size > ENL_MERKLE_BATCH_MAX || p->n_path > ENL_MERKLE_BATCH_DEPTH)
+		return ENL_E_BAD_SIGNATURE;
+	enl_merkle_leaf_hash(msg, len, leaf);
+	rc = enl_merkle_root_from_path(p->index, p->size, leaf, (const enl_mhash *)p->path,
+				       p->n_path, root);
+	if (rc != ENL_OK)
+		return ENL_E_BAD_SIGNATURE;
+	if ((m = batch_message(label, p->size, root, &mlen)) == NULL)
+		return ENL_E_NOMEM;
+	rc = crypto_sign_verify_detached(sig, m, mlen, pk) == 0 ? ENL_OK : ENL_E_BAD_SIGNATURE;
+	free(m);
+	return rc;
 }
 
 static void

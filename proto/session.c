@@ -2,6 +2,7 @@
 
 #include <sodium.h>
 
+#include "enlace/merkle.h"
 #include "enlace/session.h"
 #include "enlace/wire.h"
 
@@ -582,4 +583,30 @@ enl_ack_message(const uint8_t id[ENL_MSG_ID_LEN], const uint8_t hash[ENL_HASH_LE
 	memcpy(out + ENL_MSG_ID_LEN, hash, ENL_HASH_LEN);
 	for (int i = 0; i < 8; i++)
 		out[ENL_MSG_ID_LEN + ENL_HASH_LEN + i] = (uint8_t)((uint64_t)time >> (56 - 8 * i));
+}
+
+int
+enl_receipt_check_signature(const Enlace__SignedReceipt *r, const uint8_t pk[static 32])
+{
+	struct enl_batch_proof p;
+
+	if (r->signature.len != 64)
+		return ENL_E_BAD_SIGNATURE;
+	if (r->batch_size == 0)	/* signed alone, before batches */
+		return r->n_batch_path == 0 && r->batch_index == 0
+			       ? enl_verify_labeled(pk, ENL_LABEL_RECEIPT, r->body.data,
+						    r->body.len, r->signature.data)
+			       : ENL_E_BAD_SIGNATURE;
+	if (r->n_batch_path > ENL_MERKLE_BATCH_DEPTH)
+		return ENL_E_BAD_SIGNATURE;
+	p.size = r->batch_size;
+	p.index = r->batch_index;
+	p.n_path = (uint8_t)r->n_batch_path;
+	for (size_t i = 0; i < r->n_batch_path; i++) {
+		if (r->batch_path[i].len != ENL_MERKLE_HASH_LEN)
+			return ENL_E_BAD_SIGNATURE;
+		memcpy(p.path[i], r->batch_path[i].data, ENL_MERKLE_HASH_LEN);
+	}
+	return enl_verify_batched(pk, ENL_LABEL_RECEIPT_BATCH, r->body.data, r->body.len, &p,
+				  r->signature.data);
 }

@@ -14,13 +14,23 @@
 #define ENL_LABEL_HELLO "enlace/hello/v1"
 #define ENL_LABEL_WELCOME "enlace/welcome/v1"
 #define ENL_LABEL_ACK "enlace/ack/v1"
-#define ENL_LABEL_RECEIPT "enlace/receipt/v1"
+#define ENL_LABEL_RECEIPT "enlace/receipt/v1"	/* a receipt signed alone */
+#define ENL_LABEL_RECEIPT_BATCH "enlace/receipt-batch/v1"
 
 /* How far a Hello's time may be from the broker's clock. */
 #define ENL_HELLO_SKEW 300
 #define ENL_FRAME_OVERHEAD 64
 
 struct enl_session;
+struct Enlace__SignedReceipt;
+
+/*
+ * Whether a receipt is signed under pk: as one of a batch (batch_size
+ * above 0; enlace/merkle.h, batch signatures) or alone. ENL_OK, or
+ * ENL_E_BAD_SIGNATURE for a signature, path or place that does not hold.
+ */
+int enl_receipt_check_signature(const struct Enlace__SignedReceipt *r,
+				const uint8_t pk[static 32]) ENL_WUR;
 struct enl_hello_state;	/* the client's ephemeral secret between the two */
 
 /*

@@ -1,7 +1,7 @@
 /*
  * The broker's parsing of what arrives on the wire: a frame as a
  * handshake, as a sealed request on an open session, and the bytes of a
- * decrypted request.
+ * decrypted request; and a receipt, as an agent checks it.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -53,5 +53,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* as the broker parses a request and an agent a response */
 	lending_agrees(&enlace__request__descriptor, data, size);
 	lending_agrees(&enlace__response__descriptor, data, size);
+	/* a receipt, as the agent checks one it got or kept: its place in a
+	 * batch and its signature, under the broker's key */
+	{
+		Enlace__SignedReceipt *r = NULL;
+		uint8_t pk[32], enc[32];
+		if (enl_pb_unpack(&enlace__signed_receipt__descriptor, data, size, 1 << 20,
+				  (ProtobufCMessage **)&r) == ENL_OK) {
+			if (enl_identity_public(w.agency[0], 1, pk, enc) != ENL_OK ||
+			    enl_receipt_check_signature(r, pk) == ENL_OK)
+				abort();	/* no input forges the broker's signature */
+			protobuf_c_message_free_unpacked(&r->base, NULL);
+		}
+	}
 	return 0;
 }

@@ -132,6 +132,17 @@ ok "a message after a listing" wait_for 20 "the late one" test -e "$NET/CO-FGN/s
 ok "  ... is in the next one" sh -c "ENLACE_SOCKET=$NET/CO-FGN/agent.sock \
 	$BIN/client/enlace inbox | grep -q '^$late .* late'"
 
+# The broker signs a writer round's receipts together (one signature,
+# each receipt with its place in the batch): sixteen sessions at once.
+$BIN/tests/rawclient burst "tcp://127.0.0.1:$BROKER_PORT" "$NET/AR-UIF/key" \
+	"$NET/directory" BR-PF 16 > "$NET/burst.out"
+ok "receipts signed in one batch each verify alone" test $? = 0
+ok "  ... every one" grep -q "^16 of 16 receipts verify" "$NET/burst.out"
+enl AR-UIF send --wait --json --to BR-PF --text "the kept receipt" > "$NET/wait.json"
+ok "send --wait: the receipt kept at sending verifies, signature and log" python3 -c "
+import json; r = json.load(open('$NET/wait.json'))
+assert r['receipt_verified'] and r['log_verified'], r"
+
 # The broker's folder, byte for byte, never holds the marker.
 stop_broker TERM
 # The audit log holds, with nothing but its files and the broker's card.
@@ -140,12 +151,17 @@ ok "the audit log verifies" $A
 $A --json > "$NET/audit.json"
 ok "  ... and counts its entries" python3 -c "import json; d=json.load(open('$NET/audit.json')); assert d['valid'] and d['size'] >= 15, d"
 # the partial tile the checkpoint names (earlier, narrower ones stay too)
-t=$(($(sed -n 2p "$NET/broker/data/log/checkpoint") % 256))
-cp "$NET/broker/data/log/tile/0/000.p/$t" "$NET/tile.bak"
-printf '\x00\x00\x00\x00' | dd of="$NET/broker/data/log/tile/0/000.p/$t" bs=1 seek=64 conv=notrunc 2>/dev/null
+size=$(sed -n 2p "$NET/broker/data/log/checkpoint")
+if [ $((size % 256)) = 0 ]; then
+	tile=$(printf 'tile/0/%03d' $((size / 256 - 1))) first=$((size - 256))
+else
+	tile=$(printf 'tile/0/%03d.p/%d' $((size / 256)) $((size % 256))) first=$((size / 256 * 256))
+fi
+cp "$NET/broker/data/log/$tile" "$NET/tile.bak"
+printf '\x00\x00\x00\x00' | dd of="$NET/broker/data/log/$tile" bs=1 conv=notrunc 2>/dev/null
 ok "a changed tile is found" sh -c "! $A 2> $NET/audit.err"
-ok "  ... and named" grep -q "tile/0/000.p/$t: does not match the entries (first leaf it covers: 2)" "$NET/audit.err"
-cp "$NET/tile.bak" "$NET/broker/data/log/tile/0/000.p/$t"
+ok "  ... and named" grep -q "$tile: does not match the entries (first leaf it covers: $first)" "$NET/audit.err"
+cp "$NET/tile.bak" "$NET/broker/data/log/$tile"
 ok "the log holds again" $A
 ok "no plaintext at the broker" sh -c "! grep -r -a -q '$marker' '$NET/broker'"
 ok "options may come before the command" sh -c \

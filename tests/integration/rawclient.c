@@ -27,7 +27,9 @@
  * RECIPIENT that expires SECONDS from now, which no agent sends, with an
  * attachment of BYTES random bytes if given: the broker must accept it;
  * prints its id), to-self (an honest message to KEYDIR's own
- * agency, which the agent refuses to send: the broker must refuse it).
+ * agency, which the agent refuses to send: the broker must refuse it),
+ * burst RECIPIENT N (N sessions submit an honest message each at once:
+ * exits 0 if every receipt verifies and some were signed as one batch).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -291,6 +293,96 @@ submit_case(nng_socket s, const struct enl_identity *me, const struct enl_keyrin
 	return rc;
 }
 
+/*
+ * n sessions of `me` each submit an honest message to `to` at once, so
+ * that the broker takes several in one writer round. Every receipt must
+ * verify under a key of the broker's card; *largest gets the largest
+ * batch seen. 0 if all verify, 1 if one does not, 2 on a setup error.
+ */
+static int
+burst(const char *url, const struct enl_identity *me, const struct enl_keyring *kr,
+      const struct enl_directory *d, const char *to, size_t n, uint32_t *largest)
+{
+	const struct enl_card *bc = enl_directory_find(d, "OAS-BROKER");
+	nng_socket *socks = calloc(n, sizeof(*socks));
+	struct enl_session **sess = calloc(n, sizeof(*sess));
+	uint8_t **frames = calloc(n, sizeof(*frames));
+	size_t *fl = calloc(n, sizeof(*fl)), good = 0;
+	int ret = 2;
+
+	if (bc == NULL || socks == NULL || sess == NULL || frames == NULL || fl == NULL)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		Enlace__Request req = ENLACE__REQUEST__INIT;
+		Enlace__SubmitReq sr = ENLACE__SUBMIT_REQ__INIT;
+		struct enl_header h;
+		struct enl_limits lim = {1 << 20};
+		struct enl_payload p = {"s", "one of a burst", 0, NULL, NULL, 0, NULL};
+		uint8_t *env = NULL, *plain = NULL;
+		size_t len = 0, pl = 0;
+		socks[i] = dial(url);
+		if ((sess[i] = handshake(socks[i], me, kr, NULL, NULL)) == NULL)
+			goto out;
+		case_header(&h, to);
+		if (enl_envelope_seal(me, kr, &lim, &h, &p, (int64_t)time(NULL), &env, &len) != ENL_OK)
+			goto out;
+		sr.envelope.data = env;
+		sr.envelope.len = len;
+		req.body_case = ENLACE__REQUEST__BODY_SUBMIT;
+		req.submit = &sr;
+		if (enl_pb_pack(&req.base, &plain, &pl) != ENL_OK ||
+		    enl_session_seal_request(sess[i], plain, pl, &frames[i], &fl[i]) != ENL_OK)
+			goto out;
+		free(plain);
+		free(env);
+	}
+	for (size_t i = 0; i < n; i++)
+		if (nng_send(socks[i], frames[i], fl[i], 0) != 0)
+			goto out;
+	ret = 1;
+	for (size_t i = 0; i < n; i++) {
+		Enlace__Response *r = NULL;
+		const uint8_t *rp = NULL;
+		size_t rl = 0, rpl = 0;
+		void *ans = NULL;
+		bool ok = false;
+		if (nng_recv(socks[i], &ans, &rl, NNG_FLAG_ALLOC) != 0)
+			continue;
+		if (enl_session_open_reply(sess[i], ans, rl, 1 << 20, &rp, &rpl) == ENL_OK &&
+		    enl_pb_unpack(&enlace__response__descriptor, rp, rpl, 1 << 20,
+				  (ProtobufCMessage **)&r) == ENL_OK &&
+		    r->status == 0 && r->receipt != NULL) {
+			for (size_t k = 0; k < bc->n_keys && !ok; k++) {
+				uint8_t pk[32];
+				ok = kr->signing_key(kr->ctx, "OAS-BROKER", bc->keys[k].version,
+						     pk) == ENL_OK &&
+				     enl_receipt_check_signature(r->receipt, pk) == ENL_OK;
+			}
+			if (ok && r->receipt->batch_size > *largest)
+				*largest = r->receipt->batch_size;
+		}
+		good += ok;
+		if (r != NULL)
+			protobuf_c_message_free_unpacked(&r->base, NULL);
+		nng_free(ans, rl);
+	}
+	printf("%zu of %zu receipts verify; the largest batch signed together: %u\n", good, n,
+	       *largest);
+	ret = good == n ? 0 : 1;
+out:
+	for (size_t i = 0; sess != NULL && i < n; i++) {
+		enl_session_free(sess[i]);
+		free(frames[i]);
+		if (socks != NULL && nng_socket_id(socks[i]) > 0)
+			nng_close(socks[i]);
+	}
+	free(socks);
+	free(sess);
+	free(frames);
+	free(fl);
+	return ret;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -313,7 +405,8 @@ main(int argc, char **argv)
 	dir_serial = enl_directory_serial(d);
 	me = load_key(argv[3]);
 	if (argc > 5 && strcmp(mode, "bad-ciphertext") != 0 && strcmp(mode, "forward") != 0 &&
-	    strcmp(mode, "decide") != 0 && strcmp(mode, "expiring") != 0)
+	    strcmp(mode, "decide") != 0 && strcmp(mode, "expiring") != 0 &&
+	    strcmp(mode, "burst") != 0)
 		other = load_key(argv[5]);
 	s = dial(argv[2]);
 	if (strcmp(mode, "skewed") == 0) {
@@ -417,6 +510,15 @@ main(int argc, char **argv)
 		if ((rc = submit_case(s, me, &kr, argv[5], atoi(argv[6]), size)) == 2)
 			return 2;
 		ok = rc == 0;
+	} else if (strcmp(mode, "burst") == 0 && argc > 6) {
+		/* until a burst shares a batch (the first round may take one
+		 * message alone), at most 5 bursts */
+		uint32_t largest = 0;
+		for (int round = 0; round < 5 && largest < 2; round++)
+			if ((rc = burst(argv[2], me, &kr, d, argv[5], (size_t)atoi(argv[6]),
+					&largest)) != 0)
+				return rc;
+		ok = largest >= 2;
 	} else if (strcmp(mode, "to-self") == 0) {
 		if ((rc = submit_case(s, me, &kr, enl_identity_id(me), 0, 0)) == 2)
 			return 2;

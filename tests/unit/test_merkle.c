@@ -1,10 +1,13 @@
 /* RFC 6962 / 9162 Merkle hashing against the published test data, and
  * every proof of every small tree against a naive recomputation. */
+#include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
 
 #include "enlace/merkle.h"
+#include "enlace/session.h"
+#include "enlace/wire.h"
 #include "harness.h"
 
 static const char *const inputs[] = {"", "00", "10", "2021", "3031", "40414243",
@@ -198,6 +201,179 @@ test_every_small_tree(void)
 	CHECK_RC(enl_merkle_consistency_proof(leaves, 5, 4, proof, &len), ENL_E_INVAL);
 }
 
+
+/* The root and every path of a batch at once are those of the tree
+ * computed one proof at a time, for every size up to N and a few larger. */
+static void
+test_batch_proofs(void)
+{
+	static const size_t big[] = {100, 255, 256, 257, 1000, 4096, 4097};
+	struct enl_batch_proof *p = malloc(4097 * sizeof(*p));
+	enl_mhash *many = malloc(4097 * sizeof(*many)), root, want, proof[ENL_MERKLE_MAX_PROOF];
+	size_t len = 0, differ = 0, checked = 0;
+
+	REQUIRE(p != NULL && many != NULL);
+	randombytes_buf(many, 4097 * sizeof(*many));
+	memcpy(many, leaves, sizeof(leaves));
+	for (size_t k = 0; k < N + sizeof(big) / sizeof(big[0]); k++) {
+		size_t n = k < N ? k + 1 : big[k - N];
+		REQUIRE_OK(enl_merkle_batch((const enl_mhash *)many, n, root, p));
+		enl_merkle_root((const enl_mhash *)many, n, want);
+		CHECK(memcmp(root, want, 32) == 0);
+		for (size_t i = 0; i < n; i++) {
+			REQUIRE_OK(enl_merkle_inclusion_proof((const enl_mhash *)many, n, i, proof,
+							      &len));
+			if (p[i].size != n || p[i].index != i || p[i].n_path != len ||
+			    memcmp(p[i].path, proof, len * 32) != 0)
+				differ++;
+			checked++;
+		}
+	}
+	CHECK(differ == 0);
+	CHECK(checked > 10000);
+	CHECK_RC(enl_merkle_batch((const enl_mhash *)many, 0, root, p), ENL_E_INVAL);
+	free(p);
+	free(many);
+}
+
+/* A batch signature holds for each statement at its place, and for
+ * nothing else: another statement, place, size, path, label or key. */
+static void
+test_batch_signature(void)
+{
+	static const char *const msgs[] = {"first", "second", "", "fourth, longer than the rest",
+					   "fifth"};
+	const uint8_t *m[5];
+	size_t lens[5];
+	struct enl_batch_proof p[5], q;
+	struct enl_identity *id = NULL, *other = NULL;
+	uint8_t pk[32], enc[32], opk[32], sig[64], bad[64];
+	size_t refused = 0, tries = 0;
+
+	uint32_t v = 0;
+
+	REQUIRE_OK(enl_identity_new("AR-UIF", &id));
+	REQUIRE_OK(enl_identity_new("BR-PF", &other));
+	REQUIRE_OK(enl_identity_rotate(id, &v));
+	REQUIRE_OK(enl_identity_rotate(other, &v));
+	REQUIRE_OK(enl_identity_public(id, 1, pk, enc));
+	REQUIRE_OK(enl_identity_public(other, 1, opk, enc));
+	for (int i = 0; i < 5; i++) {
+		m[i] = (const uint8_t *)msgs[i];
+		lens[i] = strlen(msgs[i]);
+	}
+	REQUIRE_OK(enl_identity_sign_batch(id, "test/batch/v1", m, lens, 5, sig, p));
+	for (int i = 0; i < 5; i++) {
+		CHECK_RC(enl_verify_batched(pk, "test/batch/v1", m[i], lens[i], &p[i], sig), ENL_OK);
+		/* each wrong in one way */
+		for (int k = 0; k < 9; k++) {
+			const uint8_t *msg = m[i];
+			size_t len = lens[i];
+			const char *label = "test/batch/v1";
+			const uint8_t *key = pk;
+			q = p[i];
+			memcpy(bad, sig, 64);
+			switch (k) {
+			case 0: msg = m[(i + 1) % 5]; len = lens[(i + 1) % 5]; break;
+			case 1: q.index = (q.index + 1) % 5; break;
+			case 2: q.size = 6; break;
+			case 3: q.size = 4; break;
+			case 4: q.path[0][i % 32] ^= 1; break;
+			case 5: q.n_path--; break;
+			case 6: bad[i] ^= 0x80; break;
+			case 7: label = "test/batch/v2"; break;
+			case 8: key = opk; break;
+			}
+			tries++;
+			refused += enl_verify_batched(key, label, msg, len, &q, bad) ==
+				   ENL_E_BAD_SIGNATURE;
+		}
+	}
+	CHECK(tries == 45 && refused == tries);
+	q = p[0];
+	q.n_path = ENL_MERKLE_BATCH_DEPTH + 1;
+	CHECK_RC(enl_verify_batched(pk, "test/batch/v1", m[0], lens[0], &q, sig),
+		 ENL_E_BAD_SIGNATURE);
+	q.size = 0;
+	CHECK_RC(enl_verify_batched(pk, "test/batch/v1", m[0], lens[0], &q, sig),
+		 ENL_E_BAD_SIGNATURE);
+	/* a batch of one: no path, the root is the statement's leaf */
+	REQUIRE_OK(enl_identity_sign_batch(id, "test/batch/v1", m, lens, 1, sig, p));
+	CHECK(p[0].size == 1 && p[0].index == 0 && p[0].n_path == 0);
+	CHECK_RC(enl_verify_batched(pk, "test/batch/v1", m[0], lens[0], &p[0], sig), ENL_OK);
+	CHECK_RC(enl_verify_batched(pk, "test/batch/v1", m[1], lens[1], &p[0], sig),
+		 ENL_E_BAD_SIGNATURE);
+	enl_identity_free(id);
+	enl_identity_free(other);
+}
+
+/* A receipt is checked as one of a batch, or (one kept from before
+ * batches) as signed alone; the two never stand in for each other. */
+static void
+test_receipt_signature(void)
+{
+	Enlace__SignedReceipt r = ENLACE__SIGNED_RECEIPT__INIT;
+	struct enl_identity *id = NULL;
+	struct enl_batch_proof p[3];
+	ProtobufCBinaryData path[ENL_MERKLE_BATCH_DEPTH + 1];
+	const uint8_t *m[3] = {(const uint8_t *)"a", (const uint8_t *)"receipt body",
+			       (const uint8_t *)"c"};
+	size_t lens[3] = {1, 12, 1};
+	uint8_t pk[32], enc[32], sig[64], alone[64], wide[33];
+
+	uint32_t v = 0;
+
+	REQUIRE_OK(enl_identity_new("OAS-BROKER", &id));
+	REQUIRE_OK(enl_identity_rotate(id, &v));
+	REQUIRE_OK(enl_identity_public(id, 1, pk, enc));
+	REQUIRE_OK(enl_identity_sign_batch(id, ENL_LABEL_RECEIPT_BATCH, m, lens, 3, sig, p));
+	REQUIRE_OK(enl_identity_sign(id, ENL_LABEL_RECEIPT, m[1], lens[1], alone));
+	r.body.data = (uint8_t *)m[1];
+	r.body.len = lens[1];
+	r.signature.data = sig;
+	r.signature.len = 64;
+	r.batch_size = 3;
+	r.batch_index = 1;
+	r.n_batch_path = p[1].n_path;
+	for (size_t i = 0; i < p[1].n_path; i++) {
+		path[i].data = p[1].path[i];
+		path[i].len = 32;
+	}
+	r.batch_path = path;
+	CHECK_RC(enl_receipt_check_signature(&r, pk), ENL_OK);
+	r.batch_index = 2;
+	CHECK_RC(enl_receipt_check_signature(&r, pk), ENL_E_BAD_SIGNATURE);
+	r.batch_index = 1;
+	memcpy(wide, p[1].path[0], 32);
+	path[0].data = wide;
+	path[0].len = 33;	/* a path hash of the wrong length */
+	CHECK_RC(enl_receipt_check_signature(&r, pk), ENL_E_BAD_SIGNATURE);
+	path[0].len = 32;
+	CHECK_RC(enl_receipt_check_signature(&r, pk), ENL_OK);
+	r.n_batch_path = ENL_MERKLE_BATCH_DEPTH + 1;
+	for (size_t i = p[1].n_path; i < ENL_MERKLE_BATCH_DEPTH + 1; i++)
+		path[i] = path[0];
+	CHECK_RC(enl_receipt_check_signature(&r, pk), ENL_E_BAD_SIGNATURE);
+	r.n_batch_path = p[1].n_path;
+	r.signature.len = 63;
+	CHECK_RC(enl_receipt_check_signature(&r, pk), ENL_E_BAD_SIGNATURE);
+	r.signature.len = 64;
+	/* the batch signature is no signature of the body alone */
+	r.batch_size = 0;
+	r.batch_index = 0;
+	r.n_batch_path = 0;
+	CHECK_RC(enl_receipt_check_signature(&r, pk), ENL_E_BAD_SIGNATURE);
+	r.signature.data = alone;
+	CHECK_RC(enl_receipt_check_signature(&r, pk), ENL_OK);
+	r.batch_index = 1;	/* signed alone, but claiming a place */
+	CHECK_RC(enl_receipt_check_signature(&r, pk), ENL_E_BAD_SIGNATURE);
+	/* ...nor the other way round */
+	r.batch_size = 1;
+	r.batch_index = 0;
+	CHECK_RC(enl_receipt_check_signature(&r, pk), ENL_E_BAD_SIGNATURE);
+	enl_identity_free(id);
+}
+
 int
 main(void)
 {
@@ -216,5 +392,8 @@ main(void)
 	RUN(test_reference_roots);
 	RUN(test_reference_proofs);
 	RUN(test_every_small_tree);
+	RUN(test_batch_proofs);
+	RUN(test_batch_signature);
+	RUN(test_receipt_signature);
 	return harness_done();
 }

@@ -153,7 +153,7 @@ test_nested_lent(void)
 	Enlace__Request r = ENLACE__REQUEST__INIT;
 	Enlace__SubmitReq s = ENLACE__SUBMIT_REQ__INIT;
 	Enlace__Response resp = ENLACE__RESPONSE__INIT;
-	Enlace__Signed sg = ENLACE__SIGNED__INIT;
+	Enlace__SignedReceipt sg = ENLACE__SIGNED_RECEIPT__INIT;
 	ProtobufCBinaryData envs[3];
 	Enlace__Request *rq = NULL;
 	Enlace__Response *rs = NULL;
