@@ -174,6 +174,23 @@ set_connected(struct agent *a, const struct conn *c, bool up)
 	pthread_mutex_unlock(&a->mu);
 }
 
+/*
+ * The broker is known to be away: the last request to it failed and none
+ * has succeeded since (the fetch loop keeps trying, and says when one
+ * does). A request made for a command someone waits on is then not sent:
+ * it would only wait out its timeout.
+ */
+bool
+broker_away(struct agent *a)
+{
+	bool away;
+
+	pthread_mutex_lock(&a->mu);
+	away = !a->connected;
+	pthread_mutex_unlock(&a->mu);
+	return away;
+}
+
 /* ---- the directory: the broker may hand out a newer one ---- */
 
 /*
@@ -443,7 +460,7 @@ checkpoint_request(struct agent *a, uint64_t first, uint64_t second, const char 
 	cr.cosigned_size = cosigned;
 	req.body_case = ENLACE__REQUEST__BODY_CHECKPOINT;
 	req.checkpoint = &cr;
-	if (!out_take(a, 5000))
+	if (broker_away(a) || !out_take(a, 5000))
 		return ENL_E_IO;
 	rc = conn_request(&a->out, &kr, &req, 10000, resp);
 	pthread_mutex_unlock(&a->out_mu);

@@ -89,6 +89,7 @@ bool out_take(struct agent *a, int ms);
 int directory_refresh(struct agent *a);
 /* Checks a broker checkpoint against the held one; call with log_mu. */
 int checkpoint_check(struct agent *a, const char *note);
+bool broker_away(struct agent *a);
 /* A receipt's SUBMITTED entry is in the log under its checkpoint; call
  * with mu. */
 bool receipt_in_log(struct agent *a, const Enlace__ReceiptBody *b, uint64_t *size);

@@ -882,7 +882,11 @@ ctl_receipts_of(struct ctl *c, const uint8_t *id, bool local_only)
 		ctl_error(c, ENL_E_PERMISSION, note);
 		return;
 	}
-	if (!local_only) {
+	if (!local_only && broker_away(a)) {
+		pthread_mutex_lock(&a->mu);
+		snprintf(note, sizeof(note), "the broker is not connected (%s)", a->last_error);
+		pthread_mutex_unlock(&a->mu);
+	} else if (!local_only) {
 		rr.message_id.data = (uint8_t *)id;
 		rr.message_id.len = ENL_MSG_ID_LEN;
 		req.body_case = ENLACE__REQUEST__BODY_RECEIPTS;
