@@ -171,35 +171,38 @@ level_push(struct level *l, const enl_mhash h)
 
 #define SUBTREE_MIN 4
 
-/* Adds a leaf hash, and the root of every tile it completes a level up. */
+/*
+ * Adds a leaf hash. Appending it to the right edge merges the aligned
+ * subtrees it completes, smallest first: a merge to height h is the root
+ * of the aligned 2^h leaves that end with this one. Those of 16 leaves
+ * and more are kept (hh), and those of 256^L leaves are also the hashes
+ * of level L's tiles: each is hashed once, here.
+ */
 static int
 add_leaf(struct enl_tlog *log, const enl_mhash leaf)
 {
+	struct enl_tlog_tree *t = &log->tree;
 	int rc = level_push(&log->lv[0], leaf);
 
-	for (int L = 0; rc == ENL_OK && L + 1 < ENL_TILE_LEVELS; L++) {
-		enl_mhash r;
-		if (log->lv[L].n % ENL_TILE_WIDTH != 0)
-			break;
-		enl_merkle_root((const enl_mhash *)log->lv[L].h[log->lv[L].n - ENL_TILE_WIDTH],
-				ENL_TILE_WIDTH, r);
-		rc = level_push(&log->lv[L + 1], r);
+	if (rc != ENL_OK)
+		return rc;
+	memcpy(t->stack[t->depth], leaf, ENL_MERKLE_HASH_LEN);
+	t->height[t->depth++] = 0;
+	while (rc == ENL_OK && t->depth >= 2 &&
+	       t->height[t->depth - 1] == t->height[t->depth - 2]) {
+		unsigned h;
+		enl_merkle_node_hash(t->stack[t->depth - 2], t->stack[t->depth - 1],
+				     t->stack[t->depth - 2]);
+		h = ++t->height[t->depth - 2];
+		t->depth--;
+		if (h >= SUBTREE_MIN)
+			rc = level_push(&log->hh[h], t->stack[t->depth - 1]);
+		if (rc == ENL_OK && h % 8 == 0 && h / 8 < ENL_TILE_LEVELS)
+			rc = level_push(&log->lv[h / 8], t->stack[t->depth - 1]);
 	}
-	/* every subtree of 16, 32, 64, ... leaves that this leaf completes */
-	for (int h = SUBTREE_MIN; rc == ENL_OK && h < 64; h++) {
-		enl_mhash r;
-		if (log->lv[0].n % ((uint64_t)1 << h) != 0)
-			break;
-		if (h == SUBTREE_MIN)
-			enl_merkle_root((const enl_mhash *)log->lv[0].h[log->lv[0].n - (1u << h)],
-					(uint64_t)1 << h, r);
-		else
-			enl_merkle_node_hash(log->hh[h - 1].h[log->hh[h - 1].n - 2],
-					     log->hh[h - 1].h[log->hh[h - 1].n - 1], r);
-		rc = level_push(&log->hh[h], r);
-	}
-	if (rc == ENL_OK)
-		enl_tlog_tree_append(&log->tree, leaf);
+	/* a failure leaves the edge half merged: the round that appended
+	 * rolls back (enl_tlog_rollback), which restores it */
+	t->size++;
 	return rc;
 }
 
