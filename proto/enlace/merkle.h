@@ -44,8 +44,9 @@ int enl_merkle_root_from_path(uint64_t index, uint64_t size, const enl_mhash lea
 
 /* ---- batch signatures ------------------------------------------------
  *
- * One Ed25519 signature for n statements: each is an RFC 6962 leaf, and
- * the signer signs label || 0x00 || n (4 bytes, big-endian) || the root.
+ * One Ed25519 signature for n statements: each statement's BLAKE2b-256
+ * digest is an RFC 6962 leaf, and the signer signs
+ * label || 0x00 || n (4 bytes, big-endian) || the root.
  * A statement and its place in the batch (struct enl_batch_proof) are
  * then checked on their own, without the others.
  */

@@ -297,6 +297,29 @@ test_batch_signature(void)
 	q.size = 0;
 	CHECK_RC(enl_verify_batched(pk, "test/batch/v1", m[0], lens[0], &q, sig),
 		 ENL_E_BAD_SIGNATURE);
+	/* the signed bytes as the format says, computed here by hand: for
+	 * 5 statements, root = node(node(node(l0, l1), node(l2, l3)), l4),
+	 * each leaf SHA-256(0x00 || BLAKE2b-256(statement)) */
+	{
+		enl_mhash l[5], a, b, c, root;
+		uint8_t signed_bytes[sizeof("test/batch/v1") + 4 + 32];
+		for (int i = 0; i < 5; i++) {
+			uint8_t d[32];
+			crypto_generichash(d, 32, m[i], lens[i], NULL, 0);
+			enl_merkle_leaf_hash(d, 32, l[i]);
+		}
+		enl_merkle_node_hash(l[0], l[1], a);
+		enl_merkle_node_hash(l[2], l[3], b);
+		enl_merkle_node_hash(a, b, c);
+		enl_merkle_node_hash(c, l[4], root);
+		memcpy(signed_bytes, "test/batch/v1", sizeof("test/batch/v1"));
+		memcpy(signed_bytes + sizeof("test/batch/v1"), "\0\0\0\5", 4);
+		memcpy(signed_bytes + sizeof("test/batch/v1") + 4, root, 32);
+		CHECK(crypto_sign_verify_detached(sig, signed_bytes, sizeof(signed_bytes), pk) == 0);
+		CHECK(p[4].n_path == 1 && memcmp(p[4].path[0], c, 32) == 0);
+		CHECK(p[2].n_path == 3 && memcmp(p[2].path[0], l[3], 32) == 0 &&
+		      memcmp(p[2].path[1], a, 32) == 0 && memcmp(p[2].path[2], l[4], 32) == 0);
+	}
 	/* a batch of one: no path, the root is the statement's leaf */
 	REQUIRE_OK(enl_identity_sign_batch(id, "test/batch/v1", m, lens, 1, sig, p));
 	CHECK(p[0].size == 1 && p[0].index == 0 && p[0].n_path == 0);
