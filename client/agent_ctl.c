@@ -884,7 +884,11 @@ ctl_receipts_of(struct ctl *c, const uint8_t *id, bool local_only)
 	}
 	if (!local_only && broker_away(a)) {
 		pthread_mutex_lock(&a->mu);
-		snprintf(note, sizeof(note), "the broker is not connected (%s)", a->last_error);
+		if (a->last_error[0] != '\0')
+			snprintf(note, sizeof(note), "the broker is not connected (%s)",
+				 a->last_error);
+		else
+			snprintf(note, sizeof(note), "the broker is not connected yet");
 		pthread_mutex_unlock(&a->mu);
 	} else if (!local_only) {
 		rr.message_id.data = (uint8_t *)id;
