@@ -6,6 +6,11 @@
  * under test is not changed: it meets the error where a full disk would
  * give it.
  *
+ * While the file named by ENLACE_SLOWSYNC_FLAG exists, fsync and fdatasync
+ * of a file under that folder take ENLACE_SLOWSYNC_MS longer (the wait
+ * comes first), as on a slow disk: an answer that waits for its sync
+ * comes that much later, one that does not comes at once.
+ *
  * Likewise, while the file named by ENLACE_NOFDS_FLAG exists, accept and
  * accept4 fail with EMFILE, as in a process out of file descriptors; and
  * while ENLACE_NODIRECT is set, asking for O_DIRECT (open, fcntl) fails
@@ -30,10 +35,12 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+/* fd is a regular file under ENLACE_DISKFULL_DIR, while the file named
+ * by the environment variable `flag_var` exists */
 static bool
-full(int fd)
+under(int fd, const char *flag_var)
 {
-	const char *flag = getenv("ENLACE_DISKFULL_FLAG");
+	const char *flag = getenv(flag_var);
 	const char *dir = getenv("ENLACE_DISKFULL_DIR");
 	char link[64], path[PATH_MAX];
 	struct stat st;
@@ -50,6 +57,12 @@ full(int fd)
 	path[n] = '\0';
 	dl = strlen(dir);
 	return strncmp(path, dir, dl) == 0 && (path[dl] == '/' || path[dl] == '\0');
+}
+
+static bool
+full(int fd)
+{
+	return under(fd, "ENLACE_DISKFULL_FLAG");
 }
 
 #define NEXT(name) ((__typeof__(&name))dlsym(RTLD_NEXT, #name))
@@ -191,3 +204,26 @@ OPEN(open64)
 	}
 FCNTL(fcntl)
 FCNTL(fcntl64)
+
+static void
+slow_sync(int fd)
+{
+	const char *ms = getenv("ENLACE_SLOWSYNC_MS");
+
+	if (ms != NULL && under(fd, "ENLACE_SLOWSYNC_FLAG"))
+		usleep((useconds_t)atoi(ms) * 1000);
+}
+
+int
+fsync(int fd)
+{
+	slow_sync(fd);
+	return NEXT(fsync)(fd);
+}
+
+int
+fdatasync(int fd)
+{
+	slow_sync(fd);
+	return NEXT(fdatasync)(fd);
+}
