@@ -204,39 +204,31 @@ receipt_send(struct work *w)
 }
 
 /*
- * On an nng thread, for the first of a writer round's receipts (linked by
- * next_receipt): encodes them all, signs them with one signature (a
- * batch: enlace/merkle.h), and has each answered on its own work's
- * thread: one signature for the round's receipts, however many.
+ * Encodes the n receipts linked from `first` and signs them as one batch;
+ * each work's rrc says whether its receipt (rbody, rsig, rproof) is made.
  */
-void
-receipt_batch_send(struct work *first)
+static void
+receipts_sign(struct server *srv, struct work *first, size_t n)
 {
-	struct server *srv = first->srv;
-	struct work *w, *next, **ws = NULL;
-	const uint8_t **bodies = NULL;
-	size_t *lens = NULL, n = 0, m = 0;
-	struct enl_batch_proof *proofs = NULL;
+	struct work **ws = calloc(n, sizeof(*ws));
+	const uint8_t **bodies = calloc(n, sizeof(*bodies));
+	size_t *lens = calloc(n, sizeof(*lens)), m = 0;
+	struct enl_batch_proof *proofs = calloc(n, sizeof(*proofs));
+	bool room = ws != NULL && bodies != NULL && lens != NULL && proofs != NULL;
 	uint8_t sig[64];
 	int rc = ENL_E_NOMEM;
 
-	for (w = first; w != NULL; w = w->next_receipt)
-		n++;
-	ws = calloc(n, sizeof(*ws));
-	bodies = calloc(n, sizeof(*bodies));
-	lens = calloc(n, sizeof(*lens));
-	proofs = malloc(n * sizeof(*proofs));
-	for (w = first; w != NULL; w = w->next_receipt) {
-		w->rrc = receipt_pack(srv, w->rj, &w->rbody, &w->rbody_len);
+	for (struct work *w = first; w != NULL; w = w->next_receipt) {
+		w->rrc = room ? receipt_pack(srv, w->rj, &w->rbody, &w->rbody_len) : ENL_E_NOMEM;
 		receipt_job_free(w->rj);
 		w->rj = NULL;
-		if (w->rrc == ENL_OK && ws != NULL && bodies != NULL && lens != NULL) {
+		if (w->rrc == ENL_OK) {
 			ws[m] = w;
 			bodies[m] = w->rbody;
 			lens[m++] = w->rbody_len;
 		}
 	}
-	if (m > 0 && proofs != NULL)
+	if (m > 0)
 		rc = enl_identity_sign_batch(srv->p.me, ENL_LABEL_RECEIPT_BATCH, bodies, lens, m, sig,
 					     proofs);
 	for (size_t i = 0; i < m; i++) {
@@ -246,14 +238,26 @@ receipt_batch_send(struct work *first)
 			ws[i]->rproof = proofs[i];
 		}
 	}
-	if (m == 0)	/* out of memory before any was listed */
-		for (w = first; w != NULL; w = w->next_receipt)
-			if (w->rrc == ENL_OK)
-				w->rrc = rc;
 	free(ws);
 	free(bodies);
 	free(lens);
 	free(proofs);
+}
+
+/*
+ * On an nng thread, for the first of a writer round's receipts (linked by
+ * next_receipt): signs them all with one signature (receipts_sign) and
+ * has each answered on its own work's thread.
+ */
+void
+receipt_batch_send(struct work *first)
+{
+	struct work *w, *next;
+	size_t n = 0;
+
+	for (w = first; w != NULL; w = w->next_receipt)
+		n++;
+	receipts_sign(first->srv, first, n);
 	for (w = first->next_receipt; w != NULL; w = next) {
 		next = w->next_receipt;	/* w is another thread's once deferred */
 		w->next_receipt = NULL;
@@ -278,13 +282,11 @@ defer_reply(struct work *w, int kind)
 	}
 	/* stopped: the broker is going down */
 	w->replying = REPLY_NONE;
-	if (kind == REPLY_RECEIPT_BATCH)
-		receipts_drop(w);
-	else
-		receipt_drop(w);
+	receipts_drop(w);
 }
 
-/* Drops a round's receipts, none sent. */
+/* Drops the receipt of `first` and of the rest of its round linked from
+ * it (none when it is not a round's first), none sent. */
 void
 receipts_drop(struct work *first)
 {

@@ -653,10 +653,7 @@ work_cb(void *arg)
 		int kind = w->replying;
 		w->replying = REPLY_NONE;
 		if (res == NNG_ECLOSED || res == NNG_ECANCELED) {
-			if (kind == REPLY_RECEIPT_BATCH)
-				receipts_drop(w);
-			else
-				receipt_drop(w);
+			receipts_drop(w);
 			return;
 		}
 		if (kind == REPLY_RECEIPT_BATCH)

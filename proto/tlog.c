@@ -52,18 +52,37 @@ enl_tlog_tree_init(struct enl_tlog_tree *t)
 	memset(t, 0, sizeof(*t));
 }
 
-void
-enl_tlog_tree_append(struct enl_tlog_tree *t, const enl_mhash leaf)
+/*
+ * Appends a leaf, merging the aligned subtrees it completes, smallest
+ * first: a merge to height h is the root of the aligned 2^h leaves that
+ * end with this one, and is told to merged() (if not NULL). A merged()
+ * that fails stops the merging there; the edge is then half merged.
+ */
+static int
+tree_append(struct enl_tlog_tree *t, const enl_mhash leaf,
+	    int (*merged)(void *arg, unsigned h, const enl_mhash root), void *arg)
 {
+	int rc = ENL_OK;
+
 	memcpy(t->stack[t->depth], leaf, ENL_MERKLE_HASH_LEN);
 	t->height[t->depth++] = 0;
-	while (t->depth >= 2 && t->height[t->depth - 1] == t->height[t->depth - 2]) {
+	while (rc == ENL_OK && t->depth >= 2 &&
+	       t->height[t->depth - 1] == t->height[t->depth - 2]) {
 		enl_merkle_node_hash(t->stack[t->depth - 2], t->stack[t->depth - 1],
 				     t->stack[t->depth - 2]);
 		t->height[t->depth - 2]++;
 		t->depth--;
+		if (merged != NULL)
+			rc = merged(arg, t->height[t->depth - 1], t->stack[t->depth - 1]);
 	}
 	t->size++;
+	return rc;
+}
+
+void
+enl_tlog_tree_append(struct enl_tlog_tree *t, const enl_mhash leaf)
+{
+	(void)tree_append(t, leaf, NULL, NULL);
 }
 
 void
@@ -171,39 +190,30 @@ level_push(struct level *l, const enl_mhash h)
 
 #define SUBTREE_MIN 4
 
-/*
- * Adds a leaf hash. Appending it to the right edge merges the aligned
- * subtrees it completes, smallest first: a merge to height h is the root
- * of the aligned 2^h leaves that end with this one. Those of 16 leaves
- * and more are kept (hh), and those of 256^L leaves are also the hashes
- * of level L's tiles: each is hashed once, here.
- */
+/* A subtree of 2^h leaves just completed: kept from 16 leaves up (hh),
+ * and one of 256^L leaves is also a hash of level L's tiles. */
+static int
+keep_subtree(void *arg, unsigned h, const enl_mhash root)
+{
+	struct enl_tlog *log = arg;
+	int rc = ENL_OK;
+
+	if (h >= SUBTREE_MIN)
+		rc = level_push(&log->hh[h], root);
+	if (rc == ENL_OK && h % 8 == 0 && h / 8 < ENL_TILE_LEVELS)
+		rc = level_push(&log->lv[h / 8], root);
+	return rc;
+}
+
+/* Adds a leaf hash: each subtree it completes is hashed once, by the
+ * right edge's merge. A failure leaves the edge half merged: the round
+ * that appended rolls back (enl_tlog_rollback), which restores it. */
 static int
 add_leaf(struct enl_tlog *log, const enl_mhash leaf)
 {
-	struct enl_tlog_tree *t = &log->tree;
 	int rc = level_push(&log->lv[0], leaf);
 
-	if (rc != ENL_OK)
-		return rc;
-	memcpy(t->stack[t->depth], leaf, ENL_MERKLE_HASH_LEN);
-	t->height[t->depth++] = 0;
-	while (rc == ENL_OK && t->depth >= 2 &&
-	       t->height[t->depth - 1] == t->height[t->depth - 2]) {
-		unsigned h;
-		enl_merkle_node_hash(t->stack[t->depth - 2], t->stack[t->depth - 1],
-				     t->stack[t->depth - 2]);
-		h = ++t->height[t->depth - 2];
-		t->depth--;
-		if (h >= SUBTREE_MIN)
-			rc = level_push(&log->hh[h], t->stack[t->depth - 1]);
-		if (rc == ENL_OK && h % 8 == 0 && h / 8 < ENL_TILE_LEVELS)
-			rc = level_push(&log->lv[h / 8], t->stack[t->depth - 1]);
-	}
-	/* a failure leaves the edge half merged: the round that appended
-	 * rolls back (enl_tlog_rollback), which restores it */
-	t->size++;
-	return rc;
+	return rc != ENL_OK ? rc : tree_append(&log->tree, leaf, keep_subtree, log);
 }
 
 /*

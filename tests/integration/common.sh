@@ -62,3 +62,18 @@ acked_by() {
 received_times() {
 	grep -c "received message $2" "$NET/$1/log" 2>/dev/null || true
 }
+# preloaded FOLDER VAR=VALUE... command...: runs command (a function of
+# network.sh, say) under the diskfull module (LD_PRELOAD), its switches
+# (tests/integration/diskfull.c) set as given and acting on FOLDER. In
+# this shell, not a subshell: a process it starts stays this shell's child.
+preloaded() {
+	: "${DISKFULL:?DISKFULL must name the diskfull module}"
+	local -x ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0"
+	local -x LD_PRELOAD=$DISKFULL ENLACE_DISKFULL_DIR="$1"
+	shift
+	while [ $# -gt 0 ] && [ "${1#*=}" != "$1" ]; do
+		local -x "$1"
+		shift
+	done
+	"$@"
+}

@@ -12,14 +12,11 @@
 # take an analyst's connection, says so, does not spin on it, and answers
 # once it can again.
 . "$(dirname "$0")/common.sh"
-: "${DISKFULL:?DISKFULL must name the diskfull module}"
-export ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0"
 FETCH_WAIT=2s net_init AR-UIF:FIU BR-PF:POLICE
 full() { # full WHO FOLDER command...: runs command with WHO's disk made fillable
 	local who=$1 dir=$2
 	shift 2
-	LD_PRELOAD=$DISKFULL ENLACE_DISKFULL_FLAG="$NET/full-$who" ENLACE_DISKFULL_DIR="$dir" \
-		ENLACE_NOFDS_FLAG="$NET/nofds-$who" "$@"
+	preloaded "$dir" ENLACE_DISKFULL_FLAG="$NET/full-$who" ENLACE_NOFDS_FLAG="$NET/nofds-$who" "$@"
 }
 msgid() { grep -o '"message_id":"[0-9a-f]*"' | cut -d'"' -f4; }
 stored() { sqlite3 "$NET/broker/data/store.sqlite" "select count(*) from messages where hex(id) = upper('$1')"; }

@@ -8,14 +8,11 @@
 # - At a sending agent: `enlace send` returns only once the message is
 #   synced in its outbox.
 . "$(dirname "$0")/common.sh"
-: "${DISKFULL:?DISKFULL must name the diskfull module}"
-export ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0"
 FETCH_WAIT=2s net_init AR-UIF:FIU BR-PF:POLICE
 slow() { # slow WHO FOLDER command...: runs command with WHO's syncs made slowable
 	local who=$1 dir=$2
 	shift 2
-	LD_PRELOAD=$DISKFULL ENLACE_SLOWSYNC_FLAG="$NET/slow-$who" ENLACE_SLOWSYNC_MS=500 \
-		ENLACE_DISKFULL_DIR="$dir" "$@"
+	preloaded "$dir" ENLACE_SLOWSYNC_FLAG="$NET/slow-$who" ENLACE_SLOWSYNC_MS=500 "$@"
 }
 ms() { echo $(($(date +%s%N) / 1000000)); }
 slow broker "$NET/broker/data" start_broker || finish
