@@ -185,23 +185,16 @@ statement_leaf(const uint8_t *msg, size_t len, enl_mhash leaf)
 	enl_merkle_leaf_hash(d, sizeof(d), leaf);
 }
 
-/* label || 0x00 || size (4 bytes, big-endian) || root */
-static uint8_t *
-batch_message(const char *label, uint32_t size, const enl_mhash root, size_t *len)
+/* What a batch signature covers after its label: the batch's size (4
+ * bytes, big-endian) and its root. */
+static void
+batch_statement(uint32_t size, const enl_mhash root, uint8_t out[4 + ENL_MERKLE_HASH_LEN])
 {
-	size_t ll = strlen(label) + 1;
-	uint8_t *m = malloc(ll + 4 + ENL_MERKLE_HASH_LEN);
-
-	if (m == NULL)
-		return NULL;
-	memcpy(m, label, ll);
-	m[ll] = (uint8_t)(size >> 24);
-	m[ll + 1] = (uint8_t)(size >> 16);
-	m[ll + 2] = (uint8_t)(size >> 8);
-	m[ll + 3] = (uint8_t)size;
-	memcpy(m + ll + 4, root, ENL_MERKLE_HASH_LEN);
-	*len = ll + 4 + ENL_MERKLE_HASH_LEN;
-	return m;
+	out[0] = (uint8_t)(size >> 24);
+	out[1] = (uint8_t)(size >> 16);
+	out[2] = (uint8_t)(size >> 8);
+	out[3] = (uint8_t)size;
+	memcpy(out + 4, root, ENL_MERKLE_HASH_LEN);
 }
 
 int
@@ -210,8 +203,7 @@ enl_identity_sign_batch(const struct enl_identity *ident, const char *label,
 			uint8_t sig[static 64], struct enl_batch_proof *proofs)
 {
 	enl_mhash *leaves, root;
-	uint8_t *m = NULL;
-	size_t mlen = 0;
+	uint8_t st[4 + ENL_MERKLE_HASH_LEN];
 	int rc;
 
 	if (n == 0 || n > ENL_MERKLE_BATCH_MAX)
@@ -224,11 +216,8 @@ enl_identity_sign_batch(const struct enl_identity *ident, const char *label,
 	free(leaves);
 	if (rc != ENL_OK)
 		return rc;
-	if ((m = batch_message(label, (uint32_t)n, root, &mlen)) == NULL)
-		return ENL_E_NOMEM;
-	rc = enl_identity_sign_raw(ident, m, mlen, sig);
-	free(m);
-	return rc;
+	batch_statement((uint32_t)n, root, st);
+	return enl_identity_sign(ident, label, st, sizeof(st), sig);
 }
 
 int
@@ -236,22 +225,16 @@ enl_verify_batched(const uint8_t pk[static 32], const char *label, const uint8_t
 		   size_t len, const struct enl_batch_proof *p, const uint8_t sig[static 64])
 {
 	enl_mhash leaf, root;
-	uint8_t *m;
-	size_t mlen = 0;
-	int rc;
+	uint8_t st[4 + ENL_MERKLE_HASH_LEN];
 
 	if (p->size == 0 || p->size > ENL_MERKLE_BATCH_MAX || p->n_path > ENL_MERKLE_BATCH_DEPTH)
 		return ENL_E_BAD_SIGNATURE;
 	statement_leaf(msg, len, leaf);
-	rc = enl_merkle_root_from_path(p->index, p->size, leaf, (const enl_mhash *)p->path,
-				       p->n_path, root);
-	if (rc != ENL_OK)
+	if (enl_merkle_root_from_path(p->index, p->size, leaf, (const enl_mhash *)p->path,
+				      p->n_path, root) != ENL_OK)
 		return ENL_E_BAD_SIGNATURE;
-	if ((m = batch_message(label, p->size, root, &mlen)) == NULL)
-		return ENL_E_NOMEM;
-	rc = crypto_sign_verify_detached(sig, m, mlen, pk) == 0 ? ENL_OK : ENL_E_BAD_SIGNATURE;
-	free(m);
-	return rc;
+	batch_statement(p->size, root, st);
+	return enl_verify_labeled(pk, label, st, sizeof(st), sig);
 }
 
 static void
