@@ -39,11 +39,25 @@ int policy_main(int argc, char **argv);
 /* Fills defaults, then reads `path`. 0, or -1 with err set. */
 int config_load(const char *path, struct broker_config *cfg, char *err, size_t cap);
 
-/* ---- the audit log over HTTP (read-only) ---- */
+/* ---- the audit log over HTTP (read-only, to directory members) ---- */
 
-struct nng_http_server;
-int logserver_start(const char *url, const char *dir, struct nng_http_server **out);
-void logserver_stop(struct nng_http_server *srv);
+struct logserver_params {
+	const char *url;	/* http://HOST:PORT */
+	const char *dir;	/* the log's folder */
+	const char *origin;	/* the log's origin line, bound into each request */
+	/* The Ed25519 key of (id, version) if it may read the log now:
+	 * ENL_OK and pk, or an error. Called on nng's threads, under the
+	 * logserver's lock; never after logserver_stop began. */
+	int (*reader_key)(void *ctx, const char *id, uint32_t version, uint8_t pk[static 32]);
+	void *ctx;
+};
+
+struct logserver;
+/* Listens at p->url. ENL_OK, or ENL_E_IO (logged). */
+int logserver_start(const struct logserver_params *p, struct logserver **out) ENL_WUR;
+/* Stops within a few seconds: connections nng cannot close by then are
+ * left to the process's exit (and ls with them). NULL is a no-op. */
+void logserver_stop(struct logserver *ls);
 
 /* ---- logging: one line to stderr with the time; never secrets ---- */
 
@@ -262,6 +276,11 @@ void server_set_directory(struct server *s, struct enl_directory *dir, uint8_t *
 			  size_t len);
 /* The serial of the directory in force. */
 uint64_t server_directory_serial(struct server *s);
+/* The signing key of a member of the directory in force at its current,
+ * unrevoked version: who may read the audit log (logserver_params).
+ * ENL_OK, ENL_E_UNKNOWN_SENDER, ENL_E_UNKNOWN_KEY_VERSION (not the
+ * current version), ENL_E_REVOKED_KEY. Any thread. */
+int server_reader_key(void *srv, const char *id, uint32_t version, uint8_t pk[static 32]);
 /*
  * A directory the log has not seen yet (by its hash) gets a
  * DIRECTORY_UPDATED entry: serial and BLAKE2b-256 of the signed file, so

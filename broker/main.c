@@ -37,7 +37,7 @@ struct broker {
 	struct store store;
 	struct enl_tlog *log;
 	struct enl_tlog_journal journal;
-	struct nng_http_server *logserver;
+	struct logserver *logserver;
 	struct writer *writer;
 	struct server *server;
 	struct policy *policy;	/* until the server takes it */
@@ -312,11 +312,6 @@ main(int argc, char **argv)
 		goto out;
 	if (open_log(&b) != 0)
 		goto out;
-	if (b.cfg.log_listen[0]) {
-		snprintf(path, sizeof(path), "%s/log", b.cfg.data_dir);
-		if (logserver_start(b.cfg.log_listen, path, &b.logserver) != ENL_OK)
-			goto out;
-	}
 	if (writer_start(&b.store, b.cfg.batch_max, &b.writer) != ENL_OK)
 		goto out;
 	{
@@ -324,6 +319,15 @@ main(int argc, char **argv)
 					  b.writer, &b.store, b.log, b.policy};
 		b.policy = NULL;	/* the server's now, even if it fails to start */
 		if (server_start(&p, &b.server) != ENL_OK)
+			goto out;
+	}
+	if (b.cfg.log_listen[0]) {
+		char origin[ENL_ID_MAX + 16];
+		snprintf(path, sizeof(path), "%s/log", b.cfg.data_dir);
+		snprintf(origin, sizeof(origin), "enlace/%s", enl_identity_id(b.me));
+		struct logserver_params lp = {b.cfg.log_listen, path, origin, server_reader_key,
+					      b.server};
+		if (logserver_start(&lp, &b.logserver) != ENL_OK)
 			goto out;
 	}
 #ifdef ENL_BENCH_WITHOUT_AUDIT_LOG

@@ -466,6 +466,23 @@ server_directory_serial(struct server *srv)
 	return enl_directory_serial(dir_now(srv)->dir);
 }
 
+int
+server_reader_key(void *arg, const char *id, uint32_t version, uint8_t pk[static 32])
+{
+	const struct enl_directory *d = dir_now(arg)->dir;
+	const struct enl_card *c = enl_directory_find(d, id);
+	const struct enl_card_key *k;
+
+	if (c == NULL)
+		return ENL_E_UNKNOWN_SENDER;
+	if (version != c->current_version || (k = enl_card_key(c, version)) == NULL)
+		return ENL_E_UNKNOWN_KEY_VERSION;
+	if (enl_directory_revoked(d, id, version) != NULL)
+		return ENL_E_REVOKED_KEY;
+	memcpy(pk, k->sign_pk, 32);
+	return ENL_OK;
+}
+
 void
 server_set_directory(struct server *srv, struct enl_directory *dir, uint8_t *bytes, size_t len)
 {

@@ -27,6 +27,7 @@
 #include <nng/supplemental/http/http.h>
 #include <sodium.h>
 
+#include "enlace/httpauth.h"
 #include "enlace/keys.h"
 #include "enlace/tlog.h"
 #include "evidence.h"
@@ -46,7 +47,9 @@ static const char usage[] =
 	"The log is a folder (the broker's data/log, or a copy) or the broker's log_listen\n"
 	"address (http://HOST:PORT). --broker-pub is the broker's card from the signed\n"
 	"directory, or its verifier key line; trail and prove take the broker from the\n"
-	"directory. --json on every command. Exit 0: it holds; 1: it does not (NOT VALID,\n"
+	"directory. Over HTTP the log is read only by directory members: --key DIR (an\n"
+	"auditor's, an agency's or the broker's key folder; --passphrase-file F if its\n"
+	"key is encrypted and no terminal asks) signs each request. --json on every command. Exit 0: it holds; 1: it does not (NOT VALID,\n"
 	"the first bad index or file named) or it cannot be checked (cannot check: no\n"
 	"such folder, or the log does not answer; \"checked\": false in JSON); 2: usage.\n";
 
@@ -61,14 +64,14 @@ usage_error(const char *msg)
 
 struct opts {
 	const char *broker_pub, *since_checkpoint, *log, *directory, *authority_pub, *out;
-	const char *since, *until, *format;
+	const char *since, *until, *format, *key, *pass_file;
 	bool json, quiet;
 	int argc;
 	char **argv;		/* positional arguments */
 };
 
 enum { O_BROKER = 1, O_SINCE_CP, O_LOG, O_DIR, O_AUTH, O_OUT, O_SINCE, O_UNTIL, O_FORMAT,
-       O_JSON, O_QUIET, O_HELP };
+       O_JSON, O_QUIET, O_HELP, O_KEY, O_PASS };
 
 static int
 parse_opts(int argc, char **argv, struct opts *o)
@@ -83,6 +86,8 @@ parse_opts(int argc, char **argv, struct opts *o)
 		{"since", required_argument, NULL, O_SINCE},
 		{"until", required_argument, NULL, O_UNTIL},
 		{"format", required_argument, NULL, O_FORMAT},
+		{"key", required_argument, NULL, O_KEY},
+		{"passphrase-file", required_argument, NULL, O_PASS},
 		{"json", no_argument, NULL, O_JSON},
 		{"quiet", no_argument, NULL, O_QUIET},
 		{"help", no_argument, NULL, O_HELP},
@@ -104,6 +109,8 @@ parse_opts(int argc, char **argv, struct opts *o)
 		case O_SINCE: o->since = optarg; break;
 		case O_UNTIL: o->until = optarg; break;
 		case O_FORMAT: o->format = optarg; break;
+		case O_KEY: o->key = optarg; break;
+		case O_PASS: o->pass_file = optarg; break;
 		case O_JSON: o->json = true; break;
 		case O_QUIET: o->quiet = true; break;
 		case O_HELP: fputs(usage, stdout); return 0;
@@ -224,7 +231,10 @@ struct source {
 	char base[1024];
 	nng_http_client *client;
 	nng_url *url;
+	struct enl_identity *reader;	/* signs each request */
+	char origin[ENL_VKEY_NAME_MAX + 1];
 	int unreachable;	/* the nng error of a request that got no answer */
+	int refused;		/* the log refused our reader's signature */
 	/* progress */
 	bool quiet;
 	time_t shown;
@@ -251,6 +261,12 @@ http_read(void *ctx, const char *rel, size_t max, uint8_t **out, size_t *len)
 	if (nng_url_parse(&u, url) != 0 || nng_http_req_alloc(&req, u) != 0 ||
 	    nng_http_res_alloc(&res) != 0 || nng_aio_alloc(&aio, NULL, NULL) != 0)
 		goto out;
+	const char *target = nng_http_req_get_uri(req);
+	char auth[ENL_HTTP_AUTH_MAX + 1];
+	if (enl_http_auth_make(src->reader, src->origin, "GET", target, strlen(target),
+			       (int64_t)time(NULL), auth) != ENL_OK ||
+	    nng_http_req_set_header(req, "Authorization", auth) != 0)
+		goto out;
 	nng_aio_set_timeout(aio, 60000);
 	nng_http_client_transact(src->client, req, res, aio);
 	nng_aio_wait(aio);
@@ -258,6 +274,10 @@ http_read(void *ctx, const char *rel, size_t max, uint8_t **out, size_t *len)
 		goto out;
 	if (nng_http_res_get_status(res) == NNG_HTTP_STATUS_NOT_FOUND) {
 		rc = ENL_E_NOT_FOUND;
+		goto out;
+	}
+	if (nng_http_res_get_status(res) == NNG_HTTP_STATUS_UNAUTHORIZED) {
+		rc = src->refused = ENL_E_PERMISSION;
 		goto out;
 	}
 	if (nng_http_res_get_status(res) != NNG_HTTP_STATUS_OK)
@@ -317,12 +337,18 @@ dir_read(void *ctx, const char *rel, size_t max, uint8_t **out, size_t *len)
 	return enl_tlog_read_dir((void *)src->where, rel, max, out, len);
 }
 
+/* Opens the log at `where` (a folder, or a URL read with o->key) whose
+ * checkpoints are signed by k. */
 static int
-source_open(struct source *src, const char *where, bool quiet)
+source_open(struct source *src, const char *where, const struct opts *o,
+	    const struct enl_note_keys *k)
 {
+	char why[600];
+
 	memset(src, 0, sizeof(*src));
 	src->where = where;
-	src->quiet = quiet;
+	src->quiet = o->quiet || o->json;
+	snprintf(src->origin, sizeof(src->origin), "%s", k->v[0].name);
 	src->s.ctx = src;
 	src->s.entry = source_entry;
 	src->s.progress = source_progress;
@@ -331,6 +357,17 @@ source_open(struct source *src, const char *where, bool quiet)
 		while (n > 0 && where[n - 1] == '/')
 			n--;
 		snprintf(src->base, sizeof(src->base), "%.*s", (int)n, where);
+		if (o->key == NULL) {
+			fprintf(stderr, "enlace-audit: %s: reading the log over HTTP needs --key DIR "
+				"(the key folder of a directory member: an auditor, an agency or "
+				"the broker)\n", where);
+			return ENL_E_INVAL;
+		}
+		if (enl_keydir_load(o->key, o->pass_file, "give --passphrase-file F", &src->reader,
+				    why, sizeof(why)) != ENL_OK) {
+			fprintf(stderr, "enlace-audit: --key %s: %s\n", o->key, why);
+			return ENL_E_INVAL;
+		}
 		if (nng_url_parse(&src->url, src->base) != 0 ||
 		    nng_http_client_alloc(&src->client, src->url) != 0) {
 			fprintf(stderr, "enlace-audit: %s: not a usable address\n", where);
@@ -349,6 +386,7 @@ source_close(struct source *src)
 	if (src->client != NULL)
 		nng_http_client_free(src->client);
 	nng_url_free(src->url);
+	enl_identity_free(src->reader);
 }
 
 /* Reads and verifies the whole log; on failure says why on stderr. */
@@ -367,7 +405,10 @@ source_load(struct source *src, const struct enl_note_keys *k, struct enl_tlog *
 		snprintf(why, sizeof(why), "no such folder");
 		rc = ENL_E_NOT_FOUND;
 	} else if ((rc = enl_tlog_load(&src->s, k->v, k->n, log, cp, why, sizeof(why))) != ENL_OK &&
-		   src->unreachable != 0) {
+		   src->refused != 0) {
+		snprintf(why, sizeof(why), "the log refused the signature of --key (not a current "
+			 "key of the broker's directory, or this machine's clock is off)");
+	} else if (rc != ENL_OK && src->unreachable != 0) {
 		snprintf(why, sizeof(why), "the log cannot be reached (%s)",
 			 nng_strerror(src->unreachable));
 	} else if (rc != ENL_OK) {
@@ -463,7 +504,7 @@ cmd_verify(int argc, char **argv)
 			fprintf(stderr, "enlace-audit: %s: %s\n", o.broker_pub, enl_strerror(rc));
 		return EXIT_USAGE;
 	}
-	if (source_open(&src, o.argv[0], o.quiet || o.json) != ENL_OK)
+	if (source_open(&src, o.argv[0], &o, &k) != ENL_OK)
 		return EXIT_BAD;
 	if ((rc = source_load(&src, &k, &log, &cp, o.json)) != ENL_OK) {
 		source_close(&src);
@@ -557,7 +598,7 @@ message_log_load(const struct opts *o, struct message_log *m)
 	if (load_directory(o, &m->dir, &m->dir_bytes, &m->dir_len) != ENL_OK ||
 	    directory_broker(m->dir, &k, m->broker) != ENL_OK)
 		return EXIT_BAD;
-	if (source_open(&m->src, o->log, o->quiet || o->json) != ENL_OK)
+	if (source_open(&m->src, o->log, o, &k) != ENL_OK)
 		return EXIT_BAD;
 	m->src.on_entry = collect_trail;
 	m->src.arg = &m->t;
@@ -1178,7 +1219,7 @@ cmd_report(int argc, char **argv)
 			fprintf(stderr, "enlace-audit: %s: %s\n", o.broker_pub, enl_strerror(rc));
 		return EXIT_USAGE;
 	}
-	if (source_open(&src, o.log, o.quiet || json) != ENL_OK)
+	if (source_open(&src, o.log, &o, &k) != ENL_OK)
 		return EXIT_BAD;
 	src.on_entry = report_entry;
 	src.arg = &r;

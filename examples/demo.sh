@@ -71,7 +71,7 @@ rule everything-else: deny
     from any
     to any
 POLICY
-FETCH_WAIT=5s LOG_POLL=500ms POLICY="$NET.policy" net_init AR-UIF:FIU BR-PF:POLICE US-FINCEN:FIU BR-COAF:FIU
+FETCH_WAIT=5s LOG_POLL=500ms POLICY="$NET.policy" net_init AR-UIF:FIU BR-PF:POLICE US-FINCEN:FIU BR-COAF:FIU OAS-AUDIT:AUDITOR
 rm -f "$NET.policy"
 show "enlace-keys directory show demo/directory"
 $BIN/keys/enlace-keys directory show "$NET/directory" | sed -n '1,20p'
@@ -136,25 +136,27 @@ echo "(no trace of the body in demo/broker, the broker's keys, store and log)"
 
 step "Every agency holds the broker's newest log checkpoint, checks that it extends the last one, and cosigns it"
 KEYS=(--directory "$NET/directory" --authority-pub "$NET/authority/authority.pub")
+READER=(--key "$NET/OAS-AUDIT/key")
 wait_for 20 "the log" sh -c "$BIN/client/enlace-audit trail $id --log $NET/broker/data/log ${KEYS[*]} --quiet | grep -q 'ACKED .*by BR-COAF'"
 size=$(sed -n 2p "$NET/broker/data/log/checkpoint")
 for a in AR-UIF BR-PF US-FINCEN BR-COAF; do wait_for 20 "$a to cosign" cosigned $a "$size"; done
 show "cat demo/broker/data/log/checkpoint    # served at http://127.0.0.1:$LOG_PORT/checkpoint"
 cat "$NET/broker/data/log/checkpoint"
 
-step "An auditor verifies the whole log over HTTP with nothing but the broker's card"
-show "enlace-audit verify http://127.0.0.1:$LOG_PORT --broker-pub demo/broker/key/card"
-$BIN/client/enlace-audit verify "http://127.0.0.1:$LOG_PORT" --broker-pub "$NET/broker/key/card"
+step "An auditor (a directory member: the log is not public) verifies the whole log over HTTP"
+show "enlace-audit verify http://127.0.0.1:$LOG_PORT --broker-pub demo/broker/key/card --key demo/OAS-AUDIT/key"
+$BIN/client/enlace-audit verify "http://127.0.0.1:$LOG_PORT" --broker-pub "$NET/broker/key/card" \
+	--key "$NET/OAS-AUDIT/key"
 
 step "The message's trail: sent, queued, fetched, acknowledged, forwarded with consent, to the third party"
 show "enlace-audit trail $id --log http://127.0.0.1:$LOG_PORT --directory demo/directory \\"
-cont "    --authority-pub demo/authority/authority.pub"
-$BIN/client/enlace-audit trail "$id" --log "http://127.0.0.1:$LOG_PORT" "${KEYS[@]}"
+cont "    --authority-pub demo/authority/authority.pub --key demo/OAS-AUDIT/key"
+$BIN/client/enlace-audit trail "$id" --log "http://127.0.0.1:$LOG_PORT" "${KEYS[@]}" "${READER[@]}"
 
 step "Evidence for a court: one file, checked offline with the authority's public key alone"
 show "enlace-audit prove $id --log http://127.0.0.1:$LOG_PORT --directory demo/directory \\"
-cont "    --authority-pub demo/authority/authority.pub --out demo/evidence-$id.bundle"
-$BIN/client/enlace-audit prove "$id" --log "http://127.0.0.1:$LOG_PORT" "${KEYS[@]}" \
+cont "    --authority-pub demo/authority/authority.pub --key demo/OAS-AUDIT/key --out demo/evidence-$id.bundle"
+$BIN/client/enlace-audit prove "$id" --log "http://127.0.0.1:$LOG_PORT" "${KEYS[@]}" "${READER[@]}" \
 	--out "$NET/evidence-$id.bundle"
 show "enlace-audit check-bundle demo/evidence-$id.bundle --authority-pub demo/authority/authority.pub"
 $BIN/client/enlace-audit check-bundle "$NET/evidence-$id.bundle" \

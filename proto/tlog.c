@@ -44,6 +44,63 @@ enl_tile_path(int level, uint64_t index, unsigned width, char out[ENL_TILE_PATH_
 	}
 }
 
+/* Up to `digits` decimal digits at *p, then `end`: moves past both. */
+static bool
+tile_number(const char **p, size_t digits, char end, uint64_t *out)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	for (i = 0; i < digits && (*p)[i] >= '0' && (*p)[i] <= '9'; i++)
+		v = v * 10 + (uint64_t)((*p)[i] - '0');
+	if (i == 0 || (*p)[i] != end)
+		return false;
+	*p += i + (end != '\0');
+	*out = v;
+	return true;
+}
+
+bool
+enl_tile_path_parse(const char *rel, int *level, uint64_t *index, unsigned *width)
+{
+	char again[ENL_TILE_PATH_MAX];
+	const char *p = rel;
+	uint64_t l = 0, n = 0, g, w = 0;
+	int groups = 0;
+
+	if (strnlen(rel, ENL_TILE_PATH_MAX) >= ENL_TILE_PATH_MAX || strncmp(p, "tile/", 5) != 0)
+		return false;
+	p += 5;
+	if (strncmp(p, "entries/", 8) == 0) {
+		p += 8;
+		l = UINT64_MAX;
+	} else if (!tile_number(&p, 2, '/', &l) || l >= ENL_TILE_LEVELS) {
+		return false;
+	}
+	for (;;) {	/* x001/x234/067: 7 groups hold any uint64 */
+		bool more = *p == 'x';
+		if (++groups > 7 || (more && *++p == '\0'))
+			return false;
+		if (!tile_number(&p, 3, more ? '/' : (strchr(p, '.') ? '.' : '\0'), &g))
+			return false;
+		if (n > (UINT64_MAX - g) / 1000)
+			return false;
+		n = n * 1000 + g;
+		if (!more)
+			break;
+	}
+	if (p[-1] == '.' && (strncmp(p, "p/", 2) != 0 || (p += 2, !tile_number(&p, 3, '\0', &w)) ||
+			     w == 0 || w >= ENL_TILE_WIDTH))
+		return false;
+	enl_tile_path(l == UINT64_MAX ? -1 : (int)l, n, (unsigned)w, again);
+	if (strcmp(again, rel) != 0)	/* the one spelling enl_tile_path writes */
+		return false;
+	*level = l == UINT64_MAX ? -1 : (int)l;
+	*index = n;
+	*width = (unsigned)w;
+	return true;
+}
+
 /* ---- the right edge of the tree ---- */
 
 void

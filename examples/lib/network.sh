@@ -22,6 +22,8 @@ wait_for() {
 }
 
 # net_init AGENCY:KIND... : keys, cards, a signed directory and configs.
+# An AUDITOR gets its key and card (it reads the log with enlace-audit
+# --key), no agent.
 net_init() {
 	local k=$BIN/keys/enlace-keys spec id kind cards=()
 	mkdir -p "$NET/broker"
@@ -57,6 +59,7 @@ CONF
 	for spec in "$@"; do
 		id=${spec%%:*}
 		cp "$NET/directory" "$NET/$id/directory"
+		[ "${spec##*:}" = AUDITOR ] && continue
 		cat >"$NET/$id/agent.conf" <<CONF
 [agent]
 broker = tcp://127.0.0.1:$BROKER_PORT

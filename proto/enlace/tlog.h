@@ -29,6 +29,12 @@
  * bundles; width 0 or 256 is a full tile. */
 void enl_tile_path(int level, uint64_t index, unsigned width, char out[ENL_TILE_PATH_MAX]);
 
+/* The inverse, strictly: true if `rel` is exactly what enl_tile_path
+ * writes for some level below ENL_TILE_LEVELS (or -1), index and width
+ * 1..255 (or 0, a full tile), which it stores; false for any other
+ * string, however close (a leading zero, a "..", a trailing slash). */
+bool enl_tile_path_parse(const char *rel, int *level, uint64_t *index, unsigned *width);
+
 /* The right edge of a growing tree: the roots of its perfect subtrees,
  * largest first. Enough to append and to compute the root. */
 struct enl_tlog_tree {

@@ -3,13 +3,14 @@
 # of a message with each acknowledgement checked, an evidence bundle that
 # checks offline and fails on any changed byte, and the per-agency report.
 . "$(dirname "$0")/common.sh"
-FETCH_WAIT=2s LOG_POLL=300ms net_init AR-UIF:FIU BR-PF:POLICE US-FINCEN:FIU
+FETCH_WAIT=2s LOG_POLL=300ms net_init AR-UIF:FIU BR-PF:POLICE US-FINCEN:FIU OAS-AUDIT:AUDITOR
 start_broker || finish
 for a in AR-UIF BR-PF US-FINCEN; do start_agent $a || finish; done
 A="$BIN/client/enlace-audit"
 LOG=$NET/broker/data/log
 URL=http://127.0.0.1:$LOG_PORT
 KEYS=(--directory "$NET/directory" --authority-pub "$NET/authority/authority.pub")
+READER=(--key "$NET/OAS-AUDIT/key")	# the log over HTTP: to directory members
 
 id=$(enl AR-UIF send --to BR-PF --to US-FINCEN --case CASE-2026-0042 --text "first")
 ok "acknowledged by both" wait_for 20 "acks" sh -c "[ \$(ENLACE_SOCKET=$NET/AR-UIF/agent.sock $BIN/client/enlace receipts --json $id | grep -o acknowledged | wc -l) = 2 ]"
@@ -19,14 +20,14 @@ for a in AR-UIF BR-PF US-FINCEN; do
 	ok "$a cosigned the published checkpoint" wait_for 20 "$a cosignature" cosigned $a "$(sed -n 2p "$LOG/checkpoint")"
 done
 
-ok "verify over HTTP" $A verify "$URL" --broker-pub "$NET/broker/key/card"
+ok "verify over HTTP" $A verify "$URL" --broker-pub "$NET/broker/key/card" "${READER[@]}"
 ok "verify of the folder" $A verify "$LOG" --broker-pub "$NET/broker/key/card"
 # a wrong path, a log that cannot be reached or an agency's card is the
 # auditor's mistake, and is never reported as a log that is NOT VALID
 $A verify "$NET/nothing" --broker-pub "$NET/broker/key/card" 2> "$NET/v.err"
 is "a folder that does not exist: exit 1" $? 1
 ok "  ... cannot check, not NOT VALID" grep -q "nothing: cannot check: no such folder" "$NET/v.err"
-$A verify "http://127.0.0.1:$(free_port)" --broker-pub "$NET/broker/key/card" --json > "$NET/v.json"
+$A verify "http://127.0.0.1:$(free_port)" --broker-pub "$NET/broker/key/card" "${READER[@]}" --json > "$NET/v.json"
 ok "an address where no log answers: not checked" python3 -c "
 import json; v = json.load(open('$NET/v.json'))
 assert not v['valid'] and not v['checked'] and 'cannot be reached' in v['error'], v"
@@ -44,7 +45,7 @@ for ev in SUBMITTED QUEUED FETCHED ACKED; do
 	ok "trail shows $ev" grep -q " $ev " "$NET/trail.txt"
 done
 is "two acknowledgements verified" "$(grep -c 'signature VERIFIED' "$NET/trail.txt")" 2
-$A trail "$id" --log "$URL" "${KEYS[@]}" > "$NET/trail-http.txt"
+$A trail "$id" --log "$URL" "${KEYS[@]}" "${READER[@]}" > "$NET/trail-http.txt"
 ok "the same trail over HTTP" cmp "$NET/trail.txt" "$NET/trail-http.txt"
 $A trail "$id" --log "$LOG" "${KEYS[@]}" --json > "$NET/trail.json"
 ok "trail --json: 7 entries, both acks valid" python3 -c "
@@ -56,8 +57,8 @@ is "an unknown message: exit 1" $? 1
 ok "  ... says so" grep -q "not in the log" "$NET/none.err"
 
 # prove / check-bundle
-ok "prove writes a bundle" $A prove "$id" --log "$URL" "${KEYS[@]}" --out "$NET/evidence.bundle"
-$A prove "$id" --log "$URL" "${KEYS[@]}" --out "$NET/evidence.bundle" 2>/dev/null
+ok "prove writes a bundle" $A prove "$id" --log "$URL" "${KEYS[@]}" "${READER[@]}" --out "$NET/evidence.bundle"
+$A prove "$id" --log "$URL" "${KEYS[@]}" "${READER[@]}" --out "$NET/evidence.bundle" 2>/dev/null
 is "prove never overwrites" $? 1
 $A check-bundle "$NET/evidence.bundle" --authority-pub "$NET/authority/authority.pub" > "$NET/check.txt"
 is "the bundle checks offline" $? 0
@@ -88,7 +89,7 @@ for a in AR-UIF BR-PF US-FINCEN; do
 	ok "$a cosigns the grown log" wait_for 20 "$a cosignature" cosigned $a "$(sed -n 2p "$LOG/checkpoint")"
 done
 ok "the broker keeps its newest cosigned checkpoint" sh -c "[ \$(grep -c '^— [A-Z]*-' $LOG/cosigned-checkpoint) = 3 ]"
-ok "prove after growth" $A prove "$id" --log "$URL" "${KEYS[@]}" --out "$NET/later.bundle"
+ok "prove after growth" $A prove "$id" --log "$URL" "${KEYS[@]}" "${READER[@]}" --out "$NET/later.bundle"
 $A check-bundle "$NET/later.bundle" --authority-pub "$NET/authority/authority.pub" > "$NET/later.txt"
 ok "  ... with every agency's cosignature" grep -q "cosigned by AR-UIF,BR-PF,US-FINCEN" "$NET/later.txt"
 # a message to a recipient whose agent is away stays pending

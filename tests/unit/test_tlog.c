@@ -55,6 +55,38 @@ test_paths(void)
 	CHECK(strcmp(p, "tile/2/000") == 0);
 }
 
+/* What the log listener serves: the paths enl_tile_path writes, parsed
+ * back; any other spelling is refused. */
+static void
+test_paths_parsed(void)
+{
+	static const char *refused[] = {
+		"tile/0/../000", "tile/00/000", "tile/0/0000", "tile/0/00", "tile/0/000/",
+		"tile/0/x000/001", "tile/0/x001", "tile/0/x001/", "tile/0/000.p/0",
+		"tile/0/000.p/256", "tile/0/000.p/01", "tile/0/000.p/", "tile/0/000.q/5",
+		"tile/8/000", "tile/entries/-01", "tile//000", "/tile/0/000", "tile/0/+00",
+		"tile/0/x999/x999/x999/x999/x999/x999/x999/000", "tile/0/%30%30%30", "checkpoint",
+		"tile/0/000\\", "", "tile/entries/000.p/5/..",
+	};
+	uint64_t index;
+	unsigned width;
+	int level;
+
+	CHECK(enl_tile_path_parse("tile/0/x001/x234/067", &level, &index, &width));
+	CHECK(level == 0 && index == 1234067 && width == 0);
+	CHECK(enl_tile_path_parse("tile/entries/005.p/7", &level, &index, &width));
+	CHECK(level == -1 && index == 5 && width == 7);
+	CHECK(enl_tile_path_parse("tile/7/x018/x446/x744/x073/x709/x551/615.p/255", &level, &index,
+				  &width));
+	CHECK(level == 7 && index == UINT64_MAX && width == 255);
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		bool parsed = enl_tile_path_parse(refused[i], &level, &index, &width);
+		if (parsed)
+			fprintf(stderr, "parsed: %s\n", refused[i]);
+		CHECK(!parsed);
+	}
+}
+
 static void
 test_tree_matches_rfc(void)
 {
@@ -665,6 +697,7 @@ main(void)
 	if (mkdtemp(dir) == NULL)
 		return 1;
 	RUN(test_paths);
+	RUN(test_paths_parsed);
 	RUN(test_tree_matches_rfc);
 	RUN(test_sizes_small);
 	RUN(test_size_bundles);
