@@ -104,6 +104,8 @@ is "  ... with a key outside the directory: exit 1" $? 1
 ok "  ... saying the log refused it" grep -q "refused the signature of --key" "$NET/nobody.err"
 
 # A revoked key reads no more, once the directory that revokes it is in force
+# (BR-PF's agent stopped first: this is about the log, not its sessions)
+stop_agent BR-PF TERM
 $K directory revoke --authority "$NET/authority" --in "$NET/directory" --id BR-PF \
 	--reason "key compromised" --out "$NET/directory.2" >/dev/null || finish
 mv "$NET/directory.2" "$NET/directory"
