@@ -27,6 +27,10 @@ struct broker_config {
 	uint64_t consent_ttl_ms;	/* how long a consent request waits */
 	size_t max_payload;
 	uint64_t max_sessions;
+	uint64_t max_sessions_per_agency;
+	uint64_t max_handshakes;	/* connections without a session, in all */
+	uint64_t max_handshakes_per_address;
+	uint64_t handshake_timeout_ms;
 	uint64_t contexts;
 	uint64_t fetch_wait_max_ms;
 	uint64_t fetch_batch;
@@ -58,6 +62,11 @@ int logserver_start(const struct logserver_params *p, struct logserver **out) EN
 /* Stops within a few seconds: connections nng cannot close by then are
  * left to the process's exit (and ls with them). NULL is a no-op. */
 void logserver_stop(struct logserver *ls);
+
+/* Runs fn(arg) on a thread of its own and waits for it at most ms: true
+ * if it returned, false if it is still running (left to run; whatever it
+ * uses must then outlive the process's exit). */
+bool bounded_run(void (*fn)(void *), void *arg, int ms) ENL_WUR;
 
 /* ---- logging: one line to stderr with the time; never secrets ---- */
 
@@ -298,8 +307,10 @@ int audit_directory(struct store *st, struct enl_tlog *log, const struct enl_ide
  */
 void server_set_policy(struct server *s, struct policy *p, const uint8_t hash[32],
 		       const char *path);
-/* Closes the socket; jobs still in the writer then fail to send. */
-void server_close(struct server *s);
+/* Closes the socket; jobs still in the writer then fail to send. False
+ * if nng did not finish the close within a few seconds (a connection it
+ * cannot end): the server must then not be stopped, only left. */
+bool server_close(struct server *s) ENL_WUR;
 /* Waits for every context, frees everything. */
 void server_stop(struct server *s);
 

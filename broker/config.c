@@ -28,6 +28,10 @@ static const struct enl_cfg_key keys[] = {
 	S("policy", policy, 1),
 	N("max_payload", max_payload, ENL_CFG_BYTES, 1, (uint64_t)1 << 31),
 	N("max_sessions", max_sessions, ENL_CFG_UINT, 1, 100000),
+	N("max_sessions_per_agency", max_sessions_per_agency, ENL_CFG_UINT, 1, 100000),
+	N("max_handshakes", max_handshakes, ENL_CFG_UINT, 1, 100000),
+	N("max_handshakes_per_address", max_handshakes_per_address, ENL_CFG_UINT, 1, 100000),
+	N("handshake_timeout", handshake_timeout_ms, ENL_CFG_MS, 100, 600000),
 	N("contexts", contexts, ENL_CFG_UINT, 4, 100000),
 	N("fetch_wait_max", fetch_wait_max_ms, ENL_CFG_MS, 0, 600000),
 	N("fetch_batch", fetch_batch, ENL_CFG_UINT, 1, 10000),
@@ -42,6 +46,10 @@ config_load(const char *path, struct broker_config *cfg, char *err, size_t cap)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->max_payload = ENL_DEFAULT_MAX_PAYLOAD;
 	cfg->max_sessions = 1024;
+	cfg->max_sessions_per_agency = 16;
+	cfg->max_handshakes = 256;
+	cfg->max_handshakes_per_address = 64;
+	cfg->handshake_timeout_ms = 10000;
 	cfg->contexts = 0;	/* 0: max_sessions + 16 */
 	cfg->fetch_wait_max_ms = 30000;
 	cfg->fetch_batch = 64;

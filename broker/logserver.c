@@ -35,9 +35,6 @@ struct logserver {
 	nng_http_server *srv;
 	pthread_mutex_t mu;	/* over closed and every call of reader_key */
 	bool closed;
-	/* the bounded stop */
-	pthread_cond_t cv;
-	bool stopped;
 };
 
 /* Opens rel below dir_fd, component by component, refusing symlinks;
@@ -193,7 +190,6 @@ logserver_start(const struct logserver_params *p, struct logserver **out)
 	ls->p = *p;
 	snprintf(ls->origin, sizeof(ls->origin), "%s", p->origin);
 	pthread_mutex_init(&ls->mu, NULL);
-	pthread_cond_init(&ls->cv, NULL);
 	if ((ls->dir_fd = open(p->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
 		blog("audit log server: %s: %s", p->dir, strerror(errno));
 		rc = ENL_E_IO;
@@ -226,59 +222,33 @@ fail:
 	if (ls->dir_fd >= 0)
 		close(ls->dir_fd);
 	pthread_mutex_destroy(&ls->mu);
-	pthread_cond_destroy(&ls->cv);
 	free(ls);
 	return rc;
 }
 
-static void *
-stopper(void *arg)
+static void
+stop_nng(void *arg)
 {
-	struct logserver *ls = arg;
-
-	nng_http_server_stop(ls->srv);
-	pthread_mutex_lock(&ls->mu);
-	ls->stopped = true;
-	pthread_cond_signal(&ls->cv);
-	pthread_mutex_unlock(&ls->mu);
-	return NULL;
+	nng_http_server_stop(arg);
 }
 
 void
 logserver_stop(struct logserver *ls)
 {
-	struct timespec until;
-	pthread_t t;
-	bool stopped;
-
 	if (ls == NULL)
 		return;
 	pthread_mutex_lock(&ls->mu);
 	ls->closed = true;	/* from here no request reaches reader_key */
 	pthread_mutex_unlock(&ls->mu);
-	if (pthread_create(&t, NULL, stopper, ls) != 0) {
-		blog("audit log server: cannot stop it (no thread); left to the exit");
-		return;
-	}
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += STOP_DEADLINE_MS / 1000;
-	pthread_mutex_lock(&ls->mu);
-	while (!ls->stopped && pthread_cond_timedwait(&ls->cv, &ls->mu, &until) == 0)
-		;
-	stopped = ls->stopped;
-	pthread_mutex_unlock(&ls->mu);
-	if (!stopped) {
+	if (!bounded_run(stop_nng, ls->srv, STOP_DEADLINE_MS)) {
 		/* nng waits for every connection; one that does not close
 		 * must not hold the broker: the exit ends them */
-		pthread_detach(t);
 		blog("audit log server: connections still open after %d s; leaving them to the exit",
 		     STOP_DEADLINE_MS / 1000);
 		return;
 	}
-	pthread_join(t, NULL);
 	nng_http_server_release(ls->srv);
 	close(ls->dir_fd);
 	pthread_mutex_destroy(&ls->mu);
-	pthread_cond_destroy(&ls->cv);
 	free(ls);
 }

@@ -227,11 +227,21 @@ open_log(struct broker *b)
 	return 0;
 }
 
-static void
+/* Stops everything, every wait bounded: false if nng could not end its
+ * connections in time, and then the store and the log are closed, the
+ * rest left to the exit. */
+static bool
 broker_fini(struct broker *b)
 {
 	logserver_stop(b->logserver);
-	server_close(b->server);
+	if (!server_close(b->server)) {
+		blog("connections still open after the stop's deadline; leaving them to the exit");
+		writer_stop(b->writer);
+		if (b->store.ops != NULL)
+			b->store.ops->close(b->store.db);
+		enl_tlog_close(b->log);
+		return false;
+	}
 	writer_stop(b->writer);
 	server_stop(b->server);	/* its last answers may still ask the writer */
 	writer_free(b->writer);
@@ -242,6 +252,7 @@ broker_fini(struct broker *b)
 	enl_directory_free(b->dir);
 	free(b->dir_bytes);
 	policy_free(b->policy);
+	return true;
 }
 
 int
@@ -352,7 +363,12 @@ main(int argc, char **argv)
 	blog("stopping (signal %d)", sig);
 	ret = 0;
 out:
-	broker_fini(&b);
+	if (!broker_fini(&b)) {
+		if (lock_fd >= 0)
+			close(lock_fd);
+		blog("stopped (store and log closed)");
+		_exit(ret);	/* nng's threads still hold what they could not end */
+	}
 	if (lock_fd >= 0)
 		close(lock_fd);	/* last: everything in the folder is closed */
 	return ret;

@@ -7,6 +7,7 @@
  *
  * Sessions are bound to the nng pipe they were opened on and die with it.
  */
+#include <arpa/inet.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,12 @@
 #include <sodium.h>
 
 #include "server_int.h"
+
+#define SEND_TIMEOUT_MS 5000	/* an answer queued behind one the peer does not read
+				 * (an honest agent has one request at a time) */
+#define BUSY_MAX 8		/* a session's requests unanswered at once (an agent has 1) */
+#define HELLO_MAX 16384		/* the largest frame before a session */
+#define CLOSE_DEADLINE_MS 5000	/* for nng to end every connection at the stop */
 
 struct policy_ref *
 policy_get(struct server *srv)
@@ -101,6 +108,50 @@ sess_get(struct server *srv, uint32_t pipe)
 	return s;
 }
 
+/* The remote address of a pipe as 16 bytes (IPv4 mapped) and as text. */
+static void
+pipe_addr(nng_pipe pipe, uint8_t addr[16], char *text, size_t cap)
+{
+	nng_sockaddr sa;
+
+	memset(addr, 0, 16);
+	snprintf(text, cap, "an unknown address");
+	if (nng_pipe_get_addr(pipe, NNG_OPT_REMADDR, &sa) != 0)
+		return;
+	if (sa.s_family == NNG_AF_INET) {
+		addr[10] = addr[11] = 0xff;
+		memcpy(addr + 12, &sa.s_in.sa_addr, 4);
+		inet_ntop(AF_INET, addr + 12, text, (socklen_t)cap);
+	} else if (sa.s_family == NNG_AF_INET6) {
+		memcpy(addr, sa.s_in6.sa_addr, 16);
+		inet_ntop(AF_INET6, addr, text, (socklen_t)cap);
+	}
+}
+
+static void
+close_pipe(uint32_t id)
+{
+	nng_pipe p = NNG_PIPE_INITIALIZER;
+
+	p.id = id;
+	nng_pipe_close(p);
+}
+
+/* A new connection: counted, or closed at once if over a handshake cap. */
+static void
+pipe_admit(struct server *srv, nng_pipe pipe)
+{
+	uint8_t addr[16];
+	char text[64], why[200];
+
+	pipe_addr(pipe, addr, text, sizeof(text));
+	if (!peers_admit(srv->peers, (uint32_t)nng_pipe_id(pipe), addr, now_ms(), why,
+			 sizeof(why))) {
+		blog("refused a connection from %s: %s", text, why);
+		nng_pipe_close(pipe);
+	}
+}
+
 static void
 pipe_event(nng_pipe pipe, nng_pipe_ev ev, void *arg)
 {
@@ -108,8 +159,13 @@ pipe_event(nng_pipe pipe, nng_pipe_ev ev, void *arg)
 	struct sess **pp, *s = NULL;
 	uint32_t id = (uint32_t)nng_pipe_id(pipe);
 
+	if (ev == NNG_PIPE_EV_ADD_PRE) {
+		pipe_admit(srv, pipe);
+		return;
+	}
 	if (ev != NNG_PIPE_EV_REM_POST)
 		return;
+	peers_remove(srv->peers, id);
 	pthread_mutex_lock(&srv->mu);
 	for (pp = &srv->sessions; *pp != NULL; pp = &(*pp)->next)
 		if ((*pp)->pipe == id) {
@@ -158,6 +214,9 @@ send_msg(struct work *w, nng_msg *msg)
 	}
 	nng_aio_set_msg(w->aio, msg);
 	w->sending = true;
+	/* a peer that does not read its answers loses its connection, not
+	 * this context */
+	nng_aio_set_timeout(w->aio, SEND_TIMEOUT_MS);
 	nng_ctx_send(w->ctx, w->aio);
 }
 
@@ -598,6 +657,8 @@ handle_hello(struct work *w, uint32_t pipe, const uint8_t *frame, size_t len)
 
 	rc = enl_session_accept(srv->p.me, &w->dir->kr, frame, len, now, &bd, nonce, &s,
 				&welcome, &wlen);
+	if (rc != ENL_OK)	/* the refusal is its last answer */
+		(void)peers_doom(srv->peers, pipe);
 	if (rc == ENL_OK && replayed(srv, nonce, now)) {
 		rc = ENL_E_INVAL;
 		blog("refused a session: replayed handshake");
@@ -632,19 +693,28 @@ handle_hello(struct work *w, uint32_t pipe, const uint8_t *frame, size_t len)
 	ss->refs = 1;
 	ss->opened = w->dir;
 	pthread_mutex_lock(&srv->mu);
-	if (srv->n_sessions >= srv->p.cfg->max_sessions) {
+	size_t mine = 0;
+	for (struct sess *o = srv->sessions; o != NULL; o = o->next)
+		mine += !o->dead && strcmp(enl_session_peer(o->s), enl_session_peer(s)) == 0;
+	if (srv->n_sessions >= srv->p.cfg->max_sessions ||
+	    mine >= srv->p.cfg->max_sessions_per_agency) {
+		bool all = srv->n_sessions >= srv->p.cfg->max_sessions;
 		pthread_mutex_unlock(&srv->mu);
-		blog("refused a session from %s: max_sessions reached", enl_session_peer(s));
+		blog("refused a session from %s: %s", enl_session_peer(s),
+		     all ? "max_sessions reached" : "max_sessions_per_agency reached");
 		enl_session_free(s);
 		free(ss);
 		free(welcome);
-		refuse(w, ENL_E_TOO_LARGE, "the broker has too many sessions");
+		(void)peers_doom(srv->peers, pipe);
+		refuse(w, ENL_E_TOO_LARGE, all ? "the broker has too many sessions"
+					       : "this agency has too many sessions open");
 		return;
 	}
 	ss->next = srv->sessions;
 	srv->sessions = ss;
 	srv->n_sessions++;
 	pthread_mutex_unlock(&srv->mu);
+	peers_authed(srv->peers, pipe);
 	blog("session %s v%u opened", enl_session_peer(s), enl_session_peer_version(s));
 	send_bytes(w, welcome, wlen);
 }
@@ -656,6 +726,33 @@ round_complete(void *arg, int rc)
 {
 	receipts_flush(arg);
 	fetch_complete(arg, rc);
+}
+
+/* Counts a request against its pipe's limits: true, or false with the
+ * message dropped (and the pipe closed if it broke a limit). */
+static bool
+take(struct work *w, uint32_t pipe, nng_msg *msg)
+{
+	char why[200];
+	bool close_now;
+	int rc = peers_take(w->srv->peers, pipe, nng_msg_len(msg), why, sizeof(why), &close_now);
+
+	if (rc == ENL_OK) {
+		w->pipe = pipe;
+		return true;
+	}
+	nng_msg_free(msg);
+	if (rc == ENL_E_TOO_LARGE) {
+		struct sess *s = sess_get(w->srv, pipe);
+		blog("closed the connection of %s: %s",
+		     s != NULL ? enl_session_peer(s->s) : "a peer without a session", why);
+		if (s != NULL)
+			sess_put(w->srv, s);
+		if (close_now)
+			close_pipe(pipe);
+	}
+	work_recv(w);
+	return false;
 }
 
 void
@@ -687,6 +784,12 @@ work_cb(void *arg)
 			nng_msg_free(msg);
 		if (res == NNG_ECLOSED)
 			return;
+		if (res == NNG_ETIMEDOUT && w->pipe != 0) {
+			blog("closed the connection of %s: it has not read an answer in %d s",
+			     w->agency[0] ? w->agency : "a peer without a session",
+			     SEND_TIMEOUT_MS / 1000);
+			(void)peers_doom(w->srv->peers, w->pipe);	/* closed in work_recv */
+		}
 		work_recv(w);
 		return;
 	}
@@ -698,6 +801,8 @@ work_cb(void *arg)
 	}
 	msg = nng_aio_get_msg(w->aio);
 	pipe = (uint32_t)nng_pipe_id(nng_msg_get_pipe(msg));
+	if (!take(w, pipe, msg))
+		return;
 	w->dir = dir_now(w->srv);
 	w->sess = sess_get(w->srv, pipe);
 	if (w->sess == NULL) {
@@ -712,8 +817,38 @@ work_cb(void *arg)
 void
 work_recv(struct work *w)
 {
+	if (w->pipe != 0 && peers_done(w->srv->peers, w->pipe))
+		close_pipe(w->pipe);
+	w->pipe = 0;
 	w->sending = false;
+	w->agency[0] = '\0';
+	nng_aio_set_timeout(w->aio, NNG_DURATION_INFINITE);
 	nng_ctx_recv(w->ctx, w->aio);
+}
+
+/* Closes the connections that opened no session in time, every second. */
+static void
+sweep_cb(void *arg)
+{
+	struct server *srv = arg;
+	uint32_t late[64];
+	size_t n;
+
+	if (nng_aio_result(srv->sweep) != 0 && nng_aio_result(srv->sweep) != NNG_ETIMEDOUT)
+		return;	/* stopped */
+	n = peers_overdue(srv->peers, now_ms(), late, 64);
+	for (size_t i = 0; i < n; i++)
+		close_pipe(late[i]);
+	/* said once a minute: an agent's idle connection, redialled after
+	 * each close, would say it at every deadline */
+	srv->late_closed += n;
+	if (srv->late_closed > 0 && now_ms() - srv->late_said >= 60000) {
+		blog("closed %" PRIu64 " connection(s) that opened no session within %" PRIu64
+		     " ms", srv->late_closed, srv->p.cfg->handshake_timeout_ms);
+		srv->late_closed = 0;
+		srv->late_said = now_ms();
+	}
+	nng_sleep_aio(1000, srv->sweep);
 }
 
 int
@@ -746,6 +881,14 @@ server_start(const struct server_params *p, struct server **out)
 	srv->frame_max = enl_envelope_max_size(&srv->lim) + 4096;
 	pthread_mutex_init(&srv->mu, NULL);
 	srv->replay = calloc(REPLAY_SLOTS, sizeof(*srv->replay));
+	struct peer_limits pl = {BUSY_MAX, p->cfg->max_handshakes,
+				 p->cfg->max_handshakes_per_address,
+				 (int64_t)p->cfg->handshake_timeout_ms, HELLO_MAX};
+	if (peers_new(&pl, &srv->peers) != ENL_OK ||
+	    nng_aio_alloc(&srv->sweep, sweep_cb, srv) != 0) {
+		rc = ENL_E_NOMEM;
+		goto fail;
+	}
 	srv->n_works = p->cfg->contexts;
 	srv->works = calloc(srv->n_works, sizeof(*srv->works));
 	if (srv->replay == NULL || srv->works == NULL) {
@@ -755,6 +898,7 @@ server_start(const struct server_params *p, struct server **out)
 	if ((rc = nng_rep0_open(&srv->sock)) != 0 ||
 	    (rc = nng_socket_set_size(srv->sock, NNG_OPT_RECVMAXSZ,
 				      srv->frame_max + ENL_FRAME_OVERHEAD)) != 0 ||
+	    (rc = nng_pipe_notify(srv->sock, NNG_PIPE_EV_ADD_PRE, pipe_event, srv)) != 0 ||
 	    (rc = nng_pipe_notify(srv->sock, NNG_PIPE_EV_REM_POST, pipe_event, srv)) != 0) {
 		blog("nng: %s", nng_strerror(rc));
 		rc = ENL_E_IO;
@@ -780,6 +924,7 @@ server_start(const struct server_params *p, struct server **out)
 	}
 	for (size_t i = 0; i < srv->n_works; i++)
 		work_recv(&srv->works[i]);
+	nng_sleep_aio(1000, srv->sweep);
 	*out = srv;
 	return ENL_OK;
 fail:
@@ -789,11 +934,20 @@ fail:
 
 /* Closes the socket: every pending operation ends. The writer may still
  * complete jobs afterwards; their sends fail at once. */
-void
+static void
+close_socket(void *arg)
+{
+	nng_close(*(nng_socket *)arg);
+}
+
+bool
 server_close(struct server *srv)
 {
-	if (srv != NULL)
-		nng_close(srv->sock);
+	if (srv == NULL)
+		return true;
+	if (srv->sweep != NULL)
+		nng_aio_stop(srv->sweep);
+	return bounded_run(close_socket, &srv->sock, CLOSE_DEADLINE_MS);
 }
 
 void
@@ -803,6 +957,8 @@ server_stop(struct server *srv)
 
 	if (srv == NULL)
 		return;
+	if (srv->sweep != NULL)
+		nng_aio_stop(srv->sweep);
 	nng_close(srv->sock);
 	for (size_t i = 0; srv->works && i < srv->n_works; i++)
 		if (srv->works[i].aio != NULL)
@@ -818,6 +974,8 @@ server_stop(struct server *srv)
 	}
 	free(srv->works);
 	free(srv->replay);
+	nng_aio_free(srv->sweep);
+	peers_free(srv->peers);
 	free(srv->checkpoint);
 	free(srv->cosigs);
 	if (srv->policy != NULL)

@@ -57,6 +57,7 @@ struct work {
 	nng_aio *aio;
 	nng_ctx ctx;
 	bool sending;
+	uint32_t pipe;		/* the pipe of the request taken, 0 if none */
 	struct sess *sess;
 	const struct dir_state *dir;	/* the directory the request is checked against */
 	uint64_t counter;
@@ -107,8 +108,14 @@ struct work {
 	int64_t submitted_at;
 };
 
+struct peers;
+
 struct server {
 	struct server_params p;
+	struct peers *peers;
+	nng_aio *sweep;		/* closes connections past their handshake deadline */
+	uint64_t late_closed;	/* sweep only: closed since it last said so, */
+	int64_t late_said;	/* ... which was then (ms) */
 	struct enl_limits lim;
 	size_t frame_max;
 	nng_socket sock;
@@ -144,6 +151,43 @@ struct policy_ref {
 	struct policy *p;
 	int refs;
 };
+
+/* peers.c: every pipe of the socket, under a lock of its own */
+struct peer_limits {
+	size_t busy_max;		/* a session's requests unanswered at once */
+	size_t handshakes;		/* pipes without a session, in all */
+	size_t handshakes_per_addr;	/* ... from one address */
+	int64_t handshake_ms;		/* a pipe's time to open its session */
+	size_t hello_max;		/* the largest frame before a session */
+};
+
+int peers_new(const struct peer_limits *lim, struct peers **out);
+void peers_free(struct peers *ps);
+/* A new pipe from addr (IPv6, or IPv4 mapped): true and counted, or false
+ * with why (over a handshake cap: the caller closes it). */
+bool peers_admit(struct peers *ps, uint32_t pipe, const uint8_t addr[static 16], int64_t now_ms,
+		 char *why, size_t cap);
+void peers_remove(struct peers *ps, uint32_t pipe);
+/*
+ * A pipe is closed only when none of our answers is on its way to it
+ * (doomed until then): nng 1.5.2 can hang for ever, in its reaper and so
+ * in every later close, on a pipe closed while a context sends to it.
+ */
+/* A request of len bytes arrived on pipe: ENL_OK (counted until
+ * peers_done), ENL_E_NOT_FOUND (the pipe is gone or doomed: drop it),
+ * ENL_E_TOO_LARGE with why (over a limit: the pipe is doomed, and
+ * *close_now says to close it at once). */
+int peers_take(struct peers *ps, uint32_t pipe, size_t len, char *why, size_t cap,
+	       bool *close_now);
+/* The answer to one request of pipe was sent or dropped: true if the pipe
+ * is to be closed now (it is doomed and nothing else is on its way). */
+bool peers_done(struct peers *ps, uint32_t pipe);
+void peers_authed(struct peers *ps, uint32_t pipe);
+/* To be closed once its answers are sent: true to close it at once. */
+bool peers_doom(struct peers *ps, uint32_t pipe);
+/* Up to cap pipes without a session past their deadline at now, doomed;
+ * those with nothing on its way are returned, to close at once. */
+size_t peers_overdue(struct peers *ps, int64_t now_ms, uint32_t *out, size_t cap);
 
 /* server.c */
 const struct dir_state *dir_now(struct server *srv);

@@ -12,7 +12,7 @@ cleanup() {
 	if [ "$failed" != 0 ] || [ "${KEEP_NET:-}" = 1 ]; then
 		for f in "$NET"/*/log; do echo "--- $f"; tail -n 30 "$f"; done
 	fi
-	rm -rf "$NET"
+	[ "${KEEP_NET:-}" = 1 ] || rm -rf "$NET"
 }
 trap cleanup EXIT
 ok() { # ok "what" command...

@@ -132,7 +132,10 @@ ok "  ... is in the next one" sh -c "ENLACE_SOCKET=$NET/CO-FGN/agent.sock \
 	$BIN/client/enlace inbox | grep -q '^$late .* late'"
 
 # The broker signs a writer round's receipts together (one signature,
-# each receipt with its place in the batch): sixteen sessions at once.
+# each receipt with its place in the batch): sixteen sessions at once
+# (beside the agent's own: more than one agency's default share).
+printf 'max_sessions_per_agency = 32\n' >>"$NET/broker/broker.conf"
+stop_broker TERM && start_broker || finish
 $BIN/tests/rawclient burst "tcp://127.0.0.1:$BROKER_PORT" "$NET/AR-UIF/key" \
 	"$NET/directory" BR-PF 16 > "$NET/burst.out"
 ok "receipts signed in one batch each verify alone" test $? = 0

@@ -29,12 +29,24 @@
  * prints its id), to-self (an honest message to KEYDIR's own
  * agency, which the agent refuses to send: the broker must refuse it),
  * burst RECIPIENT N (N sessions submit an honest message each at once:
- * exits 0 if every receipt verifies and some were signed as one batch).
+ * exits 0 if every receipt verifies and some were signed as one batch),
+ * flood N (opens an honest session over a raw TCP connection, then sends
+ * N DIRECTORY requests and never reads an answer: exits 0 if the broker
+ * closes the connection within 40 s),
+ * sessions N (opens N honest sessions and holds them; prints how many
+ * the broker accepted, then waits for its standard input to close).
  */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
@@ -383,6 +395,159 @@ out:
 	return ret;
 }
 
+/* ---- SP over TCP by hand (nng's wire format), for a peer that never reads ---- */
+
+static int
+write_all(int fd, const uint8_t *b, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = send(fd, b, n, MSG_NOSIGNAL);
+		if (w <= 0)
+			return -1;
+		b += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int
+read_all(int fd, uint8_t *b, size_t n)
+{
+	while (n > 0) {
+		ssize_t r = recv(fd, b, n, 0);
+		if (r <= 0)
+			return -1;
+		b += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+/* One req0 message: 8-byte length, the request id, the body. */
+static int
+sp_send(int fd, uint32_t id, const uint8_t *body, size_t len)
+{
+	uint8_t head[12];
+	uint64_t n = len + 4;
+
+	for (int i = 0; i < 8; i++)
+		head[i] = (uint8_t)(n >> (56 - 8 * i));
+	id |= 0x80000000u;
+	for (int i = 0; i < 4; i++)
+		head[8 + i] = (uint8_t)(id >> (24 - 8 * i));
+	return write_all(fd, head, 12) == 0 && write_all(fd, body, len) == 0 ? 0 : -1;
+}
+
+static uint8_t *
+sp_recv(int fd, size_t *len)
+{
+	uint8_t head[12], *b;
+	uint64_t n = 0;
+
+	if (read_all(fd, head, 12) != 0)
+		return NULL;
+	for (int i = 0; i < 8; i++)
+		n = n << 8 | head[i];
+	if (n < 4 || n > (1u << 28) || (b = malloc(n)) == NULL || read_all(fd, b, n - 4) != 0)
+		return NULL;
+	*len = n - 4;
+	return b;
+}
+
+static int
+sp_connect(const char *url)
+{
+	static const uint8_t hdr[8] = {0, 'S', 'P', 0, 0, 0x30, 0, 0};	/* req0 */
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	const char *port = strrchr(url, ':');
+	uint8_t peer[8];
+	int fd = socket(AF_INET, SOCK_STREAM, 0), small = 4096;
+
+	sa.sin_port = htons((uint16_t)atoi(port + 1));
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || write_all(fd, hdr, 8) != 0 ||
+	    read_all(fd, peer, 8) != 0) {
+		fprintf(stderr, "cannot connect to %s\n", url);
+		exit(2);
+	}
+	return fd;
+}
+
+static int
+flood(const char *url, const struct enl_identity *me, const struct enl_keyring *kr, long n)
+{
+	Enlace__Request req = ENLACE__REQUEST__INIT;
+	Enlace__DirectoryReq dr = ENLACE__DIRECTORY_REQ__INIT;
+	struct enl_hello_state *st = NULL;
+	struct enl_session *sess = NULL;
+	uint8_t *hello = NULL, *w, *plain = NULL, *frame = NULL;
+	size_t hl = 0, wl = 0, pl = 0, fl = 0;
+	char reason[200] = "";
+	int fd = sp_connect(url);
+	long sent = 0;
+	struct pollfd pf = {fd, POLLRDHUP, 0};
+
+	if (enl_session_hello(me, (int64_t)time(NULL), dir_serial, &st, &hello, &hl) != ENL_OK ||
+	    sp_send(fd, 1, hello, hl) != 0 || (w = sp_recv(fd, &wl)) == NULL ||
+	    enl_session_client_finish(st, w, wl, kr, "OAS-BROKER", NULL, &sess, reason,
+				      sizeof(reason)) != ENL_OK) {
+		printf("handshake failed: %s\n", reason);
+		return 2;
+	}
+	free(w);
+	free(hello);
+	req.body_case = ENLACE__REQUEST__BODY_DIRECTORY;
+	req.directory = &dr;
+	if (enl_pb_pack(&req.base, &plain, &pl) != ENL_OK)
+		return 2;
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	for (long i = 0; i < n; i++) {
+		if (enl_session_seal_request(sess, plain, pl, &frame, &fl) != ENL_OK)
+			return 2;
+		int rc = sp_send(fd, (uint32_t)(i + 2), frame, fl);
+		free(frame);
+		if (rc != 0)	/* would block, or closed: the broker stopped reading us */
+			break;
+		sent++;
+	}
+	free(plain);
+	printf("sent %ld requests without reading an answer\n", sent);
+	fflush(stdout);
+	/* closed by the broker: reset (it dropped what we sent) or end of file */
+	int prc = poll(&pf, 1, 40000);
+	bool closed = prc == 1 && (pf.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+	printf(closed ? "the broker closed the connection\n" : "still open after 40 s\n");
+	enl_session_free(sess);
+	close(fd);
+	return closed ? 0 : 1;
+}
+
+/* N sessions of one agency, held until stdin closes. */
+static int
+hold_sessions(const char *url, const struct enl_identity *me, const struct enl_keyring *kr,
+	      long n)
+{
+	nng_socket socks[256];
+	long opened = 0;
+	char buf[16];
+
+	for (long i = 0; i < n && i < 256; i++) {
+		struct enl_session *sess;
+		socks[i] = dial(url);
+		if ((sess = handshake(socks[i], me, kr, NULL, NULL)) != NULL)
+			opened++;
+		enl_session_free(sess);
+	}
+	printf("%ld sessions opened\n", opened);
+	fflush(stdout);
+	while (fread(buf, 1, sizeof(buf), stdin) > 0)
+		;
+	for (long i = 0; i < n && i < 256; i++)
+		nng_close(socks[i]);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -406,8 +571,16 @@ main(int argc, char **argv)
 	me = load_key(argv[3]);
 	if (argc > 5 && strcmp(mode, "bad-ciphertext") != 0 && strcmp(mode, "forward") != 0 &&
 	    strcmp(mode, "decide") != 0 && strcmp(mode, "expiring") != 0 &&
-	    strcmp(mode, "burst") != 0)
+	    strcmp(mode, "burst") != 0 && strcmp(mode, "flood") != 0 &&
+	    strcmp(mode, "sessions") != 0)
 		other = load_key(argv[5]);
+	if (strcmp(mode, "flood") == 0 || strcmp(mode, "sessions") == 0) {
+		long n = argc > 5 ? strtol(argv[5], NULL, 10) : 1000;
+		rc = mode[0] == 'f' ? flood(argv[2], me, &kr, n) : hold_sessions(argv[2], me, &kr, n);
+		enl_identity_free(me);
+		enl_directory_free(d);
+		return rc;
+	}
 	s = dial(argv[2]);
 	if (strcmp(mode, "skewed") == 0) {
 		clock_offset = -3600;
