@@ -117,11 +117,20 @@ struct consent {
 	int state;		/* enum consent_state */
 };
 
+/*
+ * What a forward is checked against. A forward of a forward names the
+ * message its forwarder received (`via`), but its originator is the
+ * agency that signed the innermost original: consent is asked of it, for
+ * that original, and the handling checks apply against that original's.
+ */
 struct original_info {
-	uint8_t hash[ENL_HASH_LEN];
-	char sender[ENL_ID_MAX + 1];
-	struct enl_handling handling;
-	int forwarder_state;	/* enum delivery_state, or 0: not a recipient */
+	uint8_t id[ENL_MSG_ID_LEN];	/* the innermost original */
+	uint8_t hash[ENL_HASH_LEN];	/* its hash */
+	char sender[ENL_ID_MAX + 1];	/* its sender: the originator */
+	struct enl_handling handling;	/* its handling */
+	struct enl_handling via;	/* the handling of the message forwarded */
+	int forwarder_state;	/* the forwarder's delivery of the message forwarded,
+				 * enum delivery_state, or 0: not a recipient */
 };
 
 /* A queued delivery whose message expired before it was fetched. */
@@ -154,11 +163,13 @@ struct store_ops {
 	/* ENL_E_NOT_FOUND if absent. */
 	int (*message_get)(void *db, const uint8_t id[ENL_MSG_ID_LEN],
 			   struct stored_message *out);
-	/* The message and one delivery per recipient, in d[i]'s state. */
+	/* The message and one delivery per recipient, in d[i]'s state;
+	 * origin: a forward's innermost original (original_info.id), NULL
+	 * for any other message. */
 	int (*message_put)(void *db, const struct enl_header *h,
 			   const uint8_t hash[ENL_HASH_LEN], int64_t now,
 			   const uint8_t *env, size_t len, uint64_t log_index,
-			   const struct delivery_init *d);
+			   const struct delivery_init *d, const uint8_t *origin);
 	/* Undelivered (queued or fetched, not acked) for recipient, oldest first. */
 	int (*pending)(void *db, const char *recipient, size_t max_count,
 		       size_t max_bytes, store_envelope_cb cb, void *arg);
@@ -179,9 +190,9 @@ struct store_ops {
 	int (*cosig_put)(void *db, const char *agency, uint64_t size, const char *line);
 	int (*cosigs)(void *db, uint64_t size, void (*cb)(void *arg, const char *line),
 		      void *arg);
-	/* What a forward is checked against: the original's sender and
-	 * handling, and the forwarder's delivery of it (0 if none).
-	 * ENL_E_NOT_FOUND if the original is not stored. */
+	/* What a forward of message `id` by `forwarder` is checked against
+	 * (struct original_info), the chain of forwards followed to the
+	 * innermost original. ENL_E_NOT_FOUND if `id` is not stored. */
 	int (*original)(void *db, const uint8_t id[ENL_MSG_ID_LEN], const char *forwarder,
 			struct original_info *out);
 	/* Consent requests. get: ENL_E_NOT_FOUND if absent; expired: up to

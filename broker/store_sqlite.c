@@ -72,7 +72,9 @@ static const char schema[] =
 	"  received_at INTEGER NOT NULL, envelope BLOB NOT NULL,"
 	"  log_index INTEGER NOT NULL,"
 	/* its handling, for the forwards of it */
-	"  tlp INTEGER NOT NULL, onward INTEGER NOT NULL, evidential INTEGER NOT NULL);"
+	"  tlp INTEGER NOT NULL, onward INTEGER NOT NULL, evidential INTEGER NOT NULL,"
+	/* a forward's innermost original (NULL: not a forward) */
+	"  origin BLOB);"
 	/* One row per recipient of a message (msg is its seq, pos its place
 	 * in the header's list): appended in arrival order as well. */
 	"CREATE TABLE IF NOT EXISTS deliveries ("
@@ -213,7 +215,7 @@ sq_message_get(void *db, const uint8_t id[ENL_MSG_ID_LEN], struct stored_message
 static int
 sq_message_put(void *db, const struct enl_header *h, const uint8_t hash[ENL_HASH_LEN],
 	       int64_t now, const uint8_t *env, size_t len, uint64_t log_index,
-	       const struct delivery_init *d)
+	       const struct delivery_init *d, const uint8_t *origin)
 {
 	struct sq *s = db;
 	sqlite3_int64 seq;
@@ -236,6 +238,10 @@ sq_message_put(void *db, const struct enl_header *h, const uint8_t hash[ENL_HASH
 	sqlite3_bind_int(s->msg_put, 7, h->handling.tlp);
 	sqlite3_bind_int(s->msg_put, 8, h->handling.onward);
 	sqlite3_bind_int(s->msg_put, 9, h->handling.evidential);
+	if (origin != NULL)
+		sqlite3_bind_blob(s->msg_put, 10, origin, ENL_MSG_ID_LEN, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s->msg_put, 10);
 	if ((rc = step_done(s, s->msg_put, "message_put")) != ENL_OK)
 		return rc;
 	seq = sqlite3_last_insert_rowid(s->db);
@@ -540,31 +546,65 @@ sq_meta_put(void *db, const char *key, const uint8_t *value, size_t len)
 	return step_done(s, s->meta_put, "meta_put");
 }
 
+/* One row of the original statement: the message `id`, and the state of
+ * its delivery to `forwarder` (may be NULL); its origin (zeros if none). */
+static int
+original_row(struct sq *s, const uint8_t id[ENL_MSG_ID_LEN], const char *forwarder,
+	     struct original_info *out, uint8_t origin[ENL_MSG_ID_LEN], bool *has_origin)
+{
+	sqlite3_stmt *st = s->original;
+	int rc;
+
+	sqlite3_bind_blob(st, 1, id, ENL_MSG_ID_LEN, SQLITE_STATIC);
+	if (forwarder != NULL)
+		sqlite3_bind_text(st, 2, forwarder, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 2);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		memcpy(out->id, id, ENL_MSG_ID_LEN);
+		snprintf(out->sender, sizeof(out->sender), "%s",
+			 (const char *)sqlite3_column_text(st, 0));
+		out->handling.tlp = (enum enl_tlp)sqlite3_column_int(st, 1);
+		out->handling.onward = (enum enl_onward)sqlite3_column_int(st, 2);
+		out->handling.evidential = (enum enl_evidential)sqlite3_column_int(st, 3);
+		out->forwarder_state = sqlite3_column_int(st, 4);
+		if (sqlite3_column_bytes(st, 5) == ENL_HASH_LEN)
+			memcpy(out->hash, sqlite3_column_blob(st, 5), ENL_HASH_LEN);
+		*has_origin = sqlite3_column_bytes(st, 6) == ENL_MSG_ID_LEN;
+		if (*has_origin)
+			memcpy(origin, sqlite3_column_blob(st, 6), ENL_MSG_ID_LEN);
+		rc = ENL_OK;
+	} else {
+		rc = rc == SQLITE_DONE ? ENL_E_NOT_FOUND : sq_err(s, "original");
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
 static int
 sq_original(void *db, const uint8_t id[ENL_MSG_ID_LEN], const char *forwarder,
 	    struct original_info *out)
 {
 	struct sq *s = db;
+	struct original_info inner;
+	uint8_t origin[ENL_MSG_ID_LEN], deeper[ENL_MSG_ID_LEN];
+	bool has_origin = false, again = false;
 	int rc;
 
-	sqlite3_bind_blob(s->original, 1, id, ENL_MSG_ID_LEN, SQLITE_STATIC);
-	sqlite3_bind_text(s->original, 2, forwarder, -1, SQLITE_STATIC);
-	rc = sqlite3_step(s->original);
-	if (rc == SQLITE_ROW) {
-		snprintf(out->sender, sizeof(out->sender), "%s",
-			 (const char *)sqlite3_column_text(s->original, 0));
-		out->handling.tlp = (enum enl_tlp)sqlite3_column_int(s->original, 1);
-		out->handling.onward = (enum enl_onward)sqlite3_column_int(s->original, 2);
-		out->handling.evidential = (enum enl_evidential)sqlite3_column_int(s->original, 3);
-		out->forwarder_state = sqlite3_column_int(s->original, 4);
-		if (sqlite3_column_bytes(s->original, 5) == ENL_HASH_LEN)
-			memcpy(out->hash, sqlite3_column_blob(s->original, 5), ENL_HASH_LEN);
-		rc = ENL_OK;
-	} else {
-		rc = rc == SQLITE_DONE ? ENL_E_NOT_FOUND : sq_err(s, "original");
-	}
-	sqlite3_reset(s->original);
-	return rc;
+	if ((rc = original_row(s, id, forwarder, out, origin, &has_origin)) != ENL_OK)
+		return rc;
+	out->via = out->handling;
+	if (!has_origin)
+		return ENL_OK;	/* `id` is the original itself */
+	/* a forward: its origin was resolved when it was stored */
+	if ((rc = original_row(s, origin, NULL, &inner, deeper, &again)) != ENL_OK)
+		return rc == ENL_E_NOT_FOUND ? ENL_E_IO : rc;	/* the store lost it */
+	memcpy(out->id, inner.id, ENL_MSG_ID_LEN);
+	memcpy(out->hash, inner.hash, ENL_HASH_LEN);
+	memcpy(out->sender, inner.sender, sizeof(out->sender));
+	out->handling = inner.handling;
+	return ENL_OK;
 }
 
 static int
@@ -861,6 +901,13 @@ upgrade(struct sq *s, const char *path)
 		}
 		blog("store: %s: deliveries now keep their message's expiry", path);
 	}
+	if (!compiles(db, "SELECT origin FROM messages LIMIT 0")) {
+		/* forwards stored before it count as originals of their own */
+		if ((rc = sqlite3_exec(db, "ALTER TABLE messages ADD COLUMN origin BLOB", NULL, NULL,
+				       NULL)) != SQLITE_OK)
+			return rc;
+		blog("store: %s: forwards now keep their innermost original", path);
+	}
 	/* only deliveries nobody fetched yet, of messages that expire */
 	return sqlite3_exec(db, "CREATE INDEX IF NOT EXISTS deliveries_expiring ON deliveries "
 				"(expires_at) WHERE state = 1 AND expires_at > 0", NULL, NULL, NULL);
@@ -885,7 +932,7 @@ store_sqlite_open(const char *path, struct store *out)
 		"SELECT hash, sender, received_at, log_index FROM messages WHERE id = ?"};
 	stmts[n++] = (struct stmt_def){&s->msg_put,
 		"INSERT INTO messages (id, hash, sender, received_at, envelope, log_index, tlp, "
-		"onward, evidential) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"};
+		"onward, evidential, origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"};
 	stmts[n++] = (struct stmt_def){&s->dlv_put,
 		"INSERT INTO deliveries (msg, recipient, pos, state, queued_at, reason, "
 		"expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)"};
@@ -931,8 +978,8 @@ store_sqlite_open(const char *path, struct store *out)
 		"LIMIT ?"};
 	stmts[n++] = (struct stmt_def){&s->original,
 		"SELECT m.sender, m.tlp, m.onward, m.evidential, coalesce((SELECT d.state "
-		"FROM deliveries d WHERE d.msg = m.seq AND d.recipient = ?2), 0), m.hash "
-		"FROM messages m WHERE m.id = ?1"};
+		"FROM deliveries d WHERE d.msg = m.seq AND d.recipient = ?2), 0), m.hash, "
+		"m.origin FROM messages m WHERE m.id = ?1"};
 	stmts[n++] = (struct stmt_def){&s->state_of,
 		"SELECT state FROM deliveries "
 		"WHERE msg = (SELECT seq FROM messages WHERE id = ?) AND recipient = ?"};

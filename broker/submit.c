@@ -61,7 +61,9 @@ forward_check(struct work *w, struct store *st, char *why, size_t cap)
 	else if (o.handling.onward == ENL_ONWARD_NEVER)
 		snprintf(why, cap, "the originator %s forbids onward sharing (NEVER)", o.sender);
 	else if (h->handling.tlp < o.handling.tlp || h->handling.onward < o.handling.onward ||
-		 h->handling.evidential < o.handling.evidential)
+		 h->handling.evidential < o.handling.evidential ||
+		 h->handling.tlp < o.via.tlp || h->handling.onward < o.via.onward ||
+		 h->handling.evidential < o.via.evidential)
 		snprintf(why, cap, "a forward can never weaken the original's handling");
 	else
 		why[0] = '\0';
@@ -134,7 +136,7 @@ consent_request(struct work *w, struct store *st, int64_t now, const char *recip
 	memset(&c, 0, sizeof(c));
 	randombytes_buf(c.request_id, sizeof(c.request_id));
 	memcpy(c.forward_id, w->hdr->message_id, ENL_MSG_ID_LEN);
-	memcpy(c.original_id, w->hdr->forward_of, ENL_MSG_ID_LEN);
+	memcpy(c.original_id, w->orig.id, ENL_MSG_ID_LEN);	/* the innermost */
 	memcpy(c.original_hash, w->orig.hash, ENL_HASH_LEN);
 	snprintf(c.recipient, sizeof(c.recipient), "%s", recipient);
 	snprintf(c.originator, sizeof(c.originator), "%s", w->orig.sender);
@@ -203,7 +205,7 @@ consent_request(struct work *w, struct store *st, int64_t now, const char *recip
 		if ((rc = audit(srv, &a, now, NULL)) != ENL_OK)
 			goto out;
 	}
-	if ((rc = st->ops->message_put(st->db, h, hash, now, env, len, index, &d)) != ENL_OK ||
+	if ((rc = st->ops->message_put(st->db, h, hash, now, env, len, index, &d, NULL)) != ENL_OK ||
 	    (rc = st->ops->consent_put(st->db, &c)) != ENL_OK)
 		goto out;
 	wake_agency(srv, c.originator);
@@ -385,7 +387,9 @@ submit_write(struct job *j, struct store *st, int64_t now)
 	{
 		struct audit a = {ENLACE__AUDIT_EVENT__SUBMITTED, w->hdr->message_id, w->hash, NULL,
 				  w->hdr->sender, NULL, NULL, 0, &w->submitted, &w->submitted_len,
-				  w->hdr->has_forward_of ? w->hdr->forward_of : NULL};
+				  /* a forward's entries name its innermost original, so
+				   * that the original's trail shows every hop */
+				  w->hdr->has_forward_of ? w->orig.id : NULL};
 		uint64_t index = 0;
 		if ((rc = audit(w->srv, &a, now, &index)) != ENL_OK)
 			return rc;
@@ -418,7 +422,7 @@ submit_write(struct job *j, struct store *st, int64_t now)
 		}
 		if (rc == ENL_OK)
 			rc = st->ops->message_put(st->db, w->hdr, w->hash, now, w->env, w->env_len,
-						  index, d);
+						  index, d, w->hdr->has_forward_of ? w->orig.id : NULL);
 		/* the recipients' waiting fetches take it in this same round
 		 * (after the jobs, in its transaction), answered after its commit */
 		if (rc == ENL_OK)
