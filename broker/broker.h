@@ -307,6 +307,9 @@ int server_reader_key(void *srv, const char *id, uint32_t version, uint8_t pk[st
  * that an auditor can tell which keys were valid from then on. In the
  * transaction the caller has open.
  */
+/* The highest directory serial this broker has put in force (0: none
+ * yet), from its store: a lower one is never put in force again. */
+int directory_serial_held(struct store *st, uint64_t *serial) ENL_WUR;
 int audit_directory(struct store *st, struct enl_tlog *log, const struct enl_identity *me,
 		    const struct enl_directory *dir, const uint8_t *bytes, size_t len,
 		    int64_t now);

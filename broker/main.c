@@ -129,6 +129,27 @@ load_keys(struct broker *b)
 	return 0;
 }
 
+/* A directory older than one this broker has put in force would bring a
+ * revoked key back to life: refused at start as on SIGHUP. */
+static int
+check_directory_serial(struct broker *b)
+{
+	uint64_t held = 0;
+	int rc;
+
+	if ((rc = directory_serial_held(&b->store, &held)) != ENL_OK) {
+		blog("store: the directory serial in force: %s", enl_strerror(rc));
+		return -1;
+	}
+	if (enl_directory_serial(b->dir) < held) {
+		blog("%s: serial %" PRIu64 " is older than serial %" PRIu64 " this broker has put "
+		     "in force; refused (it could bring a revoked key back); give it the newest "
+		     "directory", b->cfg.directory, enl_directory_serial(b->dir), held);
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * SIGHUP: the directory file again. A newer one, checked as at start (the
  * authority's signature, not expired, this broker's card), is put in
@@ -321,7 +342,7 @@ main(int argc, char **argv)
 	snprintf(path, sizeof(path), "%s/store.sqlite", b.cfg.data_dir);
 	if (store_sqlite_open(path, &b.store) != ENL_OK)
 		goto out;
-	if (open_log(&b) != 0)
+	if (check_directory_serial(&b) != 0 || open_log(&b) != 0)
 		goto out;
 	if (writer_start(&b.store, b.cfg.batch_max, &b.writer) != ENL_OK)
 		goto out;

@@ -416,6 +416,39 @@ server_set_policy(struct server *srv, struct policy *p, const uint8_t hash[32],
 
 /* ---- a newer directory ---- */
 
+/* The highest directory serial put in force, kept in the store's meta. */
+static int
+directory_serial_put(struct store *st, uint64_t serial)
+{
+	uint64_t held = 0;
+	uint8_t be[8];
+
+	if (directory_serial_held(st, &held) != ENL_OK || serial <= held)
+		return ENL_OK;
+	for (int i = 0; i < 8; i++)
+		be[i] = (uint8_t)(serial >> (56 - 8 * i));
+	return st->ops->meta_put(st->db, "directory_serial", be, sizeof(be));
+}
+
+int
+directory_serial_held(struct store *st, uint64_t *serial)
+{
+	uint8_t be[8];
+	size_t len = 0;
+	int rc = st->ops->meta_get(st->db, "directory_serial", be, sizeof(be), &len);
+
+	*serial = 0;
+	if (rc == ENL_E_NOT_FOUND)
+		return ENL_OK;
+	if (rc != ENL_OK)
+		return rc;
+	if (len != sizeof(be))
+		return ENL_E_MALFORMED;
+	for (int i = 0; i < 8; i++)
+		*serial = *serial << 8 | be[i];
+	return ENL_OK;
+}
+
 int
 audit_directory(struct store *st, struct enl_tlog *log, const struct enl_identity *me,
 		const struct enl_directory *dir, const uint8_t *bytes, size_t len, int64_t now)
@@ -430,7 +463,8 @@ audit_directory(struct store *st, struct enl_tlog *log, const struct enl_identit
 	crypto_generichash(hash, sizeof(hash), bytes, len, NULL, 0);
 	rc = st->ops->meta_get(st->db, "directory_hash", seen, sizeof(seen), &slen);
 	if (rc == ENL_OK && slen == sizeof(seen) && sodium_memcmp(seen, hash, sizeof(hash)) == 0)
-		return ENL_OK;
+		return directory_serial_put(st, enl_directory_serial(dir));	/* a store of an
+										 * earlier build */
 	if (rc != ENL_OK && rc != ENL_E_NOT_FOUND)
 		return rc;
 	snprintf(reason, sizeof(reason), "directory serial %" PRIu64, enl_directory_serial(dir));
@@ -447,6 +481,8 @@ audit_directory(struct store *st, struct enl_tlog *log, const struct enl_identit
 	free(entry);
 	if (rc == ENL_OK)
 		rc = st->ops->meta_put(st->db, "directory_hash", hash, sizeof(hash));
+	if (rc == ENL_OK)
+		rc = directory_serial_put(st, enl_directory_serial(dir));
 	if (rc == ENL_OK)
 		blog("audit log: directory serial %" PRIu64 " recorded", enl_directory_serial(dir));
 	return rc == ENL_E_TOO_LARGE ? ENL_E_IO : rc;

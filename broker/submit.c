@@ -260,15 +260,20 @@ static int
 consent_apply(struct work *w, struct store *st, int64_t now, const struct consent *c)
 {
 	const Enlace__ConsentDecision *d = w->decision;
-	char why[400];
+	char why[400], logged[100];
 	int rc;
+	/* the log, which every member reads, has the decision and its hash
+	 * (the entry's envelope hash), never its free text: that goes only
+	 * to the forwarder, in its receipt */
 	struct audit a = {d->grant ? ENLACE__AUDIT_EVENT__CONSENT_GRANTED
 				   : ENLACE__AUDIT_EVENT__CONSENT_DENIED,
-			  c->forward_id, w->hash, NULL, c->originator, c->recipient, why, 0, NULL,
-			  NULL, c->original_id};
+			  c->forward_id, w->hash, NULL, c->originator, c->recipient, logged, 0,
+			  NULL, NULL, c->original_id};
 
 	snprintf(why, sizeof(why), "%s by %s%s%s", d->grant ? "consent granted" : "consent denied",
 		 c->originator, d->note[0] ? ": " : "", d->note);
+	snprintf(logged, sizeof(logged), "%s by %s", d->grant ? "consent granted" : "consent denied",
+		 c->originator);
 	if ((rc = st->ops->consent_set(st->db, c->request_id, d->grant ? CONSENT_GRANTED_S
 									: CONSENT_DENIED_S)) != ENL_OK)
 		return rc;

@@ -484,9 +484,84 @@ check_since(const struct opts *o, const struct enl_note_keys *k, struct enl_tlog
 	return ENL_OK;
 }
 
+/* The directory serials the broker puts in force (its DIRECTORY_UPDATED
+ * and BROKER_STARTED entries) never go down: a broker that went back to
+ * an older directory could have revived a revoked key. The entries come
+ * in any order; they are checked by index at the end. */
+struct serials {
+	struct { uint64_t index, serial; } *v;
+	size_t n, cap;
+	bool nomem;
+};
+
+static int
+serial_entry(void *arg, uint64_t index, const uint8_t *e, size_t len,
+	     Enlace__AuditEntry *decoded)
+{
+	struct serials *s = arg;
+
+	(void)e;
+	(void)len;
+	/* the serials the broker put in force: a request checked against the
+	 * one before may be logged just after a DIRECTORY_UPDATED */
+	if (decoded->event != ENLACE__AUDIT_EVENT__DIRECTORY_UPDATED &&
+	    decoded->event != ENLACE__AUDIT_EVENT__BROKER_STARTED) {
+		protobuf_c_message_free_unpacked(&decoded->base, NULL);
+		return 0;
+	}
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? 2 * s->cap : 1024;
+		void *v = realloc(s->v, cap * sizeof(*s->v));
+		if (v == NULL)
+			s->nomem = true;
+		else
+			s->v = v, s->cap = cap;
+	}
+	if (s->n < s->cap) {
+		s->v[s->n].index = index;
+		s->v[s->n++].serial = decoded->directory_serial;
+	}
+	protobuf_c_message_free_unpacked(&decoded->base, NULL);
+	return 0;
+}
+
+static int
+by_index(const void *a, const void *b)
+{
+	const uint64_t *x = a, *y = b;
+
+	return (*x > *y) - (*x < *y);
+}
+
+/* The first entry whose serial is below one before it: true and why. */
+static bool
+serial_went_back(struct serials *s, char *why, size_t cap)
+{
+	uint64_t max = 0, max_index = 0;
+
+	if (s->nomem) {
+		snprintf(why, cap, "out of memory checking the directory serials");
+		return true;
+	}
+	qsort(s->v, s->n, sizeof(*s->v), by_index);
+	for (size_t i = 0; i < s->n; i++) {
+		if (s->v[i].serial < max) {
+			snprintf(why, cap, "entry %" PRIu64 " names directory serial %" PRIu64
+				 ", older than serial %" PRIu64 " of entry %" PRIu64 ": the broker "
+				 "went back to an older directory", s->v[i].index, s->v[i].serial,
+				 max, max_index);
+			return true;
+		}
+		if (s->v[i].serial > max)
+			max = s->v[i].serial, max_index = s->v[i].index;
+	}
+	return false;
+}
+
 static int
 cmd_verify(int argc, char **argv)
 {
+	struct serials ser = {NULL, 0, 0, false};
 	struct enl_note_keys k;
 	struct enl_checkpoint cp;
 	struct enl_tlog *log = NULL;
@@ -506,12 +581,18 @@ cmd_verify(int argc, char **argv)
 	}
 	if (source_open(&src, o.argv[0], &o, &k) != ENL_OK)
 		return EXIT_BAD;
+	src.on_entry = serial_entry;
+	src.arg = &ser;
 	if ((rc = source_load(&src, &k, &log, &cp, o.json)) != ENL_OK) {
+		free(ser.v);
 		source_close(&src);
 		return EXIT_BAD;
 	}
 	if (o.since_checkpoint != NULL)
 		rc = check_since(&o, &k, log, &cp, why, sizeof(why));
+	if (rc == ENL_OK && serial_went_back(&ser, why, sizeof(why)))
+		rc = ENL_E_MALFORMED;
+	free(ser.v);
 	enl_hex(cp.root, 32, hex);
 	if (o.json) {
 		struct enl_json j;

@@ -307,3 +307,42 @@ main(int argc, char **argv)
 	help(stderr);
 	return EXIT_USAGE;
 }
+
+const char *
+tline(struct tbuf *tb, const char *s)
+{
+	char *e;
+
+	if (s == NULL)
+		return "";
+	if (tb->n == sizeof(tb->p) / sizeof(tb->p[0]) || (e = enl_term_escape(s, false)) == NULL)
+		return "(text not shown: out of memory)";
+	tb->p[tb->n++] = e;
+	return e;
+}
+
+void
+tbuf_free(struct tbuf *tb)
+{
+	for (size_t i = 0; i < tb->n; i++)
+		free(tb->p[i]);
+	tb->n = 0;
+}
+
+void
+tbody(FILE *fp, const char *body)
+{
+	char *e = enl_term_escape(body != NULL ? body : "", true), *line, *nl;
+
+	if (e == NULL) {
+		fputs("  | (body not shown: out of memory)\n", fp);
+		return;
+	}
+	for (line = e; *line != '\0'; line = nl + 1) {
+		nl = strchr(line, '\n');
+		fprintf(fp, "  | %.*s\n", nl ? (int)(nl - line) : (int)strlen(line), line);
+		if (nl == NULL)
+			break;
+	}
+	free(e);
+}

@@ -70,8 +70,10 @@ agent_call(const struct args *a, const Enlace__CtlRequest *req, int timeout_ms,
 	if (rc != ENL_OK)
 		return EXIT_FAIL;
 	if ((*resp)->status != ENL_OK) {
-		fprintf(stderr, "%s: %s\n", prog, (*resp)->reason[0] ? (*resp)->reason
-								   : enl_strerror((*resp)->status));
+		char *why = enl_term_escape((*resp)->reason[0] ? (*resp)->reason
+							       : enl_strerror((*resp)->status), false);
+		fprintf(stderr, "%s: %s\n", prog, why != NULL ? why : "?");
+		free(why);
 		protobuf_c_message_free_unpacked(&(*resp)->base, NULL);
 		*resp = NULL;
 		return EXIT_FAIL;
@@ -137,11 +139,12 @@ print_states(const Enlace__CtlResponse *r, bool json)
 		enl_json_end(&j);
 		return;
 	}
+	struct tbuf tb = {0};
 	enl_hex(r->message_id.data, r->message_id.len, hex);
 	enl_time_format(r->received_at, t);
 	printf("message %s, receipted by the broker %s\n", hex, t);
 	if (r->note[0])
-		printf("note: %s\n", r->note);
+		printf("note: %s\n", tline(&tb, r->note));
 	printf("receipt signature: %s\n", r->receipt_verified
 		       ? "VERIFIED (broker, and every acknowledgement by its recipient)"
 		       : "DOES NOT VERIFY - do not rely on this receipt");
@@ -151,17 +154,18 @@ print_states(const Enlace__CtlResponse *r, bool json)
 	else
 		printf("audit log: NOT PROVEN - the receipt is not backed by the broker's log\n");
 	if (r->log_alarm[0])
-		printf("ALARM: the broker's audit log failed a check: %s\n", r->log_alarm);
+		printf("ALARM: the broker's audit log failed a check: %s\n", tline(&tb, r->log_alarm));
 	for (size_t i = 0; i < r->n_recipients; i++) {
 		const Enlace__RecipientState *s = r->recipients[i];
 		char q[32] = "-", f[32] = "-", k[32] = "-";
 		if (s->state == ENLACE__DELIVERY_STATE__HELD && strncmp(s->reason, "held for ", 9) == 0) {
-			printf("  %-14s %s\n", s->recipient, s->reason);	/* says it already */
+			printf("  %-14s %s\n", s->recipient, tline(&tb, s->reason));	/* says it already */
 			continue;
 		}
 		if (s->state == ENLACE__DELIVERY_STATE__REJECTED ||
 		    s->state == ENLACE__DELIVERY_STATE__HELD) {
-			printf("  %-14s %-13s %s\n", s->recipient, state_name(s->state), s->reason);
+			printf("  %-14s %-13s %s\n", s->recipient, state_name(s->state),
+			       tline(&tb, s->reason));
 			continue;
 		}
 		if (s->queued_at)
@@ -172,8 +176,9 @@ print_states(const Enlace__CtlResponse *r, bool json)
 			enl_time_format(s->acked_at, k);
 		printf("  %-14s %-13s queued %s  fetched %s  acknowledged %s%s%s\n",
 		       s->recipient, state_name(s->state), q, f, k, s->reason[0] ? "  " : "",
-		       s->reason);
+		       tline(&tb, s->reason));
 	}
+	tbuf_free(&tb);
 }
 
 /*
@@ -190,7 +195,9 @@ wait_verdict(const Enlace__CtlResponse *r)
 		const Enlace__RecipientState *s = r->recipients[i];
 		if (s->state != ENLACE__DELIVERY_STATE__REJECTED)
 			continue;
-		fprintf(stderr, "%s: not sent to %s: %s\n", prog, s->recipient, s->reason);
+		char *why = enl_term_escape(s->reason, false);
+		fprintf(stderr, "%s: not sent to %s: %s\n", prog, s->recipient, why ? why : "?");
+		free(why);
 		ret = EXIT_FAIL;
 	}
 	return ret;
@@ -609,10 +616,12 @@ cmd_inbox(int argc, char **argv)
 				 upper(enl_onward_name(it->handling ? it->handling->onward : 0)
 					       ? enl_onward_name(it->handling->onward) : "?",
 				       u2, sizeof(u2)));
+			struct tbuf tb = {0};
 			printf("%-32s  %-20s  %-12s %-26s %-16s %s%s%s\n", hex, t, it->sender, tlp,
-			       it->case_ref, it->subject,
+			       tline(&tb, it->case_ref), tline(&tb, it->subject),
 			       it->attachments ? "  [attachments]" : "",
 			       it->sender_key_revoked_at ? "  [SENDER KEY REVOKED since]" : "");
+			tbuf_free(&tb);
 		}
 		printf("%zu message(s)\n", resp->n_items);
 	}
@@ -631,12 +640,14 @@ revocation_say(const Enlace__CtlItem *it, int64_t received, char *out, size_t ca
 	if (it->sender_key_revoked_at == 0 && it->sender_key_revocation[0] == '\0')
 		return false;
 	enl_time_format(it->sender_key_revoked_at, t);
-	snprintf(out, cap, "KEY REVOKED at %s (%s), %s", t, it->sender_key_revocation,
+	char *why = enl_term_escape(it->sender_key_revocation, false);
+	snprintf(out, cap, "KEY REVOKED at %s (%s), %s", t, why != NULL ? why : "?",
 		 received < it->sender_key_revoked_at
 			 ? "after this message arrived: its signature held when it was checked"
 		 : received == it->sender_key_revoked_at
 			 ? "in the second this message arrived: which came first cannot be told"
 			 : "BEFORE this message arrived: do not rely on it");
+	free(why);
 	return true;
 }
 
@@ -678,31 +689,37 @@ cmd_read(int argc, char **argv)
 		char t[32], u1[32], u2[32], u3[32], hex[65];
 		enl_hex(it->message_id.data, ENL_MSG_ID_LEN, hex);
 		char rv[400];
-		printf("message   %s\nfrom      %s  %s\n", hex, it->sender, it->sender_name);
+		struct tbuf tb = {0};
+		printf("message   %s\nfrom      %s  %s\n", hex, it->sender,
+		       tline(&tb, it->sender_name));
 		printf("          signature VERIFIED: key v%u %s\n", it->sender_key_version,
 		       it->sender_fingerprint);
 		if (revocation_say(it, it->received_at, rv, sizeof(rv)))
 			printf("          %s\n", rv);
 		printf("to       ");
 		for (size_t i = 0; i < it->n_recipients; i++)
-			printf(" %s", it->recipients[i]);
+			printf(" %s", it->recipients[i]);	/* agency ids: checked */
 		enl_time_format(it->created_at, t);
 		printf("\nsent      %s\n", t);
 		enl_time_format(it->received_at, t);
 		printf("received  %s\ntype      %s", t, enl_msg_type_name(it->type));
 		if (it->case_ref[0])
-			printf("   case %s", it->case_ref);
+			printf("   case %s", tline(&tb, it->case_ref));
 		printf("\nHANDLING  TLP:%s   onward sharing: %s   evidential use: %s\n",
 		       upper(enl_tlp_name(it->handling->tlp), u1, sizeof(u1)),
 		       upper(enl_onward_name(it->handling->onward), u2, sizeof(u2)),
 		       upper(enl_evidential_name(it->handling->evidential), u3, sizeof(u3)));
-		printf("subject   %s\n\n%s\n", it->subject, it->payload ? it->payload->body : "");
+		printf("subject   %s\n\n", tline(&tb, it->subject));
+		tbody(stdout, it->payload ? it->payload->body : "");
 		if (it->payload && it->payload->n_attachments)
 			printf("\nattachments (%zu):\n", it->payload->n_attachments);
-		for (size_t i = 0; it->payload && i < it->payload->n_attachments; i++)
-			printf("  %-30s %-26s %10zu bytes\n", it->payload->attachments[i]->name,
-			       it->payload->attachments[i]->media_type,
+		for (size_t i = 0; it->payload && i < it->payload->n_attachments; i++) {
+			printf("  %-30s %-26s %10zu bytes\n",
+			       tline(&tb, it->payload->attachments[i]->name),
+			       tline(&tb, it->payload->attachments[i]->media_type),
 			       it->payload->attachments[i]->data.len);
+			tbuf_free(&tb);	/* what it held is printed */
+		}
 		if (it->original != NULL) {
 			const Enlace__CtlItem *o = it->original;
 			char ot[32];
@@ -711,19 +728,21 @@ cmd_read(int argc, char **argv)
 			enl_time_format(it->created_at, t);
 			printf("\nCHAIN OF CUSTODY\n"
 			       "  1. original %s\n     by %s %s, %s\n     signature VERIFIED: "
-			       "key v%u %s\n", hex, o->sender, o->sender_name, ot,
+			       "key v%u %s\n", hex, o->sender, tline(&tb, o->sender_name), ot,
 			       o->sender_key_version, o->sender_fingerprint);
 			if (revocation_say(o, it->received_at, rv, sizeof(rv)))
 				printf("     %s\n", rv);
 			printf("  2. forwarded by %s %s, %s\n     signature VERIFIED: key v%u %s\n",
-			       it->sender, it->sender_name, t, it->sender_key_version,
+			       it->sender, tline(&tb, it->sender_name), t, it->sender_key_version,
 			       it->sender_fingerprint);
 			printf("\nORIGINAL  TLP:%s   onward sharing: %s   evidential use: %s\n",
 			       upper(enl_tlp_name(o->handling->tlp), u1, sizeof(u1)),
 			       upper(enl_onward_name(o->handling->onward), u2, sizeof(u2)),
 			       upper(enl_evidential_name(o->handling->evidential), u3, sizeof(u3)));
-			printf("subject   %s\n\n%s\n", o->subject, o->payload ? o->payload->body : "");
+			printf("subject   %s\n\n", tline(&tb, o->subject));
+			tbody(stdout, o->payload ? o->payload->body : "");
 		}
+		tbuf_free(&tb);
 	}
 	if (a.save != NULL && it->payload != NULL) {
 		struct enl_message m;
@@ -840,8 +859,9 @@ cmd_status(int argc, char **argv)
 	} else {
 		printf("agency     %s\nbroker     %s at %s: %s\n", s->agency, s->broker,
 		       s->broker_url, s->connected ? "connected" : "NOT CONNECTED");
+		struct tbuf tb = {0};
 		if (!s->connected && s->last_error[0])
-			printf("           last error: %s\n", s->last_error);
+			printf("           last error: %s\n", tline(&tb, s->last_error));
 		enl_time_format(s->directory_expires_at, expires);
 		printf("directory  serial %" PRIu64 ", %s %s%s\n", s->directory_serial,
 		       expired ? "EXPIRED at" : "expires", expires,
@@ -849,12 +869,13 @@ cmd_status(int argc, char **argv)
 		printf("outbox %u  sent %u  inbox %u  refused %u  failed %u\n", s->outbox, s->sent,
 		       s->inbox, s->refused, s->failed);
 		if (s->outbox > 0 && s->outbox_waiting[0])
-			printf("           the outbox waits: %s\n", s->outbox_waiting);
+			printf("           the outbox waits: %s\n", tline(&tb, s->outbox_waiting));
 		printf("audit log  checkpoint of %" PRIu64 " entries held, consistent; "
 		       "cosigned up to %" PRIu64 "\n", s->checkpoint_size, s->cosigned_size);
 		if (s->log_alarm[0])
 			printf("ALARM      the broker's audit log failed a check: %s\n"
-			       "           (kept in the agent's spool/ALARM)\n", s->log_alarm);
+			       "           (kept in the agent's spool/ALARM)\n", tline(&tb, s->log_alarm));
+		tbuf_free(&tb);
 	}
 	protobuf_c_message_free_unpacked(&resp->base, NULL);
 	return 0;

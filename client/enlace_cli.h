@@ -17,6 +17,21 @@
 
 extern const char *const prog;
 
+/* ---- what other agencies wrote, on the terminal ---- */
+
+/* Escaped copies of partner text (enl_term_escape), freed together. */
+struct tbuf {
+	char *p[32];
+	size_t n;
+};
+/* s as one line with its controls and bidirectional formatting escaped
+ * visibly; valid until tbuf_free(tb). Never NULL. */
+const char *tline(struct tbuf *tb, const char *s);
+void tbuf_free(struct tbuf *tb);
+/* A body, escaped, each line after "  | " so that nothing in it can pass
+ * for a line of enlace's own. */
+void tbody(FILE *fp, const char *body);
+
 /* ---- what seal and open share: key, directory, pinned authority ---- */
 
 struct context {

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,8 +137,26 @@ seal_payload(const struct args *a, size_t max, bool map, struct loaded *l,
 		}
 		p->body = (const char *)l->body;
 	}
+	/* what every recipient's agent would refuse (docs/FORMATS.md, "Text") */
+	if (!enl_text_valid(p->subject, 1000))
+		return usage_err("--subject: one line of UTF-8 text of at most 1000 bytes, with "
+				 "no control or bidirectional formatting character", usage);
+	if (!enl_body_valid(p->body, SIZE_MAX)) {
+		fprintf(stderr, "%s: %s: the text is not UTF-8, or holds a control character "
+			"other than tab and line breaks; send such bytes with --attach\n", prog,
+			a->text_file ? a->text_file : "--text");
+		return EXIT_FAIL;
+	}
 	for (size_t i = 0; i < a->n_attach; i++) {
 		const char *base = strrchr(a->attach[i], '/');
+		if (!enl_text_valid(base ? base + 1 : a->attach[i], 255)) {
+			char *shown = enl_term_escape(base ? base + 1 : a->attach[i], false);
+			fprintf(stderr, "%s: --attach %s: a file name must be UTF-8 of at most 255 "
+				"bytes, with no control or bidirectional formatting character; "
+				"rename it\n", prog, shown ? shown : "?");
+			free(shown);
+			return EXIT_FAIL;
+		}
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(l->atts[j].name, base ? base + 1 : a->attach[i]) == 0) {
 				char msg[300];
@@ -432,11 +451,12 @@ show_human(const struct enl_message *m, const struct enl_card *from, uint64_t se
 {
 	const struct enl_header *h = &m->header;
 	char hex[65], t[32], fp[ENL_FINGERPRINT_LEN], u1[32], u2[32], u3[32];
+	struct tbuf tb = {0};
 
 	enl_hex(h->message_id, ENL_MSG_ID_LEN, hex);
 	printf("message   %s\n", hex);
 	enl_fingerprint(enl_card_key(from, h->sender_key_version)->sign_pk, fp);
-	printf("from      %s  %s (%s, %s)\n", h->sender, from->name,
+	printf("from      %s  %s (%s, %s)\n", h->sender, tline(&tb, from->name),
 	       enl_kind_name(from->kind), from->country);
 	printf("          signature VERIFIED: key v%" PRIu32 " %s, directory serial %" PRIu64
 	       "\n", h->sender_key_version, fp, serial);
@@ -446,7 +466,7 @@ show_human(const struct enl_message *m, const struct enl_card *from, uint64_t se
 	enl_time_format(h->created_at, t);
 	printf("\nsent      %s\ntype      %s", t, enl_msg_type_name(h->type));
 	if (h->case_ref[0])
-		printf("   case %s", h->case_ref);
+		printf("   case %s", tline(&tb, h->case_ref));
 	printf("\nHANDLING  TLP:%s   onward sharing: %s   evidential use: %s\n",
 	       upper(enl_tlp_name(h->handling.tlp), u1, sizeof(u1)),
 	       upper(enl_onward_name(h->handling.onward), u2, sizeof(u2)),
@@ -473,7 +493,8 @@ show_human(const struct enl_message *m, const struct enl_card *from, uint64_t se
 		enl_hex(h->forward_of, ENL_MSG_ID_LEN, hex);
 		printf("forward of %s\n", hex);
 	}
-	printf("subject   %s\n\n%s\n", m->payload.subject, m->payload.body);
+	printf("subject   %s\n\n", tline(&tb, m->payload.subject));
+	tbody(stdout, m->payload.body);
 	if (m->payload.n_attachments)
 		printf("\nattachments (%zu):\n", m->payload.n_attachments);
 	for (size_t i = 0; i < m->payload.n_attachments; i++) {
@@ -481,9 +502,11 @@ show_human(const struct enl_message *m, const struct enl_card *from, uint64_t se
 		uint8_t hash[ENL_HASH_LEN];
 		enl_hash(at->data, at->len, hash);
 		enl_hex(hash, 8, hex);
-		printf("  %-30s %-26s %10zu bytes  blake2b %s…\n", at->name, at->media_type,
-		       at->len, hex);
+		printf("  %-30s %-26s %10zu bytes  blake2b %s…\n", tline(&tb, at->name),
+		       tline(&tb, at->media_type), at->len, hex);
+		tbuf_free(&tb);	/* what it held is printed */
 	}
+	tbuf_free(&tb);
 }
 
 int

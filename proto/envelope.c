@@ -16,6 +16,7 @@
 #define TAG_LEN crypto_aead_xchacha20poly1305_ietf_ABYTES
 #define ATTACH_NAME_MAX 255
 #define MEDIA_TYPE_MAX 127
+#define SUBJECT_MAX 1000
 
 struct enl_limits
 enl_limits_default(void)
@@ -287,6 +288,10 @@ payload_pack(const struct enl_payload *p, const struct enl_limits *lim, size_t b
 		atts[i].data.len = a->len;
 		ptrs[i] = &atts[i];
 	}
+	rc = ENL_E_INVAL;
+	if (!enl_text_valid(p->subject ? p->subject : "", SUBJECT_MAX) ||
+	    !enl_body_valid(p->body ? p->body : "", SIZE_MAX))
+		goto out;
 	w.subject = (char *)(p->subject ? p->subject : "");
 	w.body = (char *)(p->body ? p->body : "");
 	w.n_attachments = p->n_attachments;
@@ -673,7 +678,8 @@ payload_unpack(struct enl_message *m, struct opened *o, const struct enl_limits 
 				   lim->max_payload, ENL_LEND_MIN, (ProtobufCMessage **)&o->pl);
 	if (rc != ENL_OK)
 		return rc == ENL_E_NOMEM ? rc : ENL_E_MALFORMED;
-	if (o->pl->n_attachments > ENL_MAX_ATTACHMENTS)
+	if (o->pl->n_attachments > ENL_MAX_ATTACHMENTS ||
+	    !enl_text_valid(o->pl->subject, SUBJECT_MAX) || !enl_body_valid(o->pl->body, SIZE_MAX))
 		return ENL_E_MALFORMED;
 	if (o->pl->n_attachments &&
 	    (o->atts = calloc(o->pl->n_attachments, sizeof(*o->atts))) == NULL)

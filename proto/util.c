@@ -79,19 +79,6 @@ enl_tune_malloc(void)
 }
 
 bool
-enl_text_valid(const char *s, size_t max)
-{
-	size_t n = strlen(s);
-
-	if (n > max)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-			return false;
-	return true;
-}
-
-bool
 enl_id_prefix(const char *id, char out[static 9])
 {
 	size_t n = 0;

@@ -84,9 +84,33 @@ void enl_tune_malloc(void);
  */
 bool enl_id_valid(const char *id);
 
-/* True if s is at most max bytes and has no control characters (bytes
- * below 0x20, and 0x7f): the rule for every free-text field. */
+/*
+ * Text from other agencies (docs/FORMATS.md, "Text"). Every protobuf
+ * string is strict UTF-8: no overlong form, no surrogate, nothing past
+ * U+10FFFF. A one-line field (a subject, a case reference, a name, a file
+ * name) has no control character (C0 U+0000-U+001F, DEL U+007F, C1
+ * U+0080-U+009F) and no bidirectional formatting character (U+061C,
+ * U+200E, U+200F, U+202A-U+202E, U+2066-U+2069). A body may also hold
+ * tab, line feed and carriage return, and bidirectional formatting.
+ */
+/* The code point at s (len bytes left) and its length in bytes; 0 if the
+ * bytes there are not strict UTF-8. */
+size_t enl_utf8_next(const unsigned char *s, size_t len, uint32_t *cp);
+bool enl_utf8_valid(const char *s, size_t len);
+bool enl_cp_control(uint32_t cp);	/* C0, DEL, C1 */
+bool enl_cp_bidi(uint32_t cp);		/* bidirectional formatting */
+/* A one-line field of at most max bytes. */
 bool enl_text_valid(const char *s, size_t max);
+/* A body of at most max bytes. */
+bool enl_body_valid(const char *s, size_t max);
+/* The text as a terminal may show it (malloc'd; NULL without memory):
+ * each byte that is not UTF-8, control character and bidirectional
+ * formatting character as a visible escape (\x1b, \x9b is \u009b,
+ * \u202e); with multiline, line feeds and tabs as they are. */
+char *enl_term_escape(const char *s, bool multiline);
+/* s as a JSON string on fp: always valid UTF-8 (a byte that is not is
+ * U+FFFD), controls and bidirectional formatting as \uXXXX. */
+void enl_json_put_string(void *fp, const char *s);
 
 /* The prefix of an id ("AR" of "AR-UIF") into out; false if id invalid. */
 bool enl_id_prefix(const char *id, char out[static 9]);

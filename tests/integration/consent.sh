@@ -84,6 +84,10 @@ is "the denial is receipted" $? 0
 s2=$(state_of BR-PF "$f2" US-FINCEN)
 is "the forward is refused" "${s2%%|*}" "rejected"
 ok "  ... with the originator's reason" sh -c "echo '$s2' | grep -q 'consent denied by AR-UIF: ongoing undercover operation'"
+# the log, read by every member, has the decision, never its free text
+ok "  ... the denial is in the audit log" wait_for 10 "the log" sh -c \
+	"grep -rqa 'consent denied by AR-UIF' $NET/broker/data/log"
+ok "  ... but not its reason" sh -c "! grep -rqa 'undercover' $NET/broker/data/log"
 
 # A grant while the broker does not answer: decided at once (a second
 # decision is refused), and the other commands go on while it waits.

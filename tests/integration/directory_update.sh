@@ -153,6 +153,29 @@ ok "a directory without the broker's card is refused on SIGHUP" wait_for 10 "the
 	"$NET/broker/log"
 mv "$NET/directory.5" "$NET/directory"
 stop_broker TERM
+# a restart with an older directory (serial 4, before BR-PF's rotation)
+# is refused: it would bring back what serial 5 replaced
+cp "$NET/directory" "$NET/directory.5"
+cp "$NET/directory.4" "$NET/directory"
+"$BIN/broker/enlace-broker" --config "$NET/broker/broker.conf" >>"$NET/broker/log" 2>&1
+is "a restart with an older directory is refused" $? 1
+ok "  ... saying why" grep -q "serial 4 is older than serial 5 this broker has put in force; refused" \
+	"$NET/broker/log"
+mv "$NET/directory.5" "$NET/directory"
+start_broker || finish
+ok "  ... and with the newest it starts" kill -0 "$(cat "$NET/broker/pid")"
+stop_broker TERM
 ok "the audit log verifies" "$BIN/client/enlace-audit" verify "$NET/broker/data/log" \
 	--broker-pub "$NET/broker/key/card"
+# An operator who erases what the broker keeps of it (its store's record
+# of serial 5) can start it on serial 4: the auditor sees it in the log.
+sqlite3 "$NET/broker/data/store.sqlite" "DELETE FROM meta WHERE key = 'directory_serial'"
+cp "$NET/directory.4" "$NET/directory"
+start_broker || finish
+stop_broker TERM
+"$BIN/client/enlace-audit" verify "$NET/broker/data/log" --broker-pub "$NET/broker/key/card" \
+	2>"$NET/back.err"
+is "enlace-audit verify flags a directory serial that goes back" $? 1
+ok "  ... naming it" grep -q "names directory serial 4, older than serial 5 .* went back to an older directory" \
+	"$NET/back.err"
 finish

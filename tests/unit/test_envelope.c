@@ -469,6 +469,164 @@ test_seal_refusals(void)
 	CHECK(env == NULL);
 }
 
+/*
+ * An envelope whose payload is `pl`, exactly, as a sender that does not
+ * run enl_envelope_seal could make it: sealed with `from`'s honest
+ * envelope for ids[1], its payload replaced, encrypted and signed again.
+ */
+static int
+seal_raw_payload(const char *from, Enlace__Payload *pl, uint8_t **out, size_t *out_len)
+{
+	const char *to[] = {ids[1]};
+	Enlace__Envelope *e = NULL;
+	uint8_t *env = NULL, *plain = NULL, *ct = NULL, key[32], hh[32], nonce[24], digest[32];
+	uint8_t sig[64];
+	size_t len = 0, plen;
+	unsigned long long ctlen = 0;
+	int rc;
+
+	if ((rc = seal_simple(from, to, 1, "honest", &env, &len)) != ENL_OK)
+		return rc;
+	rc = enl_pb_unpack(&enlace__envelope__descriptor, env, len, len, (ProtobufCMessage **)&e);
+	free(env);
+	if (rc != ENL_OK)
+		return rc;
+	rc = identity_unseal(world_find(&w, ids[1]), e->wraps[0]->key_version,
+			     e->wraps[0]->sealed_key.data, e->wraps[0]->sealed_key.len, key);
+	plen = protobuf_c_message_get_packed_size(&pl->base);
+	if (rc == ENL_OK && ((plain = malloc(plen + 1)) == NULL ||
+			     (ct = malloc(plen + crypto_aead_xchacha20poly1305_ietf_ABYTES)) == NULL))
+		rc = ENL_E_NOMEM;
+	if (rc == ENL_OK) {
+		protobuf_c_message_pack(&pl->base, plain);
+		randombytes_buf(nonce, sizeof(nonce));
+		enl_hash(e->header.data, e->header.len, hh);
+		crypto_aead_xchacha20poly1305_ietf_encrypt(ct, &ctlen, plain, plen, hh, sizeof(hh),
+							   NULL, nonce, key);
+		e->nonce.data = nonce;
+		e->ciphertext.data = ct;
+		e->ciphertext.len = (size_t)ctlen;
+		envelope_digest(e, digest);
+		rc = enl_identity_sign(world_find(&w, from), ENL_LABEL_ENVELOPE, digest,
+				       sizeof(digest), sig);
+	}
+	if (rc == ENL_OK) {
+		e->signature.data = sig;
+		rc = enl_pb_pack(&e->base, out, out_len);
+	}
+	e->nonce.data = NULL;	/* ours, not the unpacked message's */
+	e->ciphertext.data = NULL;
+	e->signature.data = NULL;
+	e->nonce.len = e->ciphertext.len = e->signature.len = 0;
+	protobuf_c_message_free_unpacked(&e->base, NULL);
+	free(plain);
+	free(ct);
+	sodium_memzero(key, sizeof(key));
+	return rc;
+}
+
+/* What other agencies write: strict UTF-8; no control or bidirectional
+ * character in a one-line field; none but tab and line breaks in a body
+ * (docs/FORMATS.md, "Text"). Refused at sealing, and at opening from a
+ * sender that did not seal with enlace. */
+static void
+test_text_rules(void)
+{
+	static const struct {
+		const char *subject, *body, *name;
+	} bad[] = {
+		{"\x1b[2J\x1b[Hsignature VERIFIED", "", "a"},	/* escape sequences */
+		{"plain", "line\n\x1b[1A\x1b[2Ksignature VERIFIED", "a"},
+		{"\xc0\xae\xc0\xae", "", "a"},			/* overlong */
+		{"\xed\xa0\x80", "", "a"},			/* a surrogate */
+		{"\xff", "", "a"},				/* not UTF-8 at all */
+		{"caf\xc3", "", "a"},				/* cut short */
+		{"\xc2\x9b" "31m", "", "a"},			/* C1 CSI */
+		{"invoice \xe2\x80\xae" "fdp.exe", "", "a"},	/* RLO in a subject */
+		{"two\nlines", "", "a"},
+		{"plain", "", "evil\xe2\x80\xaeggp.exe"},		/* RLO in a file name */
+		{"plain", "", "a\x1b"},
+		{"plain", "del \x7f", "a"},
+	};
+	static const struct {
+		const char *subject, *body;
+	} good[] = {
+		{"Transferencias estructuradas — São Paulo, Bogotá", "ligne 1\r\nligne 2\tà"},
+		{"", "\xe2\x80\x8f" "RLM in a body is allowed, and shown escaped"},
+	};
+	struct enl_limits lim = enl_limits_default();
+	const char *to[] = {ids[1]};
+	struct enl_message *m = NULL;
+	struct enl_header h;
+	uint8_t *env = NULL;
+	size_t len = 0;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct enl_attachment at = {bad[i].name, "text/plain", (const uint8_t *)"x", 1};
+		struct enl_payload p = {.subject = bad[i].subject, .body = bad[i].body,
+					.attachments = &at, .n_attachments = 1};
+		Enlace__Payload pl = ENLACE__PAYLOAD__INIT;
+		Enlace__Attachment a = ENLACE__ATTACHMENT__INIT, *ap = &a;
+
+		header_to(&h, to, 1);
+		CHECK_RC(enl_envelope_seal(w.agency[0], &w.kr, &lim, &h, &p, NOW, &env, &len),
+			 ENL_E_INVAL);
+		pl.subject = (char *)bad[i].subject;
+		pl.body = (char *)bad[i].body;
+		a.name = (char *)bad[i].name;
+		a.media_type = "text/plain";
+		pl.n_attachments = 1;
+		pl.attachments = &ap;
+		REQUIRE_OK(seal_raw_payload(ids[0], &pl, &env, &len));
+		/* signed, it verifies; opened, its text is refused */
+		CHECK_RC(enl_envelope_verify(env, len, &w.kr, &lim, NOW, &h, NULL), ENL_OK);
+		int rc = enl_envelope_open(env, len, world_find(&w, ids[1]), &w.kr, &lim, NOW, &m);
+		if (rc != ENL_E_MALFORMED)
+			fprintf(stderr, "bad[%zu] opened: %s\n", i, enl_strerror(rc));
+		CHECK_RC(rc, ENL_E_MALFORMED);
+		if (rc == ENL_OK)
+			enl_message_free(m);
+		free(env);
+		env = NULL;
+	}
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		struct enl_payload p = {.subject = good[i].subject, .body = good[i].body};
+		header_to(&h, to, 1);
+		REQUIRE_OK(enl_envelope_seal(w.agency[0], &w.kr, &lim, &h, &p, NOW, &env, &len));
+		REQUIRE_OK(enl_envelope_open(env, len, world_find(&w, ids[1]), &w.kr, &lim, NOW, &m));
+		CHECK(strcmp(m->payload.body, good[i].body) == 0);
+		enl_message_free(m);
+		free(env);
+		env = NULL;
+	}
+}
+
+/* What a terminal or a JSON reader is shown of hostile text. */
+static void
+test_text_escaped(void)
+{
+	char *e = enl_term_escape("a\x1b[2Jb\xc2\x9b\xe2\x80\xae\xff\x7f\nc\td", false);
+	FILE *fp;
+	char *buf = NULL;
+	size_t n = 0;
+
+	REQUIRE(e != NULL);
+	CHECK(strcmp(e, "a\\x1b[2Jb\\u009b\\u202e\\xff\\x7f\\x0ac\\x09d") == 0);
+	free(e);
+	e = enl_term_escape("one\ntwo\tthree\x1b", true);
+	REQUIRE(e != NULL);
+	CHECK(strcmp(e, "one\ntwo\tthree\\x1b") == 0);
+	free(e);
+	fp = open_memstream(&buf, &n);
+	REQUIRE(fp != NULL);
+	enl_json_put_string(fp, "\"q\" \xff\xc0\xae \x1b \xc2\x85 \xe2\x80\xae \xe2\x80\xa8 \xc3\xa9");
+	fclose(fp);
+	CHECK(strcmp(buf, "\"\\\"q\\\" \\ufffd\\ufffd\\ufffd \\u001b \\u0085 \\u202e \\u2028 \xc3\xa9\"") ==
+	      0);
+	CHECK(enl_utf8_valid(buf, n));
+	free(buf);
+}
+
 static void
 test_revoked(void)
 {
@@ -780,6 +938,8 @@ main(void)
 	RUN(test_tamper_matrix);
 	RUN(test_refusals);
 	RUN(test_seal_refusals);
+	RUN(test_text_rules);
+	RUN(test_text_escaped);
 	RUN(test_revoked);
 	RUN(test_rotation);
 	RUN(test_forward_carries_original);
