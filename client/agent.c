@@ -1060,7 +1060,8 @@ receive_one(struct agent *a, const struct enl_keyring *kr, const uint8_t *env, s
 			     enl_identity_id(a->me));
 		return ENL_E_UNKNOWN_KEY_VERSION;
 	}
-	if (rc == ENL_OK && (m->header.has_forward_of || m->header.type == ENL_MSG_FORWARD) &&
+	if (rc == ENL_OK && (m->header.has_forward_of || m->header.type == ENL_MSG_FORWARD ||
+			     m->payload.original != NULL) &&
 	    !forward_verified(a, &k, m, reason, sizeof(reason))) {
 		enl_message_free(m);
 		m = NULL;

@@ -255,6 +255,15 @@ envelope_digest(const Enlace__Envelope *e, uint8_t out[32])
 
 /* ---- payload ---- */
 
+/* A message that carries a signed original is a forward, whatever else it
+ * says: only a FORWARD naming its original (forward_of) may carry one, so
+ * that a re-wrapped original can never pass for a new message. */
+static bool
+carries_original_rightly(const struct enl_header *h, bool carries)
+{
+	return !carries || (h->type == ENL_MSG_FORWARD && h->has_forward_of);
+}
+
 /* Packs the payload at `before` bytes into a buffer with TAG_LEN + after
  * bytes to spare after it, or only measures it when out is NULL. */
 static int
@@ -377,6 +386,9 @@ enl_envelope_seal(const struct enl_identity *me, const struct enl_keyring *kr,
 	if (hdr->created_at == 0)
 		hdr->created_at = now;
 	if ((rc = header_check(hdr)) != ENL_OK)
+		goto out;
+	rc = ENL_E_INVAL;
+	if (!carries_original_rightly(hdr, payload->original != NULL))
 		goto out;
 	if ((rc = payload_pack(payload, lim, 0, 0, NULL, &size)) != ENL_OK)
 		goto out;
@@ -700,6 +712,8 @@ payload_unpack(struct enl_message *m, struct opened *o, const struct enl_limits 
 	m->payload.attachments = o->atts;
 	if (o->pl->original_key.len != 0 &&
 	    (o->pl->original_key.len != 32 || o->pl->original.len == 0))
+		return ENL_E_MALFORMED;
+	if (!carries_original_rightly(&m->header, o->pl->original.len != 0))
 		return ENL_E_MALFORMED;
 	if (o->pl->original.len) {
 		m->payload.original = o->pl->original.data;

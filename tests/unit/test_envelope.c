@@ -601,6 +601,43 @@ test_text_rules(void)
 	}
 }
 
+/* A signed original put inside a message that is not a FORWARD naming it
+ * (a re-wrapped original, with weaker handling) is refused: sealing it,
+ * and opening it from a sender that sealed it by hand. */
+static void
+test_rewrapped_original(void)
+{
+	struct enl_limits lim = enl_limits_default();
+	const char *to[] = {ids[1]};
+	uint8_t *orig = NULL, *env = NULL, okey[32] = {7};
+	size_t olen = 0, len = 0;
+	struct enl_message *m = NULL;
+	struct enl_header h;
+	struct enl_payload p = {.subject = "fresh news", .body = "nothing to see"};
+	Enlace__Payload pl = ENLACE__PAYLOAD__INIT;
+
+	REQUIRE_OK(seal_simple(ids[2], to, 1, "the originator's", &orig, &olen));
+	p.original = orig;
+	p.original_len = olen;
+	p.original_key = okey;
+	header_to(&h, to, 1);	/* a CASE_MESSAGE */
+	CHECK_RC(enl_envelope_seal(w.agency[0], &w.kr, &lim, &h, &p, NOW, &env, &len),
+		 ENL_E_INVAL);
+	pl.subject = "fresh news";
+	pl.body = "nothing to see";
+	pl.original.data = orig;
+	pl.original.len = olen;
+	pl.original_key.data = okey;
+	pl.original_key.len = sizeof(okey);
+	REQUIRE_OK(seal_raw_payload(ids[0], &pl, &env, &len));
+	CHECK_RC(enl_envelope_open(env, len, world_find(&w, ids[1]), &w.kr, &lim, NOW, &m),
+		 ENL_E_MALFORMED);
+	if (m != NULL)
+		enl_message_free(m);
+	free(env);
+	free(orig);
+}
+
 /* What a terminal or a JSON reader is shown of hostile text. */
 static void
 test_text_escaped(void)
@@ -940,6 +977,7 @@ main(void)
 	RUN(test_seal_refusals);
 	RUN(test_text_rules);
 	RUN(test_text_escaped);
+	RUN(test_rewrapped_original);
 	RUN(test_revoked);
 	RUN(test_rotation);
 	RUN(test_forward_carries_original);
