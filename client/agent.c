@@ -519,6 +519,15 @@ checkpoint_check(struct agent *a, const char *note)
 	hi = cp.size < a->held.size ? a->held : cp;
 	if ((rc = checkpoint_request(a, lo.size, hi.size, NULL, 0, &resp)) != ENL_OK)
 		return ENL_E_IO;
+	if (resp->status != ENL_OK && resp->status != ENL_E_INVAL) {
+		/* a broker that cannot answer now (its disk full, say) proves
+		 * nothing: only a proof that fails, or a size it no longer has
+		 * (ENL_E_INVAL), raises the alarm */
+		alog("the broker could not prove its log of %" PRIu64 " entries extends the one of "
+		     "%" PRIu64 " now (%s); asked again later", hi.size, lo.size, resp->reason);
+		protobuf_c_message_free_unpacked(&resp->base, NULL);
+		return ENL_E_IO;
+	}
 	if (resp->status != ENL_OK || !proof_of(resp, proof, &n) ||
 	    enl_merkle_consistency_verify(lo.size, hi.size, lo.root, hi.root,
 					  (const enl_mhash *)proof, n) != ENL_OK) {

@@ -12,7 +12,8 @@
 # take an analyst's connection, says so, does not spin on it, and answers
 # once it can again.
 . "$(dirname "$0")/common.sh"
-FETCH_WAIT=2s net_init AR-UIF:FIU BR-PF:POLICE
+# (the agents ask for the log's checkpoint every second, disk full or not)
+FETCH_WAIT=2s LOG_POLL=1s net_init AR-UIF:FIU BR-PF:POLICE
 full() { # full WHO FOLDER command...: runs command with WHO's disk made fillable
 	local who=$1 dir=$2
 	shift 2
@@ -140,4 +141,10 @@ is "the store's journal is the checkpoint's entries" \
 	"$size $size"
 start_broker || finish
 ok "the broker starts again" kill -0 "$(cat "$NET/broker/pid")"
+# A full disk is a failure of the machine, never a proof that the log was
+# rewritten: no agent raised the alarm through all of it.
+for a in AR-UIF BR-PF; do
+	ok "$a raised no alarm" test ! -e "$NET/$a/spool/ALARM"
+	ok "  ... and says none" sh -c "! grep -q ALARM '$NET/$a/log'"
+done
 finish
