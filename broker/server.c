@@ -713,6 +713,16 @@ handle_hello(struct work *w, uint32_t pipe, const uint8_t *frame, size_t len)
 		refuse(w, rc, why);
 		return;
 	}
+	if (rc != ENL_OK && enl_frame_is_sealed(frame, len)) {
+		/* not malformed: an honest agent's session from before a
+		 * restart (it opens a new one when told) */
+		static const char why[] = "a request of a session this broker does not have "
+					  "(opened before it restarted, or on a connection that "
+					  "closed)";
+		blog("refused %s; its agent opens a new session", why);
+		refuse(w, rc, why);
+		return;
+	}
 	if (rc != ENL_OK) {
 		blog("refused a session: %s", enl_strerror(rc));
 		refuse(w, rc, NULL);

@@ -818,7 +818,8 @@ cmd_status(int argc, char **argv)
 		printf("usage: %s\n\nWhether the agent is connected to its broker, the "
 		       "directory serial it holds\nand when it expires, the sizes of its "
 		       "queues, the newest checkpoint of the\nbroker's audit log it holds and "
-		       "cosigned, and any alarm about that log.\n",
+		       "cosigned, and any alarm about that log.\nExit status: 0 connected "
+		       "and no alarm; 1 not connected, or an alarm stands.\n",
 		       usage_status);
 		return 0;
 	}
@@ -877,6 +878,8 @@ cmd_status(int argc, char **argv)
 			       "           (kept in the agent's spool/ALARM)\n", tline(&tb, s->log_alarm));
 		tbuf_free(&tb);
 	}
+	/* for a monitor: healthy is connected, with no alarm */
+	ret = s->connected && s->log_alarm[0] == '\0' ? 0 : EXIT_FAIL;
 	protobuf_c_message_free_unpacked(&resp->base, NULL);
-	return 0;
+	return ret;
 }

@@ -179,6 +179,19 @@ frame_unpack(const uint8_t *buf, size_t len, size_t max, Enlace__Frame **out)
 	return rc == ENL_E_TOO_LARGE ? rc : (rc != ENL_OK ? ENL_E_MALFORMED : ENL_OK);
 }
 
+bool
+enl_frame_is_sealed(const uint8_t *frame, size_t len)
+{
+	Enlace__Frame *f = NULL;
+	bool sealed;
+
+	if (frame_unpack(frame, len, len, &f) != ENL_OK)
+		return false;
+	sealed = f->hello == NULL && f->sealed.len > 0;
+	protobuf_c_message_free_unpacked(&f->base, NULL);
+	return sealed;
+}
+
 /* A refusal frame's code, mapped into our errors; ENL_OK if it is none. */
 static int
 refusal_of(const Enlace__Frame *f, char *reason, size_t cap)

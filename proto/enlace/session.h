@@ -89,6 +89,11 @@ struct enl_broker_directory {
 	uint64_t serial;
 };
 
+/* True if frame parses as a sealed request (of a session, not a hello):
+ * what a peer sends on a connection whose session the broker does not
+ * have (it restarted since, or the handshake's connection was lost). */
+bool enl_frame_is_sealed(const uint8_t *frame, size_t len);
+
 int enl_session_accept(const struct enl_identity *broker,
 		       const struct enl_keyring *kr, const uint8_t *frame,
 		       size_t len, int64_t now, const struct enl_broker_directory *dir,

@@ -61,6 +61,8 @@ done
 is "receipts whose log proof fails" "$unproven" 0
 stop_broker TERM
 ok "no agent raised an alarm about the log" sh -c "! grep -h ALARM $NET/*/log"
+# agents whose sessions died with the broker are not called malformed
+ok "no reconnecting agent was refused as malformed" sh -c "! grep -q 'malformed' $NET/broker/log"
 ok "the audit log verifies after $((rounds + 1)) kills" \
 	"$BIN/client/enlace-audit" verify "$NET/broker/data/log" --broker-pub "$NET/broker/key/card"
 start_broker || finish

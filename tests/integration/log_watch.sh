@@ -24,6 +24,7 @@ done
 ok "the log verifies with its cosignatures" $AUDIT verify "$LOG" --broker-pub "$PUB"
 ok "a receipt verifies, no alarm" enl AR-UIF receipts "$id"
 enl AR-UIF status > "$NET/status.txt"
+is "enlace status exits 0: connected, no alarm" $? 0
 ok "status shows the held checkpoint" grep -q "audit log  checkpoint of" "$NET/status.txt"
 held=$(head -2 "$NET/AR-UIF/spool/checkpoint" | tail -1)
 cp "$NET/AR-UIF/spool/checkpoint" "$NET/held.checkpoint"
@@ -51,6 +52,7 @@ rm -rf "$LOG"
 start_broker || finish
 ok "AR-UIF raises the fork alarm" wait_for 20 "fork alarm" grep -q "ALARM: FORK" "$NET/AR-UIF/log"
 enl AR-UIF status --json > "$NET/status.json"
+is "enlace status exits 1 under the alarm" $? 1
 ok "status shows the alarm" python3 -c "import json; s=json.load(open('$NET/status.json')); assert 'FORK' in s['log_alarm'], s"
 enl AR-UIF receipts "$id" > "$NET/receipts.txt"
 is "enlace receipts exits 1 under the alarm" $? 1
