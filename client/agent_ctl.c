@@ -368,6 +368,13 @@ ctl_send(struct ctl *c, const Enlace__CtlSend *s)
 	pthread_mutex_unlock(&a->mu);
 	if (s->wait) {
 		int wr;
+		/* the id now: a wait cut short (the agent stopped) must not
+		 * leave the analyst without it */
+		r.message_id.data = h->message_id;
+		r.message_id.len = ENL_MSG_ID_LEN;
+		r.queued = true;
+		ctl_reply(c, &r);
+		r.queued = false;
 		ctl_unserialize(c);
 		wr = wait_receipt(a, hex, 60);
 		if (wr == 0) {

@@ -32,13 +32,35 @@ agent_socket(const struct args *a)
 	return s && *s ? s : NULL;
 }
 
-/* One request to the agent; *resp on success (exit code 0). */
+/* A message the agent holds durably, whose wait for a receipt was cut
+ * short: its id on stdout (as a scripting caller expects it), and on
+ * stderr what happens to it. */
+static void
+queued_say(const struct args *a, const uint8_t id[ENL_MSG_ID_LEN], const char *why)
+{
+	char hex[2 * ENL_MSG_ID_LEN + 1];
+
+	enl_hex(id, ENL_MSG_ID_LEN, hex);
+	if (a->json)
+		printf("{\"message_id\":\"%s\",\"state\":\"outbox\"}\n", hex);
+	else
+		printf("%s\n", hex);
+	fflush(stdout);
+	fprintf(stderr, "%s: the wait for the receipt was cut short (%s): message %s is queued "
+		"in the agent's outbox, and goes to the broker when the agent can send it; "
+		"`enlace receipts %s` shows what became of it\n", prog, why, hex, hex);
+}
+
+/* One request to the agent; *resp on success (exit code 0). A first
+ * answer `queued` (send --wait: the message is durable in the outbox)
+ * is followed by the final one on the same connection. */
 static int
 agent_call(const struct args *a, const Enlace__CtlRequest *req, int timeout_ms,
 	   Enlace__CtlResponse **resp)
 {
 	const char *path = agent_socket(a);
-	uint8_t *rbuf = NULL;
+	uint8_t *rbuf = NULL, queued[ENL_MSG_ID_LEN];
+	bool have_queued = false;
 	size_t rlen = 0;
 	int fd, rc;
 
@@ -52,23 +74,45 @@ agent_call(const struct args *a, const Enlace__CtlRequest *req, int timeout_ms,
 			strerror(errno));
 		return EXIT_FAIL;
 	}
-	if ((rc = control_write_message(fd, &req->base)) == ENL_OK &&
-	    (rc = control_read(fd, (size_t)UINT32_MAX, &rbuf, &rlen)) == ENL_OK) {
+	rc = control_write_message(fd, &req->base);
+	while (rc == ENL_OK && (rc = control_read(fd, (size_t)UINT32_MAX, &rbuf, &rlen)) == ENL_OK) {
 		rc = enl_pb_unpack(&enlace__ctl_response__descriptor, rbuf, rlen, rlen,
 				   (ProtobufCMessage **)resp);
-		if (rc != ENL_OK)
+		free(rbuf);
+		rbuf = NULL;
+		if (rc != ENL_OK) {
 			fprintf(stderr, "%s: malformed answer from the agent\n", prog);
-	} else if (rc == ENL_E_IO) {
+			rc = ENL_E_INVAL;	/* said */
+			break;
+		}
+		if (!(*resp)->queued || (*resp)->message_id.len != ENL_MSG_ID_LEN)
+			break;
+		memcpy(queued, (*resp)->message_id.data, ENL_MSG_ID_LEN);
+		have_queued = true;
+		protobuf_c_message_free_unpacked(&(*resp)->base, NULL);
+		*resp = NULL;
+	}
+	if (rc == ENL_E_IO || rc == ENL_E_MALFORMED) {
+		const char *why = rc == ENL_E_IO ? (errno == EAGAIN ? "timed out" : strerror(errno))
+						 : "it closed the connection";
+		if (have_queued)
+			queued_say(a, queued, why);
+		else
+			fprintf(stderr, "%s: %s: no answer from the agent (%s)\n", prog, path, why);
+	} else if (rc != ENL_OK && rc != ENL_E_INVAL) {
 		fprintf(stderr, "%s: %s: no answer from the agent (%s)\n", prog, path,
-			errno == EAGAIN ? "timed out" : strerror(errno));
-	} else {
-		fprintf(stderr, "%s: %s: no answer from the agent (%s)\n", prog, path,
-			rc == ENL_E_MALFORMED ? "it closed the connection" : enl_strerror(rc));
+			enl_strerror(rc));
 	}
 	free(rbuf);
 	close(fd);
 	if (rc != ENL_OK)
 		return EXIT_FAIL;
+	if ((*resp)->status == ENL_E_IO && have_queued) {	/* no receipt in time */
+		queued_say(a, queued, "no receipt from the broker within 60 s");
+		protobuf_c_message_free_unpacked(&(*resp)->base, NULL);
+		*resp = NULL;
+		return EXIT_FAIL;
+	}
 	if ((*resp)->status != ENL_OK) {
 		char *why = enl_term_escape((*resp)->reason[0] ? (*resp)->reason
 							       : enl_strerror((*resp)->status), false);

@@ -64,4 +64,22 @@ ok "all 45 acknowledged" wait_for 60 "acks" sh -c "[ \$(sqlite3 $NET/broker/data
 is "45 in BR-PF's inbox" "$(ls "$NET/BR-PF/spool/inbox" | grep -c '\.env$')" 45
 ok "no temporary file left in the inbox" sh -c "! ls -a $NET/BR-PF/spool/inbox | grep -q tmp"
 ok "  ... the agent removed them at start" grep -q "inbox: removed [0-9]* temporary file(s)" "$NET/BR-PF/log"
+# Killed during a send --wait: the command prints the message id and
+# says plainly that the message is queued; the agent sends it once it runs.
+kill -STOP "$(cat "$NET/broker/pid")"	# no receipt can come
+(enl AR-UIF send --wait --to BR-PF --text "waiting when the agent dies" \
+	>"$NET/cut.out" 2>"$NET/cut.err"; echo $? >"$NET/cut.rc") &
+ok "the message is in the outbox" wait_for 10 "the outbox" sh -c \
+	"ls $NET/AR-UIF/spool/outbox | grep -q env"
+cut=$(ls "$NET/AR-UIF/spool/outbox" | grep env | head -1)
+cut=${cut%.env}
+stop_agent AR-UIF KILL
+ok "the send --wait ends" wait_for 10 "its end" test -s "$NET/cut.rc"
+is "  ... with exit 1 (no receipt)" "$(cat "$NET/cut.rc")" 1
+is "  ... printing the message id" "$(cat "$NET/cut.out")" "$cut"
+ok "  ... saying it is queued" grep -q "message $cut is queued in the agent's outbox" "$NET/cut.err"
+kill -CONT "$(cat "$NET/broker/pid")"
+start_agent AR-UIF || finish
+ok "  ... and it is delivered once the agent runs" wait_for 30 "delivered" \
+	test -e "$NET/BR-PF/spool/inbox/$cut.env"
 finish
