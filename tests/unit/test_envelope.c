@@ -497,6 +497,7 @@ seal_raw_payload(const char *from, Enlace__Payload *pl, uint8_t **out, size_t *o
 	if (rc == ENL_OK && ((plain = malloc(plen + 1)) == NULL ||
 			     (ct = malloc(plen + crypto_aead_xchacha20poly1305_ietf_ABYTES)) == NULL))
 		rc = ENL_E_NOMEM;
+	ProtobufCBinaryData keep_nonce = e->nonce, keep_ct = e->ciphertext, keep_sig = e->signature;
 	if (rc == ENL_OK) {
 		protobuf_c_message_pack(&pl->base, plain);
 		randombytes_buf(nonce, sizeof(nonce));
@@ -514,10 +515,9 @@ seal_raw_payload(const char *from, Enlace__Payload *pl, uint8_t **out, size_t *o
 		e->signature.data = sig;
 		rc = enl_pb_pack(&e->base, out, out_len);
 	}
-	e->nonce.data = NULL;	/* ours, not the unpacked message's */
-	e->ciphertext.data = NULL;
-	e->signature.data = NULL;
-	e->nonce.len = e->ciphertext.len = e->signature.len = 0;
+	e->nonce = keep_nonce;	/* the unpacked message's own, freed with it */
+	e->ciphertext = keep_ct;
+	e->signature = keep_sig;
 	protobuf_c_message_free_unpacked(&e->base, NULL);
 	free(plain);
 	free(ct);
