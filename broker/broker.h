@@ -165,7 +165,8 @@ struct store_ops {
 			   struct stored_message *out);
 	/* The message and one delivery per recipient, in d[i]'s state;
 	 * origin: a forward's innermost original (original_info.id), NULL
-	 * for any other message. */
+	 * for any other message. env NULL: its bytes are not kept (refused
+	 * for every recipient). */
 	int (*message_put)(void *db, const struct enl_header *h,
 			   const uint8_t hash[ENL_HASH_LEN], int64_t now,
 			   const uint8_t *env, size_t len, uint64_t log_index,

@@ -225,7 +225,9 @@ sq_message_put(void *db, const struct enl_header *h, const uint8_t hash[ENL_HASH
 	sqlite3_bind_blob(s->msg_put, 2, hash, ENL_HASH_LEN, SQLITE_STATIC);
 	sqlite3_bind_text(s->msg_put, 3, h->sender, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s->msg_put, 4, now);
-	if (len >= BLOB_MIN) {
+	if (env == NULL) {	/* not kept (refused for every recipient) */
+		sqlite3_bind_zeroblob(s->msg_put, 5, 0);
+	} else if (len >= BLOB_MIN) {
 		char path[1200];
 		blob_path(s, h->message_id, path, sizeof(path));
 		if ((rc = enl_file_write(path, env, len, 0600, true)) != ENL_OK)

@@ -425,9 +425,20 @@ submit_write(struct job *j, struct store *st, int64_t now)
 				d[i].state = DS_ACKED;	/* the broker took it in itself */
 			rc = audit(w->srv, &a, now, NULL);
 		}
+		/* refused for every recipient: its bytes are never needed (a
+		 * retry is answered from the log), so they are not kept, and
+		 * one agency cannot fill the broker's disk with them */
+		bool deliverable = false;
+		for (size_t i = 0; rc == ENL_OK && i < w->hdr->n_recipients; i++)
+			deliverable |= d[i].state != DS_REJECTED;
+		if (rc == ENL_OK && !deliverable)
+			blog("message from %s refused for every recipient: its %zu bytes are not "
+			     "kept", w->hdr->sender, w->env_len);
 		if (rc == ENL_OK)
-			rc = st->ops->message_put(st->db, w->hdr, w->hash, now, w->env, w->env_len,
-						  index, d, w->hdr->has_forward_of ? w->orig.id : NULL);
+			rc = st->ops->message_put(st->db, w->hdr, w->hash, now,
+						  deliverable ? w->env : NULL,
+						  deliverable ? w->env_len : 0, index, d,
+						  w->hdr->has_forward_of ? w->orig.id : NULL);
 		/* the recipients' waiting fetches take it in this same round
 		 * (after the jobs, in its transaction), answered after its commit */
 		if (rc == ENL_OK)

@@ -26,6 +26,21 @@ assert r['BR-PF']['state'] == 'rejected' and 'default-deny' in r['BR-PF']['reaso
 assert r['US-FINCEN']['state'] in ('queued', 'fetched', 'acknowledged'), r"
 ok "the log records both decisions" wait_for 20 "the log" sh -c "$A trail $id --log $LOG ${KEYS[*]} > $NET/trail.txt && grep -q 'REJECTED .*BR-PF.*default-deny' $NET/trail.txt && grep -q 'QUEUED .*US-FINCEN' $NET/trail.txt"
 
+# refused for every recipient: nothing of its bytes is kept (a large one
+# neither), so that one agency cannot fill the broker's disk with them
+head -c $((3 * 1024 * 1024)) /dev/urandom > "$NET/big.bin"
+big=$(enl AR-UIF send --wait --json --to BR-PF --text "big, to a refused recipient" \
+	--attach "$NET/big.bin" 2>/dev/null | python3 -c "import json,sys; print(json.load(sys.stdin)['message_id'])")
+ok "a message refused for its only recipient is receipted" test ${#big} = 32
+DB=$NET/broker/data/store.sqlite
+is "  ... its envelope is not kept in the store" \
+	"$(sqlite3 "$DB" "select length(envelope) from messages where hex(id) = upper('$big')")" 0
+ok "  ... nor as a file" sh -c "! find $NET/broker/data -iname '$big*' | grep -q ."
+ok "  ... and the broker says so" grep -q "refused for every recipient: its [0-9]* bytes are not kept" \
+	"$NET/broker/log"
+is "  ... the one delivered is kept" \
+	"$(sqlite3 "$DB" "select length(envelope) > 0 from messages where hex(id) = upper('$id')")" 1
+
 # a broken file: refused whole, the old policy stays
 printf 'rule broken: allow\n    from kind NOSUCHKIND\n    to any\n' > "$NET/broker/policy.conf"
 kill -HUP "$(cat "$NET/broker/pid")"
