@@ -13,6 +13,10 @@
 #include "server_int.h"
 
 #define BUCKETS 4096
+/* A doomed pipe's last answer is handed to nng before it reaches the
+ * kernel; closed this long after, the peer has it (and nng is not in the
+ * middle of a send, where a close can hang its reaper). */
+#define DOOM_GRACE_MS 1000
 
 struct peer {
 	uint32_t pipe;
@@ -20,7 +24,9 @@ struct peer {
 	int64_t since_ms;
 	size_t busy;		/* requests taken, not yet answered */
 	bool authed;		/* a session was opened on it */
-	bool doomed;		/* to be closed once its answer is sent */
+	bool doomed;		/* to be closed once its answers are out, */
+	int64_t doomed_at;	/* ... from then on (ms), */
+	bool closing;		/* ... which the sweep has done */
 	bool gone;		/* closed long ago, not counted any more */
 	struct peer *next;
 };
@@ -118,12 +124,11 @@ peers_remove(struct peers *ps, uint32_t pipe)
 }
 
 int
-peers_take(struct peers *ps, uint32_t pipe, size_t len, char *why, size_t cap, bool *close_now)
+peers_take(struct peers *ps, uint32_t pipe, size_t len, int64_t now_ms, char *why, size_t cap)
 {
 	struct peer *p;
 	int rc = ENL_OK;
 
-	*close_now = false;
 	pthread_mutex_lock(&ps->mu);
 	if ((p = *slot(ps, pipe)) == NULL || p->doomed) {
 		rc = ENL_E_NOT_FOUND;	/* gone already, or going */
@@ -140,29 +145,22 @@ peers_take(struct peers *ps, uint32_t pipe, size_t len, char *why, size_t cap, b
 		p->busy++;
 	}
 	if (rc == ENL_E_TOO_LARGE) {
-		/* closed once no answer of ours is on its way to it: nng
-		 * (1.5.2) can hang for ever on a pipe closed while a
-		 * context sends to it */
 		p->doomed = true;
-		*close_now = p->busy == 0;
+		p->doomed_at = now_ms;
 	}
 	pthread_mutex_unlock(&ps->mu);
 	return rc;
 }
 
-bool
+void
 peers_done(struct peers *ps, uint32_t pipe)
 {
 	struct peer *p;
-	bool close_it = false;
 
 	pthread_mutex_lock(&ps->mu);
-	if ((p = *slot(ps, pipe)) != NULL) {
+	if ((p = *slot(ps, pipe)) != NULL)
 		p->busy -= p->busy > 0;
-		close_it = p->doomed && p->busy == 0;
-	}
 	pthread_mutex_unlock(&ps->mu);
-	return close_it;
 }
 
 void
@@ -178,19 +176,17 @@ peers_authed(struct peers *ps, uint32_t pipe)
 	pthread_mutex_unlock(&ps->mu);
 }
 
-bool
-peers_doom(struct peers *ps, uint32_t pipe)
+void
+peers_doom(struct peers *ps, uint32_t pipe, int64_t now_ms)
 {
 	struct peer *p;
-	bool close_now = false;
 
 	pthread_mutex_lock(&ps->mu);
 	if ((p = *slot(ps, pipe)) != NULL && !p->doomed) {
 		p->doomed = true;
-		close_now = p->busy == 0;
+		p->doomed_at = now_ms;
 	}
 	pthread_mutex_unlock(&ps->mu);
-	return close_now;
 }
 
 size_t
@@ -199,20 +195,33 @@ peers_overdue(struct peers *ps, int64_t now_ms, uint32_t *out, size_t cap)
 	size_t n = 0;
 
 	pthread_mutex_lock(&ps->mu);
-	for (size_t i = 0; i < BUCKETS && ps->handshaking > 0 && n < cap; i++)
+	for (size_t i = 0; i < BUCKETS && n < cap; i++) {
 		for (struct peer *p = ps->bucket[i]; p != NULL && n < cap; p = p->next) {
-			if (!p->authed && !p->doomed && now_ms - p->since_ms > ps->lim.handshake_ms) {
-				p->doomed = true;
-				if (p->busy == 0)
+			if (p->closing) {
+				if (!p->authed && !p->gone &&
+				    now_ms - p->since_ms > 3 * ps->lim.handshake_ms) {
+					/* closed, but nng has not said so yet (its
+					 * reaper can lag): no longer held against
+					 * its address */
+					p->gone = true;
+					ps->handshaking--;
+				}
+			} else if (!p->doomed && !p->authed &&
+				   now_ms - p->since_ms > ps->lim.handshake_ms) {
+				/* it never asked anything: nothing is on its way */
+				if (p->busy == 0) {
+					p->closing = p->doomed = true;
 					out[n++] = p->pipe;
-			} else if (!p->authed && !p->gone &&
-				   now_ms - p->since_ms > 3 * ps->lim.handshake_ms) {
-				/* closed, but nng has not said so yet (its reaper
-				 * can lag): no longer held against its address */
-				p->gone = true;
-				ps->handshaking--;
+				} else {
+					p->doomed = true;
+					p->doomed_at = now_ms;
+				}
+			} else if (p->doomed && p->busy == 0 && now_ms - p->doomed_at >= DOOM_GRACE_MS) {
+				p->closing = true;
+				out[n++] = p->pipe;
 			}
 		}
+	}
 	pthread_mutex_unlock(&ps->mu);
 	return n;
 }

@@ -694,7 +694,7 @@ handle_hello(struct work *w, uint32_t pipe, const uint8_t *frame, size_t len)
 	rc = enl_session_accept(srv->p.me, &w->dir->kr, frame, len, now, &bd, nonce, &s,
 				&welcome, &wlen);
 	if (rc != ENL_OK)	/* the refusal is its last answer */
-		(void)peers_doom(srv->peers, pipe);
+		peers_doom(srv->peers, pipe, now_ms());
 	if (rc == ENL_OK && replayed(srv, nonce, now)) {
 		rc = ENL_E_INVAL;
 		blog("refused a session: replayed handshake");
@@ -751,7 +751,7 @@ handle_hello(struct work *w, uint32_t pipe, const uint8_t *frame, size_t len)
 		enl_session_free(s);
 		free(ss);
 		free(welcome);
-		(void)peers_doom(srv->peers, pipe);
+		peers_doom(srv->peers, pipe, now_ms());
 		refuse(w, ENL_E_TOO_LARGE, all ? "the broker has too many sessions"
 					       : "this agency has too many sessions open");
 		return;
@@ -780,8 +780,7 @@ static bool
 take(struct work *w, uint32_t pipe, nng_msg *msg)
 {
 	char why[200];
-	bool close_now;
-	int rc = peers_take(w->srv->peers, pipe, nng_msg_len(msg), why, sizeof(why), &close_now);
+	int rc = peers_take(w->srv->peers, pipe, nng_msg_len(msg), now_ms(), why, sizeof(why));
 
 	if (rc == ENL_OK) {
 		w->pipe = pipe;
@@ -794,8 +793,6 @@ take(struct work *w, uint32_t pipe, nng_msg *msg)
 		     s != NULL ? enl_session_peer(s->s) : "a peer without a session", why);
 		if (s != NULL)
 			sess_put(w->srv, s);
-		if (close_now)
-			close_pipe(pipe);
 	}
 	work_recv(w);
 	return false;
@@ -834,7 +831,7 @@ work_cb(void *arg)
 			blog("closed the connection of %s: it has not read an answer in %d s",
 			     w->agency[0] ? w->agency : "a peer without a session",
 			     SEND_TIMEOUT_MS / 1000);
-			(void)peers_doom(w->srv->peers, w->pipe);	/* closed in work_recv */
+			peers_doom(w->srv->peers, w->pipe, now_ms());	/* closed by the sweep */
 		}
 		work_recv(w);
 		return;
@@ -863,8 +860,8 @@ work_cb(void *arg)
 void
 work_recv(struct work *w)
 {
-	if (w->pipe != 0 && peers_done(w->srv->peers, w->pipe))
-		close_pipe(w->pipe);
+	if (w->pipe != 0)
+		peers_done(w->srv->peers, w->pipe);
 	w->pipe = 0;
 	w->sending = false;
 	w->agency[0] = '\0';
@@ -872,7 +869,8 @@ work_recv(struct work *w)
 	nng_ctx_recv(w->ctx, w->aio);
 }
 
-/* Closes the connections that opened no session in time, every second. */
+/* Closes, every second, the connections that opened no session in time
+ * and those refused whose last answer is out (peers_overdue). */
 static void
 sweep_cb(void *arg)
 {
@@ -889,8 +887,8 @@ sweep_cb(void *arg)
 	 * each close, would say it at every deadline */
 	srv->late_closed += n;
 	if (srv->late_closed > 0 && now_ms() - srv->late_said >= 60000) {
-		blog("closed %" PRIu64 " connection(s) that opened no session within %" PRIu64
-		     " ms", srv->late_closed, srv->p.cfg->handshake_timeout_ms);
+		blog("closed %" PRIu64 " connection(s) since: refused, or without a session "
+		     "after %" PRIu64 " ms", srv->late_closed, srv->p.cfg->handshake_timeout_ms);
 		srv->late_closed = 0;
 		srv->late_said = now_ms();
 	}

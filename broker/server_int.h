@@ -169,24 +169,24 @@ bool peers_admit(struct peers *ps, uint32_t pipe, const uint8_t addr[static 16],
 		 char *why, size_t cap);
 void peers_remove(struct peers *ps, uint32_t pipe);
 /*
- * A pipe is closed only when none of our answers is on its way to it
- * (doomed until then): nng 1.5.2 can hang for ever, in its reaper and so
- * in every later close, on a pipe closed while a context sends to it.
+ * A pipe that breaks a limit is doomed: its frames are dropped from then
+ * on, and the sweep closes it a second after its last answer went to nng
+ * (so that the peer gets that answer, and nng 1.5.2, which can hang for
+ * ever in its reaper on a pipe closed while a reply is handed to it, is
+ * not in the middle of one).
  */
 /* A request of len bytes arrived on pipe: ENL_OK (counted until
  * peers_done), ENL_E_NOT_FOUND (the pipe is gone or doomed: drop it),
- * ENL_E_TOO_LARGE with why (over a limit: the pipe is doomed, and
- * *close_now says to close it at once). */
-int peers_take(struct peers *ps, uint32_t pipe, size_t len, char *why, size_t cap,
-	       bool *close_now);
-/* The answer to one request of pipe was sent or dropped: true if the pipe
- * is to be closed now (it is doomed and nothing else is on its way). */
-bool peers_done(struct peers *ps, uint32_t pipe);
+ * ENL_E_TOO_LARGE with why (over a limit: the pipe is doomed). */
+int peers_take(struct peers *ps, uint32_t pipe, size_t len, int64_t now_ms, char *why,
+	       size_t cap);
+/* The answer to one request of pipe was handed to nng, or dropped. */
+void peers_done(struct peers *ps, uint32_t pipe);
 void peers_authed(struct peers *ps, uint32_t pipe);
-/* To be closed once its answers are sent: true to close it at once. */
-bool peers_doom(struct peers *ps, uint32_t pipe);
-/* Up to cap pipes without a session past their deadline at now, doomed;
- * those with nothing on its way are returned, to close at once. */
+/* To be closed once its answers are out (the refusal of its handshake). */
+void peers_doom(struct peers *ps, uint32_t pipe, int64_t now_ms);
+/* Up to cap pipes to close now: those without a session past their
+ * deadline that asked nothing, and the doomed whose answers are out. */
 size_t peers_overdue(struct peers *ps, int64_t now_ms, uint32_t *out, size_t cap);
 
 /* server.c */

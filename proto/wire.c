@@ -26,8 +26,11 @@ enl_varint_get(const uint8_t *p, size_t len, size_t *off, uint64_t *v)
 	size_t start = *off;
 	uint8_t tmp[10];
 
-	for (unsigned shift = 0; shift < 63 && *off < len; shift += 7) {
+	/* up to 10 bytes: a negative int32 or int64 takes all ten */
+	for (unsigned shift = 0; shift <= 63 && *off < len; shift += 7) {
 		uint8_t b = p[(*off)++];
+		if (shift == 63 && b > 1)
+			return false;	/* past 64 bits */
 		r |= (uint64_t)(b & 0x7f) << shift;
 		if ((b & 0x80) == 0) {
 			*v = r;
@@ -110,6 +113,9 @@ has_unknown(const ProtobufCMessage *m)
 	return false;
 }
 
+static bool counts_ok(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t len,
+		      int depth);
+
 int
 enl_pb_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *buf,
 	      size_t len, size_t max, ProtobufCMessage **out)
@@ -119,6 +125,8 @@ enl_pb_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *buf,
 
 	if (len > max)
 		return ENL_E_TOO_LARGE;
+	if (!counts_ok(desc, buf, len, 0))
+		return ENL_E_MALFORMED;
 	msg = protobuf_c_message_unpack(desc, NULL, len, buf);
 	if (msg == NULL)
 		return ENL_E_MALFORMED;
@@ -204,6 +212,76 @@ find_record(const uint8_t *buf, size_t len, unsigned field, size_t *start, size_
 		}
 	}
 	return found;
+}
+
+/*
+ * How many elements a repeated field may have, checked on the bytes
+ * before protobuf-c allocates anything for them: each element costs an
+ * allocation or more, so a few MiB of small elements would cost hundreds.
+ * The schema's own limits (docs/FORMATS.md); 1024 for any other.
+ */
+static size_t
+repeated_max(const ProtobufCMessageDescriptor *d, const ProtobufCFieldDescriptor *f)
+{
+	static const struct {
+		const ProtobufCMessageDescriptor *d;
+		const char *field;
+		size_t max;
+	} limits[] = {
+		{&enlace__card__descriptor, "keys", ENL_MAX_KEY_VERSIONS},
+		{&enlace__directory__descriptor, "cards", 10000},
+		{&enlace__directory__descriptor, "revocations", 100000},
+		{&enlace__header__descriptor, "recipients", ENL_MAX_RECIPIENTS},
+		{&enlace__envelope__descriptor, "wraps", ENL_MAX_RECIPIENTS},
+		{&enlace__payload__descriptor, "attachments", ENL_MAX_ATTACHMENTS},
+		{&enlace__ack_list__descriptor, "acks", 1024},
+		{&enlace__receipt_body__descriptor, "recipients", ENL_MAX_RECIPIENTS},
+		{&enlace__receipt_body__descriptor, "inclusion", 64},
+		{&enlace__signed_receipt__descriptor, "batch_path", 64},
+		{&enlace__response__descriptor, "envelopes", 10000},
+		{&enlace__response__descriptor, "consistency", 128},
+		{&enlace__ctl_send__descriptor, "to", ENL_MAX_RECIPIENTS},
+		{&enlace__ctl_send__descriptor, "attachments", ENL_MAX_ATTACHMENTS},
+		{&enlace__ctl_item__descriptor, "recipients", ENL_MAX_RECIPIENTS},
+		{&enlace__ctl_response__descriptor, "items", (size_t)1 << 22},	/* the local agent's */
+		{&enlace__evidence_entry__descriptor, "inclusion", 64},
+		{&enlace__evidence_bundle__descriptor, "entries", (size_t)1 << 20},
+	};
+
+	for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++)
+		if (limits[i].d == d && strcmp(limits[i].field, f->name) == 0)
+			return limits[i].max;
+	return 1024;
+}
+
+#define NEST_MAX 16
+
+/* The repeated fields of buf (a message of d), at every depth, within
+ * repeated_max. False too for bytes that are not plain (see record_next):
+ * the canonical parse refuses those anyway, after allocating. */
+static bool
+counts_ok(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t len, int depth)
+{
+	size_t counts[64] = {0}, off = 0;
+
+	if (depth > NEST_MAX || d->n_fields > 64)
+		return depth <= NEST_MAX;	/* (no message of ours has 64 fields) */
+	while (off < len) {
+		const ProtobufCFieldDescriptor *f;
+		uint64_t key, n = 0;
+		size_t at = 0;
+		if (!record_next(buf, len, &off, &key, &at, &n))
+			return false;
+		if ((f = protobuf_c_message_descriptor_get_field(d, (unsigned)(key >> 3))) == NULL)
+			continue;	/* unknown: refused by the canonical check */
+		if (f->label == PROTOBUF_C_LABEL_REPEATED &&
+		    ++counts[f - d->fields] > repeated_max(d, f))
+			return false;
+		if (f->type == PROTOBUF_C_TYPE_MESSAGE && (key & 7) == 2 &&
+		    !counts_ok(f->descriptor, buf + at, (size_t)n, depth + 1))
+			return false;
+	}
+	return true;
 }
 
 int

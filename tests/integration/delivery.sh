@@ -140,6 +140,15 @@ $BIN/tests/rawclient burst "tcp://127.0.0.1:$BROKER_PORT" "$NET/AR-UIF/key" \
 	"$NET/directory" BR-PF 16 > "$NET/burst.out"
 ok "receipts signed in one batch each verify alone" test $? = 0
 ok "  ... every one" grep -q "^16 of 16 receipts verify" "$NET/burst.out"
+# 10 MB of acknowledgements in one request: refused on its count, before
+# anything is allocated for each (it took the broker from 146 to 684 MB)
+rss() { awk '/^VmRSS/ {print $2}' "/proc/$(cat "$NET/broker/pid")/status"; }
+before=$(rss)
+ok "an ACK request of 85,000 acknowledgements refused" sh -c "\"$BIN/tests/rawclient\" acks tcp://127.0.0.1:$BROKER_PORT $NET/AR-UIF/key $NET/directory 85000 > $NET/raw.out 2>&1"
+ok "  ... as malformed" grep -q "refused: malformed" "$NET/raw.out"
+after=$(rss)
+echo "broker VmRSS: $before kB before the 10 MB request, $after kB after"
+ok "  ... the broker grew by less than 64 MB" test $((after - before)) -lt 65536
 enl AR-UIF send --wait --json --to BR-PF --text "the kept receipt" > "$NET/wait.json"
 ok "send --wait: the receipt kept at sending verifies, signature and log" python3 -c "
 import json; r = json.load(open('$NET/wait.json'))

@@ -31,10 +31,12 @@
  * burst RECIPIENT N (N sessions submit an honest message each at once:
  * exits 0 if every receipt verifies and some were signed as one batch),
  * flood N (opens an honest session over a raw TCP connection, then sends
- * N DIRECTORY requests and never reads an answer: exits 0 if the broker
- * closes the connection within 40 s),
+ * N DIRECTORY requests and never reads an answer; prints its local port,
+ * holds the connection a minute; the test watches the broker's side),
  * sessions N (opens N honest sessions and holds them; prints how many
- * the broker accepted, then waits for its standard input to close).
+ * the broker accepted, then waits for its standard input to close),
+ * acks N (one ACK request listing N acknowledgements: the broker must
+ * refuse it, without allocating for each).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -512,15 +514,18 @@ flood(const char *url, const struct enl_identity *me, const struct enl_keyring *
 		sent++;
 	}
 	free(plain);
-	printf("sent %ld requests without reading an answer\n", sent);
+	/* the broker closes it, or not: the test looks at the broker's side
+	 * (a peer that does not read never sees the end of the stream) */
+	struct sockaddr_in me_addr;
+	socklen_t sl = sizeof(me_addr);
+	getsockname(fd, (struct sockaddr *)&me_addr, &sl);
+	printf("sent %ld requests without reading an answer from port %u\n", sent,
+	       (unsigned)ntohs(me_addr.sin_port));
 	fflush(stdout);
-	/* closed by the broker: reset (it dropped what we sent) or end of file */
-	int prc = poll(&pf, 1, 40000);
-	bool closed = prc == 1 && (pf.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
-	printf(closed ? "the broker closed the connection\n" : "still open after 40 s\n");
+	(void)poll(&pf, 1, 60000);	/* held until killed, or a minute */
 	enl_session_free(sess);
 	close(fd);
-	return closed ? 0 : 1;
+	return 0;
 }
 
 /* N sessions of one agency, held until stdin closes. */
@@ -572,7 +577,7 @@ main(int argc, char **argv)
 	if (argc > 5 && strcmp(mode, "bad-ciphertext") != 0 && strcmp(mode, "forward") != 0 &&
 	    strcmp(mode, "decide") != 0 && strcmp(mode, "expiring") != 0 &&
 	    strcmp(mode, "burst") != 0 && strcmp(mode, "flood") != 0 &&
-	    strcmp(mode, "sessions") != 0)
+	    strcmp(mode, "sessions") != 0 && strcmp(mode, "acks") != 0)
 		other = load_key(argv[5]);
 	if (strcmp(mode, "flood") == 0 || strcmp(mode, "sessions") == 0) {
 		long n = argc > 5 ? strtol(argv[5], NULL, 10) : 1000;
@@ -582,6 +587,35 @@ main(int argc, char **argv)
 		return rc;
 	}
 	s = dial(argv[2]);
+	if (strcmp(mode, "acks") == 0) {
+		static uint8_t id[16], hash[32], sig[64];
+		long n = argc > 5 ? strtol(argv[5], NULL, 10) : 1025;
+		Enlace__AckReq *acks = calloc((size_t)n, sizeof(*acks));
+		Enlace__AckReq **ptrs = calloc((size_t)n, sizeof(*ptrs));
+		Enlace__AckList list = ENLACE__ACK_LIST__INIT;
+		Enlace__Request req = ENLACE__REQUEST__INIT;
+		if (acks == NULL || ptrs == NULL || (sess = handshake(s, me, &kr, NULL, NULL)) == NULL)
+			return 2;
+		for (long i = 0; i < n; i++) {
+			enlace__ack_req__init(&acks[i]);
+			acks[i].message_id = (ProtobufCBinaryData){sizeof(id), id};
+			acks[i].envelope_hash = (ProtobufCBinaryData){sizeof(hash), hash};
+			acks[i].signature = (ProtobufCBinaryData){sizeof(sig), sig};
+			ptrs[i] = &acks[i];
+		}
+		list.n_acks = (size_t)n;
+		list.acks = ptrs;
+		req.body_case = ENLACE__REQUEST__BODY_ACKS;
+		req.acks = &list;
+		ok = request(s, sess, &req, NULL, NULL);
+		enl_session_free(sess);
+		free(acks);
+		free(ptrs);
+		nng_close(s);
+		enl_identity_free(me);
+		enl_directory_free(d);
+		return ok ? 0 : 1;
+	}
 	if (strcmp(mode, "skewed") == 0) {
 		clock_offset = -3600;
 		sess = handshake(s, me, &kr, NULL, NULL);

@@ -321,6 +321,54 @@ test_lending_odd(void)
 	}
 }
 
+/* Repeated fields are counted on the bytes, before protobuf-c allocates:
+ * an AckList of 1024 parses, of 1025 is refused, and so is one nested
+ * deeper (a Request holding the list). */
+static void
+test_repeated_counted(void)
+{
+	static uint8_t id[16], hash[32], sig[64];
+	Enlace__AckReq *acks = calloc(1025, sizeof(*acks)), **ptrs = calloc(1025, sizeof(*ptrs));
+	Enlace__AckList list = ENLACE__ACK_LIST__INIT;
+	Enlace__Request req = ENLACE__REQUEST__INIT;
+	ProtobufCMessage *out = NULL;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	REQUIRE(acks != NULL && ptrs != NULL);
+	for (size_t i = 0; i < 1025; i++) {
+		enlace__ack_req__init(&acks[i]);
+		acks[i].message_id = (ProtobufCBinaryData){sizeof(id), id};
+		acks[i].envelope_hash = (ProtobufCBinaryData){sizeof(hash), hash};
+		acks[i].signature = (ProtobufCBinaryData){sizeof(sig), sig};
+		acks[i].time = 1765000000;
+		ptrs[i] = &acks[i];
+	}
+	list.acks = ptrs;
+	req.body_case = ENLACE__REQUEST__BODY_ACKS;
+	req.acks = &list;
+	for (size_t n = 1024; n <= 1025; n++) {
+		list.n_acks = n;
+		REQUIRE_OK(enl_pb_pack(&list.base, &buf, &len));
+		CHECK_RC(enl_pb_unpack(&enlace__ack_list__descriptor, buf, len, len, &out),
+			 n == 1024 ? ENL_OK : ENL_E_MALFORMED);
+		if (out != NULL)
+			protobuf_c_message_free_unpacked(out, NULL);
+		out = NULL;
+		free(buf);
+		REQUIRE_OK(enl_pb_pack(&req.base, &buf, &len));
+		CHECK_RC(enl_pb_unpack_lending(&enlace__request__descriptor, buf, len, len,
+					       ENL_LEND_MIN, &out),
+			 n == 1024 ? ENL_OK : ENL_E_MALFORMED);
+		if (out != NULL)
+			enl_pb_free_lent(out, buf, len);
+		out = NULL;
+		free(buf);
+	}
+	free(acks);
+	free(ptrs);
+}
+
 int
 main(void)
 {
@@ -330,5 +378,6 @@ main(void)
 	RUN(test_nested_lent);
 	RUN(test_lending_agrees);
 	RUN(test_lending_odd);
+	RUN(test_repeated_counted);
 	return harness_done();
 }
