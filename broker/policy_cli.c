@@ -6,6 +6,7 @@
  *   enlace-broker policy explain (--config FILE | --policy FILE --directory FILE
  *                                --authority-pub FILE) --from ID --to ID
  *                                [--type TYPE] --tlp LEVEL [--size N] [--forward] [--json]
+ *   enlace-broker policy explain ... --batch   (queries on stdin, JSON lines out)
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -21,18 +22,22 @@ static const char usage[] =
 	"       enlace-broker policy explain (--config FILE | --policy FILE --directory FILE\n"
 	"                                    --authority-pub FILE) --from ID --to ID\n"
 	"                                    [--type TYPE] --tlp LEVEL [--size BYTES]\n"
-	"                                    [--forward] [--json]\n\n"
+	"                                    [--forward] [--json]\n"
+	"       enlace-broker policy explain (--config FILE | ...) --batch\n\n"
 	"check reads a policy file (docs/POLICY.md) as the broker would and lists what\n"
 	"is wrong with it: errors (the broker refuses such a file), agency ids not in\n"
 	"the directory, and rules that can never decide (shadowed or unreachable).\n"
 	"Exit 0: nothing to say; 1: findings; 2: usage.\n\n"
 	"explain says which rule decides for one recipient and why each rule before\n"
 	"it does not match. TYPE defaults to CASE_MESSAGE, BYTES to 1024. Exit 0 if\n"
-	"allowed, 1 if denied, 2 on a usage error.\n";
+	"allowed, 1 if denied, 2 on a usage error. With --batch it reads one query a\n"
+	"line on stdin, 'FROM TO TYPE TLP [SIZE] [forward]', and answers each with a\n"
+	"JSON line (from, to, type, tlp, decision, rule, line; or error); exit 0 if\n"
+	"every line was a query, 2 if not.\n";
 
 struct popts {
 	const char *config, *policy, *directory, *authority_pub, *from, *to, *type, *tlp, *size;
-	bool forward, json;
+	bool forward, json, batch;
 };
 
 static int
@@ -50,6 +55,7 @@ parse(int argc, char **argv, struct popts *o)
 		{"size", required_argument, NULL, 's'},
 		{"forward", no_argument, NULL, 'w'},
 		{"json", no_argument, NULL, 'j'},
+		{"batch", no_argument, NULL, 'b'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -71,6 +77,7 @@ parse(int argc, char **argv, struct popts *o)
 		case 's': o->size = optarg; break;
 		case 'w': o->forward = true; break;
 		case 'j': o->json = true; break;
+		case 'b': o->batch = true; break;
 		case 'h': fputs(usage, stdout); return 0;
 		default:
 			fprintf(stderr, "enlace-broker policy: unknown option or missing value '%s'\n%s",
@@ -127,57 +134,125 @@ load(struct popts *o, struct broker_config *cfg, struct policy **p,
 	return 0;
 }
 
+/* One query from its words: ENL_OK, or a usage error said into why. */
+static int
+query_make(const struct enl_directory *dir, const char *from_id, const char *to_id,
+	   const char *type, const char *tlp, const char *size, bool forward,
+	   struct policy_query *q, char *why, size_t cap)
+{
+	const struct enl_card *from, *to;
+
+	memset(q, 0, sizeof(*q));
+	if ((from = enl_directory_find(dir, from_id)) == NULL ||
+	    (to = enl_directory_find(dir, to_id)) == NULL) {
+		snprintf(why, cap, "%s is not in the directory",
+			 from == NULL ? from_id : to_id);
+		return ENL_E_INVAL;
+	}
+	policy_query_from(q, from);
+	policy_query_to(q, to);
+	q->type = policy_type_parse(type ? type : "CASE_MESSAGE");
+	q->tlp = policy_tlp_parse(tlp);
+	q->size = 1024;
+	q->forward = forward;
+	if (size != NULL) {
+		char *end;
+		q->size = strtoull(size, &end, 10);
+		if (*end != '\0' || size[0] < '0' || size[0] > '9') {
+			snprintf(why, cap, "the size is in bytes, not '%s'", size);
+			return ENL_E_INVAL;
+		}
+	}
+	if (q->type == 0 || q->tlp == 0) {
+		snprintf(why, cap, "unknown %s '%s'", q->type == 0 ? "type" : "TLP level",
+			 q->type == 0 ? type : tlp);
+		return ENL_E_INVAL;
+	}
+	return ENL_OK;
+}
+
+static void
+decision_json(const char *const words[4], const struct policy_decision *d, const char *error)
+{
+	static const char *const names[] = {"from", "to", "type", "tlp"};
+	struct enl_json j;
+
+	enl_json_init(&j, stdout);
+	enl_json_obj_begin(&j, NULL);
+	for (int i = 0; i < 4 && words != NULL; i++)
+		if (words[i] != NULL)
+			enl_json_str(&j, names[i], words[i]);
+	if (error != NULL) {
+		enl_json_str(&j, "error", error);
+	} else {
+		enl_json_str(&j, "decision", d->allow ? "allow" : "deny");
+		enl_json_str(&j, "rule", d->rule);
+		enl_json_int(&j, "line", d->line);
+	}
+	enl_json_obj_end(&j);
+	enl_json_end(&j);
+}
+
+/* --batch: a query a line on stdin, a JSON line for each on stdout. */
+static int
+explain_batch(const struct policy *p, const struct enl_directory *dir)
+{
+	char line[512], why[200];
+	int ret = 0;
+
+	while (fgets(line, sizeof(line), stdin) != NULL) {
+		const char *w[6] = {NULL};
+		char *save = NULL, *t = strtok_r(line, " \t\r\n", &save);
+		size_t n = 0;
+		struct policy_query q;
+		struct policy_decision d;
+
+		for (; t != NULL && n < 6; t = strtok_r(NULL, " \t\r\n", &save))
+			w[n++] = t;
+		if (n == 0)
+			continue;
+		bool fwd = n >= 5 && strcmp(w[n - 1], "forward") == 0;
+		const char *size = n >= 5 && !(n == 5 && fwd) ? w[4] : NULL;
+		if (n < 4 || t != NULL || (n == 6 && !fwd)) {
+			snprintf(why, sizeof(why), "a query is FROM TO TYPE TLP [SIZE] [forward]");
+			ret = 2;
+			decision_json(NULL, NULL, why);
+		} else if (query_make(dir, w[0], w[1], w[2], w[3], size, fwd, &q, why,
+				      sizeof(why)) != ENL_OK) {
+			ret = 2;
+			decision_json(w, NULL, why);
+		} else {
+			policy_decide(p, &q, &d);
+			decision_json(w, &d, NULL);
+		}
+	}
+	return ret;
+}
+
 static int
 explain(struct popts *o, const struct policy *p, const struct enl_directory *dir)
 {
-	const struct enl_card *from, *to;
 	struct policy_decision d;
 	struct policy_query q;
+	char why[200];
 
-	if (dir == NULL || o->from == NULL || o->to == NULL || o->tlp == NULL) {
+	if (dir == NULL || (!o->batch && (o->from == NULL || o->to == NULL || o->tlp == NULL))) {
 		fprintf(stderr, "enlace-broker policy explain: needs the directory, --from, --to "
-			"and --tlp\n%s", usage);
+			"and --tlp (or --batch)\n%s", usage);
 		return 2;
 	}
-	memset(&q, 0, sizeof(q));
-	if ((from = enl_directory_find(dir, o->from)) == NULL ||
-	    (to = enl_directory_find(dir, o->to)) == NULL) {
-		fprintf(stderr, "enlace-broker policy explain: %s is not in the directory\n",
-			from == NULL ? o->from : o->to);
-		return 2;
-	}
-	policy_query_from(&q, from);
-	policy_query_to(&q, to);
-	q.type = policy_type_parse(o->type ? o->type : "CASE_MESSAGE");
-	q.tlp = policy_tlp_parse(o->tlp);
-	q.size = 1024;
-	q.forward = o->forward;
-	if (o->size != NULL) {
-		char *end;
-		q.size = strtoull(o->size, &end, 10);
-		if (*end != '\0' || o->size[0] < '0' || o->size[0] > '9') {
-			fprintf(stderr, "enlace-broker policy explain: --size is in bytes\n");
-			return 2;
-		}
-	}
-	if (q.type == 0 || q.tlp == 0) {
-		fprintf(stderr, "enlace-broker policy explain: unknown %s '%s'\n",
-			q.type == 0 ? "type" : "TLP level", q.type == 0 ? o->type : o->tlp);
+	if (o->batch)
+		return explain_batch(p, dir);
+	if (query_make(dir, o->from, o->to, o->type, o->tlp, o->size, o->forward, &q, why,
+		       sizeof(why)) != ENL_OK) {
+		fprintf(stderr, "enlace-broker policy explain: %s\n", why);
 		return 2;
 	}
 	policy_decide(p, &q, &d);
-	if (o->json) {
-		struct enl_json j;
-		enl_json_init(&j, stdout);
-		enl_json_obj_begin(&j, NULL);
-		enl_json_str(&j, "decision", d.allow ? "allow" : "deny");
-		enl_json_str(&j, "rule", d.rule);
-		enl_json_int(&j, "line", d.line);
-		enl_json_obj_end(&j);
-		enl_json_end(&j);
-	} else {
+	if (o->json)
+		decision_json(NULL, &d, NULL);
+	else
 		policy_explain(p, &q, stdout);
-	}
 	return d.allow ? 0 : 1;
 }
 

@@ -94,22 +94,39 @@ def expect(fc, fk, tc, tk, typ, tlp):
     return "deny", "everything-else"
 
 agencies = [(c, k) for c in ("AR", "BR", "CO", "GT", "US") for k in ("FIU", "POLICE", "PROSECUTOR")]
-wrong = total = 0
-for (fc, fk), (tc, tk) in itertools.product(agencies, agencies):
-    if (fc, fk) == (tc, tk):
-        continue
-    for typ, tlp in itertools.product(("CASE_MESSAGE", "FIU_REPORT"), TLP):
-        out = subprocess.run([b, "policy", "explain", *args, "--from", f"{fc}-{fk}",
-                              "--to", f"{tc}-{tk}", "--type", typ, "--tlp", tlp, "--json"],
-                             capture_output=True, text=True)
-        got = json.loads(out.stdout)
-        want = expect(fc, fk, tc, tk, typ, tlp)
-        total += 1
-        if (got["decision"], got["rule"]) != want or out.returncode != (want[0] != "allow"):
-            wrong += 1
-            print(f"{fc}-{fk} -> {tc}-{tk} {typ} {tlp}: got {got}, want {want}", file=sys.stderr)
+cases = [(f"{fc}-{fk}", f"{tc}-{tk}", typ, tlp, expect(fc, fk, tc, tk, typ, tlp))
+         for (fc, fk), (tc, tk) in itertools.product(agencies, agencies) if (fc, fk) != (tc, tk)
+         for typ, tlp in itertools.product(("CASE_MESSAGE", "FIU_REPORT"), TLP)]
+# the whole matrix in one process (--batch), then a sample one by one
+# (exit status 0 or 1 as the decision): the same answers
+queries = "".join(f"{f} {t} {typ} {tlp}\n" for f, t, typ, tlp, _ in cases)
+out = subprocess.run([b, "policy", "explain", *args, "--batch"], input=queries,
+                     capture_output=True, text=True)
+answers = [json.loads(l) for l in out.stdout.splitlines()]
+wrong = int(out.returncode != 0) + int(len(answers) != len(cases))
+total = 0
+for (f, t, typ, tlp, want), got in zip(cases, answers):
+    total += 1
+    if (got.get("decision"), got.get("rule")) != want or (got["from"], got["to"]) != (f, t):
+        wrong += 1
+        print(f"{f} -> {t} {typ} {tlp}: got {got}, want {want}", file=sys.stderr)
+for f, t, typ, tlp, want in cases[::97]:
+    one = subprocess.run([b, "policy", "explain", *args, "--from", f, "--to", t, "--type", typ,
+                          "--tlp", tlp, "--json"], capture_output=True, text=True)
+    got = json.loads(one.stdout)
+    if (got["decision"], got["rule"]) != want or one.returncode != (want[0] != "allow"):
+        wrong += 1
+        print(f"alone: {f} -> {t} {typ} {tlp}: got {got}, want {want}", file=sys.stderr)
 print(total, wrong)
 PY
+printf 'AR-FIU BR-FIU CASE_MESSAGE amber\nXX-NONE BR-FIU CASE_MESSAGE amber\nAR-FIU\n' |
+	$B policy explain "${DIR[@]}" --batch > batch.txt
+is "--batch: a line that is no query makes it exit 2" $? 2
+is "  ... each line answered" "$(wc -l < batch.txt)" 3
+grep -q '"error":"XX-NONE is not in the directory"' batch.txt
+is "  ... an unknown agency named" $? 0
+grep -q '"from":"AR-FIU","to":"BR-FIU","type":"CASE_MESSAGE","tlp":"amber","decision":"allow"' batch.txt
+is "  ... the good query decided" $? 0
 read -r total wrong < matrix.txt
 is "every case of the matrix ($total) decided as expected" "$wrong" 0
 is "the matrix is the whole matrix" "$total" $((15 * 14 * 2 * 5))
