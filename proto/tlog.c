@@ -189,6 +189,11 @@ struct enl_tlog {
 	uint64_t joff_cap, jend;
 	const struct enl_tlog_journal *jops;	/* or NULL: the journal file */
 	uint64_t published;	/* size of the last checkpoint written to tiles */
+	/* the sizes of the checkpoints signed since the last publication was
+	 * handed over (receipts carry them): their partial tiles are written
+	 * with it (C2SP tlog-tiles) */
+	uint64_t *handed;
+	size_t n_handed, cap_handed;
 	int64_t published_at;
 	char *cosigs;		/* cosignature lines for the checkpoint of cosig_size */
 	uint64_t cosig_size;	/* ... both set under file_mu, read under it by
@@ -222,6 +227,8 @@ struct pub_view {
 struct pub_job {
 	struct pub_view v;
 	uint64_t old;		/* what was published before */
+	uint64_t *sizes;	/* checkpoints handed out in (old, v.size) */
+	size_t n_sizes;
 	enl_mhash root;
 	uint8_t *pend;
 	enl_mhash *h[ENL_TILE_LEVELS];
@@ -799,6 +806,54 @@ enl_tlog_set_cosignatures(struct enl_tlog *log, uint64_t size, const char *lines
 }
 
 /*
+ * The partial tiles of the sizes handed out in (old, v->size) that the
+ * tiles of v->size do not cover: within each level's last tile, which is
+ * still partial, every narrower width a checkpoint named. (The entries a
+ * bundle needs are in v->pend, from v->first, a bundle boundary.)
+ */
+static int
+write_handed(const struct enl_tlog *log, const struct pub_view *v, uint64_t old,
+	     const uint64_t *sizes, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint64_t s = sizes[i];
+		int rc;
+		if (s <= old || s >= v->size)
+			continue;
+		/* the entry bundle of s, if it is the last, partial one */
+		if (s % ENL_TILE_WIDTH != 0 && s / ENL_TILE_WIDTH == v->size / ENL_TILE_WIDTH) {
+			uint64_t b = s / ENL_TILE_WIDTH, e = v->first;
+			size_t off = 0, start = 0;
+			for (; e < s; e++) {
+				if (e == b * ENL_TILE_WIDTH)
+					start = off;
+				off += 2 + ((size_t)v->pend[off] << 8 | v->pend[off + 1]);
+			}
+			if (b * ENL_TILE_WIDTH == v->first)
+				start = 0;
+			rc = write_tile_file(log, -1, b, (unsigned)(s % ENL_TILE_WIDTH),
+					     v->pend + start, off - start);
+			if (rc != ENL_OK)
+				return rc;
+		}
+		for (int L = 0; L < ENL_TILE_LEVELS; L++) {
+			uint64_t span = L == 0 ? 1 : (uint64_t)1 << (8 * L);
+			uint64_t ns = s / span, nv = v->size / span, t = ns / ENL_TILE_WIDTH;
+			if (ns == 0)
+				break;
+			if (ns % ENL_TILE_WIDTH == 0 || t != nv / ENL_TILE_WIDTH)
+				continue;	/* full, or covered by the full tile */
+			rc = write_tile_file(log, L, t, (unsigned)(ns % ENL_TILE_WIDTH),
+					     (const uint8_t *)v->h[L][t * ENL_TILE_WIDTH - v->base[L]],
+					     (size_t)(ns % ENL_TILE_WIDTH) * ENL_MERKLE_HASH_LEN);
+			if (rc != ENL_OK)
+				return rc;
+		}
+	}
+	return ENL_OK;
+}
+
+/*
  * Removes every partial tile of (level, index), the full tile being
  * published. Until then each stays: a checkpoint may name it (C2SP
  * tlog-tiles: partial tiles are served for every checkpointed size, and
@@ -827,12 +882,13 @@ remove_partials(const struct enl_tlog *log, int level, uint64_t index)
  * size published before. On either thread. */
 static int
 publish_view(struct enl_tlog *log, const struct pub_view *v, uint64_t old, const enl_mhash root,
-	     size_t *keep)
+	     const uint64_t *sizes, size_t n_sizes, size_t *keep)
 {
 	uint64_t now = v->size;
 	int rc;
 
-	if ((rc = write_bundles(log, v, keep)) != ENL_OK || (rc = write_tiles(log, v, old)) != ENL_OK)
+	if ((rc = write_bundles(log, v, keep)) != ENL_OK || (rc = write_tiles(log, v, old)) != ENL_OK ||
+	    (rc = write_handed(log, v, old, sizes, n_sizes)) != ENL_OK)
 		return rc;
 	/* every new tile on disk before the checkpoint that names them */
 	{
@@ -864,6 +920,7 @@ job_free(struct pub_job *j)
 	if (j == NULL)
 		return;
 	free(j->pend);
+	free(j->sizes);
 	for (int L = 0; L < ENL_TILE_LEVELS; L++)
 		free(j->h[L]);
 	free(j);
@@ -871,7 +928,7 @@ job_free(struct pub_job *j)
 
 /* A copy of what publishing everything committed needs. */
 static struct pub_job *
-job_make(const struct enl_tlog *log)
+job_make(struct enl_tlog *log)
 {
 	uint64_t old = log->published, now = log->committed;
 	struct pub_job *j = calloc(1, sizeof(*j));
@@ -901,6 +958,12 @@ job_make(const struct enl_tlog *log)
 	}
 	if (enl_tlog_root(log, now, j->root) != ENL_OK)
 		goto fail;
+	/* the handed-out sizes between: the job takes them (a size in the
+	 * tile that now fills up needs none: the full tile serves it) */
+	j->sizes = log->handed;
+	j->n_sizes = log->n_handed;
+	log->handed = NULL;
+	log->n_handed = log->cap_handed = 0;
 	return j;
 fail:
 	job_free(j);
@@ -934,7 +997,7 @@ publish(struct enl_tlog *log)
 		return ENL_OK;
 	if ((j = job_make(log)) == NULL)
 		return ENL_E_NOMEM;
-	j->rc = publish_view(log, &j->v, j->old, j->root, &j->keep);
+	j->rc = publish_view(log, &j->v, j->old, j->root, j->sizes, j->n_sizes, &j->keep);
 	if ((rc = job_apply(log, j)) == ENL_OK)
 		log->published_at = (int64_t)time(NULL);
 	return rc;
@@ -989,9 +1052,27 @@ enl_tlog_stage_done(struct enl_tlog *log)
 }
 
 int
-enl_tlog_checkpoint(const struct enl_tlog *log, char **checkpoint)
+enl_tlog_checkpoint(struct enl_tlog *log, char **checkpoint)
 {
-	return sign_checkpoint(log, log->committed, checkpoint);
+	int rc = sign_checkpoint(log, log->committed, checkpoint);
+
+	/* handed out: its partial tiles are published with the next tiles
+	 * (if the list cannot grow, they go unpublished, and say so in no
+	 * receipt's failure: the checkpoint itself is sound) */
+	if (rc == ENL_OK && log->committed % ENL_TILE_WIDTH != 0 && log->committed > log->published &&
+	    (log->n_handed == 0 || log->handed[log->n_handed - 1] != log->committed)) {
+		if (log->n_handed == log->cap_handed) {
+			size_t cap = log->cap_handed ? 2 * log->cap_handed : 64;
+			uint64_t *h = realloc(log->handed, cap * sizeof(*h));
+			if (h != NULL) {
+				log->handed = h;
+				log->cap_handed = cap;
+			}
+		}
+		if (log->n_handed < log->cap_handed)
+			log->handed[log->n_handed++] = log->committed;
+	}
+	return rc;
 }
 
 /* ---- the publisher thread ---- */
@@ -1006,7 +1087,7 @@ publisher(void *arg)
 		struct pub_job *j = log->job;
 		if (j != NULL && !j->done) {
 			pthread_mutex_unlock(&log->pub_mu);
-			j->rc = publish_view(log, &j->v, j->old, j->root, &j->keep);
+			j->rc = publish_view(log, &j->v, j->old, j->root, j->sizes, j->n_sizes, &j->keep);
 			pthread_mutex_lock(&log->pub_mu);
 			j->done = true;
 			pthread_cond_broadcast(&log->pub_cv);
@@ -1115,6 +1196,60 @@ fail_msg(struct reader_state *r, int rc, const char *msg)
 {
 	snprintf(r->why, r->why_cap, "%s", msg);
 	return rc;
+}
+
+/*
+ * The partial tiles still served for older checkpoint sizes (every width
+ * below the last tile's, at each level, and the last entry bundle's) must
+ * be prefixes of what the entries give: a forged older partial would
+ * otherwise mislead a client that holds an older checkpoint.
+ */
+static int
+check_partials(const struct enl_tlog *log, struct reader_state *r, uint64_t size)
+{
+	char rel[ENL_TILE_PATH_MAX];
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int rc;
+
+	for (int L = -1; L < ENL_TILE_LEVELS; L++) {
+		uint64_t n = L < 0 ? size : log->lv[L].n, t = n / ENL_TILE_WIDTH;
+		unsigned w = (unsigned)(n % ENL_TILE_WIDTH);
+		if (n == 0)
+			break;
+		for (unsigned ow = 1; ow < w; ow++) {
+			const uint8_t *want;
+			size_t want_len;
+			enl_tile_path(L, t, ow, rel);
+			rc = src_read(r, rel, (size_t)ENL_TILE_WIDTH * (2 + ENL_TLOG_ENTRY_MAX), &buf,
+				      &len);
+			if (rc == ENL_E_NOT_FOUND)
+				continue;	/* gone, or never handed out */
+			if (rc != ENL_OK) {
+				snprintf(r->why, r->why_cap, "%s: cannot be read", rel);
+				return rc;
+			}
+			if (L >= 0) {
+				want = (const uint8_t *)log->lv[L].h[t * ENL_TILE_WIDTH];
+				want_len = (size_t)ow * ENL_MERKLE_HASH_LEN;
+			} else {	/* the first ow entries of the last bundle (pend) */
+				size_t off = 0;
+				for (unsigned i = 0; i < ow && off + 2 <= log->pend_len; i++)
+					off += 2 + ((size_t)log->pend[off] << 8 | log->pend[off + 1]);
+				want = log->pend;
+				want_len = off;
+			}
+			bool same = len == want_len && memcmp(buf, want, len) == 0;
+			free(buf);
+			buf = NULL;
+			if (!same) {
+				snprintf(r->why, r->why_cap, "%s: an older partial tile that does not "
+					 "match the entries", rel);
+				return ENL_E_MALFORMED;
+			}
+		}
+	}
+	return ENL_OK;
 }
 
 /* Reads the entries of [0, size) into `log` (leaf hashes, levels, tree),
@@ -1235,7 +1370,7 @@ read_back(struct enl_tlog *log, struct reader_state *r, uint64_t size)
 			free(buf);
 		}
 	}
-	return ENL_OK;
+	return check_partials(log, r, size);
 }
 
 /* Reads and checks the checkpoint; *note (if not NULL) keeps its bytes. */
@@ -1595,6 +1730,7 @@ enl_tlog_close(struct enl_tlog *log)
 	if (log->jfd >= 0)
 		close(log->jfd);
 	free(log->joff);
+	free(log->handed);
 	free(log->cosigs);
 	free(log->note);
 	tlog_free_levels(log);

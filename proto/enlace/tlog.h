@@ -130,7 +130,7 @@ void enl_tlog_stage_done(struct enl_tlog *log);
 
 /* *checkpoint (malloc'd): a checkpoint of everything committed, signed
  * now. Any thread that owns the log. */
-int enl_tlog_checkpoint(const struct enl_tlog *log, char **checkpoint) ENL_WUR;
+int enl_tlog_checkpoint(struct enl_tlog *log, char **checkpoint) ENL_WUR;
 
 /* Publishes the tiles and checkpoint of everything committed now, on
  * this thread (after waiting for a publication at work). */

@@ -128,4 +128,49 @@ enl AR-UIF receipts "$id3" > "$NET/rev-receipt.txt"
 is "  ... receipts of the message exits 1" $? 1
 ok "  ... saying why" grep -q "note: the acknowledgement of BR-PF is signed by a key revoked at .*, before it" \
 	"$NET/rev-receipt.txt"
+
+# C2SP tlog-tiles: every checkpoint a receipt handed out has its partial
+# tiles served (or the full tile that replaces them), over HTTP
+stop_broker TERM && start_broker || finish	# publishes everything committed
+python3 - "$NET/AR-UIF/spool/sent" "$BIN/tests/httpraw" "$LOG_PORT" "$NET/OAS-AUDIT/key" <<'PY' >"$NET/partials.txt"
+import glob, re, subprocess, sys
+sent, httpraw, port, key = sys.argv[1:]
+def path(level, t, w):
+    groups = []
+    while True:
+        groups.append(t % 1000); t //= 1000
+        if t == 0: break
+    name = "/".join(("x%03d" if i else "%03d") % g for i, g in reversed(list(enumerate(groups))))
+    lv = "entries" if level < 0 else str(level)
+    return f"tile/{lv}/{name}" + (f".p/{w}" if w else "")
+def served(rel):
+    out = subprocess.run([httpraw, port, "/" + rel, "--key", key, "--origin", "enlace/OAS-BROKER"],
+                         capture_output=True, text=True).stdout.strip()
+    return out == "200"
+sizes = set()
+for f in glob.glob(sent + "/*.receipt"):
+    m = re.search(rb"enlace/OAS-BROKER\n(\d+)\n", open(f, "rb").read())
+    if m: sizes.add(int(m.group(1)))
+missing = []
+for n in sorted(sizes):
+    for level in (-1, 0):
+        t, w = n // 256, n % 256
+        # the partial, or the full tile that may replace it
+        if w and not served(path(level, t, w)) and not served(path(level, t, 0)):
+            missing.append(path(level, t, w))
+print(len(sizes), "sizes;", "missing:", " ".join(missing) if missing else "none")
+PY
+cat "$NET/partials.txt"
+ok "every checkpoint handed out in a receipt has its partial tiles" grep -q "missing: none" "$NET/partials.txt"
+# ... and enlace-audit verify checks those older partials too: a forged one fails
+cur=$(sed -n 2p "$LOG/checkpoint")
+older=$(cd "$LOG" && ls tile/0/000.p 2>/dev/null | sort -n | awk -v c=$((cur % 256)) '$1 < c' | head -1)
+ok "an older partial tile is on disk ($older, the log at $cur)" test -n "$older"
+cp "$LOG/tile/0/000.p/$older" "$NET/partial.bak"
+printf '\xff' | dd of="$LOG/tile/0/000.p/$older" bs=1 seek=5 conv=notrunc 2>/dev/null
+$A verify "$LOG" --broker-pub "$NET/broker/key/card" 2>"$NET/forged.err"
+is "a forged older partial tile: NOT VALID" $? 1
+ok "  ... naming it" grep -q "tile/0/000.p/$older: an older partial tile that does not match" "$NET/forged.err"
+cp "$NET/partial.bak" "$LOG/tile/0/000.p/$older"
+ok "  ... and valid again once restored" $A verify "$LOG" --broker-pub "$NET/broker/key/card"
 finish
