@@ -312,6 +312,26 @@ signature_lines(const char *note, size_t tl)
 	return n;
 }
 
+/* When a checkpoint does not open: the cosigner (v[nb..nv)) whose line
+ * fails while the broker's own signature (v[0..nb)) holds, or NULL. */
+static const char *
+bad_cosigner(const char *note, const struct enl_note_verifier *v, size_t nv, size_t nb)
+{
+	struct enl_note_verifier two[ENL_MAX_KEY_VERSIONS + 1];
+	size_t tl;
+	bool ok[ENL_MAX_KEY_VERSIONS + 1];
+
+	if (nb > ENL_MAX_KEY_VERSIONS || enl_note_open(note, strlen(note), v, nb, &tl, ok) != ENL_OK)
+		return NULL;	/* the broker's signature is what fails */
+	memcpy(two, v, nb * sizeof(*v));
+	for (size_t i = nb; i < nv; i++) {
+		two[nb] = v[i];
+		if (enl_note_open(note, strlen(note), two, nb + 1, &tl, ok) != ENL_OK)
+			return v[i].name;
+	}
+	return NULL;
+}
+
 int
 evidence_check(const uint8_t *buf, size_t len, const uint8_t authority_pk[32],
 	       struct trail *t, uint64_t *checkpoint_size, char *cosigners, size_t cap,
@@ -405,7 +425,13 @@ evidence_check(const uint8_t *buf, size_t len, const uint8_t authority_pk[32],
 	if (rc == ENL_OK && strcmp(cp.origin, v[0].name) != 0)
 		rc = ENL_E_MALFORMED;
 	if (rc != ENL_OK) {
-		fail("the checkpoint is not signed by broker %s: %s", b->broker, enl_strerror(rc));
+		const char *who = bad_cosigner(b->checkpoint, v, nv, nb);
+		if (who != NULL)
+			fail("the cosignature of %s on the checkpoint does not verify (the broker's "
+			     "own signature does)", who);
+		else
+			fail("the checkpoint is not signed by broker %s: %s", b->broker,
+			     enl_strerror(rc));
 		goto out;
 	}
 	for (size_t i = 0; i < nv; i++)

@@ -68,6 +68,22 @@ $A check-bundle "$NET/evidence.bundle" --authority-pub "$NET/other-authority/aut
 is "another authority's key: refused" $? 1
 ok "  ... the directory is named" grep -q "directory does not verify" "$NET/check.err"
 ok "every changed byte of the bundle is refused" "$BIN/tests/bundle_flip" "$NET/evidence.bundle" "$NET/authority/authority.pub"
+# a cosignature that does not verify is blamed on its cosigner, not the broker
+python3 - "$NET/evidence.bundle" "$NET/badcosig.bundle" <<'PY' > "$NET/cosigner.txt"
+import re, sys
+b = open(sys.argv[1], "rb").read()
+m = re.search(rb"\xe2\x80\x94 ([A-Z]{2,8}-[A-Z0-9_-]+) ([A-Za-z0-9+/=]{20,})\n", b)
+sig = m.group(2)
+i = m.start(2) + 10
+flip = b"B" if b[i:i + 1] != b"B" else b"C"
+open(sys.argv[2], "wb").write(b[:i] + flip + b[i + 1:])
+print(m.group(1).decode())
+PY
+cosigner=$(cat "$NET/cosigner.txt")
+$A check-bundle "$NET/badcosig.bundle" --authority-pub "$NET/authority/authority.pub" 2> "$NET/badcosig.err"
+is "a bundle whose checkpoint carries a bad cosignature: exit 1" $? 1
+ok "  ... naming the cosigner ($cosigner), not the broker" \
+	grep -q "the cosignature of .*$cosigner.* does not verify (the broker's own signature does)" "$NET/badcosig.err"
 # report: the day's counts per agency
 today=$(date -u +%F) tomorrow=$(date -u -d tomorrow +%F)
 $A report --log "$LOG" --broker-pub "$NET/broker/key/card" --since "$today" --until "$tomorrow" --format json > "$NET/report.json"
