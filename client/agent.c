@@ -1107,12 +1107,22 @@ receive_one(struct agent *a, const struct enl_keyring *kr, const uint8_t *env, s
 	if (stat(path, &st) != 0) {
 		if ((rc = enl_file_write(path, env, len, 0600, false)) != ENL_OK &&
 		    rc != ENL_E_EXISTS) {
+			char t[32];
 			alog("%s: %s", path, enl_strerror(rc));
+			enl_time_format((int64_t)time(NULL), t);
+			pthread_mutex_lock(&a->mu);
+			snprintf(a->inbox_blocked, sizeof(a->inbox_blocked), "cannot keep incoming "
+				 "messages: %s (since %s); they wait at the broker", enl_strerror(rc),
+				 a->inbox_blocked[0] ? "earlier" : t);
+			pthread_mutex_unlock(&a->mu);
 			enl_message_free(m);
 			return rc;
 		}
 		alog("received message %s from %s", hex, m->header.sender);
 	}
+	pthread_mutex_lock(&a->mu);
+	a->inbox_blocked[0] = '\0';	/* kept: the inbox takes messages again */
+	pthread_mutex_unlock(&a->mu);
 	rc = make_ack(a, m->header.message_id, m->hash, ack);
 	*have_ack = rc == ENL_OK;
 	enl_message_free(m);

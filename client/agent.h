@@ -48,6 +48,8 @@ struct agent {
 	bool connected;
 	char last_error[256];
 	char outbox_waiting[300];	/* under mu: why the last try left the outbox as it was */
+	char inbox_blocked[300];	/* under mu: why the last message received could not be
+					 * kept ("" once one is) */
 	struct timespec last_queued;	/* under mu: the newest outbox file's time */
 	/* under mu: the envelope just put in the outbox, as written, handed to
 	 * the sender so that it is not read back from the file (one at a time) */

@@ -1179,11 +1179,12 @@ ctl_status(struct ctl *c)
 	struct agent *a = c->a;
 	Enlace__CtlResponse r = ENLACE__CTL_RESPONSE__INIT;
 	Enlace__CtlStatus s = ENLACE__CTL_STATUS__INIT;
-	char last_error[256], alarm[512], waiting[300];
+	char last_error[256], alarm[512], waiting[300], blocked[300];
 
 	pthread_mutex_lock(&a->mu);
 	s.connected = a->connected;
 	snprintf(waiting, sizeof(waiting), "%s", a->outbox_waiting);
+	snprintf(blocked, sizeof(blocked), "%s", a->inbox_blocked);
 	s.directory_serial = enl_directory_serial(a->dir);
 	s.directory_expires_at = enl_directory_expires_at(a->dir);
 	snprintf(last_error, sizeof(last_error), "%s", a->last_error);
@@ -1202,6 +1203,7 @@ ctl_status(struct ctl *c)
 	s.failed = (uint32_t)count_files(a, "failed", ".env");
 	s.last_error = last_error;
 	s.outbox_waiting = waiting;
+	s.inbox_blocked = blocked;
 	r.agent = &s;
 	ctl_reply(c, &r);
 }

@@ -863,7 +863,8 @@ cmd_status(int argc, char **argv)
 		       "directory serial it holds\nand when it expires, the sizes of its "
 		       "queues, the newest checkpoint of the\nbroker's audit log it holds and "
 		       "cosigned, and any alarm about that log.\nExit status: 0 connected "
-		       "and no alarm; 1 not connected, or an alarm stands.\n",
+		       "and no alarm; 1 not connected, an alarm stands, or the inbox cannot keep\n"
+		       "what comes in (its disk full, say).\n",
 		       usage_status);
 		return 0;
 	}
@@ -899,6 +900,7 @@ cmd_status(int argc, char **argv)
 		enl_json_int(&j, "checkpoint_size", (int64_t)s->checkpoint_size);
 		enl_json_int(&j, "cosigned_size", (int64_t)s->cosigned_size);
 		enl_json_str(&j, "log_alarm", s->log_alarm);
+		enl_json_str(&j, "inbox_blocked", s->inbox_blocked);
 		enl_json_obj_end(&j);
 		enl_json_end(&j);
 	} else {
@@ -915,6 +917,8 @@ cmd_status(int argc, char **argv)
 		       s->inbox, s->refused, s->failed);
 		if (s->outbox > 0 && s->outbox_waiting[0])
 			printf("           the outbox waits: %s\n", tline(&tb, s->outbox_waiting));
+		if (s->inbox_blocked[0])
+			printf("INBOX      BLOCKED: %s\n", tline(&tb, s->inbox_blocked));
 		printf("audit log  checkpoint of %" PRIu64 " entries held, consistent; "
 		       "cosigned up to %" PRIu64 "\n", s->checkpoint_size, s->cosigned_size);
 		if (s->log_alarm[0])
@@ -922,8 +926,9 @@ cmd_status(int argc, char **argv)
 			       "           (kept in the agent's spool/ALARM)\n", tline(&tb, s->log_alarm));
 		tbuf_free(&tb);
 	}
-	/* for a monitor: healthy is connected, with no alarm */
-	ret = s->connected && s->log_alarm[0] == '\0' ? 0 : EXIT_FAIL;
+	/* for a monitor: healthy is connected, with no alarm, taking messages in */
+	ret = s->connected && s->log_alarm[0] == '\0' && s->inbox_blocked[0] == '\0' ? 0
+											: EXIT_FAIL;
 	protobuf_c_message_free_unpacked(&resp->base, NULL);
 	return ret;
 }

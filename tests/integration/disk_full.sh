@@ -72,11 +72,17 @@ touch "$NET/full-BR-PF"
 id2=$(enl AR-UIF send --wait --json --to BR-PF --text "while the recipient's disk is full" | msgid)
 ok "the recipient cannot keep it" wait_for 30 "the recipient's error" \
 	grep -q "no space left on device" "$NET/BR-PF/log"
+ok "  ... and enlace status shows its inbox blocked, and why" wait_for 10 "status" sh -c \
+	"ENLACE_SOCKET=$NET/BR-PF/agent.sock $BIN/client/enlace status | grep -q 'INBOX      BLOCKED: cannot keep incoming messages: no space left on device'"
+enl BR-PF status > /dev/null
+is "  ... and exits 1" $? 1
 ok "  ... so it is not in its inbox" test ! -e "$NET/BR-PF/spool/inbox/$id2.env"
 is "  ... nor acknowledged" "$(acked_count AR-UIF "$id2")" 0
 rm "$NET/full-BR-PF"
 ok "received once there is space" wait_for 60 "the inbox" test -e "$NET/BR-PF/spool/inbox/$id2.env"
 ok "  ... and acknowledged" wait_for 30 "the ack" acked_by AR-UIF "$id2"
+ok "  ... and the inbox is no longer blocked" sh -c \
+	"ENLACE_SOCKET=$NET/BR-PF/agent.sock $BIN/client/enlace status --json | grep -q '\"inbox_blocked\":\"\"'"
 is "  ... once" "$(received_times BR-PF "$id2")" 1
 
 # The sender's disk is full: `enlace send` says so, and nothing is kept.
