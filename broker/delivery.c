@@ -414,7 +414,7 @@ ack_check(struct work *w, const Enlace__AckReq *a)
 	int rc;
 
 	if (a->message_id.len != ENL_MSG_ID_LEN || a->envelope_hash.len != ENL_HASH_LEN ||
-	    a->signature.len != 64)
+	    a->signature.len != 64 || a->time <= 0)	/* times are never negative */
 		return ENL_E_MALFORMED;
 	enl_ack_message(a->message_id.data, a->envelope_hash.data, a->time, msg);
 	rc = w->dir->kr.signing_key(w->dir->kr.ctx, w->agency,
