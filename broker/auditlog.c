@@ -53,9 +53,23 @@ audit(struct server *srv, const struct audit *a, int64_t now, uint64_t *index)
 		e.original_id.data = (uint8_t *)a->original;
 		e.original_id.len = ENL_MSG_ID_LEN;
 	}
+	/* each entry about a message names the one before it, so that a
+	 * bundle of them cannot leave one out unseen */
+	if (a->id != NULL && (rc = srv->store->ops->chain_get(srv->store->db, a->id,
+							      &e.previous)) != ENL_OK)
+		return rc;
+	if (a->original != NULL &&
+	    (rc = srv->store->ops->chain_get(srv->store->db, a->original,
+					     &e.previous_original)) != ENL_OK)
+		return rc;
 	if ((rc = enl_pb_pack(&e.base, &bytes, &len)) != ENL_OK)
 		return rc;
 	rc = enl_tlog_append(srv->p.log, bytes, len, index ? index : &at);
+	if (rc == ENL_OK && a->id != NULL)
+		rc = srv->store->ops->chain_put(srv->store->db, a->id, (index ? *index : at) + 1);
+	if (rc == ENL_OK && a->original != NULL)
+		rc = srv->store->ops->chain_put(srv->store->db, a->original,
+						(index ? *index : at) + 1);
 	if (rc == ENL_OK && a->keep != NULL) {
 		free(*a->keep);
 		*a->keep = bytes;

@@ -207,6 +207,10 @@ struct store_ops {
 	 * passed (not changed). */
 	int (*deliveries_expired)(void *db, int64_t now, struct expired_delivery *out,
 				  size_t max, size_t *n);
+	/* The chain of log entries about a message: 1 + the index of the
+	 * last entry about `id` (0 if none), and its new value. */
+	int (*chain_get)(void *db, const uint8_t id[ENL_MSG_ID_LEN], uint64_t *last);
+	int (*chain_put)(void *db, const uint8_t id[ENL_MSG_ID_LEN], uint64_t last);
 	/* Small named values. meta_get: ENL_E_NOT_FOUND if absent. */
 	int (*meta_get)(void *db, const char *key, uint8_t *out, size_t cap, size_t *len);
 	int (*meta_put)(void *db, const char *key, const uint8_t *value, size_t len);

@@ -39,6 +39,7 @@ struct sq {
 	sqlite3_stmt *pending, *mark, *states, *state_of;
 	sqlite3_stmt *audit_put, *audit_all, *audit_get;
 	sqlite3_stmt *cosig_put, *cosig_list, *meta_get, *meta_put, *msg_exists;
+	sqlite3_stmt *chain_get, *chain_put;
 	sqlite3_stmt *original, *cons_put, *cons_get, *cons_set, *cons_exp, *dlv_exp;
 	char blobs[1100];	/* large envelopes, one file each */
 };
@@ -94,6 +95,9 @@ static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS cosignatures ("
 	"  agency TEXT PRIMARY KEY, size INTEGER NOT NULL, line TEXT NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);"
+	/* the last log entry about each message (1 + its index) */
+	"CREATE TABLE IF NOT EXISTS chains (id BLOB PRIMARY KEY, last INTEGER NOT NULL) "
+	"WITHOUT ROWID;"
 	/* consent requests for held forwards */
 	"CREATE TABLE IF NOT EXISTS consents (request_id BLOB PRIMARY KEY,"
 	"  forward_id BLOB NOT NULL, original_id BLOB NOT NULL, original_hash BLOB NOT NULL,"
@@ -548,6 +552,29 @@ sq_meta_put(void *db, const char *key, const uint8_t *value, size_t len)
 	return step_done(s, s->meta_put, "meta_put");
 }
 
+static int
+sq_chain_get(void *db, const uint8_t id[ENL_MSG_ID_LEN], uint64_t *last)
+{
+	struct sq *s = db;
+	int rc;
+
+	sqlite3_bind_blob(s->chain_get, 1, id, ENL_MSG_ID_LEN, SQLITE_STATIC);
+	rc = sqlite3_step(s->chain_get);
+	*last = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(s->chain_get, 0) : 0;
+	sqlite3_reset(s->chain_get);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? ENL_OK : sq_err(s, "chain_get");
+}
+
+static int
+sq_chain_put(void *db, const uint8_t id[ENL_MSG_ID_LEN], uint64_t last)
+{
+	struct sq *s = db;
+
+	sqlite3_bind_blob(s->chain_put, 1, id, ENL_MSG_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(s->chain_put, 2, (sqlite3_int64)last);
+	return step_done(s, s->chain_put, "chain_put");
+}
+
 /* One row of the original statement: the message `id`, and the state of
  * its delivery to `forwarder` (may be NULL); its origin (zeros if none). */
 static int
@@ -721,7 +748,8 @@ sq_close(void *db)
 				&s->audit_get, &s->cosig_put, &s->cosig_list,
 				&s->meta_get, &s->meta_put, &s->msg_exists,
 				&s->original, &s->cons_put, &s->cons_get,
-				&s->cons_set, &s->cons_exp, &s->dlv_exp};
+				&s->cons_set, &s->cons_exp, &s->dlv_exp, &s->chain_get,
+				&s->chain_put};
 
 	if (s == NULL)
 		return;
@@ -743,8 +771,8 @@ static const struct store_ops sq_ops = {
 	sq_begin, sq_commit, sq_rollback, sq_message_get, sq_message_put,
 	sq_pending, sq_mark, sq_states, sq_audit_append, sq_audit_load, sq_audit_get,
 	sq_cosig_put, sq_cosigs, sq_original, sq_consent_put, sq_consent_get,
-	sq_consent_set, sq_consents_expired, sq_deliveries_expired, sq_meta_get, sq_meta_put,
-	sq_close,
+	sq_consent_set, sq_consents_expired, sq_deliveries_expired, sq_chain_get, sq_chain_put,
+	sq_meta_get, sq_meta_put, sq_close,
 };
 
 /* The blobs folder's name: beside the database. */
@@ -921,7 +949,7 @@ store_sqlite_open(const char *path, struct store *out)
 	struct stmt_def {
 		sqlite3_stmt **st;
 		const char *sql;
-	} stmts[24];
+	} stmts[26];
 	struct sq *s = calloc(1, sizeof(*s));
 	size_t n = 0;
 
@@ -964,6 +992,9 @@ store_sqlite_open(const char *path, struct store *out)
 	stmts[n++] = (struct stmt_def){&s->meta_put,
 		"INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"};
 	stmts[n++] = (struct stmt_def){&s->msg_exists, "SELECT 1 FROM messages WHERE id = ?"};
+	stmts[n++] = (struct stmt_def){&s->chain_get, "SELECT last FROM chains WHERE id = ?"};
+	stmts[n++] = (struct stmt_def){&s->chain_put,
+		"INSERT OR REPLACE INTO chains (id, last) VALUES (?, ?)"};
 #define CONSENT_COLS "request_id, forward_id, original_id, original_hash, recipient, " \
 	"originator, forwarder, expires_at, state"
 	stmts[n++] = (struct stmt_def){&s->cons_put,

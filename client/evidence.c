@@ -122,6 +122,83 @@ trail_free(struct trail *t)
 	memset(t, 0, sizeof(*t));
 }
 
+/* The last entry seen of each message (1 + its index). */
+struct seen {
+	uint8_t id[ENL_MSG_ID_LEN];
+	uint64_t last;
+};
+
+static uint64_t *
+seen_of(struct seen *s, size_t *n, const uint8_t id[ENL_MSG_ID_LEN])
+{
+	for (size_t i = 0; i < *n; i++)
+		if (memcmp(s[i].id, id, ENL_MSG_ID_LEN) == 0)
+			return &s[i].last;
+	memcpy(s[*n].id, id, ENL_MSG_ID_LEN);
+	s[*n].last = 0;
+	return &s[(*n)++].last;
+}
+
+/* The messages whose every entry the trail holds: its own, and its
+ * forwards'. */
+static bool
+in_scope(const struct trail *t, const uint8_t id[ENL_MSG_ID_LEN])
+{
+	if (memcmp(id, t->id, ENL_MSG_ID_LEN) == 0)
+		return true;
+	for (size_t i = 0; i < t->n_forwards; i++)
+		if (memcmp(id, t->forwards[i], ENL_MSG_ID_LEN) == 0)
+			return true;
+	return false;
+}
+
+int
+trail_check_chains(const struct trail *t, char *why, size_t cap)
+{
+	struct seen *s = calloc(2 * t->n + 1, sizeof(*s));
+	size_t n = 0;
+	char hex[2 * ENL_MSG_ID_LEN + 1];
+	int rc = ENL_OK;
+
+	if (s == NULL)
+		return ENL_E_NOMEM;
+	for (size_t i = 0; i < t->n && rc == ENL_OK; i++) {
+		const Enlace__AuditEntry *e = t->ev[i].e;
+		const ProtobufCBinaryData *ids[2] = {&e->message_id, &e->original_id};
+		const uint64_t got[2] = {e->previous, e->previous_original};
+		if (i > 0 && t->ev[i].index <= t->ev[i - 1].index) {
+			snprintf(why, cap, "the entries are not in log order (entry %llu after %llu)",
+				 (unsigned long long)t->ev[i].index,
+				 (unsigned long long)t->ev[i - 1].index);
+			rc = ENL_E_MALFORMED;
+			break;
+		}
+		for (int k = 0; k < 2 && rc == ENL_OK; k++) {
+			uint64_t *last;
+			if (ids[k]->len != ENL_MSG_ID_LEN || !in_scope(t, ids[k]->data))
+				continue;
+			last = seen_of(s, &n, ids[k]->data);
+			if (got[k] != *last) {
+				enl_hex(ids[k]->data, ENL_MSG_ID_LEN, hex);
+				if (got[k] > *last)
+					snprintf(why, cap, "incomplete: entry %llu says the entry before it "
+						 "about message %s is %llu, which the bundle does not hold",
+						 (unsigned long long)t->ev[i].index, hex,
+						 (unsigned long long)(got[k] - 1));
+				else
+					snprintf(why, cap, "entry %llu does not name the entry before it "
+						 "about message %s (it names %llu): the log does not "
+						 "chain them", (unsigned long long)t->ev[i].index, hex,
+						 (unsigned long long)got[k]);
+				rc = ENL_E_MALFORMED;
+			}
+			*last = t->ev[i].index + 1;
+		}
+	}
+	free(s);
+	return rc;
+}
+
 int
 trail_check_acks(struct trail *t, const struct enl_directory *dir)
 {
@@ -472,6 +549,13 @@ evidence_check(const uint8_t *buf, size_t len, const uint8_t authority_pk[32],
 			rc = ENL_E_BAD_SIGNATURE;
 			fail("entry %llu is not included in the checkpoint of %llu entries",
 			     (unsigned long long)ee->index, (unsigned long long)cp.size);
+			goto out;
+		}
+	}
+	{
+		char chain_why[300];
+		if ((rc = trail_check_chains(t, chain_why, sizeof(chain_why))) != ENL_OK) {
+			fail("%s", chain_why);
 			goto out;
 		}
 	}

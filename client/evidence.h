@@ -59,6 +59,15 @@ void trail_free(struct trail *t);
  * directory. ENL_E_BAD_SIGNATURE if one fails (its event says which). */
 int trail_check_acks(struct trail *t, const struct enl_directory *dir) ENL_WUR;
 
+/*
+ * The trail holds every entry about each message it names, up to the
+ * last it holds: each entry's `previous` (and, naming an original,
+ * `previous_original`) is the entry before it in the trail about that
+ * message, or 0 for the first (docs/FORMATS.md, "Evidence bundle").
+ * ENL_OK, or ENL_E_MALFORMED with why; ENL_E_NOMEM.
+ */
+int trail_check_chains(const struct trail *t, char *why, size_t cap) ENL_WUR;
+
 void trail_print(const struct trail *t, FILE *out);
 void trail_json(const struct trail *t, struct enl_json *j);
 

@@ -68,6 +68,42 @@ $A check-bundle "$NET/evidence.bundle" --authority-pub "$NET/other-authority/aut
 is "another authority's key: refused" $? 1
 ok "  ... the directory is named" grep -q "directory does not verify" "$NET/check.err"
 ok "every changed byte of the bundle is refused" "$BIN/tests/bundle_flip" "$NET/evidence.bundle" "$NET/authority/authority.pub"
+# an entry taken out of the bundle (any but the last) is seen: each entry
+# names the one before it about the same message
+python3 - "$NET/evidence.bundle" "$NET" <<'PY' > "$NET/cut.txt"
+import sys
+b = open(sys.argv[1], "rb").read()
+def varint(p):
+    v = s = 0
+    while True:
+        c = b[p]; p += 1; v |= (c & 0x7f) << s; s += 7
+        if c < 0x80: return v, p
+recs, p = [], 0
+while p < len(b):
+    start = p
+    key, p = varint(p)
+    if key & 7 == 2:
+        n, p = varint(p); p += n
+    elif key & 7 == 0:
+        _, p = varint(p)
+    else:
+        raise SystemExit("unexpected wire type")
+    recs.append((key >> 3, start, p))
+entries = [r for r in recs if r[0] == 5]
+print(len(entries))
+for k in range(len(entries) - 1):	# every entry but the last, one at a time
+    _, a, z = entries[k]
+    open(f"{sys.argv[2]}/cut-{k}.bundle", "wb").write(b[:a] + b[z:])
+PY
+n=$(cat "$NET/cut.txt")
+ok "the bundle holds several entries ($n)" test "$n" -gt 3
+bad=0
+for k in $(seq 0 $((n - 2))); do
+	$A check-bundle "$NET/cut-$k.bundle" --authority-pub "$NET/authority/authority.pub" \
+		>/dev/null 2>"$NET/cut.err" && bad=$((bad + 1))
+done
+is "a bundle with any one entry taken out (but the last) is NOT VALID" "$bad" 0
+ok "  ... saying it is incomplete" grep -q "incomplete: entry .* which the bundle does not hold\|does not name the entry before it" "$NET/cut.err"
 # a cosignature that does not verify is blamed on its cosigner, not the broker
 python3 - "$NET/evidence.bundle" "$NET/badcosig.bundle" <<'PY' > "$NET/cosigner.txt"
 import re, sys
