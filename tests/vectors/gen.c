@@ -6,6 +6,7 @@
  *   vectors check DIR  regenerates them in memory and compares with DIR,
  *                      then reads DIR's files back with the library
  */
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,9 @@
 #include <sodium.h>
 
 #include "enlace/keys.h"
+#include "enlace/session.h"
+#include "enlace/tlog.h"
+#include "enlace/wire.h"
 #include "harness.h"
 #include "world.h"
 
@@ -68,14 +72,146 @@ struct file {
 };
 
 enum { F_AUTH_PUB, F_AUTH_KEY, F_AR_KEY, F_BR_KEY, F_AR_CARD, F_BR_CARD,
-       F_DIRECTORY, F_ENVELOPE, N_FILES };
+       F_DIRECTORY, F_ENVELOPE, F_ENTRY0, F_ENTRY1, F_ENTRY2, F_CHECKPOINT, F_TILE,
+       F_BUNDLE, F_COSIG, F_RECEIPT, N_FILES };
 
 static struct file files[N_FILES] = {
 	{"authority.pub", NULL, 0}, {"authority.key", NULL, 0},
 	{"ar-uif.key", NULL, 0},    {"br-pf.key", NULL, 0},
 	{"ar-uif.card", NULL, 0},   {"br-pf.card", NULL, 0},
 	{"directory.bin", NULL, 0}, {"envelope.bin", NULL, 0},
+	{"log-entry-0.bin", NULL, 0}, {"log-entry-1.bin", NULL, 0},
+	{"log-entry-2.bin", NULL, 0}, {"log-checkpoint.txt", NULL, 0},
+	{"log-tile-0-000.p-3.bin", NULL, 0}, {"log-entries-000.p-3.bin", NULL, 0},
+	{"cosignature.txt", NULL, 0}, {"receipt.bin", NULL, 0},
 };
+
+#define BROKER "OAS-BROKER"
+
+/* Three audit entries about the envelope, as the broker writes them. */
+static int
+make_entries(const uint8_t id[ENL_MSG_ID_LEN], const uint8_t hash[ENL_HASH_LEN],
+	     const struct enl_identity *br)
+{
+	static const Enlace__AuditEvent ev[3] = {ENLACE__AUDIT_EVENT__SUBMITTED,
+						 ENLACE__AUDIT_EVENT__AUDIT_QUEUED,
+						 ENLACE__AUDIT_EVENT__AUDIT_ACKED};
+	uint8_t ack[ENL_ACK_MSG_LEN], sig[64];
+	int rc;
+
+	enl_ack_message(id, hash, WORLD_TIME + 62, ack);
+	if ((rc = enl_identity_sign(br, ENL_LABEL_ACK, ack, sizeof(ack), sig)) != ENL_OK)
+		return rc;
+	for (int i = 0; i < 3; i++) {
+		Enlace__AuditEntry e = ENLACE__AUDIT_ENTRY__INIT;
+		e.time = WORLD_TIME + 60 + i;
+		e.event = ev[i];
+		e.message_id = (ProtobufCBinaryData){ENL_MSG_ID_LEN, (uint8_t *)id};
+		e.envelope_hash = (ProtobufCBinaryData){ENL_HASH_LEN, (uint8_t *)hash};
+		e.sender = "AR-UIF";
+		e.recipient = i == 0 ? "" : "BR-PF";
+		e.reason = i == 1 ? "allowed by policy rule fiu-network" : "";
+		e.directory_serial = 1;
+		e.previous = (uint64_t)i;	/* 1 + the index of the one before; 0 first */
+		if (i == 2) {
+			e.ack_signature = (ProtobufCBinaryData){64, sig};
+			e.ack_time = WORLD_TIME + 62;
+		}
+		if ((rc = enl_pb_pack(&e.base, &files[F_ENTRY0 + i].buf,
+				      &files[F_ENTRY0 + i].len)) != ENL_OK)
+			return rc;
+	}
+	return ENL_OK;
+}
+
+/* The three entries in a C2SP log of the broker's: its checkpoint and
+ * tiles, BR-PF's cosignature of it, and a receipt of the envelope. */
+static int
+make_log(const char *tmp, const uint8_t id[ENL_MSG_ID_LEN], const uint8_t hash[ENL_HASH_LEN],
+	 const struct enl_identity *ar, const struct enl_identity *br)
+{
+	struct enl_identity *broker = NULL;
+	struct enl_tlog *log = NULL;
+	char dir[512], path[600], why[300], *note = NULL, *line = NULL, *body = NULL;
+	uint64_t index;
+	int rc;
+
+	(void)ar;
+	snprintf(dir, sizeof(dir), "%s/log", tmp);
+	if ((rc = world_identity(BROKER, 1, &broker)) != ENL_OK ||
+	    (rc = make_entries(id, hash, br)) != ENL_OK ||
+	    (rc = enl_tlog_open(dir, "enlace/" BROKER, broker, &log, why, sizeof(why))) != ENL_OK)
+		goto out;
+	for (int i = 0; i < 3 && rc == ENL_OK; i++)
+		rc = enl_tlog_append(log, files[F_ENTRY0 + i].buf, files[F_ENTRY0 + i].len, &index);
+	if (rc != ENL_OK || (rc = enl_tlog_commit(log, &note)) != ENL_OK)
+		goto out;
+	enl_tlog_close(log);
+	log = NULL;
+	snprintf(path, sizeof(path), "%s/checkpoint", dir);
+	if ((rc = enl_file_read(path, ENL_NOTE_MAX, &files[F_CHECKPOINT].buf,
+				&files[F_CHECKPOINT].len)) != ENL_OK)
+		goto out;
+	snprintf(path, sizeof(path), "%s/tile/0/000.p/3", dir);
+	if ((rc = enl_file_read(path, 1 << 16, &files[F_TILE].buf, &files[F_TILE].len)) != ENL_OK)
+		goto out;
+	snprintf(path, sizeof(path), "%s/tile/entries/000.p/3", dir);
+	if ((rc = enl_file_read(path, 1 << 16, &files[F_BUNDLE].buf, &files[F_BUNDLE].len)) !=
+	    ENL_OK)
+		goto out;
+	/* the cosignature covers the checkpoint's text: up to its blank line */
+	{
+		const char *text = (const char *)files[F_CHECKPOINT].buf;
+		const char *end = strstr(text, "\n\n");
+		if (end == NULL || (body = strndup(text, (size_t)(end - text) + 1)) == NULL) {
+			rc = ENL_E_MALFORMED;
+			goto out;
+		}
+	}
+	if ((rc = enl_cosign(br, "BR-PF", body, WORLD_TIME + 120, &line)) != ENL_OK)
+		goto out;
+	files[F_COSIG].buf = (uint8_t *)line;
+	files[F_COSIG].len = strlen(line);
+	line = NULL;
+	/* a receipt: the body, signed as a batch of one */
+	{
+		Enlace__ReceiptBody rb = ENLACE__RECEIPT_BODY__INIT;
+		Enlace__SignedReceipt sr = ENLACE__SIGNED_RECEIPT__INIT;
+		struct enl_batch_proof proof;
+		const uint8_t *msgs[1];
+		size_t lens[1];
+		uint8_t *rbody = NULL, sig[64];
+		size_t rlen = 0;
+		rb.broker = BROKER;
+		rb.message_id = (ProtobufCBinaryData){ENL_MSG_ID_LEN, (uint8_t *)id};
+		rb.envelope_hash = (ProtobufCBinaryData){ENL_HASH_LEN, (uint8_t *)hash};
+		rb.sender = "AR-UIF";
+		rb.received_at = WORLD_TIME + 60;
+		rb.log_index = 0;
+		rb.checkpoint = (char *)files[F_CHECKPOINT].buf;
+		rb.entry = (ProtobufCBinaryData){files[F_ENTRY0].len, files[F_ENTRY0].buf};
+		if ((rc = enl_pb_pack(&rb.base, &rbody, &rlen)) != ENL_OK)
+			goto out;
+		msgs[0] = rbody;
+		lens[0] = rlen;
+		rc = enl_identity_sign_batch(broker, ENL_LABEL_RECEIPT_BATCH, msgs, lens, 1, sig,
+					     &proof);
+		sr.body = (ProtobufCBinaryData){rlen, rbody};
+		sr.signature = (ProtobufCBinaryData){64, sig};
+		sr.batch_size = proof.size;
+		sr.batch_index = proof.index;
+		if (rc == ENL_OK)
+			rc = enl_pb_pack(&sr.base, &files[F_RECEIPT].buf, &files[F_RECEIPT].len);
+		free(rbody);
+	}
+out:
+	free(note);
+	free(line);
+	free(body);
+	enl_tlog_close(log);
+	enl_identity_free(broker);
+	return rc;
+}
 
 static const struct enl_kdf_cost min_cost = {crypto_pwhash_OPSLIMIT_MIN,
 					     crypto_pwhash_MEMLIMIT_MIN};
@@ -166,6 +302,11 @@ make_vectors(const char *tmp)
 	    (rc = keyfile_bytes(tmp, w.agency[0], PASSPHRASE, &files[F_AR_KEY])) != ENL_OK ||
 	    (rc = keyfile_bytes(tmp, w.agency[1], NULL, &files[F_BR_KEY])) != ENL_OK)
 		goto out;
+	{
+		uint8_t hash[ENL_HASH_LEN];
+		enl_hash(files[F_ENVELOPE].buf, files[F_ENVELOPE].len, hash);
+		rc = make_log(tmp, h.message_id, hash, w.agency[0], w.agency[1]);
+	}
 out:
 	enl_directory_free(d);
 	world_fini(&w);
@@ -213,6 +354,71 @@ read_back(const char *dir)
 	enl_directory_free(d);
 }
 
+static int
+remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st, (void)flag, (void)ftw;
+	return remove(path);
+}
+
+/* The log's vectors, read back: the checkpoint and the cosignature verify,
+ * the tiles are the entries' hashes, the receipt verifies as a batch. */
+static void
+read_back_log(void)
+{
+	struct enl_identity *broker = NULL, *br = NULL;
+	struct enl_note_verifier v[2];
+	struct enl_checkpoint cp;
+	uint8_t pk[32], epk[32];
+	Enlace__SignedReceipt *sr = NULL;
+	struct enl_batch_proof proof = {0};
+	char *note = NULL;
+	size_t tl = 0, clen = files[F_CHECKPOINT].len;
+	bool ok[2] = {false, false};
+
+	REQUIRE_OK(world_identity(BROKER, 1, &broker));
+	REQUIRE_OK(world_identity("BR-PF", 1, &br));
+	REQUIRE_OK(enl_identity_public(broker, 1, pk, epk));
+	snprintf(v[0].name, sizeof(v[0].name), "enlace/" BROKER);
+	memcpy(v[0].pk, pk, 32);
+	v[0].cosigner = false;
+	REQUIRE_OK(enl_identity_public(br, 1, pk, epk));
+	snprintf(v[1].name, sizeof(v[1].name), "BR-PF");
+	memcpy(v[1].pk, pk, 32);
+	v[1].cosigner = true;
+	/* the checkpoint with the cosignature added below its signature */
+	REQUIRE((note = malloc(clen + files[F_COSIG].len + 1)) != NULL);
+	memcpy(note, files[F_CHECKPOINT].buf, clen);
+	memcpy(note + clen, files[F_COSIG].buf, files[F_COSIG].len);
+	note[clen + files[F_COSIG].len] = '\0';
+	CHECK_RC(enl_note_open(note, strlen(note), v, 2, &tl, ok), ENL_OK);
+	CHECK(ok[0] && ok[1]);
+	CHECK_RC(enl_checkpoint_parse(note, tl, &cp), ENL_OK);
+	CHECK(cp.size == 3);
+	/* tile/0: the three leaf hashes; the bundle: the entries, u16-framed */
+	CHECK(files[F_TILE].len == 3 * ENL_MERKLE_HASH_LEN);
+	for (int i = 0; i < 3 && files[F_TILE].len == 3 * ENL_MERKLE_HASH_LEN; i++) {
+		enl_mhash leaf;
+		enl_merkle_leaf_hash(files[F_ENTRY0 + i].buf, files[F_ENTRY0 + i].len, leaf);
+		CHECK(memcmp(files[F_TILE].buf + i * ENL_MERKLE_HASH_LEN, leaf, 32) == 0);
+	}
+	CHECK(files[F_BUNDLE].len == 6 + files[F_ENTRY0].len + files[F_ENTRY1].len +
+				      files[F_ENTRY2].len);
+	REQUIRE_OK(enl_pb_unpack(&enlace__signed_receipt__descriptor, files[F_RECEIPT].buf,
+				 files[F_RECEIPT].len, 1 << 20, (ProtobufCMessage **)&sr));
+	REQUIRE_OK(enl_identity_public(broker, 1, pk, epk));
+	proof.size = sr->batch_size;
+	proof.index = sr->batch_index;
+	CHECK(sr->signature.len == 64);
+	if (sr->signature.len == 64)
+		CHECK_RC(enl_verify_batched(pk, ENL_LABEL_RECEIPT_BATCH, sr->body.data, sr->body.len,
+					    &proof, sr->signature.data), ENL_OK);
+	protobuf_c_message_free_unpacked(&sr->base, NULL);
+	free(note);
+	enl_identity_free(broker);
+	enl_identity_free(br);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -230,7 +436,7 @@ main(int argc, char **argv)
 		if (mkdtemp(tmp) == NULL)
 			return 1;
 		rc = make_vectors(tmp);
-		rmdir(tmp);
+		nftw(tmp, remove_one, 16, FTW_DEPTH | FTW_PHYS);
 		if (rc != ENL_OK) {
 			fprintf(stderr, "making the vectors: %s\n", enl_strerror(rc));
 			return 1;
@@ -254,8 +460,10 @@ main(int argc, char **argv)
 			fprintf(stderr, "%s differs from what the library makes\n", path);
 		free(want);
 	}
-	if (strcmp(argv[1], "check") == 0)
+	if (strcmp(argv[1], "check") == 0) {
 		read_back(argv[2]);
+		read_back_log();
+	}
 	for (int i = 0; i < N_FILES; i++)
 		free(files[i].buf);
 	return strcmp(argv[1], "gen") == 0 ? 0 : harness_done();
