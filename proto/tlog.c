@@ -805,6 +805,11 @@ enl_tlog_set_cosignatures(struct enl_tlog *log, uint64_t size, const char *lines
 	return write_checkpoint(log, size, root, true);
 }
 
+/* Sizes kept between two publications at most (a publication that keeps
+ * failing must not make the list grow for ever): past it, the partials of
+ * the sizes after go unwritten until the tiles are published again. */
+#define HANDED_MAX 65536
+
 /*
  * The partial tiles of the sizes handed out in (old, v->size) that the
  * tiles of v->size do not cover: within each level's last tile, which is
@@ -1061,7 +1066,7 @@ enl_tlog_checkpoint(struct enl_tlog *log, char **checkpoint)
 	 * receipt's failure: the checkpoint itself is sound) */
 	if (rc == ENL_OK && log->committed % ENL_TILE_WIDTH != 0 && log->committed > log->published &&
 	    (log->n_handed == 0 || log->handed[log->n_handed - 1] != log->committed)) {
-		if (log->n_handed == log->cap_handed) {
+		if (log->n_handed == log->cap_handed && log->cap_handed < HANDED_MAX) {
 			size_t cap = log->cap_handed ? 2 * log->cap_handed : 64;
 			uint64_t *h = realloc(log->handed, cap * sizeof(*h));
 			if (h != NULL) {
