@@ -19,6 +19,7 @@
 #include "enlace/session.h"
 #include "enlace/tlog.h"
 #include "enlace/wire.h"
+#include "evidence.h"
 #include "harness.h"
 #include "world.h"
 
@@ -73,7 +74,7 @@ struct file {
 
 enum { F_AUTH_PUB, F_AUTH_KEY, F_AR_KEY, F_BR_KEY, F_AR_CARD, F_BR_CARD,
        F_DIRECTORY, F_ENVELOPE, F_ENTRY0, F_ENTRY1, F_ENTRY2, F_CHECKPOINT, F_TILE,
-       F_BUNDLE, F_COSIG, F_RECEIPT, N_FILES };
+       F_BUNDLE, F_COSIG, F_RECEIPT, F_BROKER_DIR, F_EVIDENCE, N_FILES };
 
 static struct file files[N_FILES] = {
 	{"authority.pub", NULL, 0}, {"authority.key", NULL, 0},
@@ -84,6 +85,7 @@ static struct file files[N_FILES] = {
 	{"log-entry-2.bin", NULL, 0}, {"log-checkpoint.txt", NULL, 0},
 	{"log-tile-0-000.p-3.bin", NULL, 0}, {"log-entries-000.p-3.bin", NULL, 0},
 	{"cosignature.txt", NULL, 0}, {"receipt.bin", NULL, 0},
+	{"directory-2.bin", NULL, 0}, {"evidence.bundle", NULL, 0},
 };
 
 #define BROKER "OAS-BROKER"
@@ -128,15 +130,16 @@ make_entries(const uint8_t id[ENL_MSG_ID_LEN], const uint8_t hash[ENL_HASH_LEN],
  * tiles, BR-PF's cosignature of it, and a receipt of the envelope. */
 static int
 make_log(const char *tmp, const uint8_t id[ENL_MSG_ID_LEN], const uint8_t hash[ENL_HASH_LEN],
-	 const struct enl_identity *ar, const struct enl_identity *br)
+	 const struct enl_identity *authority, const struct enl_identity *br)
 {
 	struct enl_identity *broker = NULL;
 	struct enl_tlog *log = NULL;
 	char dir[512], path[600], why[300], *note = NULL, *line = NULL, *body = NULL;
+	enl_mhash proofs[3][ENL_MERKLE_MAX_PROOF];
+	size_t n_proof[3] = {0, 0, 0};
 	uint64_t index;
 	int rc;
 
-	(void)ar;
 	snprintf(dir, sizeof(dir), "%s/log", tmp);
 	if ((rc = world_identity(BROKER, 1, &broker)) != ENL_OK ||
 	    (rc = make_entries(id, hash, br)) != ENL_OK ||
@@ -145,6 +148,10 @@ make_log(const char *tmp, const uint8_t id[ENL_MSG_ID_LEN], const uint8_t hash[E
 	for (int i = 0; i < 3 && rc == ENL_OK; i++)
 		rc = enl_tlog_append(log, files[F_ENTRY0 + i].buf, files[F_ENTRY0 + i].len, &index);
 	if (rc != ENL_OK || (rc = enl_tlog_commit(log, &note)) != ENL_OK)
+		goto out;
+	for (int i = 0; i < 3 && rc == ENL_OK; i++)
+		rc = enl_tlog_inclusion(log, (uint64_t)i, 3, proofs[i], &n_proof[i]);
+	if (rc != ENL_OK)
 		goto out;
 	enl_tlog_close(log);
 	log = NULL;
@@ -177,11 +184,12 @@ make_log(const char *tmp, const uint8_t id[ENL_MSG_ID_LEN], const uint8_t hash[E
 	{
 		Enlace__ReceiptBody rb = ENLACE__RECEIPT_BODY__INIT;
 		Enlace__SignedReceipt sr = ENLACE__SIGNED_RECEIPT__INIT;
-		struct enl_batch_proof proof;
-		const uint8_t *msgs[1];
-		size_t lens[1];
-		uint8_t *rbody = NULL, sig[64];
-		size_t rlen = 0;
+		struct enl_batch_proof proof[2];
+		const uint8_t *msgs[2];
+		size_t lens[2];
+		uint8_t *rbody = NULL, *other = NULL, sig[64];
+		size_t rlen = 0, olen = 0;
+		ProtobufCBinaryData bpath[ENL_MERKLE_BATCH_DEPTH];
 		rb.broker = BROKER;
 		rb.message_id = (ProtobufCBinaryData){ENL_MSG_ID_LEN, (uint8_t *)id};
 		rb.envelope_hash = (ProtobufCBinaryData){ENL_HASH_LEN, (uint8_t *)hash};
@@ -192,17 +200,78 @@ make_log(const char *tmp, const uint8_t id[ENL_MSG_ID_LEN], const uint8_t hash[E
 		rb.entry = (ProtobufCBinaryData){files[F_ENTRY0].len, files[F_ENTRY0].buf};
 		if ((rc = enl_pb_pack(&rb.base, &rbody, &rlen)) != ENL_OK)
 			goto out;
+		/* the round's other receipt: the same, received a second later */
+		rb.received_at++;
+		if ((rc = enl_pb_pack(&rb.base, &other, &olen)) != ENL_OK) {
+			free(rbody);
+			goto out;
+		}
 		msgs[0] = rbody;
 		lens[0] = rlen;
-		rc = enl_identity_sign_batch(broker, ENL_LABEL_RECEIPT_BATCH, msgs, lens, 1, sig,
-					     &proof);
+		msgs[1] = other;
+		lens[1] = olen;
+		rc = enl_identity_sign_batch(broker, ENL_LABEL_RECEIPT_BATCH, msgs, lens, 2, sig,
+					     proof);
 		sr.body = (ProtobufCBinaryData){rlen, rbody};
 		sr.signature = (ProtobufCBinaryData){64, sig};
-		sr.batch_size = proof.size;
-		sr.batch_index = proof.index;
+		sr.batch_size = proof[0].size;
+		sr.batch_index = proof[0].index;
+		for (uint8_t k = 0; k < proof[0].n_path; k++)
+			bpath[k] = (ProtobufCBinaryData){ENL_MERKLE_HASH_LEN, proof[0].path[k]};
+		sr.n_batch_path = proof[0].n_path;
+		sr.batch_path = bpath;
 		if (rc == ENL_OK)
 			rc = enl_pb_pack(&sr.base, &files[F_RECEIPT].buf, &files[F_RECEIPT].len);
 		free(rbody);
+		free(other);
+		if (rc != ENL_OK)
+			goto out;
+	}
+	/* evidence: a directory with the broker's card (serial 2), and the
+	 * bundle of the envelope's three entries under the cosigned checkpoint */
+	{
+		uint8_t *cards[3] = {files[F_AR_CARD].buf, files[F_BR_CARD].buf, NULL};
+		size_t lens[3] = {files[F_AR_CARD].len, files[F_BR_CARD].len, 0};
+		Enlace__EvidenceBundle eb = ENLACE__EVIDENCE_BUNDLE__INIT;
+		Enlace__EvidenceEntry ee[3], *eptr[3];
+		ProtobufCBinaryData inc[3][ENL_MERKLE_MAX_PROOF];
+		char *cosigned = NULL;
+		if ((rc = enl_card_make(broker, ENL_KIND_BROKER, "OAS", "enlace broker", NULL,
+					WORLD_TIME, &cards[2], &lens[2])) != ENL_OK)
+			goto out;
+		rc = enl_directory_build(authority, 2, WORLD_TIME, WORLD_TIME + 90 * 86400,
+					 (const uint8_t *const *)cards, lens, 3, NULL, 0,
+					 &files[F_BROKER_DIR].buf, &files[F_BROKER_DIR].len);
+		free(cards[2]);
+		if (rc != ENL_OK)
+			goto out;
+		if ((cosigned = malloc(files[F_CHECKPOINT].len + files[F_COSIG].len + 1)) == NULL) {
+			rc = ENL_E_NOMEM;
+			goto out;
+		}
+		memcpy(cosigned, files[F_CHECKPOINT].buf, files[F_CHECKPOINT].len);
+		memcpy(cosigned + files[F_CHECKPOINT].len, files[F_COSIG].buf, files[F_COSIG].len);
+		cosigned[files[F_CHECKPOINT].len + files[F_COSIG].len] = '\0';
+		for (int i = 0; i < 3; i++) {
+			enlace__evidence_entry__init(&ee[i]);
+			ee[i].index = (uint64_t)i;
+			ee[i].entry = (ProtobufCBinaryData){files[F_ENTRY0 + i].len,
+							    files[F_ENTRY0 + i].buf};
+			for (size_t k = 0; k < n_proof[i]; k++)
+				inc[i][k] = (ProtobufCBinaryData){ENL_MERKLE_HASH_LEN, proofs[i][k]};
+			ee[i].n_inclusion = n_proof[i];
+			ee[i].inclusion = inc[i];
+			eptr[i] = &ee[i];
+		}
+		eb.version = "enlace-evidence/v1";
+		eb.broker = BROKER;
+		eb.message_id = (ProtobufCBinaryData){ENL_MSG_ID_LEN, (uint8_t *)id};
+		eb.checkpoint = cosigned;
+		eb.n_entries = 3;
+		eb.entries = eptr;
+		eb.directory = (ProtobufCBinaryData){files[F_BROKER_DIR].len, files[F_BROKER_DIR].buf};
+		rc = enl_pb_pack(&eb.base, &files[F_EVIDENCE].buf, &files[F_EVIDENCE].len);
+		free(cosigned);
 	}
 out:
 	free(note);
@@ -305,7 +374,7 @@ make_vectors(const char *tmp)
 	{
 		uint8_t hash[ENL_HASH_LEN];
 		enl_hash(files[F_ENVELOPE].buf, files[F_ENVELOPE].len, hash);
-		rc = make_log(tmp, h.message_id, hash, w.agency[0], w.agency[1]);
+		rc = make_log(tmp, h.message_id, hash, w.authority, w.agency[1]);
 	}
 out:
 	enl_directory_free(d);
@@ -409,11 +478,34 @@ read_back_log(void)
 	REQUIRE_OK(enl_identity_public(broker, 1, pk, epk));
 	proof.size = sr->batch_size;
 	proof.index = sr->batch_index;
+	CHECK(sr->batch_size == 2 && sr->n_batch_path == 1);
+	proof.n_path = (uint8_t)sr->n_batch_path;
+	for (size_t k = 0; k < sr->n_batch_path && k < ENL_MERKLE_BATCH_DEPTH; k++)
+		if (sr->batch_path[k].len == ENL_MERKLE_HASH_LEN)
+			memcpy(proof.path[k], sr->batch_path[k].data, ENL_MERKLE_HASH_LEN);
 	CHECK(sr->signature.len == 64);
 	if (sr->signature.len == 64)
 		CHECK_RC(enl_verify_batched(pk, ENL_LABEL_RECEIPT_BATCH, sr->body.data, sr->body.len,
 					    &proof, sr->signature.data), ENL_OK);
 	protobuf_c_message_free_unpacked(&sr->base, NULL);
+	/* the bundle checks with the authority's key alone */
+	{
+		struct trail t;
+		uint64_t size = 0;
+		char cosigners[256] = "", bwhy[600] = "";
+		uint8_t apk[32];
+		char aname[ENL_VKEY_NAME_MAX + 1];
+		memset(&t, 0, sizeof(t));
+		REQUIRE_OK(enl_vkey_parse((const char *)files[F_AUTH_PUB].buf, aname, apk));
+		int brc = evidence_check(files[F_EVIDENCE].buf, files[F_EVIDENCE].len, apk, &t,
+					 &size, cosigners, sizeof(cosigners), bwhy, sizeof(bwhy));
+		if (brc != ENL_OK)
+			fprintf(stderr, "evidence.bundle: %s\n", bwhy);
+		CHECK_RC(brc, ENL_OK);
+		CHECK(size == 3 && t.n == 3 && strcmp(cosigners, "BR-PF") == 0);
+		if (brc == ENL_OK)
+			trail_free(&t);
+	}
 	free(note);
 	enl_identity_free(broker);
 	enl_identity_free(br);
