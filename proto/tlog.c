@@ -820,6 +820,8 @@ static int
 write_handed(const struct enl_tlog *log, const struct pub_view *v, uint64_t old,
 	     const uint64_t *sizes, size_t n)
 {
+	uint64_t done[ENL_TILE_LEVELS] = {0};	/* the widths written, as sizes come in order */
+
 	for (size_t i = 0; i < n; i++) {
 		uint64_t s = sizes[i];
 		int rc;
@@ -846,8 +848,9 @@ write_handed(const struct enl_tlog *log, const struct pub_view *v, uint64_t old,
 			uint64_t ns = s / span, nv = v->size / span, t = ns / ENL_TILE_WIDTH;
 			if (ns == 0)
 				break;
-			if (ns % ENL_TILE_WIDTH == 0 || t != nv / ENL_TILE_WIDTH)
-				continue;	/* full, or covered by the full tile */
+			if (ns % ENL_TILE_WIDTH == 0 || t != nv / ENL_TILE_WIDTH || ns == done[L])
+				continue;	/* full, covered by the full tile, or written */
+			done[L] = ns;
 			rc = write_tile_file(log, L, t, (unsigned)(ns % ENL_TILE_WIDTH),
 					     (const uint8_t *)v->h[L][t * ENL_TILE_WIDTH - v->base[L]],
 					     (size_t)(ns % ENL_TILE_WIDTH) * ENL_MERKLE_HASH_LEN);
