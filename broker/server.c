@@ -1018,6 +1018,7 @@ server_stop(struct server *srv)
 	}
 	free(srv->works);
 	free(srv->replay);
+	free(srv->refused);
 	nng_aio_free(srv->sweep);
 	peers_free(srv->peers);
 	free(srv->checkpoint);

@@ -14,6 +14,35 @@
 
 /* ---- SUBMIT ---- */
 
+/* Counts, per agency, the bytes the policy refused for every recipient
+ * (not kept), and says so with the agency's total. Writer thread. */
+static void
+refused_tally(struct server *srv, const char *agency, size_t len)
+{
+	struct refused_tally *t = NULL;
+
+	for (size_t i = 0; i < srv->n_refused && t == NULL; i++)
+		if (strcmp(srv->refused[i].agency, agency) == 0)
+			t = &srv->refused[i];
+	if (t == NULL) {
+		struct refused_tally *more = realloc(srv->refused,
+						     (srv->n_refused + 1) * sizeof(*more));
+		if (more != NULL) {
+			srv->refused = more;
+			t = &more[srv->n_refused++];
+			memset(t, 0, sizeof(*t));
+			snprintf(t->agency, sizeof(t->agency), "%s", agency);
+		}
+	}
+	if (t != NULL) {
+		t->messages++;
+		t->bytes += len;
+	}
+	blog("message from %s refused for every recipient: its %zu bytes are not kept (%s: "
+	     "%" PRIu64 " such messages, %" PRIu64 " bytes since the start)", agency, len, agency,
+	     t ? t->messages : 0, t ? t->bytes : 0);
+}
+
 /*
  * A forward, checked against its original: the forwarder received it;
  * its handling allows forwarding and the forward keeps it (never
@@ -432,8 +461,7 @@ submit_write(struct job *j, struct store *st, int64_t now)
 		for (size_t i = 0; rc == ENL_OK && i < w->hdr->n_recipients; i++)
 			deliverable |= d[i].state != DS_REJECTED;
 		if (rc == ENL_OK && !deliverable)
-			blog("message from %s refused for every recipient: its %zu bytes are not "
-			     "kept", w->hdr->sender, w->env_len);
+			refused_tally(w->srv, w->hdr->sender, w->env_len);
 		if (rc == ENL_OK)
 			rc = st->ops->message_put(st->db, w->hdr, w->hash, now,
 						  deliverable ? w->env : NULL,

@@ -36,7 +36,8 @@ DB=$NET/broker/data/store.sqlite
 is "  ... its envelope is not kept in the store" \
 	"$(sqlite3 "$DB" "select length(envelope) from messages where hex(id) = upper('$big')")" 0
 ok "  ... nor as a file" sh -c "! find $NET/broker/data -iname '$big*' | grep -q ."
-ok "  ... and the broker says so" grep -q "refused for every recipient: its [0-9]* bytes are not kept" \
+ok "  ... and the broker says so, counting AR-UIF's refused bytes" grep -q \
+	"refused for every recipient: its [0-9]* bytes are not kept (AR-UIF: 1 such messages, [0-9]* bytes since the start)" \
 	"$NET/broker/log"
 is "  ... the one delivered is kept" \
 	"$(sqlite3 "$DB" "select length(envelope) > 0 from messages where hex(id) = upper('$id')")" 1
