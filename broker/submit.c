@@ -28,10 +28,11 @@ refused_tally(struct server *srv, const char *agency, size_t len)
 		struct refused_tally *more = realloc(srv->refused,
 						     (srv->n_refused + 1) * sizeof(*more));
 		if (more != NULL) {
+			struct refused_tally fresh = {.messages = 0};
+			snprintf(fresh.agency, sizeof(fresh.agency), "%s", agency);
+			more[srv->n_refused] = fresh;
 			srv->refused = more;
 			t = &more[srv->n_refused++];
-			memset(t, 0, sizeof(*t));
-			snprintf(t->agency, sizeof(t->agency), "%s", agency);
 		}
 	}
 	if (t != NULL) {
