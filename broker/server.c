@@ -26,6 +26,7 @@
 #define BUSY_MAX 8		/* a session's requests unanswered at once (an agent has 1) */
 #define HELLO_MAX 16384		/* the largest frame before a session */
 #define CLOSE_DEADLINE_MS 5000	/* for nng to end every connection at the stop */
+#define TRIM_MIN ((size_t)1 << 20)	/* a refused request this large gives its memory back */
 
 struct policy_ref *
 policy_get(struct server *srv)
@@ -626,6 +627,19 @@ static const struct {
  * lent to the request, not copied: the frame is the one copy held while
  * the envelope is checked and stored, and is freed with the request.
  */
+/* A large request refused: the memory it took goes back to the system
+ * (at most once a second: a trim walks the whole heap). */
+static void
+trim_after_refusal(struct server *srv)
+{
+	int64_t now = now_ms(), then = __atomic_load_n(&srv->trimmed_at, __ATOMIC_RELAXED);
+
+	if (now - then >= 1000 &&
+	    __atomic_compare_exchange_n(&srv->trimmed_at, &then, now, false, __ATOMIC_RELAXED,
+					__ATOMIC_RELAXED))
+		enl_trim_malloc();
+}
+
 static void
 handle_request(struct work *w, nng_msg *msg)
 {
@@ -667,6 +681,8 @@ handle_request(struct work *w, nng_msg *msg)
 	if (which == 0 || which >= sizeof(handlers) / sizeof(handlers[0]) ||
 	    handlers[which].fn == NULL) {
 		respond_status(w, ENL_E_MALFORMED, "malformed request");
+		if (plen >= TRIM_MIN)
+			trim_after_refusal(w->srv);
 		return;
 	}
 	w->op = handlers[which].op;

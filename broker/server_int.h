@@ -114,6 +114,7 @@ struct server {
 	struct server_params p;
 	struct peers *peers;
 	nng_aio *sweep;		/* closes connections past their handshake deadline */
+	int64_t trimmed_at;	/* when the heap was last given back (ms; atomic) */
 	uint64_t late_closed;	/* sweep only: closed since it last said so, */
 	int64_t late_said;	/* ... which was then (ms) */
 	struct enl_limits lim;

@@ -78,6 +78,12 @@ enl_tune_malloc(void)
 	mallopt(M_ARENA_MAX, 1);
 }
 
+void
+enl_trim_malloc(void)
+{
+	malloc_trim(0);
+}
+
 bool
 enl_id_prefix(const char *id, char out[static 9])
 {

@@ -66,6 +66,9 @@ int enl_init(void) ENL_WUR;
  * Freed memory is kept for reuse up to 512 MiB before it is returned.
  */
 void enl_tune_malloc(void);
+/* Returns the heap's free memory to the system now (what enl_tune_malloc
+ * keeps for reuse): after a large request that was refused. */
+void enl_trim_malloc(void);
 
 /* ---- identifiers -------------------------------------------------- */
 
