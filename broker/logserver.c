@@ -76,18 +76,12 @@ body_from(nng_http_res *res, int fd)
 {
 	struct stat st;
 	uint8_t *buf = NULL;
-	size_t got = 0;
-	ssize_t n;
 	int rc = -1;
 
-	if (fstat(fd, &st) != 0 || (buf = malloc((size_t)st.st_size + 1)) == NULL)
-		goto out;
-	while (got < (size_t)st.st_size &&
-	       ((n = read(fd, buf + got, (size_t)st.st_size - got)) > 0 || (n < 0 && errno == EINTR)))
-		got += n > 0 ? (size_t)n : 0;
-	if (got == (size_t)st.st_size && nng_http_res_copy_data(res, buf, got) == 0)
+	if (fstat(fd, &st) == 0 && (buf = malloc((size_t)st.st_size + 1)) != NULL &&
+	    enl_file_read_into(fd, buf, (size_t)st.st_size) == ENL_OK &&
+	    nng_http_res_copy_data(res, buf, (size_t)st.st_size) == 0)
 		rc = 0;
-out:
 	free(buf);
 	return rc;
 }

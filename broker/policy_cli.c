@@ -193,6 +193,27 @@ decision_json(const char *const words[4], const struct policy_decision *d, const
 	enl_json_end(&j);
 }
 
+/* The blank-separated words of line (cut in place) into w, at most max:
+ * true if there were more. */
+static bool
+split_words(char *line, const char **w, size_t max, size_t *n)
+{
+	char *p = line;
+
+	*n = 0;
+	for (;;) {
+		p += strspn(p, " \t\r\n");
+		if (*p == '\0')
+			return false;
+		if (*n == max)
+			return true;
+		w[(*n)++] = p;
+		p += strcspn(p, " \t\r\n");
+		if (*p != '\0')
+			*p++ = '\0';
+	}
+}
+
 /* --batch: a query a line on stdin, a JSON line for each on stdout. */
 static int
 explain_batch(const struct policy *p, const struct enl_directory *dir)
@@ -202,18 +223,16 @@ explain_batch(const struct policy *p, const struct enl_directory *dir)
 
 	while (fgets(line, sizeof(line), stdin) != NULL) {
 		const char *w[6] = {NULL};
-		char *save = NULL, *t = strtok_r(line, " \t\r\n", &save);
 		size_t n = 0;
+		bool more = split_words(line, w, 6, &n);
 		struct policy_query q;
 		struct policy_decision d;
 
-		for (; t != NULL && n < 6; t = strtok_r(NULL, " \t\r\n", &save))
-			w[n++] = t;
 		if (n == 0)
 			continue;
 		bool fwd = n >= 5 && strcmp(w[n - 1], "forward") == 0;
 		const char *size = n >= 5 && !(n == 5 && fwd) ? w[4] : NULL;
-		if (n < 4 || t != NULL || (n == 6 && !fwd)) {
+		if (n < 4 || more || (n == 6 && !fwd)) {
 			snprintf(why, sizeof(why), "a query is FROM TO TYPE TLP [SIZE] [forward]");
 			ret = 2;
 			decision_json(NULL, NULL, why);

@@ -791,7 +791,8 @@ round_complete(void *arg, int rc)
 }
 
 /* Counts a request against its pipe's limits: true, or false with the
- * message dropped (and the pipe closed if it broke a limit). */
+ * message dropped (and the pipe doomed, closed by the sweep, if it broke
+ * a limit). */
 static bool
 take(struct work *w, uint32_t pipe, nng_msg *msg)
 {

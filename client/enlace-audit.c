@@ -49,7 +49,8 @@ static const char usage[] =
 	"directory, or its verifier key line; trail and prove take the broker from the\n"
 	"directory. Over HTTP the log is read only by directory members: --key DIR (an\n"
 	"auditor's, an agency's or the broker's key folder; --passphrase-file F if its\n"
-	"key is encrypted and no terminal asks) signs each request. --json on every command. Exit 0: it holds; 1: it does not (NOT VALID,\n"
+	"key is encrypted and no terminal asks) signs each request.\n"
+	"--json on every command. Exit 0: it holds; 1: it does not (NOT VALID,\n"
 	"the first bad index or file named) or it cannot be checked (cannot check: no\n"
 	"such folder, or the log does not answer; \"checked\": false in JSON); 2: usage.\n";
 

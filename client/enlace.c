@@ -315,7 +315,15 @@ tline(struct tbuf *tb, const char *s)
 
 	if (s == NULL)
 		return "";
-	if (tb->n == sizeof(tb->p) / sizeof(tb->p[0]) || (e = enl_term_escape(s, false)) == NULL)
+	if (tb->n == tb->cap) {
+		size_t cap = tb->cap ? 2 * tb->cap : 16;
+		char **p = realloc(tb->p, cap * sizeof(*p));
+		if (p == NULL)
+			return "(text not shown: out of memory)";
+		tb->p = p;
+		tb->cap = cap;
+	}
+	if ((e = enl_term_escape(s, false)) == NULL)
 		return "(text not shown: out of memory)";
 	tb->p[tb->n++] = e;
 	return e;
@@ -326,7 +334,9 @@ tbuf_free(struct tbuf *tb)
 {
 	for (size_t i = 0; i < tb->n; i++)
 		free(tb->p[i]);
-	tb->n = 0;
+	free(tb->p);
+	tb->p = NULL;
+	tb->n = tb->cap = 0;
 }
 
 void

@@ -19,10 +19,11 @@ extern const char *const prog;
 
 /* ---- what other agencies wrote, on the terminal ---- */
 
-/* Escaped copies of partner text (enl_term_escape), freed together. */
+/* Escaped copies of partner text (enl_term_escape), freed together;
+ * zero-initialized to start. */
 struct tbuf {
-	char *p[32];
-	size_t n;
+	char **p;
+	size_t n, cap;
 };
 /* s as one line with its controls and bidirectional formatting escaped
  * visibly; valid until tbuf_free(tb). Never NULL. */

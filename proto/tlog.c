@@ -821,6 +821,9 @@ write_handed(const struct enl_tlog *log, const struct pub_view *v, uint64_t old,
 	     const uint64_t *sizes, size_t n)
 {
 	uint64_t done[ENL_TILE_LEVELS] = {0};	/* the widths written, as sizes come in order */
+	uint64_t last = v->size / ENL_TILE_WIDTH;	/* the last, partial bundle */
+	uint64_t e = v->first;	/* one walk through pend serves every size */
+	size_t off = 0, start = 0;
 
 	for (size_t i = 0; i < n; i++) {
 		uint64_t s = sizes[i];
@@ -828,17 +831,13 @@ write_handed(const struct enl_tlog *log, const struct pub_view *v, uint64_t old,
 		if (s <= old || s >= v->size)
 			continue;
 		/* the entry bundle of s, if it is the last, partial one */
-		if (s % ENL_TILE_WIDTH != 0 && s / ENL_TILE_WIDTH == v->size / ENL_TILE_WIDTH) {
-			uint64_t b = s / ENL_TILE_WIDTH, e = v->first;
-			size_t off = 0, start = 0;
+		if (s % ENL_TILE_WIDTH != 0 && s / ENL_TILE_WIDTH == last) {
 			for (; e < s; e++) {
-				if (e == b * ENL_TILE_WIDTH)
+				if (e == last * ENL_TILE_WIDTH)
 					start = off;
 				off += 2 + ((size_t)v->pend[off] << 8 | v->pend[off + 1]);
 			}
-			if (b * ENL_TILE_WIDTH == v->first)
-				start = 0;
-			rc = write_tile_file(log, -1, b, (unsigned)(s % ENL_TILE_WIDTH),
+			rc = write_tile_file(log, -1, last, (unsigned)(s % ENL_TILE_WIDTH),
 					     v->pend + start, off - start);
 			if (rc != ENL_OK)
 				return rc;

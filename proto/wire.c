@@ -262,7 +262,7 @@ repeated_max(const ProtobufCMessageDescriptor *d, const ProtobufCFieldDescriptor
 static bool
 counts_ok(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t len, int depth)
 {
-	size_t counts[64] = {0}, off = 0;
+	size_t counts[64] = {0}, limit[64], off = 0;
 
 	if (depth > NEST_MAX || d->n_fields > 64)
 		return depth <= NEST_MAX;	/* (no message of ours has 64 fields) */
@@ -274,9 +274,13 @@ counts_ok(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t len, i
 			return false;
 		if ((f = protobuf_c_message_descriptor_get_field(d, (unsigned)(key >> 3))) == NULL)
 			continue;	/* unknown: refused by the canonical check */
-		if (f->label == PROTOBUF_C_LABEL_REPEATED &&
-		    ++counts[f - d->fields] > repeated_max(d, f))
-			return false;
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			size_t i = (size_t)(f - d->fields);
+			if (counts[i] == 0)	/* looked up once per field */
+				limit[i] = repeated_max(d, f);
+			if (++counts[i] > limit[i])
+				return false;
+		}
 		if (f->type == PROTOBUF_C_TYPE_MESSAGE && (key & 7) == 2 &&
 		    !counts_ok(f->descriptor, buf + at, (size_t)n, depth + 1))
 			return false;

@@ -112,7 +112,8 @@ bool enl_body_valid(const char *s, size_t max);
  * \u202e); with multiline, line feeds and tabs as they are. */
 char *enl_term_escape(const char *s, bool multiline);
 /* s as a JSON string on fp: always valid UTF-8 (a byte that is not is
- * U+FFFD), controls and bidirectional formatting as \uXXXX. */
+ * U+FFFD), controls and bidirectional formatting as \u and four hex
+ * digits. */
 void enl_json_put_string(void *fp, const char *s);
 
 /* The prefix of an id ("AR" of "AR-UIF") into out; false if id invalid. */
