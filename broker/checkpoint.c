@@ -29,16 +29,16 @@ handle_directory(struct work *w)
 
 /* ---- CHECKPOINT: consistency proofs and cosignatures ---- */
 
+/* Every agency's cosignature line (at most 512 bytes each). */
+#define COSIGS_MAX (1u << 20)
+
 static void
 add_cosig(void *arg, const char *line)
 {
-	char **all = arg, *n;
-	size_t have = *all ? strlen(*all) : 0;
+	struct enl_buf *all = arg;
 
-	if ((n = realloc(*all, have + strlen(line) + 1)) == NULL)
-		return;
-	strcpy(n + have, line);
-	*all = n;
+	if (enl_buf_puts(all, line) != ENL_OK)
+		all->len = all->max + 1;	/* marks it incomplete */
 }
 
 /* Checks an agency's cosignature line of the checkpoint of `size`. */
@@ -48,6 +48,7 @@ cosig_check(struct work *w, uint64_t size, const char *line)
 	struct enl_checkpoint cp;
 	struct enl_note_verifier v = {0};
 	char *body = NULL, *note = NULL, prefix[ENL_ID_MAX + 8];
+	struct enl_buf nb = ENL_BUF_INIT(ENL_NOTE_MAX);
 	size_t len = strlen(line), tl = 0;
 	bool ok = false;
 	int rc;
@@ -69,14 +70,14 @@ cosig_check(struct work *w, uint64_t size, const char *line)
 					 enl_session_peer_version(w->sess->s), v.pk)) != ENL_OK ||
 	    (rc = enl_checkpoint_format(&cp, &body)) != ENL_OK)
 		goto out;
-	rc = ENL_E_NOMEM;
-	if ((note = malloc(strlen(body) + 1 + len + 1)) == NULL)
+	if ((rc = enl_buf_printf(&nb, "%s\n%s", body, line)) != ENL_OK)
 		goto out;
-	sprintf(note, "%s\n%s", body, line);
-	rc = enl_note_open(note, strlen(note), &v, 1, &tl, &ok);
+	note = enl_buf_take(&nb);
+	rc = note == NULL ? ENL_E_NOMEM : enl_note_open(note, strlen(note), &v, 1, &tl, &ok);
 	if (rc == ENL_OK && !ok)
 		rc = ENL_E_BAD_SIGNATURE;
 out:
+	enl_buf_free(&nb);
 	free(body);
 	free(note);
 	return rc == ENL_E_UNKNOWN_SENDER ? ENL_E_BAD_SIGNATURE : rc;
@@ -87,6 +88,7 @@ checkpoint_write(struct job *j, struct store *st, int64_t now)
 {
 	struct work *w = (struct work *)j;
 	const Enlace__CheckpointReq *c = w->req->checkpoint;
+	struct enl_buf all = ENL_BUF_INIT(COSIGS_MAX);
 	int rc;
 
 	(void)now;
@@ -96,7 +98,17 @@ checkpoint_write(struct job *j, struct store *st, int64_t now)
 		return rc;
 	if ((rc = st->ops->cosig_put(st->db, w->agency, c->cosigned_size, c->cosignature)) != ENL_OK)
 		return rc;
-	return st->ops->cosigs(st->db, c->cosigned_size, add_cosig, &w->cosigs);
+	if ((rc = st->ops->cosigs(st->db, c->cosigned_size, add_cosig, &all)) != ENL_OK)
+		goto out;
+	if (all.len > all.max) {
+		rc = ENL_E_TOO_LARGE;
+		goto out;
+	}
+	w->cosigs = enl_buf_take(&all);
+	rc = w->cosigs != NULL ? ENL_OK : ENL_E_NOMEM;
+out:
+	enl_buf_free(&all);
+	return rc;
 }
 
 static void
@@ -137,10 +149,12 @@ checkpoint_done(struct job *j, int rc)
 		pb[i].len = ENL_MERKLE_HASH_LEN;
 	}
 	r.checkpoint = srv->checkpoint;
-	if (srv->cosigs != NULL && srv->cosig_size == srv->checkpoint_size &&
-	    (note = malloc(strlen(srv->checkpoint) + strlen(srv->cosigs) + 1)) != NULL) {
-		sprintf(note, "%s%s", srv->checkpoint, srv->cosigs);
-		r.checkpoint = note;
+	if (srv->cosigs != NULL && srv->cosig_size == srv->checkpoint_size) {
+		struct enl_buf nb = ENL_BUF_INIT(COSIGS_MAX + ENL_NOTE_MAX);
+		if (enl_buf_puts(&nb, srv->checkpoint) == ENL_OK &&
+		    enl_buf_puts(&nb, srv->cosigs) == ENL_OK && (note = enl_buf_take(&nb)) != NULL)
+			r.checkpoint = note;
+		enl_buf_free(&nb);
 	}
 	r.n_consistency = n;
 	r.consistency = pb;

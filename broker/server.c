@@ -7,6 +7,7 @@
  *
  * Sessions are bound to the nng pipe they were opened on and die with it.
  */
+#include <malloc.h>
 #include <arpa/inet.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -637,7 +638,7 @@ trim_after_refusal(struct server *srv)
 	if (now - then >= 1000 &&
 	    __atomic_compare_exchange_n(&srv->trimmed_at, &then, now, false, __ATOMIC_RELAXED,
 					__ATOMIC_RELAXED))
-		enl_trim_malloc();
+		malloc_trim(0);
 }
 
 static void

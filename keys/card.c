@@ -193,3 +193,16 @@ enl_card_parse(const uint8_t *buf, size_t len, struct enl_card *out)
 	protobuf_c_message_free_unpacked(&sc->base, NULL);
 	return rc;
 }
+
+bool
+enl_country_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n < 2 || n > 8)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < 'A' || s[i] > 'Z')
+			return false;
+	return true;
+}

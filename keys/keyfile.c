@@ -45,7 +45,7 @@ body_encode(const struct enl_identity *ident, uint8_t **out, size_t *out_len)
 	for (size_t i = 0; i < n; i++) {
 		if (enl_identity_secret_at(ident, i, &ks) != ENL_OK)
 			abort();
-		p = put_u32(p, ks.version);
+		p = enl_put_u32(p, ks.version);
 		*p++ = ks.retired ? 1 : 0;
 		memcpy(p, ks.sign_seed, 32);
 		memcpy(p + 32, ks.enc_sk, 32);
@@ -63,24 +63,24 @@ body_decode(const uint8_t *b, size_t len, struct enl_identity **out)
 	struct enl_identity *ident = NULL;
 	struct enl_key_secret ks;
 	char id[ENL_ID_MAX + 1];
-	struct reader r = {b, len};
+	struct enl_reader r = {b, len};
 	uint8_t idlen = 0, n = 0, flags = 0;
 	const uint8_t *p;
 	int rc = ENL_E_MALFORMED;
 
-	if (!rd_u8(&r, &idlen) || idlen > ENL_ID_MAX || (p = rd_bytes(&r, idlen)) == NULL)
+	if (!enl_rd_u8(&r, &idlen) || idlen > ENL_ID_MAX || (p = enl_rd_bytes(&r, idlen)) == NULL)
 		return ENL_E_MALFORMED;
 	memcpy(id, p, idlen);
 	id[idlen] = '\0';
-	if (!rd_u8(&r, &n) || n == 0 || n > ENL_MAX_KEY_VERSIONS ||
+	if (!enl_rd_u8(&r, &n) || n == 0 || n > ENL_MAX_KEY_VERSIONS ||
 	    r.len != (size_t)n * RECORD_LEN)
 		return ENL_E_MALFORMED;
 	if ((rc = enl_identity_new(id, &ident)) != ENL_OK)
 		return rc == ENL_E_INVAL ? ENL_E_MALFORMED : rc;
 	for (unsigned i = 0; i < n; i++) {
 		memset(&ks, 0, sizeof(ks));
-		if (!rd_u32(&r, &ks.version) || !rd_u8(&r, &flags) || flags > 1 ||
-		    (p = rd_bytes(&r, 64)) == NULL) {
+		if (!enl_rd_u32(&r, &ks.version) || !enl_rd_u8(&r, &flags) || flags > 1 ||
+		    (p = enl_rd_bytes(&r, 64)) == NULL) {
 			rc = ENL_E_MALFORMED;
 			goto out;
 		}
@@ -129,18 +129,18 @@ enl_keyfile_write(const char *path, const struct enl_identity *ident,
 	p += 8;
 	if (pass == NULL) {
 		*p++ = MODE_CLEAR;
-		p = put_u32(p, (uint32_t)body_len);
+		p = enl_put_u32(p, (uint32_t)body_len);
 	} else {
 		uint8_t *salt, *nonce;
 		*p++ = MODE_ARGON2ID;
 		*p++ = crypto_pwhash_ALG_ARGON2ID13;
 		salt = p;
 		randombytes_buf(salt, SALT_LEN);
-		p = put_u64(p + SALT_LEN, cost->opslimit);
-		p = put_u64(p, cost->memlimit);
+		p = enl_put_u64(p + SALT_LEN, cost->opslimit);
+		p = enl_put_u64(p, cost->memlimit);
 		nonce = p;
 		randombytes_buf(nonce, NONCE_LEN);
-		p = put_u32(p + NONCE_LEN, (uint32_t)(body_len + TAG_LEN));
+		p = enl_put_u32(p + NONCE_LEN, (uint32_t)(body_len + TAG_LEN));
 		if ((rc = derive(key, pass, pass_len, salt, cost->opslimit,
 				 cost->memlimit)) != ENL_OK)
 			goto out;
@@ -170,7 +170,7 @@ int
 enl_keyfile_decode(const uint8_t *buf, size_t len, const char *pass,
 		   size_t pass_len, struct enl_identity **out)
 {
-	struct reader r = {buf, len};
+	struct enl_reader r = {buf, len};
 	const uint8_t *p, *salt = NULL, *nonce = NULL;
 	uint8_t mode = 0, alg = 0, key[32];
 	uint64_t ops = 0, mem = 0;
@@ -180,18 +180,18 @@ enl_keyfile_decode(const uint8_t *buf, size_t len, const char *pass,
 
 	if (len > ENL_KEYFILE_MAX)
 		return ENL_E_TOO_LARGE;
-	if ((p = rd_bytes(&r, 8)) == NULL || memcmp(p, MAGIC, 8) != 0 || !rd_u8(&r, &mode))
+	if ((p = enl_rd_bytes(&r, 8)) == NULL || memcmp(p, MAGIC, 8) != 0 || !enl_rd_u8(&r, &mode))
 		return ENL_E_MALFORMED;
 	if (mode == MODE_CLEAR) {
-		if (!rd_u32(&r, &blen) || r.len != blen)
+		if (!enl_rd_u32(&r, &blen) || r.len != blen)
 			return ENL_E_MALFORMED;
 		return body_decode(r.p, r.len, out);
 	}
 	if (mode != MODE_ARGON2ID)
 		return ENL_E_UNSUPPORTED;
-	if (!rd_u8(&r, &alg) || (salt = rd_bytes(&r, SALT_LEN)) == NULL ||
-	    !rd_u64(&r, &ops) || !rd_u64(&r, &mem) ||
-	    (nonce = rd_bytes(&r, NONCE_LEN)) == NULL || !rd_u32(&r, &blen) ||
+	if (!enl_rd_u8(&r, &alg) || (salt = enl_rd_bytes(&r, SALT_LEN)) == NULL ||
+	    !enl_rd_u64(&r, &ops) || !enl_rd_u64(&r, &mem) ||
+	    (nonce = enl_rd_bytes(&r, NONCE_LEN)) == NULL || !enl_rd_u32(&r, &blen) ||
 	    r.len != blen || blen < TAG_LEN)
 		return ENL_E_MALFORMED;
 	if (alg != crypto_pwhash_ALG_ARGON2ID13)

@@ -235,7 +235,7 @@ put_bytes(crypto_generichash_state *st, const uint8_t *p, size_t n)
 
 /* BLAKE2b-256 over every field but the signature (docs/FORMATS.md). */
 void
-envelope_digest(const Enlace__Envelope *e, uint8_t out[32])
+enl_envelope_digest(const Enlace__Envelope *e, uint8_t out[32])
 {
 	crypto_generichash_state st;
 
@@ -449,7 +449,7 @@ enl_envelope_seal(const struct enl_identity *me, const struct enl_keyring *kr,
 	}
 	env.ciphertext.data = ct;
 	env.ciphertext.len = (size_t)ctlen;
-	envelope_digest(&env, digest);
+	enl_envelope_digest(&env, digest);
 	at += (size_t)ctlen;
 	buf[at++] = 0x2a;	/* field 5, length-delimited */
 	buf[at++] = 64;
@@ -593,7 +593,7 @@ envelope_check(const uint8_t *buf, size_t len, const struct enl_keyring *kr,
 	rc = kr->signing_key(kr->ctx, hdr->sender, hdr->sender_key_version, pk);
 	if (rc != ENL_OK)
 		goto out;
-	envelope_digest(e, digest);
+	enl_envelope_digest(e, digest);
 	rc = enl_verify_labeled(pk, ENL_LABEL_ENVELOPE, digest, sizeof(digest),
 				e->signature.data);
 	if (rc != ENL_OK)

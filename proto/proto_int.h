@@ -13,9 +13,4 @@ const uint8_t *identity_current_sign_sk(const struct enl_identity *ident);
 int identity_unseal(const struct enl_identity *ident, uint32_t version,
 		    const uint8_t *sealed, size_t len, uint8_t key[32]);
 
-struct Enlace__Envelope;
-
-/* The digest an envelope's signature covers (docs/FORMATS.md). */
-void envelope_digest(const struct Enlace__Envelope *e, uint8_t out[32]);
-
 #endif

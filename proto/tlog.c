@@ -34,14 +34,13 @@ enl_tile_path(int level, uint64_t index, unsigned width, char out[ENL_TILE_PATH_
 	for (int i = g - 1; i >= 0; i--)
 		o += (size_t)snprintf(n + o, sizeof(n) - o, i ? "x%03u/" : "%03u",
 				      (unsigned)groups[i]);
-	if (level < 0)
-		snprintf(out, ENL_TILE_PATH_MAX, "tile/entries/%s", n);
-	else
-		snprintf(out, ENL_TILE_PATH_MAX, "tile/%d/%s", level, n);
-	if (width > 0 && width < ENL_TILE_WIDTH) {
+	part[0] = '\0';
+	if (width > 0 && width < ENL_TILE_WIDTH)
 		snprintf(part, sizeof(part), ".p/%u", width);
-		strncat(out, part, ENL_TILE_PATH_MAX - strlen(out) - 1);
-	}
+	if (level < 0)
+		snprintf(out, ENL_TILE_PATH_MAX, "tile/entries/%s%s", n, part);
+	else
+		snprintf(out, ENL_TILE_PATH_MAX, "tile/%d/%s%s", level, n, part);
 }
 
 /* Up to `digits` decimal digits at *p, then `end`: moves past both. */
@@ -745,15 +744,15 @@ write_note(const struct enl_tlog *log, const char *name, uint64_t size, const en
 	if ((rc = sign_root(log, size, root, &note)) != ENL_OK)
 		return rc;
 	if (lines != NULL) {
-		char *full = malloc(strlen(note) + strlen(lines) + 1);
-		if (full == NULL) {
-			free(note);
-			return ENL_E_NOMEM;
-		}
-		strcpy(full, note);
-		strcat(full, lines);
+		struct enl_buf full = ENL_BUF_INIT(2 * ENL_NOTE_MAX);
+		rc = enl_buf_puts(&full, note);
+		if (rc == ENL_OK)
+			rc = enl_buf_puts(&full, lines);
 		free(note);
-		note = full;
+		note = rc == ENL_OK ? enl_buf_take(&full) : NULL;
+		enl_buf_free(&full);
+		if (note == NULL)
+			return rc != ENL_OK ? rc : ENL_E_NOMEM;
 	}
 	snprintf(path, sizeof(path), "%s/%s", log->dir, name);
 	rc = enl_file_write(path, (const uint8_t *)note, strlen(note), 0644, true);

@@ -2,7 +2,8 @@
 # The whole suite: installs what is missing, then builds and tests three
 # ways: a normal build (warnings are errors), an AddressSanitizer +
 # UndefinedBehaviorSanitizer build, and clang's libFuzzer build, whose
-# targets each run for a bounded time. Ends with one line counting the
+# targets each run for a bounded time; the style suite (tests/banned.sh:
+# no function STYLE.md bans) runs in each. Ends with one line counting the
 # results of all three, read from meson's testlog.json files.
 set -u
 cd "$(dirname "$0")/.." || exit 1

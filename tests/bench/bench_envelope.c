@@ -116,7 +116,7 @@ main(int argc, char **argv)
 	uint8_t *data;
 
 	if (argc > 1)
-		seconds = atof(argv[1]);
+		seconds = strtod(argv[1], NULL);
 	if (enl_init() != ENL_OK)
 		return 1;
 	for (int i = 0; i < 11; i++) {

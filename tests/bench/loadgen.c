@@ -700,8 +700,8 @@ main(int argc, char **argv)
 				rcpts[nr++].me = load(optarg);
 			break;
 		case 'n': sh.count = strtoul(optarg, NULL, 10); break;
-		case 'R': sh.rate = atof(optarg); break;
-		case 'p': broker_pid = atol(optarg); break;
+		case 'R': sh.rate = strtod(optarg, NULL); break;
+		case 'p': broker_pid = strtol(optarg, NULL, 10); break;
 		case 'c': ceiling_dir = optarg; break;
 		case 'P': phased = true; break;
 		case 'o': sh.open = true; break;

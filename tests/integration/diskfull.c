@@ -211,7 +211,7 @@ slow_sync(int fd)
 	const char *ms = getenv("ENLACE_SLOWSYNC_MS");
 
 	if (ms != NULL && under(fd, "ENLACE_SLOWSYNC_FLAG"))
-		usleep((useconds_t)atoi(ms) * 1000);
+		usleep((useconds_t)strtoul(ms, NULL, 10) * 1000);
 }
 
 int

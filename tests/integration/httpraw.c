@@ -107,7 +107,7 @@ main(int argc, char **argv)
 		return puts(auth) == EOF;
 	if (auth_raw != NULL)
 		snprintf(auth, sizeof(auth), "%s", auth_raw);
-	sa.sin_port = htons((uint16_t)atoi(argv[1]));
+	sa.sin_port = htons((uint16_t)strtoul(argv[1], NULL, 10));
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||

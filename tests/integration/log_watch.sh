@@ -29,7 +29,20 @@ ok "status shows the held checkpoint" grep -q "audit log  checkpoint of" "$NET/s
 held=$(head -2 "$NET/AR-UIF/spool/checkpoint" | tail -1)
 cp "$NET/AR-UIF/spool/checkpoint" "$NET/held.checkpoint"
 
-# A forged cosignature (another agency's name, or a changed byte) is refused.
+# A forged cosignature (another agency's name, or a changed byte) is refused,
+# and the published checkpoint still carries only the three true ones.
+R="$BIN/tests/rawclient"
+U="tcp://127.0.0.1:$BROKER_PORT"
+"$R" cosign "$U" "$NET/AR-UIF/key" "$NET/directory" "$LOG/checkpoint" name BR-PF > "$NET/cosig.out"
+is "a cosignature under another agency's name is refused" $? 0
+ok "  ... as not this agency's line" grep -q "refused: not a cosignature line of this agency" "$NET/cosig.out"
+"$R" cosign "$U" "$NET/AR-UIF/key" "$NET/directory" "$LOG/checkpoint" flip > "$NET/cosig.out"
+is "a cosignature with a changed byte is refused" $? 0
+ok "  ... as not verifying" grep -q "refused: the cosignature does not verify" "$NET/cosig.out"
+"$R" cosign "$U" "$NET/AR-UIF/key" "$NET/directory" "$LOG/checkpoint" good > "$NET/cosig.out"
+is "the same agency's true cosignature is accepted (the refusals were for the forgery)" $? 0
+is "the published checkpoint keeps exactly the three true cosignatures" \
+	"$(grep -c '^— [A-Z]*-' "$LOG/checkpoint")" 3
 ok "the published file carries only cosignatures that verify" \
 	$AUDIT verify "$LOG" --broker-pub "$PUB"
 

@@ -36,7 +36,11 @@
  * sessions N (opens N honest sessions and holds them; prints how many
  * the broker accepted, then waits for its standard input to close),
  * acks N (one ACK request listing N acknowledgements: the broker must
- * refuse it, without allocating for each).
+ * refuse it, without allocating for each),
+ * cosign CHECKPOINT_FILE good|name|flip [NAME] (KEYDIR's agency cosigns
+ * the published checkpoint: good, as an agent does, must be accepted;
+ * name, under NAME, another agency's id, and flip, with one byte of the
+ * signature changed, must be refused).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -57,7 +61,6 @@
 #include "enlace/keys.h"
 #include "enlace/session.h"
 #include "enlace/wire.h"
-#include "proto_int.h"
 
 static nng_socket
 dial(const char *url)
@@ -465,7 +468,7 @@ sp_connect(const char *url)
 	uint8_t peer[8];
 	int fd = socket(AF_INET, SOCK_STREAM, 0), small = 4096;
 
-	sa.sin_port = htons((uint16_t)atoi(port + 1));
+	sa.sin_port = htons((uint16_t)strtoul(port + 1, NULL, 10));
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || write_all(fd, hdr, 8) != 0 ||
@@ -553,6 +556,51 @@ hold_sessions(const char *url, const struct enl_identity *me, const struct enl_k
 	return 0;
 }
 
+/* Sends a cosignature of the checkpoint in `path`, made as `how` says;
+ * true if the broker refused it. */
+static bool
+cosign(nng_socket s, struct enl_identity *me, struct enl_keyring *kr, const char *path,
+       const char *how, const char *name)
+{
+	Enlace__Request req = ENLACE__REQUEST__INIT;
+	Enlace__CheckpointReq cr = ENLACE__CHECKPOINT_REQ__INIT;
+	struct enl_checkpoint cp;
+	struct enl_session *sess;
+	char note[4096], *body = NULL, *line = NULL, *sig;
+	size_t n;
+	bool refused_it;
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL)
+		exit(2);
+	n = fread(note, 1, sizeof(note) - 1, f);
+	fclose(f);
+	note[n] = '\0';
+	if (strstr(note, "\n\n") == NULL ||
+	    enl_checkpoint_parse(note, (size_t)(strstr(note, "\n\n") - note) + 1, &cp) != ENL_OK ||
+	    enl_checkpoint_format(&cp, &body) != ENL_OK ||
+	    enl_cosign(me, strcmp(how, "name") == 0 && name != NULL ? name : enl_identity_id(me),
+		       body, (uint64_t)time(NULL), &line) != ENL_OK)
+		exit(2);
+	if (strcmp(how, "flip") == 0) {
+		/* one base64 character of the signature, near its end */
+		sig = strrchr(line, ' ') + 1;
+		n = strlen(sig) - 6;
+		sig[n] = sig[n] == 'A' ? 'B' : 'A';
+	}
+	if ((sess = handshake(s, me, kr, NULL, NULL)) == NULL)
+		exit(2);
+	cr.cosignature = line;
+	cr.cosigned_size = cp.size;
+	req.body_case = ENLACE__REQUEST__BODY_CHECKPOINT;
+	req.checkpoint = &cr;
+	refused_it = request(s, sess, &req, NULL, NULL);
+	enl_session_free(sess);
+	free(body);
+	free(line);
+	return refused_it;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -577,7 +625,8 @@ main(int argc, char **argv)
 	if (argc > 5 && strcmp(mode, "bad-ciphertext") != 0 && strcmp(mode, "forward") != 0 &&
 	    strcmp(mode, "decide") != 0 && strcmp(mode, "expiring") != 0 &&
 	    strcmp(mode, "burst") != 0 && strcmp(mode, "flood") != 0 &&
-	    strcmp(mode, "sessions") != 0 && strcmp(mode, "acks") != 0)
+	    strcmp(mode, "sessions") != 0 && strcmp(mode, "acks") != 0 &&
+	    strcmp(mode, "cosign") != 0)
 		other = load_key(argv[5]);
 	if (strcmp(mode, "flood") == 0 || strcmp(mode, "sessions") == 0) {
 		long n = argc > 5 ? strtol(argv[5], NULL, 10) : 1000;
@@ -700,7 +749,7 @@ main(int argc, char **argv)
 		e = (Enlace__Envelope *)protobuf_c_message_unpack(&enlace__envelope__descriptor,
 								  NULL, len, env);
 		e->ciphertext.data[0] ^= 1;
-		envelope_digest(e, digest);
+		enl_envelope_digest(e, digest);
 		if (enl_identity_sign(me, ENL_LABEL_ENVELOPE, digest, 32, e->signature.data) !=
 		    ENL_OK)
 			return 2;
@@ -714,7 +763,7 @@ main(int argc, char **argv)
 		free(env);
 	} else if (strcmp(mode, "expiring") == 0 && argc > 6) {
 		size_t size = argc > 7 ? (size_t)strtoul(argv[7], NULL, 10) : 0;
-		if ((rc = submit_case(s, me, &kr, argv[5], atoi(argv[6]), size)) == 2)
+		if ((rc = submit_case(s, me, &kr, argv[5], (int)strtol(argv[6], NULL, 10), size)) == 2)
 			return 2;
 		ok = rc == 0;
 	} else if (strcmp(mode, "burst") == 0 && argc > 6) {
@@ -722,7 +771,7 @@ main(int argc, char **argv)
 		 * message alone), at most 5 bursts */
 		uint32_t largest = 0;
 		for (int round = 0; round < 5 && largest < 2; round++)
-			if ((rc = burst(argv[2], me, &kr, d, argv[5], (size_t)atoi(argv[6]),
+			if ((rc = burst(argv[2], me, &kr, d, argv[5], (size_t)strtoul(argv[6], NULL, 10),
 					&largest)) != 0)
 				return rc;
 		ok = largest >= 2;
@@ -767,7 +816,7 @@ main(int argc, char **argv)
 				return 2;
 			e->header.data = hb;
 			e->header.len = hl;
-			envelope_digest(e, digest);
+			enl_envelope_digest(e, digest);
 			if (enl_identity_sign(me, ENL_LABEL_ENVELOPE, digest, 32,
 					      e->signature.data) != ENL_OK)
 				return 2;
@@ -822,6 +871,10 @@ main(int argc, char **argv)
 		free(env);
 		free(db);
 		enl_session_free(sess);
+	} else if (strcmp(mode, "cosign") == 0 && argc >= 7) {
+		ok = cosign(s, me, &kr, argv[5], argv[6], argc > 7 ? argv[7] : NULL);
+		if (strcmp(argv[6], "good") == 0)
+			ok = !ok;
 	} else if (strcmp(mode, "garbage-first") == 0) {
 		uint8_t junk[64], *ans;
 		size_t al = 0;

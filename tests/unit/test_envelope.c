@@ -315,7 +315,7 @@ resign(uint8_t **env, size_t *len, const struct enl_identity *signer,
 	if (e == NULL)
 		return ENL_E_MALFORMED;
 	edit(e);
-	envelope_digest(e, digest);
+	enl_envelope_digest(e, digest);
 	rc = enl_identity_sign(signer, ENL_LABEL_ENVELOPE, digest, 32, e->signature.data);
 	free(*env);
 	*env = NULL;
@@ -507,7 +507,7 @@ seal_raw_payload(const char *from, Enlace__Payload *pl, uint8_t **out, size_t *o
 		e->nonce.data = nonce;
 		e->ciphertext.data = ct;
 		e->ciphertext.len = (size_t)ctlen;
-		envelope_digest(e, digest);
+		enl_envelope_digest(e, digest);
 		rc = enl_identity_sign(world_find(&w, from), ENL_LABEL_ENVELOPE, digest,
 				       sizeof(digest), sig);
 	}

@@ -1,7 +1,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 
-#include "enlace/proto.h"
+#include "enlace/base.h"
 
 void
 enl_json_init(struct enl_json *j, void *fp)

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "enlace/proto.h"
+#include "enlace/base.h"
 
 size_t
 enl_utf8_next(const unsigned char *s, size_t len, uint32_t *cp)

@@ -12,8 +12,7 @@
 
 #include <sodium.h>
 
-#include "enlace/proto.h"
-#include "proto_int.h"
+#include "enlace/base.h"
 
 static int
 from_errno(int e)

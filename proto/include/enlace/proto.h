@@ -1,9 +1,10 @@
 /*
  * enlace proto: what both ends of an exchange must agree on.
  *
- * Errors, the in-memory identity (private keys), envelope seal/open, and
- * the small file and JSON helpers every program uses. Byte formats are
- * specified in docs/FORMATS.md.
+ * The in-memory identity (private keys), envelope seal/open, names of
+ * the header's enumerations, hashing and signed-note keys. Errors, files,
+ * text rules and JSON come from the base library (enlace/base.h). Byte
+ * formats are specified in docs/FORMATS.md.
  *
  * Unless a function says otherwise: it does not block on the network, it is
  * safe to call from any thread on distinct objects, and an `int` result is
@@ -17,58 +18,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ENL_WUR __attribute__((warn_unused_result))
-
-enum enl_err {
-	ENL_OK = 0,
-	ENL_E_NOMEM = -1,
-	ENL_E_INVAL = -2,		/* an argument is out of its range */
-	ENL_E_MALFORMED = -3,		/* bytes do not parse or break a rule */
-	ENL_E_TOO_LARGE = -4,		/* over a configured or format limit */
-	ENL_E_BAD_SIGNATURE = -5,
-	ENL_E_UNKNOWN_SENDER = -6,
-	ENL_E_REVOKED_KEY = -7,
-	ENL_E_NOT_RECIPIENT = -8,
-	ENL_E_TAMPERED = -9,		/* authenticated decryption failed */
-	ENL_E_EXPIRED = -10,		/* the message's expiry has passed */
-	ENL_E_UNKNOWN_RECIPIENT = -11,
-	ENL_E_UNKNOWN_KEY_VERSION = -12,
-	ENL_E_IO = -13,
-	ENL_E_NOT_FOUND = -14,
-	ENL_E_EXISTS = -15,
-	ENL_E_NO_SPACE = -16,
-	ENL_E_PERMISSION = -17,
-	ENL_E_BAD_PASSPHRASE = -18,
-	ENL_E_DIR_EXPIRED = -19,	/* the directory's expiry has passed */
-	ENL_E_DIR_OLD_SERIAL = -20,	/* not newer than the one held */
-	ENL_E_DIR_AUTHORITY = -21,	/* not signed by the pinned authority */
-	ENL_E_BAD_CARD = -22,		/* a card's self-signature fails */
-	ENL_E_UNSUPPORTED = -23,	/* unknown format version */
-	ENL_E_CRYPTO = -24,		/* libsodium refused an operation */
-	ENL_E_INSECURE_FILE = -25,	/* secret file readable by others */
-	ENL_E_NOT_REGULAR = -26,	/* a folder or device where a file was named */
-};
-
-/* A static, human-readable text for an enl_err; never NULL. */
-const char *enl_strerror(int err);
-
-/* A failure of the machine that did the work (I/O, a full disk, out of
- * memory), not of the request: the same request may succeed later. */
-bool enl_err_transient(int err);
+#include "enlace/base.h"
 
 /* Initializes libsodium. Returns ENL_E_CRYPTO if it cannot. */
 int enl_init(void) ENL_WUR;
-/*
- * For the programs that carry whole messages (broker, agent, enlace): the
- * buffers of a large message (up to 2 x the payload limit, several alive
- * at once) come from one heap and are reused, rather than mapped fresh for
- * each copy and faulted in page by page. Call before any thread starts.
- * Freed memory is kept for reuse up to 512 MiB before it is returned.
- */
-void enl_tune_malloc(void);
-/* Returns the heap's free memory to the system now (what enl_tune_malloc
- * keeps for reuse): after a large request that was refused. */
-void enl_trim_malloc(void);
 
 /* ---- identifiers -------------------------------------------------- */
 
@@ -86,35 +39,6 @@ void enl_trim_malloc(void);
  * starting with a letter or digit. True if `id` is one.
  */
 bool enl_id_valid(const char *id);
-
-/*
- * Text from other agencies (docs/FORMATS.md, "Text"). Every protobuf
- * string is strict UTF-8: no overlong form, no surrogate, nothing past
- * U+10FFFF. A one-line field (a subject, a case reference, a name, a file
- * name) has no control character (C0 U+0000-U+001F, DEL U+007F, C1
- * U+0080-U+009F) and no bidirectional formatting character (U+061C,
- * U+200E, U+200F, U+202A-U+202E, U+2066-U+2069). A body may also hold
- * tab, line feed and carriage return, and bidirectional formatting.
- */
-/* The code point at s (len bytes left) and its length in bytes; 0 if the
- * bytes there are not strict UTF-8. */
-size_t enl_utf8_next(const unsigned char *s, size_t len, uint32_t *cp);
-bool enl_utf8_valid(const char *s, size_t len);
-bool enl_cp_control(uint32_t cp);	/* C0, DEL, C1 */
-bool enl_cp_bidi(uint32_t cp);		/* bidirectional formatting */
-/* A one-line field of at most max bytes. */
-bool enl_text_valid(const char *s, size_t max);
-/* A body of at most max bytes. */
-bool enl_body_valid(const char *s, size_t max);
-/* The text as a terminal may show it (malloc'd; NULL without memory):
- * each byte that is not UTF-8, control character and bidirectional
- * formatting character as a visible escape (\x1b, \x9b is \u009b,
- * \u202e); with multiline, line feeds and tabs as they are. */
-char *enl_term_escape(const char *s, bool multiline);
-/* s as a JSON string on fp: always valid UTF-8 (a byte that is not is
- * U+FFFD), controls and bidirectional formatting as \u and four hex
- * digits. */
-void enl_json_put_string(void *fp, const char *s);
 
 /* The prefix of an id ("AR" of "AR-UIF") into out; false if id invalid. */
 bool enl_id_prefix(const char *id, char out[static 9]);
@@ -429,12 +353,6 @@ int enl_priority_parse(const char *s);
 
 void enl_hash(const uint8_t *buf, size_t len, uint8_t out[ENL_HASH_LEN]);
 
-/* Lower-case hex of len bytes into out (2 * len + 1 bytes). */
-void enl_hex(const uint8_t *buf, size_t len, char *out);
-
-/* Parses exactly 2 * len hex digits; false if s is not that. */
-bool enl_unhex(const char *s, uint8_t *out, size_t len);
-
 /* ---- signed-note verifier keys (C2SP signed-note) ----------------- */
 
 /*
@@ -457,98 +375,5 @@ int enl_vkey_parse(const char *text, char name[static ENL_VKEY_NAME_MAX + 1],
 /* The 4-byte signed-note key id of an Ed25519 key. */
 void enl_note_key_id(const char *name, const uint8_t pk[static 32],
 		     uint8_t id[static 4]);
-
-/* ---- files ---------------------------------------------------------- */
-
-/*
- * Reads a whole file of at most `max` bytes into a malloc'd buffer.
- * ENL_E_NOT_FOUND, ENL_E_PERMISSION, ENL_E_NOT_REGULAR, ENL_E_TOO_LARGE,
- * ENL_E_IO.
- */
-int enl_file_read(const char *path, size_t max, uint8_t **out,
-		  size_t *out_len) ENL_WUR;
-
-/*
- * Opens a regular file of at most `max` bytes for reading: *fd and its
- * *size. The errors of enl_file_read.
- */
-int enl_file_open(const char *path, size_t max, int *fd, size_t *size) ENL_WUR;
-
-/* Reads the first len bytes of fd into buf, which may be anywhere (large
- * reads bypass the page cache as enl_file_read's do). ENL_E_IO if the
- * file is shorter. */
-int enl_file_read_into(int fd, uint8_t *buf, size_t len) ENL_WUR;
-
-/*
- * Maps a whole file of at most `max` bytes, read-only, its pages read in
- * at once; the same errors as enl_file_read. No fresh memory is taken (a
- * short-lived process pays for every fresh page it touches). A file cut
- * short while mapped makes reading past its new end raise SIGBUS: give
- * the bytes to the kernel (send, write), which fails with EFAULT instead,
- * or read the file with enl_file_read. An empty file maps to "" with
- * length 0. enl_file_unmap releases it.
- */
-int enl_file_map(const char *path, size_t max, const uint8_t **out,
-		 size_t *out_len) ENL_WUR;
-void enl_file_unmap(const uint8_t *p, size_t len);
-
-/*
- * Writes a file atomically and durably: a temporary file in the same
- * folder with `mode`, fsync, rename over `path` (or link without
- * replacing when `replace` is false: ENL_E_EXISTS if path exists), fsync
- * of the folder. Nothing is left behind on failure. ENL_E_NO_SPACE on a
- * full disk, ENL_E_PERMISSION, ENL_E_IO.
- */
-int enl_file_write(const char *path, const uint8_t *buf, size_t len,
-		   unsigned mode, bool replace) ENL_WUR;
-/* The same, the file's modification time set to *mtime (to the
- * nanosecond) before it is synced. */
-struct timespec;
-int enl_file_write_at(const char *path, const uint8_t *buf, size_t len, unsigned mode,
-		      bool replace, const struct timespec *mtime) ENL_WUR;
-
-/* Syncs the folder `path` is in, so that a name made in it is durable. */
-int enl_file_sync_parent(const char *path) ENL_WUR;
-
-/*
- * Takes the folder `dir` for this process alone: an exclusive lock on
- * dir/lock (made 0600, this process's pid written in it), held while *fd
- * is open, and let go when the process ends however it ends. ENL_E_EXISTS
- * if another process holds it (*holder gets that process's pid, or 0 if
- * it cannot be read); ENL_E_NOT_FOUND, ENL_E_PERMISSION, ENL_E_IO.
- */
-int enl_dir_lock(const char *dir, int *fd, long *holder) ENL_WUR;
-
-/*
- * Removes what writes cut short (a crash) left in `dir`: the temporary
- * files of enl_file_write, "<name>.tmp-" and 16 hex digits. Only for a
- * folder this process holds alone (enl_dir_lock). *removed (if not NULL)
- * counts them. ENL_E_NOT_FOUND, ENL_E_IO.
- */
-int enl_dir_sweep(const char *dir, size_t *removed) ENL_WUR;
-
-/* ---- JSON output ----------------------------------------------------- */
-
-/* A tiny JSON writer to a stdio stream, for --json output. */
-struct enl_json {
-	void *fp;		/* FILE * */
-	int depth;
-	bool need_comma[32];
-};
-
-void enl_json_init(struct enl_json *j, void *fp);
-void enl_json_obj_begin(struct enl_json *j, const char *key);
-void enl_json_obj_end(struct enl_json *j);
-void enl_json_arr_begin(struct enl_json *j, const char *key);
-void enl_json_arr_end(struct enl_json *j);
-/* key is NULL inside arrays. */
-void enl_json_str(struct enl_json *j, const char *key, const char *val);
-void enl_json_int(struct enl_json *j, const char *key, int64_t val);
-void enl_json_bool(struct enl_json *j, const char *key, bool val);
-/* Ends the document with a newline. */
-void enl_json_end(struct enl_json *j);
-
-/* "YYYY-MM-DDTHH:MM:SSZ" of a Unix time into out. */
-void enl_time_format(int64_t t, char out[static 32]);
 
 #endif

@@ -10,7 +10,7 @@
 #include <ini.h>
 
 #include "enlace/config.h"
-#include "enlace/proto.h"
+#include "enlace/base.h"
 
 #define MAX_KEYS 64
 

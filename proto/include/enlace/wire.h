@@ -58,6 +58,10 @@ void enl_pb_unlend(ProtobufCMessage *msg, const uint8_t *buf, size_t len);
 size_t enl_varint_put(uint8_t *p, uint64_t v);
 bool enl_varint_get(const uint8_t *p, size_t len, size_t *off, uint64_t *v);
 
+/* The digest an envelope's signature covers (docs/FORMATS.md,
+ * "Envelope"): for tests and tools that build envelopes by hand. */
+void enl_envelope_digest(const Enlace__Envelope *e, uint8_t out[32]);
+
 /* Packs a message into a malloc'd buffer. ENL_E_NOMEM. */
 int enl_pb_pack(const ProtobufCMessage *msg, uint8_t **out,
 		size_t *out_len) ENL_WUR;
