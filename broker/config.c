@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "broker.h"
+#include "enlace/cli.h"
 #include "enlace/config.h"
 
 #define S(name, field, req) \

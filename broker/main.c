@@ -17,6 +17,7 @@
 #include <sodium.h>
 
 #include "broker.h"
+#include "enlace/cli.h"
 #include "enlace/config.h"
 #include "enlace/wire.h"
 
@@ -277,18 +278,6 @@ broker_fini(struct broker *b)
 	return true;
 }
 
-/* The buffers of a large message (up to 2 x the payload limit, several
- * alive at once) come from one heap and are reused, rather than mapped
- * fresh for each copy and faulted in page by page; freed memory is kept
- * up to 512 MiB. Before any thread starts. */
-static void
-tune_malloc(void)
-{
-	mallopt(M_MMAP_THRESHOLD, 256 << 20);
-	mallopt(M_TRIM_THRESHOLD, 512 << 20);
-	mallopt(M_ARENA_MAX, 1);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -309,7 +298,11 @@ main(int argc, char **argv)
 	if ((ret = enl_daemon_args(argc, argv, "enlace-broker", usage, &config, &check)) >= 0)
 		return ret;
 	ret = 1;
-	tune_malloc();
+	/* a large message's buffers come from one heap and are reused, not
+	 * mapped fresh for each copy; freed memory is kept up to 512 MiB */
+	mallopt(M_MMAP_THRESHOLD, 256 << 20);
+	mallopt(M_TRIM_THRESHOLD, 512 << 20);
+	mallopt(M_ARENA_MAX, 1);
 	if (enl_init() != ENL_OK)
 		return 1;
 	if (config_load(config, &b.cfg, err, sizeof(err)) != 0) {

@@ -42,26 +42,4 @@ int enl_config_parse_text(const char *text, const char *name,
 			  const struct enl_cfg_key *keys, void *obj, char *err,
 			  size_t err_cap);
 
-/*
- * What the two daemons share.
- *
- * enl_daemon_args: parses `--config FILE [--check-config] [--help]`.
- * Returns -1 to go on (with *config and *check set), or the exit status
- * (0 after --help, 2 on a usage error, with the message printed).
- *
- * enl_logv: one log line to stderr, "TIME PROG: message".
- */
-int enl_daemon_args(int argc, char **argv, const char *prog, const char *usage,
-		    const char **config, bool *check);
-
-/*
- * For the command lines that check each command's options against one
- * table: what is wrong with the option getopt_long just returned as `c`
- * ('?', or an option of `opts` the command does not take), named by its
- * long name (argv[optind - 1] is the value when the option takes one).
- */
-void enl_option_fault(const struct option *opts, char **argv, int c, char *msg, size_t cap);
-void enl_logv(const char *prog, const char *fmt, va_list ap)
-	__attribute__((format(printf, 2, 0)));
-
 #endif

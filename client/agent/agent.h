@@ -104,4 +104,70 @@ void control_run(struct agent *a);
 /* What the last inbox listing kept (a->inbox_cache); NULL is none. */
 void inbox_cache_free(struct inbox_cache *ic);
 
+/*
+ * One control worker and the request it answers, on the connection it
+ * accepted (control.h: one request per connection). Requests run one at a time (ctl_mu), except that
+ * RECEIPTS, and a SEND or a consent decision waiting for its receipt, let
+ * the others go on: a broker that is slow or away must not stop `enlace
+ * status` or `inbox`.
+ */
+struct ctl {
+	struct agent *a;
+	int fd;		/* the connection of the request in hand */
+	bool serial;	/* holds a->ctl_mu */
+	Enlace__CtlRequest *req;	/* the request in hand, */
+	uint8_t *buf;	/* its bytes, which lend it its attachments */
+	size_t len;
+};
+
+#define CTL_WORKERS 8
+
+/* ctl.c */
+void ctl_release(struct ctl *c);
+void ctl_reply(struct ctl *c, Enlace__CtlResponse *r);
+void ctl_error(struct ctl *c, int status, const char *reason);
+void ctl_unserialize(struct ctl *c);
+
+/* ctl_consent.c */
+void ctl_consents(struct ctl *c);
+void ctl_decide(struct ctl *c, const Enlace__CtlDecide *dc);
+
+/* ctl_inbox.c */
+void ctl_inbox(struct ctl *c, const uint8_t *only);
+
+/* ctl_receipts.c */
+void ctl_receipts_of(struct ctl *c, const uint8_t *id, bool local_only);
+
+/* ctl_send.c */
+void refused_reason(struct agent *a, const char *hex, char *out, size_t cap);
+int wait_receipt(struct agent *a, const char *hex, int timeout_s);
+int outbox_put(struct agent *a, const char *hex, const uint8_t *env, size_t len);
+void ctl_send(struct ctl *c, const Enlace__CtlSend *s);
+
+/* ctl_status.c */
+void ctl_status(struct ctl *c);
+
+/* directory.c */
+void expiry_watch(struct agent *a);
+uint64_t held_serial(void *arg);
+void welcome_directory(void *arg, const uint8_t *dir, size_t len, struct enl_keyring *kr);
+
+/* link.c */
+void set_connected(struct agent *a, const struct conn *c, bool up);
+
+/* logwatch.c */
+void log_poll(struct agent *a);
+void log_state_load(struct agent *a);
+void receipt_audit(struct agent *a, const Enlace__SignedReceipt *sg, const char *what);
+
+/* outbox.c */
+void *sender_main(void *arg);
+size_t outbox_list(const struct agent *a, char ***out);
+
+/* inbox.c */
+void *fetcher_main(void *arg);
+
+/* spool.c */
+int spool_move(const struct agent *a, const char *from, const char *to, const char *name);
+
 #endif

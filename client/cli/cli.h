@@ -8,11 +8,10 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "enlace/cli.h"
 #include "enlace/keys.h"
 #include "enlace/wire.h"
 
-#define EXIT_FAIL 1
-#define EXIT_USAGE 2
 #define MAX_ATTACH 64
 
 extern const char *const prog;
@@ -86,7 +85,6 @@ int parse_args(int argc, char **argv, const int *allowed, const char *usage, str
 int usage_err(const char *msg, const char *usage);
 int64_t parse_after(const char *s, int64_t now);
 void context_fini(struct context *c);
-void help(FILE *fp);
 
 /* enlace_files.c: seal and open, on envelope files */
 const char *upper(const char *s, char *buf, size_t cap);
@@ -108,5 +106,11 @@ int cmd_read(int argc, char **argv);
 int cmd_receipts(int argc, char **argv);
 int cmd_send(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+
+/* agentlink.c */
+int agent_call(const struct args *a, const Enlace__CtlRequest *req, int timeout_ms,
+	   Enlace__CtlResponse **resp);
+void print_states(const Enlace__CtlResponse *r, bool json);
+int wait_verdict(const Enlace__CtlResponse *r);
 
 #endif

@@ -1,0 +1,245 @@
+/*
+ * The sender: hands the outbox to the broker, oldest first, and keeps
+ * each receipt.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <malloc.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <nng/nng.h>
+#include <sodium.h>
+
+#include "agent.h"
+#include "conn.h"
+#include "control.h"
+#include "enlace/config.h"
+#include "enlace/keys.h"
+#include "enlace/merkle.h"
+#include "enlace/note.h"
+#include "enlace/tlog.h"
+#include "enlace/wire.h"
+
+/* Submits one outbox file. 0 done (sent or failed for good), -1 retry later. */
+static int
+submit_one(struct agent *a, const char *name)
+{
+	Enlace__Request req = ENLACE__REQUEST__INIT;
+	Enlace__SubmitReq sr = ENLACE__SUBMIT_REQ__INIT;
+	Enlace__Response *resp = NULL;
+	struct enl_keyring kr = keyring(a);
+	char path[2048], base[256], rpath[2048];
+	uint8_t *env = NULL, *rbytes = NULL;
+	size_t len = 0, rlen = 0;
+	int rc, ret = -1;
+
+	spool_path(a, path, sizeof(path), "outbox", name);
+	pthread_mutex_lock(&a->mu);
+	if (a->handed.env != NULL && strcmp(a->handed.name, name) == 0) {
+		env = a->handed.env;	/* as written into that file just now */
+		len = a->handed.len;
+		a->handed.env = NULL;
+	}
+	pthread_mutex_unlock(&a->mu);
+	if (env == NULL &&
+	    (rc = enl_file_read(path, enl_envelope_max_size(&a->lim), &env, &len)) != ENL_OK) {
+		alog("%s: %s", path, enl_strerror(rc));
+		return -1;
+	}
+	sr.envelope.data = env;
+	sr.envelope.len = len;
+	req.body_case = ENLACE__REQUEST__BODY_SUBMIT;
+	req.submit = &sr;
+	pthread_mutex_lock(&a->out_mu);
+	rc = conn_request(&a->out, &kr, &req, 60000, &resp);
+	pthread_mutex_unlock(&a->out_mu);
+	free(env);
+	set_connected(a, &a->out, rc == ENL_OK);
+	if (rc != ENL_OK)
+		return -1;
+	snprintf(base, sizeof(base), "%.*s", (int)(strlen(name) - 4), name);
+	if (enl_err_transient(resp->status)) {
+		/* the broker's own failure (a full disk, say): nothing of it was
+		 * kept there, and the same envelope is sent again later */
+		alog("message %s not stored by the broker (%s); it stays in the outbox and is "
+		     "sent again", base, resp->reason);
+		pthread_mutex_lock(&a->mu);
+		snprintf(a->outbox_waiting, sizeof(a->outbox_waiting), "%s", resp->reason);
+		pthread_mutex_unlock(&a->mu);
+		goto out;
+	}
+	if (resp->status != ENL_OK) {
+		char reason[512];
+		int n = snprintf(reason, sizeof(reason), "%s\n", resp->reason);
+		alog("message %s refused by the broker: %s", base, resp->reason);
+		snprintf(rpath, sizeof(rpath), "%s/failed/%s.reason", a->cfg.spool, base);
+		if (enl_file_write(rpath, (const uint8_t *)reason, (size_t)n, 0600, true) == ENL_OK &&
+		    spool_move(a, "outbox", "failed", name) == ENL_OK)
+			ret = 0;
+		goto out;
+	}
+	if (resp->receipt == NULL ||
+	    enl_pb_pack(&resp->receipt->base, &rbytes, &rlen) != ENL_OK)
+		goto out;
+	snprintf(rpath, sizeof(rpath), "%s/sent/%s.receipt", a->cfg.spool, base);
+	if (enl_file_write(rpath, rbytes, rlen, 0600, true) == ENL_OK &&
+	    spool_move(a, "outbox", "sent", name) == ENL_OK) {
+		alog("message %s receipted by the broker", base);
+		receipt_audit(a, resp->receipt, base);
+		pthread_mutex_lock(&a->mu);
+		a->outbox_waiting[0] = '\0';
+		pthread_mutex_unlock(&a->mu);
+		ret = 0;
+	}
+out:
+	free(rbytes);
+	protobuf_c_message_free_unpacked(&resp->base, NULL);
+	pthread_mutex_lock(&a->mu);
+	pthread_cond_broadcast(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+	return ret;
+}
+
+struct queued {
+	char *name;
+	struct timespec at;	/* when it was written into the outbox */
+};
+
+static int
+by_arrival(const void *x, const void *y)
+{
+	const struct queued *p = x, *q = y;
+
+	if (p->at.tv_sec != q->at.tv_sec)
+		return p->at.tv_sec < q->at.tv_sec ? -1 : 1;
+	if (p->at.tv_nsec != q->at.tv_nsec)
+		return p->at.tv_nsec < q->at.tv_nsec ? -1 : 1;
+	return strcmp(p->name, q->name);
+}
+
+/*
+ * Names of outbox envelopes, oldest first: in the order the analyst sent
+ * them (the time each file was written), so that messages that waited
+ * for the broker together reach it, and their recipients, in that order.
+ * Their names (random message ids) say nothing of it.
+ */
+size_t
+outbox_list(const struct agent *a, char ***out)
+{
+	char dir[1100], **names = NULL;
+	struct queued *q = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *e;
+	struct stat st;
+	DIR *d;
+
+	*out = NULL;
+	snprintf(dir, sizeof(dir), "%s/outbox", a->cfg.spool);
+	if ((d = opendir(dir)) == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL) {
+		size_t l = strlen(e->d_name);
+		if (l != 2 * ENL_MSG_ID_LEN + 4 || strcmp(e->d_name + l - 4, ".env") != 0 ||
+		    fstatat(dirfd(d), e->d_name, &st, 0) != 0)
+			continue;
+		if (n == cap) {
+			size_t ncap = cap ? 2 * cap : 16;
+			struct queued *nq = realloc(q, ncap * sizeof(*nq));
+			if (nq == NULL)
+				break;
+			q = nq;
+			cap = ncap;
+		}
+		if ((q[n].name = strdup(e->d_name)) != NULL) {
+			q[n].at = st.st_mtim;
+			n++;
+		}
+	}
+	closedir(d);
+	if (n > 0 && (names = malloc(n * sizeof(*names))) == NULL) {
+		for (size_t i = 0; i < n; i++)
+			free(q[i].name);
+		n = 0;	/* tried again on the next round */
+	}
+	if (n > 1)
+		qsort(q, n, sizeof(*q), by_arrival);
+	for (size_t i = 0; i < n; i++)
+		names[i] = q[i].name;
+	free(q);
+	*out = names;
+	return n;
+}
+
+void *
+sender_main(void *arg)
+{
+	struct agent *a = arg;
+	unsigned backoff = 0;
+
+	time_t refreshed = time(NULL);
+	struct timespec polled;
+
+	if (directory_refresh(a) == ENL_OK)
+		expiry_watch(a);
+	log_poll(a);
+	clock_gettime(CLOCK_MONOTONIC, &polled);
+	while (!a->stopping) {
+		char **names = NULL;
+		struct timespec now;
+		if (time(NULL) - refreshed >= 300) {	/* a newer directory, every 5 minutes */
+			if (directory_refresh(a) == ENL_OK)
+				expiry_watch(a);
+			refreshed = time(NULL);
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if ((uint64_t)((now.tv_sec - polled.tv_sec) * 1000 +
+			       (now.tv_nsec - polled.tv_nsec) / 1000000) >= a->cfg.log_poll_ms) {
+			log_poll(a);
+			polled = now;
+		}
+		size_t n = outbox_list(a, &names);
+		bool failed = false;
+		for (size_t i = 0; i < n; i++) {
+			if (!failed && !a->stopping && submit_one(a, names[i]) != 0)
+				failed = true;
+			free(names[i]);
+		}
+		free(names);
+		if (failed) {
+			/* exponential backoff with jitter, 100 ms to 10 s */
+			unsigned ms = 100u << (backoff < 7 ? backoff : 7);
+			ms = ms > 10000 ? 10000 : ms;
+			ms = ms / 2 + randombytes_uniform(ms / 2 + 1);
+			backoff++;
+			usleep(ms * 1000);
+			continue;
+		}
+		backoff = 0;
+		pthread_mutex_lock(&a->mu);
+		if (count_files(a, "outbox", ".env") == 0 && !a->stopping) {
+			struct timespec until;
+			uint64_t ms = a->cfg.log_poll_ms < 1000 ? a->cfg.log_poll_ms : 1000;
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_nsec += (long)(ms % 1000) * 1000000L;
+			until.tv_sec += (time_t)(ms / 1000) + until.tv_nsec / 1000000000L;
+			until.tv_nsec %= 1000000000L;
+			pthread_cond_timedwait(&a->cv, &a->mu, &until);
+		}
+		pthread_mutex_unlock(&a->mu);
+	}
+	return NULL;
+}
