@@ -64,7 +64,7 @@ audit(struct server *srv, const struct audit *a, int64_t now, uint64_t *index)
 		return rc;
 	if ((rc = enl_pb_pack(&e.base, &bytes, &len)) != ENL_OK)
 		return rc;
-	rc = enl_tlog_append(srv->p.log, bytes, len, index ? index : &at);
+	rc = tlog_append(srv->p.log, bytes, len, index ? index : &at);
 	if (rc == ENL_OK && a->id != NULL)
 		rc = srv->store->ops->chain_put(srv->store->db, a->id, (index ? *index : at) + 1);
 	if (rc == ENL_OK && a->original != NULL)
@@ -88,10 +88,10 @@ log_commit(void *arg)
 	struct server *srv = arg;
 	int rc;
 
-	if (enl_tlog_size(srv->p.log) == enl_tlog_committed(srv->p.log))
+	if (tlog_size(srv->p.log) == tlog_committed(srv->p.log))
 		return ENL_OK;	/* nothing new */
 	/* committed for the log only once the store's commit is (log_sign) */
-	if ((rc = enl_tlog_stage(srv->p.log)) != ENL_OK) {
+	if ((rc = tlog_stage(srv->p.log)) != ENL_OK) {
 		blog("audit log: cannot commit: %s", enl_strerror(rc));
 		return rc == ENL_E_NO_SPACE ? rc : ENL_E_IO;
 	}
@@ -106,17 +106,17 @@ log_sign(void *arg)
 	char *note = NULL;
 	int rc;
 
-	enl_tlog_stage_done(srv->p.log);	/* the store committed what log_commit staged */
-	if (enl_tlog_committed(srv->p.log) == srv->checkpoint_size && srv->checkpoint)
+	tlog_stage_done(srv->p.log);	/* the store committed what log_commit staged */
+	if (tlog_committed(srv->p.log) == srv->checkpoint_size && srv->checkpoint)
 		return;	/* nothing new: the last checkpoint stands */
-	if ((rc = enl_tlog_checkpoint(srv->p.log, &note)) != ENL_OK) {
+	if ((rc = tlog_checkpoint(srv->p.log, &note)) != ENL_OK) {
 		/* receipts of the round fail (the client asks again) */
 		blog("audit log: cannot sign a checkpoint: %s", enl_strerror(rc));
 		return;
 	}
 	free(srv->checkpoint);
 	srv->checkpoint = note;
-	srv->checkpoint_size = enl_tlog_committed(srv->p.log);
+	srv->checkpoint_size = tlog_committed(srv->p.log);
 }
 
 void
@@ -124,5 +124,5 @@ log_abort(void *arg)
 {
 	struct server *srv = arg;
 
-	enl_tlog_rollback(srv->p.log);
+	tlog_rollback(srv->p.log);
 }

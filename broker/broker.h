@@ -10,7 +10,7 @@
 
 #include "enlace/keys.h"
 #include "enlace/session.h"
-#include "enlace/tlog.h"
+#include "tlog.h"
 #include "policy.h"
 
 /* ---- configuration ---- */
@@ -181,7 +181,7 @@ struct store_ops {
 		    int64_t ack_time, const char *reason);
 	int (*states)(void *db, const uint8_t id[ENL_MSG_ID_LEN], store_state_cb cb,
 		      void *arg);
-	/* The audit log's journal (struct enl_tlog_journal). */
+	/* The audit log's journal (struct tlog_journal). */
 	int (*audit_append)(void *db, uint64_t first, const uint8_t *const *entries,
 			    const size_t *lens, size_t n);
 	int (*audit_load)(void *db, int (*cb)(void *arg, const uint8_t *entry, size_t len),
@@ -286,7 +286,7 @@ struct server_params {
 	size_t dir_len;
 	struct writer *writer;
 	struct store *store;	/* used on the writer thread only */
-	struct enl_tlog *log;	/* the audit log; writer thread only */
+	struct tlog *log;	/* the audit log; writer thread only */
 	struct policy *policy;	/* the routing policy; the server owns it */
 };
 
@@ -315,7 +315,7 @@ int server_reader_key(void *srv, const char *id, uint32_t version, uint8_t pk[st
 /* The highest directory serial this broker has put in force (0: none
  * yet), from its store: a lower one is never put in force again. */
 int directory_serial_held(struct store *st, uint64_t *serial) ENL_WUR;
-int audit_directory(struct store *st, struct enl_tlog *log, const struct enl_identity *me,
+int audit_directory(struct store *st, struct tlog *log, const struct enl_identity *me,
 		    const struct enl_directory *dir, const uint8_t *bytes, size_t len,
 		    int64_t now);
 /*

@@ -58,14 +58,14 @@ cosig_check(struct work *w, uint64_t size, const char *line)
 	if (len < strlen(prefix) + 2 || len > 512 || strncmp(line, prefix, strlen(prefix)) != 0 ||
 	    strchr(line, '\n') != line + len - 1)
 		return ENL_E_MALFORMED;
-	if (size == 0 || size > enl_tlog_committed(w->srv->p.log))
+	if (size == 0 || size > tlog_committed(w->srv->p.log))
 		return ENL_E_INVAL;
 	memset(&cp, 0, sizeof(cp));
 	snprintf(cp.origin, sizeof(cp.origin), "enlace/%s", enl_identity_id(w->srv->p.me));
 	cp.size = size;
 	snprintf(v.name, sizeof(v.name), "%s", w->agency);
 	v.cosigner = true;
-	if ((rc = enl_tlog_root(w->srv->p.log, size, cp.root)) != ENL_OK ||
+	if ((rc = enl_tlog_root(tlog_tree(w->srv->p.log), size, cp.root)) != ENL_OK ||
 	    (rc = w->dir->kr.signing_key(w->dir->kr.ctx, w->agency,
 					 enl_session_peer_version(w->sess->s), v.pk)) != ENL_OK ||
 	    (rc = enl_checkpoint_format(&cp, &body)) != ENL_OK)
@@ -131,7 +131,7 @@ checkpoint_done(struct job *j, int rc)
 		return;
 	}
 	if (w->cosigs != NULL && c->cosigned_size >= srv->cosig_size) {
-		if (enl_tlog_set_cosignatures(srv->p.log, c->cosigned_size, w->cosigs) != ENL_OK)
+		if (tlog_set_cosignatures(srv->p.log, c->cosigned_size, w->cosigs) != ENL_OK)
 			blog("audit log: cannot publish the cosignatures");
 		free(srv->cosigs);
 		srv->cosigs = w->cosigs;
@@ -140,7 +140,7 @@ checkpoint_done(struct job *j, int rc)
 		blog("checkpoint %" PRIu64 " cosigned by %s", srv->cosig_size, w->agency);
 	}
 	if (srv->checkpoint == NULL || c->first > second || second > srv->checkpoint_size ||
-	    enl_tlog_consistency(srv->p.log, c->first, second, proof, &n) != ENL_OK) {
+	    enl_tlog_consistency(tlog_tree(srv->p.log), c->first, second, proof, &n) != ENL_OK) {
 		respond_status(w, ENL_E_INVAL, "no such tree size in this log");
 		return;
 	}

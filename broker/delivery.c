@@ -301,9 +301,9 @@ fetch_complete(void *arg, int rc)
 
 	/* the tiles may follow (at most once a second), from the round's
 	 * durable state: nothing is published that a crash could take back */
-	if (rc == ENL_OK && enl_tlog_publish_wanted(srv->p.log)) {
-		int prc = enl_tlog_publish_due(srv->p.log);
-		uint64_t published = enl_tlog_published(srv->p.log);
+	if (rc == ENL_OK && tlog_publish_wanted(srv->p.log)) {
+		int prc = tlog_publish_due(srv->p.log);
+		uint64_t published = tlog_published(srv->p.log);
 		if (prc != ENL_OK && !srv->publish_failing) {
 			blog("audit log: cannot publish the tiles: %s (the journal has the entries; "
 			     "tried again each second; said once)", enl_strerror(prc));

@@ -37,8 +37,8 @@ struct broker {
 	uint8_t *dir_bytes;
 	size_t dir_len;
 	struct store store;
-	struct enl_tlog *log;
-	struct enl_tlog_journal journal;
+	struct tlog *log;
+	struct tlog_journal journal;
 	struct logserver *logserver;
 	struct writer *writer;
 	struct server *server;
@@ -82,7 +82,7 @@ log_policy(struct broker *b, int64_t now)
 	e.directory_serial = enl_directory_serial(b->dir);
 	if ((rc = enl_pb_pack(&e.base, &bytes, &len)) != ENL_OK)
 		return rc;
-	rc = enl_tlog_append(b->log, bytes, len, &index);
+	rc = tlog_append(b->log, bytes, len, &index);
 	free(bytes);
 	if (rc == ENL_OK)
 		blog("policy in force: %s", reason);
@@ -212,7 +212,7 @@ open_log(struct broker *b)
 	b->journal.append = b->store.ops->audit_append;
 	b->journal.load = b->store.ops->audit_load;
 	b->journal.get = b->store.ops->audit_get;
-	rc = enl_tlog_open_with(dir, origin, b->me, &b->journal, &b->log, why, sizeof(why));
+	rc = tlog_open_with(dir, origin, b->me, &b->journal, &b->log, why, sizeof(why));
 	if (rc != ENL_OK) {
 		blog("audit log %s: %s: %s", dir, enl_strerror(rc), why);
 		return -1;
@@ -224,17 +224,17 @@ open_log(struct broker *b)
 	/* the start is an entry like any other: journal and store commit together */
 	if ((rc = enl_pb_pack(&e.base, &bytes, &len)) == ENL_OK &&
 	    (rc = b->store.ops->begin(b->store.db)) == ENL_OK) {
-		if ((rc = enl_tlog_append(b->log, bytes, len, &index)) == ENL_OK &&
+		if ((rc = tlog_append(b->log, bytes, len, &index)) == ENL_OK &&
 		    (rc = audit_directory(&b->store, b->log, b->me, b->dir, b->dir_bytes,
 						  b->dir_len, e.time)) == ENL_OK &&
 		    (rc = log_policy(b, e.time)) == ENL_OK &&
-		    (rc = enl_tlog_stage(b->log)) == ENL_OK &&
+		    (rc = tlog_stage(b->log)) == ENL_OK &&
 		    (rc = b->store.ops->commit(b->store.db)) == ENL_OK)
-			enl_tlog_stage_done(b->log);
+			tlog_stage_done(b->log);
 		if (rc != ENL_OK && b->store.ops->rollback(b->store.db) != ENL_OK)
 			blog("store: rollback failed");
 		if (rc == ENL_OK)
-			rc = enl_tlog_flush(b->log);
+			rc = tlog_flush(b->log);
 	}
 	free(bytes);
 	if (rc == STORE_E_UNSURE) {
@@ -245,7 +245,7 @@ open_log(struct broker *b)
 		blog("audit log %s: %s", dir, enl_strerror(rc));
 		return -1;
 	}
-	blog("audit log %s: %" PRIu64 " entries, verified%s%s", dir, enl_tlog_size(b->log),
+	blog("audit log %s: %" PRIu64 " entries, verified%s%s", dir, tlog_size(b->log),
 	     why[0] ? "; " : "", why);
 	return 0;
 }
@@ -262,7 +262,7 @@ broker_fini(struct broker *b)
 		writer_stop(b->writer);
 		if (b->store.ops != NULL)
 			b->store.ops->close(b->store.db);
-		enl_tlog_close(b->log);
+		tlog_close(b->log);
 		return false;
 	}
 	writer_stop(b->writer);
@@ -270,7 +270,7 @@ broker_fini(struct broker *b)
 	writer_free(b->writer);
 	if (b->store.ops != NULL)
 		b->store.ops->close(b->store.db);
-	enl_tlog_close(b->log);
+	tlog_close(b->log);
 	enl_identity_free(b->me);
 	enl_directory_free(b->dir);
 	free(b->dir_bytes);

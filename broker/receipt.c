@@ -75,12 +75,12 @@ receipt_gather_log(struct server *srv, struct receipt_job *rj)
 		return ENL_E_IO;
 	if ((rj->checkpoint = strdup(srv->checkpoint)) == NULL)
 		return ENL_E_NOMEM;
-	if (enl_tlog_inclusion(srv->p.log, rj->m.log_index, srv->checkpoint_size, rj->proof,
+	if (enl_tlog_inclusion(tlog_tree(srv->p.log), rj->m.log_index, srv->checkpoint_size, rj->proof,
 			       &rj->n_proof) != ENL_OK)
 		return ENL_E_IO;
 	if (rj->entry != NULL)
 		return ENL_OK;	/* kept from the submission */
-	return enl_tlog_entry(srv->p.log, rj->m.log_index, &rj->entry, &rj->entry_len);
+	return tlog_entry(srv->p.log, rj->m.log_index, &rj->entry, &rj->entry_len);
 }
 
 /* Everything the receipt of message `id` says, from the store. On the

@@ -452,7 +452,7 @@ directory_serial_held(struct store *st, uint64_t *serial)
 }
 
 int
-audit_directory(struct store *st, struct enl_tlog *log, const struct enl_identity *me,
+audit_directory(struct store *st, struct tlog *log, const struct enl_identity *me,
 		const struct enl_directory *dir, const uint8_t *bytes, size_t len, int64_t now)
 {
 	Enlace__AuditEntry e = ENLACE__AUDIT_ENTRY__INIT;
@@ -479,7 +479,7 @@ audit_directory(struct store *st, struct enl_tlog *log, const struct enl_identit
 	e.reason = reason;
 	if ((rc = enl_pb_pack(&e.base, &entry, &elen)) != ENL_OK)
 		return rc;
-	rc = enl_tlog_append(log, entry, elen, &index);
+	rc = tlog_append(log, entry, elen, &index);
 	free(entry);
 	if (rc == ENL_OK)
 		rc = st->ops->meta_put(st->db, "directory_hash", hash, sizeof(hash));

@@ -13,4 +13,43 @@ const uint8_t *identity_current_sign_sk(const struct enl_identity *ident);
 int identity_unseal(const struct enl_identity *ident, uint32_t version,
 		    const uint8_t *sealed, size_t len, uint8_t key[32]);
 
+/* ---- the log's tree in memory (tile.c, tlog.c, tlog_read.c) ---- */
+
+#include "enlace/tlog.h"
+
+/*
+ * Appends a leaf to the right edge, merging the aligned subtrees it
+ * completes, smallest first: a merge to height h is the root of the
+ * aligned 2^h leaves that end with this one, and is told to merged() (if
+ * not NULL). A merged() that fails stops the merging there; the edge is
+ * then half merged.
+ */
+int tlog_tree_append(struct enl_tlog_tree *t, const enl_mhash leaf,
+		     int (*merged)(void *arg, unsigned h, const enl_mhash root), void *arg);
+
+struct level {
+	enl_mhash *h;	/* level L: roots of aligned subtrees of 256^L leaves */
+	uint64_t n, cap;
+};
+
+struct enl_tlog {
+	struct level lv[ENL_TILE_LEVELS];
+	/* hh[h]: roots of the aligned subtrees of 2^h leaves, for h >= 4, so
+	 * that a proof needs at most a few hashes of its own (4 bytes a leaf) */
+	struct level hh[64];
+	/* roots of other ranges, as proofs compute them (see range_root) */
+	struct range_memo *memo;
+	struct enl_tlog_tree tree, committed_tree;
+	uint64_t committed;
+	/* entries since the start of the oldest bundle not yet published whole */
+	uint8_t *pend;
+	size_t pend_len, pend_cap;
+	uint64_t pend_first;	/* index of the first entry in pend */
+	size_t pend_commit_off;	/* where the entries not yet committed start */
+	char *note;		/* a loaded log: its checkpoint as read */
+};
+
+/* The roots of [start, start + count). */
+void tlog_range_root(const struct enl_tlog *log, uint64_t start, uint64_t count, enl_mhash out);
+
 #endif

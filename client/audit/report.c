@@ -319,7 +319,7 @@ cmd_report(int argc, char **argv)
 		free(r.rows[i].reasons);
 	free(r.rows);
 	free(r.open);
-	enl_tlog_close(log);
+	enl_tlog_free(log);
 	source_close(&src);
 	return rc == ENL_OK ? 0 : EXIT_BAD;
 }

@@ -48,7 +48,7 @@ void
 message_log_free(struct message_log *m)
 {
 	trail_free(&m->t);
-	enl_tlog_close(m->log);
+	enl_tlog_free(m->log);
 	source_close(&m->src);
 	enl_directory_free(m->dir);
 	free(m->dir_bytes);

@@ -201,7 +201,7 @@ cmd_verify(int argc, char **argv)
 	} else {
 		fprintf(stderr, "enlace-audit: %s: NOT VALID: %s\n", o.argv[0], why);
 	}
-	enl_tlog_close(log);
+	enl_tlog_free(log);
 	source_close(&src);
 	return rc == ENL_OK ? 0 : EXIT_BAD;
 }

@@ -17,7 +17,7 @@
 
 #include <sodium.h>
 
-#include "enlace/tlog.h"
+#include "tlog.h"
 #include "enlace/wire.h"
 #include "world.h"
 #include "clock.h"
@@ -48,7 +48,7 @@ int
 main(int argc, char **argv)
 {
 	struct enl_identity *broker = NULL;
-	struct enl_tlog *log = NULL;
+	struct tlog *log = NULL;
 	char dir[] = "/tmp/enlace-bench-tlog-XXXXXX", why[600], vkey[ENL_VKEY_MAX], path[600];
 	char cmd[2048];
 	uint8_t pk[32], enc[32];
@@ -72,7 +72,7 @@ main(int argc, char **argv)
 		return 1;
 	fprintf(f, "%s\n", vkey);
 	fclose(f);
-	if (enl_tlog_open(dir, "enlace/OAS-BROKER", broker, &log, why, sizeof(why)) != ENL_OK) {
+	if (tlog_open(dir, "enlace/OAS-BROKER", broker, &log, why, sizeof(why)) != ENL_OK) {
 		fprintf(stderr, "%s\n", why);
 		return 1;
 	}
@@ -80,16 +80,16 @@ main(int argc, char **argv)
 	for (uint64_t i = 0; i < n; i++) {
 		uint8_t *e = NULL;
 		size_t len = 0;
-		if (entry_of(i, &e, &len) != ENL_OK || enl_tlog_append(log, e, len, &idx) != ENL_OK)
+		if (entry_of(i, &e, &len) != ENL_OK || tlog_append(log, e, len, &idx) != ENL_OK)
 			return 1;
 		free(e);
 		if ((i + 1) % 256 == 0 || i + 1 == n)
-			if ((rc = enl_tlog_commit(log, NULL)) != ENL_OK) {
+			if ((rc = tlog_commit(log, NULL)) != ENL_OK) {
 				fprintf(stderr, "commit: %s\n", enl_strerror(rc));
 				return 1;
 			}
 	}
-	if (enl_tlog_flush(log) != ENL_OK)
+	if (tlog_flush(log) != ENL_OK)
 		return 1;
 	t1 = now_s();
 	printf("append+commit   %" PRIu64 " entries in %.2f s (%.0f entries/s, a signed "
@@ -99,7 +99,7 @@ main(int argc, char **argv)
 	for (int k = 0; k < 10000; k++) {
 		uint64_t i = randombytes_uniform((uint32_t)(n < UINT32_MAX ? n : UINT32_MAX));
 		double a = now_s(), d;
-		if (enl_tlog_inclusion(log, i, n, proof, &plen) != ENL_OK)
+		if (enl_tlog_inclusion(tlog_tree(log), i, n, proof, &plen) != ENL_OK)
 			return 1;
 		d = now_s() - a;
 		total += d;
@@ -111,7 +111,7 @@ main(int argc, char **argv)
 	for (int k = 0; k < 10000; k++) {
 		uint64_t m = 1 + randombytes_uniform((uint32_t)(n - 1 ? n - 1 : 1));
 		double a = now_s(), d;
-		if (enl_tlog_consistency(log, m, n, proof, &plen) != ENL_OK)
+		if (enl_tlog_consistency(tlog_tree(log), m, n, proof, &plen) != ENL_OK)
 			return 1;
 		d = now_s() - a;
 		total += d;
@@ -119,7 +119,7 @@ main(int argc, char **argv)
 	}
 	printf("consistency     10000 random sizes to %" PRIu64 ": mean %.1f us, max %.1f us\n", n,
 	       total / 10000 * 1e6, worst * 1e6);
-	enl_tlog_close(log);
+	tlog_close(log);
 
 	snprintf(cmd, sizeof(cmd), "'%s' verify '%s' --broker-pub '%s' --quiet", argv[1], dir, path);
 	t0 = now_s();

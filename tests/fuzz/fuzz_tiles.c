@@ -70,6 +70,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		enl_identity_free(broker);
 	}
 	if (enl_tlog_load(&src, &v, 1, &log, &cp, why, sizeof(why)) == ENL_OK)
-		enl_tlog_close(log);
+		enl_tlog_free(log);
 	return 0;
 }

@@ -6,7 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "enlace/tlog.h"
+#include "tlog.h"
 #include "harness.h"
 #include "world.h"
 
@@ -32,14 +32,14 @@ entry_of(uint64_t i, uint8_t *buf, size_t *len)
 
 /* Appends entry i; `leaf` gets its leaf hash, *idx where it went. */
 static int
-append_entry(struct enl_tlog *log, uint64_t i, enl_mhash leaf, uint64_t *idx)
+append_entry(struct tlog *log, uint64_t i, enl_mhash leaf, uint64_t *idx)
 {
 	uint8_t buf[64];
 	size_t len;
 
 	entry_of(i, buf, &len);
 	enl_merkle_leaf_hash(buf, len, leaf);
-	return enl_tlog_append(log, buf, len, idx);
+	return tlog_append(log, buf, len, idx);
 }
 
 static void
@@ -110,7 +110,7 @@ test_tree_matches_rfc(void)
 static void
 write_and_verify(uint64_t n, uint64_t step)
 {
-	struct enl_tlog *log = NULL;
+	struct tlog *log = NULL;
 	char why[512];
 	enl_mhash root, want, proof[ENL_MERKLE_MAX_PROOF], *leaves;
 	uint64_t size = 0, idx = 0;
@@ -118,25 +118,25 @@ write_and_verify(uint64_t n, uint64_t step)
 
 	empty_dir();
 	REQUIRE((leaves = calloc(n + 1, sizeof(*leaves))) != NULL);
-	REQUIRE_OK(enl_tlog_open(dir, "enlace/OAS-BROKER", broker, &log, why, sizeof(why)));
+	REQUIRE_OK(tlog_open(dir, "enlace/OAS-BROKER", broker, &log, why, sizeof(why)));
 	for (uint64_t i = 0; i < n; i++) {
 		CHECK_RC(append_entry(log, i, leaves[i], &idx), ENL_OK);
 		CHECK(idx == i);
 		if ((i + 1) % step == 0 || i + 1 == n)
-			CHECK_RC(enl_tlog_commit(log, NULL), ENL_OK);
+			CHECK_RC(tlog_commit(log, NULL), ENL_OK);
 	}
 	/* proofs from the tiles, checked against the plain recomputation */
 	enl_merkle_root(leaves, n, want);
 	for (uint64_t i = 0; i < n; i += 1 + n / 17) {
-		CHECK_RC(enl_tlog_inclusion(log, i, n, proof, &plen), ENL_OK);
+		CHECK_RC(enl_tlog_inclusion(tlog_tree(log), i, n, proof, &plen), ENL_OK);
 		CHECK_RC(enl_merkle_inclusion_verify(i, n, leaves[i], proof, plen, want), ENL_OK);
 	}
 	/* consistency proofs from the tiles: equal to the plain ones, and valid */
 	for (uint64_t m = 0; m <= n; m += 1 + n / 13) {
 		enl_mhash old, plain[ENL_MERKLE_MAX_PROOF];
 		size_t qlen = 0;
-		CHECK_RC(enl_tlog_consistency(log, m, n, proof, &plen), ENL_OK);
-		CHECK_RC(enl_tlog_root(log, m, old), ENL_OK);
+		CHECK_RC(enl_tlog_consistency(tlog_tree(log), m, n, proof, &plen), ENL_OK);
+		CHECK_RC(enl_tlog_root(tlog_tree(log), m, old), ENL_OK);
 		if (m > 0) {
 			enl_mhash direct;
 			enl_merkle_root(leaves, m, direct);
@@ -146,17 +146,17 @@ write_and_verify(uint64_t n, uint64_t step)
 			CHECK_RC(enl_merkle_consistency_verify(m, n, old, want, proof, plen), ENL_OK);
 		}
 	}
-	CHECK_RC(enl_tlog_consistency(log, n, n + 1, proof, &plen), ENL_E_INVAL);
-	enl_tlog_close(log);
+	CHECK_RC(enl_tlog_consistency(tlog_tree(log), n, n + 1, proof, &plen), ENL_E_INVAL);
+	tlog_close(log);
 	log = NULL;
 	CHECK_RC(enl_tlog_verify(dir, &v, 1, &size, root, why, sizeof(why)), ENL_OK);
 	CHECK(size == n && memcmp(root, want, 32) == 0);
 	/* Reopen and go on appending where it stopped. */
-	REQUIRE_OK(enl_tlog_open(dir, "enlace/OAS-BROKER", broker, &log, why, sizeof(why)));
-	CHECK(enl_tlog_size(log) == n);
+	REQUIRE_OK(tlog_open(dir, "enlace/OAS-BROKER", broker, &log, why, sizeof(why)));
+	CHECK(tlog_size(log) == n);
 	CHECK_RC(append_entry(log, n, leaves[n], &idx), ENL_OK);
-	CHECK_RC(enl_tlog_commit(log, NULL), ENL_OK);
-	enl_tlog_close(log);
+	CHECK_RC(tlog_commit(log, NULL), ENL_OK);
+	tlog_close(log);
 	enl_merkle_root(leaves, n + 1, want);
 	CHECK_RC(enl_tlog_verify(dir, &v, 1, &size, root, why, sizeof(why)), ENL_OK);
 	CHECK(size == n + 1 && memcmp(root, want, 32) == 0);
@@ -173,31 +173,31 @@ static void test_size_levels(void) { write_and_verify(256 * 256 + 3, 5000); }
 static void
 test_proofs_of_newest(void)
 {
-	struct enl_tlog *log = NULL;
+	struct tlog *log = NULL;
 	char why[512];
 	enl_mhash want, proof[ENL_MERKLE_MAX_PROOF], leaves[700];
 	uint64_t idx = 0;
 	size_t plen = 0;
 
 	empty_dir();
-	REQUIRE_OK(enl_tlog_open(dir, "enlace/OAS-BROKER", broker, &log, why, sizeof(why)));
+	REQUIRE_OK(tlog_open(dir, "enlace/OAS-BROKER", broker, &log, why, sizeof(why)));
 	for (uint64_t n = 0; n < 700;) {
 		for (uint64_t k = 0; k < 1 + n % 11 && n < 700; k++, n++)
 			CHECK_RC(append_entry(log, n, leaves[n], &idx), ENL_OK);
-		CHECK_RC(enl_tlog_commit(log, NULL), ENL_OK);
+		CHECK_RC(tlog_commit(log, NULL), ENL_OK);
 		enl_merkle_root(leaves, n, want);
 		for (uint64_t i = n > 24 ? n - 24 : 0; i < n; i++) {
-			CHECK_RC(enl_tlog_inclusion(log, i, n, proof, &plen), ENL_OK);
+			CHECK_RC(enl_tlog_inclusion(tlog_tree(log), i, n, proof, &plen), ENL_OK);
 			CHECK_RC(enl_merkle_inclusion_verify(i, n, leaves[i], proof, plen, want),
 				 ENL_OK);
 		}
 		for (uint64_t i = 0; i < n; i += 1 + n / 5) {
-			CHECK_RC(enl_tlog_inclusion(log, i, n, proof, &plen), ENL_OK);
+			CHECK_RC(enl_tlog_inclusion(tlog_tree(log), i, n, proof, &plen), ENL_OK);
 			CHECK_RC(enl_merkle_inclusion_verify(i, n, leaves[i], proof, plen, want),
 				 ENL_OK);
 		}
 	}
-	enl_tlog_close(log);
+	tlog_close(log);
 }
 
 static void
@@ -255,7 +255,8 @@ test_damage_located(void)
 static void
 test_cosignatures_published(void)
 {
-	struct enl_tlog *log = NULL, *back = NULL;
+	struct tlog *log = NULL;
+	struct enl_tlog *back = NULL;
 	struct enl_identity *agency = NULL;
 	struct enl_checkpoint cp;
 	const struct enl_tlog_source src = {dir, enl_tlog_read_dir, NULL, NULL};
@@ -266,26 +267,26 @@ test_cosignatures_published(void)
 
 	write_and_verify(10, 10);	/* 11 entries */
 	REQUIRE_OK(world_identity("AR-UIF", 1, &agency));
-	REQUIRE_OK(enl_tlog_open(dir, "enlace/OAS-BROKER", broker, &log, why, sizeof(why)));
+	REQUIRE_OK(tlog_open(dir, "enlace/OAS-BROKER", broker, &log, why, sizeof(why)));
 	REQUIRE_OK(enl_tlog_load(&src, &v, 1, &back, &cp, why, sizeof(why)));
 	CHECK(cp.size == 11);
 	REQUIRE_OK(enl_checkpoint_format(&cp, &body));
 	REQUIRE_OK(enl_cosign(agency, "AR-UIF", body, 1700000000, &line));
-	enl_tlog_close(back);
-	CHECK_RC(enl_tlog_set_cosignatures(log, 12, line), ENL_E_INVAL);
-	CHECK_RC(enl_tlog_set_cosignatures(log, 11, line), ENL_OK);
+	enl_tlog_free(back);
+	CHECK_RC(tlog_set_cosignatures(log, 12, line), ENL_E_INVAL);
+	CHECK_RC(tlog_set_cosignatures(log, 11, line), ENL_OK);
 	REQUIRE_OK(enl_tlog_load(&src, &v, 1, &back, &cp, why, sizeof(why)));
 	CHECK(strstr(enl_tlog_note(back), line) != NULL);
-	enl_tlog_close(back);
+	enl_tlog_free(back);
 	/* a bigger checkpoint does not carry them */
 	entry_of(11, buf, &len);
-	REQUIRE_OK(enl_tlog_append(log, buf, len, &idx));
-	REQUIRE_OK(enl_tlog_commit(log, NULL));
-	REQUIRE_OK(enl_tlog_flush(log));
+	REQUIRE_OK(tlog_append(log, buf, len, &idx));
+	REQUIRE_OK(tlog_commit(log, NULL));
+	REQUIRE_OK(tlog_flush(log));
 	REQUIRE_OK(enl_tlog_load(&src, &v, 1, &back, &cp, why, sizeof(why)));
 	CHECK(cp.size == 12 && strstr(enl_tlog_note(back), line) == NULL);
-	enl_tlog_close(back);
-	enl_tlog_close(log);
+	enl_tlog_free(back);
+	tlog_close(log);
 	enl_identity_free(agency);
 	free(body);
 	free(line);
@@ -364,8 +365,8 @@ static void
 test_stage_with_the_owner(void)
 {
 	struct memjournal mj = {0};
-	const struct enl_tlog_journal jops = {&mj, mj_append, mj_load, mj_get};
-	struct enl_tlog *log = NULL;
+	const struct tlog_journal jops = {&mj, mj_append, mj_load, mj_get};
+	struct tlog *log = NULL;
 	enl_mhash leaf, *leaves, want, got;
 	char why[512];
 	uint64_t idx, n = 0;
@@ -373,44 +374,44 @@ test_stage_with_the_owner(void)
 	empty_dir();
 	mj_init(&mj, 64);
 	REQUIRE((leaves = calloc(mj.cap, sizeof(*leaves))) != NULL);
-	REQUIRE_OK(enl_tlog_open_with(dir, "enlace/OAS-BROKER", broker, &jops, &log, why,
+	REQUIRE_OK(tlog_open_with(dir, "enlace/OAS-BROKER", broker, &jops, &log, why,
 				      sizeof(why)));
 	/* 5 entries, committed by the owner */
 	for (; n < 5; n++)
 		CHECK_RC(append_entry(log, n, leaves[n], &idx), ENL_OK);
-	CHECK_RC(enl_tlog_stage(log), ENL_OK);
-	CHECK(enl_tlog_committed(log) == 0);	/* not before the owner's commit */
-	enl_tlog_stage_done(log);
-	CHECK(enl_tlog_committed(log) == 5);
+	CHECK_RC(tlog_stage(log), ENL_OK);
+	CHECK(tlog_committed(log) == 0);	/* not before the owner's commit */
+	tlog_stage_done(log);
+	CHECK(tlog_committed(log) == 5);
 	/* 3 more staged, and the owner's commit fails: its journal drops them */
 	for (uint64_t i = 100; i < 103; i++)
 		CHECK_RC(append_entry(log, i, leaf, &idx), ENL_OK);
-	CHECK_RC(enl_tlog_stage(log), ENL_OK);
+	CHECK_RC(tlog_stage(log), ENL_OK);
 	CHECK(mj.n == 8);
 	for (size_t i = 5; i < mj.n; i++)
 		free(mj.e[i]);
 	mj.n = 5;
-	enl_tlog_rollback(log);
-	CHECK(enl_tlog_size(log) == 5 && enl_tlog_committed(log) == 5);
+	tlog_rollback(log);
+	CHECK(tlog_size(log) == 5 && tlog_committed(log) == 5);
 	/* the next entries take their places */
 	for (; n < 9; n++) {
 		CHECK_RC(append_entry(log, n, leaves[n], &idx), ENL_OK);
 		CHECK(idx == n);
 	}
-	CHECK_RC(enl_tlog_stage(log), ENL_OK);	/* mj_append checks `first` */
-	enl_tlog_stage_done(log);
-	CHECK(enl_tlog_committed(log) == 9 && mj.n == 9);
-	CHECK_RC(enl_tlog_root(log, 9, got), ENL_OK);
+	CHECK_RC(tlog_stage(log), ENL_OK);	/* mj_append checks `first` */
+	tlog_stage_done(log);
+	CHECK(tlog_committed(log) == 9 && mj.n == 9);
+	CHECK_RC(enl_tlog_root(tlog_tree(log), 9, got), ENL_OK);
 	enl_merkle_root(leaves, 9, want);
 	CHECK(memcmp(got, want, 32) == 0);
-	CHECK_RC(enl_tlog_flush(log), ENL_OK);
-	enl_tlog_close(log);
+	CHECK_RC(tlog_flush(log), ENL_OK);
+	tlog_close(log);
 	/* it opens again on what the journal holds */
 	log = NULL;
-	CHECK_RC(enl_tlog_open_with(dir, "enlace/OAS-BROKER", broker, &jops, &log, why,
+	CHECK_RC(tlog_open_with(dir, "enlace/OAS-BROKER", broker, &jops, &log, why,
 				    sizeof(why)), ENL_OK);
-	CHECK(log != NULL && enl_tlog_committed(log) == 9);
-	enl_tlog_close(log);
+	CHECK(log != NULL && tlog_committed(log) == 9);
+	tlog_close(log);
 	mj_free(&mj);
 	free(leaves);
 }
@@ -432,9 +433,10 @@ test_cosignature_during_publication(void)
 	REQUIRE_OK(world_identity("AR-UIF", 1, &agency));
 	for (int round = 0; round < 3; round++) {
 		struct memjournal mj = {0};
-		const struct enl_tlog_journal jops = {&mj, mj_append, mj_load, mj_get};
+		const struct tlog_journal jops = {&mj, mj_append, mj_load, mj_get};
 		struct enl_checkpoint cp = {.origin = "enlace/OAS-BROKER", .size = N};
-		struct enl_tlog *log = NULL, *back = NULL;
+		struct tlog *log = NULL;
+	struct enl_tlog *back = NULL;
 		char why[512], *body = NULL, *line = NULL;
 		enl_mhash leaf;
 		uint64_t idx;
@@ -442,25 +444,25 @@ test_cosignature_during_publication(void)
 
 		empty_dir();
 		mj_init(&mj, N);
-		REQUIRE_OK(enl_tlog_open_with(dir, "enlace/OAS-BROKER", broker, &jops, &log, why,
+		REQUIRE_OK(tlog_open_with(dir, "enlace/OAS-BROKER", broker, &jops, &log, why,
 					      sizeof(why)));
 		for (uint64_t i = 0; i < N; i++)
 			CHECK_RC(append_entry(log, i, leaf, &idx), ENL_OK);
-		CHECK_RC(enl_tlog_stage(log), ENL_OK);
-		enl_tlog_stage_done(log);
-		REQUIRE_OK(enl_tlog_root(log, N, cp.root));
+		CHECK_RC(tlog_stage(log), ENL_OK);
+		tlog_stage_done(log);
+		REQUIRE_OK(enl_tlog_root(tlog_tree(log), N, cp.root));
 		REQUIRE_OK(enl_checkpoint_format(&cp, &body));
 		REQUIRE_OK(enl_cosign(agency, "AR-UIF", body, 1700000000, &line));
-		while (!enl_tlog_publish_wanted(log) && time(NULL) < until)
+		while (!tlog_publish_wanted(log) && time(NULL) < until)
 			nanosleep(&(struct timespec){0, 10000000}, NULL);	/* at most a second:
 			 * publications are a second apart */
-		CHECK_RC(enl_tlog_publish_due(log), ENL_OK);	/* at work, on its thread */
-		CHECK_RC(enl_tlog_set_cosignatures(log, N, line), ENL_OK);
-		CHECK_RC(enl_tlog_flush(log), ENL_OK);	/* waits for that publication */
+		CHECK_RC(tlog_publish_due(log), ENL_OK);	/* at work, on its thread */
+		CHECK_RC(tlog_set_cosignatures(log, N, line), ENL_OK);
+		CHECK_RC(tlog_flush(log), ENL_OK);	/* waits for that publication */
 		REQUIRE_OK(enl_tlog_load(&src, &v, 1, &back, &cp, why, sizeof(why)));
 		CHECK(cp.size == N && strstr(enl_tlog_note(back), line) != NULL);
-		enl_tlog_close(back);
-		enl_tlog_close(log);
+		enl_tlog_free(back);
+		tlog_close(log);
 		mj_free(&mj);
 		free(body);
 		free(line);
@@ -491,15 +493,15 @@ old_view_read(void *ctx, const char *rel, size_t max, uint8_t **out, size_t *len
 
 /* Appends entries [from, to) in one commit and publishes them. */
 static void
-grow(struct enl_tlog *log, uint64_t from, uint64_t to)
+grow(struct tlog *log, uint64_t from, uint64_t to)
 {
 	enl_mhash leaf;
 	uint64_t idx;
 
 	for (uint64_t i = from; i < to; i++)
 		CHECK_RC(append_entry(log, i, leaf, &idx), ENL_OK);
-	CHECK_RC(enl_tlog_commit(log, NULL), ENL_OK);
-	CHECK_RC(enl_tlog_flush(log), ENL_OK);
+	CHECK_RC(tlog_commit(log, NULL), ENL_OK);
+	CHECK_RC(tlog_flush(log), ENL_OK);
 }
 
 /* The published checkpoint, as a string in *out. */
@@ -539,7 +541,7 @@ load_with(const char *note, uint64_t want_size)
 	if (why[0])
 		fprintf(stderr, "  %s\n", why);
 	CHECK(back == NULL || cp.size == want_size);
-	enl_tlog_close(back);
+	enl_tlog_free(back);
 }
 
 /*
@@ -550,11 +552,11 @@ load_with(const char *note, uint64_t want_size)
 static void
 test_old_checkpoint_readable(void)
 {
-	struct enl_tlog *log = NULL;
+	struct tlog *log = NULL;
 	char why[512], *at10 = NULL, *at30 = NULL, *at300 = NULL;
 
 	empty_dir();
-	REQUIRE_OK(enl_tlog_open(dir, "enlace/OAS-BROKER", broker, &log, why, sizeof(why)));
+	REQUIRE_OK(tlog_open(dir, "enlace/OAS-BROKER", broker, &log, why, sizeof(why)));
 	grow(log, 0, 10);
 	checkpoint_now(&at10);
 	grow(log, 10, 30);
@@ -571,7 +573,7 @@ test_old_checkpoint_readable(void)
 	load_with(at10, 10);
 	load_with(at30, 30);
 	load_with(at300, 300);
-	enl_tlog_close(log);
+	tlog_close(log);
 	free(at10);
 	free(at30);
 	free(at300);
@@ -584,7 +586,7 @@ static void
 test_signer_rotated(void)
 {
 	struct enl_identity *b2 = NULL, *other = NULL;
-	struct enl_tlog *log = NULL;
+	struct tlog *log = NULL;
 	struct enl_note_verifier both[2];
 	uint8_t epk[32];
 	uint64_t size = 0;
@@ -594,15 +596,15 @@ test_signer_rotated(void)
 	empty_dir();
 	REQUIRE_OK(world_identity("OAS-BROKER", 2, &b2));	/* version 1 is `broker` */
 	REQUIRE_OK(world_identity("XX-OTHER", 1, &other));
-	REQUIRE_OK(enl_tlog_open(dir, "enlace/OAS-BROKER", broker, &log, why, sizeof(why)));
+	REQUIRE_OK(tlog_open(dir, "enlace/OAS-BROKER", broker, &log, why, sizeof(why)));
 	grow(log, 0, 10);
-	enl_tlog_close(log);
+	tlog_close(log);
 	log = NULL;
-	CHECK_RC(enl_tlog_open(dir, "enlace/OAS-BROKER", b2, &log, why, sizeof(why)), ENL_OK);
+	CHECK_RC(tlog_open(dir, "enlace/OAS-BROKER", b2, &log, why, sizeof(why)), ENL_OK);
 	if (log != NULL) {
-		CHECK(enl_tlog_size(log) == 10);
+		CHECK(tlog_size(log) == 10);
 		grow(log, 10, 20);
-		enl_tlog_close(log);
+		tlog_close(log);
 		log = NULL;
 	}
 	both[0] = v;
@@ -612,10 +614,10 @@ test_signer_rotated(void)
 	CHECK(size == 20);
 	CHECK(enl_tlog_verify(dir, &v, 1, &size, root, why, sizeof(why)) != ENL_OK);
 	CHECK(enl_tlog_verify(dir, &both[1], 1, &size, root, why, sizeof(why)) == ENL_OK);
-	CHECK_RC(enl_tlog_open(dir, "enlace/OAS-BROKER", other, &log, why, sizeof(why)),
+	CHECK_RC(tlog_open(dir, "enlace/OAS-BROKER", other, &log, why, sizeof(why)),
 		 ENL_E_UNKNOWN_SENDER);
 	CHECK(log == NULL);
-	enl_tlog_close(log);
+	tlog_close(log);
 	enl_identity_free(b2);
 	enl_identity_free(other);
 }
@@ -628,9 +630,9 @@ static void
 test_publish_in_background(void)
 {
 	struct memjournal mj = {0};
-	const struct enl_tlog_journal jops = {&mj, mj_append, mj_load, mj_get};
+	const struct tlog_journal jops = {&mj, mj_append, mj_load, mj_get};
 	const struct enl_tlog_source src = {dir, enl_tlog_read_dir, NULL, NULL};
-	struct enl_tlog *log = NULL;
+	struct tlog *log = NULL;
 	enl_mhash *leaves, root, want;
 	char why[512];
 	uint64_t i = 0, idx, size = 0, seen = 0;
@@ -640,7 +642,7 @@ test_publish_in_background(void)
 	empty_dir();
 	mj_init(&mj, 200000);
 	REQUIRE((leaves = calloc(mj.cap, sizeof(*leaves))) != NULL);
-	REQUIRE_OK(enl_tlog_open_with(dir, "enlace/OAS-BROKER", broker, &jops, &log, why,
+	REQUIRE_OK(tlog_open_with(dir, "enlace/OAS-BROKER", broker, &jops, &log, why,
 				      sizeof(why)));
 	/* commits of 7 entries, about 7,000 a second, until two
 	 * publications were seen on disk (each at most once a second) */
@@ -648,8 +650,8 @@ test_publish_in_background(void)
 		const struct timespec ms = {0, 1000000};
 		for (int k = 0; k < 7; k++, i++)
 			CHECK_RC(append_entry(log, i, leaves[i], &idx), ENL_OK);
-		CHECK_RC(enl_tlog_commit(log, NULL), ENL_OK);
-		CHECK_RC(enl_tlog_publish_due(log), ENL_OK);
+		CHECK_RC(tlog_commit(log, NULL), ENL_OK);
+		CHECK_RC(tlog_publish_due(log), ENL_OK);
 		nanosleep(&ms, NULL);	/* the pace of the appender, not a wait */
 		/* what is on disk now: a whole log of a committed size */
 		if (i % 700 == 0) {
@@ -665,7 +667,7 @@ test_publish_in_background(void)
 					published++;
 					seen = cp.size;
 				}
-				enl_tlog_close(back);
+				enl_tlog_free(back);
 			} else {
 				CHECK(0 && "the published log does not load");
 				fprintf(stderr, "%s\n", why);
@@ -673,7 +675,7 @@ test_publish_in_background(void)
 		}
 	}
 	CHECK(published >= 2);
-	enl_tlog_close(log);
+	tlog_close(log);
 	enl_merkle_root(leaves, i, want);
 	CHECK_RC(enl_tlog_verify(dir, &v, 1, &size, root, why, sizeof(why)), ENL_OK);
 	CHECK(size == i && memcmp(root, want, 32) == 0);

@@ -17,7 +17,7 @@
 
 #include "enlace/keys.h"
 #include "enlace/session.h"
-#include "enlace/tlog.h"
+#include "tlog.h"
 #include "enlace/wire.h"
 #include "evidence.h"
 #include "harness.h"
@@ -133,7 +133,7 @@ make_log(const char *tmp, const uint8_t id[ENL_MSG_ID_LEN], const uint8_t hash[E
 	 const struct enl_identity *authority, const struct enl_identity *br)
 {
 	struct enl_identity *broker = NULL;
-	struct enl_tlog *log = NULL;
+	struct tlog *log = NULL;
 	char dir[512], path[600], why[300], *note = NULL, *line = NULL, *body = NULL;
 	enl_mhash proofs[3][ENL_MERKLE_MAX_PROOF];
 	size_t n_proof[3] = {0, 0, 0};
@@ -143,17 +143,17 @@ make_log(const char *tmp, const uint8_t id[ENL_MSG_ID_LEN], const uint8_t hash[E
 	snprintf(dir, sizeof(dir), "%s/log", tmp);
 	if ((rc = world_identity(BROKER, 1, &broker)) != ENL_OK ||
 	    (rc = make_entries(id, hash, br)) != ENL_OK ||
-	    (rc = enl_tlog_open(dir, "enlace/" BROKER, broker, &log, why, sizeof(why))) != ENL_OK)
+	    (rc = tlog_open(dir, "enlace/" BROKER, broker, &log, why, sizeof(why))) != ENL_OK)
 		goto out;
 	for (int i = 0; i < 3 && rc == ENL_OK; i++)
-		rc = enl_tlog_append(log, files[F_ENTRY0 + i].buf, files[F_ENTRY0 + i].len, &index);
-	if (rc != ENL_OK || (rc = enl_tlog_commit(log, &note)) != ENL_OK)
+		rc = tlog_append(log, files[F_ENTRY0 + i].buf, files[F_ENTRY0 + i].len, &index);
+	if (rc != ENL_OK || (rc = tlog_commit(log, &note)) != ENL_OK)
 		goto out;
 	for (int i = 0; i < 3 && rc == ENL_OK; i++)
-		rc = enl_tlog_inclusion(log, (uint64_t)i, 3, proofs[i], &n_proof[i]);
+		rc = enl_tlog_inclusion(tlog_tree(log), (uint64_t)i, 3, proofs[i], &n_proof[i]);
 	if (rc != ENL_OK)
 		goto out;
-	enl_tlog_close(log);
+	tlog_close(log);
 	log = NULL;
 	snprintf(path, sizeof(path), "%s/checkpoint", dir);
 	if ((rc = enl_file_read(path, ENL_NOTE_MAX, &files[F_CHECKPOINT].buf,
@@ -277,7 +277,7 @@ out:
 	free(note);
 	free(line);
 	free(body);
-	enl_tlog_close(log);
+	tlog_close(log);
 	enl_identity_free(broker);
 	return rc;
 }

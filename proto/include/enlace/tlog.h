@@ -49,107 +49,57 @@ void enl_tlog_tree_append(struct enl_tlog_tree *t, const enl_mhash leaf);
 void enl_tlog_tree_root(const struct enl_tlog_tree *t, enl_mhash out);
 
 /*
- * An appender of entries to a log folder. One thread at a time. Entries
- * are kept in memory until enl_tlog_commit writes the changed bundles and
- * tiles and a new signed checkpoint, each file atomically and durably.
+ * A log's tree in memory: every entry's leaf hash, every level's
+ * complete-subtree hashes, and the entries of the bundles not yet
+ * published whole ("pend"). Built by the log's writer (broker/tlog.c,
+ * which keeps the files) or read back by enl_tlog_load. One thread
+ * appends; proofs over committed entries may be asked from others.
  */
 struct enl_tlog;
 
-/*
- * Where the journal lives, if not in the log's own `journal` file: a
- * store that makes appends durable in its own transaction (the broker's
- * SQLite store, so that the log and the store commit together).
- * append: entries [first, first + n), in order, not yet durable.
- * load: calls cb for every entry from 0 in order.
- * get: one entry's bytes (malloc'd).
- */
-struct enl_tlog_journal {
-	void *ctx;
-	int (*append)(void *ctx, uint64_t first, const uint8_t *const *entries,
-		      const size_t *lens, size_t n);
-	int (*load)(void *ctx, int (*cb)(void *arg, const uint8_t *entry, size_t len),
-		    void *arg);
-	int (*get)(void *ctx, uint64_t index, uint8_t **out, size_t *len);
+/* An empty tree; NULL without memory. */
+struct enl_tlog *enl_tlog_new(void);
+void enl_tlog_free(struct enl_tlog *log);
+
+/* Adds one entry (at most ENL_TLOG_ENTRY_MAX bytes): its leaf, and its
+ * bytes at the end of pend. ENL_E_TOO_LARGE, ENL_E_NOMEM (then nothing
+ * was added). */
+int enl_tlog_add(struct enl_tlog *log, const uint8_t *entry, size_t len) ENL_WUR;
+/* Adds a leaf hash only (pend is filled apart, enl_tlog_pend_add). A
+ * failure leaves the tree half merged until enl_tlog_rollback. */
+int enl_tlog_add_leaf(struct enl_tlog *log, const enl_mhash leaf) ENL_WUR;
+
+/* pend: the entries from index *first on, *len bytes, of which the first
+ * *committed_len are committed; each a big-endian u16 length and bytes. */
+const uint8_t *enl_tlog_pend(const struct enl_tlog *log, uint64_t *first, size_t *len,
+			     size_t *committed_len);
+/* Empties pend, to be filled from entry `first` on with enl_tlog_pend_add. */
+void enl_tlog_pend_reset(struct enl_tlog *log, uint64_t first);
+int enl_tlog_pend_add(struct enl_tlog *log, const uint8_t *entry, size_t len) ENL_WUR;
+/* Once the tiles of `to` are published: pend keeps only the entries from
+ * the start of the bundle that holds `to` (`keep`: their offset). */
+void enl_tlog_pend_trim(struct enl_tlog *log, uint64_t to, size_t keep);
+
+/* The hashes of level `level` (0: the leaves), *n of them. */
+const enl_mhash *enl_tlog_level(const struct enl_tlog *log, int level, uint64_t *n);
+
+/* A state of the tree, to commit later (after a journal that commits in
+ * two steps has). */
+struct enl_tlog_mark {
+	struct enl_tlog_tree tree;
+	size_t pend_off;
 };
-
-/* As enl_tlog_open, with the journal in `journal`. Commits then make
- * nothing durable by themselves: the caller commits its store, makes it
- * durable, and then calls enl_tlog_publish_due. */
-int enl_tlog_open_with(const char *dir, const char *origin,
-		       const struct enl_identity *signer,
-		       const struct enl_tlog_journal *journal, struct enl_tlog **out,
-		       char *why, size_t why_cap) ENL_WUR;
-
-/* For logs opened with an external journal: if a second has passed since
- * the last time, hands a copy of what the tiles and the checkpoint file of
- * everything committed need to a thread of the log's own, which writes
- * them while the caller goes on (one publication at a time; none is
- * started while one is at work). Returns the outcome of the publication
- * before, if it failed (its entries are written again with the next). */
-int enl_tlog_publish_due(struct enl_tlog *log) ENL_WUR;
-/* Whether enl_tlog_publish_due would start a publication now (a second
- * has passed and there is something new): the caller makes its store
- * durable first. */
-bool enl_tlog_publish_wanted(const struct enl_tlog *log);
-
-/* Opens (or creates) the log in `dir`: re-hashes every journal entry
- * (cutting a torn last write, reported in `why`), checks that the
- * published checkpoint (signed under `origin` by any version of `signer`'s
- * key: it may have rotated since) is a state of
- * that tree, and publishes what is missing. Errors: ENL_E_IO,
- * ENL_E_MALFORMED (the message in `why` names what), ENL_E_NOMEM. */
-int enl_tlog_open(const char *dir, const char *origin, const struct enl_identity *signer,
-		  struct enl_tlog **out, char *why, size_t why_cap) ENL_WUR;
-void enl_tlog_close(struct enl_tlog *log);
-
-/* Appends one entry (at most ENL_TLOG_ENTRY_MAX bytes); *index is its
- * position. Not durable until enl_tlog_commit. */
-int enl_tlog_append(struct enl_tlog *log, const uint8_t *entry, size_t len,
-		    uint64_t *index) ENL_WUR;
-
-/*
- * Makes what was appended durable: appends it to the journal (one
- * fdatasync), and, at most once a second, publishes the bundles, tiles and
- * checkpoint file. *checkpoint (malloc'd, if not NULL) gets a checkpoint
- * of the new size signed now. Opening the log again publishes anything a
- * stop left in the journal only.
- */
-int enl_tlog_commit(struct enl_tlog *log, char **checkpoint) ENL_WUR;
-
-/*
- * With an external journal (enl_tlog_open_with), the commit in two steps,
- * as the journal's owner commits: enl_tlog_stage hands what was appended
- * to the journal, in the owner's open transaction; once that transaction
- * has committed, enl_tlog_stage_done makes it the log's committed state.
- * If the transaction fails instead, enl_tlog_rollback forgets it, and the
- * log stays what the journal holds. (enl_tlog_commit counts it committed
- * at once, which is right only if the owner's commit cannot fail.)
- */
-int enl_tlog_stage(struct enl_tlog *log) ENL_WUR;
-void enl_tlog_stage_done(struct enl_tlog *log);
-
-/* *checkpoint (malloc'd): a checkpoint of everything committed, signed
- * now. Any thread that owns the log. */
-int enl_tlog_checkpoint(struct enl_tlog *log, char **checkpoint) ENL_WUR;
-
-/* Publishes the tiles and checkpoint of everything committed now, on
- * this thread (after waiting for a publication at work). */
-int enl_tlog_flush(struct enl_tlog *log) ENL_WUR;
-
-/* The bytes of committed entry `index` into *out (malloc'd), from memory
- * or its bundle on disk. ENL_E_INVAL past the committed size. */
-int enl_tlog_entry(const struct enl_tlog *log, uint64_t index, uint8_t **out,
-		   size_t *len) ENL_WUR;
+void enl_tlog_mark(const struct enl_tlog *log, struct enl_tlog_mark *m);
+/* Makes the marked state the committed one: proofs may cover it. */
+void enl_tlog_commit_to(struct enl_tlog *log, const struct enl_tlog_mark *m);
 
 /* Forgets what was appended since the last commit (after a failed
  * commit, or when the store it goes with could not commit). */
 void enl_tlog_rollback(struct enl_tlog *log);
 
-/* Entries appended, entries committed, and entries whose tiles and
- * checkpoint are published. */
+/* Entries added, and entries committed. */
 uint64_t enl_tlog_size(const struct enl_tlog *log);
 uint64_t enl_tlog_committed(const struct enl_tlog *log);
-uint64_t enl_tlog_published(const struct enl_tlog *log);
 
 /* Inclusion proof of `index` in the tree of `size` leaves (size <= the
  * committed size), from the tiles in memory. */
@@ -164,15 +114,6 @@ int enl_tlog_consistency(const struct enl_tlog *log, uint64_t first, uint64_t se
 
 /* The root of the tree of the first `size` leaves. */
 int enl_tlog_root(const struct enl_tlog *log, uint64_t size, enl_mhash root) ENL_WUR;
-
-/*
- * Cosignature lines (enlace/note.h, enl_cosign) for the checkpoint of
- * `size`: the published checkpoint file carries them below the log's own
- * signature for as long as it is of that size (rewritten now if it is),
- * and `cosigned-checkpoint` keeps that checkpoint with them while the log
- * grows. NULL or "" drops them from `checkpoint`.
- */
-int enl_tlog_set_cosignatures(struct enl_tlog *log, uint64_t size, const char *lines) ENL_WUR;
 
 /*
  * Where a reader gets a log's files: read(ctx, "tile/0/000", max, ...)
@@ -197,11 +138,17 @@ int enl_tlog_read_dir(void *ctx, const char *rel, size_t max, uint8_t **out, siz
  *
  * Reads and verifies a whole log from `src` (see enl_tlog_verify), and
  * gives it as a read-only log: proofs, roots and enl_tlog_note work on
- * it. *cp is its checkpoint. Close it with enl_tlog_close.
+ * it. *cp is its checkpoint. Free it with enl_tlog_free.
  */
 int enl_tlog_load(const struct enl_tlog_source *src, const struct enl_note_verifier *v,
 		  size_t n_v, struct enl_tlog **out, struct enl_checkpoint *cp, char *why,
 		  size_t why_cap) ENL_WUR;
+
+/* Reads and checks the checkpoint of `src` (signed by one of v[0..n_v)
+ * under v[0]'s name): *exists false if there is none. */
+int enl_tlog_read_checkpoint(const struct enl_tlog_source *src, const struct enl_note_verifier *v,
+			     size_t n_v, struct enl_checkpoint *cp, bool *exists, char *why,
+			     size_t why_cap) ENL_WUR;
 
 /* A loaded log's checkpoint note as read, cosignatures included. */
 const char *enl_tlog_note(const struct enl_tlog *log);
