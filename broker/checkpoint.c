@@ -83,6 +83,13 @@ out:
 	return rc == ENL_E_UNKNOWN_SENDER ? ENL_E_BAD_SIGNATURE : rc;
 }
 
+static void
+checkpoint_drop(struct work *w)
+{
+	free(w->ckpt.cosigs);
+	w->ckpt.cosigs = NULL;
+}
+
 static int
 checkpoint_write(struct job *j, struct store *st, int64_t now)
 {
@@ -104,8 +111,9 @@ checkpoint_write(struct job *j, struct store *st, int64_t now)
 		rc = ENL_E_TOO_LARGE;
 		goto out;
 	}
-	w->cosigs = enl_buf_take(&all);
-	rc = w->cosigs != NULL ? ENL_OK : ENL_E_NOMEM;
+	w->ckpt.drop = checkpoint_drop;
+	w->ckpt.cosigs = enl_buf_take(&all);
+	rc = w->ckpt.cosigs != NULL ? ENL_OK : ENL_E_NOMEM;
 out:
 	enl_buf_free(&all);
 	return rc;
@@ -130,13 +138,13 @@ checkpoint_done(struct job *j, int rc)
 				      : NULL);
 		return;
 	}
-	if (w->cosigs != NULL && c->cosigned_size >= srv->cosig_size) {
-		if (tlog_set_cosignatures(srv->p.log, c->cosigned_size, w->cosigs) != ENL_OK)
+	if (w->ckpt.cosigs != NULL && c->cosigned_size >= srv->cosig_size) {
+		if (tlog_set_cosignatures(srv->p.log, c->cosigned_size, w->ckpt.cosigs) != ENL_OK)
 			blog("audit log: cannot publish the cosignatures");
 		free(srv->cosigs);
-		srv->cosigs = w->cosigs;
+		srv->cosigs = w->ckpt.cosigs;
 		srv->cosig_size = c->cosigned_size;
-		w->cosigs = NULL;
+		w->ckpt.cosigs = NULL;
 		blog("checkpoint %" PRIu64 " cosigned by %s", srv->cosig_size, w->agency);
 	}
 	if (srv->checkpoint == NULL || c->first > second || second > srv->checkpoint_size ||

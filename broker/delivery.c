@@ -1,14 +1,18 @@
 /*
- * Delivery: FETCH (long poll), expiry, ACK and REJECT by the recipient,
- * and RECEIPTS for the sender.
+ * FETCH (long poll), ACK, REJECT and RECEIPTS: what a recipient takes
+ * and answers, and what a sender asks.
  */
+#include <arpa/inet.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
 #include <sodium.h>
 
 #include "server_int.h"
@@ -20,28 +24,33 @@ collect_env(void *arg, const uint8_t id[ENL_MSG_ID_LEN], const uint8_t *env, siz
 	    int *fd)
 {
 	struct work *w = arg;
+	struct env_ref *f = enl_vec_push(&w->fetch.found);
 
-	if (w->n_found == w->cap_found) {
-		size_t cap = w->cap_found ? 2 * w->cap_found : 8;
-		struct env_ref *f = realloc(w->found, cap * sizeof(*f));
-		if (f == NULL)
-			return 1;
-		w->found = f;
-		w->cap_found = cap;
-	}
-	w->found[w->n_found].fd = -1;
+	if (f == NULL)
+		return 1;
+	f->fd = -1;
 	if (env == NULL) {	/* a large one: read into the answer when it is sent */
-		w->found[w->n_found].bytes = NULL;
-		w->found[w->n_found].fd = *fd;
+		f->fd = *fd;
 		*fd = -1;
-	} else if ((w->found[w->n_found].bytes = malloc(len ? len : 1)) != NULL) {
-		memcpy(w->found[w->n_found].bytes, env, len);
+	} else if ((f->bytes = malloc(len ? len : 1)) != NULL) {
+		memcpy(f->bytes, env, len);
 	} else {
+		w->fetch.found.n--;
 		return 1;
 	}
-	memcpy(w->found[w->n_found].id, id, ENL_MSG_ID_LEN);
-	w->found[w->n_found++].len = len;
+	memcpy(f->id, id, ENL_MSG_ID_LEN);
+	f->len = len;
 	return 0;
+}
+
+/* What a fetch holds, freed with its request. */
+static void
+fetch_drop(struct work *w)
+{
+	for (size_t i = 0; i < w->fetch.found.n; i++)
+		env_ref_free(&w->fetch.found.v[i]);
+	enl_vec_free(&w->fetch.found);
+	memset(&w->fetch, 0, sizeof(w->fetch));
 }
 
 /* The first fetch of a delivery is recorded, in the store and the log. */
@@ -62,30 +71,8 @@ mark_fetched(struct server *srv, struct store *st, const uint8_t id[ENL_MSG_ID_L
 static int
 fetch_read(struct work *w, struct store *st)
 {
-	return st->ops->pending(st->db, w->agency, w->max_fetch, w->srv->frame_max - 4096,
+	return st->ops->pending(st->db, w->agency, w->fetch.max_fetch, w->srv->frame_max - 4096,
 				collect_env, w);
-}
-
-/*
- * A message whose expiry has passed before its recipient fetched it is
- * not handed over: the delivery is EXPIRED, in the store and the log, and
- * the sender's receipt says so. ENL_E_EXISTS if it was fetched before (the
- * recipient may hold it: it goes again, and the recipient decides).
- */
-static int
-expire_delivery(struct server *srv, struct store *st, const uint8_t id[ENL_MSG_ID_LEN],
-		const char *agency, int64_t expires_at, int64_t now)
-{
-	char why[120], t[32];
-	int rc;
-
-	enl_time_format(expires_at, t);
-	snprintf(why, sizeof(why), "the message expired at %s, before %s fetched it", t, agency);
-	if ((rc = st->ops->mark(st->db, id, agency, DS_EXPIRED, now, NULL, 0, why)) != ENL_OK)
-		return rc;
-	struct audit a = {ENLACE__AUDIT_EVENT__EXPIRED, id, NULL, NULL, NULL, agency, why,
-			  0, NULL, NULL, NULL};
-	return audit(srv, &a, now, NULL);
 }
 
 static int
@@ -106,34 +93,6 @@ mark_expired(struct server *srv, struct store *st, const struct env_ref *f,
 	return expire_delivery(srv, st, f->id, agency, h.expires_at, now);
 }
 
-/*
- * Deliveries nobody fetched before their message expired, found once a
- * second: EXPIRED without waiting for a fetch that may never come (the
- * recipient's agent away, or the agency gone), so the sender's receipt
- * and the audit log say so at the time.
- */
-static int
-deliveries_sweep(struct server *srv, struct store *st, int64_t now)
-{
-	struct expired_delivery e[64];
-	size_t n = 0;
-	int rc;
-
-	if (now < srv->deliveries_swept + 1)
-		return ENL_OK;
-	srv->deliveries_swept = now;
-	if ((rc = st->ops->deliveries_expired(st->db, now, e, 64, &n)) != ENL_OK)
-		return rc;
-	for (size_t i = 0; rc == ENL_OK && i < n; i++) {
-		rc = expire_delivery(srv, st, e[i].id, e[i].recipient, e[i].expires_at, now);
-		if (rc == ENL_E_EXISTS || rc == ENL_E_NOT_FOUND)
-			rc = ENL_OK;	/* moved on in this same batch */
-	}
-	if (n == 64)
-		srv->deliveries_swept = 0;	/* more: again at the next round */
-	return rc;
-}
-
 /* Marks what a fetch took as fetched (the envelopes stay undelivered
  * until acknowledged: a lost answer only means they are fetched again),
  * and leaves out what expired. */
@@ -143,8 +102,8 @@ fetch_mark(struct work *w, struct store *st, int64_t now)
 	size_t kept = 0;
 	int rc = ENL_OK;
 
-	for (size_t i = 0; i < w->n_found; i++) {
-		struct env_ref *f = &w->found[i];
+	for (size_t i = 0; i < w->fetch.found.n; i++) {
+		struct env_ref *f = &w->fetch.found.v[i];
 		if ((rc = mark_expired(w->srv, st, f, w->agency, now)) == ENL_OK) {
 			env_ref_free(f);
 			f->len = SIZE_MAX;	/* left out */
@@ -154,10 +113,10 @@ fetch_mark(struct work *w, struct store *st, int64_t now)
 		    (rc = mark_fetched(w->srv, st, f->id, w->agency, now)) != ENL_OK)
 			break;
 	}
-	for (size_t i = 0; i < w->n_found; i++)
-		if (w->found[i].len != SIZE_MAX)
-			w->found[kept++] = w->found[i];
-	w->n_found = kept;
+	for (size_t i = 0; i < w->fetch.found.n; i++)
+		if (w->fetch.found.v[i].len != SIZE_MAX)
+			w->fetch.found.v[kept++] = w->fetch.found.v[i];
+	w->fetch.found.n = kept;
 	return rc;
 }
 
@@ -185,8 +144,8 @@ fill_envelopes(void *arg, uint8_t *plain, size_t plen)
 	size_t at = 0;
 	int rc = ENL_OK;
 
-	for (size_t i = 0; i < w->n_found && rc == ENL_OK; i++) {
-		const struct env_ref *f = &w->found[i];
+	for (size_t i = 0; i < w->fetch.found.n && rc == ENL_OK; i++) {
+		const struct env_ref *f = &w->fetch.found.v[i];
 		plain[at++] = FIELD_ENVELOPES << 3 | 2;
 		at += enl_varint_put(plain + at, f->len);
 		if (f->bytes != NULL)
@@ -205,8 +164,8 @@ fetch_reply(struct work *w)
 	size_t plen = 0;
 	int rc;
 
-	for (size_t i = 0; i < w->n_found; i++)
-		plen += 1 + enl_varint_put(tmp, w->found[i].len) + w->found[i].len;
+	for (size_t i = 0; i < w->fetch.found.n; i++)
+		plen += 1 + enl_varint_put(tmp, w->fetch.found.v[i].len) + w->fetch.found.v[i].len;
 	if ((rc = respond_filled(w, plen, fill_envelopes, w)) != ENL_OK) {
 		blog("a fetch by %s could not be answered: %s", w->agency, enl_strerror(rc));
 		respond_status(w, rc, "the broker could not read a stored envelope");
@@ -222,9 +181,9 @@ fetch_done(struct job *j, int rc)
 		respond_status(w, rc, NULL);
 		return;
 	}
-	if (w->n_found == 0 && now_ms() < w->deadline) {
-		w->parked = true;
-		w->next_parked = w->srv->parked;
+	if (w->fetch.found.n == 0 && now_ms() < w->fetch.deadline) {
+		w->fetch.parked = true;
+		w->fetch.next_parked = w->srv->parked;
 		w->srv->parked = w;
 		return;
 	}
@@ -236,57 +195,52 @@ mark_parked_dirty(struct server *srv, const struct enl_header *h)
 {
 	bool any = false;
 
-	for (struct work *p = srv->parked; p != NULL; p = p->next_parked)
-		for (size_t i = 0; i < h->n_recipients && !p->dirty; i++)
-			any |= p->dirty = strcmp(p->agency, h->recipients[i]) == 0;
+	for (struct work *p = srv->parked; p != NULL; p = p->fetch.next_parked)
+		for (size_t i = 0; i < h->n_recipients && !p->fetch.dirty; i++)
+			any |= p->fetch.dirty = strcmp(p->agency, h->recipients[i]) == 0;
 	if (any)
 		writer_kick(srv->p.writer);	/* in case the round is over already */
 }
 
 /*
- * On the writer, inside each round's transaction: parked fetches that have
+ * On the writer, inside each round's transaction (after housekeeping,
+ * whose error is `rc`): parked fetches that have
  * new envelopes take them (marked fetched in the same commit), those whose
  * wait is over get an empty answer, those whose session died are dropped.
  */
 int
-fetch_prepare(void *arg, struct store *st, int64_t now)
+fetch_prepare(struct server *srv, struct store *st, int64_t now, int rc)
 {
-	struct server *srv = arg;
 	struct work *list = srv->parked, *keep = NULL, *w;
 	int64_t ms = now_ms();
-	int rc = ENL_OK;
 
 	srv->parked = NULL;
-	expiry_watch(srv, now);
-	rc = consents_sweep(srv, st, now);
-	if (rc == ENL_OK)
-		rc = deliveries_sweep(srv, st, now);
 	while ((w = list) != NULL) {
 		bool dead;
-		list = w->next_parked;
+		list = w->fetch.next_parked;
 		pthread_mutex_lock(&srv->mu);
 		dead = w->sess->dead;
 		pthread_mutex_unlock(&srv->mu);
 		if (dead) {
-			w->parked = false;
+			w->fetch.parked = false;
 			work_reset(w);
 			work_recv(w);
 			continue;
 		}
-		if (w->dirty && rc == ENL_OK) {
-			w->dirty = false;
-			if ((rc = fetch_read(w, st)) == ENL_OK && w->n_found > 0) {
+		if (w->fetch.dirty && rc == ENL_OK) {
+			w->fetch.dirty = false;
+			if ((rc = fetch_read(w, st)) == ENL_OK && w->fetch.found.n > 0) {
 				/* marked fetched in this round's commit, which
 				 * the answer waits for */
 				rc = fetch_mark(w, st, now);
 			}
 		}
-		if (w->n_found == 0 && ms < w->deadline) {
-			w->next_parked = keep;
+		if (w->fetch.found.n == 0 && ms < w->fetch.deadline) {
+			w->fetch.next_parked = keep;
 			keep = w;
 			continue;
 		}
-		w->next_parked = srv->ready;
+		w->fetch.next_parked = srv->ready;
 		srv->ready = w;
 	}
 	srv->parked = keep;
@@ -294,31 +248,13 @@ fetch_prepare(void *arg, struct store *st, int64_t now)
 }
 
 void
-fetch_complete(void *arg, int rc)
+fetch_complete(struct server *srv, int rc)
 {
-	struct server *srv = arg;
 	struct work *w;
 
-	/* the tiles may follow (at most once a second), from the round's
-	 * durable state: nothing is published that a crash could take back */
-	if (rc == ENL_OK && tlog_publish_wanted(srv->p.log)) {
-		int prc = tlog_publish_due(srv->p.log);
-		uint64_t published = tlog_published(srv->p.log);
-		if (prc != ENL_OK && !srv->publish_failing) {
-			blog("audit log: cannot publish the tiles: %s (the journal has the entries; "
-			     "tried again each second; said once)", enl_strerror(prc));
-			srv->publish_failing = true;
-			srv->publish_failed_at = published;
-		} else if (prc == ENL_OK && srv->publish_failing &&
-			   published > srv->publish_failed_at) {
-			blog("audit log: the tiles are published again");
-			srv->publish_failing = false;
-		}
-	}
-
 	while ((w = srv->ready) != NULL) {
-		srv->ready = w->next_parked;
-		w->parked = false;
+		srv->ready = w->fetch.next_parked;
+		w->fetch.parked = false;
 		if (rc != ENL_OK)
 			respond_status(w, rc, NULL);
 		else
@@ -334,9 +270,11 @@ handle_fetch(struct work *w)
 
 	if (wait > w->srv->p.cfg->fetch_wait_max_ms)
 		wait = w->srv->p.cfg->fetch_wait_max_ms;
-	w->deadline = now_ms() + (int64_t)wait;
-	w->max_fetch = f->max && f->max < w->srv->p.cfg->fetch_batch ? f->max
+	w->fetch.deadline = now_ms() + (int64_t)wait;
+	w->fetch.max_fetch = f->max && f->max < w->srv->p.cfg->fetch_batch ? f->max
 								      : w->srv->p.cfg->fetch_batch;
+	w->fetch.drop = fetch_drop;
+	w->fetch.found.max = w->fetch.max_fetch > 0 ? w->fetch.max_fetch : 1;
 	w->job.write = fetch_write;
 	w->job.done = fetch_done;
 	writer_submit(w->srv->p.writer, &w->job);

@@ -162,14 +162,13 @@ out:
 	return rc;
 }
 
-/* Drops what a receipt not sent holds (the broker is going down). */
-void
+/* Drops what a receipt holds (sent, or not: the broker is going down). */
+static void
 receipt_drop(struct work *w)
 {
-	receipt_job_free(w->rj);
-	w->rj = NULL;
-	free(w->rbody);
-	w->rbody = NULL;
+	receipt_job_free(w->rcpt.rj);
+	free(w->rcpt.rbody);
+	memset(&w->rcpt, 0, sizeof(w->rcpt));
 }
 
 /* On an nng thread: answers with the receipt signed in its batch, or
@@ -181,22 +180,22 @@ receipt_send(struct work *w)
 	Enlace__SignedReceipt sr = ENLACE__SIGNED_RECEIPT__INIT;
 	ProtobufCBinaryData path[ENL_MERKLE_BATCH_DEPTH];
 
-	if (w->rrc != ENL_OK) {
+	if (w->rcpt.rrc != ENL_OK) {
 		receipt_drop(w);
-		respond_status(w, w->rrc, NULL);
+		respond_status(w, w->rcpt.rrc, NULL);
 		return;
 	}
-	for (size_t i = 0; i < w->rproof.n_path; i++) {
-		path[i].data = w->rproof.path[i];
+	for (size_t i = 0; i < w->rcpt.rproof.n_path; i++) {
+		path[i].data = w->rcpt.rproof.path[i];
 		path[i].len = ENL_MERKLE_HASH_LEN;
 	}
-	sr.body.data = w->rbody;
-	sr.body.len = w->rbody_len;
-	sr.signature.data = w->rsig;
-	sr.signature.len = sizeof(w->rsig);
-	sr.batch_size = w->rproof.size;
-	sr.batch_index = w->rproof.index;
-	sr.n_batch_path = w->rproof.n_path;
+	sr.body.data = w->rcpt.rbody;
+	sr.body.len = w->rcpt.rbody_len;
+	sr.signature.data = w->rcpt.rsig;
+	sr.signature.len = sizeof(w->rcpt.rsig);
+	sr.batch_size = w->rcpt.rproof.size;
+	sr.batch_index = w->rcpt.rproof.index;
+	sr.n_batch_path = w->rcpt.rproof.n_path;
 	sr.batch_path = path;
 	r.receipt = &sr;
 	respond(w, &r);
@@ -218,24 +217,24 @@ receipts_sign(struct server *srv, struct work *first, size_t n)
 	uint8_t sig[64];
 	int rc = ENL_E_NOMEM;
 
-	for (struct work *w = first; w != NULL; w = w->next_receipt) {
-		w->rrc = room ? receipt_pack(srv, w->rj, &w->rbody, &w->rbody_len) : ENL_E_NOMEM;
-		receipt_job_free(w->rj);
-		w->rj = NULL;
-		if (w->rrc == ENL_OK) {
+	for (struct work *w = first; w != NULL; w = w->rcpt.next_receipt) {
+		w->rcpt.rrc = room ? receipt_pack(srv, w->rcpt.rj, &w->rcpt.rbody, &w->rcpt.rbody_len) : ENL_E_NOMEM;
+		receipt_job_free(w->rcpt.rj);
+		w->rcpt.rj = NULL;
+		if (w->rcpt.rrc == ENL_OK) {
 			ws[m] = w;
-			bodies[m] = w->rbody;
-			lens[m++] = w->rbody_len;
+			bodies[m] = w->rcpt.rbody;
+			lens[m++] = w->rcpt.rbody_len;
 		}
 	}
 	if (m > 0)
 		rc = enl_identity_sign_batch(srv->p.me, ENL_LABEL_RECEIPT_BATCH, bodies, lens, m, sig,
 					     proofs);
 	for (size_t i = 0; i < m; i++) {
-		ws[i]->rrc = rc;
+		ws[i]->rcpt.rrc = rc;
 		if (rc == ENL_OK) {
-			memcpy(ws[i]->rsig, sig, sizeof(sig));
-			ws[i]->rproof = proofs[i];
+			memcpy(ws[i]->rcpt.rsig, sig, sizeof(sig));
+			ws[i]->rcpt.rproof = proofs[i];
 		}
 	}
 	free(ws);
@@ -255,15 +254,15 @@ receipt_batch_send(struct work *first)
 	struct work *w, *next;
 	size_t n = 0;
 
-	for (w = first; w != NULL; w = w->next_receipt)
+	for (w = first; w != NULL; w = w->rcpt.next_receipt)
 		n++;
 	receipts_sign(first->srv, first, n);
-	for (w = first->next_receipt; w != NULL; w = next) {
-		next = w->next_receipt;	/* w is another thread's once deferred */
-		w->next_receipt = NULL;
+	for (w = first->rcpt.next_receipt; w != NULL; w = next) {
+		next = w->rcpt.next_receipt;	/* w is another thread's once deferred */
+		w->rcpt.next_receipt = NULL;
 		defer_reply(w, REPLY_RECEIPT);
 	}
-	first->next_receipt = NULL;
+	first->rcpt.next_receipt = NULL;
 	receipt_send(first);
 }
 
@@ -293,8 +292,8 @@ receipts_drop(struct work *first)
 	struct work *w, *next;
 
 	for (w = first; w != NULL; w = next) {
-		next = w->next_receipt;
-		w->next_receipt = NULL;
+		next = w->rcpt.next_receipt;
+		w->rcpt.next_receipt = NULL;
 		receipt_drop(w);
 	}
 }
@@ -304,8 +303,9 @@ receipts_drop(struct work *first)
 void
 respond_receipt_job(struct work *w, struct receipt_job *rj)
 {
-	w->rj = rj;
-	w->next_receipt = w->srv->receipts;
+	w->rcpt.drop = receipt_drop;
+	w->rcpt.rj = rj;
+	w->rcpt.next_receipt = w->srv->receipts;
 	w->srv->receipts = w;
 }
 
@@ -342,32 +342,32 @@ respond_fresh_receipt(struct work *w)
 	struct receipt_job *rj = calloc(1, sizeof(*rj));
 	int rc = ENL_E_NOMEM;
 
-	if (rj == NULL || (rj->raw = calloc(w->hdr->n_recipients, sizeof(*rj->raw))) == NULL)
+	if (rj == NULL || (rj->raw = calloc(w->sub.hdr->n_recipients, sizeof(*rj->raw))) == NULL)
 		goto fail;
-	memcpy(rj->id, w->hdr->message_id, ENL_MSG_ID_LEN);
-	memcpy(rj->m.hash, w->hash, ENL_HASH_LEN);
-	snprintf(rj->m.sender, sizeof(rj->m.sender), "%s", w->hdr->sender);
-	rj->m.received_at = w->submitted_at;
-	rj->m.log_index = w->submitted_index;
-	for (size_t i = 0; i < w->hdr->n_recipients; i++) {
+	memcpy(rj->id, w->sub.hdr->message_id, ENL_MSG_ID_LEN);
+	memcpy(rj->m.hash, w->sub.hash, ENL_HASH_LEN);
+	snprintf(rj->m.sender, sizeof(rj->m.sender), "%s", w->sub.hdr->sender);
+	rj->m.received_at = w->sub.submitted_at;
+	rj->m.log_index = w->sub.submitted_index;
+	for (size_t i = 0; i < w->sub.hdr->n_recipients; i++) {
 		snprintf(rj->raw[i].recipient, sizeof(rj->raw[i].recipient), "%s",
-			 w->hdr->recipients[i]);
-		bool held = w->held != NULL && w->held[i];
-		rj->raw[i].state = held ? DS_HELD : w->decisions[i].allow ? DS_QUEUED : DS_REJECTED;
-		if (w->decision != NULL && w->decisions[i].allow)
+			 w->sub.hdr->recipients[i]);
+		bool held = w->sub.held != NULL && w->sub.held[i];
+		rj->raw[i].state = held ? DS_HELD : w->sub.decisions[i].allow ? DS_QUEUED : DS_REJECTED;
+		if (w->sub.decision != NULL && w->sub.decisions[i].allow)
 			rj->raw[i].state = DS_ACKED;
-		rj->raw[i].queued_at = w->submitted_at;
+		rj->raw[i].queued_at = w->sub.submitted_at;
 		if (held)
 			snprintf(rj->raw[i].reason, sizeof(rj->raw[i].reason),
 				 "held for the originator's consent");
-		else if (!w->decisions[i].allow)
+		else if (!w->sub.decisions[i].allow)
 			snprintf(rj->raw[i].reason, sizeof(rj->raw[i].reason),
-				 "denied by policy rule %s", w->decisions[i].rule);
+				 "denied by policy rule %s", w->sub.decisions[i].rule);
 	}
-	rj->n = rj->cap = w->hdr->n_recipients;
-	rj->entry = w->submitted;
-	rj->entry_len = w->submitted_len;
-	w->submitted = NULL;
+	rj->n = rj->cap = w->sub.hdr->n_recipients;
+	rj->entry = w->sub.submitted;
+	rj->entry_len = w->sub.submitted_len;
+	w->sub.submitted = NULL;
 	if ((rc = receipt_gather_log(w->srv, rj)) != ENL_OK)
 		goto fail;
 	respond_receipt_job(w, rj);

@@ -13,6 +13,8 @@
 #include "enlace/merkle.h"
 #include "enlace/wire.h"
 
+struct work;
+
 #define REPLAY_SLOTS 16384
 
 struct dir_state;
@@ -51,7 +53,62 @@ struct dir_state {
 	struct dir_state *before;
 };
 
+/*
+ * A request's own state, in parts: each part is taken by the module that
+ * handles it, which sets the part's `drop` to free it; work_reset calls
+ * each drop set, so a request frees itself whatever path it took.
+ */
+struct submit_state {		/* submit.c (receipt.c reads what a receipt names) */
+	void (*drop)(struct work *w);
+	struct enl_header *hdr;
+	uint8_t hash[ENL_HASH_LEN];
+	const uint8_t *env;	/* points into req */
+	size_t env_len;
+	bool idempotent, hdr_ok;
+	/* a refused submission, recorded in the log before the answer */
+	int refused_rc;
+	char refused_why[256];
+	/* the policy's decision for each recipient of a submission */
+	struct policy_decision *decisions;
+	bool *held;		/* a forward: recipients waiting for consent */
+	struct original_info orig;	/* a forward: its original */
+	Enlace__ConsentDecision *decision;	/* a consent decision, opened */
+	/* a new submission: its SUBMITTED entry and when it was stored */
+	uint8_t *submitted;
+	size_t submitted_len;
+	uint64_t submitted_index;
+	int64_t submitted_at;
+};
+
+struct fetch_state {		/* delivery.c */
+	void (*drop)(struct work *w);
+	int64_t deadline;	/* reply empty after this (ms) */
+	size_t max_fetch;
+	ENL_VEC(struct env_ref) found;
+	bool parked, dirty;
+	struct work *next_parked;
+};
+
+struct receipt_state {		/* receipt.c */
+	void (*drop)(struct work *w);
+	/* a receipt gathered on the writer, to be signed with its round's
+	 * others (next_receipt) and sent by nng */
+	struct receipt_job *rj;
+	struct work *next_receipt;
+	uint8_t *rbody;		/* ReceiptBody bytes, signed in the batch... */
+	size_t rbody_len;
+	uint8_t rsig[64];	/* ...with this signature, */
+	struct enl_batch_proof rproof;	/* ... at this place */
+	int rrc;		/* or why there is no receipt */
+};
+
+struct checkpoint_state {	/* checkpoint.c */
+	void (*drop)(struct work *w);
+	char *cosigs;		/* a cosignature received: the lines for its size */
+};
+
 struct work {
+	/* the head, common to every request */
 	struct job job;		/* first: the writer hands it back */
 	struct server *srv;
 	nng_aio *aio;
@@ -63,49 +120,14 @@ struct work {
 	uint64_t counter;
 	enum op op;
 	char agency[ENL_ID_MAX + 1];
-	/* the request being handled */
 	Enlace__Request *req;	/* its large values lent from frame (enl_pb_unpack_lending) */
 	nng_msg *frame;
-	struct enl_header *hdr;
-	uint8_t hash[ENL_HASH_LEN];
-	const uint8_t *env;	/* points into req */
-	size_t env_len;
-	bool idempotent;
-	int64_t deadline;	/* fetch: reply empty after this (ms) */
-	size_t max_fetch;
-	struct env_ref *found;
-	size_t n_found, cap_found;
-	bool parked, dirty;
-	struct work *next_parked;
-	/* a refused submission, recorded in the log before the answer */
-	int refused_rc;
-	char refused_why[256];
-	bool hdr_ok;
-	/* a cosignature received: the lines for its size, after the commit */
-	char *cosigs;
-	/* a receipt gathered on the writer, to be signed with its round's
-	 * others (next_receipt) and sent by nng */
-	struct receipt_job *rj;
-	struct work *next_receipt;
-	uint8_t *rbody;		/* ReceiptBody bytes, signed in the batch... */
-	size_t rbody_len;
-	uint8_t rsig[64];	/* ...with this signature, */
-	struct enl_batch_proof rproof;	/* ... at this place */
-	int rrc;		/* or why there is no receipt */
 	enum { REPLY_NONE, REPLY_RECEIPT, REPLY_RECEIPT_BATCH, REPLY_FETCH } replying;
-	/* the policy's decision for each recipient of a submission */
-	struct policy_decision *decisions;
-	bool *held;		/* a forward: recipients waiting for consent */
-	struct original_info orig;	/* a forward: its original */
-	Enlace__ConsentDecision *decision;	/* a consent decision, opened */
-	/* a policy to put in force once its POLICY_LOADED entry is durable */
-	struct policy_ref *new_policy;
-	char policy_note[300];
-	/* a new submission: its SUBMITTED entry and when it was stored */
-	uint8_t *submitted;
-	size_t submitted_len;
-	uint64_t submitted_index;
-	int64_t submitted_at;
+	/* the parts */
+	struct submit_state sub;
+	struct fetch_state fetch;
+	struct receipt_state rcpt;
+	struct checkpoint_state ckpt;
 };
 
 struct peers;
@@ -195,32 +217,37 @@ void peers_doom(struct peers *ps, uint32_t pipe, int64_t now_ms);
  * deadline that asked nothing, and the doomed whose answers are out. */
 size_t peers_overdue(struct peers *ps, int64_t now_ms, uint32_t *out, size_t cap);
 
-/* server.c */
-const struct dir_state *dir_now(struct server *srv);
+/* an answer queued behind one the peer does not read (an honest agent has
+ * one request at a time) */
+/* An answer queued behind one the peer does not read (an honest agent has
+ * one request at a time) closes the connection after this. */
+#define SEND_TIMEOUT_MS 5000
+
+/*
+ * The broker's modules, each using only those listed before it:
+ *
+ *   inforce.c       what is in force (directory, policy, sessions), the clock
+ *   auditlog.c      one entry of the audit log; the log's part of a commit
+ *   reply.c         a request's answer, and its state freed
+ *   receipt.c       receipts, gathered and signed a round at a time
+ *   updates.c       a newer directory or policy, on the record then in force
+ *   housekeeping.c  the once-a-second sweeps of a writer round
+ *   delivery.c      FETCH, ACK, REJECT, RECEIPTS
+ *   submit.c        SUBMIT (and the consent of forwards)
+ *   checkpoint.c    CHECKPOINT, DIRECTORY
+ *   round.c         the writer round's hooks
+ *   server.c        the nng side: connections, sessions, the dispatch table
+ */
+
+/* inforce.c */
 int64_t now_ms(void);
+const struct dir_state *dir_now(struct server *srv);
+void dir_state_free(struct dir_state *d);
 struct policy_ref *policy_get(struct server *srv);
 void policy_put(struct server *srv, struct policy_ref *r);
-void respond(struct work *w, Enlace__Response *resp);
-int respond_filled(struct work *w, size_t plen,
-		   int (*fill)(void *arg, uint8_t *plain, size_t plen), void *arg);
-void env_ref_free(struct env_ref *f);
-void respond_status(struct work *w, int status, const char *reason);
-void work_cb(void *arg);
-void work_recv(struct work *w);
-void work_reset(struct work *w);
-
-/* receipt.c */
-int receipt_gather_log(struct server *srv, struct receipt_job *rj);
-void defer_reply(struct work *w, int kind);
-void receipt_batch_send(struct work *first);
-void receipt_drop(struct work *w);
-void receipt_job_free(struct receipt_job *rj);
-void receipt_send(struct work *w);
-void receipts_drop(struct work *first);
-void receipts_flush(struct server *srv);
-void respond_fresh_receipt(struct work *w);
-void respond_receipt(struct work *w, const uint8_t id[ENL_MSG_ID_LEN]);
-void respond_receipt_job(struct work *w, struct receipt_job *rj);
+/* Takes a reference to the live session of a pipe, or NULL. */
+struct sess *sess_get(struct server *srv, uint32_t pipe);
+void sess_put(struct server *srv, struct sess *s);
 
 /* auditlog.c: one entry of the audit log (the writer thread only) */
 struct audit {
@@ -238,23 +265,63 @@ int log_commit(void *arg);
 void log_abort(void *arg);
 void log_sign(void *arg);
 
-/* submit.c */
-int consents_sweep(struct server *srv, struct store *st, int64_t now);
-int handle_submit(struct work *w);
-void expiry_watch(struct server *srv, int64_t now);
+/* reply.c: every answer goes out here, sealed to the request's session
+ * (after a durable commit where the request wrote); work_reset frees the
+ * request's state (each part through its own hook) */
+void respond(struct work *w, Enlace__Response *resp);
+int respond_filled(struct work *w, size_t plen,
+		   int (*fill)(void *arg, uint8_t *plain, size_t plen), void *arg);
+void respond_status(struct work *w, int status, const char *reason);
+/* An unsealed answer: a refusal of a frame or handshake, or a Welcome. */
+void refuse(struct work *w, int err, const char *reason);
+void send_bytes(struct work *w, uint8_t *frame, size_t len);
+void env_ref_free(struct env_ref *f);
+void work_reset(struct work *w);
+void work_recv(struct work *w);
+
+/* receipt.c */
+int receipt_gather_log(struct server *srv, struct receipt_job *rj);
+void defer_reply(struct work *w, int kind);
+void receipt_batch_send(struct work *first);
+void receipt_job_free(struct receipt_job *rj);
+void receipt_send(struct work *w);
+void receipts_drop(struct work *first);
+void receipts_flush(struct server *srv);
+void respond_fresh_receipt(struct work *w);
+void respond_receipt(struct work *w, const uint8_t id[ENL_MSG_ID_LEN]);
+void respond_receipt_job(struct work *w, struct receipt_job *rj);
+
+/* housekeeping.c: the sweeps, at most once a second each (writer thread) */
+int housekeeping_run(struct server *srv, struct store *st, int64_t now);
+/* A delivery whose message expired before it was fetched: EXPIRED, in
+ * the store and the log. ENL_E_EXISTS if it was fetched before. */
+int expire_delivery(struct server *srv, struct store *st, const uint8_t id[ENL_MSG_ID_LEN],
+		    const char *agency, int64_t expires_at, int64_t now);
 
 /* delivery.c */
-int fetch_prepare(void *arg, struct store *st, int64_t now);
 int handle_ack(struct work *w);
 int handle_fetch(struct work *w);
 int handle_receipts(struct work *w);
 int handle_reject(struct work *w);
-void fetch_complete(void *arg, int rc);
+/* The parked fetches, inside a round's transaction; rc is the error of
+ * what the round did before (then they are answered with it). */
+int fetch_prepare(struct server *srv, struct store *st, int64_t now, int rc);
+void fetch_complete(struct server *srv, int rc);
 void fetch_reply(struct work *w);
+/* New envelopes for the recipients of h: their parked fetches look again. */
 void mark_parked_dirty(struct server *srv, const struct enl_header *h);
+
+/* submit.c */
+int handle_submit(struct work *w);
 
 /* checkpoint.c */
 int handle_checkpoint(struct work *w);
 int handle_directory(struct work *w);
+
+/* round.c */
+void round_install(struct server *srv);
+
+/* server.c */
+void work_cb(void *arg);
 
 #endif

@@ -1,13 +1,19 @@
 /*
- * SUBMIT: an envelope verified, decided by the policy, stored with one
- * delivery per recipient; forwards, consent requests and decisions.
+ * SUBMIT: a message checked against the directory and the policy, a
+ * forward against its originator's consent, stored and logged in one
+ * transaction, and receipted.
  */
+#include <arpa/inet.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
 #include <sodium.h>
 
 #include "server_int.h"
@@ -55,7 +61,7 @@ refused_tally(struct server *srv, const char *agency, size_t len)
 static int
 forward_check(struct work *w, struct store *st, char *why, size_t cap)
 {
-	const struct enl_header *h = w->hdr;
+	const struct enl_header *h = w->sub.hdr;
 	struct original_info o;
 	const struct enl_card *me;
 	int rc;
@@ -76,7 +82,7 @@ forward_check(struct work *w, struct store *st, char *why, size_t cap)
 	}
 	if (rc != ENL_OK)
 		return rc;
-	w->orig = o;
+	w->sub.orig = o;
 	if (o.forwarder_state == 0 || o.forwarder_state == DS_REJECTED ||
 	    o.forwarder_state == DS_HELD)
 		snprintf(why, cap, "%s never received the original, so cannot forward it", h->sender);
@@ -106,11 +112,11 @@ forward_check(struct work *w, struct store *st, char *why, size_t cap)
 	}
 	if (why[0] != '\0')
 		return ENL_E_PERMISSION;
-	if ((w->held = calloc(h->n_recipients, sizeof(*w->held))) == NULL)
+	if ((w->sub.held = calloc(h->n_recipients, sizeof(*w->sub.held))) == NULL)
 		return ENL_E_NOMEM;
 	me = enl_directory_find(w->dir->dir, h->sender);
 	for (size_t i = 0; i < h->n_recipients; i++) {
-		struct policy_decision *d = &w->decisions[i];
+		struct policy_decision *d = &w->sub.decisions[i];
 		const struct enl_card *c = enl_directory_find(w->dir->dir, h->recipients[i]);
 		if (!d->allow)
 			continue;
@@ -120,7 +126,7 @@ forward_check(struct work *w, struct store *st, char *why, size_t cap)
 			snprintf(d->rule, sizeof(d->rule), "tlp-amber-stays-home");
 			continue;
 		}
-		w->held[i] = o.handling.onward == ENL_ONWARD_CONSENT;
+		w->sub.held[i] = o.handling.onward == ENL_ONWARD_CONSENT;
 	}
 	return ENL_OK;
 }
@@ -165,12 +171,12 @@ consent_request(struct work *w, struct store *st, int64_t now, const char *recip
 		return rc;
 	memset(&c, 0, sizeof(c));
 	randombytes_buf(c.request_id, sizeof(c.request_id));
-	memcpy(c.forward_id, w->hdr->message_id, ENL_MSG_ID_LEN);
-	memcpy(c.original_id, w->orig.id, ENL_MSG_ID_LEN);	/* the innermost */
-	memcpy(c.original_hash, w->orig.hash, ENL_HASH_LEN);
+	memcpy(c.forward_id, w->sub.hdr->message_id, ENL_MSG_ID_LEN);
+	memcpy(c.original_id, w->sub.orig.id, ENL_MSG_ID_LEN);	/* the innermost */
+	memcpy(c.original_hash, w->sub.orig.hash, ENL_HASH_LEN);
 	snprintf(c.recipient, sizeof(c.recipient), "%s", recipient);
-	snprintf(c.originator, sizeof(c.originator), "%s", w->orig.sender);
-	snprintf(c.forwarder, sizeof(c.forwarder), "%s", w->hdr->sender);
+	snprintf(c.originator, sizeof(c.originator), "%s", w->sub.orig.sender);
+	snprintf(c.forwarder, sizeof(c.forwarder), "%s", w->sub.hdr->sender);
 	c.expires_at = now + (int64_t)(srv->p.cfg->consent_ttl_ms / 1000);
 	c.state = CONSENT_PENDING;
 	cr.request_id.data = c.request_id;
@@ -209,7 +215,7 @@ consent_request(struct work *w, struct store *st, int64_t now, const char *recip
 	h->handling.tlp = ENL_TLP_AMBER;
 	h->handling.onward = ENL_ONWARD_NEVER;
 	h->handling.evidential = ENL_EVID_INTELLIGENCE_ONLY;
-	snprintf(h->case_ref, sizeof(h->case_ref), "%s", w->hdr->case_ref);
+	snprintf(h->case_ref, sizeof(h->case_ref), "%s", w->sub.hdr->case_ref);
 	rc = enl_envelope_seal(srv->p.me, &dir_now(srv)->kr, &lim, h, &p, now, &env, &len);
 	if (rc != ENL_OK)
 		goto out;
@@ -228,7 +234,7 @@ consent_request(struct work *w, struct store *st, int64_t now, const char *recip
 			 c.originator, when);
 		a.event = ENLACE__AUDIT_EVENT__CONSENT_REQUESTED;
 		a.id = c.forward_id;
-		a.hash = w->hash;
+		a.hash = w->sub.hash;
 		a.sender = c.forwarder;
 		a.recipient = c.recipient;
 		a.reason = why;
@@ -257,7 +263,7 @@ static int
 consent_check(struct work *w, struct store *st, int64_t now, struct consent *c, char *why,
 	      size_t cap)
 {
-	const Enlace__ConsentDecision *d = w->decision;
+	const Enlace__ConsentDecision *d = w->sub.decision;
 	int rc = st->ops->consent_get(st->db, d->request_id.data, c);
 
 	if (rc == ENL_E_NOT_FOUND) {
@@ -289,7 +295,7 @@ consent_check(struct work *w, struct store *st, int64_t now, struct consent *c, 
 static int
 consent_apply(struct work *w, struct store *st, int64_t now, const struct consent *c)
 {
-	const Enlace__ConsentDecision *d = w->decision;
+	const Enlace__ConsentDecision *d = w->sub.decision;
 	char why[400], logged[100];
 	int rc;
 	/* the log, which every member reads, has the decision and its hash
@@ -297,7 +303,7 @@ consent_apply(struct work *w, struct store *st, int64_t now, const struct consen
 	 * to the forwarder, in its receipt */
 	struct audit a = {d->grant ? ENLACE__AUDIT_EVENT__CONSENT_GRANTED
 				   : ENLACE__AUDIT_EVENT__CONSENT_DENIED,
-			  c->forward_id, w->hash, NULL, c->originator, c->recipient, logged, 0,
+			  c->forward_id, w->sub.hash, NULL, c->originator, c->recipient, logged, 0,
 			  NULL, NULL, c->original_id};
 
 	snprintf(why, sizeof(why), "%s by %s%s%s", d->grant ? "consent granted" : "consent denied",
@@ -325,60 +331,13 @@ consent_apply(struct work *w, struct store *st, int64_t now, const struct consen
 	return ENL_OK;
 }
 
-/* The directory expires: said in the log a week before, every hour, and
- * once it has. The broker goes on with it (refusing every agency for a
- * late authority would stop all exchange); the operator puts a newer one
- * in force with SIGHUP. On the writer. */
-void
-expiry_watch(struct server *srv, int64_t now)
-{
-	char what[160];
-
-	if (now < srv->expiry_said + 3600 ||
-	    !enl_directory_expiry_say(dir_now(srv)->dir, now, what, sizeof(what)))
-		return;
-	srv->expiry_said = now;
-	blog("directory %s: put the authority's newer one in force (SIGHUP)", what);
-}
-
-/* Requests nobody answered in time: their forwards are refused. */
-int
-consents_sweep(struct server *srv, struct store *st, int64_t now)
-{
-	struct consent c[32];
-	size_t n = 0;
-	int rc;
-
-	if (now < srv->consents_swept + 1)
-		return ENL_OK;
-	srv->consents_swept = now;
-	if ((rc = st->ops->consents_expired(st->db, now, c, 32, &n)) != ENL_OK)
-		return rc;
-	for (size_t i = 0; rc == ENL_OK && i < n; i++) {
-		const char *why = "consent request expired unanswered";
-		struct audit a = {ENLACE__AUDIT_EVENT__CONSENT_EXPIRED, c[i].forward_id, NULL,
-				  NULL, c[i].originator, c[i].recipient, why, 0, NULL, NULL,
-				  c[i].original_id};
-		if ((rc = st->ops->consent_set(st->db, c[i].request_id, CONSENT_EXPIRED_S)) != ENL_OK)
-			break;
-		rc = st->ops->mark(st->db, c[i].forward_id, c[i].recipient, DS_REJECTED, now,
-				   NULL, 0, why);
-		if (rc == ENL_OK || rc == ENL_E_EXISTS || rc == ENL_E_NOT_FOUND)
-			rc = audit(srv, &a, now, NULL);
-		if (rc == ENL_OK)
-			blog("consent request of %s expired: the forward to %s is refused",
-			     c[i].originator, c[i].recipient);
-	}
-	return rc;
-}
-
 /* A submission the writer refuses (its consent or its forward): on the
  * record, with why. */
 static int
 submit_rejected(struct work *w, int64_t now)
 {
-	struct audit a = {ENLACE__AUDIT_EVENT__AUDIT_REJECTED, w->hdr->message_id, w->hash,
-			  NULL, w->agency, NULL, w->refused_why, 0, NULL, NULL, NULL};
+	struct audit a = {ENLACE__AUDIT_EVENT__AUDIT_REJECTED, w->sub.hdr->message_id, w->sub.hash,
+			  NULL, w->agency, NULL, w->sub.refused_why, 0, NULL, NULL, NULL};
 	int rc = audit(w->srv, &a, now, NULL);
 
 	return rc != ENL_OK ? rc : ENL_E_PERMISSION;
@@ -389,55 +348,55 @@ submit_write(struct job *j, struct store *st, int64_t now)
 {
 	struct work *w = (struct work *)j;
 	struct stored_message m;
-	int rc = st->ops->message_get(st->db, w->hdr->message_id, &m);
+	int rc = st->ops->message_get(st->db, w->sub.hdr->message_id, &m);
 
 	if (rc == ENL_OK) {
 		/* A retry of the same envelope gets the first receipt. */
-		if (sodium_memcmp(m.hash, w->hash, ENL_HASH_LEN) != 0) {
-			struct audit a = {ENLACE__AUDIT_EVENT__AUDIT_REJECTED, w->hdr->message_id,
-					  w->hash, NULL, w->agency, NULL,
+		if (sodium_memcmp(m.hash, w->sub.hash, ENL_HASH_LEN) != 0) {
+			struct audit a = {ENLACE__AUDIT_EVENT__AUDIT_REJECTED, w->sub.hdr->message_id,
+					  w->sub.hash, NULL, w->agency, NULL,
 					  "message id already used for another envelope", 0, NULL, NULL, NULL};
 			return (rc = audit(w->srv, &a, now, NULL)) != ENL_OK ? rc : ENL_E_EXISTS;
 		}
-		w->idempotent = true;
+		w->sub.idempotent = true;
 		return ENL_OK;
 	}
 	if (rc != ENL_E_NOT_FOUND)
 		return rc;
 	struct consent cons;
-	if (w->decision != NULL) {
-		rc = consent_check(w, st, now, &cons, w->refused_why, sizeof(w->refused_why));
+	if (w->sub.decision != NULL) {
+		rc = consent_check(w, st, now, &cons, w->sub.refused_why, sizeof(w->sub.refused_why));
 		if (rc == ENL_E_PERMISSION)
 			return submit_rejected(w, now);
 		if (rc != ENL_OK)
 			return rc;
 	}
-	if (w->hdr->type == ENL_MSG_FORWARD || w->hdr->has_forward_of) {
-		rc = forward_check(w, st, w->refused_why, sizeof(w->refused_why));
+	if (w->sub.hdr->type == ENL_MSG_FORWARD || w->sub.hdr->has_forward_of) {
+		rc = forward_check(w, st, w->sub.refused_why, sizeof(w->sub.refused_why));
 		if (rc == ENL_E_PERMISSION)
 			return submit_rejected(w, now);
 		if (rc != ENL_OK)
 			return rc;
 	}
 	{
-		struct audit a = {ENLACE__AUDIT_EVENT__SUBMITTED, w->hdr->message_id, w->hash, NULL,
-				  w->hdr->sender, NULL, NULL, 0, &w->submitted, &w->submitted_len,
+		struct audit a = {ENLACE__AUDIT_EVENT__SUBMITTED, w->sub.hdr->message_id, w->sub.hash, NULL,
+				  w->sub.hdr->sender, NULL, NULL, 0, &w->sub.submitted, &w->sub.submitted_len,
 				  /* a forward's entries name its innermost original, so
 				   * that the original's trail shows every hop */
-				  w->hdr->has_forward_of ? w->orig.id : NULL};
+				  w->sub.hdr->has_forward_of ? w->sub.orig.id : NULL};
 		uint64_t index = 0;
 		if ((rc = audit(w->srv, &a, now, &index)) != ENL_OK)
 			return rc;
-		w->submitted_index = index;
-		w->submitted_at = now;
+		w->sub.submitted_index = index;
+		w->sub.submitted_at = now;
 		a.keep = NULL;
-		struct delivery_init *d = calloc(w->hdr->n_recipients, sizeof(*d));
-		char (*why)[POLICY_NAME_MAX + 80] = calloc(w->hdr->n_recipients, sizeof(*why));
+		struct delivery_init *d = calloc(w->sub.hdr->n_recipients, sizeof(*d));
+		char (*why)[POLICY_NAME_MAX + 80] = calloc(w->sub.hdr->n_recipients, sizeof(*why));
 		rc = d == NULL || why == NULL ? ENL_E_NOMEM : ENL_OK;
 		/* each recipient as the policy decided, the rule on the record */
-		for (size_t i = 0; rc == ENL_OK && i < w->hdr->n_recipients; i++) {
-			const struct policy_decision *pd = &w->decisions[i];
-			bool held = w->held != NULL && w->held[i];
+		for (size_t i = 0; rc == ENL_OK && i < w->sub.hdr->n_recipients; i++) {
+			const struct policy_decision *pd = &w->sub.decisions[i];
+			bool held = w->sub.held != NULL && w->sub.held[i];
 			if (held)
 				snprintf(why[i], sizeof(why[i]), "held for the originator's consent "
 					 "(policy rule %s allows)", pd->rule);
@@ -447,11 +406,11 @@ submit_write(struct job *j, struct store *st, int64_t now)
 			a.event = held ? ENLACE__AUDIT_EVENT__HELD_FOR_CONSENT
 				  : pd->allow ? ENLACE__AUDIT_EVENT__AUDIT_QUEUED
 					      : ENLACE__AUDIT_EVENT__AUDIT_REJECTED;
-			a.recipient = w->hdr->recipients[i];
+			a.recipient = w->sub.hdr->recipients[i];
 			a.reason = why[i];
 			d[i].state = held ? DS_HELD : pd->allow ? DS_QUEUED : DS_REJECTED;
 			d[i].reason = pd->allow && !held ? NULL : why[i];
-			if (w->decision != NULL && pd->allow)
+			if (w->sub.decision != NULL && pd->allow)
 				d[i].state = DS_ACKED;	/* the broker took it in itself */
 			rc = audit(w->srv, &a, now, NULL);
 		}
@@ -459,23 +418,23 @@ submit_write(struct job *j, struct store *st, int64_t now)
 		 * retry is answered from the log), so they are not kept, and
 		 * one agency cannot fill the broker's disk with them */
 		bool deliverable = false;
-		for (size_t i = 0; rc == ENL_OK && i < w->hdr->n_recipients; i++)
+		for (size_t i = 0; rc == ENL_OK && i < w->sub.hdr->n_recipients; i++)
 			deliverable |= d[i].state != DS_REJECTED;
 		if (rc == ENL_OK && !deliverable)
-			refused_tally(w->srv, w->hdr->sender, w->env_len);
+			refused_tally(w->srv, w->sub.hdr->sender, w->sub.env_len);
 		if (rc == ENL_OK)
-			rc = st->ops->message_put(st->db, w->hdr, w->hash, now,
-						  deliverable ? w->env : NULL,
-						  deliverable ? w->env_len : 0, index, d,
-						  w->hdr->has_forward_of ? w->orig.id : NULL);
+			rc = st->ops->message_put(st->db, w->sub.hdr, w->sub.hash, now,
+						  deliverable ? w->sub.env : NULL,
+						  deliverable ? w->sub.env_len : 0, index, d,
+						  w->sub.hdr->has_forward_of ? w->sub.orig.id : NULL);
 		/* the recipients' waiting fetches take it in this same round
 		 * (after the jobs, in its transaction), answered after its commit */
 		if (rc == ENL_OK)
-			mark_parked_dirty(w->srv, w->hdr);
-		for (size_t i = 0; rc == ENL_OK && w->held != NULL && i < w->hdr->n_recipients; i++)
-			if (w->held[i])
-				rc = consent_request(w, st, now, w->hdr->recipients[i]);
-		if (rc == ENL_OK && w->decision != NULL)
+			mark_parked_dirty(w->srv, w->sub.hdr);
+		for (size_t i = 0; rc == ENL_OK && w->sub.held != NULL && i < w->sub.hdr->n_recipients; i++)
+			if (w->sub.held[i])
+				rc = consent_request(w, st, now, w->sub.hdr->recipients[i]);
+		if (rc == ENL_OK && w->sub.decision != NULL)
 			rc = consent_apply(w, st, now, &cons);
 		free(d);
 		free(why);
@@ -496,7 +455,7 @@ submit_done(struct job *j, int rc)
 		return;
 	}
 	if (rc == ENL_E_PERMISSION) {
-		respond_status(w, rc, w->refused_why);
+		respond_status(w, rc, w->sub.refused_why);
 		return;
 	}
 	if (rc != ENL_OK) {
@@ -506,11 +465,11 @@ submit_done(struct job *j, int rc)
 		respond_status(w, rc, why);
 		return;
 	}
-	if (!w->idempotent) {
+	if (!w->sub.idempotent) {
 		respond_fresh_receipt(w);
 		return;
 	}
-	memcpy(id, w->hdr->message_id, sizeof(id));
+	memcpy(id, w->sub.hdr->message_id, sizeof(id));
 	respond_receipt(w, id);
 }
 
@@ -520,8 +479,8 @@ static int
 rejected_write(struct job *j, struct store *st, int64_t now)
 {
 	struct work *w = (struct work *)j;
-	struct audit a = {ENLACE__AUDIT_EVENT__AUDIT_REJECTED, w->hdr_ok ? w->hdr->message_id : NULL,
-			  w->hash, NULL, w->agency, NULL, w->refused_why, 0, NULL, NULL, NULL};
+	struct audit a = {ENLACE__AUDIT_EVENT__AUDIT_REJECTED, w->sub.hdr_ok ? w->sub.hdr->message_id : NULL,
+			  w->sub.hash, NULL, w->agency, NULL, w->sub.refused_why, 0, NULL, NULL, NULL};
 
 	(void)st;
 	return audit(w->srv, &a, now, NULL);
@@ -535,7 +494,7 @@ rejected_done(struct job *j, int rc)
 	if (rc != ENL_OK)
 		blog("audit log: a refusal of %s could not be recorded: %s", w->agency,
 		     enl_strerror(rc));
-	respond_status(w, w->refused_rc, w->refused_why);
+	respond_status(w, w->sub.refused_rc, w->sub.refused_why);
 }
 
 static int
@@ -543,11 +502,11 @@ submit_refuse(struct work *w, int rc, const char *why)
 {
 	const Enlace__SubmitReq *s = w->req->submit;
 
-	if (!w->hdr_ok)
-		crypto_generichash(w->hash, ENL_HASH_LEN, s->envelope.data, s->envelope.len,
+	if (!w->sub.hdr_ok)
+		crypto_generichash(w->sub.hash, ENL_HASH_LEN, s->envelope.data, s->envelope.len,
 				   NULL, 0);
-	w->refused_rc = rc;
-	snprintf(w->refused_why, sizeof(w->refused_why), "%s", why ? why : enl_strerror(rc));
+	w->sub.refused_rc = rc;
+	snprintf(w->sub.refused_why, sizeof(w->sub.refused_why), "%s", why ? why : enl_strerror(rc));
 	w->job.write = rejected_write;
 	w->job.done = rejected_done;
 	writer_submit(w->srv->p.writer, &w->job);
@@ -558,11 +517,11 @@ submit_refuse(struct work *w, int rc, const char *why)
 static int
 decide(struct work *w)
 {
-	const struct enl_header *h = w->hdr;
+	const struct enl_header *h = w->sub.hdr;
 	struct policy_query q;
 	struct policy_ref *pr;
 
-	if ((w->decisions = calloc(h->n_recipients, sizeof(*w->decisions))) == NULL)
+	if ((w->sub.decisions = calloc(h->n_recipients, sizeof(*w->sub.decisions))) == NULL)
 		return ENL_E_NOMEM;
 	memset(&q, 0, sizeof(q));
 	policy_query_from(&q, enl_directory_find(w->dir->dir, h->sender));
@@ -574,13 +533,13 @@ decide(struct work *w)
 	for (size_t i = 0; i < h->n_recipients; i++) {
 		if (strcmp(h->recipients[i], enl_identity_id(w->srv->p.me)) == 0) {
 			/* the broker itself: a consent decision, nothing else */
-			w->decisions[i].allow = h->type == ENL_MSG_CONSENT_DECISION;
-			snprintf(w->decisions[i].rule, sizeof(w->decisions[i].rule),
+			w->sub.decisions[i].allow = h->type == ENL_MSG_CONSENT_DECISION;
+			snprintf(w->sub.decisions[i].rule, sizeof(w->sub.decisions[i].rule),
 				 "consent-decision-to-the-broker");
 			continue;
 		}
 		policy_query_to(&q, enl_directory_find(w->dir->dir, h->recipients[i]));
-		policy_decide(pr->p, &q, &w->decisions[i]);
+		policy_decide(pr->p, &q, &w->sub.decisions[i]);
 	}
 	policy_put(w->srv, pr);
 	return ENL_OK;
@@ -601,8 +560,8 @@ decision_open(struct work *w, char *why, size_t cap)
 	Enlace__ConsentDecision *d = NULL;
 	int rc;
 
-	if (w->hdr->n_recipients != 1 ||
-	    strcmp(w->hdr->recipients[0], enl_identity_id(w->srv->p.me)) != 0) {
+	if (w->sub.hdr->n_recipients != 1 ||
+	    strcmp(w->sub.hdr->recipients[0], enl_identity_id(w->srv->p.me)) != 0) {
 		snprintf(why, cap, "a consent decision goes to the broker, and to it alone");
 		return ENL_E_PERMISSION;
 	}
@@ -631,8 +590,23 @@ decision_open(struct work *w, char *why, size_t cap)
 		snprintf(why, cap, "not a consent decision: %s", enl_strerror(rc));
 		return rc == ENL_E_NOMEM ? rc : ENL_E_MALFORMED;
 	}
-	w->decision = d;
+	w->sub.decision = d;
 	return ENL_OK;
+}
+
+/* What a submission holds, freed with its request. */
+static void
+submit_drop(struct work *w)
+{
+	struct submit_state *s = &w->sub;
+
+	free(s->hdr);
+	free(s->submitted);
+	free(s->decisions);
+	free(s->held);
+	if (s->decision != NULL)
+		protobuf_c_message_free_unpacked(&s->decision->base, NULL);
+	memset(s, 0, sizeof(*s));
 }
 
 int
@@ -643,16 +617,17 @@ handle_submit(struct work *w)
 	char why[256];
 	int rc;
 
+	w->sub.drop = submit_drop;
 	if ((h = malloc(sizeof(*h))) == NULL)
 		return ENL_E_NOMEM;
-	w->hdr = h;
+	w->sub.hdr = h;
 	rc = enl_envelope_verify(s->envelope.data, s->envelope.len, &w->dir->kr,
-				 &w->srv->lim, (int64_t)time(NULL), h, w->hash);
+				 &w->srv->lim, (int64_t)time(NULL), h, w->sub.hash);
 	if (rc == ENL_E_NOMEM)
 		return rc;
 	if (rc != ENL_OK)
 		return submit_refuse(w, rc, NULL);
-	w->hdr_ok = true;
+	w->sub.hdr_ok = true;
 	if (strcmp(h->sender, w->agency) != 0) {
 		blog("refused SUBMIT from %s: envelope claims sender %s", w->agency, h->sender);
 		return submit_refuse(w, ENL_E_INVAL,
@@ -674,8 +649,8 @@ handle_submit(struct work *w)
 		return rc == ENL_E_NOMEM ? rc : submit_refuse(w, rc, why);
 	if ((rc = decide(w)) != ENL_OK)
 		return rc;
-	w->env = s->envelope.data;
-	w->env_len = s->envelope.len;
+	w->sub.env = s->envelope.data;
+	w->sub.env_len = s->envelope.len;
 	w->job.write = submit_write;
 	w->job.done = submit_done;
 	writer_submit(w->srv->p.writer, &w->job);
