@@ -34,45 +34,6 @@
 #include "enlace/tlog.h"
 #include "enlace/wire.h"
 
-/* The request's attachments are no longer needed (they are sealed): their
- * bytes go now, not after the answer, when the message's frame is made. */
-void
-ctl_release(struct ctl *c)
-{
-	enl_pb_unlend(&c->req->base, c->buf, c->len);
-	free(c->buf);
-	c->buf = NULL;
-}
-
-void
-ctl_reply(struct ctl *c, Enlace__CtlResponse *r)
-{
-	if (control_write_message(c->fd, &r->base) != ENL_OK)
-		alog("control: reply not sent: %s", strerror(errno));
-}
-
-void
-ctl_error(struct ctl *c, int status, const char *reason)
-{
-	Enlace__CtlResponse r = ENLACE__CTL_RESPONSE__INIT;
-
-	r.status = status;
-	r.reason = (char *)reason;
-	ctl_reply(c, &r);
-}
-
-/* The request in hand lets the others run while it waits (on the broker,
- * or for a receipt): from here on it touches only what the agent's locks
- * guard. */
-void
-ctl_unserialize(struct ctl *c)
-{
-	if (c->serial) {
-		c->serial = false;
-		pthread_mutex_unlock(&c->a->ctl_mu);
-	}
-}
-
 static void
 ctl_dispatch(struct ctl *c, const Enlace__CtlRequest *req)
 {

@@ -34,51 +34,6 @@
 #include "enlace/tlog.h"
 #include "enlace/wire.h"
 
-/* Why the broker refused message `hex` (failed/HEX.reason). */
-void
-refused_reason(struct agent *a, const char *hex, char *out, size_t cap)
-{
-	char path[2048];
-	uint8_t *buf = NULL;
-	size_t len = 0;
-
-	snprintf(path, sizeof(path), "%s/failed/%s.reason", a->cfg.spool, hex);
-	if (enl_file_read(path, 4096, &buf, &len) == ENL_OK) {
-		snprintf(out, cap, "refused by the broker: %.*s", (int)strcspn((char *)buf, "\n"),
-			 (const char *)buf);
-		free(buf);
-	} else {
-		snprintf(out, cap, "refused by the broker");
-	}
-}
-
-int
-wait_receipt(struct agent *a, const char *hex, int timeout_s)
-{
-	char path[2048];
-	struct stat st;
-	time_t end = time(NULL) + timeout_s;
-	int found = 0;
-
-	char failed[2048];
-
-	snprintf(path, sizeof(path), "%s/sent/%s.receipt", a->cfg.spool, hex);
-	snprintf(failed, sizeof(failed), "%s/failed/%s.env", a->cfg.spool, hex);
-	pthread_mutex_lock(&a->mu);
-	while (!(found = stat(path, &st) == 0) && time(NULL) < end && !a->stopping) {
-		if (stat(failed, &st) == 0) {
-			pthread_mutex_unlock(&a->mu);
-			return 1;	/* refused by the broker */
-		}
-		struct timespec until;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += 1;
-		pthread_cond_timedwait(&a->cv, &a->mu, &until);
-	}
-	pthread_mutex_unlock(&a->mu);
-	return found ? 0 : -1;
-}
-
 /*
  * A forward of a message of the inbox: the original signed envelope and
  * its content key go with it, under the original's handling exactly (a
@@ -154,34 +109,6 @@ forward_prepare(struct ctl *c, const Enlace__CtlSend *s, struct enl_header *h,
 	p->original_len = *orig_len;
 	p->original_key = (*om)->content_key;
 	return ENL_OK;
-}
-
-/*
- * Puts an envelope in the outbox (durably, never over another). Its
- * file's time orders the outbox (outbox_list): strictly after every one
- * before it, to the nanosecond, even within one tick of the file
- * system's clock, and even if the clock stepped back.
- */
-int
-outbox_put(struct agent *a, const char *hex, const uint8_t *env, size_t len)
-{
-	char path[2048];
-	struct timespec at;
-
-	clock_gettime(CLOCK_REALTIME, &at);
-	pthread_mutex_lock(&a->mu);
-	if (at.tv_sec < a->last_queued.tv_sec ||
-	    (at.tv_sec == a->last_queued.tv_sec && at.tv_nsec <= a->last_queued.tv_nsec)) {
-		at = a->last_queued;
-		if (++at.tv_nsec == 1000000000L) {
-			at.tv_sec++;
-			at.tv_nsec = 0;
-		}
-	}
-	a->last_queued = at;
-	pthread_mutex_unlock(&a->mu);
-	snprintf(path, sizeof(path), "%s/outbox/%s.env", a->cfg.spool, hex);
-	return enl_file_write_at(path, env, len, 0600, false, &at);
 }
 
 void
