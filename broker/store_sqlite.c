@@ -1,15 +1,17 @@
 /*
- * The broker's store in SQLite: WAL mode, one connection owned by the
- * writer thread.
+ * The broker's store on SQLite (store_ops): transactions made durable
+ * before they are acknowledged, checkpoints of the WAL on a thread of
+ * their own, and opening (with the upgrade of an older layout).
  *
- * A commit is durable when it returns: SQLite runs with
- * synchronous=FULL, which syncs the WAL at every commit (and the WAL's
- * folder when it makes the file), and syncs the WAL and the database
- * around each checkpoint.
+ * WAL mode, one connection owned by the writer thread. A commit is
+ * durable when it returns: SQLite runs with synchronous=FULL, which syncs
+ * the WAL at every commit (and the WAL's folder when it makes the file),
+ * and syncs the WAL and the database around each checkpoint.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,50 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <sqlite3.h>
-
-#include "broker.h"
-
-struct sq {
-	sqlite3 *db;
-	/* Checkpoints run on their own connection and thread, so that copying
-	 * the WAL into the database never delays a commit or its receipt. */
-	sqlite3 *ckpt_db;
-	pthread_t ckpt_thread;
-	pthread_mutex_t ckpt_mu;
-	pthread_cond_t ckpt_cv;
-	bool ckpt_running, ckpt_stop;
-	/* set when the WAL is long and the checkpointer has copied nearly
-	 * all of it: the writer copies the rest, and its next transaction
-	 * starts the WAL over */
-	atomic_bool ckpt_finish;
-	sqlite3_stmt *begin, *commit, *rollback, *msg_get, *msg_put, *dlv_put;
-	sqlite3_stmt *pending, *mark, *states, *state_of;
-	sqlite3_stmt *audit_put, *audit_all, *audit_get;
-	sqlite3_stmt *cosig_put, *cosig_list, *meta_get, *meta_put, *msg_exists;
-	sqlite3_stmt *chain_get, *chain_put;
-	sqlite3_stmt *original, *cons_put, *cons_get, *cons_set, *cons_exp, *dlv_exp;
-	char blobs[1100];	/* large envelopes, one file each */
-};
-
-/*
- * Envelopes of BLOB_MIN bytes or more are kept as files in blobs/ (named
- * by the message id in hex), written and synced before the transaction
- * that names them commits; their row holds an empty envelope. SQLite
- * writes a large blob page by page into its WAL and copies it again at
- * checkpoint: a file is written once. A file without its row (the commit
- * never happened) is removed at the next open.
- */
-#define BLOB_MIN ((size_t)1 << 20)
-
-static void
-blob_path(const struct sq *s, const uint8_t id[ENL_MSG_ID_LEN], char *out, size_t cap)
-{
-	char hex[2 * ENL_MSG_ID_LEN + 1];
-
-	enl_hex(id, ENL_MSG_ID_LEN, hex);
-	snprintf(out, cap, "%s/%s", s->blobs, hex);
-}
+#include "store_sqlite_int.h"
 
 static const char schema[] =
 	/* Rows are appended in arrival order (seq); only the index on id is
@@ -105,31 +64,6 @@ static const char schema[] =
 	"  expires_at INTEGER NOT NULL, state INTEGER NOT NULL) WITHOUT ROWID;"
 	"CREATE INDEX IF NOT EXISTS consents_pending ON consents (state, expires_at);";
 
-static int
-sq_err(struct sq *s, const char *what)
-{
-	int code = sqlite3_extended_errcode(s->db);
-
-	blog("store: %s: %s", what, sqlite3_errmsg(s->db));
-	if (code == SQLITE_FULL || code == SQLITE_IOERR_WRITE || code == SQLITE_IOERR_FSYNC)
-		return code == SQLITE_FULL ? ENL_E_NO_SPACE : ENL_E_IO;
-	return ENL_E_IO;
-}
-
-static int
-step_done(struct sq *s, sqlite3_stmt *st, const char *what)
-{
-	int rc = sqlite3_step(st);
-
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	if (rc == SQLITE_DONE)
-		return ENL_OK;
-	if (rc == SQLITE_FULL)
-		return ENL_E_NO_SPACE;
-	return sq_err(s, what);
-}
-
 /*
  * A checkpointer beside a writer that never pauses never catches up, and
  * SQLite starts the WAL over only once all of it is in the database: the
@@ -139,6 +73,7 @@ step_done(struct sq *s, sqlite3_stmt *st, const char *what)
  * transaction, which then writes the WAL from its start again.
  */
 #define WAL_RESTART_FRAMES 4096	/* 16 MiB of 4 KiB pages */
+
 #define WAL_FINISH_FRAMES 1024	/* what the writer may have to copy */
 
 /*
@@ -150,6 +85,7 @@ step_done(struct sq *s, sqlite3_stmt *st, const char *what)
  * nothing is written it looks seldom.
  */
 #define CKPT_BUSY_MS 20
+
 #define CKPT_IDLE_MS 200
 
 static int
@@ -164,6 +100,7 @@ sq_begin(void *db)
 		blog("store: checkpoint: %s", sqlite3_errmsg(s->db));
 	return step_done(s, s->begin, "begin");
 }
+
 /* COMMIT, synced. A failed sync is told apart: the store's state on disk
  * is then unknown (STORE_E_UNSURE). */
 static int
@@ -191,202 +128,6 @@ sq_rollback(void *db)
 	if (sqlite3_get_autocommit(s->db))
 		return ENL_OK;
 	return step_done(s, s->rollback, "rollback");
-}
-
-static int
-sq_message_get(void *db, const uint8_t id[ENL_MSG_ID_LEN], struct stored_message *out)
-{
-	struct sq *s = db;
-	sqlite3_stmt *st = s->msg_get;
-	int rc;
-
-	sqlite3_bind_blob(st, 1, id, ENL_MSG_ID_LEN, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) == ENL_HASH_LEN) {
-		memcpy(out->hash, sqlite3_column_blob(st, 0), ENL_HASH_LEN);
-		snprintf(out->sender, sizeof(out->sender), "%s",
-			 (const char *)sqlite3_column_text(st, 1));
-		out->received_at = sqlite3_column_int64(st, 2);
-		out->log_index = (uint64_t)sqlite3_column_int64(st, 3);
-		rc = ENL_OK;
-	} else {
-		rc = rc == SQLITE_DONE ? ENL_E_NOT_FOUND : sq_err(s, "message_get");
-	}
-	sqlite3_reset(st);
-	return rc;
-}
-
-static int
-sq_message_put(void *db, const struct enl_header *h, const uint8_t hash[ENL_HASH_LEN],
-	       int64_t now, const uint8_t *env, size_t len, uint64_t log_index,
-	       const struct delivery_init *d, const uint8_t *origin)
-{
-	struct sq *s = db;
-	sqlite3_int64 seq;
-	int rc;
-
-	sqlite3_bind_blob(s->msg_put, 1, h->message_id, ENL_MSG_ID_LEN, SQLITE_STATIC);
-	sqlite3_bind_blob(s->msg_put, 2, hash, ENL_HASH_LEN, SQLITE_STATIC);
-	sqlite3_bind_text(s->msg_put, 3, h->sender, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s->msg_put, 4, now);
-	if (env == NULL) {	/* not kept (refused for every recipient) */
-		sqlite3_bind_zeroblob(s->msg_put, 5, 0);
-	} else if (len >= BLOB_MIN) {
-		char path[1200];
-		blob_path(s, h->message_id, path, sizeof(path));
-		if ((rc = enl_file_write(path, env, len, 0600, true)) != ENL_OK)
-			return rc == ENL_E_NO_SPACE ? rc : ENL_E_IO;
-		sqlite3_bind_zeroblob(s->msg_put, 5, 0);
-	} else {
-		sqlite3_bind_blob64(s->msg_put, 5, env, len, SQLITE_STATIC);
-	}
-	sqlite3_bind_int64(s->msg_put, 6, (sqlite3_int64)log_index);
-	sqlite3_bind_int(s->msg_put, 7, h->handling.tlp);
-	sqlite3_bind_int(s->msg_put, 8, h->handling.onward);
-	sqlite3_bind_int(s->msg_put, 9, h->handling.evidential);
-	if (origin != NULL)
-		sqlite3_bind_blob(s->msg_put, 10, origin, ENL_MSG_ID_LEN, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(s->msg_put, 10);
-	if ((rc = step_done(s, s->msg_put, "message_put")) != ENL_OK)
-		return rc;
-	seq = sqlite3_last_insert_rowid(s->db);
-	for (size_t i = 0; i < h->n_recipients; i++) {
-		sqlite3_bind_int64(s->dlv_put, 1, seq);
-		sqlite3_bind_text(s->dlv_put, 2, h->recipients[i], -1, SQLITE_STATIC);
-		sqlite3_bind_int64(s->dlv_put, 3, (sqlite3_int64)i);
-		sqlite3_bind_int(s->dlv_put, 4, d[i].state);
-		sqlite3_bind_int64(s->dlv_put, 5, now);
-		sqlite3_bind_int64(s->dlv_put, 7, h->expires_at);
-		if (d[i].reason != NULL)
-			sqlite3_bind_text(s->dlv_put, 6, d[i].reason, -1, SQLITE_STATIC);
-		else
-			sqlite3_bind_null(s->dlv_put, 6);
-		if ((rc = step_done(s, s->dlv_put, "delivery_put")) != ENL_OK)
-			return rc;
-	}
-	return ENL_OK;
-}
-
-static int
-sq_pending(void *db, const char *recipient, size_t max_count, size_t max_bytes,
-	   store_envelope_cb cb, void *arg)
-{
-	struct sq *s = db;
-	sqlite3_stmt *st = s->pending;
-	size_t bytes = 0, n = 0;
-	int rc;
-
-	sqlite3_bind_text(st, 1, recipient, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)max_count);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		size_t len = (size_t)sqlite3_column_bytes(st, 1);
-		if (sqlite3_column_bytes(st, 0) != ENL_MSG_ID_LEN)
-			continue;
-		if (len == 0) {	/* kept in its own file: read by whoever sends it */
-			char path[1200];
-			int fd = -1, frc;
-			blob_path(s, sqlite3_column_blob(st, 0), path, sizeof(path));
-			if (enl_file_open(path, SIZE_MAX, &fd, &len) != ENL_OK) {
-				rc = SQLITE_IOERR;
-				break;
-			}
-			if (n > 0 && bytes + len > max_bytes) {
-				close(fd);
-				break;
-			}
-			frc = cb(arg, sqlite3_column_blob(st, 0), NULL, len, &fd);
-			if (fd >= 0)
-				close(fd);
-			if (frc != 0)
-				break;
-			bytes += len;
-			n++;
-			continue;
-		}
-		if (n > 0 && bytes + len > max_bytes)
-			break;	/* the first always goes, whatever its size */
-		if (cb(arg, sqlite3_column_blob(st, 0), sqlite3_column_blob(st, 1), len, NULL) != 0)
-			break;
-		bytes += len;
-		n++;
-	}
-	rc = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? ENL_OK
-	     : rc == SQLITE_IOERR ? ENL_E_IO : sq_err(s, "pending");
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	return rc;
-}
-
-static int
-sq_mark(void *db, const uint8_t id[ENL_MSG_ID_LEN], const char *recipient,
-	enum delivery_state state, int64_t now, const uint8_t *ack_sig, int64_t ack_time,
-	const char *reason)
-{
-	struct sq *s = db;
-	sqlite3_stmt *st = s->state_of;
-	int cur, rc;
-
-	sqlite3_bind_blob(st, 1, id, ENL_MSG_ID_LEN, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, recipient, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	cur = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	if (rc != SQLITE_ROW)
-		return rc == SQLITE_DONE ? ENL_E_NOT_FOUND : sq_err(s, "state_of");
-	if (cur == DS_ACKED || cur == DS_REFUSED || cur == DS_REJECTED || cur == DS_EXPIRED)
-		return ENL_E_EXISTS;
-	if (state == DS_EXPIRED && cur != DS_QUEUED)
-		return ENL_E_EXISTS;	/* fetched once: the recipient may hold it already */
-	if (cur == DS_HELD && state != DS_QUEUED && state != DS_REJECTED)
-		return ENL_E_NOT_FOUND;	/* not delivered: only a consent decision moves it */
-	if (state == DS_FETCHED && cur == DS_FETCHED)
-		return ENL_E_EXISTS;	/* fetched again after a lost reply: keep the first */
-	st = s->mark;
-	sqlite3_bind_int(st, 1, (int)state);
-	sqlite3_bind_int64(st, 2, now);
-	if (ack_sig != NULL)
-		sqlite3_bind_blob(st, 3, ack_sig, 64, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, ack_time);
-	if (reason != NULL)
-		sqlite3_bind_text(st, 5, reason, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 6, id, ENL_MSG_ID_LEN, SQLITE_STATIC);
-	sqlite3_bind_text(st, 7, recipient, -1, SQLITE_STATIC);
-	return step_done(s, st, "mark");
-}
-
-static int
-sq_states(void *db, const uint8_t id[ENL_MSG_ID_LEN], store_state_cb cb, void *arg)
-{
-	struct sq *s = db;
-	sqlite3_stmt *st = s->states;
-	struct rcpt_state rs;
-	int rc;
-
-	sqlite3_bind_blob(st, 1, id, ENL_MSG_ID_LEN, SQLITE_STATIC);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		memset(&rs, 0, sizeof(rs));
-		snprintf(rs.recipient, sizeof(rs.recipient), "%s",
-			 (const char *)sqlite3_column_text(st, 0));
-		rs.state = (enum delivery_state)sqlite3_column_int(st, 1);
-		rs.queued_at = sqlite3_column_int64(st, 2);
-		rs.fetched_at = sqlite3_column_int64(st, 3);
-		rs.acked_at = sqlite3_column_int64(st, 4);
-		rs.ack_time = sqlite3_column_int64(st, 5);
-		if (sqlite3_column_bytes(st, 6) == 64) {
-			memcpy(rs.ack_sig, sqlite3_column_blob(st, 6), 64);
-			rs.has_ack_sig = true;
-		}
-		if (sqlite3_column_text(st, 7) != NULL)
-			snprintf(rs.reason, sizeof(rs.reason), "%s",
-				 (const char *)sqlite3_column_text(st, 7));
-		cb(arg, &rs);
-	}
-	rc = rc == SQLITE_DONE ? ENL_OK : sq_err(s, "states");
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	return rc;
 }
 
 static void *
@@ -435,307 +176,6 @@ checkpointer(void *arg)
 	}
 	pthread_mutex_unlock(&s->ckpt_mu);
 	return NULL;
-}
-
-static int
-sq_audit_append(void *db, uint64_t first, const uint8_t *const *entries, const size_t *lens,
-		size_t n)
-{
-	struct sq *s = db;
-	int rc = ENL_OK;
-
-	for (size_t i = 0; rc == ENL_OK && i < n; i++) {
-		sqlite3_bind_int64(s->audit_put, 1, (sqlite3_int64)(first + i));
-		sqlite3_bind_blob(s->audit_put, 2, entries[i], (int)lens[i], SQLITE_STATIC);
-		rc = step_done(s, s->audit_put, "audit_put");
-	}
-	return rc;
-}
-
-static int
-sq_audit_load(void *db, int (*cb)(void *arg, const uint8_t *entry, size_t len), void *arg)
-{
-	struct sq *s = db;
-	sqlite3_int64 expect = 0;
-	int rc, crc = ENL_OK;
-
-	while ((rc = sqlite3_step(s->audit_all)) == SQLITE_ROW && crc == ENL_OK) {
-		if (sqlite3_column_int64(s->audit_all, 0) != expect++) {
-			crc = ENL_E_MALFORMED;	/* a gap: the journal is damaged */
-			break;
-		}
-		crc = cb(arg, sqlite3_column_blob(s->audit_all, 1),
-			 (size_t)sqlite3_column_bytes(s->audit_all, 1));
-	}
-	sqlite3_reset(s->audit_all);
-	if (crc != ENL_OK)
-		return crc;
-	return rc == SQLITE_DONE || rc == SQLITE_ROW ? ENL_OK : sq_err(s, "audit_load");
-}
-
-static int
-sq_audit_get(void *db, uint64_t index, uint8_t **out, size_t *len)
-{
-	struct sq *s = db;
-	int rc;
-
-	sqlite3_bind_int64(s->audit_get, 1, (sqlite3_int64)index);
-	rc = sqlite3_step(s->audit_get);
-	if (rc == SQLITE_ROW) {
-		size_t n = (size_t)sqlite3_column_bytes(s->audit_get, 0);
-		if ((*out = malloc(n ? n : 1)) == NULL) {
-			rc = ENL_E_NOMEM;
-		} else {
-			memcpy(*out, sqlite3_column_blob(s->audit_get, 0), n);
-			*len = n;
-			rc = ENL_OK;
-		}
-	} else {
-		rc = rc == SQLITE_DONE ? ENL_E_NOT_FOUND : sq_err(s, "audit_get");
-	}
-	sqlite3_reset(s->audit_get);
-	return rc;
-}
-
-static int
-sq_cosig_put(void *db, const char *agency, uint64_t size, const char *line)
-{
-	struct sq *s = db;
-
-	sqlite3_bind_text(s->cosig_put, 1, agency, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s->cosig_put, 2, (sqlite3_int64)size);
-	sqlite3_bind_text(s->cosig_put, 3, line, -1, SQLITE_STATIC);
-	return step_done(s, s->cosig_put, "cosig_put");
-}
-
-static int
-sq_cosigs(void *db, uint64_t size, void (*cb)(void *arg, const char *line), void *arg)
-{
-	struct sq *s = db;
-	int rc;
-
-	sqlite3_bind_int64(s->cosig_list, 1, (sqlite3_int64)size);
-	while ((rc = sqlite3_step(s->cosig_list)) == SQLITE_ROW)
-		cb(arg, (const char *)sqlite3_column_text(s->cosig_list, 0));
-	sqlite3_reset(s->cosig_list);
-	return rc == SQLITE_DONE ? ENL_OK : sq_err(s, "cosigs");
-}
-
-static int
-sq_meta_get(void *db, const char *key, uint8_t *out, size_t cap, size_t *len)
-{
-	struct sq *s = db;
-	int rc;
-
-	sqlite3_bind_text(s->meta_get, 1, key, -1, SQLITE_STATIC);
-	rc = sqlite3_step(s->meta_get);
-	if (rc == SQLITE_ROW) {
-		size_t n = (size_t)sqlite3_column_bytes(s->meta_get, 0);
-		*len = n;
-		if (n <= cap)
-			memcpy(out, sqlite3_column_blob(s->meta_get, 0), n);
-		rc = n <= cap ? ENL_OK : ENL_E_TOO_LARGE;
-	} else {
-		rc = rc == SQLITE_DONE ? ENL_E_NOT_FOUND : sq_err(s, "meta_get");
-	}
-	sqlite3_reset(s->meta_get);
-	return rc;
-}
-
-static int
-sq_meta_put(void *db, const char *key, const uint8_t *value, size_t len)
-{
-	struct sq *s = db;
-
-	sqlite3_bind_text(s->meta_put, 1, key, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(s->meta_put, 2, value, (int)len, SQLITE_STATIC);
-	return step_done(s, s->meta_put, "meta_put");
-}
-
-static int
-sq_chain_get(void *db, const uint8_t id[ENL_MSG_ID_LEN], uint64_t *last)
-{
-	struct sq *s = db;
-	int rc;
-
-	sqlite3_bind_blob(s->chain_get, 1, id, ENL_MSG_ID_LEN, SQLITE_STATIC);
-	rc = sqlite3_step(s->chain_get);
-	*last = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(s->chain_get, 0) : 0;
-	sqlite3_reset(s->chain_get);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? ENL_OK : sq_err(s, "chain_get");
-}
-
-static int
-sq_chain_put(void *db, const uint8_t id[ENL_MSG_ID_LEN], uint64_t last)
-{
-	struct sq *s = db;
-
-	sqlite3_bind_blob(s->chain_put, 1, id, ENL_MSG_ID_LEN, SQLITE_STATIC);
-	sqlite3_bind_int64(s->chain_put, 2, (sqlite3_int64)last);
-	return step_done(s, s->chain_put, "chain_put");
-}
-
-/* One row of the original statement: the message `id`, and the state of
- * its delivery to `forwarder` (may be NULL); its origin (zeros if none). */
-static int
-original_row(struct sq *s, const uint8_t id[ENL_MSG_ID_LEN], const char *forwarder,
-	     struct original_info *out, uint8_t origin[ENL_MSG_ID_LEN], bool *has_origin)
-{
-	sqlite3_stmt *st = s->original;
-	int rc;
-
-	sqlite3_bind_blob(st, 1, id, ENL_MSG_ID_LEN, SQLITE_STATIC);
-	if (forwarder != NULL)
-		sqlite3_bind_text(st, 2, forwarder, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(st, 2);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		memcpy(out->id, id, ENL_MSG_ID_LEN);
-		snprintf(out->sender, sizeof(out->sender), "%s",
-			 (const char *)sqlite3_column_text(st, 0));
-		out->handling.tlp = (enum enl_tlp)sqlite3_column_int(st, 1);
-		out->handling.onward = (enum enl_onward)sqlite3_column_int(st, 2);
-		out->handling.evidential = (enum enl_evidential)sqlite3_column_int(st, 3);
-		out->forwarder_state = sqlite3_column_int(st, 4);
-		if (sqlite3_column_bytes(st, 5) == ENL_HASH_LEN)
-			memcpy(out->hash, sqlite3_column_blob(st, 5), ENL_HASH_LEN);
-		*has_origin = sqlite3_column_bytes(st, 6) == ENL_MSG_ID_LEN;
-		if (*has_origin)
-			memcpy(origin, sqlite3_column_blob(st, 6), ENL_MSG_ID_LEN);
-		rc = ENL_OK;
-	} else {
-		rc = rc == SQLITE_DONE ? ENL_E_NOT_FOUND : sq_err(s, "original");
-	}
-	sqlite3_reset(st);
-	return rc;
-}
-
-static int
-sq_original(void *db, const uint8_t id[ENL_MSG_ID_LEN], const char *forwarder,
-	    struct original_info *out)
-{
-	struct sq *s = db;
-	struct original_info inner;
-	uint8_t origin[ENL_MSG_ID_LEN], deeper[ENL_MSG_ID_LEN];
-	bool has_origin = false, again = false;
-	int rc;
-
-	if ((rc = original_row(s, id, forwarder, out, origin, &has_origin)) != ENL_OK)
-		return rc;
-	out->via = out->handling;
-	if (!has_origin)
-		return ENL_OK;	/* `id` is the original itself */
-	/* a forward: its origin was resolved when it was stored */
-	if ((rc = original_row(s, origin, NULL, &inner, deeper, &again)) != ENL_OK)
-		return rc == ENL_E_NOT_FOUND ? ENL_E_IO : rc;	/* the store lost it */
-	memcpy(out->id, inner.id, ENL_MSG_ID_LEN);
-	memcpy(out->hash, inner.hash, ENL_HASH_LEN);
-	memcpy(out->sender, inner.sender, sizeof(out->sender));
-	out->handling = inner.handling;
-	return ENL_OK;
-}
-
-static int
-sq_consent_put(void *db, const struct consent *c)
-{
-	struct sq *s = db;
-	sqlite3_stmt *st = s->cons_put;
-
-	sqlite3_bind_blob(st, 1, c->request_id, ENL_MSG_ID_LEN, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 2, c->forward_id, ENL_MSG_ID_LEN, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 3, c->original_id, ENL_MSG_ID_LEN, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 4, c->original_hash, ENL_HASH_LEN, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, c->recipient, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 6, c->originator, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 7, c->forwarder, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 8, c->expires_at);
-	sqlite3_bind_int(st, 9, c->state);
-	return step_done(s, st, "consent_put");
-}
-
-static void
-consent_row(sqlite3_stmt *st, struct consent *c)
-{
-	memset(c, 0, sizeof(*c));
-	if (sqlite3_column_bytes(st, 0) == ENL_MSG_ID_LEN)
-		memcpy(c->request_id, sqlite3_column_blob(st, 0), ENL_MSG_ID_LEN);
-	if (sqlite3_column_bytes(st, 1) == ENL_MSG_ID_LEN)
-		memcpy(c->forward_id, sqlite3_column_blob(st, 1), ENL_MSG_ID_LEN);
-	if (sqlite3_column_bytes(st, 2) == ENL_MSG_ID_LEN)
-		memcpy(c->original_id, sqlite3_column_blob(st, 2), ENL_MSG_ID_LEN);
-	if (sqlite3_column_bytes(st, 3) == ENL_HASH_LEN)
-		memcpy(c->original_hash, sqlite3_column_blob(st, 3), ENL_HASH_LEN);
-	snprintf(c->recipient, sizeof(c->recipient), "%s", (const char *)sqlite3_column_text(st, 4));
-	snprintf(c->originator, sizeof(c->originator), "%s", (const char *)sqlite3_column_text(st, 5));
-	snprintf(c->forwarder, sizeof(c->forwarder), "%s", (const char *)sqlite3_column_text(st, 6));
-	c->expires_at = sqlite3_column_int64(st, 7);
-	c->state = sqlite3_column_int(st, 8);
-}
-
-static int
-sq_consent_get(void *db, const uint8_t id[ENL_MSG_ID_LEN], struct consent *c)
-{
-	struct sq *s = db;
-	int rc;
-
-	sqlite3_bind_blob(s->cons_get, 1, id, ENL_MSG_ID_LEN, SQLITE_STATIC);
-	rc = sqlite3_step(s->cons_get);
-	if (rc == SQLITE_ROW)
-		consent_row(s->cons_get, c);
-	sqlite3_reset(s->cons_get);
-	return rc == SQLITE_ROW ? ENL_OK : rc == SQLITE_DONE ? ENL_E_NOT_FOUND
-							     : sq_err(s, "consent_get");
-}
-
-static int
-sq_consent_set(void *db, const uint8_t id[ENL_MSG_ID_LEN], int state)
-{
-	struct sq *s = db;
-
-	sqlite3_bind_int(s->cons_set, 1, state);
-	sqlite3_bind_blob(s->cons_set, 2, id, ENL_MSG_ID_LEN, SQLITE_STATIC);
-	return step_done(s, s->cons_set, "consent_set");
-}
-
-static int
-sq_consents_expired(void *db, int64_t now, struct consent *out, size_t max, size_t *n)
-{
-	struct sq *s = db;
-	int rc;
-
-	*n = 0;
-	sqlite3_bind_int64(s->cons_exp, 1, now);
-	sqlite3_bind_int64(s->cons_exp, 2, (sqlite3_int64)max);
-	while ((rc = sqlite3_step(s->cons_exp)) == SQLITE_ROW)
-		consent_row(s->cons_exp, &out[(*n)++]);
-	sqlite3_reset(s->cons_exp);
-	return rc == SQLITE_DONE ? ENL_OK : sq_err(s, "consents_expired");
-}
-
-static int
-sq_deliveries_expired(void *db, int64_t now, struct expired_delivery *out, size_t max,
-		      size_t *n)
-{
-	struct sq *s = db;
-	sqlite3_stmt *st = s->dlv_exp;
-	int rc;
-
-	*n = 0;
-	sqlite3_bind_int64(st, 1, now);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct expired_delivery *e = &out[*n];
-		if (sqlite3_column_bytes(st, 0) != ENL_MSG_ID_LEN)
-			continue;
-		memcpy(e->id, sqlite3_column_blob(st, 0), ENL_MSG_ID_LEN);
-		snprintf(e->recipient, sizeof(e->recipient), "%s",
-			 (const char *)sqlite3_column_text(st, 1));
-		e->expires_at = sqlite3_column_int64(st, 2);
-		(*n)++;
-	}
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? ENL_OK : sq_err(s, "deliveries_expired");
 }
 
 static void
@@ -818,129 +258,6 @@ blobs_open(struct sq *s)
 	}
 	closedir(d);
 	return ENL_OK;
-}
-
-/*
- * Tables that existed before the schema above are kept as they were: a
- * store made by an earlier build (deliveries keyed by message id) is
- * recognised and refused by name rather than failing on a missing column.
- */
-/* Whether the tables have what `sql` names (it compiles). */
-static bool
-compiles(sqlite3 *db, const char *sql)
-{
-	sqlite3_stmt *st = NULL;
-	bool ok = sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK;
-
-	sqlite3_finalize(st);
-	return ok;
-}
-
-static bool
-layout_current(sqlite3 *db)
-{
-	return compiles(db, "SELECT m.seq, d.msg, d.pos FROM messages m, deliveries d LIMIT 0");
-}
-
-/* The expiry a stored envelope's header names (0: none, or unreadable):
- * its header is at its start, in its row or its file. */
-static int64_t
-stored_expiry(const struct sq *s, const uint8_t *id, const uint8_t *env, size_t len)
-{
-	struct enl_limits lim = {(size_t)1 << 40};	/* verified when stored */
-	struct enl_header h;
-	int rc;
-
-	if (len == 0) {	/* kept in its own file */
-		char path[1200];
-		size_t size = 0;
-		int fd = -1;
-		blob_path(s, id, path, sizeof(path));
-		if (enl_file_open(path, SIZE_MAX, &fd, &size) != ENL_OK)
-			return 0;
-		rc = enl_envelope_peek_file(fd, size, &lim, &h);
-		close(fd);
-	} else {
-		rc = enl_envelope_peek(env, len, &lim, &h);
-	}
-	return rc == ENL_OK ? h.expires_at : 0;
-}
-
-/* The expiry of every delivery nobody fetched yet, from its message's
- * header: for deliveries stored before the column (in upgrade's
- * transaction). */
-static int
-backfill_expiry(struct sq *s)
-{
-	sqlite3_stmt *sel = NULL, *upd = NULL;
-	int rc;
-
-	if ((rc = sqlite3_prepare_v2(s->db, "SELECT m.seq, m.id, m.envelope FROM messages m "
-					    "WHERE EXISTS (SELECT 1 FROM deliveries d WHERE "
-					    "d.msg = m.seq AND d.state = 1)", -1, &sel, NULL)) !=
-		    SQLITE_OK ||
-	    (rc = sqlite3_prepare_v2(s->db, "UPDATE deliveries SET expires_at = ?1 "
-					    "WHERE msg = ?2 AND state = 1", -1, &upd, NULL)) !=
-		    SQLITE_OK)
-		goto out;
-	while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
-		int64_t at;
-		if (sqlite3_column_bytes(sel, 1) != ENL_MSG_ID_LEN)
-			continue;
-		at = stored_expiry(s, sqlite3_column_blob(sel, 1), sqlite3_column_blob(sel, 2),
-				   (size_t)sqlite3_column_bytes(sel, 2));
-		if (at <= 0)
-			continue;
-		sqlite3_bind_int64(upd, 1, at);
-		sqlite3_bind_int64(upd, 2, sqlite3_column_int64(sel, 0));
-		rc = sqlite3_step(upd);
-		sqlite3_reset(upd);
-		if (rc != SQLITE_DONE)
-			break;
-	}
-	rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
-out:
-	sqlite3_finalize(sel);
-	sqlite3_finalize(upd);
-	return rc;
-}
-
-/*
- * What later builds added to a table, made in place in a store of an
- * earlier one: deliveries.expires_at, filled in from the headers of the
- * messages not yet fetched, so that the sweep sees them as it sees new
- * ones.
- */
-static int
-upgrade(struct sq *s, const char *path)
-{
-	sqlite3 *db = s->db;
-	int rc;
-
-	if (!compiles(db, "SELECT expires_at FROM deliveries LIMIT 0")) {
-		/* the column and what it holds, or neither */
-		rc = sqlite3_exec(db, "BEGIN IMMEDIATE; ALTER TABLE deliveries ADD COLUMN "
-				      "expires_at INTEGER NOT NULL DEFAULT 0", NULL, NULL, NULL);
-		if (rc == SQLITE_OK)
-			rc = backfill_expiry(s);
-		if (rc == SQLITE_OK)
-			rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-		if (rc != SQLITE_OK) {
-			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-			return rc;
-		}
-		blog("store: %s: deliveries now keep their message's expiry", path);
-	}
-	if (!compiles(db, "SELECT origin FROM messages LIMIT 0")) {
-		/* forwards stored before it count as originals of their own */
-		if ((rc = sqlite3_exec(db, "ALTER TABLE messages ADD COLUMN origin BLOB", NULL, NULL,
-				       NULL)) != SQLITE_OK)
-			return rc;
-		blog("store: %s: forwards now keep their innermost original", path);
-	}
-	/* only deliveries nobody fetched yet, of messages that expire */
-	return sqlite3_exec(db, "CREATE INDEX IF NOT EXISTS deliveries_expiring ON deliveries "
-				"(expires_at) WHERE state = 1 AND expires_at > 0", NULL, NULL, NULL);
 }
 
 int
