@@ -13,6 +13,29 @@ const uint8_t *identity_current_sign_sk(const struct enl_identity *ident);
 int identity_unseal(const struct enl_identity *ident, uint32_t version,
 		    const uint8_t *sealed, size_t len, uint8_t key[32]);
 
+#define HEADER_MAX ((size_t)16 << 10)
+
+#define FORMAT 1
+
+#define SEALED_KEY_LEN (crypto_box_SEALBYTES + 32)
+
+#define NONCE_LEN crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+
+#define TAG_LEN crypto_aead_xchacha20poly1305_ietf_ABYTES
+
+#define ATTACH_NAME_MAX 255
+
+#define MEDIA_TYPE_MAX 127
+
+#define SUBJECT_MAX 1000
+
+/* header.c */
+int header_check(const struct enl_header *h);
+int header_pack(const struct enl_header *h, uint8_t **out, size_t *out_len);
+bool copy_id(char dst[static ENL_ID_MAX + 1], const char *src);
+int header_unpack(const uint8_t *buf, size_t len, struct enl_header *h);
+bool carries_original_rightly(const struct enl_header *h, bool carries);
+
 /* ---- the log's tree in memory (tile.c, tlog.c, tlog_read.c) ---- */
 
 #include "enlace/tlog.h"

@@ -58,6 +58,17 @@ void enl_pb_unlend(ProtobufCMessage *msg, const uint8_t *buf, size_t len);
 size_t enl_varint_put(uint8_t *p, uint64_t v);
 bool enl_varint_get(const uint8_t *p, size_t len, size_t *off, uint64_t *v);
 
+/*
+ * The one converter between a header and its protobuf. enl_header_to_pb
+ * fills *w (with *hd its handling and rcpt its recipients) pointing into
+ * h, valid while h is. enl_header_from_pb copies a decoded header into
+ * *h, checking every field and the header's rules (docs/FORMATS.md):
+ * ENL_E_MALFORMED, or ENL_E_UNSUPPORTED for a format version not known.
+ */
+void enl_header_to_pb(const struct enl_header *h, Enlace__Header *w, Enlace__Handling *hd,
+		      char *rcpt[ENL_MAX_RECIPIENTS]);
+int enl_header_from_pb(const Enlace__Header *w, struct enl_header *h) ENL_WUR;
+
 /* The digest an envelope's signature covers (docs/FORMATS.md,
  * "Envelope"): for tests and tools that build envelopes by hand. */
 void enl_envelope_digest(const Enlace__Envelope *e, uint8_t out[32]);
