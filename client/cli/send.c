@@ -37,7 +37,8 @@ cmd_send(int argc, char **argv)
 				      OPT_TEXT, OPT_TEXTFILE, OPT_ATTACH, OPT_WAIT, OPT_JSON, 0};
 	Enlace__CtlRequest req = ENLACE__CTL_REQUEST__INIT;
 	Enlace__CtlSend cs = ENLACE__CTL_SEND__INIT;
-	Enlace__Handling hd = ENLACE__HANDLING__INIT;
+	Enlace__Header wh;
+	Enlace__Handling hd;
 	Enlace__Attachment atts[MAX_ATTACH], *aptrs[MAX_ATTACH];
 	Enlace__CtlResponse *resp = NULL;
 	struct enl_header *h = NULL;
@@ -72,25 +73,8 @@ cmd_send(int argc, char **argv)
 	if ((ret = seal_header(&a, h, (int64_t)time(NULL), usage_send)) != 0 ||
 	    (ret = seal_payload(&a, ENL_DEFAULT_MAX_PAYLOAD, true, &l, &p, usage_send)) != 0)
 		goto out;
-	for (size_t i = 0; i < a.n_to; i++)
-		to[i] = (char *)a.to[i];
-	cs.n_to = a.n_to;
-	cs.to = to;
-	cs.type = (Enlace__MessageType)h->type;
-	hd.tlp = (Enlace__Tlp)h->handling.tlp;
-	hd.onward = (Enlace__Onward)h->handling.onward;
-	hd.evidential = (Enlace__Evidential)h->handling.evidential;
-	cs.handling = &hd;
-	cs.reliability = (Enlace__Reliability)h->reliability;
-	cs.assessment = h->assessment;
-	cs.priority = (Enlace__Priority)h->priority;
-	cs.case_ref = h->case_ref;
-	if (h->has_in_reply_to) {
-		cs.in_reply_to.data = h->in_reply_to;
-		cs.in_reply_to.len = ENL_MSG_ID_LEN;
-	}
-	cs.expires_at = h->expires_at;
-	cs.reply_by = h->reply_by;
+	enl_header_to_pb(h, &wh, &hd, to);
+	cs.header = &wh;
 	cs.subject = (char *)p.subject;
 	cs.body = (char *)p.body;
 	for (size_t i = 0; i < p.n_attachments; i++) {
@@ -140,7 +124,9 @@ cmd_forward(int argc, char **argv)
 	static const int allowed[] = {OPT_SOCKET, OPT_TO, OPT_NOTE, OPT_WAIT, OPT_JSON, 0};
 	Enlace__CtlRequest req = ENLACE__CTL_REQUEST__INIT;
 	Enlace__CtlSend cs = ENLACE__CTL_SEND__INIT;
-	Enlace__Handling hd = ENLACE__HANDLING__INIT;
+	Enlace__Header wh;
+	Enlace__Handling hd;
+	struct enl_header h;
 	Enlace__CtlResponse *resp = NULL;
 	uint8_t id[ENL_MSG_ID_LEN];
 	char *to[ENL_MAX_RECIPIENTS], hex[2 * ENL_MSG_ID_LEN + 1];
@@ -164,15 +150,16 @@ cmd_forward(int argc, char **argv)
 		return usage_err("expected one message id (32 hex digits)", usage_forward);
 	if (a.n_to == 0)
 		return usage_err("at least one --to is required", usage_forward);
+	memset(&h, 0, sizeof(h));
 	for (size_t i = 0; i < a.n_to; i++)
-		to[i] = (char *)a.to[i];
-	cs.n_to = a.n_to;
-	cs.to = to;
-	cs.type = ENLACE__MESSAGE_TYPE__FORWARD;
-	cs.handling = &hd;	/* the agent takes the original's */
+		snprintf(h.recipients[i], sizeof(h.recipients[i]), "%s", a.to[i]);
+	h.n_recipients = a.n_to;
+	h.type = ENL_MSG_FORWARD;	/* the agent takes the original's handling */
+	h.has_forward_of = true;
+	memcpy(h.forward_of, id, sizeof(id));
+	enl_header_to_pb(&h, &wh, &hd, to);
+	cs.header = &wh;
 	cs.body = (char *)(a.text ? a.text : "");
-	cs.forward_of.data = id;
-	cs.forward_of.len = sizeof(id);
 	cs.wait = a.wait;
 	req.body_case = ENLACE__CTL_REQUEST__BODY_SEND;
 	req.send = &cs;
