@@ -58,17 +58,15 @@ policy_tlp_parse(const char *s)
 int
 set_add(struct set *s, const char *v)
 {
-	char (*n)[ENL_ID_MAX + 1];
+	policy_id *n;
 
 	for (size_t i = 0; i < s->n; i++)
 		if (strcmp(s->v[i], v) == 0)
 			return ENL_OK;
-	if (s->n == MAX_VALUES)
-		return ENL_E_TOO_LARGE;
-	if ((n = realloc(s->v, (s->n + 1) * sizeof(*n))) == NULL)
-		return ENL_E_NOMEM;
-	s->v = n;
-	snprintf(s->v[s->n++], ENL_ID_MAX + 1, "%s", v);
+	s->max = MAX_VALUES;
+	if ((n = enl_vec_push(s)) == NULL)
+		return s->n == MAX_VALUES ? ENL_E_TOO_LARGE : ENL_E_NOMEM;
+	snprintf(*n, sizeof(*n), "%s", v);
 	return ENL_OK;
 }
 
@@ -113,21 +111,21 @@ policy_free(struct policy *p)
 {
 	if (p == NULL)
 		return;
-	for (size_t i = 0; i < p->n_rules; i++) {
-		side_free(&p->rules[i].from);
-		side_free(&p->rules[i].to);
+	for (size_t i = 0; i < p->rules.n; i++) {
+		side_free(&p->rules.v[i].from);
+		side_free(&p->rules.v[i].to);
 	}
-	for (size_t i = 0; i < p->n_groups; i++)
-		set_free(&p->groups[i].countries);
-	free(p->rules);
-	free(p->groups);
+	for (size_t i = 0; i < p->groups.n; i++)
+		set_free(&p->groups.v[i].countries);
+	enl_vec_free(&p->rules);
+	enl_vec_free(&p->groups);
 	free(p);
 }
 
 size_t
 policy_rule_count(const struct policy *p)
 {
-	return p->n_rules;
+	return p->rules.n;
 }
 
 /* ---- deciding ---- */
@@ -214,11 +212,11 @@ policy_decide(const struct policy *p, const struct policy_query *q, struct polic
 {
 	char buf[160];
 
-	for (size_t i = 0; i < p->n_rules; i++)
-		if (rule_fails(&p->rules[i], q, buf, sizeof(buf)) == NULL) {
-			d->allow = p->rules[i].allow;
-			snprintf(d->rule, sizeof(d->rule), "%s", p->rules[i].name);
-			d->line = p->rules[i].line;
+	for (size_t i = 0; i < p->rules.n; i++)
+		if (rule_fails(&p->rules.v[i], q, buf, sizeof(buf)) == NULL) {
+			d->allow = p->rules.v[i].allow;
+			snprintf(d->rule, sizeof(d->rule), "%s", p->rules.v[i].name);
+			d->line = p->rules.v[i].line;
 			return;
 		}
 	d->allow = false;
@@ -236,8 +234,8 @@ policy_explain(const struct policy *p, const struct policy_query *q, FILE *out)
 		q->to_id, enl_kind_name(q->to_kind) ? enl_kind_name(q->to_kind) : "?",
 		q->to_country, policy_type_name(q->type), policy_tlp_name(q->tlp),
 		(unsigned long long)q->size, q->forward ? ", a forward" : "");
-	for (size_t i = 0; i < p->n_rules; i++) {
-		const struct rule *r = &p->rules[i];
+	for (size_t i = 0; i < p->rules.n; i++) {
+		const struct rule *r = &p->rules.v[i];
 		const char *why = rule_fails(r, q, buf, sizeof(buf));
 		if (why != NULL) {
 			fprintf(out, "  rule %s (line %u): does not match: %s\n", r->name, r->line, why);
@@ -313,8 +311,8 @@ policy_lint(const struct policy *p, const struct enl_directory *dir, FILE *out)
 {
 	size_t findings = 0;
 
-	for (size_t i = 0; i < p->n_rules; i++) {
-		const struct rule *r = &p->rules[i];
+	for (size_t i = 0; i < p->rules.n; i++) {
+		const struct rule *r = &p->rules.v[i];
 		const struct side *sides[2] = {&r->from, &r->to};
 		for (int s = 0; dir != NULL && s < 2; s++)
 			for (size_t k = 0; k < sides[s]->c[DIM_AGENCY].n; k++)
@@ -325,7 +323,7 @@ policy_lint(const struct policy *p, const struct enl_directory *dir, FILE *out)
 					findings++;
 				}
 		for (size_t j = 0; j < i; j++) {
-			const struct rule *a = &p->rules[j];
+			const struct rule *a = &p->rules.v[j];
 			if (matches_all(a)) {
 				fprintf(out, "line %u: rule %s is unreachable: rule %s (line %u), "
 					"above it, matches everything\n", r->line, r->name, a->name,

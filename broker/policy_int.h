@@ -8,14 +8,20 @@
 #define MAX_WORDS 256
 
 #define MAX_VALUES 256
+#define RULES_MAX 10000
+#define GROUPS_MAX 1000
 
 /* One condition on one side: the value must be one of the set. */
 enum dim { DIM_AGENCY, DIM_KIND, DIM_COUNTRY, DIM_COUNT };
 
+typedef char policy_id[ENL_ID_MAX + 1];
+
+/* The values are an ENL_VEC of at most MAX_VALUES (v, n, cap, max: the
+ * enl_vec macros work on a set). */
 struct set {
+	policy_id *v;			/* agency ids or country codes */
+	size_t n, cap, max;
 	bool used;
-	size_t n;
-	char (*v)[ENL_ID_MAX + 1];	/* agency ids or country codes */
 	uint32_t kinds;			/* DIM_KIND: bit k for kind k */
 	char what[ENL_ID_MAX + 16];	/* how it was written, for explain */
 };
@@ -48,10 +54,8 @@ struct group {
 };
 
 struct policy {
-	struct rule *rules;
-	size_t n_rules;
-	struct group *groups;
-	size_t n_groups;
+	ENL_VEC(struct rule) rules;	/* at most RULES_MAX */
+	ENL_VEC(struct group) groups;	/* at most GROUPS_MAX */
 };
 
 /* policy.c */

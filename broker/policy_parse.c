@@ -70,16 +70,16 @@ split(char *line, char *words[MAX_WORDS])
 static const struct group *
 group_find(const struct policy *p, const char *name)
 {
-	for (size_t i = 0; i < p->n_groups; i++)
-		if (strcmp(p->groups[i].name, name) == 0)
-			return &p->groups[i];
+	for (size_t i = 0; i < p->groups.n; i++)
+		if (strcmp(p->groups.v[i].name, name) == 0)
+			return &p->groups.v[i];
 	return NULL;
 }
 
 static int
 parse_group(struct parser *ps, char **w, size_t n)
 {
-	struct group *g, *ng;
+	struct group *g;
 	size_t len;
 	int rc;
 
@@ -94,11 +94,8 @@ parse_group(struct parser *ps, char **w, size_t n)
 		return perr(ps, "'%s' is not a valid name", w[1]);
 	if (group_find(ps->p, w[1]) != NULL)
 		return perr(ps, "group %s is defined twice", w[1]);
-	if ((ng = realloc(ps->p->groups, (ps->p->n_groups + 1) * sizeof(*ng))) == NULL)
-		return ENL_E_NOMEM;
-	ps->p->groups = ng;
-	g = &ng[ps->p->n_groups++];
-	memset(g, 0, sizeof(*g));
+	if ((g = enl_vec_push(&ps->p->groups)) == NULL)
+		return perr(ps, "out of memory, or more than %d groups", GROUPS_MAX);
 	snprintf(g->name, sizeof(g->name), "%s", w[1]);
 	for (size_t i = 2; i < n; i++) {
 		if (!enl_country_valid(w[i]))
@@ -287,7 +284,7 @@ parse_condition(struct parser *ps, struct rule *r, char **w, size_t n)
 static int
 parse_rule(struct parser *ps, char **w, size_t n)
 {
-	struct rule *r, *nr;
+	struct rule *r;
 	size_t len;
 
 	/* rule NAME: allow|deny */
@@ -299,16 +296,13 @@ parse_rule(struct parser *ps, char **w, size_t n)
 	w[1][len - 1] = '\0';
 	if (!name_ok(w[1]) || strcmp(w[1], POLICY_DEFAULT_RULE) == 0)
 		return perr(ps, "'%s' is not a valid rule name", w[1]);
-	for (size_t i = 0; i < ps->p->n_rules; i++)
-		if (strcmp(ps->p->rules[i].name, w[1]) == 0)
+	for (size_t i = 0; i < ps->p->rules.n; i++)
+		if (strcmp(ps->p->rules.v[i].name, w[1]) == 0)
 			return perr(ps, "two rules are named %s", w[1]);
 	if (strcasecmp(w[2], "allow") != 0 && strcasecmp(w[2], "deny") != 0)
 		return perr(ps, "a rule says allow or deny, not '%s'", w[2]);
-	if ((nr = realloc(ps->p->rules, (ps->p->n_rules + 1) * sizeof(*nr))) == NULL)
-		return ENL_E_NOMEM;
-	ps->p->rules = nr;
-	r = &nr[ps->p->n_rules++];
-	memset(r, 0, sizeof(*r));
+	if ((r = enl_vec_push(&ps->p->rules)) == NULL)
+		return perr(ps, "out of memory, or more than %d rules", RULES_MAX);
 	snprintf(r->name, sizeof(r->name), "%s", w[1]);
 	r->allow = strcasecmp(w[2], "allow") == 0;
 	r->line = ps->line;
@@ -344,7 +338,11 @@ policy_parse(const char *text, size_t len, struct policy **out, char *err, size_
 		snprintf(err, err_cap, "the policy holds a NUL byte");
 		return ENL_E_MALFORMED;
 	}
-	if ((ps.p = calloc(1, sizeof(*ps.p))) == NULL || (copy = malloc(len + 1)) == NULL) {
+	if ((ps.p = calloc(1, sizeof(*ps.p))) != NULL) {
+		ps.p->rules.max = RULES_MAX;
+		ps.p->groups.max = GROUPS_MAX;
+	}
+	if (ps.p == NULL || (copy = malloc(len + 1)) == NULL) {
 		free(ps.p);
 		return ENL_E_NOMEM;
 	}
@@ -388,7 +386,7 @@ policy_parse(const char *text, size_t len, struct policy **out, char *err, size_
 			rc = parse_group(&ps, words, n);
 		} else if (strcasecmp(words[0], "rule") == 0) {
 			if ((rc = parse_rule(&ps, words, n)) == ENL_OK)
-				current = &ps.p->rules[ps.p->n_rules - 1];
+				current = &ps.p->rules.v[ps.p->rules.n - 1];
 		} else {
 			rc = perr(&ps, "expected 'group' or 'rule', not '%s' (a rule's conditions "
 				  "are indented)", words[0]);
@@ -396,7 +394,7 @@ policy_parse(const char *text, size_t len, struct policy **out, char *err, size_
 	}
 	if (rc == ENL_OK)
 		rc = rule_complete(&ps, current);
-	if (rc == ENL_OK && ps.p->n_rules == 0) {
+	if (rc == ENL_OK && ps.p->rules.n == 0) {
 		snprintf(err, err_cap, "no rules: everything would be denied");
 		rc = ENL_E_MALFORMED;
 	}

@@ -23,8 +23,7 @@
 struct receipt_job {
 	struct stored_message m;
 	uint8_t id[ENL_MSG_ID_LEN];
-	struct rcpt_state *raw;
-	size_t n, cap;
+	ENL_VEC(struct rcpt_state) raw;	/* one per recipient */
 	bool short_of_memory;	/* a state could not be kept: no receipt */
 	enl_mhash proof[ENL_MERKLE_MAX_PROOF];
 	size_t n_proof;
@@ -38,7 +37,7 @@ receipt_job_free(struct receipt_job *rj)
 {
 	if (rj == NULL)
 		return;
-	free(rj->raw);
+	enl_vec_free(&rj->raw);
 	free(rj->entry);
 	free(rj->checkpoint);
 	free(rj);
@@ -48,18 +47,12 @@ static void
 collect_state(void *arg, const struct rcpt_state *st)
 {
 	struct receipt_job *rj = arg;
+	struct rcpt_state *slot = enl_vec_push(&rj->raw);
 
-	if (rj->n == rj->cap) {
-		size_t cap = rj->cap ? 2 * rj->cap : 8;
-		struct rcpt_state *raw = realloc(rj->raw, cap * sizeof(*raw));
-		if (raw == NULL) {
-			rj->short_of_memory = true;
-			return;
-		}
-		rj->raw = raw;
-		rj->cap = cap;
-	}
-	rj->raw[rj->n++] = *st;
+	if (slot == NULL)
+		rj->short_of_memory = true;
+	else
+		*slot = *st;
 }
 
 /* The log's half: the SUBMITTED entry, the newest checkpoint and the
@@ -93,6 +86,7 @@ receipt_gather(struct server *srv, const uint8_t id[ENL_MSG_ID_LEN], struct rece
 
 	if (rj == NULL)
 		return ENL_E_NOMEM;
+	rj->raw.max = ENL_MAX_RECIPIENTS;
 	memcpy(rj->id, id, ENL_MSG_ID_LEN);
 	if ((rc = srv->store->ops->message_get(srv->store->db, id, &rj->m)) == ENL_OK &&
 	    (rc = srv->store->ops->states(srv->store->db, id, collect_state, rj)) == ENL_OK)
@@ -111,27 +105,27 @@ static int
 receipt_pack(struct server *srv, const struct receipt_job *rj, uint8_t **out, size_t *out_len)
 {
 	Enlace__ReceiptBody body = ENLACE__RECEIPT_BODY__INIT;
-	Enlace__RecipientState *rs = calloc(rj->n + 1, sizeof(*rs));
-	Enlace__RecipientState **ptrs = calloc(rj->n + 1, sizeof(*ptrs));
+	Enlace__RecipientState *rs = calloc(rj->raw.n + 1, sizeof(*rs));
+	Enlace__RecipientState **ptrs = calloc(rj->raw.n + 1, sizeof(*ptrs));
 	ProtobufCBinaryData inc[ENL_MERKLE_MAX_PROOF];
 	int rc = ENL_E_NOMEM;
 
 	if (rs == NULL || ptrs == NULL)
 		goto out;
-	for (size_t i = 0; i < rj->n; i++) {
+	for (size_t i = 0; i < rj->raw.n; i++) {
 		Enlace__RecipientState *r = &rs[i];
 		enlace__recipient_state__init(r);
-		r->recipient = rj->raw[i].recipient;
-		r->state = (Enlace__DeliveryState)rj->raw[i].state;
-		r->queued_at = rj->raw[i].queued_at;
-		r->fetched_at = rj->raw[i].fetched_at;
-		r->acked_at = rj->raw[i].acked_at;
-		r->ack_time = rj->raw[i].ack_time;
-		if (rj->raw[i].has_ack_sig) {
-			r->ack_signature.data = (uint8_t *)rj->raw[i].ack_sig;
+		r->recipient = rj->raw.v[i].recipient;
+		r->state = (Enlace__DeliveryState)rj->raw.v[i].state;
+		r->queued_at = rj->raw.v[i].queued_at;
+		r->fetched_at = rj->raw.v[i].fetched_at;
+		r->acked_at = rj->raw.v[i].acked_at;
+		r->ack_time = rj->raw.v[i].ack_time;
+		if (rj->raw.v[i].has_ack_sig) {
+			r->ack_signature.data = (uint8_t *)rj->raw.v[i].ack_sig;
 			r->ack_signature.len = 64;
 		}
-		r->reason = (char *)rj->raw[i].reason;
+		r->reason = (char *)rj->raw.v[i].reason;
 		ptrs[i] = r;
 	}
 	body.broker = (char *)enl_identity_id(srv->p.me);
@@ -141,7 +135,7 @@ receipt_pack(struct server *srv, const struct receipt_job *rj, uint8_t **out, si
 	body.envelope_hash.len = ENL_HASH_LEN;
 	body.sender = (char *)rj->m.sender;
 	body.received_at = rj->m.received_at;
-	body.n_recipients = rj->n;
+	body.n_recipients = rj->raw.n;
 	body.recipients = ptrs;
 	if (rj->checkpoint != NULL) {
 		for (size_t i = 0; i < rj->n_proof; i++) {
@@ -342,7 +336,10 @@ respond_fresh_receipt(struct work *w)
 	struct receipt_job *rj = calloc(1, sizeof(*rj));
 	int rc = ENL_E_NOMEM;
 
-	if (rj == NULL || (rj->raw = calloc(w->sub.hdr->n_recipients, sizeof(*rj->raw))) == NULL)
+	if (rj == NULL)
+		goto fail;
+	rj->raw.max = ENL_MAX_RECIPIENTS;
+	if (enl_vec_reserve(&rj->raw, w->sub.hdr->n_recipients) != ENL_OK)
 		goto fail;
 	memcpy(rj->id, w->sub.hdr->message_id, ENL_MSG_ID_LEN);
 	memcpy(rj->m.hash, w->sub.hash, ENL_HASH_LEN);
@@ -350,21 +347,21 @@ respond_fresh_receipt(struct work *w)
 	rj->m.received_at = w->sub.submitted_at;
 	rj->m.log_index = w->sub.submitted_index;
 	for (size_t i = 0; i < w->sub.hdr->n_recipients; i++) {
-		snprintf(rj->raw[i].recipient, sizeof(rj->raw[i].recipient), "%s",
+		snprintf(rj->raw.v[i].recipient, sizeof(rj->raw.v[i].recipient), "%s",
 			 w->sub.hdr->recipients[i]);
 		bool held = w->sub.held != NULL && w->sub.held[i];
-		rj->raw[i].state = held ? DS_HELD : w->sub.decisions[i].allow ? DS_QUEUED : DS_REJECTED;
+		rj->raw.v[i].state = held ? DS_HELD : w->sub.decisions[i].allow ? DS_QUEUED : DS_REJECTED;
 		if (w->sub.decision != NULL && w->sub.decisions[i].allow)
-			rj->raw[i].state = DS_ACKED;
-		rj->raw[i].queued_at = w->sub.submitted_at;
+			rj->raw.v[i].state = DS_ACKED;
+		rj->raw.v[i].queued_at = w->sub.submitted_at;
 		if (held)
-			snprintf(rj->raw[i].reason, sizeof(rj->raw[i].reason),
+			snprintf(rj->raw.v[i].reason, sizeof(rj->raw.v[i].reason),
 				 "held for the originator's consent");
 		else if (!w->sub.decisions[i].allow)
-			snprintf(rj->raw[i].reason, sizeof(rj->raw[i].reason),
+			snprintf(rj->raw.v[i].reason, sizeof(rj->raw.v[i].reason),
 				 "denied by policy rule %s", w->sub.decisions[i].rule);
 	}
-	rj->n = rj->cap = w->sub.hdr->n_recipients;
+	rj->raw.n = w->sub.hdr->n_recipients;
 	rj->entry = w->sub.submitted;
 	rj->entry_len = w->sub.submitted_len;
 	w->sub.submitted = NULL;

@@ -419,6 +419,7 @@ server_start(const struct server_params *p, struct server **out)
 		return ENL_E_NOMEM;
 	srv->p = *p;
 	srv->store = p->store;
+	srv->refused.max = 100000;
 	if ((srv->policy = calloc(1, sizeof(*srv->policy))) == NULL) {
 		policy_free(p->policy);
 		free(srv);
@@ -528,7 +529,7 @@ server_stop(struct server *srv)
 	}
 	free(srv->works);
 	free(srv->replay);
-	free(srv->refused);
+	enl_vec_free(&srv->refused);
 	nng_aio_free(srv->sweep);
 	peers_free(srv->peers);
 	free(srv->checkpoint);

@@ -132,6 +132,11 @@ struct work {
 
 struct peers;
 
+struct refused_tally {
+	char agency[ENL_ID_MAX + 1];
+	uint64_t messages, bytes;
+};
+
 struct server {
 	struct server_params p;
 	struct peers *peers;
@@ -165,11 +170,9 @@ struct server {
 	int64_t consents_swept;	/* writer thread only */
 	int64_t deliveries_swept;	/* writer thread only */
 	int64_t expiry_said;	/* writer thread only: when the directory's expiry was last said */
-	struct refused_tally {	/* writer thread only: per agency, what the policy */
-		char agency[ENL_ID_MAX + 1];	/* refused for every recipient */
-		uint64_t messages, bytes;
-	} *refused;
-	size_t n_refused;
+	/* writer thread only: per agency, what the policy refused for every
+	 * recipient (one per agency of the directory, at most) */
+	ENL_VEC(struct refused_tally) refused;
 	bool publish_failing;	/* writer thread only: said once until it works, */
 	uint64_t publish_failed_at;	/* ... which is when the log is published past this */
 };

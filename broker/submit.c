@@ -27,20 +27,11 @@ refused_tally(struct server *srv, const char *agency, size_t len)
 {
 	struct refused_tally *t = NULL;
 
-	for (size_t i = 0; i < srv->n_refused && t == NULL; i++)
-		if (strcmp(srv->refused[i].agency, agency) == 0)
-			t = &srv->refused[i];
-	if (t == NULL) {
-		struct refused_tally *more = realloc(srv->refused,
-						     (srv->n_refused + 1) * sizeof(*more));
-		if (more != NULL) {
-			struct refused_tally fresh = {.messages = 0};
-			snprintf(fresh.agency, sizeof(fresh.agency), "%s", agency);
-			more[srv->n_refused] = fresh;
-			srv->refused = more;
-			t = &more[srv->n_refused++];
-		}
-	}
+	for (size_t i = 0; i < srv->refused.n && t == NULL; i++)
+		if (strcmp(srv->refused.v[i].agency, agency) == 0)
+			t = &srv->refused.v[i];
+	if (t == NULL && (t = enl_vec_push(&srv->refused)) != NULL)
+		snprintf(t->agency, sizeof(t->agency), "%s", agency);
 	if (t != NULL) {
 		t->messages++;
 		t->bytes += len;

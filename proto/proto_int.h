@@ -50,10 +50,16 @@ bool carries_original_rightly(const struct enl_header *h, bool carries);
 int tlog_tree_append(struct enl_tlog_tree *t, const enl_mhash leaf,
 		     int (*merged)(void *arg, unsigned h, const enl_mhash root), void *arg);
 
+/* Level L: the roots of the aligned subtrees of 256^L leaves (an
+ * ENL_VEC of enl_mhash: enl_vec_push works on it). */
 struct level {
-	enl_mhash *h;	/* level L: roots of aligned subtrees of 256^L leaves */
-	uint64_t n, cap;
+	enl_mhash *v;
+	size_t n, cap, max;
 };
+#define LEVEL_MAX ((size_t)1 << 40)	/* leaves a log may hold */
+/* pend holds at most the bundles not yet published whole: a few of 256
+ * entries of at most 64 KiB each, however long publishing fails */
+#define PEND_MAX ((size_t)1 << 36)
 
 struct enl_tlog {
 	struct level lv[ENL_TILE_LEVELS];
@@ -65,8 +71,7 @@ struct enl_tlog {
 	struct enl_tlog_tree tree, committed_tree;
 	uint64_t committed;
 	/* entries since the start of the oldest bundle not yet published whole */
-	uint8_t *pend;
-	size_t pend_len, pend_cap;
+	ENL_VEC(uint8_t) pend;
 	uint64_t pend_first;	/* index of the first entry in pend */
 	size_t pend_commit_off;	/* where the entries not yet committed start */
 	char *note;		/* a loaded log: its checkpoint as read */

@@ -16,15 +16,11 @@
 static int
 level_push(struct level *l, const enl_mhash h)
 {
-	if (l->n == l->cap) {
-		uint64_t cap = l->cap ? 2 * l->cap : 1024;
-		enl_mhash *nh = realloc(l->h, cap * sizeof(*nh));
-		if (nh == NULL)
-			return ENL_E_NOMEM;
-		l->h = nh;
-		l->cap = cap;
-	}
-	memcpy(l->h[l->n++], h, ENL_MERKLE_HASH_LEN);
+	uint8_t *slot = enl_vec_push(l);
+
+	if (slot == NULL)
+		return ENL_E_NOMEM;
+	memcpy(slot, h, ENL_MERKLE_HASH_LEN);
 	return ENL_OK;
 }
 
@@ -93,12 +89,12 @@ tlog_range_root(const struct enl_tlog *log, uint64_t start, uint64_t count, enl_
 	bool hit;
 
 	if (count == 1) {
-		memcpy(out, log->lv[0].h[start], ENL_MERKLE_HASH_LEN);
+		memcpy(out, log->lv[0].v[start], ENL_MERKLE_HASH_LEN);
 		return;
 	}
 	if ((count & (count - 1)) == 0 && count >= (1u << SUBTREE_MIN) && start % count == 0) {
 		int h = __builtin_ctzll(count);
-		memcpy(out, log->hh[h].h[start >> h], ENL_MERKLE_HASH_LEN);
+		memcpy(out, log->hh[h].v[start >> h], ENL_MERKLE_HASH_LEN);
 		return;
 	}
 	slot = memo_slot(start, count);
@@ -217,7 +213,7 @@ enl_tlog_rollback(struct enl_tlog *log)
 	for (int h = SUBTREE_MIN; h < 64; h++)
 		log->hh[h].n = log->committed >> h;
 	log->tree = log->committed_tree;
-	log->pend_len = log->pend_commit_off;
+	log->pend.n = log->pend_commit_off;
 	if (log->memo != NULL) {
 		pthread_mutex_lock(&log->memo->mu);
 		for (size_t i = 0; i < MEMO_SLOTS; i++)
@@ -250,6 +246,11 @@ enl_tlog_new(void)
 	/* without it (no memory) proofs are only slower */
 	if ((log->memo = calloc(1, sizeof(*log->memo))) != NULL)
 		pthread_mutex_init(&log->memo->mu, NULL);
+	log->pend.max = PEND_MAX;
+	for (int L = 0; L < ENL_TILE_LEVELS; L++)
+		log->lv[L].max = LEVEL_MAX;
+	for (int h = 0; h < 64; h++)
+		log->hh[h].max = LEVEL_MAX;
 	enl_tlog_tree_init(&log->tree);
 	enl_tlog_tree_init(&log->committed_tree);
 	return log;
@@ -261,10 +262,10 @@ enl_tlog_free(struct enl_tlog *log)
 	if (log == NULL)
 		return;
 	for (int L = 0; L < ENL_TILE_LEVELS; L++)
-		free(log->lv[L].h);
+		free(log->lv[L].v);
 	for (int h = 0; h < 64; h++)
-		free(log->hh[h].h);
-	free(log->pend);
+		free(log->hh[h].v);
+	enl_vec_free(&log->pend);
 	free(log->note);
 	if (log->memo != NULL) {
 		pthread_mutex_destroy(&log->memo->mu);
@@ -277,29 +278,19 @@ enl_tlog_free(struct enl_tlog *log)
 static int
 pend_room(struct enl_tlog *log, size_t len)
 {
-	size_t cap;
-	uint8_t *np;
-
 	if (len > ENL_TLOG_ENTRY_MAX)
 		return ENL_E_TOO_LARGE;
-	if (log->pend_len + len + 2 <= log->pend_cap)
-		return ENL_OK;
-	cap = (log->pend_cap ? 2 * log->pend_cap : 65536) + len + 2;
-	if ((np = realloc(log->pend, cap)) == NULL)
-		return ENL_E_NOMEM;
-	log->pend = np;
-	log->pend_cap = cap;
-	return ENL_OK;
+	return enl_vec_reserve(&log->pend, len + 2);
 }
 
 /* An entry at the end of pend, as a bundle holds it (u16 length, bytes). */
 static void
 pend_put(struct enl_tlog *log, const uint8_t *entry, size_t len)
 {
-	log->pend[log->pend_len++] = (uint8_t)(len >> 8);
-	log->pend[log->pend_len++] = (uint8_t)len;
-	memcpy(log->pend + log->pend_len, entry, len);
-	log->pend_len += len;
+	log->pend.v[log->pend.n++] = (uint8_t)(len >> 8);
+	log->pend.v[log->pend.n++] = (uint8_t)len;
+	memcpy(log->pend.v + log->pend.n, entry, len);
+	log->pend.n += len;
 }
 
 int
@@ -332,16 +323,16 @@ void
 enl_tlog_pend_reset(struct enl_tlog *log, uint64_t first)
 {
 	log->pend_first = first;
-	log->pend_len = log->pend_commit_off = 0;
+	log->pend.n = log->pend_commit_off = 0;
 }
 
 const uint8_t *
 enl_tlog_pend(const struct enl_tlog *log, uint64_t *first, size_t *len, size_t *committed_len)
 {
 	*first = log->pend_first;
-	*len = log->pend_len;
+	*len = log->pend.n;
 	*committed_len = log->pend_commit_off;
-	return log->pend;
+	return log->pend.v;
 }
 
 void
@@ -351,8 +342,8 @@ enl_tlog_pend_trim(struct enl_tlog *log, uint64_t to, size_t keep)
 
 	if (first <= log->pend_first || keep == 0)
 		return;
-	memmove(log->pend, log->pend + keep, log->pend_len - keep);
-	log->pend_len -= keep;
+	memmove(log->pend.v, log->pend.v + keep, log->pend.n - keep);
+	log->pend.n -= keep;
 	log->pend_commit_off -= keep;
 	log->pend_first = first;
 }
@@ -361,14 +352,14 @@ const enl_mhash *
 enl_tlog_level(const struct enl_tlog *log, int level, uint64_t *n)
 {
 	*n = log->lv[level].n;
-	return (const enl_mhash *)log->lv[level].h;
+	return (const enl_mhash *)log->lv[level].v;
 }
 
 void
 enl_tlog_mark(const struct enl_tlog *log, struct enl_tlog_mark *m)
 {
 	m->tree = log->tree;
-	m->pend_off = log->pend_len;
+	m->pend_off = log->pend.n;
 }
 
 void

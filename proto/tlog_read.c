@@ -78,13 +78,13 @@ check_partials(const struct enl_tlog *log, struct reader_state *r, uint64_t size
 				return rc;
 			}
 			if (L >= 0) {
-				want = (const uint8_t *)log->lv[L].h[t * ENL_TILE_WIDTH];
+				want = (const uint8_t *)log->lv[L].v[t * ENL_TILE_WIDTH];
 				want_len = (size_t)ow * ENL_MERKLE_HASH_LEN;
 			} else {	/* the first ow entries of the last bundle (pend) */
 				size_t off = 0;
-				for (unsigned i = 0; i < ow && off + 2 <= log->pend_len; i++)
-					off += 2 + ((size_t)log->pend[off] << 8 | log->pend[off + 1]);
-				want = log->pend;
+				for (unsigned i = 0; i < ow && off + 2 <= log->pend.n; i++)
+					off += 2 + ((size_t)log->pend.v[off] << 8 | log->pend.v[off + 1]);
+				want = log->pend.v;
 				want_len = off;
 			}
 			bool same = len == want_len && memcmp(buf, want, len) == 0;
@@ -160,15 +160,13 @@ read_back(struct enl_tlog *log, struct reader_state *r, uint64_t size)
 		if (r->src->progress != NULL)
 			r->src->progress(r->src->ctx, b * ENL_TILE_WIDTH + want, size);
 		/* a partial last bundle's entries are written again with the next */
-		if (want < ENL_TILE_WIDTH && log->pend_cap == 0) {
-			log->pend = malloc(off + 65536);
-			if (log->pend == NULL) {
+		if (want < ENL_TILE_WIDTH && log->pend.n == 0) {
+			if (enl_vec_reserve(&log->pend, off + 65536) != ENL_OK) {
 				free(buf);
 				return ENL_E_NOMEM;
 			}
-			memcpy(log->pend, buf, off);
-			log->pend_len = off;
-			log->pend_cap = off + 65536;
+			memcpy(log->pend.v, buf, off);
+			log->pend.n = off;
 			log->pend_first = b * ENL_TILE_WIDTH;
 		}
 		free(buf);
@@ -197,12 +195,12 @@ read_back(struct enl_tlog *log, struct reader_state *r, uint64_t size)
 					len = w * ENL_MERKLE_HASH_LEN;
 			}
 			if (rc != ENL_OK || len != w * ENL_MERKLE_HASH_LEN ||
-			    memcmp(buf, l->h[t * ENL_TILE_WIDTH], len) != 0) {
+			    memcmp(buf, l->v[t * ENL_TILE_WIDTH], len) != 0) {
 				/* locate the first differing hash, for the message */
 				uint64_t bad = t * ENL_TILE_WIDTH;
 				for (uint64_t i = 0; rc == ENL_OK && len == w * ENL_MERKLE_HASH_LEN &&
 						     i < w; i++)
-					if (memcmp(buf + i * ENL_MERKLE_HASH_LEN, l->h[bad + i],
+					if (memcmp(buf + i * ENL_MERKLE_HASH_LEN, l->v[bad + i],
 						   ENL_MERKLE_HASH_LEN) != 0) {
 						bad += i;
 						break;
@@ -245,17 +243,9 @@ read_checkpoint(struct reader_state *r, const struct enl_note_verifier *v, size_
 		free(buf);
 		return fail_msg(r, rc, "checkpoint: signature or format is not valid");
 	}
-	if (note != NULL) {
-		char *t = realloc(buf, len + 1);
-		if (t == NULL) {
-			free(buf);
-			return ENL_E_NOMEM;
-		}
-		t[len] = '\0';
-		*note = t;
-	} else {
-		free(buf);
-	}
+	if (note != NULL)
+		return enl_text_take(buf, len, note);
+	free(buf);
 	return ENL_OK;
 }
 

@@ -377,8 +377,7 @@ struct lend {
 	const uint8_t *buf;
 	size_t min;		/* bytes values this long or longer are lent */
 	uint8_t mark[MARK_KEY];
-	struct hole *holes;
-	size_t n, cap;		/* holes found */
+	ENL_VEC(struct hole) holes;	/* found; each is a value of >= min bytes */
 	size_t next;		/* the next placeholder written, or matched */
 	bool nomem;
 };
@@ -412,17 +411,12 @@ hole(struct lend *l, enum pass pass, size_t data, size_t n, uint8_t *out, size_t
 	uint32_t k = 0;
 
 	if (pass == FIND) {
-		if (l->n == l->cap) {
-			size_t cap = l->cap ? 2 * l->cap : 8;
-			struct hole *h = realloc(l->holes, cap * sizeof(*h));
-			if (h == NULL) {
-				l->nomem = true;
-				return false;
-			}
-			l->holes = h;
-			l->cap = cap;
+		struct hole *h = enl_vec_push(&l->holes);
+		if (h == NULL) {
+			l->nomem = true;
+			return false;
 		}
-		l->holes[l->n++] = (struct hole){data, n};
+		*h = (struct hole){data, n};
 	}
 	if (pass == WRITE)
 		k = (uint32_t)l->next++;
@@ -497,11 +491,11 @@ lend_back(ProtobufCBinaryData *v, void *arg)
 		return true;
 	for (int b = 0; b < 4; b++)
 		k |= (uint32_t)v->data[MARK_KEY + b] << (8 * b);
-	if (k != l->next || k >= l->n)
+	if (k != l->next || k >= l->holes.n)
 		return false;
 	free(v->data);
-	v->data = (uint8_t *)l->buf + l->holes[k].off;
-	v->len = l->holes[k].len;
+	v->data = (uint8_t *)l->buf + l->holes.v[k].off;
+	v->len = l->holes.v[k].len;
 	l->next++;
 	return true;
 }
@@ -545,7 +539,9 @@ int
 enl_pb_unpack_lending(const ProtobufCMessageDescriptor *desc, const uint8_t *buf,
 		      size_t len, size_t max, size_t min, ProtobufCMessage **out)
 {
-	struct lend l = {.buf = buf, .min = min < MARK_LEN + 1 ? MARK_LEN + 1 : min};
+	/* each hole is a value of >= MARK_LEN + 1 bytes: len bounds their number */
+	struct lend l = {.buf = buf, .min = min < MARK_LEN + 1 ? MARK_LEN + 1 : min,
+			 .holes = ENL_VEC_INIT(len / (MARK_LEN + 1) + 1)};
 	uint8_t *sh = NULL;
 	size_t shlen = 0, w = 0;
 	int rc;
@@ -553,17 +549,17 @@ enl_pb_unpack_lending(const ProtobufCMessageDescriptor *desc, const uint8_t *buf
 	if (len > max)
 		return ENL_E_TOO_LARGE;
 	randombytes_buf(l.mark, sizeof(l.mark));
-	if (!shadow(&l, desc, 0, len, FIND, NULL, &shlen, 0) || l.n == 0) {
-		free(l.holes);
+	if (!shadow(&l, desc, 0, len, FIND, NULL, &shlen, 0) || l.holes.n == 0) {
+		enl_vec_free(&l.holes);
 		return l.nomem ? ENL_E_NOMEM : enl_pb_unpack(desc, buf, len, max, out);
 	}
 	if ((sh = malloc(shlen + 1)) == NULL) {
-		free(l.holes);
+		enl_vec_free(&l.holes);
 		return ENL_E_NOMEM;
 	}
 	if (!shadow(&l, desc, 0, len, WRITE, sh, &w, 0) || w != shlen) {
 		free(sh);	/* cannot happen: the same walk as FIND's */
-		free(l.holes);
+		enl_vec_free(&l.holes);
 		return enl_pb_unpack(desc, buf, len, max, out);
 	}
 	/* The placeholders change no record's kind, and every length around
@@ -573,7 +569,7 @@ enl_pb_unpack_lending(const ProtobufCMessageDescriptor *desc, const uint8_t *buf
 	free(sh);
 	if (rc == ENL_OK) {
 		l.next = 0;
-		if (!walk_bytes(*out, lend_back, &l) || l.next != l.n) {
+		if (!walk_bytes(*out, lend_back, &l) || l.next != l.holes.n) {
 			/* cannot happen unless the walk and the parse disagree on
 			 * the order: the copying parse decides */
 			enl_pb_free_lent(*out, buf, len);
@@ -581,6 +577,6 @@ enl_pb_unpack_lending(const ProtobufCMessageDescriptor *desc, const uint8_t *buf
 			rc = enl_pb_unpack(desc, buf, len, max, out);
 		}
 	}
-	free(l.holes);
+	enl_vec_free(&l.holes);
 	return rc;
 }

@@ -41,8 +41,8 @@ struct agent {
 	pthread_mutex_t ctl_mu;		/* control requests: one at a time (but see ctl_serial) */
 	pthread_cond_t cv;		/* outbox changed, or a receipt arrived */
 	struct enl_directory *dir;
-	struct enl_directory **old_dirs;	/* superseded: readers may hold them */
-	size_t n_old, cap_old;
+	/* superseded: readers may hold them (a directory a day for years) */
+	ENL_VEC(struct enl_directory *) old_dirs;
 	struct conn out;		/* SUBMIT, RECEIPTS, DIRECTORY */
 	struct conn in;			/* FETCH, ACK, REJECT */
 	bool connected;

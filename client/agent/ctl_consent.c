@@ -42,13 +42,15 @@ struct consent_item {
 	char decided[16];
 };
 
+/* The consent requests in the inbox listed at most. */
+#define CONSENTS_MAX 100000
+
 /* The consent requests in the inbox (only `only`, if not NULL). */
 static size_t
 consents_find(struct agent *a, const uint8_t *only, struct consent_item **out)
 {
 	struct enl_keyring kr = keyring(a);
-	struct consent_item *items = NULL;
-	size_t n = 0;
+	ENL_VEC(struct consent_item) items = ENL_VEC_INIT(CONSENTS_MAX);
 	char dir[1100];
 	struct dirent *e;
 	DIR *d;
@@ -86,33 +88,30 @@ consents_find(struct agent *a, const uint8_t *only, struct consent_item **out)
 			cr = NULL;
 		}
 		if (cr != NULL) {
-			struct consent_item *ni = realloc(items, (n + 1) * sizeof(*ni));
-			if (ni == NULL) {
+			struct consent_item *it = enl_vec_push(&items);
+			if (it == NULL) {
 				protobuf_c_message_free_unpacked(&cr->base, NULL);
 			} else {
 				char hex[33], dpath[2048];
 				uint8_t *db = NULL;
 				size_t dl = 0;
-				items = ni;
-				items[n].req = cr;
-				items[n].requested_at = m->header.created_at;
-				items[n].decided[0] = '\0';
+				it->req = cr;
+				it->requested_at = m->header.created_at;
 				enl_hex(cr->request_id.data, ENL_MSG_ID_LEN, hex);
 				snprintf(dpath, sizeof(dpath), "%s/consent/%s", a->cfg.spool, hex);
 				if (enl_file_read(dpath, 64, &db, &dl) == ENL_OK) {
-					snprintf(items[n].decided, sizeof(items[n].decided), "%.*s",
+					snprintf(it->decided, sizeof(it->decided), "%.*s",
 						 (int)strcspn((char *)db, "\n"), (const char *)db);
 					free(db);
 				}
-				n++;
 			}
 		}
 		enl_message_free(m);
 		free(buf);
 	}
 	closedir(d);
-	*out = items;
-	return n;
+	*out = items.v;
+	return items.n;
 }
 
 static void

@@ -251,6 +251,9 @@ inbox_open(struct agent *a, const char *name, struct enl_message **m)
 	return rc;
 }
 
+/* The messages an inbox listing shows at most. */
+#define INBOX_MAX 1000000
+
 void
 ctl_inbox(struct ctl *c, const uint8_t *only)
 {
@@ -270,7 +273,8 @@ ctl_inbox(struct ctl *c, const uint8_t *only)
 	struct enl_keyring kr = keyring_ever(a);
 	char (*fps)[ENL_FINGERPRINT_LEN] = NULL, dir[1100], **rcpts = NULL;
 	char orig_fp[ENL_FINGERPRINT_LEN];
-	size_t n = 0, cap = 0;
+	ENL_VEC(struct inbox_seen) seen = ENL_VEC_INIT(INBOX_MAX);
+	size_t n = 0;
 	uint64_t serial;
 	bool nomem = false;
 	struct dirent *e;
@@ -290,34 +294,34 @@ ctl_inbox(struct ctl *c, const uint8_t *only)
 		if (!parse_hex_name(e->d_name, id) ||
 		    (only != NULL && memcmp(id, only, ENL_MSG_ID_LEN) != 0))
 			continue;
-		if (n == cap) {
-			struct inbox_seen *more = realloc(rows, (cap ? 2 * cap : 16) * sizeof(*rows));
-			if (more == NULL) {
-				nomem = true;
-				break;
-			}
-			rows = more;
-			cap = cap ? 2 * cap : 16;
+		struct inbox_seen *row = enl_vec_push(&seen);
+		if (row == NULL) {
+			nomem = true;
+			break;
 		}
-		if (!inbox_stat(a, e->d_name, &rows[n]))
-			continue;
-		if (only == NULL && inbox_cached(a->inbox_cache, serial, &rows[n])) {
-			n++;
+		if (!inbox_stat(a, e->d_name, row)) {
+			seen.n--;
 			continue;
 		}
-		if (inbox_open(a, e->d_name, &m) != ENL_OK)
+		if (only == NULL && inbox_cached(a->inbox_cache, serial, row))
 			continue;
-		if (inbox_row_take(&rows[n].row, m) != ENL_OK) {
+		if (inbox_open(a, e->d_name, &m) != ENL_OK) {
+			seen.n--;
+			continue;
+		}
+		if (inbox_row_take(&row->row, m) != ENL_OK) {
+			seen.n--;
 			enl_message_free(m);
 			nomem = true;
 			break;
 		}
-		n++;
 		if (only != NULL)
 			one = m;
 		else
 			enl_message_free(m);
 	}
+	rows = seen.v;
+	n = seen.n;
 	closedir(d);
 	if (!nomem)
 		qsort(rows, n, sizeof(*rows), seen_cmp);	/* the cache's order */

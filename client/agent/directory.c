@@ -101,16 +101,9 @@ directory_take(struct agent *a, const uint8_t *bytes, size_t len, const char *ho
 		     "the agent stops", a->cfg.directory, serial, enl_strerror(wrc));
 	if (rc == ENL_OK) {
 		pthread_mutex_lock(&a->mu);
-		if (a->n_old == a->cap_old) {
-			size_t cap = a->cap_old ? 2 * a->cap_old : 8;
-			struct enl_directory **od = realloc(a->old_dirs, cap * sizeof(*od));
-			if (od != NULL) {
-				a->old_dirs = od;
-				a->cap_old = cap;
-			}
-		}
-		if (a->n_old < a->cap_old) {
-			a->old_dirs[a->n_old++] = a->dir;
+		struct enl_directory **old = enl_vec_push(&a->old_dirs);
+		if (old != NULL) {
+			*old = a->dir;
 			a->dir = nd;
 			taken = true;
 		}

@@ -304,17 +304,13 @@ log_state_load(struct agent *a)
 
 	snprintf(path, sizeof(path), "%s/checkpoint", a->cfg.spool);
 	if (enl_file_read(path, ENL_NOTE_MAX, &buf, &len) == ENL_OK) {
-		char *note = realloc(buf, len + 1);
-		if (note != NULL) {
-			buf = (uint8_t *)note;
-			note[len] = '\0';
-			if (checkpoint_open(a, note, &cp) == ENL_OK)
-				a->held = cp;
-			else
-				alog("%s: not a checkpoint signed by the broker; ignored", path);
-		}
+		char *note = NULL;
+		if (enl_text_take(buf, len, &note) == ENL_OK && checkpoint_open(a, note, &cp) == ENL_OK)
+			a->held = cp;
+		else
+			alog("%s: not a checkpoint signed by the broker; ignored", path);
+		free(note);
 	}
-	free(buf);
 	buf = NULL;
 	snprintf(path, sizeof(path), "%s/ALARM", a->cfg.spool);
 	if (enl_file_read(path, 1 << 20, &buf, &len) == ENL_OK && len > 0) {

@@ -164,9 +164,9 @@ agent_fini(struct agent *a)
 	conn_close(&a->in);
 	enl_identity_free(a->me);
 	enl_directory_free(a->dir);
-	for (size_t i = 0; i < a->n_old; i++)
-		enl_directory_free(a->old_dirs[i]);
-	free(a->old_dirs);
+	for (size_t i = 0; i < a->old_dirs.n; i++)
+		enl_directory_free(a->old_dirs.v[i]);
+	enl_vec_free(&a->old_dirs);
 	inbox_cache_free(a->inbox_cache);
 	free(a->handed.env);
 }
@@ -195,6 +195,7 @@ main(int argc, char **argv)
 	mallopt(M_ARENA_MAX, 1);
 	if (enl_init() != ENL_OK)
 		return 1;
+	a.old_dirs.max = 1u << 20;
 	pthread_mutex_init(&a.mu, NULL);
 	pthread_mutex_init(&a.out_mu, NULL);
 	pthread_mutex_init(&a.ctl_mu, NULL);

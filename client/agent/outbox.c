@@ -211,12 +211,15 @@ by_arrival(const void *x, const void *y)
  * for the broker together reach it, and their recipients, in that order.
  * Their names (random message ids) say nothing of it.
  */
+/* The messages an outbox listing takes at most (the rest, next round). */
+#define OUTBOX_MAX 100000
+
 size_t
 outbox_list(const struct agent *a, char ***out)
 {
+	size_t n;
 	char dir[1100], **names = NULL;
-	struct queued *q = NULL;
-	size_t n = 0, cap = 0;
+	ENL_VEC(struct queued) q = ENL_VEC_INIT(OUTBOX_MAX);
 	struct dirent *e;
 	struct stat st;
 	DIR *d;
@@ -230,30 +233,26 @@ outbox_list(const struct agent *a, char ***out)
 		if (l != 2 * ENL_MSG_ID_LEN + 4 || strcmp(e->d_name + l - 4, ".env") != 0 ||
 		    fstatat(dirfd(d), e->d_name, &st, 0) != 0)
 			continue;
-		if (n == cap) {
-			size_t ncap = cap ? 2 * cap : 16;
-			struct queued *nq = realloc(q, ncap * sizeof(*nq));
-			if (nq == NULL)
-				break;
-			q = nq;
-			cap = ncap;
-		}
-		if ((q[n].name = strdup(e->d_name)) != NULL) {
-			q[n].at = st.st_mtim;
-			n++;
-		}
+		struct queued *one = enl_vec_push(&q);
+		if (one == NULL)
+			break;	/* the rest on a later round */
+		if ((one->name = strdup(e->d_name)) == NULL)
+			q.n--;
+		else
+			one->at = st.st_mtim;
 	}
 	closedir(d);
-	if (n > 0 && (names = malloc(n * sizeof(*names))) == NULL) {
-		for (size_t i = 0; i < n; i++)
-			free(q[i].name);
-		n = 0;	/* tried again on the next round */
+	if (q.n > 0 && (names = malloc(q.n * sizeof(*names))) == NULL) {
+		for (size_t i = 0; i < q.n; i++)
+			free(q.v[i].name);
+		q.n = 0;	/* tried again on the next round */
 	}
-	if (n > 1)
-		qsort(q, n, sizeof(*q), by_arrival);
-	for (size_t i = 0; i < n; i++)
-		names[i] = q[i].name;
-	free(q);
+	if (q.n > 1)
+		qsort(q.v, q.n, sizeof(*q.v), by_arrival);
+	for (size_t i = 0; i < q.n; i++)
+		names[i] = q.v[i].name;
+	n = q.n;
+	enl_vec_free(&q);
 	*out = names;
 	return n;
 }

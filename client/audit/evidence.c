@@ -65,16 +65,9 @@ trail_add(struct trail *t, uint64_t index, const uint8_t *entry, size_t len,
 {
 	struct trail_event *ev;
 
-	if (t->n == t->cap) {
-		size_t cap = t->cap ? 2 * t->cap : 16;
-		struct trail_event *n = realloc(t->ev, cap * sizeof(*n));
-		if (n == NULL)
-			return ENL_E_NOMEM;
-		t->ev = n;
-		t->cap = cap;
-	}
-	ev = &t->ev[t->n];
-	memset(ev, 0, sizeof(*ev));
+	if ((ev = enl_vec_push_(&t->ev, &t->n, &t->cap, TRAIL_MAX, sizeof(*t->ev))) == NULL)
+		return ENL_E_NOMEM;
+	t->n--;	/* counted once it holds its bytes */
 	if ((ev->bytes = malloc(len ? len : 1)) == NULL)
 		return ENL_E_NOMEM;
 	memcpy(ev->bytes, entry, len);
@@ -98,13 +91,13 @@ trail_wants(struct trail *t, const Enlace__AuditEntry *e, bool *in)
 		*in = memcmp(e->message_id.data, t->forwards[i], ENL_MSG_ID_LEN) == 0;
 	if (child && e->event == ENLACE__AUDIT_EVENT__SUBMITTED &&
 	    e->message_id.len == ENL_MSG_ID_LEN) {
-		uint8_t (*n)[ENL_MSG_ID_LEN] = realloc(t->forwards, (t->n_forwards + 1) * sizeof(*n));
-		if (n == NULL) {
+		uint8_t *id = enl_vec_push_(&t->forwards, &t->n_forwards, &t->cap_forwards,
+					    TRAIL_MAX, sizeof(*t->forwards));
+		if (id == NULL) {
 			*in = false;
 			return ENL_E_NOMEM;
 		}
-		t->forwards = n;
-		memcpy(t->forwards[t->n_forwards++], e->message_id.data, ENL_MSG_ID_LEN);
+		memcpy(id, e->message_id.data, ENL_MSG_ID_LEN);
 	}
 	return ENL_OK;
 }

@@ -29,11 +29,13 @@ struct trail_event {
 
 struct trail {
 	uint8_t id[ENL_MSG_ID_LEN];
-	struct trail_event *ev;
+	struct trail_event *ev;	/* grown by trail_add, at most TRAIL_MAX */
 	size_t n, cap;
 	uint8_t (*forwards)[ENL_MSG_ID_LEN];	/* the forwards of the message */
-	size_t n_forwards;
+	size_t n_forwards, cap_forwards;	/* ... at most TRAIL_MAX */
 };
+
+#define TRAIL_MAX ((size_t)1 << 24)
 
 /*
  * True if entry `e` belongs to the message's trail: its own entries, the

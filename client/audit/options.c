@@ -129,15 +129,12 @@ broker_key(const char *path, struct enl_note_keys *k)
 		snprintf(name, sizeof(name), "enlace/%s", card.id);
 		enl_card_note_keys(NULL, &card, name, false, k);
 	} else {
-		char *text = realloc(buf, len + 1);
-		if (text == NULL) {
-			free(buf);
-			return ENL_E_NOMEM;
-		}
+		char *text = NULL;
+		if ((rc = enl_text_take(buf, len, &text)) == ENL_E_NOMEM)
+			return rc;
 		buf = (uint8_t *)text;
-		text[len] = '\0';
-		rc = memchr(buf, '\0', len) ? ENL_E_MALFORMED
-					    : enl_vkey_parse(text, v->name, v->pk);
+		if (rc == ENL_OK)
+			rc = enl_vkey_parse(text, v->name, v->pk);
 		k->n = rc == ENL_OK;
 	}
 	free(buf);

@@ -46,13 +46,9 @@ cosigned_checkpoint(struct message_log *m, uint64_t *size, char **note)
 	    cp.size <= m->cp.size && cp.size > m->t.ev[m->t.n - 1].index &&
 	    enl_tlog_root(m->log, cp.size, root) == ENL_OK &&
 	    sodium_memcmp(root, cp.root, ENL_MERKLE_HASH_LEN) == 0) {
-		char *t = realloc(buf, len + 1);
-		if (t != NULL) {
-			t[len] = '\0';
-			*note = t;
+		if (enl_text_take(buf, len, note) == ENL_OK)
 			*size = cp.size;
-			return;
-		}
+		return;
 	}
 	free(buf);
 }

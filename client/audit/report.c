@@ -47,9 +47,11 @@ struct row {
 	char day[11];
 	char agency[ENL_ID_MAX + 1];
 	uint64_t sent, delivered, acked, rejected, pending;
-	struct reason_count *reasons;
-	size_t n_reasons;
+	ENL_VEC(struct reason_count) reasons;	/* at most REASONS_MAX kinds */
 };
+
+#define REASONS_MAX 1000
+#define ROWS_MAX ((size_t)1 << 24)
 
 /* A delivery queued in the period, until it is acknowledged or refused. */
 struct open_delivery {
@@ -60,8 +62,7 @@ struct open_delivery {
 
 struct report {
 	int64_t since, until;
-	struct row *rows;
-	size_t n_rows, cap_rows;
+	ENL_VEC(struct row) rows;	/* one per day and agency */
 	struct open_delivery *open;
 	size_t open_cap, open_n;
 	bool failed;
@@ -70,25 +71,20 @@ struct report {
 static struct row *
 row_of(struct report *r, int64_t t, const char *agency)
 {
+	struct row *w;
 	char day[32];
 
 	enl_time_format(t, day);
 	day[10] = '\0';
-	for (size_t i = 0; i < r->n_rows; i++)
-		if (strcmp(r->rows[i].day, day) == 0 && strcmp(r->rows[i].agency, agency) == 0)
-			return &r->rows[i];
-	if (r->n_rows == r->cap_rows) {
-		size_t cap = r->cap_rows ? 2 * r->cap_rows : 32;
-		struct row *n = realloc(r->rows, cap * sizeof(*n));
-		if (n == NULL)
-			return NULL;
-		r->rows = n;
-		r->cap_rows = cap;
-	}
-	memset(&r->rows[r->n_rows], 0, sizeof(struct row));
-	memcpy(r->rows[r->n_rows].day, day, sizeof(r->rows[0].day));
-	snprintf(r->rows[r->n_rows].agency, sizeof(r->rows[0].agency), "%s", agency);
-	return &r->rows[r->n_rows++];
+	for (size_t i = 0; i < r->rows.n; i++)
+		if (strcmp(r->rows.v[i].day, day) == 0 && strcmp(r->rows.v[i].agency, agency) == 0)
+			return &r->rows.v[i];
+	if ((w = enl_vec_push(&r->rows)) == NULL)
+		return NULL;
+	memcpy(w->day, day, sizeof(w->day));
+	snprintf(w->agency, sizeof(w->agency), "%s", agency);
+	w->reasons.max = REASONS_MAX;
+	return w;
 }
 
 static void
@@ -138,16 +134,15 @@ count_reason(struct row *w, const char *reason)
 {
 	struct reason_count *n;
 
-	for (size_t i = 0; i < w->n_reasons; i++)
-		if (strncmp(w->reasons[i].reason, reason, sizeof(w->reasons[i].reason) - 1) == 0) {
-			w->reasons[i].n++;
+	for (size_t i = 0; i < w->reasons.n; i++)
+		if (strncmp(w->reasons.v[i].reason, reason, sizeof(n->reason) - 1) == 0) {
+			w->reasons.v[i].n++;
 			return;
 		}
-	if ((n = realloc(w->reasons, (w->n_reasons + 1) * sizeof(*n))) == NULL)
+	if ((n = enl_vec_push(&w->reasons)) == NULL)
 		return;
-	w->reasons = n;
-	snprintf(n[w->n_reasons].reason, sizeof(n[0].reason), "%s", reason);
-	n[w->n_reasons++].n = 1;
+	snprintf(n->reason, sizeof(n->reason), "%s", reason);
+	n->n = 1;
 }
 
 static int
@@ -183,7 +178,7 @@ report_entry(void *arg, uint64_t index, const uint8_t *bytes, size_t len,
 			if (!d->used) {
 				memcpy(d->key, key, 16);
 				d->used = true;
-				d->row = (size_t)(w - r->rows);
+				d->row = (size_t)(w - r->rows.v);
 				r->open_n++;
 			}
 		}
@@ -205,7 +200,7 @@ report_entry(void *arg, uint64_t index, const uint8_t *bytes, size_t len,
 			struct open_delivery *d = delivery_slot(r, key);
 			if (d->used && !d->closed) {
 				d->closed = true;
-				r->rows[d->row].pending--;
+				r->rows.v[d->row].pending--;
 			}
 		}
 		break;
@@ -238,8 +233,8 @@ report_print(const struct report *r, bool json)
 		struct enl_json j;
 		enl_json_init(&j, stdout);
 		enl_json_arr_begin(&j, NULL);
-		for (size_t i = 0; i < r->n_rows; i++) {
-			const struct row *w = &r->rows[i];
+		for (size_t i = 0; i < r->rows.n; i++) {
+			const struct row *w = &r->rows.v[i];
 			enl_json_obj_begin(&j, NULL);
 			enl_json_str(&j, "day", w->day);
 			enl_json_str(&j, "agency", w->agency);
@@ -248,8 +243,8 @@ report_print(const struct report *r, bool json)
 			enl_json_int(&j, "acknowledged", (int64_t)w->acked);
 			enl_json_int(&j, "rejected", (int64_t)w->rejected);
 			enl_json_obj_begin(&j, "rejected_by_reason");
-			for (size_t k = 0; k < w->n_reasons; k++)
-				enl_json_int(&j, w->reasons[k].reason, (int64_t)w->reasons[k].n);
+			for (size_t k = 0; k < w->reasons.n; k++)
+				enl_json_int(&j, w->reasons.v[k].reason, (int64_t)w->reasons.v[k].n);
 			enl_json_obj_end(&j);
 			enl_json_int(&j, "pending", (int64_t)w->pending);
 			enl_json_obj_end(&j);
@@ -259,16 +254,16 @@ report_print(const struct report *r, bool json)
 		return;
 	}
 	printf("day,agency,sent,delivered,acknowledged,rejected,pending,rejected_by_reason\n");
-	for (size_t i = 0; i < r->n_rows; i++) {
-		const struct row *w = &r->rows[i];
+	for (size_t i = 0; i < r->rows.n; i++) {
+		const struct row *w = &r->rows.v[i];
 		printf("%s,%s,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",\"",
 		       w->day, w->agency, w->sent, w->delivered, w->acked, w->rejected, w->pending);
-		for (size_t k = 0; k < w->n_reasons; k++) {
+		for (size_t k = 0; k < w->reasons.n; k++) {
 			/* CSV: a quote inside a quoted field is doubled */
 			printf("%s", k ? "; " : "");
-			for (const char *c = w->reasons[k].reason; *c; c++)
+			for (const char *c = w->reasons.v[k].reason; *c; c++)
 				printf(*c == '"' ? "\"\"" : "%c", *c);
-			printf(": %" PRIu64, w->reasons[k].n);
+			printf(": %" PRIu64, w->reasons.v[k].n);
 		}
 		printf("\"\n");
 	}
@@ -289,6 +284,7 @@ cmd_report(int argc, char **argv)
 	if ((rc = parse_opts(argc, argv, &o)) >= 0)
 		return rc;
 	memset(&r, 0, sizeof(r));
+	r.rows.max = ROWS_MAX;
 	if (o.log == NULL || o.broker_pub == NULL || o.since == NULL || o.until == NULL ||
 	    o.argc != 0)
 		return usage_error("report needs --log, --broker-pub, --since and --until");
@@ -312,12 +308,12 @@ cmd_report(int argc, char **argv)
 	if (rc == ENL_OK && r.failed)
 		rc = ENL_E_NOMEM;
 	if (rc == ENL_OK) {
-		qsort(r.rows, r.n_rows, sizeof(*r.rows), by_day_agency);
+		qsort(r.rows.v, r.rows.n, sizeof(*r.rows.v), by_day_agency);
 		report_print(&r, json);
 	}
-	for (size_t i = 0; i < r.n_rows; i++)
-		free(r.rows[i].reasons);
-	free(r.rows);
+	for (size_t i = 0; i < r.rows.n; i++)
+		enl_vec_free(&r.rows.v[i].reasons);
+	enl_vec_free(&r.rows);
 	free(r.open);
 	enl_tlog_free(log);
 	source_close(&src);

@@ -75,9 +75,12 @@ check_since(const struct opts *o, const struct enl_note_keys *k, struct enl_tlog
  * and BROKER_STARTED entries) never go down: a broker that went back to
  * an older directory could have revived a revoked key. The entries come
  * in any order; they are checked by index at the end. */
+struct serial_at {
+	uint64_t index, serial;
+};
+
 struct serials {
-	struct { uint64_t index, serial; } *v;
-	size_t n, cap;
+	ENL_VEC(struct serial_at) at;	/* at most one per entry of the log */
 	bool nomem;
 };
 
@@ -96,17 +99,12 @@ serial_entry(void *arg, uint64_t index, const uint8_t *e, size_t len,
 		protobuf_c_message_free_unpacked(&decoded->base, NULL);
 		return 0;
 	}
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? 2 * s->cap : 1024;
-		void *v = realloc(s->v, cap * sizeof(*s->v));
-		if (v == NULL)
-			s->nomem = true;
-		else
-			s->v = v, s->cap = cap;
-	}
-	if (s->n < s->cap) {
-		s->v[s->n].index = index;
-		s->v[s->n++].serial = decoded->directory_serial;
+	struct serial_at *at = enl_vec_push(&s->at);
+	if (at == NULL) {
+		s->nomem = true;
+	} else {
+		at->index = index;
+		at->serial = decoded->directory_serial;
 	}
 	protobuf_c_message_free_unpacked(&decoded->base, NULL);
 	return 0;
@@ -130,17 +128,17 @@ serial_went_back(struct serials *s, char *why, size_t cap)
 		snprintf(why, cap, "out of memory checking the directory serials");
 		return true;
 	}
-	qsort(s->v, s->n, sizeof(*s->v), by_index);
-	for (size_t i = 0; i < s->n; i++) {
-		if (s->v[i].serial < max) {
+	qsort(s->at.v, s->at.n, sizeof(*s->at.v), by_index);
+	for (size_t i = 0; i < s->at.n; i++) {
+		if (s->at.v[i].serial < max) {
 			snprintf(why, cap, "entry %" PRIu64 " names directory serial %" PRIu64
 				 ", older than serial %" PRIu64 " of entry %" PRIu64 ": the broker "
-				 "went back to an older directory", s->v[i].index, s->v[i].serial,
+				 "went back to an older directory", s->at.v[i].index, s->at.v[i].serial,
 				 max, max_index);
 			return true;
 		}
-		if (s->v[i].serial > max)
-			max = s->v[i].serial, max_index = s->v[i].index;
+		if (s->at.v[i].serial > max)
+			max = s->at.v[i].serial, max_index = s->at.v[i].index;
 	}
 	return false;
 }
@@ -148,7 +146,7 @@ serial_went_back(struct serials *s, char *why, size_t cap)
 int
 cmd_verify(int argc, char **argv)
 {
-	struct serials ser = {NULL, 0, 0, false};
+	struct serials ser = {ENL_VEC_INIT(1u << 30), false};
 	struct enl_note_keys k;
 	struct enl_checkpoint cp;
 	struct enl_tlog *log = NULL;
@@ -171,7 +169,7 @@ cmd_verify(int argc, char **argv)
 	src.on_entry = serial_entry;
 	src.arg = &ser;
 	if ((rc = source_load(&src, &k, &log, &cp, o.json)) != ENL_OK) {
-		free(ser.v);
+		enl_vec_free(&ser.at);
 		source_close(&src);
 		return EXIT_BAD;
 	}
@@ -179,7 +177,7 @@ cmd_verify(int argc, char **argv)
 		rc = check_since(&o, &k, log, &cp, why, sizeof(why));
 	if (rc == ENL_OK && serial_went_back(&ser, why, sizeof(why)))
 		rc = ENL_E_MALFORMED;
-	free(ser.v);
+	enl_vec_free(&ser.at);
 	enl_hex(cp.root, 32, hex);
 	if (o.json) {
 		struct enl_json j;

@@ -22,8 +22,9 @@ extern const char *const prog;
  * zero-initialized to start. */
 struct tbuf {
 	char **p;
-	size_t n, cap;
+	size_t n, cap;	/* at most TBUF_MAX */
 };
+#define TBUF_MAX 1000000
 /* s as one line with its controls and bidirectional formatting escaped
  * visibly; valid until tbuf_free(tb). Never NULL. */
 const char *tline(struct tbuf *tb, const char *s);

@@ -25,21 +25,17 @@
 const char *
 tline(struct tbuf *tb, const char *s)
 {
-	char *e;
+	char *e, **slot;
 
 	if (s == NULL)
 		return "";
-	if (tb->n == tb->cap) {
-		size_t cap = tb->cap ? 2 * tb->cap : 16;
-		char **p = realloc(tb->p, cap * sizeof(*p));
-		if (p == NULL)
-			return "(text not shown: out of memory)";
-		tb->p = p;
-		tb->cap = cap;
-	}
-	if ((e = enl_term_escape(s, false)) == NULL)
+	if ((slot = enl_vec_push_(&tb->p, &tb->n, &tb->cap, TBUF_MAX, sizeof(*tb->p))) == NULL)
 		return "(text not shown: out of memory)";
-	tb->p[tb->n++] = e;
+	if ((e = enl_term_escape(s, false)) == NULL) {
+		tb->n--;
+		return "(text not shown: out of memory)";
+	}
+	*slot = e;
 	return e;
 }
 

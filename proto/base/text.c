@@ -172,3 +172,21 @@ enl_json_put_string(void *fp, const char *s)
 	}
 	fputc('"', fp);
 }
+
+int
+enl_text_take(uint8_t *buf, size_t len, char **text)
+{
+	char *t;
+
+	if (memchr(buf, '\0', len) != NULL) {
+		free(buf);
+		return ENL_E_MALFORMED;
+	}
+	if ((t = realloc(buf, len + 1)) == NULL) {
+		free(buf);
+		return ENL_E_NOMEM;
+	}
+	t[len] = '\0';
+	*text = t;
+	return ENL_OK;
+}

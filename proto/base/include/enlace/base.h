@@ -83,6 +83,10 @@ bool enl_cp_bidi(uint32_t cp);		/* bidirectional formatting */
 bool enl_text_valid(const char *s, size_t max);
 /* A body of at most max bytes. */
 bool enl_body_valid(const char *s, size_t max);
+/* Takes buf (malloc'd, len bytes) as text: *text is it NUL-terminated
+ * (grown by a byte). ENL_E_MALFORMED if it holds a NUL byte, ENL_E_NOMEM;
+ * on failure buf is freed. */
+int enl_text_take(uint8_t *buf, size_t len, char **text) ENL_WUR;
 /* The text as a terminal may show it (malloc'd; NULL without memory):
  * each byte that is not UTF-8, control character and bidirectional
  * formatting character as a visible escape (\x1b, \x9b is \u009b,
