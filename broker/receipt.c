@@ -175,8 +175,9 @@ receipt_send(struct work *w)
 	ProtobufCBinaryData path[ENL_MERKLE_BATCH_DEPTH];
 
 	if (w->rcpt.rrc != ENL_OK) {
+		int rrc = w->rcpt.rrc;
 		receipt_drop(w);
-		respond_status(w, w->rcpt.rrc, NULL);
+		respond_status(w, rrc, NULL);
 		return;
 	}
 	for (size_t i = 0; i < w->rcpt.rproof.n_path; i++) {
@@ -339,29 +340,27 @@ respond_fresh_receipt(struct work *w)
 	if (rj == NULL)
 		goto fail;
 	rj->raw.max = ENL_MAX_RECIPIENTS;
-	if (enl_vec_reserve(&rj->raw, w->sub.hdr->n_recipients) != ENL_OK)
-		goto fail;
 	memcpy(rj->id, w->sub.hdr->message_id, ENL_MSG_ID_LEN);
 	memcpy(rj->m.hash, w->sub.hash, ENL_HASH_LEN);
 	snprintf(rj->m.sender, sizeof(rj->m.sender), "%s", w->sub.hdr->sender);
 	rj->m.received_at = w->sub.submitted_at;
 	rj->m.log_index = w->sub.submitted_index;
 	for (size_t i = 0; i < w->sub.hdr->n_recipients; i++) {
-		snprintf(rj->raw.v[i].recipient, sizeof(rj->raw.v[i].recipient), "%s",
-			 w->sub.hdr->recipients[i]);
+		struct rcpt_state *st = enl_vec_push(&rj->raw);	/* zeroed */
 		bool held = w->sub.held != NULL && w->sub.held[i];
-		rj->raw.v[i].state = held ? DS_HELD : w->sub.decisions[i].allow ? DS_QUEUED : DS_REJECTED;
+		if (st == NULL)
+			goto fail;
+		snprintf(st->recipient, sizeof(st->recipient), "%s", w->sub.hdr->recipients[i]);
+		st->state = held ? DS_HELD : w->sub.decisions[i].allow ? DS_QUEUED : DS_REJECTED;
 		if (w->sub.decision != NULL && w->sub.decisions[i].allow)
-			rj->raw.v[i].state = DS_ACKED;
-		rj->raw.v[i].queued_at = w->sub.submitted_at;
+			st->state = DS_ACKED;
+		st->queued_at = w->sub.submitted_at;
 		if (held)
-			snprintf(rj->raw.v[i].reason, sizeof(rj->raw.v[i].reason),
-				 "held for the originator's consent");
+			snprintf(st->reason, sizeof(st->reason), "held for the originator's consent");
 		else if (!w->sub.decisions[i].allow)
-			snprintf(rj->raw.v[i].reason, sizeof(rj->raw.v[i].reason),
-				 "denied by policy rule %s", w->sub.decisions[i].rule);
+			snprintf(st->reason, sizeof(st->reason), "denied by policy rule %s",
+				 w->sub.decisions[i].rule);
 	}
-	rj->raw.n = w->sub.hdr->n_recipients;
 	rj->entry = w->sub.submitted;
 	rj->entry_len = w->sub.submitted_len;
 	w->sub.submitted = NULL;

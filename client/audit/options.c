@@ -91,11 +91,11 @@ opt_set(void *ctx, int val, const char *arg)
 int
 parse_opts(int argc, char **argv, struct opts *o)
 {
-	static const struct enl_cli_opts opts = {"enlace-audit", all_opts, O_HELP, false, opt_set};
+	static const struct enl_cli_opts opts = {"enlace-audit", all_opts, O_HELP, opt_set};
 	int first, ret;
 
 	memset(o, 0, sizeof(*o));
-	if ((ret = enl_cli_parse(&opts, argc, argv, NULL, usage, o, &first)) >= 0)
+	if ((ret = enl_cli_parse(&opts, argc, argv, NULL, usage, NULL, o, &first)) >= 0)
 		return ret;
 	o->argc = argc - first;
 	o->argv = argv + first;

@@ -61,7 +61,7 @@ struct args {
 	const char *case_ref, *tlp, *onward, *evid, *type, *rel, *assess, *prio;
 	const char *expires, *reply_by, *in_reply, *subject, *text, *text_file;
 	const char *out, *max_payload, *save, *socket;
-	bool json, help, wait;
+	bool json, wait;
 	int argc;
 	char **argv;
 };
@@ -82,7 +82,10 @@ int enum_opt(const char *name, const char *val, int (*parse)(const char *), cons
 	     int *out, const char *usage);
 int fail(const char *what, int err);
 int need_context(const struct args *a, const char *usage);
-int parse_args(int argc, char **argv, const int *allowed, const char *usage, struct args *a);
+/* The command's options into *a: -1 to go on, or the exit status (after
+ * --help, which prints "usage: USAGE" and HELP, or a usage error). */
+int parse_args(int argc, char **argv, const int *allowed, const char *usage, const char *help,
+	       struct args *a);
 int usage_err(const char *msg, const char *usage);
 int64_t parse_after(const char *s, int64_t now);
 void context_fini(struct context *c);

@@ -26,6 +26,13 @@ static const char usage_consent[] =
 	"enlace consent list [--json]\n"
 	"       enlace consent grant REQ [--note TEXT] [--json]\n"
 	"       enlace consent deny REQ --reason TEXT [--json]";
+static const char help_consent[] =
+	"A third party may receive one of your messages only with "
+	"your consent when\nits onward sharing is CONSENT: the broker holds the "
+	"forward and asks you.\nlist shows the requests; grant and deny answer "
+	"one with a decision signed by\nthis agency, bound to your message, the "
+	"forward and its recipient. A request\nleft unanswered expires and the "
+	"forward is refused.\n";
 
 int
 cmd_consent(int argc, char **argv)
@@ -40,17 +47,12 @@ cmd_consent(int argc, char **argv)
 	int ret;
 
 	if (strcmp(what, "--help") == 0 || strcmp(what, "help") == 0) {
-		printf("usage: %s\n\nA third party may receive one of your messages only with "
-		       "your consent when\nits onward sharing is CONSENT: the broker holds the "
-		       "forward and asks you.\nlist shows the requests; grant and deny answer "
-		       "one with a decision signed by\nthis agency, bound to your message, the "
-		       "forward and its recipient. A request\nleft unanswered expires and the "
-		       "forward is refused.\n", usage_consent);
+		printf("usage: %s\n\n%s", usage_consent, help_consent);
 		return 0;
 	}
 	if (strcmp(what, "list") != 0 && strcmp(what, "grant") != 0 && strcmp(what, "deny") != 0)
 		return usage_err("consent list, grant or deny", usage_consent);
-	if ((ret = parse_args(argc - 1, argv + 1, allowed, usage_consent, &a)) != 0)
+	if ((ret = parse_args(argc - 1, argv + 1, allowed, usage_consent, help_consent, &a)) >= 0)
 		return ret;
 	if (strcmp(what, "list") == 0) {
 		if (a.argc != 0)

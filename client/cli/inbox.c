@@ -111,6 +111,9 @@ by_received(const void *x, const void *y)
 }
 
 static const char usage_inbox[] = "enlace inbox [--socket PATH] [--json]";
+static const char help_inbox[] =
+	"Lists the messages the agent received, verified and "
+	"acknowledged, oldest first.\n";
 
 int
 cmd_inbox(int argc, char **argv)
@@ -121,13 +124,8 @@ cmd_inbox(int argc, char **argv)
 	struct args a;
 	int ret;
 
-	if ((ret = parse_args(argc, argv, allowed, usage_inbox, &a)) != 0)
+	if ((ret = parse_args(argc, argv, allowed, usage_inbox, help_inbox, &a)) >= 0)
 		return ret;
-	if (a.help) {
-		printf("usage: %s\n\nLists the messages the agent received, verified and "
-		       "acknowledged, oldest first.\n", usage_inbox);
-		return 0;
-	}
 	req.body_case = ENLACE__CTL_REQUEST__BODY_INBOX;
 	req.inbox = true;
 	if ((ret = agent_call(&a, &req, 30000, &resp)) != 0)
@@ -193,6 +191,10 @@ revocation_say(const Enlace__CtlItem *it, int64_t received, char *out, size_t ca
 }
 
 static const char usage_read[] = "enlace read [--socket PATH] [--save DIR] [--json] MSGID";
+static const char help_read[] =
+	"Shows one received message: its sender, verified "
+	"against the directory, its\nhandling, body and attachments. --save "
+	"writes the attachments into DIR.\n";
 
 int
 cmd_read(int argc, char **argv)
@@ -205,14 +207,8 @@ cmd_read(int argc, char **argv)
 	struct args a;
 	int ret;
 
-	if ((ret = parse_args(argc, argv, allowed, usage_read, &a)) != 0)
+	if ((ret = parse_args(argc, argv, allowed, usage_read, help_read, &a)) >= 0)
 		return ret;
-	if (a.help) {
-		printf("usage: %s\n\nShows one received message: its sender, verified "
-		       "against the directory, its\nhandling, body and attachments. --save "
-		       "writes the attachments into DIR.\n", usage_read);
-		return 0;
-	}
 	if (a.argc != 1 || !enl_unhex(a.argv[0], id, sizeof(id)))
 		return usage_err("expected one message id (32 hex digits)", usage_read);
 	req.body_case = ENLACE__CTL_REQUEST__BODY_READ;

@@ -26,6 +26,11 @@
 static const char usage_open[] =
 	"enlace open --key DIR --directory FILE --authority-pub FILE\n"
 	"       [--passphrase-file F] [--save DIR] [--json] FILE";
+static const char help_open[] =
+	"Verifies an envelope file against the directory and "
+	"opens it with your key:\nsender, handling, body and attachments. "
+	"--save writes the attachments into\nDIR (never replacing a "
+	"file). Nothing is shown unless the signature verifies.\n";
 
 /* An attachment name made safe as a file name in one folder. */
 static void
@@ -237,16 +242,8 @@ cmd_open(int argc, char **argv)
 	size_t len = 0;
 	int ret, rc;
 
-	if ((ret = parse_args(argc, argv, allowed, usage_open, &a)) != 0)
+	if ((ret = parse_args(argc, argv, allowed, usage_open, help_open, &a)) >= 0)
 		return ret;
-	if (a.help) {
-		printf("usage: %s\n\nVerifies an envelope file against the directory and "
-		       "opens it with your key:\nsender, handling, body and attachments. "
-		       "--save writes the attachments into\nDIR (never replacing a "
-		       "file). Nothing is shown unless the signature verifies.\n",
-		       usage_open);
-		return 0;
-	}
 	if ((ret = need_context(&a, usage_open)) != 0)
 		return ret;
 	if (a.argc != 1)

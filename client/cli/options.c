@@ -151,26 +151,18 @@ arg_set(void *ctx, int val, const char *arg)
 	case OPT_SAVE: a->save = arg; break;
 	case OPT_SOCKET: a->socket = arg; break;
 	case OPT_WAIT: a->wait = true; break;
-	case OPT_HELP: a->help = true; break;
 	}
 	return NULL;
 }
 
 int
-parse_args(int argc, char **argv, const int *allowed, const char *usage, struct args *a)
+parse_args(int argc, char **argv, const int *allowed, const char *usage, const char *help,
+	   struct args *a)
 {
-	/* each command says more on --help than its usage line */
-	static const struct enl_cli_opts opts = {"enlace", all_opts, OPT_HELP, true, arg_set};
-	char full[4096];
-	int first, ret;
+	static const struct enl_cli_opts opts = {"enlace", all_opts, OPT_HELP, arg_set};
 
 	memset(a, 0, sizeof(*a));
-	snprintf(full, sizeof(full), "usage: %s\n", usage);
-	if ((ret = enl_cli_parse(&opts, argc, argv, allowed, full, a, &first)) >= 0)
-		return ret;
-	a->argc = argc - first;
-	a->argv = argv + first;
-	return 0;
+	return enl_cli_command(&opts, argc, argv, allowed, usage, help, a, &a->argc, &a->argv);
 }
 
 int

@@ -22,6 +22,12 @@
 #include "enlace/wire.h"
 
 static const char usage_receipts[] = "enlace receipts [--socket PATH] [--json] MSGID";
+static const char help_receipts[] =
+	"Shows, per recipient, whether a message you sent is "
+	"queued, fetched or\nacknowledged, with times. The broker's signature "
+	"and each recipient's signed\nacknowledgement are checked, and the "
+	"message's entry in the broker's audit\nlog; exit 1 if any of it does "
+	"not verify, or if the agent holds an alarm\nabout the broker's log.\n";
 
 int
 cmd_receipts(int argc, char **argv)
@@ -33,17 +39,8 @@ cmd_receipts(int argc, char **argv)
 	struct args a;
 	int ret;
 
-	if ((ret = parse_args(argc, argv, allowed, usage_receipts, &a)) != 0)
+	if ((ret = parse_args(argc, argv, allowed, usage_receipts, help_receipts, &a)) >= 0)
 		return ret;
-	if (a.help) {
-		printf("usage: %s\n\nShows, per recipient, whether a message you sent is "
-		       "queued, fetched or\nacknowledged, with times. The broker's signature "
-		       "and each recipient's signed\nacknowledgement are checked, and the "
-		       "message's entry in the broker's audit\nlog; exit 1 if any of it does "
-		       "not verify, or if the agent holds an alarm\nabout the broker's log.\n",
-		       usage_receipts);
-		return 0;
-	}
 	if (a.argc != 1 || !enl_unhex(a.argv[0], id, sizeof(id)))
 		return usage_err("expected one message id (32 hex digits)", usage_receipts);
 	req.body_case = ENLACE__CTL_REQUEST__BODY_RECEIPTS;

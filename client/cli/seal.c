@@ -30,6 +30,17 @@ static const char usage_seal[] =
 	"       [--reply-by 7d] [--in-reply-to MSGID] [--subject S]\n"
 	"       [--text T | --text-file F] [--attach FILE]... [--max-payload BYTES]\n"
 	"       [--passphrase-file F] [--json] --out FILE";
+static const char help_seal[] =
+	"Seals a message into an envelope file: signed with "
+	"your key, encrypted for\neach recipient's current key in the "
+	"directory.\n\n"
+	"  --type        case_message (default), fiu_report, request, reply\n"
+	"  --tlp         clear, green, amber (default), amber+strict, red\n"
+	"  --onward      free, consent (default), never\n"
+	"  --evidential  may_use, consent, intelligence_only (default)\n"
+	"  --reliability A, B, C, X        --assessment 1..4\n"
+	"  --priority    routine, priority, immediate, flash\n"
+	"  --max-payload payload limit in bytes (default 52428800)\n";
 
 int
 seal_header(const struct args *a, struct enl_header *h, int64_t now, const char *usage)
@@ -212,22 +223,8 @@ cmd_seal(int argc, char **argv)
 	int ret, rc;
 
 	memset(&l, 0, sizeof(l));
-	if ((ret = parse_args(argc, argv, allowed, usage_seal, &a)) != 0)
+	if ((ret = parse_args(argc, argv, allowed, usage_seal, help_seal, &a)) >= 0)
 		return ret;
-	if (a.help) {
-		printf("usage: %s\n\nSeals a message into an envelope file: signed with "
-		       "your key, encrypted for\neach recipient's current key in the "
-		       "directory.\n\n"
-		       "  --type        case_message (default), fiu_report, request, reply\n"
-		       "  --tlp         clear, green, amber (default), amber+strict, red\n"
-		       "  --onward      free, consent (default), never\n"
-		       "  --evidential  may_use, consent, intelligence_only (default)\n"
-		       "  --reliability A, B, C, X        --assessment 1..4\n"
-		       "  --priority    routine, priority, immediate, flash\n"
-		       "  --max-payload payload limit in bytes (default 52428800)\n",
-		       usage_seal);
-		return 0;
-	}
 	if ((ret = need_context(&a, usage_seal)) != 0)
 		return ret;
 	if (a.n_to == 0 || a.out == NULL)

@@ -27,6 +27,14 @@ static const char usage_send[] =
 	"       [--onward O] [--evidential E] [--reliability R] [--assessment N]\n"
 	"       [--priority P] [--expires 30d] [--reply-by 7d] [--in-reply-to MSGID]\n"
 	"       [--subject S] (--text T | --text-file F) [--attach FILE]... [--wait] [--json]";
+static const char help_send[] =
+	"Hands a message to the local agent, which signs and "
+	"encrypts it and keeps\nit in its outbox until the broker has "
+	"receipted it; the message id is\nprinted once it is safely on disk. "
+	"--wait waits for the broker's receipt,\nand exits 1 if it does not "
+	"hold or if the broker refuses a recipient.\nValues as in `enlace seal "
+	"--help`; the defaults are TLP:AMBER, onward\nsharing CONSENT, "
+	"evidential use INTELLIGENCE_ONLY.\n";
 
 int
 cmd_send(int argc, char **argv)
@@ -49,18 +57,8 @@ cmd_send(int argc, char **argv)
 	int ret;
 
 	memset(&l, 0, sizeof(l));
-	if ((ret = parse_args(argc, argv, allowed, usage_send, &a)) != 0)
+	if ((ret = parse_args(argc, argv, allowed, usage_send, help_send, &a)) >= 0)
 		return ret;
-	if (a.help) {
-		printf("usage: %s\n\nHands a message to the local agent, which signs and "
-		       "encrypts it and keeps\nit in its outbox until the broker has "
-		       "receipted it; the message id is\nprinted once it is safely on disk. "
-		       "--wait waits for the broker's receipt,\nand exits 1 if it does not "
-		       "hold or if the broker refuses a recipient.\nValues as in `enlace seal "
-		       "--help`; the defaults are TLP:AMBER, onward\nsharing CONSENT, "
-		       "evidential use INTELLIGENCE_ONLY.\n", usage_send);
-		return 0;
-	}
 	if (a.n_to == 0)
 		return usage_err("at least one --to is required", usage_send);
 	if (a.text != NULL && a.text_file != NULL)
@@ -117,6 +115,15 @@ out:
 
 static const char usage_forward[] =
 	"enlace forward MSGID --to ID [--to ID]... [--note TEXT] [--wait] [--socket PATH] [--json]";
+static const char help_forward[] =
+	"Forwards a message received (from the inbox) to a third "
+	"party: the original\nsigned envelope goes with it, so that the new "
+	"recipient can check the\noriginator's signature, under the original's "
+	"handling, which a forward can\nnever weaken. TLP:RED and "
+	"TLP:AMBER+STRICT are never forwarded, nor anything\nwhose onward "
+	"sharing is NEVER; TLP:AMBER stays in this agency's country. With\n"
+	"onward sharing CONSENT the broker holds the forward until the "
+	"originator\ngrants it.\n";
 
 int
 cmd_forward(int argc, char **argv)
@@ -133,19 +140,8 @@ cmd_forward(int argc, char **argv)
 	struct args a;
 	int ret;
 
-	if ((ret = parse_args(argc, argv, allowed, usage_forward, &a)) != 0)
+	if ((ret = parse_args(argc, argv, allowed, usage_forward, help_forward, &a)) >= 0)
 		return ret;
-	if (a.help) {
-		printf("usage: %s\n\nForwards a message received (from the inbox) to a third "
-		       "party: the original\nsigned envelope goes with it, so that the new "
-		       "recipient can check the\noriginator's signature, under the original's "
-		       "handling, which a forward can\nnever weaken. TLP:RED and "
-		       "TLP:AMBER+STRICT are never forwarded, nor anything\nwhose onward "
-		       "sharing is NEVER; TLP:AMBER stays in this agency's country. With\n"
-		       "onward sharing CONSENT the broker holds the forward until the "
-		       "originator\ngrants it.\n", usage_forward);
-		return 0;
-	}
 	if (a.argc != 1 || !enl_unhex(a.argv[0], id, sizeof(id)))
 		return usage_err("expected one message id (32 hex digits)", usage_forward);
 	if (a.n_to == 0)

@@ -22,6 +22,13 @@
 #include "enlace/wire.h"
 
 static const char usage_status[] = "enlace status [--socket PATH] [--json]";
+static const char help_status[] =
+	"Whether the agent is connected to its broker, the "
+	"directory serial it holds\nand when it expires, the sizes of its "
+	"queues, the newest checkpoint of the\nbroker's audit log it holds and "
+	"cosigned, and any alarm about that log.\nExit status: 0 connected "
+	"and no alarm; 1 not connected, an alarm stands, or the inbox cannot keep\n"
+	"what comes in (its disk full, say).\n";
 
 int
 cmd_status(int argc, char **argv)
@@ -35,18 +42,8 @@ cmd_status(int argc, char **argv)
 	bool expired;
 	int ret;
 
-	if ((ret = parse_args(argc, argv, allowed, usage_status, &a)) != 0)
+	if ((ret = parse_args(argc, argv, allowed, usage_status, help_status, &a)) >= 0)
 		return ret;
-	if (a.help) {
-		printf("usage: %s\n\nWhether the agent is connected to its broker, the "
-		       "directory serial it holds\nand when it expires, the sizes of its "
-		       "queues, the newest checkpoint of the\nbroker's audit log it holds and "
-		       "cosigned, and any alarm about that log.\nExit status: 0 connected "
-		       "and no alarm; 1 not connected, an alarm stands, or the inbox cannot keep\n"
-		       "what comes in (its disk full, say).\n",
-		       usage_status);
-		return 0;
-	}
 	req.body_case = ENLACE__CTL_REQUEST__BODY_STATUS;
 	req.status = true;
 	if ((ret = agent_call(&a, &req, 10000, &resp)) != 0)

@@ -190,28 +190,25 @@ arg_set(void *ctx, int val, const char *arg)
 	case OPT_JSON: a->json = true; break;
 	case OPT_AUTHPUB: a->authpub = arg; break;
 	case OPT_KEEPREV: a->keeprev = arg; break;
-	case OPT_HELP: a->help = true; break;
 	}
 	return NULL;
 }
 
 int
-parse_args(int argc, char **argv, const int *allowed, const char *usage, struct args *a)
+parse_args(int argc, char **argv, const int *allowed, const char *usage, const char *help,
+	   struct args *a)
 {
-	static const struct enl_cli_opts opts = {"enlace-keys", all_opts, OPT_HELP, true, arg_set};
-	char full[4096];
-	int first, ret;
+	static const struct enl_cli_opts opts = {"enlace-keys", all_opts, OPT_HELP, arg_set};
+	int ret;
 
 	memset(a, 0, sizeof(*a));
-	snprintf(full, sizeof(full), "usage: %s\n", usage);
-	if ((ret = enl_cli_parse(&opts, argc, argv, allowed, full, a, &first)) >= 0)
+	if ((ret = enl_cli_command(&opts, argc, argv, allowed, usage, help, a, &a->argc,
+				   &a->argv)) >= 0)
 		return ret;
 	if (a->pass.file && a->pass.none)
 		return usage_err("--passphrase-file and --no-passphrase exclude each other",
 				 usage);
-	a->argc = argc - first;
-	a->argv = argv + first;
-	return 0;
+	return -1;
 }
 
 bool

@@ -19,6 +19,11 @@
 static const char usage_dir_build[] =
 	"enlace-keys directory build --authority DIR --serial N --expires WHEN\n"
 	"       --out FILE [--keep-revocations OLDFILE] CARD...";
+static const char help_dir_build[] =
+	"Builds and signs a directory of the given cards. "
+	"WHEN is a duration from now\n(90d, 12h, 30m) or a date "
+	"(YYYY-MM-DD, UTC). --keep-revocations carries\nthe revocations "
+	"of an older directory (checked against the authority) over.\n";
 
 int
 cmd_directory_build(int argc, char **argv)
@@ -35,16 +40,8 @@ cmd_directory_build(int argc, char **argv)
 	int64_t now = (int64_t)time(NULL), expires;
 	int ret, rc;
 
-	if ((ret = parse_args(argc, argv, allowed, usage_dir_build, &a)) != 0)
+	if ((ret = parse_args(argc, argv, allowed, usage_dir_build, help_dir_build, &a)) >= 0)
 		return ret;
-	if (a.help) {
-		printf("usage: %s\n\nBuilds and signs a directory of the given cards. "
-		       "WHEN is a duration from now\n(90d, 12h, 30m) or a date "
-		       "(YYYY-MM-DD, UTC). --keep-revocations carries\nthe revocations "
-		       "of an older directory (checked against the authority) over.\n",
-		       usage_dir_build);
-		return 0;
-	}
 	if (a.authority == NULL || a.serial == NULL || a.expires == NULL || a.out == NULL)
 		return usage_err("--authority, --serial, --expires and --out are required",
 				 usage_dir_build);
@@ -123,6 +120,10 @@ out:
 static const char usage_dir_revoke[] =
 	"enlace-keys directory revoke --authority DIR --in FILE --id ID\n"
 	"       [--version N] --reason TEXT --out FILE";
+static const char help_dir_revoke[] =
+	"Writes a copy of the directory with one more "
+	"revocation and the serial raised\nby one, signed again. Without "
+	"--version every key version of ID is revoked.\n";
 
 int
 cmd_directory_revoke(int argc, char **argv)
@@ -139,15 +140,8 @@ cmd_directory_revoke(int argc, char **argv)
 	uint64_t v = 0;
 	int ret, rc;
 
-	if ((ret = parse_args(argc, argv, allowed, usage_dir_revoke, &a)) != 0)
+	if ((ret = parse_args(argc, argv, allowed, usage_dir_revoke, help_dir_revoke, &a)) >= 0)
 		return ret;
-	if (a.help) {
-		printf("usage: %s\n\nWrites a copy of the directory with one more "
-		       "revocation and the serial raised\nby one, signed again. Without "
-		       "--version every key version of ID is revoked.\n",
-		       usage_dir_revoke);
-		return 0;
-	}
 	if (a.authority == NULL || a.in == NULL || a.id == NULL || a.reason == NULL ||
 	    a.out == NULL)
 		return usage_err("--authority, --in, --id, --reason and --out are required",
@@ -303,6 +297,10 @@ show_json(const struct enl_directory *d, bool authority_checked)
 }
 
 static const char usage_dir_show[] = "enlace-keys directory show [--json] FILE";
+static const char help_dir_show[] =
+	"Prints a directory's agencies, keys and revocations. "
+	"It checks the signatures\nbut not who signed: use `directory "
+	"verify` with the pinned authority key.\n";
 
 int
 cmd_directory_show(int argc, char **argv)
@@ -313,14 +311,8 @@ cmd_directory_show(int argc, char **argv)
 	struct args a;
 	int ret, rc;
 
-	if ((ret = parse_args(argc, argv, allowed, usage_dir_show, &a)) != 0)
+	if ((ret = parse_args(argc, argv, allowed, usage_dir_show, help_dir_show, &a)) >= 0)
 		return ret;
-	if (a.help) {
-		printf("usage: %s\n\nPrints a directory's agencies, keys and revocations. "
-		       "It checks the signatures\nbut not who signed: use `directory "
-		       "verify` with the pinned authority key.\n", usage_dir_show);
-		return 0;
-	}
 	if (a.argc != 1)
 		return usage_err("expected one directory file", usage_dir_show);
 	if ((rc = enl_directory_load(a.argv[0], &chk, &d)) != ENL_OK)
@@ -335,6 +327,10 @@ cmd_directory_show(int argc, char **argv)
 
 static const char usage_dir_verify[] =
 	"enlace-keys directory verify --authority-pub PUBFILE [--json] FILE";
+static const char help_dir_verify[] =
+	"Checks that FILE is a directory signed by the pinned "
+	"authority key, not\nexpired, and that every card's signature "
+	"holds. Exit 0 if so, 1 if not.\n";
 
 int
 cmd_directory_verify(int argc, char **argv)
@@ -346,14 +342,8 @@ cmd_directory_verify(int argc, char **argv)
 	uint8_t pk[32];
 	int ret, rc;
 
-	if ((ret = parse_args(argc, argv, allowed, usage_dir_verify, &a)) != 0)
+	if ((ret = parse_args(argc, argv, allowed, usage_dir_verify, help_dir_verify, &a)) >= 0)
 		return ret;
-	if (a.help) {
-		printf("usage: %s\n\nChecks that FILE is a directory signed by the pinned "
-		       "authority key, not\nexpired, and that every card's signature "
-		       "holds. Exit 0 if so, 1 if not.\n", usage_dir_verify);
-		return 0;
-	}
 	if (a.argc != 1 || a.authpub == NULL)
 		return usage_err("expected --authority-pub and one directory file",
 				 usage_dir_verify);

@@ -19,6 +19,11 @@
 /* ---- fingerprint ---- */
 
 static const char usage_fingerprint[] = "enlace-keys fingerprint [--json] FILE";
+static const char help_fingerprint[] =
+	"Prints the fingerprint of a public key file "
+	"(authority.pub), a card (the\ncurrent identity key) or a "
+	"directory (its authority key): 8 groups of 4\nhex digits, to be "
+	"compared aloud.\n";
 
 static void
 print_fp(bool json, const char *what, const char *id, uint32_t version,
@@ -58,15 +63,8 @@ cmd_fingerprint(int argc, char **argv)
 	struct args a;
 	int ret, rc;
 
-	if ((ret = parse_args(argc, argv, allowed, usage_fingerprint, &a)) != 0)
+	if ((ret = parse_args(argc, argv, allowed, usage_fingerprint, help_fingerprint, &a)) >= 0)
 		return ret;
-	if (a.help) {
-		printf("usage: %s\n\nPrints the fingerprint of a public key file "
-		       "(authority.pub), a card (the\ncurrent identity key) or a "
-		       "directory (its authority key): 8 groups of 4\nhex digits, to be "
-		       "compared aloud.\n", usage_fingerprint);
-		return 0;
-	}
 	if (a.argc != 1)
 		return usage_err("expected one file", usage_fingerprint);
 	if ((rc = enl_file_read(a.argv[0], ENL_DIRECTORY_MAX, &buf, &len)) != ENL_OK)

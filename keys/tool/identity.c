@@ -19,6 +19,10 @@
 
 static const char usage_authority_init[] =
 	"enlace-keys authority init [--id ID] [--passphrase-file F | --no-passphrase] [--force] DIR";
+static const char help_authority_init[] =
+	"Creates the directory authority's signing key: "
+	"DIR/secret.key (0600) and\nDIR/authority.pub, the public key "
+	"that every broker and agent pins.\n";
 
 int
 cmd_authority_init(int argc, char **argv)
@@ -32,14 +36,8 @@ cmd_authority_init(int argc, char **argv)
 	size_t plen = 0;
 	int ret;
 
-	if ((ret = parse_args(argc, argv, allowed, usage_authority_init, &a)) != 0)
+	if ((ret = parse_args(argc, argv, allowed, usage_authority_init, help_authority_init, &a)) >= 0)
 		return ret;
-	if (a.help) {
-		printf("usage: %s\n\nCreates the directory authority's signing key: "
-		       "DIR/secret.key (0600) and\nDIR/authority.pub, the public key "
-		       "that every broker and agent pins.\n", usage_authority_init);
-		return 0;
-	}
 	if (a.argc != 1)
 		return usage_err("expected one folder", usage_authority_init);
 	if ((ret = new_identity(&a, a.argv[0], a.id ? a.id : "ENLACE-AUTHORITY",
@@ -123,6 +121,13 @@ out:
 static const char usage_agency_new[] =
 	"enlace-keys agency new --id ID --kind KIND [--country CC] [--name NAME]\n"
 	"       [--passphrase-file F | --no-passphrase] [--force] DIR";
+static const char help_agency_new[] =
+	"Creates an agency's Ed25519 identity key and X25519 "
+	"encryption key (version 1)\nin DIR/secret.key (0600) and its "
+	"signed card in DIR/card.\nKIND: FIU, POLICE, PROSECUTOR, JUDICIAL, "
+	"CUSTOMS, CENTRAL_AUTHORITY,\nPOINT_OF_CONTACT, AUDITOR. The country "
+	"defaults to the id's prefix, the name\nto the id. The passphrase is "
+	"asked on the terminal unless a flag says otherwise.\n";
 
 int
 cmd_agency_new(int argc, char **argv)
@@ -132,18 +137,8 @@ cmd_agency_new(int argc, char **argv)
 	struct args a;
 	int ret, kind;
 
-	if ((ret = parse_args(argc, argv, allowed, usage_agency_new, &a)) != 0)
+	if ((ret = parse_args(argc, argv, allowed, usage_agency_new, help_agency_new, &a)) >= 0)
 		return ret;
-	if (a.help) {
-		printf("usage: %s\n\nCreates an agency's Ed25519 identity key and X25519 "
-		       "encryption key (version 1)\nin DIR/secret.key (0600) and its "
-		       "signed card in DIR/card.\nKIND: FIU, POLICE, PROSECUTOR, JUDICIAL, "
-		       "CUSTOMS, CENTRAL_AUTHORITY,\nPOINT_OF_CONTACT, AUDITOR. The country "
-		       "defaults to the id's prefix, the name\nto the id. The passphrase is "
-		       "asked on the terminal unless a flag says otherwise.\n",
-		       usage_agency_new);
-		return 0;
-	}
 	if (a.kind == NULL)
 		return usage_err("--kind is required", usage_agency_new);
 	kind = enl_kind_parse(a.kind);
@@ -157,6 +152,9 @@ cmd_agency_new(int argc, char **argv)
 static const char usage_broker_new[] =
 	"enlace-keys broker new --id ID [--country CC] [--name NAME]\n"
 	"       [--passphrase-file F | --no-passphrase] [--force] DIR";
+static const char help_broker_new[] =
+	"Creates a broker's keys (DIR/secret.key, 0600) and "
+	"its card (DIR/card, kind BROKER).\n";
 
 int
 cmd_broker_new(int argc, char **argv)
@@ -166,13 +164,8 @@ cmd_broker_new(int argc, char **argv)
 	struct args a;
 	int ret;
 
-	if ((ret = parse_args(argc, argv, allowed, usage_broker_new, &a)) != 0)
+	if ((ret = parse_args(argc, argv, allowed, usage_broker_new, help_broker_new, &a)) >= 0)
 		return ret;
-	if (a.help) {
-		printf("usage: %s\n\nCreates a broker's keys (DIR/secret.key, 0600) and "
-		       "its card (DIR/card, kind BROKER).\n", usage_broker_new);
-		return 0;
-	}
 	return create_party(&a, usage_broker_new, ENL_KIND_BROKER);
 }
 
@@ -180,6 +173,13 @@ cmd_broker_new(int argc, char **argv)
 
 static const char usage_agency_rotate[] =
 	"enlace-keys agency rotate [--passphrase-file F] DIR";
+static const char help_agency_rotate[] =
+	"Makes version N+1 of both keys, keeps the older "
+	"private keys (retired: they\nstill open older messages, never "
+	"sign) and writes a new card listing every\nversion. Put the new "
+	"card in the next directory. DIR may also be the\nbroker's key "
+	"folder: restart the broker with the new directory, and\nits "
+	"agents take that directory with its first welcome.\n";
 
 int
 cmd_agency_rotate(int argc, char **argv)
@@ -194,18 +194,8 @@ cmd_agency_rotate(int argc, char **argv)
 	uint32_t v = 0;
 	int ret, rc;
 
-	if ((ret = parse_args(argc, argv, allowed, usage_agency_rotate, &a)) != 0)
+	if ((ret = parse_args(argc, argv, allowed, usage_agency_rotate, help_agency_rotate, &a)) >= 0)
 		return ret;
-	if (a.help) {
-		printf("usage: %s\n\nMakes version N+1 of both keys, keeps the older "
-		       "private keys (retired: they\nstill open older messages, never "
-		       "sign) and writes a new card listing every\nversion. Put the new "
-		       "card in the next directory. DIR may also be the\nbroker's key "
-		       "folder: restart the broker with the new directory, and\nits "
-		       "agents take that directory with its first welcome.\n",
-		       usage_agency_rotate);
-		return 0;
-	}
 	if (a.argc != 1)
 		return usage_err("expected one folder", usage_agency_rotate);
 	join(path, sizeof(path), a.argv[0], "card");

@@ -35,7 +35,7 @@ struct args {
 	const char *id, *kind, *country, *name, *authority, *serial, *expires;
 	const char *out, *in, *version, *reason, *authpub, *keeprev;
 	struct pass_opts pass;
-	bool json, help;
+	bool json;
 	int argc;
 	char **argv;		/* positional arguments */
 };
@@ -51,8 +51,10 @@ int write_keyfile(const char *dir, const struct enl_identity *ident, const char 
 	      size_t plen, bool force);
 int write_public(const char *dir, const char *name, const uint8_t *buf, size_t len,
 	     bool force);
-int parse_args(int argc, char **argv, const int *allowed, const char *usage,
-	   struct args *a);
+/* The command's options into *a: -1 to go on, or the exit status (after
+ * --help, which prints "usage: USAGE" and HELP, or a usage error). */
+int parse_args(int argc, char **argv, const int *allowed, const char *usage, const char *help,
+	       struct args *a);
 bool parse_u64(const char *s, uint64_t *v);
 bool parse_expiry(const char *s, int64_t now, int64_t *out);
 int new_identity(const struct args *a, const char *dir, const char *id,

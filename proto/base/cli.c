@@ -93,7 +93,7 @@ allowed_has(const int *allowed, int c)
 
 int
 enl_cli_parse(const struct enl_cli_opts *o, int argc, char **argv, const int *allowed,
-	      const char *usage, void *ctx, int *first)
+	      const char *usage, const char *help, void *ctx, int *first)
 {
 	const char *bad;
 	char msg[256];
@@ -102,8 +102,8 @@ enl_cli_parse(const struct enl_cli_opts *o, int argc, char **argv, const int *al
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", o->opts, NULL)) != -1) {
-		if (c != '?' && c == o->help_val && !o->help_to_set) {
-			fputs(usage, stdout);
+		if (c != '?' && c == o->help_val) {
+			fputs(help != NULL ? help : usage, stdout);
 			return ENL_EXIT_OK;
 		}
 		if (c == '?' || c == ':' || (c != o->help_val && !allowed_has(allowed, c))) {
@@ -161,4 +161,22 @@ enl_logv(const char *prog, const char *fmt, va_list ap)
 	enl_time_format((int64_t)time(NULL), t);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	fprintf(stderr, "%s %s: %s\n", t, prog, line);
+}
+
+int
+enl_cli_command(const struct enl_cli_opts *o, int argc, char **argv, const int *allowed,
+		const char *line, const char *help, void *ctx, int *pargc, char ***pargv)
+{
+	char usage[2048], full[8192];
+	int first, ret;
+
+	snprintf(usage, sizeof(usage), "usage: %s\n", line);
+	if (help != NULL)
+		snprintf(full, sizeof(full), "usage: %s\n\n%s", line, help);
+	ret = enl_cli_parse(o, argc, argv, allowed, usage, help != NULL ? full : NULL, ctx, &first);
+	if (ret < 0) {
+		*pargc = argc - first;
+		*pargv = argv + first;
+	}
+	return ret;
 }

@@ -58,21 +58,29 @@ int enl_cli_usage_error(const char *prog, const char *msg, const char *usage);
  * this command takes, NULL for all. Each option is handed to
  * set(ctx, val, optarg) (NULL for an option without a value), which
  * returns NULL, or a message for a bad value (a usage error). The option
- * `help_val` (--help) is taken by every command: it prints the usage to
- * stdout, or with `help_to_set` is handed to set() like the others.
+ * `help_val` (--help) is taken by every command: it prints `help` (or,
+ * if NULL, `usage`) to stdout.
  * Returns -1 to go on, with *first the index of the first positional
  * argument; or the exit status to end with: 0 after --help,
- * ENL_EXIT_USAGE (message and usage printed).
+ * ENL_EXIT_USAGE (the message and `usage` printed to stderr).
  */
 struct enl_cli_opts {
 	const char *prog;
 	const struct option *opts;
 	int help_val;
-	bool help_to_set;
 	const char *(*set)(void *ctx, int val, const char *arg);
 };
 int enl_cli_parse(const struct enl_cli_opts *o, int argc, char **argv, const int *allowed,
-		  const char *usage, void *ctx, int *first);
+		  const char *usage, const char *help, void *ctx, int *first);
+
+/*
+ * enl_cli_parse for one command of a program of commands: `line` is its
+ * synopsis (printed after "usage: "), `help` what --help says below it
+ * (may be NULL). On -1 (go on), *pargc and *pargv are the positional
+ * arguments.
+ */
+int enl_cli_command(const struct enl_cli_opts *o, int argc, char **argv, const int *allowed,
+		    const char *line, const char *help, void *ctx, int *pargc, char ***pargv);
 
 /*
  * What the two daemons share: `--config FILE [--check-config] [--help]`.
