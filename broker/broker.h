@@ -148,9 +148,10 @@ struct delivery_init {
 
 /* An envelope of len bytes: at env, or, when env is NULL (a large one, kept
  * in a file of its own), to be read from the descriptor *fd, which the
- * callback may keep (setting *fd to -1); the store closes it otherwise. */
+ * callback may keep (setting *fd to -1); the store closes it otherwise.
+ * expires_at: its message's expiry as the header says (0: none). */
 typedef int (*store_envelope_cb)(void *arg, const uint8_t id[ENL_MSG_ID_LEN],
-				 const uint8_t *env, size_t len, int *fd);
+				 const uint8_t *env, size_t len, int *fd, int64_t expires_at);
 typedef void (*store_state_cb)(void *arg, const struct rcpt_state *st);
 
 struct store_ops {

@@ -21,7 +21,7 @@
 
 static int
 collect_env(void *arg, const uint8_t id[ENL_MSG_ID_LEN], const uint8_t *env, size_t len,
-	    int *fd)
+	    int *fd, int64_t expires_at)
 {
 	struct work *w = arg;
 	struct env_ref *f = enl_vec_push(&w->fetch.found);
@@ -40,6 +40,7 @@ collect_env(void *arg, const uint8_t id[ENL_MSG_ID_LEN], const uint8_t *env, siz
 	}
 	memcpy(f->id, id, ENL_MSG_ID_LEN);
 	f->len = len;
+	f->expires_at = expires_at;
 	return 0;
 }
 
@@ -75,22 +76,15 @@ fetch_read(struct work *w, struct store *st)
 				collect_env, w);
 }
 
+/* A delivery taken whose message expired meanwhile: EXPIRED (ENL_OK),
+ * or ENL_E_EXISTS to go out (not expired, or fetched before). */
 static int
 mark_expired(struct server *srv, struct store *st, const struct env_ref *f,
 	     const char *agency, int64_t now)
 {
-	struct enl_limits lim = {.max_payload = srv->p.cfg->max_payload};
-	struct enl_header h;
-	/* the stored bytes verified at SUBMIT: their header can be read (a
-	 * large one's unread, it goes out; its reading fails then) */
-	int rc = f->bytes != NULL ? enl_envelope_peek(f->bytes, f->len, &lim, &h)
-				  : enl_envelope_peek_file(f->fd, f->len, &lim, &h);
-
-	if (rc == ENL_E_NOMEM && f->bytes == NULL)
-		return rc;
-	if (rc != ENL_OK || h.expires_at == 0 || h.expires_at > now)
+	if (f->expires_at == 0 || f->expires_at > now)
 		return ENL_E_EXISTS;
-	return expire_delivery(srv, st, f->id, agency, h.expires_at, now);
+	return expire_delivery(srv, st, f->id, agency, f->expires_at, now);
 }
 
 /* Marks what a fetch took as fetched (the envelopes stay undelivered

@@ -37,6 +37,7 @@ struct env_ref {
 	int fd;			/* when bytes is NULL */
 	size_t len;
 	uint8_t id[ENL_MSG_ID_LEN];
+	int64_t expires_at;	/* its message's (0: none), as the store keeps it */
 };
 
 struct receipt_job;

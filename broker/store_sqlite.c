@@ -284,7 +284,7 @@ store_sqlite_open(const char *path, struct store *out)
 		"INSERT INTO deliveries (msg, recipient, pos, state, queued_at, reason, "
 		"expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)"};
 	stmts[n++] = (struct stmt_def){&s->pending,
-		"SELECT m.id, m.envelope FROM deliveries d JOIN messages m "
+		"SELECT m.id, m.envelope, d.expires_at FROM deliveries d JOIN messages m "
 		"ON m.seq = d.msg WHERE d.recipient = ? AND d.state IN (1, 2) "
 		"ORDER BY d.msg LIMIT ?"};
 	stmts[n++] = (struct stmt_def){&s->mark,

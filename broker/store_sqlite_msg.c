@@ -118,7 +118,8 @@ sq_pending(void *db, const char *recipient, size_t max_count, size_t max_bytes,
 				close(fd);
 				break;
 			}
-			frc = cb(arg, sqlite3_column_blob(st, 0), NULL, len, &fd);
+			frc = cb(arg, sqlite3_column_blob(st, 0), NULL, len, &fd,
+				 sqlite3_column_int64(st, 2));
 			if (fd >= 0)
 				close(fd);
 			if (frc != 0)
@@ -129,7 +130,8 @@ sq_pending(void *db, const char *recipient, size_t max_count, size_t max_bytes,
 		}
 		if (n > 0 && bytes + len > max_bytes)
 			break;	/* the first always goes, whatever its size */
-		if (cb(arg, sqlite3_column_blob(st, 0), sqlite3_column_blob(st, 1), len, NULL) != 0)
+		if (cb(arg, sqlite3_column_blob(st, 0), sqlite3_column_blob(st, 1), len, NULL,
+		       sqlite3_column_int64(st, 2)) != 0)
 			break;
 		bytes += len;
 		n++;

@@ -16,6 +16,7 @@
 #include <nng/protocol/reqrep0/rep.h>
 #include <sodium.h>
 
+#include "rules.h"
 #include "server_int.h"
 
 /* ---- SUBMIT ---- */
@@ -57,10 +58,8 @@ forward_check(struct work *w, struct store *st, char *why, size_t cap)
 	const struct enl_card *me;
 	int rc;
 
-	if (h->type == ENL_MSG_FORWARD && !h->has_forward_of) {
-		snprintf(why, cap, "a FORWARD must name its original (forward-of)");
-		return ENL_E_PERMISSION;
-	}
+	if ((rc = rules_not_forward(h, why, cap)) != ENL_OK)
+		return rc;
 	if (h->type != ENL_MSG_FORWARD) {
 		snprintf(why, cap, "only a FORWARD may name an original (forward-of)");
 		return ENL_E_PERMISSION;
@@ -74,27 +73,9 @@ forward_check(struct work *w, struct store *st, char *why, size_t cap)
 	if (rc != ENL_OK)
 		return rc;
 	w->sub.orig = o;
-	if (o.forwarder_state == 0 || o.forwarder_state == DS_REJECTED ||
-	    o.forwarder_state == DS_HELD)
-		snprintf(why, cap, "%s never received the original, so cannot forward it", h->sender);
-	else if (!enl_forward_to_third_parties(h, h->sender, o.sender, why, cap))
-		;	/* why says it */
-	else if (o.handling.tlp == ENL_TLP_RED)
-		snprintf(why, cap, "the original is TLP:RED: it goes only to the recipients its "
-			 "originator named, never further");
-	else if (o.handling.tlp == ENL_TLP_AMBER_STRICT)
-		snprintf(why, cap, "the original is TLP:AMBER+STRICT: it stays inside the "
-			 "recipient agency");
-	else if (o.handling.onward == ENL_ONWARD_NEVER)
-		snprintf(why, cap, "the originator %s forbids onward sharing (NEVER)", o.sender);
-	else if (h->handling.tlp < o.handling.tlp || h->handling.onward < o.handling.onward ||
-		 h->handling.evidential < o.handling.evidential ||
-		 h->handling.tlp < o.via.tlp || h->handling.onward < o.via.onward ||
-		 h->handling.evidential < o.via.evidential)
-		snprintf(why, cap, "a forward can never weaken the original's handling");
-	else
-		why[0] = '\0';
-	if (why[0] == '\0' && o.handling.onward == ENL_ONWARD_CONSENT) {
+	if ((rc = rules_forward(h, &o, why, cap)) != ENL_OK)
+		return rc;
+	if (o.handling.onward == ENL_ONWARD_CONSENT) {
 		uint8_t pk[32];
 		uint32_t v;
 		if (w->dir->kr.encryption_key(w->dir->kr.ctx, o.sender, &v, pk) != ENL_OK)
@@ -111,8 +92,7 @@ forward_check(struct work *w, struct store *st, char *why, size_t cap)
 		const struct enl_card *c = enl_directory_find(w->dir->dir, h->recipients[i]);
 		if (!d->allow)
 			continue;
-		if (o.handling.tlp == ENL_TLP_AMBER &&
-		    (me == NULL || c == NULL || strcmp(me->country, c->country) != 0)) {
+		if (!rules_amber_stays_home(&o, me, c)) {
 			d->allow = false;
 			snprintf(d->rule, sizeof(d->rule), "tlp-amber-stays-home");
 			continue;
@@ -263,22 +243,7 @@ consent_check(struct work *w, struct store *st, int64_t now, struct consent *c, 
 	}
 	if (rc != ENL_OK)
 		return rc;
-	if (strcmp(c->originator, w->agency) != 0)
-		snprintf(why, cap, "only the originator %s decides on its message, not %s",
-			 c->originator, w->agency);
-	else if (memcmp(c->original_id, d->original_id.data, ENL_MSG_ID_LEN) != 0 ||
-		 memcmp(c->original_hash, d->original_hash.data, ENL_HASH_LEN) != 0 ||
-		 memcmp(c->forward_id, d->forward_id.data, ENL_MSG_ID_LEN) != 0 ||
-		 strcmp(c->recipient, d->recipient) != 0)
-		snprintf(why, cap, "the decision does not match the request (original, forward "
-			 "and recipient must be the request's)");
-	else if (c->state == CONSENT_EXPIRED_S || now >= c->expires_at)
-		snprintf(why, cap, "the consent request has expired");
-	else if (c->state != CONSENT_PENDING)
-		snprintf(why, cap, "this request was decided already: a decision is taken once");
-	else
-		return ENL_OK;
-	return ENL_E_PERMISSION;
+	return rules_consent(c, d, w->agency, now, why, cap);
 }
 
 /* Applies a decision checked by consent_check: the held forward goes to
