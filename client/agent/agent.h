@@ -68,6 +68,13 @@ struct agent {
 	char waiting_said[2 * ENL_HASH_LEN + 1];	/* under mu: the last message logged
 							 * as waiting for a key */
 	uint64_t shown_held, shown_cosigned;	/* copies for status, under mu */
+	/* under mu: the newest outcomes of the outbox (receipted, or refused
+	 * by the broker), which a SEND --wait waits for on cv */
+	struct {
+		char hex[2 * ENL_MSG_ID_LEN + 1];
+		bool refused;
+	} outcomes[64];
+	size_t outcomes_next;
 	volatile sig_atomic_t stopping;
 	int ctl_fd;			/* the control socket's listener (control.h) */
 	struct inbox_cache *inbox_cache;	/* under ctl_mu (agent_ctl.c) */

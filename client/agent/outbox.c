@@ -53,31 +53,45 @@ refused_reason(struct agent *a, const char *hex, char *out, size_t cap)
 	}
 }
 
+/* The outcome of message `hex`, told to whoever waits for it. */
+static void
+outcome_tell(struct agent *a, const char *hex, bool refused)
+{
+	pthread_mutex_lock(&a->mu);
+	snprintf(a->outcomes[a->outcomes_next].hex, sizeof(a->outcomes[0].hex), "%.32s", hex);
+	a->outcomes[a->outcomes_next].refused = refused;
+	a->outcomes_next = (a->outcomes_next + 1) % (sizeof(a->outcomes) / sizeof(a->outcomes[0]));
+	pthread_cond_broadcast(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+}
+
+/* Under mu: 0 receipted, 1 refused, -1 not told (yet). */
+static int
+outcome_of(const struct agent *a, const char *hex)
+{
+	for (size_t i = 0; i < sizeof(a->outcomes) / sizeof(a->outcomes[0]); i++)
+		if (strcmp(a->outcomes[i].hex, hex) == 0)
+			return a->outcomes[i].refused ? 1 : 0;
+	return -1;
+}
+
 int
 wait_receipt(struct agent *a, const char *hex, int timeout_s)
 {
-	char path[2048];
-	struct stat st;
-	time_t end = time(NULL) + timeout_s;
-	int found = 0;
+	struct timespec until;
+	int found;
 
-	char failed[2048];
-
-	snprintf(path, sizeof(path), "%s/sent/%s.receipt", a->cfg.spool, hex);
-	snprintf(failed, sizeof(failed), "%s/failed/%s.env", a->cfg.spool, hex);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += timeout_s;
 	pthread_mutex_lock(&a->mu);
-	while (!(found = stat(path, &st) == 0) && time(NULL) < end && !a->stopping) {
-		if (stat(failed, &st) == 0) {
-			pthread_mutex_unlock(&a->mu);
-			return 1;	/* refused by the broker */
-		}
-		struct timespec until;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += 1;
-		pthread_cond_timedwait(&a->cv, &a->mu, &until);
-	}
+	/* woken by the sender when an outcome is told (outcome_tell) */
+	while ((found = outcome_of(a, hex)) < 0 && !a->stopping &&
+	       pthread_cond_timedwait(&a->cv, &a->mu, &until) != ETIMEDOUT)
+		;
+	if (found < 0)
+		found = outcome_of(a, hex);
 	pthread_mutex_unlock(&a->mu);
-	return found ? 0 : -1;
+	return found;
 }
 
 /*
@@ -162,8 +176,10 @@ submit_one(struct agent *a, const char *name)
 		alog("message %s refused by the broker: %s", base, resp->reason);
 		snprintf(rpath, sizeof(rpath), "%s/failed/%s.reason", a->cfg.spool, base);
 		if (enl_file_write(rpath, (const uint8_t *)reason, (size_t)n, 0600, true) == ENL_OK &&
-		    spool_move(a, "outbox", "failed", name) == ENL_OK)
+		    spool_move(a, "outbox", "failed", name) == ENL_OK) {
+			outcome_tell(a, base, true);
 			ret = 0;
+		}
 		goto out;
 	}
 	if (resp->receipt == NULL ||
@@ -173,6 +189,7 @@ submit_one(struct agent *a, const char *name)
 	if (enl_file_write(rpath, rbytes, rlen, 0600, true) == ENL_OK &&
 	    spool_move(a, "outbox", "sent", name) == ENL_OK) {
 		alog("message %s receipted by the broker", base);
+		outcome_tell(a, base, false);
 		receipt_audit(a, resp->receipt, base);
 		pthread_mutex_lock(&a->mu);
 		a->outbox_waiting[0] = '\0';
