@@ -77,7 +77,8 @@ struct agent {
 	size_t outcomes_next;
 	volatile sig_atomic_t stopping;
 	int ctl_fd;			/* the control socket's listener (control.h) */
-	struct inbox_cache *inbox_cache;	/* under ctl_mu (agent_ctl.c) */
+	struct inbox_cache *inbox_cache;	/* under ctl_mu (ctl_inbox.c) */
+	struct inbox_cache *inbox_fresh;	/* under mu: rows the fetcher verified */
 };
 
 /* ---- agent.c, for the control side ---- */
@@ -103,13 +104,16 @@ bool broker_away(struct agent *a);
  * with mu. */
 bool receipt_in_log(struct agent *a, const Enlace__ReceiptBody *b, uint64_t *size);
 
-/* ---- agent_ctl.c ---- */
+/* ---- the control side ---- */
 
 /* Serves the control socket (a->ctl_fd) until a->stopping; this thread
  * is one of its workers. */
 void control_run(struct agent *a);
 /* What the last inbox listing kept (a->inbox_cache); NULL is none. */
 void inbox_cache_free(struct inbox_cache *ic);
+/* On the fetcher: message m, verified and just kept as inbox/name, is
+ * listed from this row until its file changes (verified once). */
+void inbox_seen_add(struct agent *a, const char *name, const struct enl_message *m);
 
 /*
  * One control worker and the request it answers, on the connection it

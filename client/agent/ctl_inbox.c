@@ -108,8 +108,11 @@ struct inbox_seen {
 struct inbox_cache {
 	uint64_t serial;	/* of the directory the rows were checked with */
 	struct inbox_seen *v;	/* sorted by name */
-	size_t n;
+	size_t n, cap;
 };
+
+/* Rows the fetcher kept since the last listing, at most. */
+#define FRESH_MAX 100000
 
 static void
 seen_free(struct inbox_seen *v, size_t n)
@@ -251,6 +254,34 @@ inbox_open(struct agent *a, const char *name, struct enl_message **m)
 	return rc;
 }
 
+void
+inbox_seen_add(struct agent *a, const char *name, const struct enl_message *m)
+{
+	struct inbox_seen s, *slot = NULL;
+	struct inbox_cache *f;
+	uint64_t serial;
+
+	if (!inbox_stat(a, name, &s) || inbox_row_take(&s.row, m) != ENL_OK)
+		return;	/* the next listing opens it, as any other */
+	pthread_mutex_lock(&a->mu);
+	serial = enl_directory_serial(a->dir);
+	if ((f = a->inbox_fresh) == NULL)
+		f = a->inbox_fresh = calloc(1, sizeof(*f));
+	if (f != NULL && f->serial != serial) {
+		seen_free(f->v, f->n);
+		f->v = NULL;
+		f->n = f->cap = 0;
+		f->serial = serial;
+	}
+	if (f != NULL)
+		slot = enl_vec_push_(&f->v, &f->n, &f->cap, FRESH_MAX, sizeof(*f->v));
+	if (slot != NULL)
+		*slot = s;
+	pthread_mutex_unlock(&a->mu);
+	if (slot == NULL)
+		free(s.row.subject);
+}
+
 /* The messages an inbox listing shows at most. */
 #define INBOX_MAX 1000000
 
@@ -274,6 +305,7 @@ ctl_inbox(struct ctl *c, const uint8_t *only)
 	char (*fps)[ENL_FINGERPRINT_LEN] = NULL, dir[1100], **rcpts = NULL;
 	char orig_fp[ENL_FINGERPRINT_LEN];
 	ENL_VEC(struct inbox_seen) seen = ENL_VEC_INIT(INBOX_MAX);
+	struct inbox_cache *fresh = NULL;
 	size_t n = 0;
 	uint64_t serial;
 	bool nomem = false;
@@ -287,7 +319,11 @@ ctl_inbox(struct ctl *c, const uint8_t *only)
 	}
 	pthread_mutex_lock(&a->mu);
 	serial = enl_directory_serial(a->dir);
+	fresh = a->inbox_fresh;	/* verified by the fetcher as they came */
+	a->inbox_fresh = NULL;
 	pthread_mutex_unlock(&a->mu);
+	if (fresh != NULL)
+		qsort(fresh->v, fresh->n, sizeof(*fresh->v), seen_cmp);
 	while ((e = readdir(d)) != NULL) {
 		struct enl_message *m = NULL;
 		uint8_t id[ENL_MSG_ID_LEN];
@@ -303,7 +339,8 @@ ctl_inbox(struct ctl *c, const uint8_t *only)
 			seen.n--;
 			continue;
 		}
-		if (only == NULL && inbox_cached(a->inbox_cache, serial, row))
+		if (only == NULL && (inbox_cached(a->inbox_cache, serial, row) ||
+				     inbox_cached(fresh, serial, row)))
 			continue;
 		if (inbox_open(a, e->d_name, &m) != ENL_OK) {
 			seen.n--;
@@ -396,6 +433,7 @@ out:
 		inbox_cache_keep(a, serial, rows, n);
 	else
 		seen_free(rows, n);
+	inbox_cache_free(fresh);
 	free(orig_row.subject);
 	enl_message_free(one);
 	free(items);

@@ -268,6 +268,7 @@ receive_one(struct agent *a, const struct enl_keyring *kr, const uint8_t *env, s
 			return rc;
 		}
 		alog("received message %s from %s", hex, m->header.sender);
+		inbox_seen_add(a, name, m);
 	}
 	pthread_mutex_lock(&a->mu);
 	a->inbox_blocked[0] = '\0';	/* kept: the inbox takes messages again */

@@ -168,6 +168,7 @@ agent_fini(struct agent *a)
 		enl_directory_free(a->old_dirs.v[i]);
 	enl_vec_free(&a->old_dirs);
 	inbox_cache_free(a->inbox_cache);
+	inbox_cache_free(a->inbox_fresh);
 	free(a->handed.env);
 }
 

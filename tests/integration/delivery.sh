@@ -130,6 +130,24 @@ late=$(enl AR-UIF send --to CO-FGN --subject late --text late)
 ok "a message after a listing" wait_for 20 "the late one" test -e "$NET/CO-FGN/spool/inbox/$late.env"
 ok "  ... is in the next one" sh -c "ENLACE_SOCKET=$NET/CO-FGN/agent.sock \
 	$BIN/client/enlace inbox | grep -q '^$late .* late'"
+# A message is verified once, on arrival: the listing takes the row the
+# fetcher kept, and does not open the file again while it is the same
+# file. (Shown by changing its bytes behind the agent's back with its
+# size and time kept: the listing still shows what was verified; read,
+# which opens the file, refuses the changed bytes.)
+late2=$(enl AR-UIF send --to CO-FGN --subject "late two" --text late)
+f="$NET/CO-FGN/spool/inbox/$late2.env"
+ok "another message after a listing" wait_for 20 "the second late one" test -e "$f"
+cp -p "$f" "$NET/late2.copy"
+python3 -c "
+import sys; p = sys.argv[1]; b = bytearray(open(p, 'rb').read()); b[len(b) - 80] ^= 1
+open(p, 'r+b').write(b)" "$f"
+touch -r "$NET/late2.copy" "$f"
+ok "  ... is listed from the fetcher's check, not opened again" sh -c \
+	"ENLACE_SOCKET=$NET/CO-FGN/agent.sock $BIN/client/enlace inbox | grep -q '^$late2 .* late two'"
+ok "  ... while read opens it, and refuses the changed bytes" sh -c "! ENLACE_SOCKET=$NET/CO-FGN/agent.sock \
+	$BIN/client/enlace read $late2 > /dev/null 2>&1"
+cp -p "$NET/late2.copy" "$f"
 
 # The broker signs a writer round's receipts together (one signature,
 # each receipt with its place in the batch): sixteen sessions at once
