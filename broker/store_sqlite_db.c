@@ -1,5 +1,5 @@
 /*
- * The SQLite store's schema, and its upgrade in place from the layouts of
+ * The SQLite store: its upgrade in place from the layouts of
  * earlier builds; the helpers every statement uses.
  */
 #include <dirent.h>
