@@ -186,16 +186,15 @@ main(int argc, char **argv)
 	int rc, ret, lock_fd = -1;
 	long holder = 0;
 
-	if ((ret = enl_daemon_args(argc, argv, "enlace-agent", usage, &config, &check)) >= 0)
-		return ret;
-	ret = 1;
-	/* a large message's buffers come from one heap and are reused, not
-	 * mapped fresh for each copy; freed memory is kept up to 512 MiB */
+	/* the heap of a program that carries whole messages, as the broker's */
 	mallopt(M_MMAP_THRESHOLD, 256 << 20);
 	mallopt(M_TRIM_THRESHOLD, 512 << 20);
 	mallopt(M_ARENA_MAX, 1);
+	if ((ret = enl_daemon_args(argc, argv, "enlace-agent", usage, &config, &check)) >= 0)
+		return ret;
 	if (enl_init() != ENL_OK)
 		return 1;
+	ret = 1;
 	a.old_dirs.max = 1u << 20;
 	pthread_mutex_init(&a.mu, NULL);
 	pthread_mutex_init(&a.out_mu, NULL);

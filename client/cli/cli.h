@@ -80,13 +80,11 @@ const char *media_type(const char *name);
 int context_load(struct context *c);
 int enum_opt(const char *name, const char *val, int (*parse)(const char *), const char *values,
 	     int *out, const char *usage);
-int fail(const char *what, int err);
 int need_context(const struct args *a, const char *usage);
 /* The command's options into *a: -1 to go on, or the exit status (after
  * --help, which prints "usage: USAGE" and HELP, or a usage error). */
 int parse_args(int argc, char **argv, const int *allowed, const char *usage, const char *help,
 	       struct args *a);
-int usage_err(const char *msg, const char *usage);
 int64_t parse_after(const char *s, int64_t now);
 void context_fini(struct context *c);
 

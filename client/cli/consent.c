@@ -51,19 +51,19 @@ cmd_consent(int argc, char **argv)
 		return 0;
 	}
 	if (strcmp(what, "list") != 0 && strcmp(what, "grant") != 0 && strcmp(what, "deny") != 0)
-		return usage_err("consent list, grant or deny", usage_consent);
+		return enl_cli_usage_line(prog, "consent list, grant or deny", usage_consent);
 	if ((ret = parse_args(argc - 1, argv + 1, allowed, usage_consent, help_consent, &a)) >= 0)
 		return ret;
 	if (strcmp(what, "list") == 0) {
 		if (a.argc != 0)
-			return usage_err("list takes no argument", usage_consent);
+			return enl_cli_usage_line(prog, "list takes no argument", usage_consent);
 		req.body_case = ENLACE__CTL_REQUEST__BODY_CONSENTS;
 		req.consents = true;
 	} else {
 		if (a.argc != 1 || !enl_unhex(a.argv[0], id, sizeof(id)))
-			return usage_err("expected one request id (32 hex digits)", usage_consent);
+			return enl_cli_usage_line(prog, "expected one request id (32 hex digits)", usage_consent);
 		if (strcmp(what, "deny") == 0 && (a.text == NULL || a.text[0] == '\0'))
-			return usage_err("deny needs --reason", usage_consent);
+			return enl_cli_usage_line(prog, "deny needs --reason", usage_consent);
 		dc.request_id.data = id;
 		dc.request_id.len = sizeof(id);
 		dc.grant = strcmp(what, "grant") == 0;

@@ -210,7 +210,7 @@ cmd_read(int argc, char **argv)
 	if ((ret = parse_args(argc, argv, allowed, usage_read, help_read, &a)) >= 0)
 		return ret;
 	if (a.argc != 1 || !enl_unhex(a.argv[0], id, sizeof(id)))
-		return usage_err("expected one message id (32 hex digits)", usage_read);
+		return enl_cli_usage_line(prog, "expected one message id (32 hex digits)", usage_read);
 	req.body_case = ENLACE__CTL_REQUEST__BODY_READ;
 	req.read.data = id;
 	req.read.len = sizeof(id);

@@ -78,7 +78,7 @@ save_attachments(const struct enl_message *m, const char *dir)
 			return ENL_EXIT_FAIL;
 		}
 		if (rc != ENL_OK)
-			return fail(path, rc);
+			return enl_cli_fail(prog, path, rc);
 	}
 	return 0;
 }
@@ -247,12 +247,12 @@ cmd_open(int argc, char **argv)
 	if ((ret = need_context(&a, usage_open)) != 0)
 		return ret;
 	if (a.argc != 1)
-		return usage_err("expected one envelope file", usage_open);
+		return enl_cli_usage_line(prog, "expected one envelope file", usage_open);
 	if ((ret = context_load(&a.ctx)) != 0)
 		goto out;
 	ret = ENL_EXIT_FAIL;
 	if ((rc = enl_file_read(a.argv[0], enl_envelope_max_size(&lim), &buf, &len)) != ENL_OK) {
-		fail(a.argv[0], rc);
+		enl_cli_fail(prog, a.argv[0], rc);
 		goto out;
 	}
 	rc = enl_envelope_open(buf, len, a.ctx.me, &a.ctx.kr, &lim, (int64_t)time(NULL), &m);

@@ -56,20 +56,6 @@ static const struct option all_opts[] = {
 };
 
 int
-fail(const char *what, int err)
-{
-	fprintf(stderr, "%s: %s: %s\n", prog, what, enl_strerror(err));
-	return ENL_EXIT_FAIL;
-}
-
-int
-usage_err(const char *msg, const char *usage)
-{
-	fprintf(stderr, "%s: %s\nusage: %s\n", prog, msg, usage);
-	return ENL_EXIT_USAGE;
-}
-
-int
 context_load(struct context *c)
 {
 	char path[4096];
@@ -79,12 +65,12 @@ context_load(struct context *c)
 	int rc;
 
 	if ((rc = enl_authority_pub_read(c->authpub, pk)) != ENL_OK)
-		return fail(c->authpub, rc);
+		return enl_cli_fail(prog, c->authpub, rc);
 	if ((rc = enl_directory_load(c->dir_file, &chk, &c->dir)) != ENL_OK)
-		return fail(c->dir_file, rc);
+		return enl_cli_fail(prog, c->dir_file, rc);
 	c->kr = enl_directory_keyring(c->dir);
 	if ((size_t)snprintf(path, sizeof(path), "%s/secret.key", c->key_dir) >= sizeof(path))
-		return fail(c->key_dir, ENL_E_INVAL);
+		return enl_cli_fail(prog, c->key_dir, ENL_E_INVAL);
 	rc = enl_keyfile_unlock(path, c->pass_file, &c->me, NULL, NULL, &no_tty);
 	if (no_tty) {
 		fprintf(stderr, "%s: %s is encrypted and there is no terminal to ask for "
@@ -92,7 +78,7 @@ context_load(struct context *c)
 		return ENL_EXIT_FAIL;
 	}
 	if (rc != ENL_OK)
-		return fail(path, rc);
+		return enl_cli_fail(prog, path, rc);
 	if (enl_directory_find(c->dir, enl_identity_id(c->me)) == NULL) {
 		fprintf(stderr, "%s: %s: this agency (%s) is not in the directory\n",
 			prog, c->dir_file, enl_identity_id(c->me));
@@ -169,7 +155,7 @@ int
 need_context(const struct args *a, const char *usage)
 {
 	if (a->ctx.key_dir == NULL || a->ctx.dir_file == NULL || a->ctx.authpub == NULL)
-		return usage_err("--key, --directory and --authority-pub are required", usage);
+		return enl_cli_usage_line(prog, "--key, --directory and --authority-pub are required", usage);
 	return 0;
 }
 
@@ -222,5 +208,5 @@ enum_opt(const char *name, const char *val, int (*parse)(const char *), const ch
 	if (val == NULL || (*out = parse(val)) != 0)
 		return 0;
 	snprintf(msg, sizeof(msg), "--%s takes %s, not '%.64s'", name, values, val);
-	return usage_err(msg, usage);
+	return enl_cli_usage_line(prog, msg, usage);
 }

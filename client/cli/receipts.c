@@ -42,7 +42,7 @@ cmd_receipts(int argc, char **argv)
 	if ((ret = parse_args(argc, argv, allowed, usage_receipts, help_receipts, &a)) >= 0)
 		return ret;
 	if (a.argc != 1 || !enl_unhex(a.argv[0], id, sizeof(id)))
-		return usage_err("expected one message id (32 hex digits)", usage_receipts);
+		return enl_cli_usage_line(prog, "expected one message id (32 hex digits)", usage_receipts);
 	req.body_case = ENLACE__CTL_REQUEST__BODY_RECEIPTS;
 	req.receipts.data = id;
 	req.receipts.len = sizeof(id);

@@ -64,7 +64,7 @@ seal_header(const struct args *a, struct enl_header *h, int64_t now, const char 
 			    "routine, priority, immediate or flash", &prio, usage)))
 		return ret;
 	if (type > ENL_MSG_REPLY)
-		return usage_err("--type takes case_message, fiu_report, request or reply: "
+		return enl_cli_usage_line(prog, "--type takes case_message, fiu_report, request or reply: "
 				 "forwards and consent have their own commands", usage);
 	h->type = type;
 	h->handling.tlp = tlp;
@@ -73,13 +73,13 @@ seal_header(const struct args *a, struct enl_header *h, int64_t now, const char 
 	{
 		char why[160];
 		if (!enl_handling_consistent(&h->handling, why, sizeof(why)))
-			return usage_err(why, usage);
+			return enl_cli_usage_line(prog, why, usage);
 	}
 	h->reliability = rel;
 	h->priority = prio;
 	if (a->assess != NULL) {
 		if (strlen(a->assess) != 1 || a->assess[0] < '1' || a->assess[0] > '4')
-			return usage_err("--assessment is 1, 2, 3 or 4", usage);
+			return enl_cli_usage_line(prog, "--assessment is 1, 2, 3 or 4", usage);
 		h->assessment = (uint32_t)(a->assess[0] - '0');
 	}
 	for (size_t i = 0; i < a->n_to; i++) {
@@ -87,28 +87,28 @@ seal_header(const struct args *a, struct enl_header *h, int64_t now, const char 
 		if (!enl_id_valid(a->to[i])) {
 			snprintf(msg, sizeof(msg), "--to takes an agency id such as BR-PF "
 				 "(2 to 8 letters, '-', a name), not '%.64s'", a->to[i]);
-			return usage_err(msg, usage);
+			return enl_cli_usage_line(prog, msg, usage);
 		}
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(a->to[j], a->to[i]) == 0) {
 				snprintf(msg, sizeof(msg), "--to %s is given twice", a->to[i]);
-				return usage_err(msg, usage);
+				return enl_cli_usage_line(prog, msg, usage);
 			}
 		memcpy(h->recipients[i], a->to[i], strlen(a->to[i]) + 1);
 	}
 	h->n_recipients = a->n_to;
 	if (a->case_ref != NULL) {
 		if (strlen(a->case_ref) > ENL_CASE_REF_MAX)
-			return usage_err("--case is at most 128 bytes", usage);
+			return enl_cli_usage_line(prog, "--case is at most 128 bytes", usage);
 		memcpy(h->case_ref, a->case_ref, strlen(a->case_ref) + 1);
 	}
 	if (a->expires && (h->expires_at = parse_after(a->expires, now)) == 0)
-		return usage_err("--expires takes a duration such as 30d, 12h or 45m", usage);
+		return enl_cli_usage_line(prog, "--expires takes a duration such as 30d, 12h or 45m", usage);
 	if (a->reply_by && (h->reply_by = parse_after(a->reply_by, now)) == 0)
-		return usage_err("--reply-by takes a duration such as 7d", usage);
+		return enl_cli_usage_line(prog, "--reply-by takes a duration such as 7d", usage);
 	if (a->in_reply != NULL) {
 		if (!enl_unhex(a->in_reply, h->in_reply_to, ENL_MSG_ID_LEN))
-			return usage_err("--in-reply-to takes a message id (32 hex digits)",
+			return enl_cli_usage_line(prog, "--in-reply-to takes a message id (32 hex digits)",
 					 usage);
 		h->has_in_reply_to = true;
 	}
@@ -137,7 +137,7 @@ seal_payload(const struct args *a, size_t max, bool map, struct loaded *l,
 	p->body = a->text ? a->text : "";
 	if (a->text_file != NULL) {
 		if ((rc = enl_file_read(a->text_file, max, &l->body, &len)) != ENL_OK)
-			return fail(a->text_file, rc);
+			return enl_cli_fail(prog, a->text_file, rc);
 		if (strlen((const char *)l->body) != len) {
 			fprintf(stderr, "%s: %s: the text contains a NUL byte; send it with "
 				"--attach\n", prog, a->text_file);
@@ -147,7 +147,7 @@ seal_payload(const struct args *a, size_t max, bool map, struct loaded *l,
 	}
 	/* what every recipient's agent would refuse (docs/FORMATS.md, "Text") */
 	if (!enl_text_valid(p->subject, 1000))
-		return usage_err("--subject: one line of UTF-8 text of at most 1000 bytes, with "
+		return enl_cli_usage_line(prog, "--subject: one line of UTF-8 text of at most 1000 bytes, with "
 				 "no control or bidirectional formatting character", usage);
 	if (!enl_body_valid(p->body, SIZE_MAX)) {
 		fprintf(stderr, "%s: %s: the text is not UTF-8, or holds a control character "
@@ -170,7 +170,7 @@ seal_payload(const struct args *a, size_t max, bool map, struct loaded *l,
 				char msg[300];
 				snprintf(msg, sizeof(msg), "--attach: two files named %.200s (the "
 					 "recipient knows attachments by name)", l->atts[j].name);
-				return usage_err(msg, usage);
+				return enl_cli_usage_line(prog, msg, usage);
 			}
 		struct stat st;
 		/* (a small file is read: packing copies its bytes, which must
@@ -188,7 +188,7 @@ seal_payload(const struct args *a, size_t max, bool map, struct loaded *l,
 			return ENL_EXIT_FAIL;
 		}
 		if (rc != ENL_OK)
-			return fail(a->attach[i], rc);
+			return enl_cli_fail(prog, a->attach[i], rc);
 		l->atts[i].name = base ? base + 1 : a->attach[i];
 		l->atts[i].media_type = media_type(l->atts[i].name);
 		l->atts[i].data = l->mapped[i] != NULL ? l->mapped[i] : l->att[i];
@@ -197,7 +197,7 @@ seal_payload(const struct args *a, size_t max, bool map, struct loaded *l,
 	p->n_attachments = a->n_attach;
 	p->attachments = l->atts;
 	if (p->subject[0] == '\0' && p->body[0] == '\0' && p->n_attachments == 0)
-		return usage_err("nothing to send: the text is empty, and there is no "
+		return enl_cli_usage_line(prog, "nothing to send: the text is empty, and there is no "
 				 "--subject and no --attach", usage);
 	return 0;
 }
@@ -228,19 +228,19 @@ cmd_seal(int argc, char **argv)
 	if ((ret = need_context(&a, usage_seal)) != 0)
 		return ret;
 	if (a.n_to == 0 || a.out == NULL)
-		return usage_err("at least one --to and --out are required", usage_seal);
+		return enl_cli_usage_line(prog, "at least one --to and --out are required", usage_seal);
 	if (a.text != NULL && a.text_file != NULL)
-		return usage_err("--text and --text-file exclude each other", usage_seal);
+		return enl_cli_usage_line(prog, "--text and --text-file exclude each other", usage_seal);
 	if (a.max_payload != NULL) {
 		char *end;
 		errno = 0;
 		unsigned long long v = strtoull(a.max_payload, &end, 10);
 		if (errno || *end || v == 0 || v > ((size_t)1 << 32))
-			return usage_err("--max-payload takes a number of bytes", usage_seal);
+			return enl_cli_usage_line(prog, "--max-payload takes a number of bytes", usage_seal);
 		lim.max_payload = (size_t)v;
 	}
 	if ((h = malloc(sizeof(*h))) == NULL)
-		return fail("seal", ENL_E_NOMEM);
+		return enl_cli_fail(prog, "seal", ENL_E_NOMEM);
 	ret = seal_header(&a, h, now, usage_seal);
 	if (ret == 0)
 		ret = context_load(&a.ctx);
@@ -267,14 +267,14 @@ cmd_seal(int argc, char **argv)
 		goto out;
 	}
 	if (rc != ENL_OK) {
-		fail("sealing", rc);
+		enl_cli_fail(prog, "sealing", rc);
 		goto out;
 	}
 	if ((rc = enl_file_write(a.out, env, env_len, 0644, false)) != ENL_OK) {
 		if (rc == ENL_E_EXISTS)
 			fprintf(stderr, "%s: %s: already exists\n", prog, a.out);
 		else
-			fail(a.out, rc);
+			enl_cli_fail(prog, a.out, rc);
 		goto out;
 	}
 	enl_hex(h->message_id, ENL_MSG_ID_LEN, hex);

@@ -60,14 +60,14 @@ cmd_send(int argc, char **argv)
 	if ((ret = parse_args(argc, argv, allowed, usage_send, help_send, &a)) >= 0)
 		return ret;
 	if (a.n_to == 0)
-		return usage_err("at least one --to is required", usage_send);
+		return enl_cli_usage_line(prog, "at least one --to is required", usage_send);
 	if (a.text != NULL && a.text_file != NULL)
-		return usage_err("--text and --text-file exclude each other", usage_send);
+		return enl_cli_usage_line(prog, "--text and --text-file exclude each other", usage_send);
 	if (a.text == NULL && a.text_file == NULL)
-		return usage_err("the message's text is required: --text T or --text-file F",
+		return enl_cli_usage_line(prog, "the message's text is required: --text T or --text-file F",
 				 usage_send);
 	if ((h = malloc(sizeof(*h))) == NULL)
-		return fail("send", ENL_E_NOMEM);
+		return enl_cli_fail(prog, "send", ENL_E_NOMEM);
 	if ((ret = seal_header(&a, h, (int64_t)time(NULL), usage_send)) != 0 ||
 	    (ret = seal_payload(&a, ENL_DEFAULT_MAX_PAYLOAD, true, &l, &p, usage_send)) != 0)
 		goto out;
@@ -143,9 +143,9 @@ cmd_forward(int argc, char **argv)
 	if ((ret = parse_args(argc, argv, allowed, usage_forward, help_forward, &a)) >= 0)
 		return ret;
 	if (a.argc != 1 || !enl_unhex(a.argv[0], id, sizeof(id)))
-		return usage_err("expected one message id (32 hex digits)", usage_forward);
+		return enl_cli_usage_line(prog, "expected one message id (32 hex digits)", usage_forward);
 	if (a.n_to == 0)
-		return usage_err("at least one --to is required", usage_forward);
+		return enl_cli_usage_line(prog, "at least one --to is required", usage_forward);
 	memset(&h, 0, sizeof(h));
 	for (size_t i = 0; i < a.n_to; i++)
 		snprintf(h.recipients[i], sizeof(h.recipients[i]), "%s", a.to[i]);

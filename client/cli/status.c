@@ -51,7 +51,7 @@ cmd_status(int argc, char **argv)
 	s = resp->agent;
 	if (s == NULL) {
 		protobuf_c_message_free_unpacked(&resp->base, NULL);
-		return fail("status", ENL_E_MALFORMED);
+		return enl_cli_fail(prog, "status", ENL_E_MALFORMED);
 	}
 	expired = s->directory_expires_at <= (int64_t)time(NULL);
 	if (a.json) {

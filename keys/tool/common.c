@@ -18,20 +18,6 @@
 #include "tool.h"
 
 int
-fail(const char *what, int err)
-{
-	fprintf(stderr, "%s: %s: %s\n", prog, what, enl_strerror(err));
-	return ENL_EXIT_FAIL;
-}
-
-int
-usage_err(const char *msg, const char *usage)
-{
-	fprintf(stderr, "%s: %s\nusage: %s\n", prog, msg, usage);
-	return ENL_EXIT_USAGE;
-}
-
-int
 get_passphrase(const struct pass_opts *po, bool confirm, char **pass, size_t *len)
 {
 	int rc;
@@ -102,9 +88,9 @@ load_identity(const char *dir, const char *pass_file, struct enl_identity **out,
 			"chmod 600 it\n", prog, path);
 	else if (pass_file != NULL && access(path, R_OK) == 0 &&
 		 (rc == ENL_E_NOT_FOUND || rc == ENL_E_PERMISSION || rc == ENL_E_TOO_LARGE))
-		fail(pass_file, rc);	/* the key file is there: the other one failed */
+		enl_cli_fail(prog, pass_file, rc);	/* the key file is there: the other one failed */
 	else
-		fail(path, rc);
+		enl_cli_fail(prog, path, rc);
 	return ENL_EXIT_FAIL;
 }
 
@@ -123,7 +109,7 @@ write_keyfile(const char *dir, const struct enl_identity *ident, const char *pas
 			prog, path);
 		return ENL_EXIT_FAIL;
 	}
-	return rc == ENL_OK ? 0 : fail(path, rc);
+	return rc == ENL_OK ? 0 : enl_cli_fail(prog, path, rc);
 }
 
 int
@@ -140,7 +126,7 @@ write_public(const char *dir, const char *name, const uint8_t *buf, size_t len,
 			prog, path);
 		return ENL_EXIT_FAIL;
 	}
-	return rc == ENL_OK ? 0 : fail(path, rc);
+	return rc == ENL_OK ? 0 : enl_cli_fail(prog, path, rc);
 }
 
 static const struct option all_opts[] = {
@@ -206,7 +192,7 @@ parse_args(int argc, char **argv, const int *allowed, const char *usage, const c
 				   &a->argv)) >= 0)
 		return ret;
 	if (a->pass.file && a->pass.none)
-		return usage_err("--passphrase-file and --no-passphrase exclude each other",
+		return enl_cli_usage_line(prog, "--passphrase-file and --no-passphrase exclude each other",
 				 usage);
 	return -1;
 }
@@ -286,7 +272,7 @@ new_identity(const struct args *a, const char *dir, const char *id,
 	    (rc = enl_identity_rotate(*out, &v)) != ENL_OK) {
 		enl_identity_free(*out);
 		*out = NULL;
-		return fail("generating keys", rc);
+		return enl_cli_fail(prog, "generating keys", rc);
 	}
 	return 0;
 }
@@ -305,6 +291,6 @@ read_authority_pub(const char *path, uint8_t pk[32])
 	int rc = enl_authority_pub_read(path, pk);
 
 	if (rc != ENL_OK)
-		fail(path, rc);
+		enl_cli_fail(prog, path, rc);
 	return rc;
 }

@@ -43,12 +43,12 @@ cmd_directory_build(int argc, char **argv)
 	if ((ret = parse_args(argc, argv, allowed, usage_dir_build, help_dir_build, &a)) >= 0)
 		return ret;
 	if (a.authority == NULL || a.serial == NULL || a.expires == NULL || a.out == NULL)
-		return usage_err("--authority, --serial, --expires and --out are required",
+		return enl_cli_usage_line(prog, "--authority, --serial, --expires and --out are required",
 				 usage_dir_build);
 	if (!parse_u64(a.serial, &serial) || serial == 0)
-		return usage_err("--serial must be a positive whole number", usage_dir_build);
+		return enl_cli_usage_line(prog, "--serial must be a positive whole number", usage_dir_build);
 	if (!parse_expiry(a.expires, now, &expires) || expires <= now)
-		return usage_err("--expires must be a duration such as 90d or a future "
+		return enl_cli_usage_line(prog, "--expires must be a duration such as 90d or a future "
 				 "date YYYY-MM-DD", usage_dir_build);
 	if ((ret = load_authority(a.authority, &auth)) != 0)
 		return ret;
@@ -59,7 +59,7 @@ cmd_directory_build(int argc, char **argv)
 			goto out;
 		chk.authority_pk = pk;
 		if ((rc = enl_directory_load(a.keeprev, &chk, &prev)) != ENL_OK) {
-			fail(a.keeprev, rc);
+			enl_cli_fail(prog, a.keeprev, rc);
 			goto out;
 		}
 		n_revs = enl_directory_revocation_count(prev);
@@ -78,7 +78,7 @@ cmd_directory_build(int argc, char **argv)
 		if (rc == ENL_OK)
 			rc = enl_card_parse(cards[i], lens[i], &c);
 		if (rc != ENL_OK) {
-			fail(a.argv[i], rc);
+			enl_cli_fail(prog, a.argv[i], rc);
 			goto out;
 		}
 	}
@@ -90,11 +90,11 @@ cmd_directory_build(int argc, char **argv)
 		goto out;
 	}
 	if (rc != ENL_OK) {
-		fail("building the directory", rc);
+		enl_cli_fail(prog, "building the directory", rc);
 		goto out;
 	}
 	if ((rc = enl_file_write(a.out, out, out_len, 0644, true)) != ENL_OK) {
-		fail(a.out, rc);
+		enl_cli_fail(prog, a.out, rc);
 		goto out;
 	}
 	{
@@ -144,13 +144,13 @@ cmd_directory_revoke(int argc, char **argv)
 		return ret;
 	if (a.authority == NULL || a.in == NULL || a.id == NULL || a.reason == NULL ||
 	    a.out == NULL)
-		return usage_err("--authority, --in, --id, --reason and --out are required",
+		return enl_cli_usage_line(prog, "--authority, --in, --id, --reason and --out are required",
 				 usage_dir_revoke);
 	if (a.version != NULL && (!parse_u64(a.version, &v) || v == 0 || v > UINT32_MAX))
-		return usage_err("--version must be a positive whole number", usage_dir_revoke);
+		return enl_cli_usage_line(prog, "--version must be a positive whole number", usage_dir_revoke);
 	memset(&rev, 0, sizeof(rev));
 	if (!enl_id_valid(a.id) || strlen(a.reason) >= sizeof(rev.reason))
-		return usage_err("--id must be a valid id and --reason under 256 bytes",
+		return enl_cli_usage_line(prog, "--id must be a valid id and --reason under 256 bytes",
 				 usage_dir_revoke);
 	memcpy(rev.id, a.id, strlen(a.id) + 1);
 	memcpy(rev.reason, a.reason, strlen(a.reason) + 1);
@@ -162,7 +162,7 @@ cmd_directory_revoke(int argc, char **argv)
 		goto out;
 	chk.authority_pk = pk;
 	if ((rc = enl_directory_load(a.in, &chk, &d)) != ENL_OK) {
-		fail(a.in, rc);
+		enl_cli_fail(prog, a.in, rc);
 		goto out;
 	}
 	rc = enl_directory_revoke(auth, d, &rev, (int64_t)time(NULL), &out, &out_len);
@@ -174,11 +174,11 @@ cmd_directory_revoke(int argc, char **argv)
 	else if (rc == ENL_E_EXISTS)
 		fprintf(stderr, "%s: %s: that key is revoked already\n", prog, a.in);
 	else if (rc != ENL_OK)
-		fail("revoking", rc);
+		enl_cli_fail(prog, "revoking", rc);
 	if (rc != ENL_OK)
 		goto out;
 	if ((rc = enl_file_write(a.out, out, out_len, 0644, true)) != ENL_OK) {
-		fail(a.out, rc);
+		enl_cli_fail(prog, a.out, rc);
 		goto out;
 	}
 	printf("revoked %s %s%s; directory serial %" PRIu64 " written to %s\n", a.id,
@@ -314,9 +314,9 @@ cmd_directory_show(int argc, char **argv)
 	if ((ret = parse_args(argc, argv, allowed, usage_dir_show, help_dir_show, &a)) >= 0)
 		return ret;
 	if (a.argc != 1)
-		return usage_err("expected one directory file", usage_dir_show);
+		return enl_cli_usage_line(prog, "expected one directory file", usage_dir_show);
 	if ((rc = enl_directory_load(a.argv[0], &chk, &d)) != ENL_OK)
-		return fail(a.argv[0], rc);
+		return enl_cli_fail(prog, a.argv[0], rc);
 	if (a.json)
 		show_json(d, false);
 	else
@@ -345,7 +345,7 @@ cmd_directory_verify(int argc, char **argv)
 	if ((ret = parse_args(argc, argv, allowed, usage_dir_verify, help_dir_verify, &a)) >= 0)
 		return ret;
 	if (a.argc != 1 || a.authpub == NULL)
-		return usage_err("expected --authority-pub and one directory file",
+		return enl_cli_usage_line(prog, "expected --authority-pub and one directory file",
 				 usage_dir_verify);
 	if (read_authority_pub(a.authpub, pk) != ENL_OK)
 		return ENL_EXIT_FAIL;

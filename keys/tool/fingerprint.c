@@ -66,9 +66,9 @@ cmd_fingerprint(int argc, char **argv)
 	if ((ret = parse_args(argc, argv, allowed, usage_fingerprint, help_fingerprint, &a)) >= 0)
 		return ret;
 	if (a.argc != 1)
-		return usage_err("expected one file", usage_fingerprint);
+		return enl_cli_usage_line(prog, "expected one file", usage_fingerprint);
 	if ((rc = enl_file_read(a.argv[0], ENL_DIRECTORY_MAX, &buf, &len)) != ENL_OK)
-		return fail(a.argv[0], rc);
+		return enl_cli_fail(prog, a.argv[0], rc);
 	ret = 0;
 	if (memchr(buf, '+', len) && enl_vkey_parse((const char *)buf, name, pk) == ENL_OK) {
 		print_fp(a.json, "key", name, 0, pk);

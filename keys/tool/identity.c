@@ -39,7 +39,7 @@ cmd_authority_init(int argc, char **argv)
 	if ((ret = parse_args(argc, argv, allowed, usage_authority_init, help_authority_init, &a)) >= 0)
 		return ret;
 	if (a.argc != 1)
-		return usage_err("expected one folder", usage_authority_init);
+		return enl_cli_usage_line(prog, "expected one folder", usage_authority_init);
 	if ((ret = new_identity(&a, a.argv[0], a.id ? a.id : "ENLACE-AUTHORITY",
 				&ident)) != 0)
 		return ret;
@@ -76,15 +76,15 @@ create_party(const struct args *a, const char *usage, enum enl_agency_kind kind)
 	int ret, rc;
 
 	if (a->argc != 1)
-		return usage_err("expected one folder", usage);
+		return enl_cli_usage_line(prog, "expected one folder", usage);
 	if (a->id == NULL)
-		return usage_err("--id is required", usage);
+		return enl_cli_usage_line(prog, "--id is required", usage);
 	if (a->country != NULL) {
 		if (strlen(a->country) >= sizeof(country))
-			return usage_err("--country: 2 to 8 letters A-Z", usage);
+			return enl_cli_usage_line(prog, "--country: 2 to 8 letters A-Z", usage);
 		memcpy(country, a->country, strlen(a->country) + 1);
 	} else if (!enl_id_prefix(a->id, country)) {
-		return usage_err("--id is not a valid id (e.g. AR-UIF)", usage);
+		return enl_cli_usage_line(prog, "--id is not a valid id (e.g. AR-UIF)", usage);
 	}
 	if ((ret = new_identity(a, a->argv[0], a->id, &ident)) != 0)
 		return ret;
@@ -92,12 +92,12 @@ create_party(const struct args *a, const char *usage, enum enl_agency_kind kind)
 	rc = enl_card_make(ident, kind, country, a->name ? a->name : a->id, NULL,
 			   (int64_t)time(NULL), &card, &card_len);
 	if (rc == ENL_E_INVAL) {
-		ret = usage_err("--country must be 2 to 8 letters A-Z and --name "
+		ret = enl_cli_usage_line(prog, "--country must be 2 to 8 letters A-Z and --name "
 				"printable text of at most 200 bytes", usage);
 		goto out;
 	}
 	if (rc != ENL_OK) {
-		fail("making the card", rc);
+		enl_cli_fail(prog, "making the card", rc);
 		goto out;
 	}
 	if (get_passphrase(&a->pass, true, &pass, &plen) != ENL_OK)
@@ -140,10 +140,10 @@ cmd_agency_new(int argc, char **argv)
 	if ((ret = parse_args(argc, argv, allowed, usage_agency_new, help_agency_new, &a)) >= 0)
 		return ret;
 	if (a.kind == NULL)
-		return usage_err("--kind is required", usage_agency_new);
+		return enl_cli_usage_line(prog, "--kind is required", usage_agency_new);
 	kind = enl_kind_parse(a.kind);
 	if (kind == 0 || kind == ENL_KIND_BROKER)
-		return usage_err("--kind must be FIU, POLICE, PROSECUTOR, JUDICIAL, "
+		return enl_cli_usage_line(prog, "--kind must be FIU, POLICE, PROSECUTOR, JUDICIAL, "
 				 "CUSTOMS, CENTRAL_AUTHORITY, POINT_OF_CONTACT or AUDITOR",
 				 usage_agency_new);
 	return create_party(&a, usage_agency_new, (enum enl_agency_kind)kind);
@@ -197,12 +197,12 @@ cmd_agency_rotate(int argc, char **argv)
 	if ((ret = parse_args(argc, argv, allowed, usage_agency_rotate, help_agency_rotate, &a)) >= 0)
 		return ret;
 	if (a.argc != 1)
-		return usage_err("expected one folder", usage_agency_rotate);
+		return enl_cli_usage_line(prog, "expected one folder", usage_agency_rotate);
 	join(path, sizeof(path), a.argv[0], "card");
 	if ((rc = enl_file_read(path, ENL_CARD_MAX, &buf, &len)) != ENL_OK ||
 	    (rc = enl_card_parse(buf, len, &old)) != ENL_OK) {
 		free(buf);
-		return fail(path, rc);
+		return enl_cli_fail(prog, path, rc);
 	}
 	free(buf);
 	if ((ret = load_identity(a.argv[0], a.pass.file, &ident, &pass, &plen)) != 0)
@@ -216,7 +216,7 @@ cmd_agency_rotate(int argc, char **argv)
 	if ((rc = enl_identity_rotate(ident, &v)) != ENL_OK ||
 	    (rc = enl_card_make(ident, old.kind, old.country, old.name, &old,
 				(int64_t)time(NULL), &card, &card_len)) != ENL_OK) {
-		fail("rotating", rc);
+		enl_cli_fail(prog, "rotating", rc);
 		goto out;
 	}
 	/* The secret first: a card without its key would be worse than a

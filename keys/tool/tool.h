@@ -41,8 +41,6 @@ struct args {
 };
 
 /* common.c */
-int fail(const char *what, int err);
-int usage_err(const char *msg, const char *usage);
 int get_passphrase(const struct pass_opts *po, bool confirm, char **pass, size_t *len);
 void join(char *out, size_t cap, const char *dir, const char *name);
 int load_identity(const char *dir, const char *pass_file, struct enl_identity **out,

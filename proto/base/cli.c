@@ -62,6 +62,20 @@ enl_cli_usage_error(const char *prog, const char *msg, const char *usage)
 	return ENL_EXIT_USAGE;
 }
 
+int
+enl_cli_usage_line(const char *prog, const char *msg, const char *line)
+{
+	fprintf(stderr, "%s: %s\nusage: %s\n", prog, msg, line);
+	return ENL_EXIT_USAGE;
+}
+
+int
+enl_cli_fail(const char *prog, const char *what, int err)
+{
+	fprintf(stderr, "%s: %s: %s\n", prog, what, enl_strerror(err));
+	return ENL_EXIT_FAIL;
+}
+
 /* What is wrong with the option getopt_long just returned as `c` ('?', or
  * an option of the table this command does not take), by its long name
  * (argv[optind - 1] is the value when the option takes one). */

@@ -51,6 +51,10 @@ int enl_cli_run(const struct enl_cli *cli, int argc, char **argv, const char *ho
 
 /* Prints "PROG: MSG" and the command's usage to stderr; ENL_EXIT_USAGE. */
 int enl_cli_usage_error(const char *prog, const char *msg, const char *usage);
+/* The same for a command's synopsis `line`: "PROG: MSG\nusage: LINE". */
+int enl_cli_usage_line(const char *prog, const char *msg, const char *line);
+/* Prints "PROG: WHAT: <enl_strerror(err)>" to stderr; ENL_EXIT_FAIL. */
+int enl_cli_fail(const char *prog, const char *what, int err);
 
 /*
  * Parses long options (no short ones) from argv[1] on. `opts` is the
