@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "broker.h"
+#include "enlace/cli.h"
 
 static const char usage[] =
 	"usage: enlace-broker policy check (--config FILE | --policy FILE\n"
@@ -40,55 +41,58 @@ struct popts {
 	bool forward, json, batch;
 };
 
+static const struct option all_opts[] = {
+	{"config", required_argument, NULL, 'c'},
+	{"policy", required_argument, NULL, 'p'},
+	{"directory", required_argument, NULL, 'd'},
+	{"authority-pub", required_argument, NULL, 'a'},
+	{"from", required_argument, NULL, 'f'},
+	{"to", required_argument, NULL, 't'},
+	{"type", required_argument, NULL, 'y'},
+	{"tlp", required_argument, NULL, 'l'},
+	{"size", required_argument, NULL, 's'},
+	{"forward", no_argument, NULL, 'w'},
+	{"json", no_argument, NULL, 'j'},
+	{"batch", no_argument, NULL, 'b'},
+	{"help", no_argument, NULL, 'h'},
+	{NULL, 0, NULL, 0},
+};
+
+/* Takes one option into the struct popts (enl_cli_parse's `set`). */
+static const char *
+opt_set(void *ctx, int val, const char *arg)
+{
+	struct popts *o = ctx;
+
+	switch (val) {
+	case 'c': o->config = arg; break;
+	case 'p': o->policy = arg; break;
+	case 'd': o->directory = arg; break;
+	case 'a': o->authority_pub = arg; break;
+	case 'f': o->from = arg; break;
+	case 't': o->to = arg; break;
+	case 'y': o->type = arg; break;
+	case 'l': o->tlp = arg; break;
+	case 's': o->size = arg; break;
+	case 'w': o->forward = true; break;
+	case 'j': o->json = true; break;
+	case 'b': o->batch = true; break;
+	}
+	return NULL;
+}
+
 static int
 parse(int argc, char **argv, struct popts *o)
 {
-	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"policy", required_argument, NULL, 'p'},
-		{"directory", required_argument, NULL, 'd'},
-		{"authority-pub", required_argument, NULL, 'a'},
-		{"from", required_argument, NULL, 'f'},
-		{"to", required_argument, NULL, 't'},
-		{"type", required_argument, NULL, 'y'},
-		{"tlp", required_argument, NULL, 'l'},
-		{"size", required_argument, NULL, 's'},
-		{"forward", no_argument, NULL, 'w'},
-		{"json", no_argument, NULL, 'j'},
-		{"batch", no_argument, NULL, 'b'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
-	int c;
+	static const struct enl_cli_opts opts = {"enlace-broker policy", all_opts, 'h', opt_set};
+	int first, ret;
 
 	memset(o, 0, sizeof(*o));
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c': o->config = optarg; break;
-		case 'p': o->policy = optarg; break;
-		case 'd': o->directory = optarg; break;
-		case 'a': o->authority_pub = optarg; break;
-		case 'f': o->from = optarg; break;
-		case 't': o->to = optarg; break;
-		case 'y': o->type = optarg; break;
-		case 'l': o->tlp = optarg; break;
-		case 's': o->size = optarg; break;
-		case 'w': o->forward = true; break;
-		case 'j': o->json = true; break;
-		case 'b': o->batch = true; break;
-		case 'h': fputs(usage, stdout); return 0;
-		default:
-			fprintf(stderr, "enlace-broker policy: unknown option or missing value '%s'\n%s",
-				argv[optind - 1], usage);
-			return 2;
-		}
-	}
-	if (optind != argc) {
-		fprintf(stderr, "enlace-broker policy: unexpected '%s'\n%s", argv[optind], usage);
-		return 2;
-	}
+	if ((ret = enl_cli_parse(&opts, argc, argv, NULL, usage, NULL, o, &first)) >= 0)
+		return ret;
+	if (first != argc)
+		return enl_cli_usage_error("enlace-broker policy", "no argument is taken here",
+					   usage);
 	return -1;
 }
 
