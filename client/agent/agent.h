@@ -1,7 +1,10 @@
 /*
- * enlace-agent's parts, shared by agent.c (the daemon: sender, fetcher,
- * the broker's log) and agent_ctl.c (the control socket's requests).
- * Not a library: one program's internal header.
+ * enlace-agent's parts (docs/ARCHITECTURE.md): the daemon's threads (the
+ * sender, outbox.c; the fetcher, inbox.c; the log watch, logwatch.c) and
+ * the control socket's workers (ctl*.c), over the spool, the directory
+ * and the link to the broker. Not a library: one program's internal
+ * header. The modules are listed in the order they use each other: each
+ * uses only those above it.
  */
 #ifndef ENLACE_AGENT_H
 #define ENLACE_AGENT_H
@@ -83,37 +86,71 @@ struct agent {
 
 /* ---- agent.c, for the control side ---- */
 
+/* ---- spool.c ---- */
+
 /* One log line to stderr, with the time; never secrets. */
 void alog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* spool/sub/name into out. */
 void spool_path(const struct agent *a, char *out, size_t cap, const char *sub, const char *name);
+/* Moves spool/from/name to spool/to/name durably (the folders synced). */
+int spool_move(const struct agent *a, const char *from, const char *to, const char *name);
+/* Files of spool/sub ending in suffix, temporary ones left out. */
+size_t count_files(const struct agent *a, const char *sub, const char *suffix);
+
+/* ---- link.c: the connections to the broker ---- */
+
+void set_connected(struct agent *a, const struct conn *c, bool up);
+bool broker_away(struct agent *a);
+/* Takes out_mu, waiting at most ms; false if not taken. */
+bool out_take(struct agent *a, int ms);
+
+/* ---- directory.c ---- */
+
 /* The directory's keyring (under mu); _ever also gives revoked signing
  * keys, for what was verified before the revocation. */
 struct enl_keyring keyring(struct agent *a);
 struct enl_keyring keyring_ever(struct agent *a);
-/* Files of spool/sub ending in suffix, temporary ones left out. */
-size_t count_files(const struct agent *a, const char *sub, const char *suffix);
-/* Takes out_mu, waiting at most ms; false if not taken. */
-bool out_take(struct agent *a, int ms);
 /* Asks the broker for a newer directory (DIRECTORY) and takes it. */
 int directory_refresh(struct agent *a);
+/* Says in the log, at most hourly, that the directory expires soon. */
+void expiry_watch(struct agent *a);
+/* The session's hooks (conn.h): the serial held, and a newer directory
+ * handed over in the broker's Welcome. */
+uint64_t held_serial(void *arg);
+void welcome_directory(void *arg, const uint8_t *dir, size_t len, struct enl_keyring *kr);
+
+/* ---- logwatch.c: the broker's audit log as this agency sees it ---- */
+
+/* Loads the held checkpoint at start; polls the broker's newest one,
+ * checks it extends the held one (else: the alarm), and cosigns it. */
+void log_state_load(struct agent *a);
+void log_poll(struct agent *a);
 /* Checks a broker checkpoint against the held one; call with log_mu. */
 int checkpoint_check(struct agent *a, const char *note);
-bool broker_away(struct agent *a);
 /* A receipt's SUBMITTED entry is in the log under its checkpoint; call
  * with mu. */
 bool receipt_in_log(struct agent *a, const Enlace__ReceiptBody *b, uint64_t *size);
+/* Checks a receipt just received against the log; logs what fails. */
+void receipt_audit(struct agent *a, const Enlace__SignedReceipt *sg, const char *what);
 
-/* ---- the control side ---- */
+/* ---- outbox.c: the sender thread, and what a sender asks of it ---- */
 
-/* Serves the control socket (a->ctl_fd) until a->stopping; this thread
- * is one of its workers. */
-void control_run(struct agent *a);
-/* What the last inbox listing kept (a->inbox_cache); NULL is none. */
-void inbox_cache_free(struct inbox_cache *ic);
-/* On the fetcher: message m, verified and just kept as inbox/name, is
- * listed from this row until its file changes (verified once). */
-void inbox_seen_add(struct agent *a, const char *name, const struct enl_message *m);
+void *sender_main(void *arg);
+/* The outbox's messages, oldest first (*out: malloc'd names). */
+size_t outbox_list(const struct agent *a, char ***out);
+/* Puts a sealed envelope in the outbox, durably, as hex.env. */
+int outbox_put(struct agent *a, const char *hex, const uint8_t *env, size_t len);
+/* Waits (woken by the sender) at most timeout_s for the outcome of hex:
+ * 0 receipted, 1 refused by the broker, -1 none yet. */
+int wait_receipt(struct agent *a, const char *hex, int timeout_s);
+/* The broker's reason for refusing hex, as kept in failed/. */
+void refused_reason(struct agent *a, const char *hex, char *out, size_t cap);
+
+/* ---- inbox.c: the fetcher thread ---- */
+
+void *fetcher_main(void *arg);
+
+/* ---- the control socket ---- */
 
 /*
  * One control worker and the request it answers, on the connection it
@@ -133,52 +170,32 @@ struct ctl {
 
 #define CTL_WORKERS 8
 
-/* ctl.c */
+/* ctl_reply.c: a request's answer; ctl_release lets the attachments go,
+ * ctl_unserialize lets the other requests run (a wait for the broker) */
 void ctl_release(struct ctl *c);
 void ctl_reply(struct ctl *c, Enlace__CtlResponse *r);
 void ctl_error(struct ctl *c, int status, const char *reason);
 void ctl_unserialize(struct ctl *c);
 
-/* ctl_consent.c */
-void ctl_consents(struct ctl *c);
-void ctl_decide(struct ctl *c, const Enlace__CtlDecide *dc);
-
 /* ctl_inbox.c */
 void ctl_inbox(struct ctl *c, const uint8_t *only);
+/* What the last inbox listing kept (a->inbox_cache); NULL is none. */
+void inbox_cache_free(struct inbox_cache *ic);
+/* On the fetcher: message m, verified and just kept as inbox/name, is
+ * listed from this row until its file changes (verified once). */
+void inbox_seen_add(struct agent *a, const char *name, const struct enl_message *m);
 
-/* ctl_receipts.c */
+/* ctl_receipts.c: with local_only, from what the agent keeps */
 void ctl_receipts_of(struct ctl *c, const uint8_t *id, bool local_only);
 
-/* ctl_send.c */
-void refused_reason(struct agent *a, const char *hex, char *out, size_t cap);
-int wait_receipt(struct agent *a, const char *hex, int timeout_s);
-int outbox_put(struct agent *a, const char *hex, const uint8_t *env, size_t len);
+/* ctl_send.c, ctl_consent.c, ctl_status.c */
 void ctl_send(struct ctl *c, const Enlace__CtlSend *s);
-
-/* ctl_status.c */
+void ctl_consents(struct ctl *c);
+void ctl_decide(struct ctl *c, const Enlace__CtlDecide *dc);
 void ctl_status(struct ctl *c);
 
-/* directory.c */
-void expiry_watch(struct agent *a);
-uint64_t held_serial(void *arg);
-void welcome_directory(void *arg, const uint8_t *dir, size_t len, struct enl_keyring *kr);
-
-/* link.c */
-void set_connected(struct agent *a, const struct conn *c, bool up);
-
-/* logwatch.c */
-void log_poll(struct agent *a);
-void log_state_load(struct agent *a);
-void receipt_audit(struct agent *a, const Enlace__SignedReceipt *sg, const char *what);
-
-/* outbox.c */
-void *sender_main(void *arg);
-size_t outbox_list(const struct agent *a, char ***out);
-
-/* inbox.c */
-void *fetcher_main(void *arg);
-
-/* spool.c */
-int spool_move(const struct agent *a, const char *from, const char *to, const char *name);
+/* ctl.c: serves the control socket (a->ctl_fd) until a->stopping; the
+ * calling thread is one of its workers */
+void control_run(struct agent *a);
 
 #endif
