@@ -16,7 +16,7 @@
 
 /* Appends one entry; *index (if not NULL) is where it went. */
 int
-audit(struct server *srv, const struct audit *a, int64_t now, uint64_t *index)
+auditlog_add(struct server *srv, const struct audit *a, int64_t now, uint64_t *index)
 {
 #ifdef ENL_BENCH_WITHOUT_AUDIT_LOG
 	(void)srv, (void)a, (void)now;
@@ -48,7 +48,7 @@ audit(struct server *srv, const struct audit *a, int64_t now, uint64_t *index)
 	e.sender = (char *)(a->sender ? a->sender : "");
 	e.recipient = (char *)(a->recipient ? a->recipient : "");
 	e.reason = (char *)(a->reason ? a->reason : "");
-	e.directory_serial = enl_directory_serial(dir_now(srv)->dir);
+	e.directory_serial = enl_directory_serial(inforce_dir(srv)->dir);
 	if (a->original != NULL) {
 		e.original_id.data = (uint8_t *)a->original;
 		e.original_id.len = ENL_MSG_ID_LEN;
@@ -83,7 +83,7 @@ audit(struct server *srv, const struct audit *a, int64_t now, uint64_t *index)
 /* Before the store's commit: the log's entries go into the same
  * transaction. */
 int
-log_commit(void *arg)
+auditlog_commit(void *arg)
 {
 	struct server *srv = arg;
 	int rc;
@@ -100,13 +100,13 @@ log_commit(void *arg)
 
 /* After the round's durable commit: the checkpoint its receipts carry. */
 void
-log_sign(void *arg)
+auditlog_sign(void *arg)
 {
 	struct server *srv = arg;
 	char *note = NULL;
 	int rc;
 
-	tlog_stage_done(srv->p.log);	/* the store committed what log_commit staged */
+	tlog_stage_done(srv->p.log);	/* the store committed what auditlog_commit staged */
 	if (tlog_committed(srv->p.log) == srv->checkpoint_size && srv->checkpoint)
 		return;	/* nothing new: the last checkpoint stands */
 	if ((rc = tlog_checkpoint(srv->p.log, &note)) != ENL_OK) {
@@ -120,7 +120,7 @@ log_sign(void *arg)
 }
 
 void
-log_abort(void *arg)
+auditlog_abort(void *arg)
 {
 	struct server *srv = arg;
 

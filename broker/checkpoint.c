@@ -23,7 +23,7 @@ handle_directory(struct work *w)
 		r.directory.data = (uint8_t *)w->dir->bytes;
 		r.directory.len = w->dir->len;
 	}
-	respond(w, &r);
+	reply_send(w, &r);
 	return 0;
 }
 
@@ -133,7 +133,7 @@ checkpoint_done(struct job *j, int rc)
 	size_t n = 0;
 
 	if (rc != ENL_OK) {
-		respond_status(w, rc, rc == ENL_E_BAD_SIGNATURE ? "the cosignature does not verify"
+		reply_status(w, rc, rc == ENL_E_BAD_SIGNATURE ? "the cosignature does not verify"
 				      : rc == ENL_E_MALFORMED ? "not a cosignature line of this agency"
 				      : NULL);
 		return;
@@ -149,7 +149,7 @@ checkpoint_done(struct job *j, int rc)
 	}
 	if (srv->checkpoint == NULL || c->first > second || second > srv->checkpoint_size ||
 	    enl_tlog_consistency(tlog_tree(srv->p.log), c->first, second, proof, &n) != ENL_OK) {
-		respond_status(w, ENL_E_INVAL, "no such tree size in this log");
+		reply_status(w, ENL_E_INVAL, "no such tree size in this log");
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -166,7 +166,7 @@ checkpoint_done(struct job *j, int rc)
 	}
 	r.n_consistency = n;
 	r.consistency = pb;
-	respond(w, &r);
+	reply_send(w, &r);
 	free(note);
 }
 

@@ -64,7 +64,7 @@ mark_fetched(struct server *srv, struct store *st, const uint8_t id[ENL_MSG_ID_L
 	if (rc == ENL_OK) {
 		struct audit a = {ENLACE__AUDIT_EVENT__AUDIT_FETCHED, id, NULL, NULL, NULL,
 				  agency, NULL, 0, NULL, NULL, NULL};
-		return audit(srv, &a, at, NULL);
+		return auditlog_add(srv, &a, at, NULL);
 	}
 	return rc == ENL_E_EXISTS || rc == ENL_E_NOT_FOUND ? ENL_OK : rc;
 }
@@ -84,7 +84,7 @@ mark_expired(struct server *srv, struct store *st, const struct env_ref *f,
 {
 	if (f->expires_at == 0 || f->expires_at > now)
 		return ENL_E_EXISTS;
-	return expire_delivery(srv, st, f->id, agency, f->expires_at, now);
+	return housekeeping_expire(srv, st, f->id, agency, f->expires_at, now);
 }
 
 /* Marks what a fetch took as fetched (the envelopes stay undelivered
@@ -152,7 +152,7 @@ fill_envelopes(void *arg, uint8_t *plain, size_t plen)
 }
 
 void
-fetch_reply(struct work *w)
+delivery_reply(struct work *w)
 {
 	uint8_t tmp[10];
 	size_t plen = 0;
@@ -160,9 +160,9 @@ fetch_reply(struct work *w)
 
 	for (size_t i = 0; i < w->fetch.found.n; i++)
 		plen += 1 + enl_varint_put(tmp, w->fetch.found.v[i].len) + w->fetch.found.v[i].len;
-	if ((rc = respond_filled(w, plen, fill_envelopes, w)) != ENL_OK) {
+	if ((rc = reply_filled(w, plen, fill_envelopes, w)) != ENL_OK) {
 		blog("a fetch by %s could not be answered: %s", w->agency, enl_strerror(rc));
-		respond_status(w, rc, "the broker could not read a stored envelope");
+		reply_status(w, rc, "the broker could not read a stored envelope");
 	}
 }
 
@@ -172,20 +172,20 @@ fetch_done(struct job *j, int rc)
 	struct work *w = (struct work *)j;
 
 	if (rc != ENL_OK) {
-		respond_status(w, rc, NULL);
+		reply_status(w, rc, NULL);
 		return;
 	}
-	if (w->fetch.found.n == 0 && now_ms() < w->fetch.deadline) {
+	if (w->fetch.found.n == 0 && inforce_now_ms() < w->fetch.deadline) {
 		w->fetch.parked = true;
 		w->fetch.next_parked = w->srv->parked;
 		w->srv->parked = w;
 		return;
 	}
-	defer_reply(w, REPLY_FETCH);
+	receipt_defer(w, REPLY_FETCH);
 }
 
 void
-mark_parked_dirty(struct server *srv, const struct enl_header *h)
+delivery_wake(struct server *srv, const struct enl_header *h)
 {
 	bool any = false;
 
@@ -203,10 +203,10 @@ mark_parked_dirty(struct server *srv, const struct enl_header *h)
  * wait is over get an empty answer, those whose session died are dropped.
  */
 int
-fetch_prepare(struct server *srv, struct store *st, int64_t now, int rc)
+delivery_prepare(struct server *srv, struct store *st, int64_t now, int rc)
 {
 	struct work *list = srv->parked, *keep = NULL, *w;
-	int64_t ms = now_ms();
+	int64_t ms = inforce_now_ms();
 
 	srv->parked = NULL;
 	while ((w = list) != NULL) {
@@ -242,7 +242,7 @@ fetch_prepare(struct server *srv, struct store *st, int64_t now, int rc)
 }
 
 void
-fetch_complete(struct server *srv, int rc)
+delivery_complete(struct server *srv, int rc)
 {
 	struct work *w;
 
@@ -250,9 +250,9 @@ fetch_complete(struct server *srv, int rc)
 		srv->ready = w->fetch.next_parked;
 		w->fetch.parked = false;
 		if (rc != ENL_OK)
-			respond_status(w, rc, NULL);
+			reply_status(w, rc, NULL);
 		else
-			defer_reply(w, REPLY_FETCH);
+			receipt_defer(w, REPLY_FETCH);
 	}
 }
 
@@ -264,7 +264,7 @@ handle_fetch(struct work *w)
 
 	if (wait > w->srv->p.cfg->fetch_wait_max_ms)
 		wait = w->srv->p.cfg->fetch_wait_max_ms;
-	w->fetch.deadline = now_ms() + (int64_t)wait;
+	w->fetch.deadline = inforce_now_ms() + (int64_t)wait;
 	w->fetch.max_fetch = f->max && f->max < w->srv->p.cfg->fetch_batch ? f->max
 								      : w->srv->p.cfg->fetch_batch;
 	w->fetch.drop = fetch_drop;
@@ -293,7 +293,7 @@ ack_one(struct work *w, struct store *st, const Enlace__AckReq *a, int64_t now)
 		struct audit e = {ENLACE__AUDIT_EVENT__AUDIT_ACKED, a->message_id.data,
 				  a->envelope_hash.data, a->signature.data, m.sender, w->agency,
 				  NULL, a->time, NULL, NULL, NULL};
-		rc = audit(w->srv, &e, now, NULL);
+		rc = auditlog_add(w->srv, &e, now, NULL);
 	}
 	return rc == ENL_E_EXISTS ? ENL_OK : rc;	/* a repeated ack is fine */
 }
@@ -322,7 +322,7 @@ ack_write(struct job *j, struct store *st, int64_t now)
 	if (rc == ENL_OK) {
 		struct audit e = {ENLACE__AUDIT_EVENT__REFUSED_BY_RECIPIENT, w->req->reject->message_id.data, NULL,
 				  NULL, NULL, w->agency, w->req->reject->reason, 0, NULL, NULL, NULL};
-		rc = audit(w->srv, &e, now, NULL);
+		rc = auditlog_add(w->srv, &e, now, NULL);
 	}
 	return rc == ENL_E_EXISTS ? ENL_OK : rc;
 }
@@ -333,9 +333,9 @@ ack_done(struct job *j, int rc)
 	struct work *w = (struct work *)j;
 
 	if (rc == ENL_E_NOT_FOUND)
-		respond_status(w, rc, "no such message for this agency");
+		reply_status(w, rc, "no such message for this agency");
 	else
-		respond_status(w, rc, NULL);
+		reply_status(w, rc, NULL);
 }
 
 /* Checks a recipient's signature over (message id, envelope hash, time). */
@@ -413,12 +413,12 @@ receipts_done(struct job *j, int rc)
 	uint8_t id[ENL_MSG_ID_LEN];
 
 	if (rc != ENL_OK) {
-		respond_status(w, rc, rc == ENL_E_NOT_FOUND ? "no such message from this agency"
+		reply_status(w, rc, rc == ENL_E_NOT_FOUND ? "no such message from this agency"
 							     : NULL);
 		return;
 	}
 	memcpy(id, w->req->receipts->message_id.data, sizeof(id));
-	respond_receipt(w, id);
+	receipt_respond(w, id);
 }
 
 int

@@ -28,7 +28,7 @@ expiry_watch(struct server *srv, int64_t now)
 	char what[160];
 
 	if (now < srv->expiry_said + 3600 ||
-	    !enl_directory_expiry_say(dir_now(srv)->dir, now, what, sizeof(what)))
+	    !enl_directory_expiry_say(inforce_dir(srv)->dir, now, what, sizeof(what)))
 		return;
 	srv->expiry_said = now;
 	blog("directory %s: put the authority's newer one in force (SIGHUP)", what);
@@ -57,7 +57,7 @@ consents_sweep(struct server *srv, struct store *st, int64_t now)
 		rc = st->ops->mark(st->db, c[i].forward_id, c[i].recipient, DS_REJECTED, now,
 				   NULL, 0, why);
 		if (rc == ENL_OK || rc == ENL_E_EXISTS || rc == ENL_E_NOT_FOUND)
-			rc = audit(srv, &a, now, NULL);
+			rc = auditlog_add(srv, &a, now, NULL);
 		if (rc == ENL_OK)
 			blog("consent request of %s expired: the forward to %s is refused",
 			     c[i].originator, c[i].recipient);
@@ -72,7 +72,7 @@ consents_sweep(struct server *srv, struct store *st, int64_t now)
  * recipient may hold it: it goes again, and the recipient decides).
  */
 int
-expire_delivery(struct server *srv, struct store *st, const uint8_t id[ENL_MSG_ID_LEN],
+housekeeping_expire(struct server *srv, struct store *st, const uint8_t id[ENL_MSG_ID_LEN],
 		const char *agency, int64_t expires_at, int64_t now)
 {
 	char why[120], t[32];
@@ -84,7 +84,7 @@ expire_delivery(struct server *srv, struct store *st, const uint8_t id[ENL_MSG_I
 		return rc;
 	struct audit a = {ENLACE__AUDIT_EVENT__EXPIRED, id, NULL, NULL, NULL, agency, why,
 			  0, NULL, NULL, NULL};
-	return audit(srv, &a, now, NULL);
+	return auditlog_add(srv, &a, now, NULL);
 }
 
 /*
@@ -106,7 +106,7 @@ deliveries_sweep(struct server *srv, struct store *st, int64_t now)
 	if ((rc = st->ops->deliveries_expired(st->db, now, e, 64, &n)) != ENL_OK)
 		return rc;
 	for (size_t i = 0; rc == ENL_OK && i < n; i++) {
-		rc = expire_delivery(srv, st, e[i].id, e[i].recipient, e[i].expires_at, now);
+		rc = housekeeping_expire(srv, st, e[i].id, e[i].recipient, e[i].expires_at, now);
 		if (rc == ENL_E_EXISTS || rc == ENL_E_NOT_FOUND)
 			rc = ENL_OK;	/* moved on in this same batch */
 	}

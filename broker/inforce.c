@@ -18,7 +18,7 @@
 #include "server_int.h"
 
 struct policy_ref *
-policy_get(struct server *srv)
+inforce_policy_get(struct server *srv)
 {
 	struct policy_ref *r;
 
@@ -43,7 +43,7 @@ unref(struct server *srv, int *refs)
 }
 
 void
-policy_put(struct server *srv, struct policy_ref *r)
+inforce_policy_put(struct server *srv, struct policy_ref *r)
 {
 	if (unref(srv, &r->refs)) {
 		policy_free(r->p);
@@ -52,7 +52,7 @@ policy_put(struct server *srv, struct policy_ref *r)
 }
 
 const struct dir_state *
-dir_now(struct server *srv)
+inforce_dir(struct server *srv)
 {
 	const struct dir_state *d;
 
@@ -63,7 +63,7 @@ dir_now(struct server *srv)
 }
 
 int64_t
-now_ms(void)
+inforce_now_ms(void)
 {
 	struct timespec ts;
 
@@ -74,7 +74,7 @@ now_ms(void)
 /* ---- sessions ---- */
 
 void
-sess_put(struct server *srv, struct sess *s)
+inforce_sess_put(struct server *srv, struct sess *s)
 {
 	if (unref(srv, &s->refs)) {
 		enl_session_free(s->s);
@@ -84,7 +84,7 @@ sess_put(struct server *srv, struct sess *s)
 
 /* Takes a reference to the live session of a pipe, or NULL. */
 struct sess *
-sess_get(struct server *srv, uint32_t pipe)
+inforce_sess_get(struct server *srv, uint32_t pipe)
 {
 	struct sess *s;
 
@@ -99,7 +99,7 @@ sess_get(struct server *srv, uint32_t pipe)
 }
 
 void
-dir_state_free(struct dir_state *d)
+inforce_dir_free(struct dir_state *d)
 {
 	enl_directory_free(d->owned);
 	free(d->owned_bytes);

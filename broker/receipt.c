@@ -177,7 +177,7 @@ receipt_send(struct work *w)
 	if (w->rcpt.rrc != ENL_OK) {
 		int rrc = w->rcpt.rrc;
 		receipt_drop(w);
-		respond_status(w, rrc, NULL);
+		reply_status(w, rrc, NULL);
 		return;
 	}
 	for (size_t i = 0; i < w->rcpt.rproof.n_path; i++) {
@@ -193,7 +193,7 @@ receipt_send(struct work *w)
 	sr.n_batch_path = w->rcpt.rproof.n_path;
 	sr.batch_path = path;
 	r.receipt = &sr;
-	respond(w, &r);
+	reply_send(w, &r);
 	receipt_drop(w);
 }
 
@@ -255,7 +255,7 @@ receipt_batch_send(struct work *first)
 	for (w = first->rcpt.next_receipt; w != NULL; w = next) {
 		next = w->rcpt.next_receipt;	/* w is another thread's once deferred */
 		w->rcpt.next_receipt = NULL;
-		defer_reply(w, REPLY_RECEIPT);
+		receipt_defer(w, REPLY_RECEIPT);
 	}
 	first->rcpt.next_receipt = NULL;
 	receipt_send(first);
@@ -266,7 +266,7 @@ receipt_batch_send(struct work *first)
  * one of nng's task threads, and the writer goes on with the next batch.
  */
 void
-defer_reply(struct work *w, int kind)
+receipt_defer(struct work *w, int kind)
 {
 	w->replying = kind;
 	/* completes at once: work_cb runs on nng's task threads */
@@ -296,7 +296,7 @@ receipts_drop(struct work *first)
 /* On the writer: the receipt waits for the end of the round, to be signed
  * with the round's others (receipts_flush). */
 void
-respond_receipt_job(struct work *w, struct receipt_job *rj)
+receipt_respond_job(struct work *w, struct receipt_job *rj)
 {
 	w->rcpt.drop = receipt_drop;
 	w->rcpt.rj = rj;
@@ -313,26 +313,26 @@ receipts_flush(struct server *srv)
 
 	srv->receipts = NULL;
 	if (first != NULL)
-		defer_reply(first, REPLY_RECEIPT_BATCH);
+		receipt_defer(first, REPLY_RECEIPT_BATCH);
 }
 
 void
-respond_receipt(struct work *w, const uint8_t id[ENL_MSG_ID_LEN])
+receipt_respond(struct work *w, const uint8_t id[ENL_MSG_ID_LEN])
 {
 	struct receipt_job *rj = NULL;
 	int rc = receipt_gather(w->srv, id, &rj);
 
 	if (rc != ENL_OK) {
-		respond_status(w, rc, NULL);
+		reply_status(w, rc, NULL);
 		return;
 	}
-	respond_receipt_job(w, rj);
+	receipt_respond_job(w, rj);
 }
 
 /* The receipt of a message just stored: what it says is known without
  * reading it back (every recipient QUEUED now). */
 void
-respond_fresh_receipt(struct work *w)
+receipt_respond_fresh(struct work *w)
 {
 	struct receipt_job *rj = calloc(1, sizeof(*rj));
 	int rc = ENL_E_NOMEM;
@@ -366,9 +366,9 @@ respond_fresh_receipt(struct work *w)
 	w->sub.submitted = NULL;
 	if ((rc = receipt_gather_log(w->srv, rj)) != ENL_OK)
 		goto fail;
-	respond_receipt_job(w, rj);
+	receipt_respond_job(w, rj);
 	return;
 fail:
 	receipt_job_free(rj);
-	respond_status(w, rc, NULL);
+	reply_status(w, rc, NULL);
 }

@@ -38,7 +38,7 @@ send_msg(struct work *w, nng_msg *msg)
 }
 
 void
-send_bytes(struct work *w, uint8_t *frame, size_t len)
+reply_bytes(struct work *w, uint8_t *frame, size_t len)
 {
 	nng_msg *msg = NULL;
 
@@ -49,14 +49,14 @@ send_bytes(struct work *w, uint8_t *frame, size_t len)
 }
 
 void
-refuse(struct work *w, int err, const char *reason)
+reply_refuse(struct work *w, int err, const char *reason)
 {
 	uint8_t *frame = NULL;
 	size_t len = 0;
 
 	if (enl_session_refusal(err, reason, &frame, &len) != ENL_OK)
 		frame = NULL;
-	send_bytes(w, frame, len);
+	reply_bytes(w, frame, len);
 }
 
 /* Frees one part of a request's state, if a module took it. */
@@ -80,7 +80,7 @@ work_reset(struct work *w)
 		nng_msg_free(w->frame);
 	w->frame = NULL;
 	if (w->sess != NULL)
-		sess_put(w->srv, w->sess);
+		inforce_sess_put(w->srv, w->sess);
 	w->sess = NULL;
 	w->op = OP_NONE;
 	w->replying = REPLY_NONE;
@@ -104,7 +104,7 @@ env_ref_free(struct env_ref *f)
  * a fetch's answer may carry 50 MiB. ENL_OK, or fill's error (nothing
  * sent). */
 int
-respond_filled(struct work *w, size_t plen, int (*fill)(void *arg, uint8_t *plain, size_t plen),
+reply_filled(struct work *w, size_t plen, int (*fill)(void *arg, uint8_t *plain, size_t plen),
 	       void *arg)
 {
 	size_t off, flen = enl_session_reply_layout(w->counter, plen, &off);
@@ -135,9 +135,9 @@ pack_into(void *arg, uint8_t *plain, size_t plen)
 
 /* Seals a Response for the request being handled, and sends it. */
 void
-respond(struct work *w, Enlace__Response *resp)
+reply_send(struct work *w, Enlace__Response *resp)
 {
-	if (respond_filled(w, protobuf_c_message_get_packed_size(&resp->base), pack_into,
+	if (reply_filled(w, protobuf_c_message_get_packed_size(&resp->base), pack_into,
 			   resp) != ENL_OK) {
 		work_reset(w);
 		send_msg(w, NULL);
@@ -145,7 +145,7 @@ respond(struct work *w, Enlace__Response *resp)
 }
 
 void
-respond_status(struct work *w, int status, const char *reason)
+reply_status(struct work *w, int status, const char *reason)
 {
 	Enlace__Response r = ENLACE__RESPONSE__INIT;
 
@@ -154,7 +154,7 @@ respond_status(struct work *w, int status, const char *reason)
 	if (status != ENL_OK)
 		blog("refused %s request from %s: %s", w->op == OP_SUBMIT ? "SUBMIT" : "a",
 		     w->agency, r.reason);
-	respond(w, &r);
+	reply_send(w, &r);
 }
 
 void

@@ -13,7 +13,7 @@ round_prepare(void *arg, struct store *st, int64_t now)
 {
 	struct server *srv = arg;
 
-	return fetch_prepare(srv, st, now, housekeeping_run(srv, st, now));
+	return delivery_prepare(srv, st, now, housekeeping_run(srv, st, now));
 }
 
 /* The tiles may follow (at most once a second), from the round's durable
@@ -49,14 +49,14 @@ round_complete(void *arg, int rc)
 	receipts_flush(srv);
 	if (rc == ENL_OK)
 		publish_due(srv);
-	fetch_complete(srv, rc);
+	delivery_complete(srv, rc);
 }
 
 void
 round_install(struct server *srv)
 {
-	struct writer_tick t = {round_prepare, log_commit, log_abort, log_sign, round_complete,
-				srv};
+	struct writer_tick t = {round_prepare, auditlog_commit, auditlog_abort, auditlog_sign,
+				round_complete, srv};
 
 	writer_set_tick(srv->p.writer, &t);
 }

@@ -67,7 +67,7 @@ pipe_admit(struct server *srv, nng_pipe pipe)
 	char text[64], why[200];
 
 	pipe_addr(pipe, addr, text, sizeof(text));
-	if (!peers_admit(srv->peers, (uint32_t)nng_pipe_id(pipe), addr, now_ms(), why,
+	if (!peers_admit(srv->peers, (uint32_t)nng_pipe_id(pipe), addr, inforce_now_ms(), why,
 			 sizeof(why))) {
 		blog("refused a connection from %s: %s", text, why);
 		nng_pipe_close(pipe);
@@ -100,7 +100,7 @@ pipe_event(nng_pipe pipe, nng_pipe_ev ev, void *arg)
 	pthread_mutex_unlock(&srv->mu);
 	if (s != NULL) {
 		blog("session %s closed", enl_session_peer(s->s));
-		sess_put(srv, s);
+		inforce_sess_put(srv, s);
 	}
 }
 
@@ -150,7 +150,7 @@ static const struct {
 static void
 trim_after_refusal(struct server *srv)
 {
-	int64_t now = now_ms(), then = __atomic_load_n(&srv->trimmed_at, __ATOMIC_RELAXED);
+	int64_t now = inforce_now_ms(), then = __atomic_load_n(&srv->trimmed_at, __ATOMIC_RELAXED);
 
 	if (now - then >= 1000 &&
 	    __atomic_compare_exchange_n(&srv->trimmed_at, &then, now, false, __ATOMIC_RELAXED,
@@ -174,7 +174,7 @@ handle_request(struct work *w, nng_msg *msg)
 		nng_msg_free(msg);
 		blog("refused a frame from %s: %s", w->agency, why);
 		work_reset(w);
-		refuse(w, rc, why);
+		reply_refuse(w, rc, why);
 		return;
 	}
 	/* the directory changed since the session opened: is its key still in it? */
@@ -188,7 +188,7 @@ handle_request(struct work *w, nng_msg *msg)
 			snprintf(why, sizeof(why), "the directory in force (serial %" PRIu64
 				 ") does not admit this session's key: %s",
 				 enl_directory_serial(w->dir->dir), enl_strerror(rc));
-			respond_status(w, rc, why);
+			reply_status(w, rc, why);
 			return;
 		}
 	}
@@ -198,7 +198,7 @@ handle_request(struct work *w, nng_msg *msg)
 	which = rc == ENL_OK ? (unsigned)w->req->body_case : 0;
 	if (which == 0 || which >= sizeof(handlers) / sizeof(handlers[0]) ||
 	    handlers[which].fn == NULL) {
-		respond_status(w, ENL_E_MALFORMED, "malformed request");
+		reply_status(w, ENL_E_MALFORMED, "malformed request");
 		if (plen >= TRIM_MIN)
 			trim_after_refusal(w->srv);
 		return;
@@ -208,7 +208,7 @@ handle_request(struct work *w, nng_msg *msg)
 	if (rc < 0) {
 		blog("refused %s from %s: %s", handlers[which].name, w->agency,
 		     enl_strerror(rc));
-		respond_status(w, rc, NULL);
+		reply_status(w, rc, NULL);
 	}
 }
 
@@ -228,13 +228,13 @@ handle_hello(struct work *w, uint32_t pipe, const uint8_t *frame, size_t len)
 	rc = enl_session_accept(srv->p.me, &w->dir->kr, frame, len, now, &bd, nonce, &s,
 				&welcome, &wlen);
 	if (rc != ENL_OK)	/* the refusal is its last answer */
-		peers_doom(srv->peers, pipe, now_ms());
+		peers_doom(srv->peers, pipe, inforce_now_ms());
 	if (rc == ENL_OK && replayed(srv, nonce, now)) {
 		rc = ENL_E_INVAL;
 		blog("refused a session: replayed handshake");
 		enl_session_free(s);
 		free(welcome);
-		refuse(w, rc, "replayed handshake");
+		reply_refuse(w, rc, "replayed handshake");
 		return;
 	}
 	if (rc == ENL_E_EXPIRED) {
@@ -244,7 +244,7 @@ handle_hello(struct work *w, uint32_t pipe, const uint8_t *frame, size_t len)
 		snprintf(why, sizeof(why), "the handshake's time is more than %d s from the "
 			 "broker's clock: check the clock of the agent's machine", ENL_HELLO_SKEW);
 		blog("refused a session: %s", why);
-		refuse(w, rc, why);
+		reply_refuse(w, rc, why);
 		return;
 	}
 	if (rc != ENL_OK && enl_frame_is_sealed(frame, len)) {
@@ -254,18 +254,18 @@ handle_hello(struct work *w, uint32_t pipe, const uint8_t *frame, size_t len)
 					  "(opened before it restarted, or on a connection that "
 					  "closed)";
 		blog("refused %s; its agent opens a new session", why);
-		refuse(w, rc, why);
+		reply_refuse(w, rc, why);
 		return;
 	}
 	if (rc != ENL_OK) {
 		blog("refused a session: %s", enl_strerror(rc));
-		refuse(w, rc, NULL);
+		reply_refuse(w, rc, NULL);
 		return;
 	}
 	if ((ss = calloc(1, sizeof(*ss))) == NULL) {
 		enl_session_free(s);
 		free(welcome);
-		refuse(w, ENL_E_NOMEM, NULL);
+		reply_refuse(w, ENL_E_NOMEM, NULL);
 		return;
 	}
 	ss->pipe = pipe;
@@ -285,8 +285,8 @@ handle_hello(struct work *w, uint32_t pipe, const uint8_t *frame, size_t len)
 		enl_session_free(s);
 		free(ss);
 		free(welcome);
-		peers_doom(srv->peers, pipe, now_ms());
-		refuse(w, ENL_E_TOO_LARGE, all ? "the broker has too many sessions"
+		peers_doom(srv->peers, pipe, inforce_now_ms());
+		reply_refuse(w, ENL_E_TOO_LARGE, all ? "the broker has too many sessions"
 					       : "this agency has too many sessions open");
 		return;
 	}
@@ -296,7 +296,7 @@ handle_hello(struct work *w, uint32_t pipe, const uint8_t *frame, size_t len)
 	pthread_mutex_unlock(&srv->mu);
 	peers_authed(srv->peers, pipe);
 	blog("session %s v%u opened", enl_session_peer(s), enl_session_peer_version(s));
-	send_bytes(w, welcome, wlen);
+	reply_bytes(w, welcome, wlen);
 }
 
 /* Counts a request against its pipe's limits: true, or false with the
@@ -306,7 +306,7 @@ static bool
 take(struct work *w, uint32_t pipe, nng_msg *msg)
 {
 	char why[200];
-	int rc = peers_take(w->srv->peers, pipe, nng_msg_len(msg), now_ms(), why, sizeof(why));
+	int rc = peers_take(w->srv->peers, pipe, nng_msg_len(msg), inforce_now_ms(), why, sizeof(why));
 
 	if (rc == ENL_OK) {
 		w->pipe = pipe;
@@ -314,11 +314,11 @@ take(struct work *w, uint32_t pipe, nng_msg *msg)
 	}
 	nng_msg_free(msg);
 	if (rc == ENL_E_TOO_LARGE) {
-		struct sess *s = sess_get(w->srv, pipe);
+		struct sess *s = inforce_sess_get(w->srv, pipe);
 		blog("closed the connection of %s: %s",
 		     s != NULL ? enl_session_peer(s->s) : "a peer without a session", why);
 		if (s != NULL)
-			sess_put(w->srv, s);
+			inforce_sess_put(w->srv, s);
 	}
 	work_recv(w);
 	return false;
@@ -344,7 +344,7 @@ work_cb(void *arg)
 		else if (kind == REPLY_RECEIPT)
 			receipt_send(w);
 		else
-			fetch_reply(w);
+			delivery_reply(w);
 		return;
 	}
 	if (w->sending) {
@@ -357,7 +357,7 @@ work_cb(void *arg)
 			blog("closed the connection of %s: it has not read an answer in %d s",
 			     w->agency[0] ? w->agency : "a peer without a session",
 			     SEND_TIMEOUT_MS / 1000);
-			peers_doom(w->srv->peers, w->pipe, now_ms());	/* closed by the sweep */
+			peers_doom(w->srv->peers, w->pipe, inforce_now_ms());	/* closed by the sweep */
 		}
 		work_recv(w);
 		return;
@@ -372,8 +372,8 @@ work_cb(void *arg)
 	pipe = (uint32_t)nng_pipe_id(nng_msg_get_pipe(msg));
 	if (!take(w, pipe, msg))
 		return;
-	w->dir = dir_now(w->srv);
-	w->sess = sess_get(w->srv, pipe);
+	w->dir = inforce_dir(w->srv);
+	w->sess = inforce_sess_get(w->srv, pipe);
 	if (w->sess == NULL) {
 		handle_hello(w, pipe, nng_msg_body(msg), nng_msg_len(msg));
 		nng_msg_free(msg);
@@ -394,17 +394,17 @@ sweep_cb(void *arg)
 
 	if (nng_aio_result(srv->sweep) != 0 && nng_aio_result(srv->sweep) != NNG_ETIMEDOUT)
 		return;	/* stopped */
-	n = peers_overdue(srv->peers, now_ms(), late, 64);
+	n = peers_overdue(srv->peers, inforce_now_ms(), late, 64);
 	for (size_t i = 0; i < n; i++)
 		close_pipe(late[i]);
 	/* said once a minute: an agent's idle connection, redialled after
 	 * each close, would say it at every deadline */
 	srv->late_closed += n;
-	if (srv->late_closed > 0 && now_ms() - srv->late_said >= 60000) {
+	if (srv->late_closed > 0 && inforce_now_ms() - srv->late_said >= 60000) {
 		blog("closed %" PRIu64 " connection(s) since: refused, or without a session "
 		     "after %" PRIu64 " ms", srv->late_closed, srv->p.cfg->handshake_timeout_ms);
 		srv->late_closed = 0;
-		srv->late_said = now_ms();
+		srv->late_said = inforce_now_ms();
 	}
 	nng_sleep_aio(1000, srv->sweep);
 }
@@ -428,7 +428,7 @@ server_start(const struct server_params *p, struct server **out)
 	srv->policy->p = p->policy;
 	srv->policy->refs = 1;
 	if ((srv->dir = calloc(1, sizeof(*srv->dir))) == NULL) {
-		policy_put(srv, srv->policy);
+		inforce_policy_put(srv, srv->policy);
 		free(srv);
 		return ENL_E_NOMEM;
 	}
@@ -535,11 +535,11 @@ server_stop(struct server *srv)
 	free(srv->checkpoint);
 	free(srv->cosigs);
 	if (srv->policy != NULL)
-		policy_put(srv, srv->policy);
+		inforce_policy_put(srv, srv->policy);
 	while (srv->dir != NULL) {
 		struct dir_state *d = srv->dir;
 		srv->dir = d->before;
-		dir_state_free(d);
+		inforce_dir_free(d);
 	}
 	pthread_mutex_destroy(&srv->mu);
 	free(srv);

@@ -244,14 +244,14 @@ size_t peers_overdue(struct peers *ps, int64_t now_ms, uint32_t *out, size_t cap
  */
 
 /* inforce.c */
-int64_t now_ms(void);
-const struct dir_state *dir_now(struct server *srv);
-void dir_state_free(struct dir_state *d);
-struct policy_ref *policy_get(struct server *srv);
-void policy_put(struct server *srv, struct policy_ref *r);
+int64_t inforce_now_ms(void);
+const struct dir_state *inforce_dir(struct server *srv);
+void inforce_dir_free(struct dir_state *d);
+struct policy_ref *inforce_policy_get(struct server *srv);
+void inforce_policy_put(struct server *srv, struct policy_ref *r);
 /* Takes a reference to the live session of a pipe, or NULL. */
-struct sess *sess_get(struct server *srv, uint32_t pipe);
-void sess_put(struct server *srv, struct sess *s);
+struct sess *inforce_sess_get(struct server *srv, uint32_t pipe);
+void inforce_sess_put(struct server *srv, struct sess *s);
 
 /* auditlog.c: one entry of the audit log (the writer thread only) */
 struct audit {
@@ -264,42 +264,42 @@ struct audit {
 	const uint8_t *original;	/* a forward's original, or NULL */
 };
 
-int audit(struct server *srv, const struct audit *a, int64_t now, uint64_t *index);
-int log_commit(void *arg);
-void log_abort(void *arg);
-void log_sign(void *arg);
+int auditlog_add(struct server *srv, const struct audit *a, int64_t now, uint64_t *index);
+int auditlog_commit(void *arg);
+void auditlog_abort(void *arg);
+void auditlog_sign(void *arg);
 
 /* reply.c: every answer goes out here, sealed to the request's session
  * (after a durable commit where the request wrote); work_reset frees the
  * request's state (each part through its own hook) */
-void respond(struct work *w, Enlace__Response *resp);
-int respond_filled(struct work *w, size_t plen,
+void reply_send(struct work *w, Enlace__Response *resp);
+int reply_filled(struct work *w, size_t plen,
 		   int (*fill)(void *arg, uint8_t *plain, size_t plen), void *arg);
-void respond_status(struct work *w, int status, const char *reason);
+void reply_status(struct work *w, int status, const char *reason);
 /* An unsealed answer: a refusal of a frame or handshake, or a Welcome. */
-void refuse(struct work *w, int err, const char *reason);
-void send_bytes(struct work *w, uint8_t *frame, size_t len);
+void reply_refuse(struct work *w, int err, const char *reason);
+void reply_bytes(struct work *w, uint8_t *frame, size_t len);
 void env_ref_free(struct env_ref *f);
 void work_reset(struct work *w);
 void work_recv(struct work *w);
 
 /* receipt.c */
 int receipt_gather_log(struct server *srv, struct receipt_job *rj);
-void defer_reply(struct work *w, int kind);
+void receipt_defer(struct work *w, int kind);
 void receipt_batch_send(struct work *first);
 void receipt_job_free(struct receipt_job *rj);
 void receipt_send(struct work *w);
 void receipts_drop(struct work *first);
 void receipts_flush(struct server *srv);
-void respond_fresh_receipt(struct work *w);
-void respond_receipt(struct work *w, const uint8_t id[ENL_MSG_ID_LEN]);
-void respond_receipt_job(struct work *w, struct receipt_job *rj);
+void receipt_respond_fresh(struct work *w);
+void receipt_respond(struct work *w, const uint8_t id[ENL_MSG_ID_LEN]);
+void receipt_respond_job(struct work *w, struct receipt_job *rj);
 
 /* housekeeping.c: the sweeps, at most once a second each (writer thread) */
 int housekeeping_run(struct server *srv, struct store *st, int64_t now);
 /* A delivery whose message expired before it was fetched: EXPIRED, in
  * the store and the log. ENL_E_EXISTS if it was fetched before. */
-int expire_delivery(struct server *srv, struct store *st, const uint8_t id[ENL_MSG_ID_LEN],
+int housekeeping_expire(struct server *srv, struct store *st, const uint8_t id[ENL_MSG_ID_LEN],
 		    const char *agency, int64_t expires_at, int64_t now);
 
 /* delivery.c */
@@ -309,11 +309,11 @@ int handle_receipts(struct work *w);
 int handle_reject(struct work *w);
 /* The parked fetches, inside a round's transaction; rc is the error of
  * what the round did before (then they are answered with it). */
-int fetch_prepare(struct server *srv, struct store *st, int64_t now, int rc);
-void fetch_complete(struct server *srv, int rc);
-void fetch_reply(struct work *w);
+int delivery_prepare(struct server *srv, struct store *st, int64_t now, int rc);
+void delivery_complete(struct server *srv, int rc);
+void delivery_reply(struct work *w);
 /* New envelopes for the recipients of h: their parked fetches look again. */
-void mark_parked_dirty(struct server *srv, const struct enl_header *h);
+void delivery_wake(struct server *srv, const struct enl_header *h);
 
 /* submit.c */
 int handle_submit(struct work *w);

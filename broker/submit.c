@@ -111,7 +111,7 @@ wake_agency(struct server *srv, const char *agency)
 	memset(&h, 0, sizeof(h));
 	h.n_recipients = 1;
 	snprintf(h.recipients[0], sizeof(h.recipients[0]), "%s", agency);
-	mark_parked_dirty(srv, &h);
+	delivery_wake(srv, &h);
 }
 
 /*
@@ -187,7 +187,7 @@ consent_request(struct work *w, struct store *st, int64_t now, const char *recip
 	h->handling.onward = ENL_ONWARD_NEVER;
 	h->handling.evidential = ENL_EVID_INTELLIGENCE_ONLY;
 	snprintf(h->case_ref, sizeof(h->case_ref), "%s", w->sub.hdr->case_ref);
-	rc = enl_envelope_seal(srv->p.me, &dir_now(srv)->kr, &lim, h, &p, now, &env, &len);
+	rc = enl_envelope_seal(srv->p.me, &inforce_dir(srv)->kr, &lim, h, &p, now, &env, &len);
 	if (rc != ENL_OK)
 		goto out;
 	enl_hash(env, len, hash);
@@ -195,11 +195,11 @@ consent_request(struct work *w, struct store *st, int64_t now, const char *recip
 		struct audit a = {ENLACE__AUDIT_EVENT__SUBMITTED, h->message_id, hash, NULL,
 				  enl_identity_id(srv->p.me), NULL, "consent request", 0, NULL, NULL,
 				  c.original_id};
-		if ((rc = audit(srv, &a, now, &index)) != ENL_OK)
+		if ((rc = auditlog_add(srv, &a, now, &index)) != ENL_OK)
 			goto out;
 		a.event = ENLACE__AUDIT_EVENT__AUDIT_QUEUED;
 		a.recipient = c.originator;
-		if ((rc = audit(srv, &a, now, NULL)) != ENL_OK)
+		if ((rc = auditlog_add(srv, &a, now, NULL)) != ENL_OK)
 			goto out;
 		snprintf(why, sizeof(why), "request %s sent to %s, open until %s", req_hex,
 			 c.originator, when);
@@ -209,7 +209,7 @@ consent_request(struct work *w, struct store *st, int64_t now, const char *recip
 		a.sender = c.forwarder;
 		a.recipient = c.recipient;
 		a.reason = why;
-		if ((rc = audit(srv, &a, now, NULL)) != ENL_OK)
+		if ((rc = auditlog_add(srv, &a, now, NULL)) != ENL_OK)
 			goto out;
 	}
 	if ((rc = st->ops->message_put(st->db, h, hash, now, env, len, index, &d, NULL)) != ENL_OK ||
@@ -273,12 +273,12 @@ consent_apply(struct work *w, struct store *st, int64_t now, const struct consen
 			   now, NULL, 0, d->grant ? NULL : why);
 	if (rc != ENL_OK)
 		return rc;
-	if ((rc = audit(w->srv, &a, now, NULL)) != ENL_OK)
+	if ((rc = auditlog_add(w->srv, &a, now, NULL)) != ENL_OK)
 		return rc;
 	if (d->grant) {
 		a.event = ENLACE__AUDIT_EVENT__AUDIT_QUEUED;
 		a.reason = "released by the originator's consent";
-		if ((rc = audit(w->srv, &a, now, NULL)) != ENL_OK)
+		if ((rc = auditlog_add(w->srv, &a, now, NULL)) != ENL_OK)
 			return rc;
 		wake_agency(w->srv, c->recipient);
 	}
@@ -294,7 +294,7 @@ submit_rejected(struct work *w, int64_t now)
 {
 	struct audit a = {ENLACE__AUDIT_EVENT__AUDIT_REJECTED, w->sub.hdr->message_id, w->sub.hash,
 			  NULL, w->agency, NULL, w->sub.refused_why, 0, NULL, NULL, NULL};
-	int rc = audit(w->srv, &a, now, NULL);
+	int rc = auditlog_add(w->srv, &a, now, NULL);
 
 	return rc != ENL_OK ? rc : ENL_E_PERMISSION;
 }
@@ -312,7 +312,7 @@ submit_write(struct job *j, struct store *st, int64_t now)
 			struct audit a = {ENLACE__AUDIT_EVENT__AUDIT_REJECTED, w->sub.hdr->message_id,
 					  w->sub.hash, NULL, w->agency, NULL,
 					  "message id already used for another envelope", 0, NULL, NULL, NULL};
-			return (rc = audit(w->srv, &a, now, NULL)) != ENL_OK ? rc : ENL_E_EXISTS;
+			return (rc = auditlog_add(w->srv, &a, now, NULL)) != ENL_OK ? rc : ENL_E_EXISTS;
 		}
 		w->sub.idempotent = true;
 		return ENL_OK;
@@ -341,7 +341,7 @@ submit_write(struct job *j, struct store *st, int64_t now)
 				   * that the original's trail shows every hop */
 				  w->sub.hdr->has_forward_of ? w->sub.orig.id : NULL};
 		uint64_t index = 0;
-		if ((rc = audit(w->srv, &a, now, &index)) != ENL_OK)
+		if ((rc = auditlog_add(w->srv, &a, now, &index)) != ENL_OK)
 			return rc;
 		w->sub.submitted_index = index;
 		w->sub.submitted_at = now;
@@ -368,7 +368,7 @@ submit_write(struct job *j, struct store *st, int64_t now)
 			d[i].reason = pd->allow && !held ? NULL : why[i];
 			if (w->sub.decision != NULL && pd->allow)
 				d[i].state = DS_ACKED;	/* the broker took it in itself */
-			rc = audit(w->srv, &a, now, NULL);
+			rc = auditlog_add(w->srv, &a, now, NULL);
 		}
 		/* refused for every recipient: its bytes are never needed (a
 		 * retry is answered from the log), so they are not kept, and
@@ -386,7 +386,7 @@ submit_write(struct job *j, struct store *st, int64_t now)
 		/* the recipients' waiting fetches take it in this same round
 		 * (after the jobs, in its transaction), answered after its commit */
 		if (rc == ENL_OK)
-			mark_parked_dirty(w->srv, w->sub.hdr);
+			delivery_wake(w->srv, w->sub.hdr);
 		for (size_t i = 0; rc == ENL_OK && w->sub.held != NULL && i < w->sub.hdr->n_recipients; i++)
 			if (w->sub.held[i])
 				rc = consent_request(w, st, now, w->sub.hdr->recipients[i]);
@@ -407,26 +407,26 @@ submit_done(struct job *j, int rc)
 	uint8_t id[ENL_MSG_ID_LEN];
 
 	if (rc == ENL_E_EXISTS) {
-		respond_status(w, rc, "this message id was already used for another envelope");
+		reply_status(w, rc, "this message id was already used for another envelope");
 		return;
 	}
 	if (rc == ENL_E_PERMISSION) {
-		respond_status(w, rc, w->sub.refused_why);
+		reply_status(w, rc, w->sub.refused_why);
 		return;
 	}
 	if (rc != ENL_OK) {
 		char why[160];
 		snprintf(why, sizeof(why), "the broker could not store the message: %s",
 			 enl_strerror(rc));
-		respond_status(w, rc, why);
+		reply_status(w, rc, why);
 		return;
 	}
 	if (!w->sub.idempotent) {
-		respond_fresh_receipt(w);
+		receipt_respond_fresh(w);
 		return;
 	}
 	memcpy(id, w->sub.hdr->message_id, sizeof(id));
-	respond_receipt(w, id);
+	receipt_respond(w, id);
 }
 
 /* A refused submission is an entry of the log (REJECTED, with the
@@ -439,7 +439,7 @@ rejected_write(struct job *j, struct store *st, int64_t now)
 			  w->sub.hash, NULL, w->agency, NULL, w->sub.refused_why, 0, NULL, NULL, NULL};
 
 	(void)st;
-	return audit(w->srv, &a, now, NULL);
+	return auditlog_add(w->srv, &a, now, NULL);
 }
 
 static void
@@ -450,7 +450,7 @@ rejected_done(struct job *j, int rc)
 	if (rc != ENL_OK)
 		blog("audit log: a refusal of %s could not be recorded: %s", w->agency,
 		     enl_strerror(rc));
-	respond_status(w, w->sub.refused_rc, w->sub.refused_why);
+	reply_status(w, w->sub.refused_rc, w->sub.refused_why);
 }
 
 static int
@@ -485,7 +485,7 @@ decide(struct work *w)
 	q.tlp = (int)h->handling.tlp;
 	q.size = w->req->submit->envelope.len;
 	q.forward = h->has_forward_of;
-	pr = policy_get(w->srv);
+	pr = inforce_policy_get(w->srv);
 	for (size_t i = 0; i < h->n_recipients; i++) {
 		if (strcmp(h->recipients[i], enl_identity_id(w->srv->p.me)) == 0) {
 			/* the broker itself: a consent decision, nothing else */
@@ -497,7 +497,7 @@ decide(struct work *w)
 		policy_query_to(&q, enl_directory_find(w->dir->dir, h->recipients[i]));
 		policy_decide(pr->p, &q, &w->sub.decisions[i]);
 	}
-	policy_put(w->srv, pr);
+	inforce_policy_put(w->srv, pr);
 	return ENL_OK;
 }
 

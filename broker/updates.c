@@ -35,7 +35,7 @@ policy_job_write(struct job *j, struct store *st, int64_t now)
 			  enl_identity_id(pj->srv->p.me), NULL, pj->reason, 0, NULL, NULL, NULL};
 
 	(void)st;
-	return audit(pj->srv, &a, now, NULL);
+	return auditlog_add(pj->srv, &a, now, NULL);
 }
 
 static void
@@ -48,7 +48,7 @@ policy_job_done(struct job *j, int rc)
 	if (rc != ENL_OK) {
 		blog("policy not put in force: its POLICY_LOADED entry could not be stored: %s",
 		     enl_strerror(rc));
-		policy_put(srv, pj->ref);
+		inforce_policy_put(srv, pj->ref);
 		free(pj);
 		return;
 	}
@@ -56,7 +56,7 @@ policy_job_done(struct job *j, int rc)
 	old = srv->policy;
 	srv->policy = pj->ref;
 	pthread_mutex_unlock(&srv->mu);
-	policy_put(srv, old);
+	inforce_policy_put(srv, old);
 	blog("policy in force: %s", pj->reason);
 	free(pj);
 }
@@ -190,7 +190,7 @@ dir_job_done(struct job *j, int rc)
 	if (rc != ENL_OK) {
 		blog("directory serial %" PRIu64 " not put in force: its DIRECTORY_UPDATED entry "
 		     "could not be stored: %s", enl_directory_serial(d->dir), enl_strerror(rc));
-		dir_state_free(d);
+		inforce_dir_free(d);
 		return;
 	}
 	pthread_mutex_lock(&srv->mu);
@@ -222,13 +222,13 @@ dir_job_done(struct job *j, int rc)
 uint64_t
 server_directory_serial(struct server *srv)
 {
-	return enl_directory_serial(dir_now(srv)->dir);
+	return enl_directory_serial(inforce_dir(srv)->dir);
 }
 
 int
 server_reader_key(void *arg, const char *id, uint32_t version, uint8_t pk[static 32])
 {
-	const struct enl_directory *d = dir_now(arg)->dir;
+	const struct enl_directory *d = inforce_dir(arg)->dir;
 	const struct enl_card *c = enl_directory_find(d, id);
 	const struct enl_card_key *k;
 
