@@ -74,6 +74,8 @@ struct submit_state {		/* submit.c (receipt.c reads what a receipt names) */
 	bool *held;		/* a forward: recipients waiting for consent */
 	struct original_info orig;	/* a forward: its original */
 	Enlace__ConsentDecision *decision;	/* a consent decision, opened */
+	struct enl_message *opened;	/* a consent decision to the broker, opened
+					 * (so verified) once, by submit_verify */
 	/* a new submission: its SUBMITTED entry and when it was stored */
 	uint8_t *submitted;
 	size_t submitted_len;

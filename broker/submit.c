@@ -514,15 +514,18 @@ decision_open(struct work *w, char *why, size_t cap)
 	struct enl_message *m = NULL;
 	const struct enl_attachment *att = NULL;
 	Enlace__ConsentDecision *d = NULL;
-	int rc;
+	int rc = ENL_OK;
 
 	if (w->sub.hdr->n_recipients != 1 ||
 	    strcmp(w->sub.hdr->recipients[0], enl_identity_id(w->srv->p.me)) != 0) {
 		snprintf(why, cap, "a consent decision goes to the broker, and to it alone");
 		return ENL_E_PERMISSION;
 	}
-	rc = enl_envelope_open(s->envelope.data, s->envelope.len, w->srv->p.me, &w->dir->kr,
-			       &lim, (int64_t)time(NULL), &m);
+	if ((m = w->sub.opened) != NULL)
+		w->sub.opened = NULL;	/* opened once, by submit_verify */
+	else
+		rc = enl_envelope_open(s->envelope.data, s->envelope.len, w->srv->p.me,
+				       &w->dir->kr, &lim, (int64_t)time(NULL), &m);
 	if (rc != ENL_OK) {
 		snprintf(why, cap, "the consent decision does not open: %s", enl_strerror(rc));
 		return rc;
@@ -560,9 +563,38 @@ submit_drop(struct work *w)
 	free(s->submitted);
 	free(s->decisions);
 	free(s->held);
+	enl_message_free(s->opened);
 	if (s->decision != NULL)
 		protobuf_c_message_free_unpacked(&s->decision->base, NULL);
 	memset(s, 0, sizeof(*s));
+}
+
+/*
+ * A consent decision addressed to the broker is opened (verified and
+ * decrypted) once, here, and kept for decision_open; any other envelope,
+ * or a decision that does not open (decision_open says why), is
+ * verified only.
+ */
+static int
+submit_verify(struct work *w, const Enlace__SubmitReq *s, struct enl_header *h)
+{
+	struct enl_limits lim = {1 << 20};
+	struct enl_header peek;
+	struct enl_message *m = NULL;
+	int64_t now = (int64_t)time(NULL);
+
+	if (enl_envelope_peek(s->envelope.data, s->envelope.len, &w->srv->lim, &peek) == ENL_OK &&
+	    peek.type == ENL_MSG_CONSENT_DECISION && peek.n_recipients == 1 &&
+	    strcmp(peek.recipients[0], enl_identity_id(w->srv->p.me)) == 0 &&
+	    enl_envelope_open(s->envelope.data, s->envelope.len, w->srv->p.me, &w->dir->kr, &lim,
+			      now, &m) == ENL_OK) {
+		*h = m->header;
+		memcpy(w->sub.hash, m->hash, ENL_HASH_LEN);
+		w->sub.opened = m;
+		return ENL_OK;
+	}
+	return enl_envelope_verify(s->envelope.data, s->envelope.len, &w->dir->kr, &w->srv->lim,
+				   now, h, w->sub.hash);
 }
 
 int
@@ -577,8 +609,7 @@ handle_submit(struct work *w)
 	if ((h = malloc(sizeof(*h))) == NULL)
 		return ENL_E_NOMEM;
 	w->sub.hdr = h;
-	rc = enl_envelope_verify(s->envelope.data, s->envelope.len, &w->dir->kr,
-				 &w->srv->lim, (int64_t)time(NULL), h, w->sub.hash);
+	rc = submit_verify(w, s, h);
 	if (rc == ENL_E_NOMEM)
 		return rc;
 	if (rc != ENL_OK)
