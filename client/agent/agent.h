@@ -140,9 +140,9 @@ void *sender_main(void *arg);
 size_t outbox_list(const struct agent *a, char ***out);
 /* Puts a sealed envelope in the outbox, durably, as hex.env. */
 int outbox_put(struct agent *a, const char *hex, const uint8_t *env, size_t len);
-/* Waits (woken by the sender) at most timeout_s for the outcome of hex:
+/* Waits (woken by the sender) at most timeout_ms for the outcome of hex:
  * 0 receipted, 1 refused by the broker, -1 none yet. */
-int wait_receipt(struct agent *a, const char *hex, int timeout_s);
+int wait_receipt(struct agent *a, const char *hex, uint32_t timeout_ms);
 /* The broker's reason for refusing hex, as kept in failed/. */
 void refused_reason(struct agent *a, const char *hex, char *out, size_t cap);
 

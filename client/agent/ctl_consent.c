@@ -240,7 +240,7 @@ ctl_decide(struct ctl *c, const Enlace__CtlDecide *dc)
 	pthread_cond_broadcast(&a->cv);
 	pthread_mutex_unlock(&a->mu);
 	ctl_unserialize(c);
-	wr = wait_receipt(a, hex, 60);
+	wr = wait_receipt(a, hex, 60000);
 	if (wr == 1) {	/* the broker did not take it (expired, say): not decided here */
 		if (unlink(path) != 0)
 			alog("%s: cannot remove the decision the broker refused", path);

@@ -214,7 +214,7 @@ recipients_known(struct ctl *c, const struct enl_header *h, struct enl_keyring *
 /* Waits for the broker's receipt of a message put in the outbox, and
  * answers with it (or with why there is none). */
 static void
-send_wait(struct ctl *c, const struct enl_header *h, const char *hex)
+send_wait(struct ctl *c, const struct enl_header *h, const char *hex, uint32_t wait_ms)
 {
 	struct agent *a = c->a;
 	Enlace__CtlResponse r = ENLACE__CTL_RESPONSE__INIT;
@@ -228,7 +228,7 @@ send_wait(struct ctl *c, const struct enl_header *h, const char *hex)
 	r.queued = true;
 	ctl_reply(c, &r);
 	ctl_unserialize(c);
-	wr = wait_receipt(a, hex, 60);
+	wr = wait_receipt(a, hex, wait_ms);
 	if (wr == 0) {
 		ctl_receipts_of(c, h->message_id, true);
 	} else if (wr == 1) {
@@ -240,8 +240,8 @@ send_wait(struct ctl *c, const struct enl_header *h, const char *hex)
 		snprintf(waiting, sizeof(waiting), "%s", a->outbox_waiting);
 		pthread_mutex_unlock(&a->mu);
 		snprintf(why, sizeof(why), "in the outbox, but no receipt from the broker "
-			 "within 60 s; it will be sent when the broker answers%s%s",
-			 waiting[0] ? "; the broker said: " : "", waiting);
+			 "within %.1f s; it will be sent when the broker answers%s%s",
+			 wait_ms / 1000.0, waiting[0] ? "; the broker said: " : "", waiting);
 		ctl_error(c, ENL_E_IO, why);
 	}
 }
@@ -316,7 +316,10 @@ ctl_send(struct ctl *c, const Enlace__CtlSend *s)
 	pthread_cond_broadcast(&a->cv);
 	pthread_mutex_unlock(&a->mu);
 	if (s->wait) {
-		send_wait(c, h, hex);
+		/* 1 s to 1 h; 0 (an older enlace): 60 s */
+		uint32_t ms = s->wait_ms == 0 ? 60000 : s->wait_ms < 1000 ? 1000
+			      : s->wait_ms > 3600000 ? 3600000 : s->wait_ms;
+		send_wait(c, h, hex, ms);
 		goto out;
 	}
 	r.message_id.data = h->message_id;

@@ -76,13 +76,18 @@ outcome_of(const struct agent *a, const char *hex)
 }
 
 int
-wait_receipt(struct agent *a, const char *hex, int timeout_s)
+wait_receipt(struct agent *a, const char *hex, uint32_t timeout_ms)
 {
 	struct timespec until;
 	int found;
 
 	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += timeout_s;
+	until.tv_sec += timeout_ms / 1000;
+	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
 	pthread_mutex_lock(&a->mu);
 	/* woken by the sender when an outcome is told (outcome_tell) */
 	while ((found = outcome_of(a, hex)) < 0 && !a->stopping &&

@@ -49,7 +49,7 @@ enum {
 	OPT_TLP, OPT_ONWARD, OPT_EVID, OPT_TYPE, OPT_REL, OPT_ASSESS, OPT_PRIO,
 	OPT_EXPIRES, OPT_REPLYBY, OPT_INREPLY, OPT_SUBJECT, OPT_TEXT, OPT_TEXTFILE,
 	OPT_ATTACH, OPT_OUT, OPT_MAXPAY, OPT_JSON, OPT_SAVE, OPT_HELP, OPT_SOCKET,
-	OPT_WAIT, OPT_NOTE, OPT_REASON,
+	OPT_WAIT, OPT_NOTE, OPT_REASON, OPT_TIMEOUT,
 };
 
 struct args {
@@ -60,7 +60,7 @@ struct args {
 	size_t n_attach;
 	const char *case_ref, *tlp, *onward, *evid, *type, *rel, *assess, *prio;
 	const char *expires, *reply_by, *in_reply, *subject, *text, *text_file;
-	const char *out, *max_payload, *save, *socket;
+	const char *out, *max_payload, *save, *socket, *timeout;
 	bool json, wait;
 	int argc;
 	char **argv;
@@ -81,6 +81,9 @@ int context_load(struct context *c);
 int enum_opt(const char *name, const char *val, int (*parse)(const char *), const char *values,
 	     int *out, const char *usage);
 int need_context(const struct args *a, const char *usage);
+/* --wait's --timeout (default 60 s) in *ms: 0, or a usage error's exit
+ * status. */
+int wait_timeout(const struct args *a, const char *usage, uint32_t *ms);
 /* The command's options into *a: -1 to go on, or the exit status (after
  * --help, which prints "usage: USAGE" and HELP, or a usage error). */
 int parse_args(int argc, char **argv, const int *allowed, const char *usage, const char *help,

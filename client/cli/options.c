@@ -19,6 +19,7 @@
 #include "cli.h"
 #include "control.h"
 #include "enlace/cli.h"
+#include "enlace/config.h"
 #include "enlace/keys.h"
 #include "enlace/wire.h"
 
@@ -51,6 +52,7 @@ static const struct option all_opts[] = {
 	{"save", required_argument, NULL, OPT_SAVE},
 	{"socket", required_argument, NULL, OPT_SOCKET},
 	{"wait", no_argument, NULL, OPT_WAIT},
+	{"timeout", required_argument, NULL, OPT_TIMEOUT},
 	{"help", no_argument, NULL, OPT_HELP},
 	{NULL, 0, NULL, 0},
 };
@@ -137,6 +139,7 @@ arg_set(void *ctx, int val, const char *arg)
 	case OPT_SAVE: a->save = arg; break;
 	case OPT_SOCKET: a->socket = arg; break;
 	case OPT_WAIT: a->wait = true; break;
+	case OPT_TIMEOUT: a->timeout = arg; break;
 	}
 	return NULL;
 }
@@ -209,4 +212,19 @@ enum_opt(const char *name, const char *val, int (*parse)(const char *), const ch
 		return 0;
 	snprintf(msg, sizeof(msg), "--%s takes %s, not '%.64s'", name, values, val);
 	return enl_cli_usage_line(prog, msg, usage);
+}
+
+int
+wait_timeout(const struct args *a, const char *usage, uint32_t *ms)
+{
+	uint64_t v = 60000;
+
+	if (a->timeout != NULL && !a->wait)
+		return enl_cli_usage_line(prog, "--timeout is for --wait", usage);
+	if (a->timeout != NULL &&
+	    (enl_config_number(a->timeout, ENL_CFG_MS, &v) != 0 || v < 1000 || v > 3600000))
+		return enl_cli_usage_line(prog, "--timeout takes a duration from 1s to 1h, such as "
+					  "30s or 5m", usage);
+	*ms = (uint32_t)v;
+	return 0;
 }

@@ -26,13 +26,16 @@ static const char usage_send[] =
 	"enlace send [--socket PATH] --to ID... [--type T] [--case REF] [--tlp L]\n"
 	"       [--onward O] [--evidential E] [--reliability R] [--assessment N]\n"
 	"       [--priority P] [--expires 30d] [--reply-by 7d] [--in-reply-to MSGID]\n"
-	"       [--subject S] (--text T | --text-file F) [--attach FILE]... [--wait] [--json]";
+	"       [--subject S] (--text T | --text-file F) [--attach FILE]... [--wait [--timeout 60s]]\n"
+	"       [--json]";
 static const char help_send[] =
 	"Hands a message to the local agent, which signs and "
 	"encrypts it and keeps\nit in its outbox until the broker has "
 	"receipted it; the message id is\nprinted once it is safely on disk. "
 	"--wait waits for the broker's receipt,\nand exits 1 if it does not "
-	"hold or if the broker refuses a recipient.\nValues as in `enlace seal "
+	"hold or if the broker refuses a recipient; with\n--timeout (60s by default) "
+	"it gives up in time, printing the id and saying\nthe message is queued in the "
+	"agent's outbox: it is sent when the broker answers,\nso do not send it again.\nValues as in `enlace seal "
 	"--help`; the defaults are TLP:AMBER, onward\nsharing CONSENT, "
 	"evidential use INTELLIGENCE_ONLY.\n";
 
@@ -42,7 +45,8 @@ cmd_send(int argc, char **argv)
 	static const int allowed[] = {OPT_SOCKET, OPT_TO, OPT_CASE, OPT_TLP, OPT_ONWARD,
 				      OPT_EVID, OPT_TYPE, OPT_REL, OPT_ASSESS, OPT_PRIO,
 				      OPT_EXPIRES, OPT_REPLYBY, OPT_INREPLY, OPT_SUBJECT,
-				      OPT_TEXT, OPT_TEXTFILE, OPT_ATTACH, OPT_WAIT, OPT_JSON, 0};
+				      OPT_TEXT, OPT_TEXTFILE, OPT_ATTACH, OPT_WAIT, OPT_TIMEOUT,
+				      OPT_JSON, 0};
 	Enlace__CtlRequest req = ENLACE__CTL_REQUEST__INIT;
 	Enlace__CtlSend cs = ENLACE__CTL_SEND__INIT;
 	Enlace__Header wh;
@@ -54,6 +58,7 @@ cmd_send(int argc, char **argv)
 	struct loaded l;
 	struct args a;
 	char *to[ENL_MAX_RECIPIENTS], hex[2 * ENL_MSG_ID_LEN + 1];
+	uint32_t wait_ms = 0;
 	int ret;
 
 	memset(&l, 0, sizeof(l));
@@ -61,6 +66,8 @@ cmd_send(int argc, char **argv)
 		return ret;
 	if (a.n_to == 0)
 		return enl_cli_usage_line(prog, "at least one --to is required", usage_send);
+	if ((ret = wait_timeout(&a, usage_send, &wait_ms)) != 0)
+		return ret;
 	if (a.text != NULL && a.text_file != NULL)
 		return enl_cli_usage_line(prog, "--text and --text-file exclude each other", usage_send);
 	if (a.text == NULL && a.text_file == NULL)
@@ -86,9 +93,10 @@ cmd_send(int argc, char **argv)
 	cs.n_attachments = p.n_attachments;
 	cs.attachments = aptrs;
 	cs.wait = a.wait;
+	cs.wait_ms = wait_ms;
 	req.body_case = ENLACE__CTL_REQUEST__BODY_SEND;
 	req.send = &cs;
-	if ((ret = agent_call(&a, &req, a.wait ? 75000 : 30000, &resp)) != 0)
+	if ((ret = agent_call(&a, &req, a.wait ? (int)wait_ms + 15000 : 30000, &resp)) != 0)
 		goto out;
 	if (a.wait) {
 		print_states(resp, a.json);
@@ -114,7 +122,8 @@ out:
 }
 
 static const char usage_forward[] =
-	"enlace forward MSGID --to ID [--to ID]... [--note TEXT] [--wait] [--socket PATH] [--json]";
+	"enlace forward MSGID --to ID [--to ID]... [--note TEXT] [--wait [--timeout 60s]]\n"
+	"       [--socket PATH] [--json]";
 static const char help_forward[] =
 	"Forwards a message received (from the inbox) to a third "
 	"party: the original\nsigned envelope goes with it, so that the new "
@@ -128,7 +137,8 @@ static const char help_forward[] =
 int
 cmd_forward(int argc, char **argv)
 {
-	static const int allowed[] = {OPT_SOCKET, OPT_TO, OPT_NOTE, OPT_WAIT, OPT_JSON, 0};
+	static const int allowed[] = {OPT_SOCKET, OPT_TO, OPT_NOTE, OPT_WAIT, OPT_TIMEOUT, OPT_JSON,
+				      0};
 	Enlace__CtlRequest req = ENLACE__CTL_REQUEST__INIT;
 	Enlace__CtlSend cs = ENLACE__CTL_SEND__INIT;
 	Enlace__Header wh;
@@ -137,6 +147,7 @@ cmd_forward(int argc, char **argv)
 	Enlace__CtlResponse *resp = NULL;
 	uint8_t id[ENL_MSG_ID_LEN];
 	char *to[ENL_MAX_RECIPIENTS], hex[2 * ENL_MSG_ID_LEN + 1];
+	uint32_t wait_ms = 0;
 	struct args a;
 	int ret;
 
@@ -146,6 +157,8 @@ cmd_forward(int argc, char **argv)
 		return enl_cli_usage_line(prog, "expected one message id (32 hex digits)", usage_forward);
 	if (a.n_to == 0)
 		return enl_cli_usage_line(prog, "at least one --to is required", usage_forward);
+	if ((ret = wait_timeout(&a, usage_forward, &wait_ms)) != 0)
+		return ret;
 	memset(&h, 0, sizeof(h));
 	for (size_t i = 0; i < a.n_to; i++)
 		snprintf(h.recipients[i], sizeof(h.recipients[i]), "%s", a.to[i]);
@@ -157,9 +170,10 @@ cmd_forward(int argc, char **argv)
 	cs.header = &wh;
 	cs.body = (char *)(a.text ? a.text : "");
 	cs.wait = a.wait;
+	cs.wait_ms = wait_ms;
 	req.body_case = ENLACE__CTL_REQUEST__BODY_SEND;
 	req.send = &cs;
-	if ((ret = agent_call(&a, &req, a.wait ? 75000 : 30000, &resp)) != 0)
+	if ((ret = agent_call(&a, &req, a.wait ? (int)wait_ms + 15000 : 30000, &resp)) != 0)
 		return ret;
 	if (a.wait) {
 		print_states(resp, a.json);

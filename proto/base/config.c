@@ -73,8 +73,8 @@ fault(struct parse *p, const char *fmt, ...)
 	p->err_line = p->line;
 }
 
-static int
-parse_number(const char *v, enum enl_cfg_type type, uint64_t *out)
+int
+enl_config_number(const char *v, enum enl_cfg_type type, uint64_t *out)
 {
 	char *end;
 	unsigned long long n;
@@ -181,7 +181,7 @@ handler(void *user, const char *section, const char *name, const char *value)
 		memcpy((char *)p->obj + k->offset, value, strlen(value) + 1);
 		return 1;
 	}
-	if (parse_number(value, k->type, &n) != 0 || n < k->min || n > k->max) {
+	if (enl_config_number(value, k->type, &n) != 0 || n < k->min || n > k->max) {
 		fault(p, "key '%s': '%s' is not %s from %llu to %llu", name, value,
 			 k->type == ENL_CFG_BYTES ? "a size (bytes, or with K, M, G)"
 			 : k->type == ENL_CFG_MS ? "a duration (ms, s, m, h or d)"

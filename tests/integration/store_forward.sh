@@ -58,8 +58,26 @@ enl AR-UIF status > "$NET/status.txt"
 ok "status says not connected" wait_for 15 "disconnected" sh -c "ENLACE_SOCKET=$NET/AR-UIF/agent.sock $BIN/client/enlace status | grep -q 'NOT CONNECTED'"
 enl AR-UIF status > /dev/null
 is "  ... and exits 1" $? 1
+# --wait --timeout with the broker away: it gives up in time, printing the
+# id and saying the message is queued (a script then knows not to send it
+# again), and the message stays in the outbox
+t0=$(date +%s%N)
+enl AR-UIF send --to BR-PF --text "broker away, waited for" --wait --timeout 2s \
+	> "$NET/timeout.out" 2> "$NET/timeout.err"
+rc=$?
+ms=$((($(date +%s%N) - t0) / 1000000))
+is "send --wait --timeout 2s with the broker away exits 1" "$rc" 1
+ok "  ... after about 2 s, not 60 ($ms ms)" test "$ms" -ge 1900 -a "$ms" -lt 10000
+waited=$(cat "$NET/timeout.out")
+ok "  ... printing the message id" test ${#waited} = 32
+ok "  ... saying it is queued in the outbox" grep -q "message $waited is queued in the agent's outbox" "$NET/timeout.err"
+ok "  ... where it is" test -e "$NET/AR-UIF/spool/outbox/$waited.env"
+enl AR-UIF send --to BR-PF --text x --timeout 2s > /dev/null 2> "$NET/timeout-usage.err"
+is "--timeout without --wait is a usage error" $? 2
+enl AR-UIF send --to BR-PF --text x --wait --timeout 2h > /dev/null 2>> "$NET/timeout-usage.err"
+is "--timeout over 1 h is a usage error" $? 2
 # ... and more after it: they wait together, and go in the order they were sent
-order=("$id2")
+order=("$id2" "$waited")
 for i in 1 2 3 4 5; do order+=("$(enl AR-UIF send --to BR-PF --text "broker away, then $i")"); done
 times=$(for id in "${order[@]}"; do stat -c '%.9Y' "$NET/AR-UIF/spool/outbox/$id.env"; done)
 is "their files' times are strictly increasing, in that order" \
@@ -67,12 +85,12 @@ is "their files' times are strictly increasing, in that order" \
 start_broker || finish
 ok "sent once the broker is back" wait_for 30 "sent" test -e "$NET/AR-UIF/spool/sent/$id2.receipt"
 ok "and delivered" wait_for 30 "delivered" test -e "$NET/BR-PF/spool/inbox/$id2.env"
-ok "all six delivered" wait_for 30 "all delivered" test -e "$NET/BR-PF/spool/inbox/${order[5]}.env"
+ok "all seven delivered" wait_for 30 "all delivered" test -e "$NET/BR-PF/spool/inbox/${order[6]}.env"
 is "submitted in the order they were sent" \
-	"$(grep -o "message [0-9a-f]* receipted" "$NET/AR-UIF/log" | cut -d' ' -f2 | tail -n 6 | tr '\n' ' ')" \
+	"$(grep -o "message [0-9a-f]* receipted" "$NET/AR-UIF/log" | cut -d' ' -f2 | tail -n 7 | tr '\n' ' ')" \
 	"$(printf '%s ' "${order[@]}")"
 is "received in that order" \
-	"$(grep -o "received message [0-9a-f]*" "$NET/BR-PF/log" | cut -d' ' -f3 | tail -n 6 | tr '\n' ' ')" \
+	"$(grep -o "received message [0-9a-f]*" "$NET/BR-PF/log" | cut -d' ' -f3 | tail -n 7 | tr '\n' ' ')" \
 	"$(printf '%s ' "${order[@]}")"
 
 # A large message (over 1 MiB) is kept by the broker in a file of its own,

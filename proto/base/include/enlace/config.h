@@ -37,6 +37,10 @@ struct enl_cfg_key {
 int enl_config_parse(const char *path, const struct enl_cfg_key *keys, void *obj,
 		     char *err, size_t err_cap);
 
+/* One value of a number type (ENL_CFG_UINT, _BYTES, _MS) as the config
+ * reads it (a duration: 250ms, 30s, 5m, 1h, 2d): 0, or -1 if it is not one. */
+int enl_config_number(const char *v, enum enl_cfg_type type, uint64_t *out);
+
 /* The same for text in memory; `name` stands for the file in messages. */
 int enl_config_parse_text(const char *text, const char *name,
 			  const struct enl_cfg_key *keys, void *obj, char *err,
