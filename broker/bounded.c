@@ -60,13 +60,7 @@ bounded_run(void (*fn)(void *), void *arg, int ms)
 		bounded_free(b);
 		return false;
 	}
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (until.tv_nsec >= 1000000000) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000;
-	}
+	enl_deadline(&until, (uint64_t)ms);
 	pthread_mutex_lock(&b->mu);
 	while (!b->done && pthread_cond_timedwait(&b->cv, &b->mu, &until) == 0)
 		;

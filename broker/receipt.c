@@ -175,9 +175,7 @@ receipt_send(struct work *w)
 	ProtobufCBinaryData path[ENL_MERKLE_BATCH_DEPTH];
 
 	if (w->rcpt.rrc != ENL_OK) {
-		int rrc = w->rcpt.rrc;
-		receipt_drop(w);
-		reply_status(w, rrc, NULL);
+		reply_status(w, w->rcpt.rrc, NULL);	/* the reset drops the part */
 		return;
 	}
 	for (size_t i = 0; i < w->rcpt.rproof.n_path; i++) {
@@ -193,8 +191,7 @@ receipt_send(struct work *w)
 	sr.n_batch_path = w->rcpt.rproof.n_path;
 	sr.batch_path = path;
 	r.receipt = &sr;
-	reply_send(w, &r);
-	receipt_drop(w);
+	reply_send(w, &r);	/* its reset drops the part */
 }
 
 /*

@@ -142,12 +142,7 @@ checkpointer(void *arg)
 	while (!s->ckpt_stop) {
 		struct timespec until;
 		int log = 0, done = 0;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_nsec += wait_ms * 1000 * 1000;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
+		enl_deadline(&until, (uint64_t)wait_ms);
 		pthread_cond_timedwait(&s->ckpt_cv, &s->ckpt_mu, &until);
 		if (s->ckpt_stop)
 			break;

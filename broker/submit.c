@@ -58,12 +58,10 @@ forward_check(struct work *w, struct store *st, char *why, size_t cap)
 	const struct enl_card *me;
 	int rc;
 
+	/* (called for a FORWARD or a header naming an original: after this,
+	 * a FORWARD naming one) */
 	if ((rc = rules_not_forward(h, why, cap)) != ENL_OK)
 		return rc;
-	if (h->type != ENL_MSG_FORWARD) {
-		snprintf(why, cap, "only a FORWARD may name an original (forward-of)");
-		return ENL_E_PERMISSION;
-	}
 	memset(&o, 0, sizeof(o));
 	rc = st->ops->original(st->db, h->forward_of, h->sender, &o);
 	if (rc == ENL_E_NOT_FOUND) {

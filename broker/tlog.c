@@ -55,13 +55,13 @@ tlog_append(struct tlog *log, const uint8_t *entry, size_t len, uint64_t *index)
 	return rc;
 }
 
-/* The entries appended since the last commit: n of them, from pend. */
+/* The entries appended since the last commit: n of them, from pend at
+ * *off, which holds *len bytes in all. */
 static const uint8_t *
-uncommitted(const struct tlog *log, uint64_t *n, size_t *off)
+uncommitted(const struct tlog *log, uint64_t *n, size_t *off, size_t *len)
 {
 	uint64_t first;
-	size_t len;
-	const uint8_t *pend = enl_tlog_pend(log->t, &first, &len, off);
+	const uint8_t *pend = enl_tlog_pend(log->t, &first, len, off);
 
 	*n = enl_tlog_size(log->t) - enl_tlog_committed(log->t);
 	return pend;
@@ -72,8 +72,8 @@ static int
 journal_append_ext(struct tlog *log)
 {
 	uint64_t n;
-	size_t off;
-	const uint8_t *pend = uncommitted(log, &n, &off);
+	size_t off, len;
+	const uint8_t *pend = uncommitted(log, &n, &off, &len);
 	const uint8_t **ents = calloc(n, sizeof(*ents));
 	size_t *lens = calloc(n, sizeof(*lens));
 	int rc = ENL_E_NOMEM;
@@ -98,7 +98,7 @@ journal_append(struct tlog *log)
 {
 	uint64_t n, committed = enl_tlog_committed(log->t);
 	size_t off, o = 0, len;
-	const uint8_t *pend = uncommitted(log, &n, &off);
+	const uint8_t *pend = uncommitted(log, &n, &off, &len);
 	uint8_t *buf;
 	int rc;
 
@@ -108,7 +108,6 @@ journal_append(struct tlog *log)
 		return journal_append_ext(log);
 	if ((rc = enl_vec_reserve(&log->joff, n)) != ENL_OK)
 		return rc;
-	(void)enl_tlog_pend(log->t, &(uint64_t){0}, &len, &(size_t){0});
 	if ((buf = malloc((len - off) + n * (2 + 16))) == NULL)
 		return ENL_E_NOMEM;
 	for (uint64_t i = 0; i < n; i++) {

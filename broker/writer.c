@@ -96,12 +96,7 @@ writer_main(void *arg)
 
 		pthread_mutex_lock(&w->mu);
 		if (w->head == NULL && !w->stopping && !w->kicked) {
-			clock_gettime(CLOCK_REALTIME, &until);
-			until.tv_nsec += 100 * 1000 * 1000;
-			if (until.tv_nsec >= 1000000000L) {
-				until.tv_sec++;
-				until.tv_nsec -= 1000000000L;
-			}
+			enl_deadline(&until, 100);
 			pthread_cond_timedwait(&w->cv, &w->mu, &until);
 		}
 		if (w->head == NULL && w->stopping) {

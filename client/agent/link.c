@@ -77,12 +77,6 @@ out_take(struct agent *a, int ms)
 {
 	struct timespec until;
 
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	enl_deadline(&until, (uint64_t)ms);
 	return pthread_mutex_timedlock(&a->out_mu, &until) == 0;
 }

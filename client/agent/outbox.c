@@ -81,13 +81,7 @@ wait_receipt(struct agent *a, const char *hex, uint32_t timeout_ms)
 	struct timespec until;
 	int found;
 
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	enl_deadline(&until, timeout_ms);
 	pthread_mutex_lock(&a->mu);
 	/* woken by the sender when an outcome is told (outcome_tell) */
 	while ((found = outcome_of(a, hex)) < 0 && !a->stopping &&
@@ -328,10 +322,7 @@ sender_main(void *arg)
 		if (count_files(a, "outbox", ".env") == 0 && !a->stopping) {
 			struct timespec until;
 			uint64_t ms = a->cfg.log_poll_ms < 1000 ? a->cfg.log_poll_ms : 1000;
-			clock_gettime(CLOCK_REALTIME, &until);
-			until.tv_nsec += (long)(ms % 1000) * 1000000L;
-			until.tv_sec += (time_t)(ms / 1000) + until.tv_nsec / 1000000000L;
-			until.tv_nsec %= 1000000000L;
+			enl_deadline(&until, ms);
 			pthread_cond_timedwait(&a->cv, &a->mu, &until);
 		}
 		pthread_mutex_unlock(&a->mu);

@@ -81,3 +81,14 @@ enl_time_format(int64_t t, char out[static 32])
 		snprintf(out, 32, "@%lld", (long long)t);
 }
 
+void
+enl_deadline(struct timespec *until, uint64_t ms)
+{
+	clock_gettime(CLOCK_REALTIME, until);
+	until->tv_sec += (time_t)(ms / 1000);
+	until->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (until->tv_nsec >= 1000000000L) {
+		until->tv_sec++;
+		until->tv_nsec -= 1000000000L;
+	}
+}

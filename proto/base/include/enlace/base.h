@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define ENL_WUR __attribute__((warn_unused_result))
 
@@ -186,6 +187,9 @@ void enl_json_int(struct enl_json *j, const char *key, int64_t val);
 void enl_json_bool(struct enl_json *j, const char *key, bool val);
 /* Ends the document with a newline. */
 void enl_json_end(struct enl_json *j);
+
+/* The CLOCK_REALTIME instant `ms` from now, for pthread's timed waits. */
+void enl_deadline(struct timespec *until, uint64_t ms);
 
 /* "YYYY-MM-DDTHH:MM:SSZ" of a Unix time into out. */
 void enl_time_format(int64_t t, char out[static 32]);
